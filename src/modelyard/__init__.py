@@ -1,0 +1,87 @@
+"""modelyard: the system of record and rollout engine for models on NVIDIA Triton.
+
+The public Python API. Everything the CLI does goes through these names.
+"""
+
+from modelyard.catalog import (
+    Dependency,
+    ManifestDocument,
+    ModelSpec,
+    Resources,
+    Sla,
+    TensorSpec,
+    Version,
+    VersionConstraint,
+    load_manifests,
+    parse_manifest_text,
+)
+from modelyard.errors import (
+    AliasConflict,
+    CapacityError,
+    Conflict,
+    InputError,
+    ModelyardError,
+    NotFound,
+    Problem,
+    RolloutFailed,
+    Severity,
+    StorageError,
+    TritonError,
+    ValidationFailed,
+    VersionConflict,
+)
+from modelyard.graph import CycleFound, DependencyGraph
+from modelyard.placement import Fleet, Gpu, Server
+from modelyard.planning import DeploymentPlan, plan_deployment
+from modelyard.registry import ApplyResult, apply_documents
+from modelyard.report.data import CatalogReport, build_report
+from modelyard.selection import CatalogView, select
+from modelyard.store import CatalogStore
+from modelyard.validation import ValidationReport, validate_view
+from modelyard.workspace import Workspace, WorkspaceConfig
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AliasConflict",
+    "ApplyResult",
+    "CapacityError",
+    "CatalogReport",
+    "CatalogStore",
+    "CatalogView",
+    "Conflict",
+    "CycleFound",
+    "Dependency",
+    "DependencyGraph",
+    "DeploymentPlan",
+    "Fleet",
+    "Gpu",
+    "InputError",
+    "ManifestDocument",
+    "ModelSpec",
+    "ModelyardError",
+    "NotFound",
+    "Problem",
+    "Resources",
+    "RolloutFailed",
+    "Server",
+    "Severity",
+    "Sla",
+    "StorageError",
+    "TensorSpec",
+    "TritonError",
+    "ValidationFailed",
+    "ValidationReport",
+    "Version",
+    "VersionConflict",
+    "VersionConstraint",
+    "Workspace",
+    "WorkspaceConfig",
+    "apply_documents",
+    "build_report",
+    "load_manifests",
+    "parse_manifest_text",
+    "plan_deployment",
+    "select",
+    "validate_view",
+]

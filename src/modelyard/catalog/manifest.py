@@ -1,0 +1,288 @@
+"""Reading manifests: YAML (one or many documents per file), folders, and the seed's JSON.
+
+Every problem is collected (not just the first) and reported with its file, line,
+field and reason; nothing is returned unless every document is valid.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from modelyard.catalog.spec import ModelSpec
+from modelyard.errors import InputError, Problem, Severity
+
+try:  # libyaml is about ten times faster; PyYAML wheels ship it on Linux.
+    _YamlLoader: type[yaml.SafeLoader] = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - only without libyaml
+    _YamlLoader = yaml.SafeLoader
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+_KNOWN_KEYS = tuple(ModelSpec.model_fields)
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestDocument:
+    """One validated model spec and where it was written."""
+
+    spec: ModelSpec
+    source: str
+    line: int | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}" if self.line else self.source
+
+
+def load_manifests(paths: Sequence[str | Path]) -> list[ManifestDocument]:
+    """Read every manifest under `paths` (files or folders, recursively).
+
+    Raises:
+        InputError: listing every problem found, each with file, line and field.
+    """
+    documents: list[ManifestDocument] = []
+    problems: list[Problem] = []
+    files = list(_manifest_files(paths, problems))
+    for file in files:
+        docs, file_problems = _load_file(file)
+        documents += docs
+        problems += file_problems
+    if not files and not problems:
+        problems.append(_problem(", ".join(str(p) for p in paths), None, None,
+                                 "no manifest files (*.yaml, *.yml, *.json) found", "no-manifests"))
+    if problems:
+        raise InputError.from_problems(problems, "manifests are not valid; nothing was applied")
+    return documents
+
+
+def parse_manifest_text(text: str, source: str = "<text>") -> list[ManifestDocument]:
+    """Parse manifest YAML (or seed JSON) given as text, e.g. the body of an API call."""
+    docs, problems = _parse_text(text, source, is_json=False)
+    if problems:
+        raise InputError.from_problems(problems, "manifest is not valid")
+    return docs
+
+
+def _manifest_files(paths: Sequence[str | Path], problems: list[Problem]) -> Iterator[Path]:
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found: list[Path] = []
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found += [Path(root) / n for n in names
+                          if n.endswith(MANIFEST_SUFFIXES) and not n.startswith(".")]
+            yield from sorted(found)
+        elif path.is_file():
+            if path.suffix not in MANIFEST_SUFFIXES:
+                problems.append(_problem(str(path), None, None,
+                                         "not a manifest: expected a .yaml, .yml or .json file",
+                                         "not-a-manifest"))
+            else:
+                yield path
+        else:
+            problems.append(_problem(str(path), None, None, "no such file or folder", "not-found"))
+
+
+def _load_file(path: Path) -> tuple[list[ManifestDocument], list[Problem]]:
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return [], [_problem(source, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                             "encoding")]
+    except OSError as exc:
+        return [], [_problem(source, None, None, f"cannot read: {exc.strerror}", "unreadable")]
+    return _parse_text(text, source, is_json=path.suffix == ".json", base_dir=path.parent)
+
+
+def _parse_text(text: str, source: str, *, is_json: bool,
+                base_dir: Path | None = None) -> tuple[list[ManifestDocument], list[Problem]]:
+    if is_json:
+        return _parse_json(text, source, base_dir)
+    try:
+        raw_documents = list(_yaml_documents(text))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        reason = " ".join(filter(None, [exc.problem, exc.context]))
+        return [], [_problem(source, line, None, f"YAML syntax error: {reason}", "yaml-syntax")]
+    except yaml.YAMLError as exc:
+        return [], [_problem(source, None, None, f"YAML error: {exc}", "yaml-syntax")]
+    documents: list[ManifestDocument] = []
+    problems: list[Problem] = []
+    for node, data in raw_documents:
+        if data is None:
+            continue  # an empty document (e.g. a trailing `---`)
+        line = node.start_mark.line + 1
+        document, doc_problems = _validate(data, source, line, node, base_dir)
+        problems += doc_problems
+        if document:
+            documents.append(document)
+    return documents, problems
+
+
+def _yaml_documents(text: str) -> Iterator[tuple[yaml.Node, Any]]:
+    # Compose and construct separately so that each document keeps its node tree,
+    # which is where line numbers for errors come from.
+    loader = _YamlLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            yield node, loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _parse_json(text: str, source: str,
+                base_dir: Path | None) -> tuple[list[ManifestDocument], list[Problem]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [], [_problem(source, exc.lineno, None, f"JSON syntax error: {exc.msg}", "json-syntax")]
+    entries: list[tuple[str | None, Any]]
+    if isinstance(data, list):
+        entries = [(None, item) for item in data]
+    elif isinstance(data, dict) and data and all(
+        isinstance(v, dict) and "name" in v for v in data.values()
+    ):
+        # The seed notebook's repository_metadata.json: {"domain/name": {...}, ...}
+        entries = list(data.items())
+    else:
+        entries = [(None, data)]
+    documents: list[ManifestDocument] = []
+    problems: list[Problem] = []
+    for key, entry in entries:
+        if isinstance(entry, dict):
+            entry = {k: v for k, v in entry.items() if k != "created_at"}  # the catalog records its own
+        document, doc_problems = _validate(entry, source, None, None, base_dir)
+        problems += doc_problems
+        if document and key is not None and key != document.spec.id:
+            problems.append(_problem(source, None, None,
+                                     f"entry {key!r} holds the model {document.spec.id}; "
+                                     "the key must be domain/name of its model", "key-mismatch"))
+            continue
+        if document:
+            documents.append(document)
+    return documents, problems
+
+
+def _validate(data: Any, source: str, line: int | None, node: yaml.Node | None,
+              base_dir: Path | None) -> tuple[ManifestDocument | None, list[Problem]]:
+    if not isinstance(data, dict):
+        return None, [_problem(source, line, None,
+                               f"expected a mapping of manifest keys (name, version, ...), "
+                               f"got {type(data).__name__}", "not-a-mapping")]
+    try:
+        spec = ModelSpec.model_validate(data)
+    except ValidationError as exc:
+        return None, [_from_pydantic(error, data, source, line, node) for error in exc.errors()]
+    if spec.artifact is not None:
+        spec, problem = _resolve_artifact(spec, source, _line_of(node, ("artifact",)) or line, base_dir)
+        if problem:
+            return None, [problem]
+    return ManifestDocument(spec, source, line), []
+
+
+def _resolve_artifact(spec: ModelSpec, source: str, line: int | None,
+                      base_dir: Path | None) -> tuple[ModelSpec, Problem | None]:
+    assert spec.artifact is not None
+    path = Path(spec.artifact).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    path = path.resolve()
+    if not path.exists():
+        return spec, _problem(source, line, "artifact", f"{spec.ref}: no file or folder at {path}",
+                              "artifact-missing", model=spec.ref)
+    digest = artifact_digest(path)
+    if spec.artifact_sha256 and spec.artifact_sha256 != digest:
+        return spec, _problem(source, line, "artifact_sha256",
+                              f"{spec.ref}: {path} has SHA-256 {digest}, the manifest pins "
+                              f"{spec.artifact_sha256}", "artifact-digest", model=spec.ref)
+    return spec.model_copy(update={"artifact": str(path), "artifact_sha256": digest}), None
+
+
+def artifact_digest(path: Path) -> str:
+    """SHA-256 of a file, or of a folder's files (relative names and contents, sorted)."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _from_pydantic(error: Any, data: dict[str, Any], source: str, doc_line: int | None,
+                   node: yaml.Node | None) -> Problem:
+    loc: tuple[str | int, ...] = tuple(error["loc"])
+    field = ".".join(str(part) for part in loc) or None
+    kind = error["type"]
+    name = data.get("name") if isinstance(data.get("name"), str) else None
+    model = f"{data.get('domain')}/{name}@{data.get('version')}" if name else None
+    line = _line_of(node, loc) or doc_line
+    if kind == "extra_forbidden":
+        message = f"unknown key {loc[-1]!r}"
+        close = difflib.get_close_matches(str(loc[-1]), _known_keys_at(loc), n=1)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        return _problem(source, line, field, message, "unknown-key", model=model)
+    if kind == "missing":
+        return _problem(source, doc_line, field, "required key is missing", "missing-key", model=model)
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    message = message[0].lower() + message[1:] if message else message
+    if "input" in error and kind not in ("value_error", "assertion_error"):
+        message += f", got {_show(error['input'])}"
+    return _problem(source, line, field, message, "invalid-value", model=model)
+
+
+def _known_keys_at(loc: tuple[str | int, ...]) -> Iterable[str]:
+    from modelyard.catalog.spec import Resources, Sla, TensorSpec
+
+    parent = loc[0] if len(loc) > 1 else None
+    by_parent = {"resource_requirements": Resources, "sla_requirements": Sla,
+                 "inputs": TensorSpec, "outputs": TensorSpec}
+    model = by_parent.get(str(parent)) if parent is not None else None
+    return tuple(model.model_fields) if model else _KNOWN_KEYS
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
+    """The 1-based line of the node at `loc` inside a YAML document, or None."""
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next((value for key, value in node.value
+                          if isinstance(key, yaml.ScalarNode) and key.value == str(part)), None)
+            if found is None:
+                key_node = next((key for key, _ in node.value
+                                 if isinstance(key, yaml.ScalarNode) and key.value == str(part)), None)
+                return key_node.start_mark.line + 1 if key_node else line
+            node = found
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return line
+        line = node.start_mark.line + 1
+    return line
+
+
+def _problem(source: str, line: int | None, field: str | None, message: str, code: str,
+             model: str | None = None) -> Problem:
+    return Problem(Severity.ERROR, code, message, model=model, source=source, line=line, field=field)

@@ -1,0 +1,263 @@
+"""The model spec: one version of one model, as a team declares it in a manifest.
+
+Manifest keys keep the seed notebook's names (`resource_requirements`,
+`sla_requirements`, ...) and its defaults, so the notebook's models load unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from modelyard.catalog.naming import check_name, model_id, split_model_id
+from modelyard.catalog.version import Version, VersionConstraint
+
+Framework = Literal["pytorch", "tensorflow", "onnx", "tensorrt", "python", "ensemble"]
+FRAMEWORKS: tuple[str, ...] = ("pytorch", "tensorflow", "onnx", "tensorrt", "python", "ensemble")
+
+# Triton's tensor data types (model_config.proto DataType without the TYPE_ prefix).
+DataType = Literal[
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+    "FP16", "FP32", "FP64", "BF16", "STRING",
+]
+
+_MODEL_TYPE_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+_TEAM_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+_TENSOR_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}")
+_DEPENDENCY_PATTERN = re.compile(r"\s*([^\s/<>=!~,]+)/([^\s/<>=!~,]+)\s*(.*)")
+
+# The content of a version that makes it that version; `artifact` is only where the
+# file lies on the registering machine, its digest is what identifies it.
+_LOCATION_FIELDS = frozenset({"artifact"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """`domain/name` plus an optional version constraint, e.g. `search/parser>=1.0,<2`."""
+
+    model_id: str
+    constraint: VersionConstraint
+
+    @classmethod
+    def parse(cls, value: str) -> Dependency:
+        match = _DEPENDENCY_PATTERN.fullmatch(value)
+        if match is None:
+            raise ValueError(
+                f"dependency {value!r} must be domain/name with an optional version "
+                "constraint, e.g. 'recommendation/user_embedding>=1.0,<2'"
+            )
+        domain, name, constraint = match.groups()
+        split_model_id(f"{domain}/{name}")
+        return cls(model_id(domain, name), VersionConstraint.parse(constraint))
+
+    def __str__(self) -> str:
+        return f"{self.model_id}{self.constraint}"
+
+
+class Resources(_Strict):
+    """What one instance of the model needs (the seed's `resource_requirements`)."""
+
+    memory_mb: Annotated[int, Field(gt=0)] = 2048
+    gpu_memory_mb: Annotated[int, Field(ge=0)] = 4096
+    cpu_cores: Annotated[float, Field(gt=0, le=4096)] = 2
+    max_batch_size: Annotated[int, Field(ge=0, le=1_000_000)] = 32
+    instance_count: Annotated[int, Field(ge=1, le=1024)] = 1
+
+
+class Sla(_Strict):
+    """Service-level targets (the seed's `sla_requirements`)."""
+
+    max_latency_p99_ms: Annotated[float, Field(gt=0, le=3_600_000)] = 100
+    min_throughput_rps: Annotated[float, Field(ge=0)] = 10
+    availability: Annotated[float, Field(gt=0, le=1)] = 0.999
+
+
+class TensorSpec(_Strict):
+    """One input or output tensor as Triton declares it."""
+
+    name: str
+    data_type: DataType
+    dims: list[int]
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _TENSOR_NAME_PATTERN.fullmatch(value):
+            raise ValueError(f"tensor name {value!r} must be letters, digits, '_', '.', ':' or '-'")
+        return value
+
+    @field_validator("data_type", mode="before")
+    @classmethod
+    def _strip_type_prefix(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.upper()
+            return value.removeprefix("TYPE_")
+        return value
+
+    @field_validator("dims")
+    @classmethod
+    def _check_dims(cls, value: list[int]) -> list[int]:
+        for dim in value:
+            if dim == 0 or dim < -1:
+                raise ValueError(f"dims must be positive or -1 (variable), got {dim}")
+        return value
+
+
+class ModelSpec(_Strict):
+    """One version of one model: immutable once registered."""
+
+    name: str
+    version: str
+    model_type: str
+    framework: Framework
+    domain: str
+    owner_team: str
+    description: Annotated[str, Field(max_length=4000)] = ""
+    dependencies: list[str] = Field(default_factory=list)
+    resource_requirements: Resources = Field(default_factory=Resources)
+    sla_requirements: Sla = Field(default_factory=Sla)
+    artifact: str | None = None
+    artifact_sha256: str | None = None
+    inputs: list[TensorSpec] = Field(default_factory=list)
+    outputs: list[TensorSpec] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    triton: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_mean_defaults(cls, data: Any) -> Any:
+        # The seed's JSON writes `null` for "use the defaults" (its __post_init__ rule).
+        if isinstance(data, dict):
+            defaulted = ("dependencies", "resource_requirements", "sla_requirements",
+                         "inputs", "outputs", "labels", "triton", "description")
+            if any(data.get(key, 0) is None for key in defaulted):
+                data = {k: v for k, v in data.items() if not (k in defaulted and v is None)}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        return check_name(value, "name")
+
+    @field_validator("domain")
+    @classmethod
+    def _check_domain(cls, value: str) -> str:
+        return check_name(value, "domain")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _check_version(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError(
+                f"version must be a quoted string such as '{value}' "
+                "(YAML reads an unquoted 1.10 as the number 1.1)"
+            )
+        if isinstance(value, str):
+            Version.parse(value)
+        return value
+
+    @field_validator("model_type")
+    @classmethod
+    def _check_model_type(cls, value: str) -> str:
+        if not _MODEL_TYPE_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"model_type {value!r} must be a lower-case word such as "
+                "'classification', 'embedding', 'generation' or 'ensemble'"
+            )
+        return value
+
+    @field_validator("owner_team")
+    @classmethod
+    def _check_team(cls, value: str) -> str:
+        if not _TEAM_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"owner_team {value!r} must be lower-case letters, digits, '_', '.' or '-'"
+            )
+        return value
+
+    @field_validator("dependencies")
+    @classmethod
+    def _check_dependencies(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for text in value:
+            dependency = Dependency.parse(text)
+            if dependency.model_id in seen:
+                raise ValueError(f"{dependency.model_id} is listed more than once")
+            seen.add(dependency.model_id)
+        return [str(Dependency.parse(text)) for text in value]
+
+    @field_validator("artifact_sha256")
+    @classmethod
+    def _check_digest(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError("artifact_sha256 must be 64 lower-case hex digits")
+        return value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> ModelSpec:
+        if (self.model_type == "ensemble") != (self.framework == "ensemble"):
+            raise ValueError(
+                "an ensemble has model_type 'ensemble' and framework 'ensemble' together; "
+                f"got model_type {self.model_type!r} with framework {self.framework!r}"
+            )
+        for dependency in self.parsed_dependencies:
+            if dependency.model_id == self.id:
+                raise ValueError(f"dependencies: {self.id} cannot depend on itself")
+        for tensors, what in ((self.inputs, "inputs"), (self.outputs, "outputs")):
+            names = [t.name for t in tensors]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"{what}: tensor {duplicates[0]!r} is declared twice")
+        return self
+
+    @property
+    def id(self) -> str:
+        return model_id(self.domain, self.name)
+
+    @property
+    def ref(self) -> str:
+        """`domain/name@version`, how messages and tables name one model version."""
+        return f"{self.id}@{self.version}"
+
+    @cached_property
+    def parsed_version(self) -> Version:
+        return Version.parse(self.version)
+
+    @cached_property
+    def parsed_dependencies(self) -> tuple[Dependency, ...]:
+        return tuple(Dependency.parse(text) for text in self.dependencies)
+
+    def content(self) -> dict[str, Any]:
+        """The fields that identify this version's content (not where its file lies)."""
+        data = self.model_dump(mode="json")
+        for key in _LOCATION_FIELDS:
+            data.pop(key, None)
+        return data
+
+    def content_digest(self) -> str:
+        canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def differing_fields(old: ModelSpec, new: ModelSpec) -> list[str]:
+    """Dotted names of the content fields whose values differ between two specs."""
+    return sorted(_diff(old.content(), new.content(), ""))
+
+
+def _diff(old: Any, new: Any, prefix: str) -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            out += _diff(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [] if old == new else [prefix.rstrip(".")]

@@ -1,0 +1,277 @@
+"""The `modelyard` command: parse, call the library, render, map errors to exit codes.
+
+Exit codes: 0 ok; 1 validation errors; 2 bad input (manifest, flag, file); 3 not
+found; 4 conflict (immutable version, stale alias); 5 capacity; 6 catalog database
+unusable; 7 Triton refused; 8 rollout failed and rolled back; 70 internal error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from modelyard.cli import render
+from modelyard.errors import ModelyardError
+from modelyard.workspace import Workspace
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="modelyard",
+    help="The system of record and rollout engine for models on NVIDIA Triton.\n\n"
+         "Exit codes: 0 ok, 1 validation errors, 2 bad input, 3 not found, 4 conflict, "
+         "5 capacity, 6 catalog database unusable, 7 Triton error, 8 rollout failed.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+alias_app = typer.Typer(help="Named pointers to versions (production, canary, ...), "
+                             "moved with compare-and-set.", no_args_is_help=True)
+app.add_typer(alias_app, name="alias")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace folder (default: the nearest "
+                 "modelyard.yaml at or above the current folder).", file_okay=False),
+]
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", envvar="MODELYARD_DB", help="Catalog database as a SQLAlchemy URL "
+                 "(default: the workspace's .modelyard/catalog.db).", show_envvar=True),
+]
+AliasOption = Annotated[
+    str | None,
+    typer.Option("--alias", help="Select the versions this alias points to instead of the "
+                 "newest version of every model."),
+]
+
+
+def _run(as_json: bool, action: Callable[[], T], show: Callable[[T], None],
+         to_data: Callable[[T], Any]) -> T:
+    """Call the library, render the result, and turn our errors into exit codes."""
+    try:
+        result = action()
+    except ModelyardError as error:
+        render.render_error(error, as_json)
+        raise typer.Exit(error.exit_code) from None
+    if as_json:
+        render.print_json(to_data(result))
+    else:
+        show(result)
+    return result
+
+
+def _open(workspace: Path | None, db: str | None) -> Workspace:
+    return Workspace.open(workspace, db_url=db)
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder for the workspace.", file_okay=False)]
+    = Path("."),
+    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", file_okay=False,
+                                                   help="Same as PATH.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a workspace: modelyard.yaml and the catalog database (.modelyard/catalog.db).
+
+    An existing modelyard.yaml is kept; an existing catalog is migrated, never emptied.
+    """
+    def action() -> Workspace:
+        created = Workspace.init(workspace or path, db_url=db)
+        created.close()
+        return created
+
+    _run(as_json, action,
+         lambda ws: render.console.print(f"workspace ready at {ws.root} (catalog {ws.db_url})"),
+         lambda ws: {"ok": True, "workspace": str(ws.root), "db": ws.db_url})
+
+
+@app.command()
+def apply(
+    paths: Annotated[list[Path], typer.Argument(help="Manifest files or folders (read recursively).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
+    = False,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register every manifest given, in one transaction, in any order.
+
+    Re-applying the same content changes nothing; a registered version with different
+    content is refused (published versions are immutable).
+    """
+    def action() -> Any:
+        ws = _open(workspace, db)
+        with render.err_console.status("applying manifests...", spinner="dots"):
+            return ws.apply(paths, dry_run=dry_run)
+
+    _run(as_json, action, render.render_apply, lambda r: r.to_dict())
+
+
+@app.command("list")
+def list_models(
+    domain: Annotated[str | None, typer.Option(help="Only this domain.")] = None,
+    team: Annotated[str | None, typer.Option(help="Only models owned by this team.")] = None,
+    framework: Annotated[str | None, typer.Option(help="Only this framework.")] = None,
+    all_versions: Annotated[bool, typer.Option("--all-versions", help="Every version, not "
+                                               "just the newest of each model.")] = False,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List registered models (the newest version of each)."""
+    _run(as_json,
+         lambda: _open(workspace, db).list_models(domain=domain, team=team, framework=framework,
+                                                  all_versions=all_versions),
+         render.render_models,
+         lambda specs: {"ok": True, "models": [
+             {"ref": s.ref, "id": s.id, **s.model_dump(mode="json")} for s in specs]})
+
+
+@app.command()
+def show(
+    reference: Annotated[str, typer.Argument(metavar="ID[@VERSION]",
+                                             help="domain/name, optionally @version.")],
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one model version: spec, versions, aliases, dependencies, dependents."""
+    _run(as_json, lambda: _open(workspace, db).show(reference), render.render_show,
+         lambda r: r.to_dict())
+
+
+@app.command()
+def deps(
+    reference: Annotated[str, typer.Argument(metavar="ID[@VERSION]")],
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every model version ID needs, directly or not: each once, dependencies first."""
+    _run(as_json, lambda: _open(workspace, db).dependencies(reference),
+         lambda refs: render.render_refs(f"{reference} depends on", refs),
+         lambda refs: {"ok": True, "model": reference, "dependencies": refs})
+
+
+@app.command()
+def impact(
+    reference: Annotated[str, typer.Argument(metavar="ID[@VERSION]")],
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What breaks if ID goes away: every model that needs it, nearest first."""
+    _run(as_json, lambda: _open(workspace, db).impact(reference),
+         lambda refs: render.render_refs(f"needed by (directly or not) {reference}", refs),
+         lambda refs: {"ok": True, "model": reference, "dependents": refs})
+
+
+@alias_app.command("set")
+def alias_set(
+    reference: Annotated[str, typer.Argument(metavar="ID", help="domain/name")],
+    name: Annotated[str, typer.Argument(help="Alias name, e.g. production or canary.")],
+    version: Annotated[str, typer.Argument(help="The version it should point to.")],
+    expect: Annotated[str | None, typer.Option(
+        "--expect", metavar="OLD",
+        help="Only move it if it points to OLD now ('none': only if it does not exist yet).")]
+    = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Point alias NAME of model ID at VERSION (compare-and-set with --expect)."""
+    _run(as_json,
+         lambda: _open(workspace, db).set_alias(reference, name, version, expect=expect),
+         lambda a: render.console.print(f"{a.model_id}: {a.name} -> {a.version} "
+                                        f"(revision {a.revision})"),
+         lambda a: {"ok": True, "model": a.model_id, "alias": a.name, "version": a.version,
+                    "revision": a.revision})
+
+
+@alias_app.command("list")
+def alias_list(
+    reference: Annotated[str | None, typer.Argument(metavar="[ID]")] = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List aliases (of one model, or of all)."""
+    _run(as_json, lambda: _open(workspace, db).aliases(reference),
+         lambda records: [render.console.print(f"{a.model_id}: {a.name} -> {a.version} "
+                                               f"(revision {a.revision})") for a in records]
+         or render.console.print("no aliases"),
+         lambda records: {"ok": True, "aliases": [
+             {"model": a.model_id, "alias": a.name, "version": a.version,
+              "revision": a.revision, "updated_at": a.updated_at.isoformat()} for a in records]})
+
+
+@app.command()
+def validate(
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    alias: AliasOption = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the catalog: dependencies, cycles, capacity, SLA budgets, naming.
+
+    Exit code 1 when there are errors (with --strict, warnings count as errors).
+    """
+    report = _run(as_json, lambda: _open(workspace, db).validate(strict=strict, alias=alias),
+                  render.render_validation, lambda r: r.to_dict())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def plan(
+    alias: AliasOption = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deployment order: waves of models whose dependencies come earlier, and the critical path."""
+    _run(as_json, lambda: _open(workspace, db).plan(alias=alias), render.render_plan,
+         lambda p: p.to_dict())
+
+
+@app.command()
+def report(
+    alias: AliasOption = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Structure by domain, resource usage by domain/framework/team, SLA statistics."""
+    _run(as_json, lambda: _open(workspace, db).report(alias=alias), render.render_report,
+         lambda r: r.to_dict())
+
+
+def main() -> None:
+    """Console entry point: unexpected errors become one line and exit code 70."""
+    try:
+        app()
+    except ModelyardError as error:  # raised outside _run, e.g. while opening
+        render.render_error(error, "--json" in sys.argv)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        render.err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # the outermost edge: one line, not a traceback
+        if os.environ.get("MODELYARD_DEBUG"):
+            raise
+        render.err_console.print(f"internal error: {type(exc).__name__}: {exc} "
+                                 "(set MODELYARD_DEBUG=1 for the traceback and report it)")
+        sys.exit(70)
+
+

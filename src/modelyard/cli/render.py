@@ -1,0 +1,188 @@
+"""Rich renderers for the CLI. Each takes library results and draws them; no logic here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from modelyard.catalog.spec import ModelSpec
+from modelyard.errors import ModelyardError, Problem, Severity
+from modelyard.planning import DeploymentPlan
+from modelyard.registry import ApplyResult
+from modelyard.report.data import CatalogReport
+from modelyard.validation import ValidationReport
+from modelyard.workspace import ShowResult
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+_SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def render_error(error: ModelyardError, as_json: bool) -> None:
+    if as_json:
+        print_json(error.to_dict())
+        return
+    err_console.print(Text("error: ", style="bold red") + Text(error.message))
+
+
+def render_apply(result: ApplyResult) -> None:
+    verb = "would register" if result.dry_run else "registered"
+    for ref in result.created:
+        console.print(Text("+ ", style="green") + Text(ref))
+    console.print(f"{verb} {len(result.created)} new version(s); "
+                  f"{len(result.unchanged)} unchanged")
+
+
+def render_models(specs: list[ModelSpec]) -> None:
+    table = Table(title=f"{len(specs)} model(s)")
+    for column in ("model", "version", "type", "framework", "team", "GPU MB", "p99 ms", "deps"):
+        table.add_column(column, justify="right" if column in ("GPU MB", "p99 ms", "deps") else "left")
+    for spec in sorted(specs, key=lambda s: (s.domain, s.name, s.parsed_version)):
+        table.add_row(spec.id, spec.version, spec.model_type, spec.framework, spec.owner_team,
+                      f"{spec.resource_requirements.gpu_memory_mb:,}",
+                      f"{spec.sla_requirements.max_latency_p99_ms:g}",
+                      str(len(spec.dependencies)))
+    console.print(table)
+
+
+def render_show(result: ShowResult) -> None:
+    spec = result.stored.spec
+    tree = Tree(Text(spec.ref, style="bold"))
+    tree.add(f"type {spec.model_type}, framework {spec.framework}, team {spec.owner_team}")
+    if spec.description:
+        tree.add(spec.description)
+    tree.add(f"versions: {', '.join(result.versions)}")
+    if result.aliases:
+        tree.add("aliases: " + ", ".join(f"{a.name} -> {a.version}" for a in result.aliases))
+    r = spec.resource_requirements
+    tree.add(f"resources: {r.memory_mb:,} MB memory, {r.gpu_memory_mb:,} MB GPU memory, "
+             f"{r.cpu_cores:g} CPU cores, max batch {r.max_batch_size}, {r.instance_count} instance(s)")
+    s = spec.sla_requirements
+    tree.add(f"SLA: p99 {s.max_latency_p99_ms:g} ms, {s.min_throughput_rps:g} rps, "
+             f"availability {s.availability:g}")
+    if spec.artifact:
+        tree.add(f"artifact: {spec.artifact} (sha256 {spec.artifact_sha256})")
+    deps = tree.add("dependencies" if result.dependencies else "dependencies: none")
+    for constraint, resolved in result.dependencies.items():
+        deps.add(f"{constraint} -> {resolved or 'UNRESOLVED'}")
+    if result.dependents:
+        needed = tree.add("needed by")
+        for ref in result.dependents:
+            needed.add(ref)
+    tree.add(f"registered {result.stored.registered_at:%Y-%m-%d %H:%M:%S} UTC"
+             + (f" from {result.stored.source}" if result.stored.source else ""))
+    console.print(tree)
+
+
+def render_refs(title: str, refs: list[str]) -> None:
+    console.print(Text(title, style="bold"))
+    if not refs:
+        console.print("  (none)")
+    for ref in refs:
+        console.print(f"  {ref}")
+
+
+def render_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        label = Text(f"{problem.severity}: ", style=_SEVERITY_STYLE[problem.severity])
+        console.print(label + Text(str(problem)))
+
+
+def render_validation(report: ValidationReport) -> None:
+    render_problems(report.problems)
+    status = "healthy" if report.ok and not report.warnings else (
+        "needs attention" if report.ok else "invalid")
+    style = "green" if status == "healthy" else ("yellow" if report.ok else "bold red")
+    console.print(Text(f"{report.models} model version(s): {len(report.errors)} error(s), "
+                       f"{len(report.warnings)} warning(s) — {status}", style=style))
+
+
+def render_plan(plan: DeploymentPlan) -> None:
+    for number, wave in enumerate(plan.waves, 1):
+        table = Table(title=f"wave {number}: {len(wave)} model(s)", title_justify="left")
+        table.add_column("model")
+        table.add_column("version")
+        table.add_column("depends on")
+        for model in wave:
+            table.add_row(model.model_id, model.version, ", ".join(model.dependencies) or "-")
+        console.print(table)
+    console.print(f"{plan.models} model version(s) in {len(plan.waves)} wave(s); critical path "
+                  f"({len(plan.critical_path)} loads): {' -> '.join(plan.critical_path)}")
+
+
+def render_report(report: CatalogReport) -> None:
+    _structure(report)
+    _resources(report)
+    _sla(report)
+
+
+def _structure(report: CatalogReport) -> None:
+    for domain, models in report.structure.items():
+        table = Table(title=f"{domain} ({len(models)} model(s))", title_justify="left")
+        for column in ("model", "version", "framework", "GPU MB", "p99 ms", "deps", "team"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("description", overflow="ellipsis", no_wrap=True, ratio=1)
+        for m in models:
+            table.add_row(m["name"], m["version"], m["framework"], f"{m['gpu_memory_mb']:,}",
+                          f"{m['max_latency_p99_ms']:g}", str(len(m["dependencies"])),
+                          m["owner_team"], m["description"][:60])
+        console.print(table)
+
+
+def _resources(report: CatalogReport) -> None:
+    resources = report.resources
+    total = resources["total"]
+    capacity = resources["capacity"]
+
+    def against(key: str, value: float, unit: str) -> str:
+        text = f"{value / 1024:,.1f} GB" if unit == "MB" else f"{value:g}"
+        cap = capacity[key] if capacity else 0
+        if cap:
+            text += f" of {cap / 1024:,.1f} GB" if unit == "MB" else f" of {cap:g}"
+            text += f" ({value / cap:.0%})"
+        return text
+
+    console.print(Text("resource usage", style="bold"))
+    console.print(f"  memory {against('memory_mb', total['memory_mb'], 'MB')}; "
+                  f"GPU memory {against('gpu_memory_mb', total['gpu_memory_mb'], 'MB')}; "
+                  f"CPU cores {against('cpu_cores', total['cpu_cores'], 'cores')}")
+    for group, title in (("by_domain", "domain"), ("by_framework", "framework"),
+                         ("by_team", "team")):
+        table = Table(title=f"by {title}", title_justify="left")
+        for column in (title, "models", "share", "memory GB", "GPU memory GB", "CPU cores"):
+            table.add_column(column, justify="left" if column == title else "right")
+        for key, values in resources[group].items():
+            table.add_row(key, str(values["models"]), f"{values['share']:.0%}",
+                          f"{values['memory_mb'] / 1024:,.1f}",
+                          f"{values['gpu_memory_mb'] / 1024:,.1f}", f"{values['cpu_cores']:g}")
+        console.print(table)
+
+
+def _sla(report: CatalogReport) -> None:
+    sla = report.sla
+    table = Table(title="SLA", title_justify="left")
+    for column in ("model", "p99 ms", "min rps", "availability"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in sla["models"]:
+        table.add_row(row["ref"], f"{row['max_latency_p99_ms']:g}",
+                      f"{row['min_throughput_rps']:g}", f"{row['availability']:.4%}")
+    console.print(table)
+    if sla["latency_p99_ms"]:
+        lat, thr, ava = sla["latency_p99_ms"], sla["throughput_rps"], sla["availability"]
+        console.print(f"  latency p99 ms: mean {lat['mean']:.1f}, min {lat['min']:g}, max {lat['max']:g}"
+                      f" (strictest: {sla['strictest_latency']})")
+        console.print(f"  throughput rps: mean {thr['mean']:.1f}, min {thr['min']:g}, max {thr['max']:g}"
+                      f" (highest: {sla['highest_throughput']})")
+        console.print(f"  availability: mean {ava['mean']:.3%}, min {ava['min']:.3%}, "
+                      f"max {ava['max']:.3%}")

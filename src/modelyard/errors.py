@@ -1,0 +1,186 @@
+"""The one exception tree of modelyard.
+
+```
+ModelyardError
+├── InputError          bad manifest, flag or file: source, field, reason
+├── ValidationFailed    problems: list[Problem] (all of them, not the first)
+├── NotFound            unknown model, version, alias or workspace
+├── Conflict            published version is immutable, stale alias
+│   └── VersionConflict same id and version, different content
+├── CapacityError       nothing fits: the model and the shortfall
+├── StorageError        the catalog database cannot be opened or read
+└── TritonError         the server refused: url, model, HTTP status, message
+    └── RolloutFailed   what was rolled back and what is still serving
+```
+
+Each class knows its CLI exit code and its HTTP status, so the CLI and the API map
+errors in one place and the library never calls `sys.exit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import dataclasses
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding about the catalog or a manifest.
+
+    `model` is `domain/name@version` where the finding belongs to one model version,
+    `source` the file (and `line` the line) it came from where known, `field` the
+    dotted manifest key.
+    """
+
+    severity: Severity
+    code: str
+    message: str
+    model: str | None = None
+    source: str | None = None
+    line: int | None = None
+    field: str | None = None
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def location(self) -> str:
+        """`file:line: field` (whatever of it is known) for the start of a message."""
+        parts: list[str] = []
+        if self.source:
+            parts.append(f"{self.source}:{self.line}" if self.line else self.source)
+        elif self.model:
+            parts.append(self.model)
+        if self.field:
+            parts.append(self.field)
+        return ": ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.location()
+        return f"{where}: {self.message}" if where else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "severity": str(self.severity),
+            "code": self.code,
+            "message": self.message,
+            "model": self.model,
+            "source": self.source,
+            "line": self.line,
+            "field": self.field,
+            "details": self.details,
+        }
+
+
+class ModelyardError(Exception):
+    """Base of every error modelyard raises on purpose."""
+
+    exit_code = 70
+    http_status = 500
+    code = "internal"
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems: list[Problem] = list(problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": False,
+            "error": self.code,
+            "message": self.message,
+            "errors": [p.to_dict() for p in self.problems],
+            "status": self.http_status,
+        }
+
+
+def _summarise(problems: Sequence[Problem], headline: str) -> str:
+    if len(problems) == 1:
+        return str(problems[0])
+    shown = "\n".join(f"  {p}" for p in problems[:20])
+    more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+    return f"{headline} ({len(problems)} problems):\n{shown}{more}"
+
+
+class InputError(ModelyardError):
+    """A manifest, flag or file is malformed; nothing was written."""
+
+    exit_code = 2
+    http_status = 422
+    code = "invalid_input"
+
+    @classmethod
+    def from_problems(cls, problems: Sequence[Problem], headline: str) -> InputError:
+        return cls(_summarise(problems, headline), problems)
+
+
+class ValidationFailed(ModelyardError):
+    """The catalog has errors (all of them are in `problems`)."""
+
+    exit_code = 1
+    http_status = 422
+    code = "validation_failed"
+
+    @classmethod
+    def from_problems(cls, problems: Sequence[Problem], headline: str) -> ValidationFailed:
+        return cls(_summarise(problems, headline), problems)
+
+
+class NotFound(ModelyardError):
+    exit_code = 3
+    http_status = 404
+    code = "not_found"
+
+
+class Conflict(ModelyardError):
+    exit_code = 4
+    http_status = 409
+    code = "conflict"
+
+
+class VersionConflict(Conflict):
+    """A published version is immutable: the same id and version came with other content."""
+
+    code = "version_conflict"
+
+    def __init__(self, message: str, model: str, differing_fields: Sequence[str]) -> None:
+        super().__init__(message)
+        self.model = model
+        self.differing_fields = list(differing_fields)
+
+
+class AliasConflict(Conflict):
+    """Compare-and-set on an alias failed: it no longer points where the caller expected."""
+
+    code = "alias_conflict"
+
+
+class CapacityError(ModelyardError):
+    exit_code = 5
+    http_status = 409
+    code = "capacity"
+
+
+class StorageError(ModelyardError):
+    """The catalog database is missing, unreadable or not migrated."""
+
+    exit_code = 6
+    http_status = 503
+    code = "storage"
+
+
+class TritonError(ModelyardError):
+    exit_code = 7
+    http_status = 502
+    code = "triton"
+
+
+class RolloutFailed(TritonError):
+    exit_code = 8
+    code = "rollout_failed"

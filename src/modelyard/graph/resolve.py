@@ -1,0 +1,138 @@
+"""Resolve dependency constraints to registered versions and build the version graph.
+
+Each dependency resolves to the highest registered version its constraint allows.
+Nodes are model refs (`domain/name@version`), so two versions of one model can both
+be in a graph when different dependents need them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from modelyard.catalog.spec import Dependency, ModelSpec
+from modelyard.catalog.version import Version
+from modelyard.errors import Problem, Severity
+from modelyard.graph.dag import DependencyGraph
+
+
+@dataclass(frozen=True, slots=True)
+class VersionEntry:
+    """What resolution needs to know about one registered version."""
+
+    model_id: str
+    version: Version
+    dependencies: tuple[Dependency, ...]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model_id}@{self.version}"
+
+
+@dataclass
+class Resolution:
+    """The resolved version graph of a selection, and what could not be resolved."""
+
+    graph: DependencyGraph[str]
+    entries: dict[str, VersionEntry]
+    problems: list[Problem] = field(default_factory=list)
+    resolved: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class VersionIndex:
+    """Registered versions per model id, newest first."""
+
+    def __init__(self, entries: Iterable[VersionEntry]) -> None:
+        self.by_ref: dict[str, VersionEntry] = {}
+        versions: dict[str, list[VersionEntry]] = {}
+        for entry in entries:
+            self.by_ref[entry.ref] = entry
+            versions.setdefault(entry.model_id, []).append(entry)
+        for listed in versions.values():
+            listed.sort(key=lambda e: e.version, reverse=True)
+        self.by_model: dict[str, list[VersionEntry]] = versions
+
+    def newest(self, model_id: str) -> VersionEntry | None:
+        listed = self.by_model.get(model_id)
+        return listed[0] if listed else None
+
+    def best_match(self, dependency: Dependency) -> VersionEntry | None:
+        for entry in self.by_model.get(dependency.model_id, ()):
+            if dependency.constraint.allows(entry.version):
+                return entry
+        return None
+
+
+def resolve(index: VersionIndex, roots: Sequence[str] | None = None) -> Resolution:
+    """Resolve the dependencies of `roots` (refs; default: every version) and theirs.
+
+    Missing models and constraints no registered version satisfies become error
+    problems; the graph then holds only the edges that did resolve.
+    """
+    pending = list(roots) if roots is not None else list(index.by_ref)
+    edges: dict[str, list[str]] = {}
+    problems: list[Problem] = []
+    resolved: dict[tuple[str, str], str] = {}
+    while pending:
+        ref = pending.pop()
+        if ref in edges:
+            continue
+        entry = index.by_ref[ref]
+        targets: list[str] = []
+        for position, dependency in enumerate(entry.dependencies):
+            match = index.best_match(dependency)
+            if match is None:
+                problems.append(_unresolved(entry, position, dependency, index))
+                continue
+            targets.append(match.ref)
+            resolved[(ref, dependency.model_id)] = match.ref
+            if match.ref not in edges:
+                pending.append(match.ref)
+        edges[ref] = targets
+    entries = {ref: index.by_ref[ref] for ref in edges}
+    return Resolution(DependencyGraph(edges), entries, problems, resolved)
+
+
+def _unresolved(entry: VersionEntry, position: int, dependency: Dependency,
+                index: VersionIndex) -> Problem:
+    field_name = f"dependencies[{position}]"
+    available = index.by_model.get(dependency.model_id)
+    if not available:
+        return Problem(Severity.ERROR, "missing-dependency",
+                       f"depends on {dependency.model_id}, which is not registered; "
+                       "apply its manifest first or in the same apply",
+                       model=entry.ref, field=field_name,
+                       details={"dependency": str(dependency)})
+    versions = ", ".join(str(e.version) for e in sorted(available, key=lambda e: e.version))
+    return Problem(Severity.ERROR, "unsatisfiable-dependency",
+                   f"{dependency} matches none of the registered versions ({versions})",
+                   model=entry.ref, field=field_name,
+                   details={"dependency": str(dependency), "available": versions.split(", ")})
+
+
+def cycle_problems(graph: DependencyGraph[str]) -> list[Problem]:
+    """One error per dependency cycle, naming the whole cycle."""
+    return [
+        Problem(Severity.ERROR, "cycle", "dependency cycle: " + " -> ".join(cycle),
+                model=cycle[0], field="dependencies", details={"cycle": cycle})
+        for cycle in graph.cycles()
+    ]
+
+
+def newest_refs(index: VersionIndex, model_ids: Iterable[str] | None = None) -> list[str]:
+    """The newest version of each model (of all models by default)."""
+    ids = model_ids if model_ids is not None else index.by_model
+    refs = []
+    for model_id in ids:
+        newest = index.newest(model_id)
+        if newest is not None:
+            refs.append(newest.ref)
+    return refs
+
+
+def entry_for(spec: ModelSpec) -> VersionEntry:
+    return VersionEntry(spec.id, spec.parsed_version, spec.parsed_dependencies)

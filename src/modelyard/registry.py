@@ -1,0 +1,121 @@
+"""Registering manifests: one transaction for a whole batch, in any order.
+
+Checks, in order, before anything is written: every document is valid (done by the
+manifest loader), no id@version appears twice in the batch, no registered version
+would change (published versions are immutable), every dependency of the new
+versions resolves against the catalog plus the batch, and no dependency cycle appears.
+Capacity never blocks registration; `validate` reports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from modelyard.catalog.manifest import ManifestDocument
+from modelyard.catalog.spec import ModelSpec, differing_fields
+from modelyard.catalog.version import Version
+from modelyard.errors import InputError, Problem, Severity, ValidationFailed, VersionConflict
+from modelyard.graph.resolve import VersionEntry, VersionIndex, cycle_problems, entry_for, resolve
+from modelyard.store.store import CatalogStore
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What an apply registered (or, on a dry run, would register)."""
+
+    created: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": True, "dry_run": self.dry_run, "created": self.created,
+                "unchanged": self.unchanged}
+
+
+def apply_documents(store: CatalogStore, documents: Sequence[ManifestDocument], *,
+                    dry_run: bool = False, now: datetime | None = None) -> ApplyResult:
+    """Register `documents` in one transaction (nothing on a dry run).
+
+    Raises:
+        InputError: the same id@version twice in the batch.
+        VersionConflict: a registered version would get different content.
+        ValidationFailed: missing or unsatisfiable dependencies, or a cycle.
+    """
+    _reject_duplicates(documents)
+    with store.transaction() as tx:
+        keys = [(d.spec.id, d.spec.parsed_version) for d in documents]
+        registered = tx.digests(keys)
+        new: list[ManifestDocument] = []
+        unchanged: list[str] = []
+        for document in documents:
+            key = (document.spec.id, document.spec.parsed_version)
+            digest = registered.get(key)
+            if digest is None:
+                new.append(document)
+            elif digest == document.spec.content_digest():
+                unchanged.append(document.spec.ref)
+            else:
+                stored = tx.get(document.spec.id, document.spec.version)
+                _raise_conflict(stored.spec, document)
+        if new:
+            index = VersionIndex(
+                [VersionEntry(s.model_id, s.version, s.dependencies) for s in tx.summaries()]
+                + [entry_for(d.spec) for d in new]
+            )
+            _check_graph(index, new)
+        if not dry_run:
+            tx.insert([(d.spec, d.source) for d in new], now=now)
+    return ApplyResult(sorted(d.spec.ref for d in new), sorted(unchanged), dry_run)
+
+
+def _reject_duplicates(documents: Sequence[ManifestDocument]) -> None:
+    seen: dict[tuple[str, Version], ManifestDocument] = {}
+    problems: list[Problem] = []
+    for document in documents:
+        key = (document.spec.id, document.spec.parsed_version)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = document
+            continue
+        problems.append(Problem(
+            Severity.ERROR, "duplicate-document",
+            f"{document.spec.ref} is also defined at {first.where}; "
+            "each version belongs in one document",
+            model=document.spec.ref, source=document.source, line=document.line))
+    if problems:
+        raise InputError.from_problems(problems, "manifests define a version twice; nothing was applied")
+
+
+def _raise_conflict(stored: ModelSpec, document: ManifestDocument) -> None:
+    fields = differing_fields(stored, document.spec)
+    raise VersionConflict(
+        f"{document.where}: {document.spec.ref} is already registered with different "
+        f"{', '.join(fields)}; a published version is immutable, so give the change a new "
+        "version number",
+        model=document.spec.ref, differing_fields=fields)
+
+
+def _check_graph(index: VersionIndex, new: Sequence[ManifestDocument]) -> None:
+    by_ref = {d.spec.ref: d for d in new}
+    new_refs = list(by_ref)
+    # Only the new versions' own dependencies can be unresolved: registered ones resolved
+    # when they were applied and versions are never removed.
+    problems = [p for p in resolve(index, new_refs).problems]
+    if not problems:
+        # A new version can close a cycle through older ones, which resolve to the
+        # newest match, so cycles are looked for in the whole catalog.
+        problems = cycle_problems(resolve(index).graph)
+    located = []
+    for problem in problems:
+        document = by_ref.get(problem.model or "")
+        if problem.code == "cycle":
+            document = next((by_ref[r] for r in problem.details["cycle"] if r in by_ref), document)
+        if document is not None:
+            problem = Problem(problem.severity, problem.code, problem.message, problem.model,
+                              document.source, document.line, problem.field, problem.details)
+        located.append(problem)
+    if located:
+        raise ValidationFailed.from_problems(located, "dependencies do not resolve; nothing was applied")

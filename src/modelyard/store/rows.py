@@ -1,0 +1,78 @@
+"""Catalog tables (SQLAlchemy Core). Rows never leave `store/`: callers get specs.
+
+Constraint names follow one naming convention so that Alembic migrations stay
+portable between SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("domain", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("domain", "name"),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="RESTRICT"), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("version_major", Integer, nullable=False),
+    Column("version_minor", Integer, nullable=False),
+    Column("version_patch", Integer, nullable=False),
+    Column("framework", String(32), nullable=False),
+    Column("model_type", String(64), nullable=False),
+    Column("owner_team", String(64), nullable=False),
+    # Newline-separated `domain/name<constraint>`: enough to build the version graph
+    # without decoding every spec.
+    Column("dependencies", Text, nullable=False),
+    Column("spec_json", Text, nullable=False),
+    Column("content_digest", String(64), nullable=False),
+    Column("source", Text, nullable=True),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("model_id", "version_major", "version_minor", "version_patch",
+                     name="uq_model_versions_model_version"),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="RESTRICT"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="RESTRICT"),
+           nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("model_id", "name", name="uq_aliases_model_name"),
+)
+
+Index("ix_model_versions_owner_team", model_versions.c.owner_team)

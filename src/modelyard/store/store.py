@@ -1,0 +1,428 @@
+"""CatalogStore: the catalog database. Specs in, specs out; rows stay here.
+
+SQLite (the default) runs in WAL mode with a busy timeout, and every write
+transaction starts with `BEGIN IMMEDIATE`, so concurrent writers queue for the write
+lock instead of failing half-way when a read transaction tries to become a write one
+(https://www.sqlite.org/lang_transaction.html). Any other SQLAlchemy URL works too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, tuple_, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from modelyard.catalog.spec import Dependency, ModelSpec
+from modelyard.catalog.version import Version
+from modelyard.errors import AliasConflict, Conflict, NotFound, StorageError
+from modelyard.store.rows import aliases, model_versions, models
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_MIGRATIONS = Path(__file__).with_name("migrations")
+# Catalog versions are compared by these numbers; `1.0` and `1.0.0` are one version.
+_VERSION_KEY = (model_versions.c.version_major, model_versions.c.version_minor,
+                model_versions.c.version_patch)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """One registered version: its spec and what the catalog recorded about it."""
+
+    spec: ModelSpec
+    content_digest: str
+    registered_at: datetime
+    source: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AliasRecord:
+    model_id: str
+    name: str
+    version: str
+    revision: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VersionSummary:
+    """The graph-relevant columns of a version, read without decoding its spec."""
+
+    model_id: str
+    version: Version
+    dependencies: tuple[Dependency, ...]
+    content_digest: str
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def create_catalog_engine(url: str) -> Engine:
+    """An engine for `url`; for SQLite, with WAL, foreign keys and a busy timeout."""
+    if make_url(url).get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, poolclass=NullPool)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy (below) emit BEGIN itself instead of pysqlite's implicit one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+class CatalogStore:
+    """The catalog database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, create: bool = False) -> CatalogStore:
+        """Open the catalog at `url`, migrating it to the current schema.
+
+        Raises:
+            StorageError: no database there (and `create` is false), or it cannot be read.
+        """
+        sqlite_file = _sqlite_file(url)
+        if sqlite_file is not None:
+            if not sqlite_file.exists() and not create:
+                raise StorageError(
+                    f"no catalog database at {sqlite_file}; run `modelyard init` in the "
+                    "workspace, or point --db / MODELYARD_DB at an existing catalog"
+                )
+            sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        store = cls(create_catalog_engine(url))
+        store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (no-op when it is there)."""
+        head = head_revision()
+        try:
+            with self.engine.connect() as connection:
+                current = MigrationContext.configure(connection).get_current_revision()
+                if current == head:
+                    return
+            with self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as connection:
+                command.upgrade(_alembic_config(connection), "head")
+                connection.commit()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot open the catalog database {self._where()}: "
+                               f"{_reason(exc)}") from exc
+
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def _where(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def _connect(self, *, write: bool) -> Iterator[Connection]:
+        try:
+            options = {"sqlite_begin": "IMMEDIATE" if write else "DEFERRED"}
+            with self.engine.connect().execution_options(**options) as connection:
+                with connection.begin():
+                    yield connection
+        except IntegrityError as exc:
+            raise Conflict(f"the catalog changed underneath this write: {_reason(exc)}; "
+                           "run the command again") from exc
+        except OperationalError as exc:
+            raise StorageError(f"catalog database {self._where()}: {_reason(exc)}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[CatalogTransaction]:
+        """One write transaction: all of it commits, or none of it does."""
+        with self._connect(write=True) as connection:
+            yield CatalogTransaction(connection)
+
+    @contextmanager
+    def reader(self) -> Iterator[CatalogTransaction]:
+        """A read-only view (one consistent snapshot)."""
+        with self._connect(write=False) as connection:
+            yield CatalogTransaction(connection)
+
+    # Convenience reads, each in its own snapshot.
+    def summaries(self) -> list[VersionSummary]:
+        with self.reader() as tx:
+            return tx.summaries()
+
+    def versions(self, model_ids: Iterable[str] | None = None) -> list[StoredVersion]:
+        with self.reader() as tx:
+            return tx.versions(model_ids)
+
+    def get(self, model_id: str, version: str | None = None) -> StoredVersion:
+        with self.reader() as tx:
+            return tx.get(model_id, version)
+
+    def aliases(self, model_id: str | None = None) -> list[AliasRecord]:
+        with self.reader() as tx:
+            return tx.aliases(model_id)
+
+    def set_alias(self, model_id: str, name: str, version: str, *,
+                  expect: str | None = None, expect_absent: bool = False,
+                  now: datetime | None = None) -> AliasRecord:
+        with self.transaction() as tx:
+            return tx.set_alias(model_id, name, version, expect=expect,
+                                expect_absent=expect_absent, now=now)
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    original = getattr(exc, "orig", None)
+    return str(original) if original is not None else str(exc).splitlines()[0]
+
+
+def _parse_dependencies(text: str) -> tuple[Dependency, ...]:
+    return tuple(Dependency.parse(line) for line in text.split("\n")) if text else ()
+
+
+class CatalogTransaction:
+    """Reads and writes inside one database transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def summaries(self) -> list[VersionSummary]:
+        query = (
+            select(models.c.domain, models.c.name, model_versions.c.version,
+                   model_versions.c.dependencies, model_versions.c.content_digest)
+            .join(models, models.c.id == model_versions.c.model_id)
+        )
+        return [
+            VersionSummary(f"{domain}/{name}", Version.parse(version),
+                           _parse_dependencies(deps), digest)
+            for domain, name, version, deps, digest in self.connection.execute(query)
+        ]
+
+    def versions(self, model_ids: Iterable[str] | None = None) -> list[StoredVersion]:
+        query = (
+            select(model_versions.c.spec_json, model_versions.c.content_digest,
+                   model_versions.c.registered_at, model_versions.c.source)
+            .join(models, models.c.id == model_versions.c.model_id)
+            .order_by(models.c.domain, models.c.name, *_VERSION_KEY)
+        )
+        if model_ids is not None:
+            pairs = [tuple(m.split("/", 1)) for m in model_ids]
+            if not pairs:
+                return []
+            rows: list[Any] = []
+            for chunk in _chunks(pairs, 400):
+                rows += self.connection.execute(
+                    query.where(tuple_(models.c.domain, models.c.name).in_(chunk))).all()
+        else:
+            rows = list(self.connection.execute(query))
+        return [_stored(row) for row in rows]
+
+    def get(self, model_id: str, version: str | None = None) -> StoredVersion:
+        domain, _, name = model_id.partition("/")
+        query = (
+            select(model_versions.c.spec_json, model_versions.c.content_digest,
+                   model_versions.c.registered_at, model_versions.c.source)
+            .join(models, models.c.id == model_versions.c.model_id)
+            .where(models.c.domain == domain, models.c.name == name)
+        )
+        if version is not None:
+            parsed = Version.parse(version)
+            query = query.where(tuple_(*_VERSION_KEY) == (parsed.major, parsed.minor, parsed.patch))
+        row = self.connection.execute(
+            query.order_by(*(c.desc() for c in _VERSION_KEY)).limit(1)).first()
+        if row is None:
+            known = self.connection.execute(
+                select(func.count()).select_from(models)
+                .where(models.c.domain == domain, models.c.name == name)).scalar_one()
+            if known and version is not None:
+                raise NotFound(f"{model_id} has no version {version}; "
+                               f"`modelyard show {model_id}` lists its versions")
+            raise NotFound(f"no model {model_id} in the catalog; `modelyard list` shows what is registered")
+        return _stored(row)
+
+    def digests(self, refs: Sequence[tuple[str, Version]]) -> dict[tuple[str, Version], str]:
+        """Content digests of the given (model id, version) pairs that are registered."""
+        wanted = {(m, v.major, v.minor, v.patch): (m, v) for m, v in refs}
+        found: dict[tuple[str, Version], str] = {}
+        model_pairs = sorted({tuple(m.split("/", 1)) for m, _ in refs})
+        for chunk in _chunks(model_pairs, 400):
+            query = (
+                select(models.c.domain, models.c.name, *_VERSION_KEY,
+                       model_versions.c.content_digest)
+                .join(models, models.c.id == model_versions.c.model_id)
+                .where(tuple_(models.c.domain, models.c.name).in_(chunk))
+            )
+            for domain, name, major, minor, patch, digest in self.connection.execute(query):
+                key = (f"{domain}/{name}", major, minor, patch)
+                if key in wanted:
+                    found[wanted[key]] = digest
+        return found
+
+    def insert(self, specs: Sequence[tuple[ModelSpec, str | None]],
+               now: datetime | None = None) -> None:
+        """Register new versions (specs with their source file). Callers check conflicts first."""
+        if not specs:
+            return
+        now = now or datetime.now(UTC)
+        ids = self._model_ids({(s.domain, s.name) for s, _ in specs}, now)
+        rows = []
+        for spec, source in specs:
+            version = spec.parsed_version
+            rows.append({
+                "model_id": ids[(spec.domain, spec.name)],
+                "version": spec.version,
+                "version_major": version.major,
+                "version_minor": version.minor,
+                "version_patch": version.patch,
+                "framework": spec.framework,
+                "model_type": spec.model_type,
+                "owner_team": spec.owner_team,
+                "dependencies": "\n".join(spec.dependencies),
+                "spec_json": spec.model_dump_json(),
+                "content_digest": spec.content_digest(),
+                "source": source,
+                "registered_at": now,
+            })
+        self.connection.execute(model_versions.insert(), rows)
+
+    def _model_ids(self, names: set[tuple[str, str]], now: datetime) -> dict[tuple[str, str], int]:
+        found = self._existing_model_ids(names)
+        missing = sorted(names - set(found))
+        if missing:
+            self.connection.execute(models.insert(), [
+                {"domain": domain, "name": name, "created_at": now} for domain, name in missing
+            ])
+            found.update(self._existing_model_ids(set(missing)))
+        return found
+
+    def _existing_model_ids(self, names: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        found: dict[tuple[str, str], int] = {}
+        for chunk in _chunks(sorted(names), 400):
+            query = select(models.c.domain, models.c.name, models.c.id).where(
+                tuple_(models.c.domain, models.c.name).in_(chunk))
+            for domain, name, pk in self.connection.execute(query):
+                found[(domain, name)] = pk
+        return found
+
+    def aliases(self, model_id: str | None = None) -> list[AliasRecord]:
+        query = (
+            select(models.c.domain, models.c.name, aliases.c.name, model_versions.c.version,
+                   aliases.c.revision, aliases.c.updated_at)
+            .join(models, models.c.id == aliases.c.model_id)
+            .join(model_versions, model_versions.c.id == aliases.c.version_id)
+            .order_by(models.c.domain, models.c.name, aliases.c.name)
+        )
+        if model_id is not None:
+            domain, _, name = model_id.partition("/")
+            query = query.where(models.c.domain == domain, models.c.name == name)
+        return [AliasRecord(f"{d}/{n}", alias, version, revision, _utc(updated))
+                for d, n, alias, version, revision, updated in self.connection.execute(query)]
+
+    def set_alias(self, model_id: str, name: str, version: str, *,
+                  expect: str | None = None, expect_absent: bool = False,
+                  now: datetime | None = None) -> AliasRecord:
+        """Point alias `name` of `model_id` at `version`, compare-and-set.
+
+        With `expect`, the alias must point at that version now; with `expect_absent`,
+        it must not exist yet. Otherwise it is set unconditionally.
+
+        Raises:
+            NotFound: the model or version is not registered.
+            AliasConflict: the alias is not where the caller expected.
+        """
+        now = now or datetime.now(UTC)
+        domain, _, model_name = model_id.partition("/")
+        parsed = Version.parse(version)
+        target = self.connection.execute(
+            select(models.c.id, model_versions.c.id, model_versions.c.version)
+            .join(models, models.c.id == model_versions.c.model_id)
+            .where(models.c.domain == domain, models.c.name == model_name,
+                   tuple_(*_VERSION_KEY) == (parsed.major, parsed.minor, parsed.patch))
+        ).first()
+        if target is None:
+            self.get(model_id, version)  # raises NotFound naming what is missing
+            raise NotFound(f"{model_id}@{version} is not registered")  # pragma: no cover
+        model_pk, version_pk, version_text = target
+        current = self.connection.execute(
+            select(aliases.c.id, aliases.c.revision, model_versions.c.version)
+            .join(model_versions, model_versions.c.id == aliases.c.version_id)
+            .where(aliases.c.model_id == model_pk, aliases.c.name == name)
+        ).first()
+        if current is None:
+            if expect is not None:
+                raise AliasConflict(f"alias {name!r} of {model_id} does not exist "
+                                    f"(expected it at {expect}); nothing changed")
+            self.connection.execute(aliases.insert().values(
+                model_id=model_pk, name=name, version_id=version_pk, revision=1, updated_at=now))
+            return AliasRecord(model_id, name, version_text, 1, now)
+        alias_pk, revision, current_version = current
+        if expect_absent:
+            raise AliasConflict(f"alias {name!r} of {model_id} already points at "
+                                f"{current_version}; nothing changed")
+        if expect is not None and Version.parse(expect) != Version.parse(current_version):
+            raise AliasConflict(f"alias {name!r} of {model_id} points at {current_version}, "
+                                f"not {expect}; nothing changed (re-read and retry)")
+        moved = self.connection.execute(
+            update(aliases)
+            .where(aliases.c.id == alias_pk, aliases.c.revision == revision)
+            .values(version_id=version_pk, revision=revision + 1, updated_at=now))
+        if moved.rowcount != 1:
+            raise AliasConflict(f"alias {name!r} of {model_id} was moved by someone else; "
+                                "nothing changed (re-read and retry)")
+        return AliasRecord(model_id, name, version_text, revision + 1, now)
+
+
+def _stored(row: Any) -> StoredVersion:
+    spec_json, digest, registered_at, source = row
+    return StoredVersion(ModelSpec.model_validate_json(spec_json), digest, _utc(registered_at), source)
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite gives naive datetimes back; everything stored is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

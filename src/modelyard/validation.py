@@ -1,0 +1,255 @@
+"""Catalog validation: everything that needs several models (or the fleet) to judge.
+
+A single manifest's own fields are checked when it is loaded; here come the checks
+across models, each returning `Problem`s, all of them collected:
+
+- dependencies: missing, unsatisfiable, cycles (errors);
+- capacity against the fleet in `modelyard.yaml` (errors above capacity, warnings
+  above 80%); with no fleet, what the catalog needs, as information;
+- SLA latency: the p99 budgets along a model's longest dependency chain must fit
+  inside its own p99 (warning, with the chain and the overrun);
+- SLA availability: a model that needs all its dependencies cannot be more available
+  than their product (warning, with the weakest chain);
+- SLA throughput: a dependency must sustain what its direct dependents declare;
+- the seed notebook's naming convention (lower_snake_case names) and SLA sanity.
+
+`strict` turns every warning into an error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelyard.catalog.naming import is_conventional_name
+from modelyard.catalog.spec import ModelSpec
+from modelyard.errors import Problem, Severity
+from modelyard.placement.fleet import Fleet
+from modelyard.selection import CatalogView
+
+HIGH_UTILISATION = 0.8
+VERY_STRICT_LATENCY_MS = 10
+VERY_HIGH_AVAILABILITY = 0.9999
+
+
+@dataclass
+class ValidationReport:
+    problems: list[Problem]
+    models: int
+    strict: bool = False
+    needs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity is Severity.WARNING]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "status": "healthy" if self.ok and not self.warnings else
+                      ("needs_attention" if self.ok else "invalid"),
+            "models": self.models,
+            "strict": self.strict,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "needs": self.needs,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+def validate_view(view: CatalogView, fleet: Fleet | None = None, *,
+                  strict: bool = False) -> ValidationReport:
+    """Run every cross-model check over a selection."""
+    problems = view.problems()
+    is_acyclic = not any(p.code == "cycle" for p in problems)
+    specs = view.specs
+    problems += list(_naming(specs))
+    needs = catalog_needs(specs.values())
+    problems += list(_capacity(needs, fleet))
+    if is_acyclic:
+        problems += list(_latency_chains(view))
+        problems += list(_availability(view))
+    problems += list(_throughput(view))
+    problems += list(_sla_sanity(specs))
+    if strict:
+        problems = [Problem(Severity.ERROR, p.code, p.message, p.model, p.source, p.line,
+                            p.field, p.details) if p.severity is Severity.WARNING else p
+                    for p in problems]
+    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    problems.sort(key=lambda p: (order[p.severity], p.code, p.model or ""))
+    return ValidationReport(problems, len(specs), strict, needs)
+
+
+def catalog_needs(specs: Any) -> dict[str, Any]:
+    """Totals and largest single instance per resource (instances counted)."""
+    totals = {"gpu_memory_mb": 0, "memory_mb": 0, "cpu_cores": 0.0, "instances": 0}
+    largest: dict[str, tuple[float, str | None]] = {
+        "gpu_memory_mb": (0, None), "memory_mb": (0, None), "cpu_cores": (0, None)}
+    for spec in specs:
+        resources = spec.resource_requirements
+        count = resources.instance_count
+        totals["instances"] += count
+        for key in ("gpu_memory_mb", "memory_mb", "cpu_cores"):
+            value = getattr(resources, key)
+            totals[key] += value * count
+            if value > largest[key][0]:
+                largest[key] = (value, spec.ref)
+    return {
+        "total": totals,
+        "largest": {k: {"value": v, "model": m} for k, (v, m) in largest.items()},
+    }
+
+
+def _naming(specs: dict[str, ModelSpec]) -> Iterator[Problem]:
+    for ref, spec in specs.items():
+        for key, value in (("name", spec.name), ("domain", spec.domain)):
+            if not is_conventional_name(value):
+                yield Problem(Severity.WARNING, "naming",
+                              f"{key} {value!r} does not follow the convention lower_snake_case "
+                              "starting with a letter (e.g. 'user_embedding')",
+                              model=ref, field=key)
+
+
+_RESOURCES = (
+    ("gpu_memory_mb", "GPU memory", "MB", "gpu_memory_mb", "largest_gpu_mb", "GPU"),
+    ("memory_mb", "host memory", "MB", "memory_mb", "largest_server_memory_mb", "server"),
+    ("cpu_cores", "CPU cores", "cores", "cpu_cores", "largest_server_cpu_cores", "server"),
+)
+
+
+def _capacity(needs: dict[str, Any], fleet: Fleet | None) -> Iterator[Problem]:
+    total = needs["total"]
+    largest = needs["largest"]
+    if fleet is None or not fleet.servers:
+        summary = ", ".join(
+            f"{label} {_num(total[key])} {unit} (largest: {_num(largest[key]['value'])} {unit}"
+            f" by {largest[key]['model']})"
+            for key, label, unit, *_ in _RESOURCES)
+        yield Problem(Severity.INFO, "capacity-needs",
+                      f"no fleet declared in modelyard.yaml; the selection needs {summary}",
+                      details=needs)
+        return
+    for key, label, unit, fleet_total_attr, fleet_largest_attr, holder in _RESOURCES:
+        capacity = getattr(fleet, fleet_total_attr)
+        need = total[key]
+        if need > capacity:
+            yield Problem(Severity.ERROR, "capacity",
+                          f"the selection needs {_num(need)} {unit} of {label}, the fleet has "
+                          f"{_num(capacity)} {unit} (short by {_num(need - capacity)} {unit})",
+                          field=f"resource_requirements.{key}",
+                          details={"resource": key, "need": need, "capacity": capacity})
+        elif capacity and need > HIGH_UTILISATION * capacity:
+            yield Problem(Severity.WARNING, "capacity-high",
+                          f"the selection needs {_num(need)} of {_num(capacity)} {unit} of {label} "
+                          f"({need / capacity:.0%}, above {HIGH_UTILISATION:.0%})",
+                          field=f"resource_requirements.{key}",
+                          details={"resource": key, "need": need, "capacity": capacity})
+        single = largest[key]["value"]
+        biggest = getattr(fleet, fleet_largest_attr)
+        if single > biggest:
+            yield Problem(Severity.ERROR, "capacity-single",
+                          f"one instance needs {_num(single)} {unit} of {label}, the largest "
+                          f"{holder} has {_num(biggest)} {unit} (short by {_num(single - biggest)} {unit})",
+                          model=largest[key]["model"], field=f"resource_requirements.{key}",
+                          details={"resource": key, "need": single, "largest": biggest})
+
+
+def _latency_chains(view: CatalogView) -> Iterator[Problem]:
+    specs = view.specs
+    graph = view.graph
+    chains = graph.longest_chains(lambda ref: specs[ref].sla_requirements.max_latency_p99_ms)
+    for ref, spec in specs.items():
+        deps = graph.dependencies(ref)
+        if not deps:
+            continue
+        heaviest = max(deps, key=lambda d: chains.weights[d])
+        needed = chains.weights[heaviest]
+        budget = spec.sla_requirements.max_latency_p99_ms
+        if needed > budget:
+            path = [ref] + chains.path(heaviest)
+            shown = " -> ".join(f"{r} ({_num(specs[r].sla_requirements.max_latency_p99_ms)} ms)"
+                                for r in path)
+            yield Problem(Severity.WARNING, "sla-latency-chain",
+                          f"its dependencies need {_num(needed)} ms at p99 along {shown}, more than "
+                          f"its own budget of {_num(budget)} ms (over by {_num(needed - budget)} ms)",
+                          model=ref, field="sla_requirements.max_latency_p99_ms",
+                          details={"chain": path, "needed_ms": needed, "budget_ms": budget,
+                                   "overrun_ms": needed - budget})
+
+
+def _availability(view: CatalogView) -> Iterator[Problem]:
+    specs = view.specs
+    graph = view.graph
+
+    def unavailability_weight(ref: str) -> float:
+        return -math.log(specs[ref].sla_requirements.availability)
+
+    weakest = graph.longest_chains(unavailability_weight)
+    for ref, spec in specs.items():
+        if not graph.dependencies(ref):
+            continue
+        target = spec.sla_requirements.availability
+        # Needing every dependency, the model is up at most when all are: the product
+        # over its whole closure, each shared dependency counted once.
+        closure = graph.transitive_dependencies(ref)
+        product = math.prod(specs[dep].sla_requirements.availability for dep in closure)
+        if product >= target:
+            continue
+        heaviest = max(graph.dependencies(ref), key=lambda d: weakest.weights[d])
+        chain = [ref] + weakest.path(heaviest)
+        shown = " -> ".join(f"{r} ({specs[r].sla_requirements.availability:g})" for r in chain)
+        yield Problem(Severity.WARNING, "sla-availability-chain",
+                      f"needs its dependencies, whose combined availability is "
+                      f"{product:.6g}, below its own target {target:g} (weakest chain: {shown})",
+                      model=ref, field="sla_requirements.availability",
+                      details={"chain": chain, "combined": product, "target": target,
+                               "dependencies": len(closure)})
+
+
+def _throughput(view: CatalogView) -> Iterator[Problem]:
+    specs = view.specs
+    demand: dict[str, float] = defaultdict(float)
+    callers: dict[str, list[str]] = defaultdict(list)
+    for ref, spec in specs.items():
+        for dep in view.graph.dependencies(ref):
+            demand[dep] += spec.sla_requirements.min_throughput_rps
+            callers[dep].append(ref)
+    for dep, needed in demand.items():
+        offered = specs[dep].sla_requirements.min_throughput_rps
+        if needed > offered:
+            yield Problem(Severity.WARNING, "sla-throughput",
+                          f"declares {_num(offered)} rps but its dependents "
+                          f"({', '.join(sorted(callers[dep]))}) declare {_num(needed)} rps together",
+                          model=dep, field="sla_requirements.min_throughput_rps",
+                          details={"offered_rps": offered, "demand_rps": needed,
+                                   "dependents": sorted(callers[dep])})
+
+
+def _sla_sanity(specs: dict[str, ModelSpec]) -> Iterator[Problem]:
+    for ref, spec in specs.items():
+        sla = spec.sla_requirements
+        if sla.max_latency_p99_ms < VERY_STRICT_LATENCY_MS:
+            yield Problem(Severity.INFO, "sla-strict-latency",
+                          f"p99 of {_num(sla.max_latency_p99_ms)} ms is very strict; "
+                          "check it against a measurement", model=ref,
+                          field="sla_requirements.max_latency_p99_ms")
+        if sla.availability > VERY_HIGH_AVAILABILITY:
+            yield Problem(Severity.INFO, "sla-high-availability",
+                          f"availability {sla.availability:g} is above {VERY_HIGH_AVAILABILITY:g}; "
+                          "it needs replicas on separate servers", model=ref,
+                          field="sla_requirements.availability")
+
+
+def _num(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"

@@ -1,0 +1,325 @@
+"""A workspace: `modelyard.yaml` (catalog URL, fleet) plus the catalog it points to.
+
+This is the Python API the CLI is a thin shell around:
+
+    from modelyard import Workspace
+    ws = Workspace.open("path/to/workspace")
+    ws.apply(["models/"])
+    report = ws.validate()
+
+The database URL is chosen, first match wins: the `db_url` argument (`--db`), the
+`MODELYARD_DB` environment variable (read by the CLI and passed in), `catalog.url` in
+`modelyard.yaml`, and `sqlite:///<workspace>/.modelyard/catalog.db`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from modelyard.catalog.manifest import load_manifests
+from modelyard.catalog.naming import check_name, split_model_id
+from modelyard.catalog.spec import ModelSpec
+from modelyard.catalog.version import Version
+from modelyard.errors import InputError, NotFound, Problem, Severity
+from modelyard.placement.fleet import Fleet
+from modelyard.planning import DeploymentPlan, plan_deployment
+from modelyard.registry import ApplyResult, apply_documents
+from modelyard.report.data import CatalogReport, build_report
+from modelyard.graph.resolve import resolve
+from modelyard.selection import CatalogView, load_index, select
+from modelyard.store.store import AliasRecord, CatalogStore, StoredVersion
+from modelyard.validation import ValidationReport, validate_view
+
+CONFIG_FILE = "modelyard.yaml"
+STATE_DIR = ".modelyard"
+DEFAULT_DB_FILE = "catalog.db"
+
+_DEFAULT_CONFIG = """\
+# modelyard workspace. See README.md for every key.
+catalog:
+  # Any SQLAlchemy URL; a relative SQLite path is relative to this file.
+  url: sqlite:///.modelyard/catalog.db
+
+# The servers and GPUs models run on; `validate` checks capacity against them.
+# fleet:
+#   servers:
+#     - name: gpu-node-1
+#       url: http://gpu-node-1:8000
+#       cpu_cores: 64
+#       memory_mb: 262144
+#       gpus:
+#         - {index: 0, model: A100-80GB, memory_mb: 81920}
+#         - {index: 1, model: A100-80GB, memory_mb: 81920}
+"""
+
+
+class CatalogConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str | None = None
+
+
+class WorkspaceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
+    fleet: Fleet | None = None
+
+
+def find_workspace(start: Path) -> Path | None:
+    """The nearest folder at or above `start` holding a `modelyard.yaml`."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    return None
+
+
+def read_config(path: Path) -> WorkspaceConfig:
+    """Read `modelyard.yaml`; errors name the file, line and field."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise InputError(f"{path}:{line}: YAML syntax error: {exc.problem}") from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping with keys 'catalog' and 'fleet'")
+    try:
+        return WorkspaceConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            Problem(Severity.ERROR, "invalid-config",
+                    str(error["msg"]).removeprefix("Value error, "), source=str(path),
+                    field=".".join(str(p) for p in error["loc"]))
+            for error in exc.errors()
+        ]
+        raise InputError.from_problems(problems, f"{path} is not valid") from exc
+
+
+def _sqlite_url_relative_to(url: str, root: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+        return prefix + str((root / url[len(prefix):]).resolve())
+    return url
+
+
+@dataclass
+class ShowResult:
+    """One model version in full: spec, other versions, aliases, resolved dependencies."""
+
+    stored: StoredVersion
+    versions: list[str]
+    aliases: list[AliasRecord]
+    dependencies: dict[str, str | None]
+    dependents: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "ref": self.stored.spec.ref,
+            "id": self.stored.spec.id,
+            "spec": self.stored.spec.model_dump(mode="json"),
+            "content_digest": self.stored.content_digest,
+            "registered_at": self.stored.registered_at.isoformat(),
+            "source": self.stored.source,
+            "versions": self.versions,
+            "aliases": {a.name: a.version for a in self.aliases},
+            "dependencies": self.dependencies,
+            "dependents": self.dependents,
+        }
+
+
+@dataclass
+class Workspace:
+    """A workspace folder (optional when a database URL is given) and its catalog."""
+
+    root: Path | None
+    config: WorkspaceConfig
+    db_url: str
+    _store: CatalogStore | None = field(default=None, repr=False)
+
+    @classmethod
+    def init(cls, root: str | Path, db_url: str | None = None) -> Workspace:
+        """Create `modelyard.yaml` (unless present) and the catalog database."""
+        folder = Path(root).resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        config_path = folder / CONFIG_FILE
+        if not config_path.exists():
+            config_path.write_text(_DEFAULT_CONFIG, encoding="utf-8")
+        workspace = cls._from_folder(folder, db_url)
+        workspace._store = CatalogStore.open(workspace.db_url, create=True)
+        return workspace
+
+    @classmethod
+    def open(cls, root: str | Path | None = None, db_url: str | None = None,
+             cwd: str | Path | None = None) -> Workspace:
+        """Open the workspace at `root`, or the nearest one above `cwd`.
+
+        Raises:
+            NotFound: no workspace and no database URL.
+        """
+        if root is not None:
+            folder = Path(root).resolve()
+            if not (folder / CONFIG_FILE).is_file():
+                raise NotFound(f"{folder} is not a modelyard workspace (no {CONFIG_FILE}); "
+                               "create one with `modelyard init`")
+            return cls._from_folder(folder, db_url)
+        found = find_workspace(Path(cwd) if cwd is not None else Path.cwd())
+        if found is not None:
+            return cls._from_folder(found, db_url)
+        if db_url:
+            return cls(None, WorkspaceConfig(), db_url)
+        raise NotFound(f"no {CONFIG_FILE} in this folder or above it; run `modelyard init`, "
+                       "pass --workspace DIR, or give a catalog with --db / MODELYARD_DB")
+
+    @classmethod
+    def _from_folder(cls, folder: Path, db_url: str | None) -> Workspace:
+        config = read_config(folder / CONFIG_FILE)
+        url = db_url or config.catalog.url or f"sqlite:///{STATE_DIR}/{DEFAULT_DB_FILE}"
+        return cls(folder, config, _sqlite_url_relative_to(url, folder))
+
+    @property
+    def store(self) -> CatalogStore:
+        if self._store is None:
+            self._store = CatalogStore.open(self.db_url)
+        return self._store
+
+    @property
+    def fleet(self) -> Fleet | None:
+        return self.config.fleet
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.dispose()
+            self._store = None
+
+    # Operations -----------------------------------------------------------------
+
+    def apply(self, paths: Sequence[str | Path], *, dry_run: bool = False) -> ApplyResult:
+        """Register every manifest under `paths` in one transaction."""
+        return apply_documents(self.store, load_manifests(paths), dry_run=dry_run)
+
+    def select(self, alias: str | None = None,
+               model_ids: Sequence[str] | None = None) -> CatalogView:
+        return select(self.store, alias=alias, model_ids=model_ids)
+
+    def validate(self, *, strict: bool = False, alias: str | None = None) -> ValidationReport:
+        return validate_view(self.select(alias), self.fleet, strict=strict)
+
+    def plan(self, *, alias: str | None = None) -> DeploymentPlan:
+        return plan_deployment(self.select(alias))
+
+    def report(self, *, alias: str | None = None) -> CatalogReport:
+        return build_report(self.select(alias).specs.values(), self.fleet)
+
+    def list_models(self, *, domain: str | None = None, team: str | None = None,
+                    framework: str | None = None, all_versions: bool = False) -> list[ModelSpec]:
+        """Registered models (the newest version of each, or every version)."""
+        specs = [v.spec for v in self.store.versions()]
+        if not all_versions:
+            newest: dict[str, ModelSpec] = {}
+            for spec in specs:
+                if spec.id not in newest or spec.parsed_version > newest[spec.id].parsed_version:
+                    newest[spec.id] = spec
+            specs = list(newest.values())
+        return [s for s in specs
+                if (domain is None or s.domain == domain)
+                and (team is None or s.owner_team == team)
+                and (framework is None or s.framework == framework)]
+
+    def show(self, reference: str) -> ShowResult:
+        """`domain/name` (newest version) or `domain/name@version`."""
+        model_id, version = parse_reference(reference)
+        stored = self.store.get(model_id, version)
+        spec = stored.spec
+        with self.store.reader() as tx:
+            index = load_index(tx)
+            versions = [str(e.version) for e in reversed(index.by_model[model_id])]
+            aliases = tx.aliases(model_id)
+        resolution = resolve(index, [spec.ref])
+        dependencies = {str(d): resolution.resolved.get((spec.ref, d.model_id))
+                        for d in spec.parsed_dependencies}
+        dependents = self.impact(model_id) if version is None else []
+        return ShowResult(stored, versions, aliases, dependencies, dependents)
+
+    def dependencies(self, reference: str) -> list[str]:
+        """Every version `reference` needs, each once, dependencies first."""
+        view = self._view_of(reference)
+        return view.graph.transitive_dependencies(view.roots[0])
+
+    def impact(self, reference: str) -> list[str]:
+        """Every model of the default selection that needs `reference`, nearest first."""
+        model_id, version = parse_reference(reference)
+        view = self.select()
+        targets = [ref for ref in view.specs if ref.rsplit("@", 1)[0] == model_id
+                   and (version is None or Version.parse(ref.rsplit("@", 1)[1]) == Version.parse(version))]
+        if not targets:
+            self.store.get(model_id, version)  # NotFound if it does not exist at all
+            return []
+        seen: dict[str, None] = {}
+        for target in targets:
+            for ref in view.graph.transitive_dependents(target):
+                seen[ref] = None
+        return list(seen)
+
+    def _view_of(self, reference: str) -> CatalogView:
+        model_id, version = parse_reference(reference)
+        if version is None:
+            return self.select(model_ids=[model_id])
+        stored = self.store.get(model_id, version)
+        with self.store.reader() as tx:
+            index = load_index(tx)
+        resolution = resolve(index, [stored.spec.ref])
+        return CatalogView([stored.spec.ref], {stored.spec.ref: stored.spec}, resolution, index)
+
+    def set_alias(self, reference: str, alias: str, version: str, *,
+                  expect: str | None = None) -> AliasRecord:
+        """Move alias `alias` of a model to `version`; `expect` makes it compare-and-set
+        (`expect="none"` means the alias must not exist yet)."""
+        model_id, _ = parse_reference(reference)
+        _check_alias_name(alias)
+        _check_version(version, "VERSION")
+        if expect is not None and expect.lower() != "none":
+            _check_version(expect, "--expect")
+        return self.store.set_alias(
+            model_id, alias, version,
+            expect=None if expect is None or expect.lower() == "none" else expect,
+            expect_absent=expect is not None and expect.lower() == "none")
+
+    def aliases(self, reference: str | None = None) -> list[AliasRecord]:
+        model_id = parse_reference(reference)[0] if reference else None
+        if model_id is not None:
+            self.store.get(model_id)
+        return self.store.aliases(model_id)
+
+
+def parse_reference(reference: str) -> tuple[str, str | None]:
+    """`domain/name[@version]` -> (model id, version or None); InputError if malformed."""
+    model_id, _, version = reference.partition("@")
+    try:
+        split_model_id(model_id)
+    except ValueError as exc:
+        raise InputError(f"{reference}: {exc}") from None
+    if version:
+        _check_version(version, reference)
+    return model_id, version or None
+
+
+def _check_version(version: str, where: str) -> None:
+    try:
+        Version.parse(version)
+    except ValueError as exc:
+        raise InputError(f"{where}: {exc}") from None
+
+
+def _check_alias_name(alias: str) -> None:
+    try:
+        check_name(alias, "alias")
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
