@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from modelyard.catalog.spec import ModelSpec
 from modelyard.errors import InputError, Problem, Severity
 
 try:  # libyaml is about ten times faster; PyYAML wheels ship it on Linux.
-    _YamlLoader: type[yaml.SafeLoader] = yaml.CSafeLoader
+    _YamlLoader: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - only without libyaml
     _YamlLoader = yaml.SafeLoader
 
@@ -138,6 +138,7 @@ def _yaml_documents(text: str) -> Iterator[tuple[yaml.Node, Any]]:
     try:
         while loader.check_node():
             node = loader.get_node()
+            assert node is not None  # check_node() said there is one
             yield node, loader.construct_document(node)
     finally:
         loader.dispose()
@@ -252,7 +253,7 @@ def _known_keys_at(loc: tuple[str | int, ...]) -> Iterable[str]:
     from modelyard.catalog.spec import Resources, Sla, TensorSpec
 
     parent = loc[0] if len(loc) > 1 else None
-    by_parent = {"resource_requirements": Resources, "sla_requirements": Sla,
+    by_parent: dict[str, type[BaseModel]] = {"resource_requirements": Resources, "sla_requirements": Sla,
                  "inputs": TensorSpec, "outputs": TensorSpec}
     model = by_parent.get(str(parent)) if parent is not None else None
     return tuple(model.model_fields) if model else _KNOWN_KEYS

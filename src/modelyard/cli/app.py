@@ -192,8 +192,7 @@ def alias_set(
     """Point alias NAME of model ID at VERSION (compare-and-set with --expect)."""
     _run(as_json,
          lambda: _open(workspace, db).set_alias(reference, name, version, expect=expect),
-         lambda a: render.console.print(f"{a.model_id}: {a.name} -> {a.version} "
-                                        f"(revision {a.revision})"),
+         lambda a: render.render_aliases([a]),
          lambda a: {"ok": True, "model": a.model_id, "alias": a.name, "version": a.version,
                     "revision": a.revision})
 
@@ -207,9 +206,7 @@ def alias_list(
 ) -> None:
     """List aliases (of one model, or of all)."""
     _run(as_json, lambda: _open(workspace, db).aliases(reference),
-         lambda records: [render.console.print(f"{a.model_id}: {a.name} -> {a.version} "
-                                               f"(revision {a.revision})") for a in records]
-         or render.console.print("no aliases"),
+         render.render_aliases,
          lambda records: {"ok": True, "aliases": [
              {"model": a.model_id, "alias": a.name, "version": a.version,
               "revision": a.revision, "updated_at": a.updated_at.isoformat()} for a in records]})

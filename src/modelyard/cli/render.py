@@ -15,6 +15,7 @@ from modelyard.catalog.spec import ModelSpec
 from modelyard.errors import ModelyardError, Problem, Severity
 from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
+from modelyard.store.store import AliasRecord
 from modelyard.report.data import CatalogReport
 from modelyard.validation import ValidationReport
 from modelyard.workspace import ShowResult
@@ -33,7 +34,8 @@ def render_error(error: ModelyardError, as_json: bool) -> None:
     if as_json:
         print_json(error.to_dict())
         return
-    err_console.print(Text("error: ", style="bold red") + Text(error.message))
+    # soft_wrap: one error is one line (or the problem list), whatever the terminal width.
+    err_console.print(Text("error: ", style="bold red") + Text(error.message), soft_wrap=True)
 
 
 def render_apply(result: ApplyResult) -> None:
@@ -46,8 +48,10 @@ def render_apply(result: ApplyResult) -> None:
 
 def render_models(specs: list[ModelSpec]) -> None:
     table = Table(title=f"{len(specs)} model(s)")
-    for column in ("model", "version", "type", "framework", "team", "GPU MB", "p99 ms", "deps"):
-        table.add_column(column, justify="right" if column in ("GPU MB", "p99 ms", "deps") else "left")
+    table.add_column("model", no_wrap=True)
+    for column in ("version", "type", "framework", "team", "GPU MB", "p99 ms", "deps"):
+        table.add_column(column, justify="right" if column in ("GPU MB", "p99 ms", "deps") else "left",
+                         overflow="fold")
     for spec in sorted(specs, key=lambda s: (s.domain, s.name, s.parsed_version)):
         table.add_row(spec.id, spec.version, spec.model_type, spec.framework, spec.owner_team,
                       f"{spec.resource_requirements.gpu_memory_mb:,}",
@@ -93,10 +97,17 @@ def render_refs(title: str, refs: list[str]) -> None:
         console.print(f"  {ref}")
 
 
+def render_aliases(records: list[AliasRecord]) -> None:
+    if not records:
+        console.print("no aliases")
+    for a in records:
+        console.print(f"{a.model_id}: {a.name} -> {a.version} (revision {a.revision})")
+
+
 def render_problems(problems: list[Problem]) -> None:
     for problem in problems:
         label = Text(f"{problem.severity}: ", style=_SEVERITY_STYLE[problem.severity])
-        console.print(label + Text(str(problem)))
+        console.print(label + Text(str(problem)), soft_wrap=True)
 
 
 def render_validation(report: ValidationReport) -> None:
@@ -111,11 +122,11 @@ def render_validation(report: ValidationReport) -> None:
 def render_plan(plan: DeploymentPlan) -> None:
     for number, wave in enumerate(plan.waves, 1):
         table = Table(title=f"wave {number}: {len(wave)} model(s)", title_justify="left")
-        table.add_column("model")
+        table.add_column("model", no_wrap=True)
         table.add_column("version")
-        table.add_column("depends on")
+        table.add_column("depends on", overflow="fold")
         for model in wave:
-            table.add_row(model.model_id, model.version, ", ".join(model.dependencies) or "-")
+            table.add_row(model.model_id, model.version, "\n".join(model.dependencies) or "-")
         console.print(table)
     console.print(f"{plan.models} model version(s) in {len(plan.waves)} wave(s); critical path "
                   f"({len(plan.critical_path)} loads): {' -> '.join(plan.critical_path)}")

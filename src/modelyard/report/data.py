@@ -89,7 +89,7 @@ def resource_usage(specs: list[ModelSpec], fleet: Fleet | None) -> dict[str, Any
 
 def sla_statistics(specs: list[ModelSpec]) -> dict[str, Any]:
     """Per-model SLA rows plus mean/min/max of latency, throughput and availability."""
-    rows = [{
+    rows: list[dict[str, Any]] = [{
         "ref": spec.ref,
         "domain": spec.domain,
         "max_latency_p99_ms": spec.sla_requirements.max_latency_p99_ms,

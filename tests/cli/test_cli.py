@@ -1,0 +1,167 @@
+"""Every CLI command on the Netflix example, asserting on the --json output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from modelyard.cli.app import app
+from tests.conftest import NETFLIX, NETFLIX_MODELS, Cli
+
+NETFLIX_REFS = [
+    "recommendation/content_embedding@2.1",
+    "recommendation/recommendation_ranker@3.0",
+    "recommendation/user_embedding@1.0",
+    "search/content_retrieval@2.0",
+    "search/query_understanding@1.5",
+]
+
+
+def test_init_creates_config_and_catalog(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["init", str(tmp_path / "new"), "--json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "new" / "modelyard.yaml").is_file()
+    assert (tmp_path / "new" / ".modelyard" / "catalog.db").is_file()
+
+
+def test_apply_then_reapply_is_a_no_op(cli: Cli) -> None:
+    first = cli.json("apply", str(NETFLIX_MODELS))
+    assert first["created"] == NETFLIX_REFS
+    second = cli.json("apply", str(NETFLIX_MODELS))
+    assert second == {"ok": True, "dry_run": False, "created": [], "unchanged": NETFLIX_REFS}
+
+
+def test_apply_dry_run_writes_nothing(cli: Cli) -> None:
+    dry = cli.json("apply", str(NETFLIX_MODELS), "--dry-run")
+    assert dry["dry_run"] is True and dry["created"] == NETFLIX_REFS
+    assert cli.json("list")["models"] == []
+
+
+def test_list_with_filters(cli: Cli) -> None:
+    cli("apply", str(NETFLIX_MODELS))
+    assert [m["ref"] for m in cli.json("list")["models"]] == NETFLIX_REFS
+    search = cli.json("list", "--domain", "search")["models"]
+    assert [m["name"] for m in search] == ["content_retrieval", "query_understanding"]
+    team = cli.json("list", "--team", "recommendation_platform")["models"]
+    assert {m["name"] for m in team} == {"user_embedding", "recommendation_ranker"}
+    onnx = cli.json("list", "--framework", "onnx")["models"]
+    assert [m["id"] for m in onnx] == ["search/content_retrieval"]
+
+
+def test_show_model_and_version(cli: Cli) -> None:
+    cli("apply", str(NETFLIX_MODELS))
+    shown = cli.json("show", "recommendation/recommendation_ranker")
+    assert shown["ref"] == "recommendation/recommendation_ranker@3.0"
+    assert shown["dependencies"] == {
+        "recommendation/user_embedding>=1.0,<2": "recommendation/user_embedding@1.0",
+        "recommendation/content_embedding>=2.0": "recommendation/content_embedding@2.1",
+    }
+    assert shown["spec"]["resource_requirements"]["gpu_memory_mb"] == 12288
+    exact = cli.json("show", "search/query_understanding@1.5")
+    assert exact["versions"] == ["1.5"]
+    missing = cli.json("show", "search/query_understanding@9.9", expect=3)
+    assert missing["error"] == "not_found" and "9.9" in missing["message"]
+
+
+def test_deps_and_impact(cli: Cli) -> None:
+    cli("apply", str(NETFLIX_MODELS))
+    deps = cli.json("deps", "recommendation/recommendation_ranker")["dependencies"]
+    assert sorted(deps) == ["recommendation/content_embedding@2.1",
+                            "recommendation/user_embedding@1.0"]
+    impact = cli.json("impact", "search/query_understanding")["dependents"]
+    assert impact == ["search/content_retrieval@2.0"]
+    assert cli.json("impact", "recommendation/recommendation_ranker")["dependents"] == []
+
+
+def test_alias_compare_and_set(cli: Cli) -> None:
+    cli("apply", str(NETFLIX_MODELS))
+    created = cli.json("alias", "set", "search/query_understanding", "production", "1.5",
+                       "--expect", "none")
+    assert created["revision"] == 1
+    stale = cli.json("alias", "set", "search/query_understanding", "production", "1.5",
+                     "--expect", "1.4", expect=4)
+    assert stale["error"] == "alias_conflict"
+    listed = cli.json("alias", "list")["aliases"]
+    assert [(a["model"], a["alias"], a["version"]) for a in listed] == [
+        ("search/query_understanding", "production", "1.5")]
+
+
+def test_validate_reports_the_seed_catalogs_sla_warnings(cli: Cli) -> None:
+    cli("apply", str(NETFLIX_MODELS))
+    report = cli.json("validate")
+    assert report["ok"] is True and report["errors"] == 0
+    codes = {(p["code"], p["model"]) for p in report["problems"]}
+    assert ("sla-latency-chain", "search/content_retrieval@2.0") in codes
+    assert ("sla-availability-chain", "recommendation/recommendation_ranker@3.0") in codes
+    strict = cli.json("validate", "--strict", expect=1)
+    assert strict["ok"] is False and strict["errors"] == report["warnings"]
+
+
+def test_plan_waves_and_critical_path(cli: Cli) -> None:
+    cli("apply", str(NETFLIX_MODELS))
+    plan = cli.json("plan")
+    waves = [[m["ref"] for m in wave] for wave in plan["waves"]]
+    assert waves == [
+        ["recommendation/content_embedding@2.1", "recommendation/user_embedding@1.0",
+         "search/query_understanding@1.5"],
+        ["recommendation/recommendation_ranker@3.0", "search/content_retrieval@2.0"],
+    ]
+    assert plan["critical_path_length"] == 2
+    assert plan["critical_path"][-1] in {"recommendation/recommendation_ranker@3.0",
+                                         "search/content_retrieval@2.0"}
+
+
+def test_report_json_has_the_seeds_three_analyses(cli: Cli) -> None:
+    cli("apply", str(NETFLIX_MODELS))
+    report = cli.json("report")
+    assert set(report["structure"]) == {"recommendation", "search"}
+    assert report["resources"]["total"]["gpu_memory_mb"] == 6144 + 8192 + 12288 + 4096 + 3072
+    assert report["resources"]["by_framework"]["onnx"]["models"] == 1
+    assert report["resources"]["capacity"]["gpu_memory_mb"] == 2 * 24576
+    assert report["sla"]["latency_p99_ms"] == {"mean": 73.0, "min": 50, "max": 100}
+    assert report["sla"]["strictest_latency"] == "recommendation/user_embedding@1.0"
+
+
+def test_human_output_renders(cli: Cli) -> None:
+    cli("apply", str(NETFLIX_MODELS))
+    for command in (["list"], ["show", "recommendation/recommendation_ranker"], ["plan"],
+                    ["report"], ["validate"], ["deps", "recommendation/recommendation_ranker"]):
+        output = cli(*command).stdout
+        assert "recommendation" in output, command
+
+
+def test_missing_workspace_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["list", "--workspace", str(tmp_path)],
+                                catch_exceptions=False)
+    assert result.exit_code == 3
+    assert "not a modelyard workspace" in result.stderr
+
+
+def test_db_option_works_without_a_workspace(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    runner = CliRunner()
+    init = runner.invoke(app, ["init", str(tmp_path / "ws"), "--db", url], catch_exceptions=False)
+    assert init.exit_code == 0, init.output
+    result = runner.invoke(app, ["apply", str(NETFLIX_MODELS), "--db", url, "--json"],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    env_result = runner.invoke(app, ["list", "--json"], env={"MODELYARD_DB": url},
+                               catch_exceptions=False)
+    assert env_result.exit_code == 0, env_result.output
+    assert '"search/content_retrieval@2.0"' in env_result.stdout
+
+
+def test_every_command_has_help() -> None:
+    runner = CliRunner()
+    for command in (["init"], ["apply"], ["list"], ["show"], ["deps"], ["impact"], ["alias", "set"],
+                    ["alias", "list"], ["validate"], ["plan"], ["report"]):
+        result = runner.invoke(app, [*command, "--help"], catch_exceptions=False)
+        assert result.exit_code == 0
+        assert "--json" in result.stdout, command
+        assert "--workspace" in result.stdout, command
+
+
+def test_example_config_is_the_demo_fleet() -> None:
+    assert "inference-a" in (NETFLIX / "modelyard.yaml").read_text()

@@ -1,0 +1,145 @@
+"""The catalog database: immutability, aliases with compare-and-set, migrations, WAL."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from modelyard import AliasConflict, NotFound, VersionConflict, Workspace, parse_manifest_text
+from modelyard.registry import apply_documents
+from modelyard.store import CatalogStore, head_revision
+from modelyard.store.rows import metadata
+
+RANKER = """
+name: ranker
+version: "1.0"
+model_type: classification
+framework: onnx
+domain: shop
+owner_team: shop_ml
+resource_requirements: {gpu_memory_mb: 2048}
+sla_requirements: {max_latency_p99_ms: 40}
+"""
+
+
+def test_migrations_match_the_table_definitions(store: CatalogStore) -> None:
+    with store.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert diff == []
+    assert store.schema_revision() == head_revision()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(store: CatalogStore) -> None:
+    with store.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_open_without_a_database_says_what_to_do(tmp_path: Path) -> None:
+    from modelyard import StorageError
+
+    with pytest.raises(StorageError, match="modelyard init"):
+        CatalogStore.open(f"sqlite:///{tmp_path / 'missing.db'}")
+
+
+def test_a_published_version_is_immutable(store: CatalogStore) -> None:
+    apply_documents(store, parse_manifest_text(RANKER))
+    changed = RANKER.replace("max_latency_p99_ms: 40", "max_latency_p99_ms: 30").replace(
+        "gpu_memory_mb: 2048", "gpu_memory_mb: 4096")
+    with pytest.raises(VersionConflict) as caught:
+        apply_documents(store, parse_manifest_text(changed))
+    assert caught.value.differing_fields == ["resource_requirements.gpu_memory_mb",
+                                             "sla_requirements.max_latency_p99_ms"]
+    assert "shop/ranker@1.0" in caught.value.message
+    assert "new version" in caught.value.message
+    assert store.get("shop/ranker").spec.sla_requirements.max_latency_p99_ms == 40
+
+
+def test_same_version_spelled_differently_is_the_same_version(store: CatalogStore) -> None:
+    apply_documents(store, parse_manifest_text(RANKER))
+    respelled = RANKER.replace('version: "1.0"', 'version: "1.0.0"')
+    with pytest.raises(VersionConflict, match="version"):
+        apply_documents(store, parse_manifest_text(respelled))
+
+
+def test_many_versions_coexist_and_newest_wins(store: CatalogStore) -> None:
+    for version in ("1.0", "1.10", "1.9", "2.0.1"):
+        apply_documents(store, parse_manifest_text(RANKER.replace('"1.0"', f'"{version}"')))
+    assert store.get("shop/ranker").spec.version == "2.0.1"
+    assert store.get("shop/ranker", "1.10").spec.version == "1.10"
+    assert [v.spec.version for v in store.versions(["shop/ranker"])] == ["1.0", "1.9", "1.10",
+                                                                         "2.0.1"]
+
+
+def test_alias_compare_and_set(store: CatalogStore) -> None:
+    for version in ("1.0", "1.1", "1.2"):
+        apply_documents(store, parse_manifest_text(RANKER.replace('"1.0"', f'"{version}"')))
+    first = store.set_alias("shop/ranker", "production", "1.0", expect_absent=True)
+    assert (first.version, first.revision) == ("1.0", 1)
+    with pytest.raises(AliasConflict, match="already points at 1.0"):
+        store.set_alias("shop/ranker", "production", "1.1", expect_absent=True)
+    moved = store.set_alias("shop/ranker", "production", "1.1", expect="1.0")
+    assert (moved.version, moved.revision) == ("1.1", 2)
+    with pytest.raises(AliasConflict, match="points at 1.1, not 1.0"):
+        store.set_alias("shop/ranker", "production", "1.2", expect="1.0")
+    with pytest.raises(AliasConflict, match="does not exist"):
+        store.set_alias("shop/ranker", "canary", "1.2", expect="1.1")
+    forced = store.set_alias("shop/ranker", "production", "1.2")
+    assert forced.revision == 3
+    assert [(a.name, a.version) for a in store.aliases("shop/ranker")] == [("production", "1.2")]
+
+
+def test_alias_to_unknown_version_or_model_is_not_found(store: CatalogStore) -> None:
+    apply_documents(store, parse_manifest_text(RANKER))
+    with pytest.raises(NotFound, match="no version 9.0"):
+        store.set_alias("shop/ranker", "production", "9.0")
+    with pytest.raises(NotFound, match="no model shop/other"):
+        store.set_alias("shop/other", "production", "1.0")
+
+
+def _register_batch(args: tuple[str, int]) -> int:
+    url, worker = args
+    store = CatalogStore.open(url)
+    docs = [
+        f"""
+name: m{worker}_{i}
+version: "1.0"
+model_type: embedding
+framework: onnx
+domain: d{worker % 2}
+owner_team: team{worker}
+dependencies: [{'d0/m0_0' if worker and i == 0 else ''}]
+""".replace("dependencies: []", "") for i in range(40)
+    ]
+    created = 0
+    for doc in docs:
+        created += len(apply_documents(store, parse_manifest_text(doc)).created)
+    store.dispose()
+    return created
+
+
+def test_concurrent_writers_lose_nothing(store: CatalogStore) -> None:
+    url = store.engine.url.render_as_string(hide_password=False)
+    _register_batch((url, 0))  # worker 0 first: the others depend on its first model
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        created = pool.map(_register_batch, [(url, w) for w in range(1, 5)])
+    assert created == [40, 40, 40, 40]
+    versions = store.versions()
+    assert len(versions) == 200
+    assert len({v.spec.ref for v in versions}) == 200
+
+
+def test_workspace_relative_sqlite_url(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "modelyard.yaml").write_text("catalog:\n  url: sqlite:///state/my.db\n")
+    workspace = Workspace.init(root)
+    assert workspace.db_url == f"sqlite:///{root / 'state' / 'my.db'}"
+    assert (root / "state" / "my.db").is_file()
+    workspace.close()
