@@ -114,8 +114,10 @@ def _check_graph(index: VersionIndex, new: Sequence[ManifestDocument]) -> None:
         if problem.code == "cycle":
             document = next((by_ref[r] for r in problem.details["cycle"] if r in by_ref), document)
         if document is not None:
+            position = problem.details.get("position")
+            line = document.line_of_dependency(position) if position is not None else document.line
             problem = Problem(problem.severity, problem.code, problem.message, problem.model,
-                              document.source, document.line, problem.field, problem.details)
+                              document.source, line, problem.field, problem.details)
         located.append(problem)
     if located:
         raise ValidationFailed.from_problems(located, "dependencies do not resolve; nothing was applied")

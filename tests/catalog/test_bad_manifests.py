@@ -5,7 +5,6 @@ modelyard class with exactly one problem whose text names the file, the field (w
 there is one) and the reason, with the right line where the problem sits in one YAML
 key; afterwards the catalog still holds exactly the five Netflix models.
 
-Cases marked xfail (strict) are bugs in src/: the test says how it should behave.
 """
 
 from __future__ import annotations
@@ -136,7 +135,7 @@ CASES = [
                      "sla_requirements.max_latency_p99_ms", "greater than 0, got -5", 8),
                  id="latency-negative"),
     pytest.param(Bad(doc("sla_requirements:\n  min_throughput_rps: .nan\n"),
-                     "sla_requirements.min_throughput_rps", "greater than or equal to 0", 8),
+                     "sla_requirements.min_throughput_rps", "finite number", 8),
                  id="throughput-nan"),
     # Versions.
     pytest.param(Bad(doc(version='"1"'), "version", "version '1' must be MAJOR.MINOR", 2),
@@ -180,7 +179,7 @@ CASES = [
                  id="unknown-nested-key-typo"),
     pytest.param(Bad(doc("sla_requirements:\n  p99: 5\n"), "sla_requirements.p99",
                      "unknown key 'p99'", 8), id="unknown-nested-key"),
-    pytest.param(Bad(doc("inputs:\n" + TENSOR + "    shape: [1]\n"), "inputs.0.shape",
+    pytest.param(Bad(doc("inputs:\n" + TENSOR + "    shape: [1]\n"), "inputs[0].shape",
                      "unknown key 'shape'", 11), id="unknown-tensor-key"),
     # Dependencies.
     pytest.param(Bad(doc("dependencies:\n  - search\n"), "dependencies",
@@ -189,7 +188,7 @@ CASES = [
                      "version constraint '>>1.0' is not valid", 8), id="dependency-bad-constraint"),
     pytest.param(Bad(doc("dependencies:\n  - search/Query\n"), "dependencies",
                      "name 'Query' is not allowed", 8), id="dependency-bad-name"),
-    pytest.param(Bad(doc("dependencies:\n  - 5\n"), "dependencies.0", "valid string, got 5", 8),
+    pytest.param(Bad(doc("dependencies:\n  - 5\n"), "dependencies[0]", "valid string, got 5", 8),
                  id="dependency-not-a-string"),
     # The line of these two is checked (and is wrong) in LINE_BUGS below.
     pytest.param(Bad(doc("dependencies:\n  - search/query_understanding\n  - x/m>=1.0\n"),
@@ -208,12 +207,12 @@ CASES = [
                  id="ensemble-framework-with-classification"),
     # Tensors.
     pytest.param(Bad(doc("inputs:\n  - name: a\n    data_type: FLOAT\n    dims: [1]\n"),
-                     "inputs.0.data_type", "got 'FLOAT'", 9), id="tensor-bad-data-type"),
+                     "inputs[0].data_type", "got 'FLOAT'", 9), id="tensor-bad-data-type"),
     pytest.param(Bad(doc("outputs:\n" + TENSOR + "  - name: b\n    data_type: FP32\n"
-                         "    dims: [4, 0]\n"), "outputs.1.dims",
+                         "    dims: [4, 0]\n"), "outputs[1].dims",
                      "dims must be positive or -1 (variable), got 0", 13), id="tensor-zero-dim"),
     pytest.param(Bad(doc("inputs:\n  - name: 'a b'\n    data_type: FP32\n    dims: [1]\n"),
-                     "inputs.0.name", "tensor name 'a b'", 8), id="tensor-bad-name"),
+                     "inputs[0].name", "tensor name 'a b'", 8), id="tensor-bad-name"),
     pytest.param(Bad(doc("inputs:\n" + TENSOR + TENSOR), "inputs", "tensor 'a' is declared twice",
                      field_in_text_only=True), id="tensor-declared-twice"),
     # Documents and files.
@@ -311,85 +310,54 @@ def test_there_are_at_least_thirty_distinct_cases() -> None:
     assert len(set(texts)) == len(texts)
 
 
-# Bugs: how these cases should behave. Each is xfail(strict) until src/ is fixed.
-LINE_BUGS = [
+# Problems that belong to one list entry or key point at that entry's line.
+LOCATED_CASES = [
     pytest.param(
         Bad(doc("dependencies:\n  - search/query_understanding\n  - x/m>=1.0\n"),
             "dependencies", "x/m cannot depend on itself", 9),
-        id="self-dependency-field-and-line",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "model-level validator: Problem.field is None and line is the document's "
-            "first line (1), not the `- x/m>=1.0` entry (9)"))),
+        id="self-dependency-field-and-line"),
     pytest.param(
         Bad(doc("inputs:\n" + TENSOR + TENSOR), "inputs", "tensor 'a' is declared twice", 11),
-        id="tensor-declared-twice-field-and-line",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "model-level validator: Problem.field is None and line is 1, not the second "
-            "`- name: a` (11)"))),
+        id="tensor-declared-twice-field-and-line"),
     pytest.param(
         Bad(doc("dependencies:\n  - search/query_understanding\n  - nope\n"), "dependencies",
             "dependency 'nope' must be domain/name", 9),
-        id="second-dependency-malformed-line",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "the list-level field validator reports loc ('dependencies',), so the line is the "
-            "list's first entry (8), not the bad entry `- nope` (9)"))),
+        id="second-dependency-malformed-line"),
     pytest.param(
         Bad(doc("dependencies:\n  - search/query_understanding\n  - recommendation/user_embedding\n"
                 "  - search/query_understanding>=1.0\n"), "dependencies",
             "search/query_understanding is listed more than once", 10),
-        id="dependency-listed-twice-line",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "line is the list's first entry (8), not the repeated entry (10)"))),
+        id="dependency-listed-twice-line"),
     pytest.param(
         Bad(doc("artifact: model.onnx\nartifact_sha256: " + "a" * 64 + "\n"),
             "artifact_sha256", "the manifest pins " + "a" * 64, 8,
             extra_files={"model.onnx": b"weights"}),
-        id="artifact-digest-mismatch-line",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "the digest mismatch has field `artifact_sha256` but the line of `artifact` (7), "
-            "not of `artifact_sha256` (8)"))),
+        id="artifact-digest-mismatch-line"),
     pytest.param(
         Bad(doc("resource_requirements:\n  memory_mb: 1024\n  memory_mb: 2048\n"),
             "memory_mb", "duplicate", 9, field_in_text_only=True),
-        id="duplicate-yaml-key",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "PyYAML keeps the last of two equal keys silently; the manifest is applied with "
-            "memory_mb 2048 and no error"))),
+        id="duplicate-yaml-key"),
     pytest.param(
         Bad(doc("sla_requirements:\n  min_throughput_rps: .inf\n"),
             "sla_requirements.min_throughput_rps", "finite", 8),
-        id="throughput-infinite",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "min_throughput_rps has no upper bound, so .inf is accepted; it is stored as JSON "
-            "null and every later read of the catalog (list_models, validate) raises a raw "
-            "pydantic ValidationError"))),
+        id="throughput-infinite"),
     pytest.param(
         Bad(doc("dependencies:\n  - search/query understanding\n"), "dependencies",
             "'search/query understanding'", 8),
-        id="dependency-name-with-space",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "a space inside the dependency's name is reported as \"version constraint "
-            "'understanding' is not valid\" instead of naming the dependency"))),
+        id="dependency-name-with-space"),
     pytest.param(
-        Bad(doc(version="1"), "version", "'1.0'", 2),
-        id="version-unquoted-int-suggestion",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "`version: 1` is told to write \"a quoted string such as '1'\", itself an invalid "
-            "version; it should suggest '1.0'"))),
+        Bad(doc(version="1"), "version", '"1.0"', 2),
+        id="version-unquoted-int-suggestion"),
     pytest.param(
         Bad(json.dumps({"x/m": seed_entry(), "x/n": {k: v for k, v in seed_entry(name="n").items()
                                                    if k != "name"}}),
             "name", "x/n", None, filename="repository_metadata.json"),
-        id="seed-json-entry-without-name",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "one seed entry without `name` makes the loader treat the whole file as a single "
-            "manifest: 8 problems (six missing keys, unknown keys 'x/m' and 'x/n') instead "
-            "of one naming entry x/n"))),
+        id="seed-json-entry-without-name"),
 ]
 
 
-@pytest.mark.parametrize("case", LINE_BUGS)
-def test_bad_manifest_bug(netflix: Workspace, tmp_path: Path, case: Bad) -> None:
+@pytest.mark.parametrize("case", LOCATED_CASES)
+def test_bad_manifest_points_at_the_entry(netflix: Workspace, tmp_path: Path, case: Bad) -> None:
     _check(netflix, _write_case(tmp_path, case), case)
 
 
@@ -423,7 +391,7 @@ def test_unknown_dependency(netflix: Workspace, tmp_path: Path) -> None:
     assert problem.field == "dependencies[1]"
     assert problem.model == "x/m@1.0"
     assert "depends on recommendation/nope, which is not registered" in problem.message
-    assert str(problem).startswith(f"{files['bad.yaml']}:1: dependencies[1]: ")
+    assert str(problem).startswith(f"{files['bad.yaml']}:9: dependencies[1]: ")
 
 
 def test_unsatisfiable_constraint(netflix: Workspace, tmp_path: Path) -> None:
@@ -443,7 +411,7 @@ def test_unknown_dependency_in_second_document_applies_nothing(
         "two.yaml": _model("good") + "---\n" + _model("bad", "x/missing")})
     assert type(error) is ValidationFailed
     assert problem.source == str(files["two.yaml"])
-    assert problem.line == 8  # the second document starts after 6 lines and `---`
+    assert problem.line == 15  # its dependency entry: the second document starts on line 8
     assert problem.model == "x/bad@1.0"
     assert "x/missing, which is not registered" in problem.message
 
@@ -508,18 +476,12 @@ def test_new_version_closing_a_cycle_through_netflix_models(
     assert problem.source == str(files["user_embedding.yaml"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "apply-level dependency problems carry the field `dependencies[1]` but the document's "
-    "first line (1), not the line of that dependency entry (9)"))
 def test_unknown_dependency_points_at_its_line(netflix: Workspace, tmp_path: Path) -> None:
     _, problem, _ = _apply_files(netflix, tmp_path, {
         "bad.yaml": _model("m", "search/query_understanding", "recommendation/nope")})
     assert problem.line == 9
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a file named twice (its folder and itself) is read twice, and the apply fails with "
-    "'x/m@1.0 is also defined at <same file>:1'"))
 def test_same_file_named_twice_is_read_once(netflix: Workspace, tmp_path: Path) -> None:
     files = _write(tmp_path / "manifests", {"m.yaml": _model("m")})
     result = netflix.apply([tmp_path / "manifests", files["m.yaml"]])

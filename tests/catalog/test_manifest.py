@@ -400,12 +400,8 @@ def test_newer_patch_is_a_new_version(netflix: Workspace, tmp_path: Path) -> Non
     assert [s.version for s in netflix.list_models(domain="x")] == ["1.0.1"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "1.0 and 1.0.0 are one version, but the content digest includes the version's "
-    "spelling, so re-applying identical content as 1.0.0 raises VersionConflict "
-    "'already registered with different version'"))
 def test_same_version_spelled_differently_later_is_unchanged(
         netflix: Workspace, tmp_path: Path) -> None:
     netflix.apply([write(tmp_path / "a.yaml", doc("m", version="1.0"))])
     result = netflix.apply([write(tmp_path / "b.yaml", doc("m", version="1.0.0"))])
-    assert result.created == [] and result.unchanged == ["x/m@1.0"]
+    assert result.created == [] and result.unchanged == ["x/m@1.0.0"]

@@ -403,14 +403,11 @@ def test_empty_graph() -> None:
     assert graph.critical_path(lambda _n: 1.0) == (0.0, [])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DependencyGraph.cycles() docstring says the returned cycles 'together cover every "
-    "node that lies on any cycle', but only one cycle per strongly connected component is "
-    "returned, so nodes of a component off that one cycle are not covered"))
-def test_cycles_cover_every_node_on_a_cycle_as_documented() -> None:
-    graph = DependencyGraph({"a": ["b", "c"], "b": ["a"], "c": ["a"]})
-    covered = {n for cycle in graph.cycles() for n in cycle}
-    assert covered == {"a", "b", "c"}
+def test_cycle_groups_cover_every_node_on_a_cycle() -> None:
+    graph = DependencyGraph({"a": ["b", "c"], "b": ["a"], "c": ["a"], "d": ["a"]})
+    [(cycle, members)] = graph.cycle_groups()
+    assert cycle == ["a", "b", "a"]
+    assert members == {"a", "b", "c"}  # d depends on the cycle but is not on one
 
 
 LONG = 5000

@@ -63,8 +63,10 @@ def test_a_published_version_is_immutable(store: CatalogStore) -> None:
 def test_same_version_spelled_differently_is_the_same_version(store: CatalogStore) -> None:
     apply_documents(store, parse_manifest_text(RANKER))
     respelled = RANKER.replace('version: "1.0"', 'version: "1.0.0"')
-    with pytest.raises(VersionConflict, match="version"):
-        apply_documents(store, parse_manifest_text(respelled))
+    assert apply_documents(store, parse_manifest_text(respelled)).unchanged == ["shop/ranker@1.0.0"]
+    changed = respelled.replace("max_latency_p99_ms: 40", "max_latency_p99_ms: 41")
+    with pytest.raises(VersionConflict, match="sla_requirements.max_latency_p99_ms"):
+        apply_documents(store, parse_manifest_text(changed))
 
 
 def test_many_versions_coexist_and_newest_wins(store: CatalogStore) -> None:

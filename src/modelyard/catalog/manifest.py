@@ -6,6 +6,7 @@ field and reason; nothing is returned unless every document is valid.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -18,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from modelyard.catalog.spec import ModelSpec
+from modelyard.catalog.spec import ItemError, ModelSpec
 from modelyard.errors import InputError, Problem, Severity
 
 try:  # libyaml is about ten times faster; PyYAML wheels ship it on Linux.
@@ -27,6 +28,28 @@ except AttributeError:  # pragma: no cover - only without libyaml
     _YamlLoader = yaml.SafeLoader
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    pass
+
+
+class _ManifestLoader(_YamlLoader):  # type: ignore[misc]
+    """Refuses duplicate keys, which PyYAML would silently resolve to the last value."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                line = key_node.start_mark.line + 1
+                if key_node.value in first_line:
+                    raise _DuplicateKey(
+                        None, None,
+                        f"duplicate key {key_node.value!r} (first on line "
+                        f"{first_line[key_node.value]}); keep one",
+                        key_node.start_mark)
+                first_line[key_node.value] = line
+        return super().construct_mapping(node, deep)
 _KNOWN_KEYS = tuple(ModelSpec.model_fields)
 
 
@@ -37,6 +60,13 @@ class ManifestDocument:
     spec: ModelSpec
     source: str
     line: int | None = None
+    # Line of each `dependencies` entry, so later errors about one can point at it.
+    dependency_lines: tuple[int | None, ...] = ()
+
+    def line_of_dependency(self, position: int) -> int | None:
+        if position < len(self.dependency_lines):
+            return self.dependency_lines[position] or self.line
+        return self.line
 
     @property
     def where(self) -> str:
@@ -51,7 +81,7 @@ def load_manifests(paths: Sequence[str | Path]) -> list[ManifestDocument]:
     """
     documents: list[ManifestDocument] = []
     problems: list[Problem] = []
-    files = list(_manifest_files(paths, problems))
+    files = list(dict.fromkeys(p.resolve() for p in _manifest_files(paths, problems)))
     for file in files:
         docs, file_problems = _load_file(file)
         documents += docs
@@ -80,10 +110,10 @@ def _manifest_files(paths: Sequence[str | Path], problems: list[Problem]) -> Ite
             for root, dirs, names in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 found += [Path(root) / n for n in names
-                          if n.endswith(MANIFEST_SUFFIXES) and not n.startswith(".")]
+                          if n.lower().endswith(MANIFEST_SUFFIXES) and not n.startswith(".")]
             yield from sorted(found)
         elif path.is_file():
-            if path.suffix not in MANIFEST_SUFFIXES:
+            if path.suffix.lower() not in MANIFEST_SUFFIXES:
                 problems.append(_problem(str(path), None, None,
                                          "not a manifest: expected a .yaml, .yml or .json file",
                                          "not-a-manifest"))
@@ -102,7 +132,7 @@ def _load_file(path: Path) -> tuple[list[ManifestDocument], list[Problem]]:
                              "encoding")]
     except OSError as exc:
         return [], [_problem(source, None, None, f"cannot read: {exc.strerror}", "unreadable")]
-    return _parse_text(text, source, is_json=path.suffix == ".json", base_dir=path.parent)
+    return _parse_text(text, source, is_json=path.suffix.lower() == ".json", base_dir=path.parent)
 
 
 def _parse_text(text: str, source: str, *, is_json: bool,
@@ -111,6 +141,9 @@ def _parse_text(text: str, source: str, *, is_json: bool,
         return _parse_json(text, source, base_dir)
     try:
         raw_documents = list(_yaml_documents(text))
+    except _DuplicateKey as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        return [], [_problem(source, line, None, str(exc.problem), "duplicate-key")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -134,7 +167,7 @@ def _parse_text(text: str, source: str, *, is_json: bool,
 def _yaml_documents(text: str) -> Iterator[tuple[yaml.Node, Any]]:
     # Compose and construct separately so that each document keeps its node tree,
     # which is where line numbers for errors come from.
-    loader = _YamlLoader(text)
+    loader = _ManifestLoader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -154,7 +187,7 @@ def _parse_json(text: str, source: str,
     if isinstance(data, list):
         entries = [(None, item) for item in data]
     elif isinstance(data, dict) and data and all(
-        isinstance(v, dict) and "name" in v for v in data.values()
+        isinstance(k, str) and "/" in k and isinstance(v, dict) for k, v in data.items()
     ):
         # The seed notebook's repository_metadata.json: {"domain/name": {...}, ...}
         entries = list(data.items())
@@ -166,6 +199,9 @@ def _parse_json(text: str, source: str,
         if isinstance(entry, dict):
             entry = {k: v for k, v in entry.items() if k != "created_at"}  # the catalog records its own
         document, doc_problems = _validate(entry, source, None, None, base_dir)
+        if key is not None:
+            doc_problems = [dataclasses.replace(p, message=f"entry {key!r}: {p.message}")
+                            for p in doc_problems]
         problems += doc_problems
         if document and key is not None and key != document.spec.id:
             problems.append(_problem(source, None, None,
@@ -188,15 +224,17 @@ def _validate(data: Any, source: str, line: int | None, node: yaml.Node | None,
     except ValidationError as exc:
         return None, [_from_pydantic(error, data, source, line, node) for error in exc.errors()]
     if spec.artifact is not None:
-        spec, problem = _resolve_artifact(spec, source, _line_of(node, ("artifact",)) or line, base_dir)
+        spec, problem = _resolve_artifact(spec, source, node, line, base_dir)
         if problem:
             return None, [problem]
-    return ManifestDocument(spec, source, line), []
+    dependency_lines = tuple(_line_of(node, ("dependencies", i)) for i in range(len(spec.dependencies)))
+    return ManifestDocument(spec, source, line, dependency_lines), []
 
 
-def _resolve_artifact(spec: ModelSpec, source: str, line: int | None,
+def _resolve_artifact(spec: ModelSpec, source: str, node: yaml.Node | None, doc_line: int | None,
                       base_dir: Path | None) -> tuple[ModelSpec, Problem | None]:
     assert spec.artifact is not None
+    line = _line_of(node, ("artifact",)) or doc_line
     path = Path(spec.artifact).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
@@ -206,7 +244,8 @@ def _resolve_artifact(spec: ModelSpec, source: str, line: int | None,
                               "artifact-missing", model=spec.ref)
     digest = artifact_digest(path)
     if spec.artifact_sha256 and spec.artifact_sha256 != digest:
-        return spec, _problem(source, line, "artifact_sha256",
+        pinned_line = _line_of(node, ("artifact_sha256",)) or line
+        return spec, _problem(source, pinned_line, "artifact_sha256",
                               f"{spec.ref}: {path} has SHA-256 {digest}, the manifest pins "
                               f"{spec.artifact_sha256}", "artifact-digest", model=spec.ref)
     return spec.model_copy(update={"artifact": str(path), "artifact_sha256": digest}), None
@@ -228,7 +267,10 @@ def artifact_digest(path: Path) -> str:
 def _from_pydantic(error: Any, data: dict[str, Any], source: str, doc_line: int | None,
                    node: yaml.Node | None) -> Problem:
     loc: tuple[str | int, ...] = tuple(error["loc"])
-    field = ".".join(str(part) for part in loc) or None
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, ItemError):
+        loc = (*loc, cause.index)
+    field = format_field(loc)
     kind = error["type"]
     name = data.get("name") if isinstance(data.get("name"), str) else None
     model = f"{data.get('domain')}/{name}@{data.get('version')}" if name else None
@@ -247,6 +289,14 @@ def _from_pydantic(error: Any, data: dict[str, Any], source: str, doc_line: int 
     if "input" in error and kind not in ("value_error", "assertion_error"):
         message += f", got {_show(error['input'])}"
     return _problem(source, line, field, message, "invalid-value", model=model)
+
+
+def format_field(loc: Sequence[str | int]) -> str | None:
+    """`("inputs", 0, "dims")` -> `inputs[0].dims`."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or None
 
 
 def _known_keys_at(loc: tuple[str | int, ...]) -> Iterable[str]:

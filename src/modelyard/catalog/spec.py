@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from modelyard.catalog.naming import check_name, model_id, split_model_id
 from modelyard.catalog.version import Version, VersionConstraint
@@ -37,6 +37,14 @@ _DEPENDENCY_PATTERN = re.compile(r"\s*([^\s/<>=!~,]+)/([^\s/<>=!~,]+)\s*(.*)")
 _LOCATION_FIELDS = frozenset({"artifact"})
 
 
+class ItemError(ValueError):
+    """A list-level check that blames one entry: the manifest loader points at its line."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
@@ -58,6 +66,11 @@ class Dependency:
             )
         domain, name, constraint = match.groups()
         split_model_id(f"{domain}/{name}")
+        if constraint and constraint.lstrip()[0] not in "<>=!~":
+            raise ValueError(
+                f"dependency {value!r} must be domain/name followed by a version constraint "
+                "starting with <, >, =, ! or ~ (e.g. '>=1.0,<2')"
+            )
         return cls(model_id(domain, name), VersionConstraint.parse(constraint))
 
     def __str__(self) -> str:
@@ -69,7 +82,7 @@ class Resources(_Strict):
 
     memory_mb: Annotated[int, Field(gt=0)] = 2048
     gpu_memory_mb: Annotated[int, Field(ge=0)] = 4096
-    cpu_cores: Annotated[float, Field(gt=0, le=4096)] = 2
+    cpu_cores: Annotated[float, Field(gt=0, le=4096, allow_inf_nan=False)] = 2
     max_batch_size: Annotated[int, Field(ge=0, le=1_000_000)] = 32
     instance_count: Annotated[int, Field(ge=1, le=1024)] = 1
 
@@ -77,9 +90,9 @@ class Resources(_Strict):
 class Sla(_Strict):
     """Service-level targets (the seed's `sla_requirements`)."""
 
-    max_latency_p99_ms: Annotated[float, Field(gt=0, le=3_600_000)] = 100
-    min_throughput_rps: Annotated[float, Field(ge=0)] = 10
-    availability: Annotated[float, Field(gt=0, le=1)] = 0.999
+    max_latency_p99_ms: Annotated[float, Field(gt=0, le=3_600_000, allow_inf_nan=False)] = 100
+    min_throughput_rps: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] = 10
+    availability: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.999
 
 
 class TensorSpec(_Strict):
@@ -158,9 +171,10 @@ class ModelSpec(_Strict):
     @classmethod
     def _check_version(cls, value: Any) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            example = f"{value}.0" if isinstance(value, int) else str(value)
             raise ValueError(
-                f"version must be a quoted string such as '{value}' "
-                "(YAML reads an unquoted 1.10 as the number 1.1)"
+                f"version must be a quoted string, e.g. \"{example}\" (YAML reads an "
+                "unquoted 1.10 as the number 1.1, so quote every version)"
             )
         if isinstance(value, str):
             Version.parse(value)
@@ -187,14 +201,32 @@ class ModelSpec(_Strict):
 
     @field_validator("dependencies")
     @classmethod
-    def _check_dependencies(cls, value: list[str]) -> list[str]:
+    def _check_dependencies(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        own_id = model_id(str(info.data.get("domain")), str(info.data.get("name")))
         seen: set[str] = set()
-        for text in value:
-            dependency = Dependency.parse(text)
+        normalised: list[str] = []
+        for index, text in enumerate(value):
+            try:
+                dependency = Dependency.parse(text)
+            except ValueError as exc:
+                raise ItemError(str(exc), index) from None
+            if dependency.model_id == own_id:
+                raise ItemError(f"{own_id} cannot depend on itself", index)
             if dependency.model_id in seen:
-                raise ValueError(f"{dependency.model_id} is listed more than once")
+                raise ItemError(f"{dependency.model_id} is listed more than once", index)
             seen.add(dependency.model_id)
-        return [str(Dependency.parse(text)) for text in value]
+            normalised.append(str(dependency))
+        return normalised
+
+    @field_validator("inputs", "outputs")
+    @classmethod
+    def _unique_tensor_names(cls, value: list[TensorSpec]) -> list[TensorSpec]:
+        seen: set[str] = set()
+        for index, tensor in enumerate(value):
+            if tensor.name in seen:
+                raise ItemError(f"tensor {tensor.name!r} is declared twice", index)
+            seen.add(tensor.name)
+        return value
 
     @field_validator("artifact_sha256")
     @classmethod
@@ -210,14 +242,6 @@ class ModelSpec(_Strict):
                 "an ensemble has model_type 'ensemble' and framework 'ensemble' together; "
                 f"got model_type {self.model_type!r} with framework {self.framework!r}"
             )
-        for dependency in self.parsed_dependencies:
-            if dependency.model_id == self.id:
-                raise ValueError(f"dependencies: {self.id} cannot depend on itself")
-        for tensors, what in ((self.inputs, "inputs"), (self.outputs, "outputs")):
-            names = [t.name for t in tensors]
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            if duplicates:
-                raise ValueError(f"{what}: tensor {duplicates[0]!r} is declared twice")
         return self
 
     @property
@@ -242,6 +266,7 @@ class ModelSpec(_Strict):
         data = self.model_dump(mode="json")
         for key in _LOCATION_FIELDS:
             data.pop(key, None)
+        data["version"] = self.parsed_version.canonical  # `1.0` and `1.0.0` are one version
         return data
 
     def content_digest(self) -> str:

@@ -9,6 +9,11 @@ from functools import lru_cache
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version as PackagingVersion
 
+# One comparison of a constraint: the operators model versions need, versions of one to
+# three numbers, and a trailing `.*` only where PEP 440 allows it (== and !=).
+_CLAUSE_PATTERN = re.compile(
+    r"(?:(?:==|!=)\d+(?:\.\d+){0,2}(?:\.\*)?|(?:>=|<=|>|<)\d+(?:\.\d+){0,2}|~=\d+(?:\.\d+){1,2})"
+)
 VERSION_PATTERN = re.compile(r"(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})(?:\.(0|[1-9][0-9]{0,8}))?")
 
 
@@ -73,6 +78,11 @@ def _parse_constraint(value: str) -> VersionConstraint:
         return VersionConstraint("", SpecifierSet())
     if VERSION_PATTERN.fullmatch(text):
         text = f"=={text}"
+    if not all(_CLAUSE_PATTERN.fullmatch(clause) for clause in text.split(",")):
+        raise ValueError(
+            f"version constraint {value!r} is not valid: use comparisons (==, !=, >=, <=, >, <, ~=) "
+            "of MAJOR[.MINOR[.PATCH]] joined by commas, e.g. '>=1.0,<2' or '==2.1'"
+        )
     try:
         specifiers = SpecifierSet(text)
     except InvalidSpecifier:

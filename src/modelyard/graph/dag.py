@@ -32,6 +32,9 @@ class DependencyGraph(Generic[N]):
             for dep in deps:
                 self._deps.setdefault(dep, ())
         self._dependents: dict[N, list[N]] | None = None
+        # The graph never changes after construction, so these are computed once.
+        self._cycle_groups: list[tuple[list[N], set[N]]] | None = None
+        self._waves: list[list[N]] | None = None
 
     @property
     def nodes(self) -> list[N]:
@@ -60,18 +63,25 @@ class DependencyGraph(Generic[N]):
     def cycles(self) -> list[list[N]]:
         """One cycle path per strongly connected component that has a cycle.
 
-        Each path starts and ends with the same node (`[a, b, c, a]`); together they
-        cover every node that lies on any cycle.
+        Each path starts and ends with the same node (`[a, b, c, a]`). Every node on
+        some cycle is in the component of one returned path, though not necessarily on
+        the path itself (`cycle_groups` gives the components).
         """
-        found: list[list[N]] = []
-        for component in self._strongly_connected_components():
-            if len(component) == 1:
-                (node,) = component
-                if node in self._deps[node]:
-                    found.append([node, node])
-                continue
-            found.append(self._cycle_within(component))
-        return found
+        return [cycle for cycle, _ in self.cycle_groups()]
+
+    def cycle_groups(self) -> list[tuple[list[N], set[N]]]:
+        """Each cyclic strongly connected component: (one cycle path in it, its members)."""
+        if self._cycle_groups is None:
+            found: list[tuple[list[N], set[N]]] = []
+            for component in self._strongly_connected_components():
+                if len(component) == 1:
+                    (node,) = component
+                    if node in self._deps[node]:
+                        found.append(([node, node], component))
+                    continue
+                found.append((self._cycle_within(component), component))
+            self._cycle_groups = found
+        return self._cycle_groups
 
     def _strongly_connected_components(self) -> list[set[N]]:
         # Tarjan's algorithm, iterative: catalogs are deep enough to overflow recursion.
@@ -149,15 +159,17 @@ class DependencyGraph(Generic[N]):
 
     def waves(self) -> list[list[N]]:
         """Topological levels: every node comes in a later wave than all it depends on."""
-        self.check_acyclic()
-        sorter: graphlib.TopologicalSorter[N] = graphlib.TopologicalSorter(self._deps)
-        sorter.prepare()
-        waves: list[list[N]] = []
-        while sorter.is_active():
-            ready = sorted(sorter.get_ready(), key=str)
-            waves.append(ready)
-            sorter.done(*ready)
-        return waves
+        if self._waves is None:
+            self.check_acyclic()
+            sorter: graphlib.TopologicalSorter[N] = graphlib.TopologicalSorter(self._deps)
+            sorter.prepare()
+            waves: list[list[N]] = []
+            while sorter.is_active():
+                ready = sorted(sorter.get_ready(), key=str)
+                waves.append(ready)
+                sorter.done(*ready)
+            self._waves = waves
+        return [list(wave) for wave in self._waves]
 
     def topological_order(self) -> list[N]:
         return [node for wave in self.waves() for node in wave]

@@ -106,21 +106,25 @@ def _unresolved(entry: VersionEntry, position: int, dependency: Dependency,
                        f"depends on {dependency.model_id}, which is not registered; "
                        "apply its manifest first or in the same apply",
                        model=entry.ref, field=field_name,
-                       details={"dependency": str(dependency)})
+                       details={"dependency": str(dependency), "position": position})
     versions = ", ".join(str(e.version) for e in sorted(available, key=lambda e: e.version))
     return Problem(Severity.ERROR, "unsatisfiable-dependency",
                    f"{dependency} matches none of the registered versions ({versions})",
                    model=entry.ref, field=field_name,
-                   details={"dependency": str(dependency), "available": versions.split(", ")})
+                   details={"dependency": str(dependency), "position": position,
+                            "available": versions.split(", ")})
 
 
 def cycle_problems(graph: DependencyGraph[str]) -> list[Problem]:
-    """One error per dependency cycle, naming the whole cycle."""
-    return [
-        Problem(Severity.ERROR, "cycle", "dependency cycle: " + " -> ".join(cycle),
-                model=cycle[0], field="dependencies", details={"cycle": cycle})
-        for cycle in graph.cycles()
-    ]
+    """One error per group of mutually dependent versions, naming one whole cycle in it."""
+    problems = []
+    for cycle, members in graph.cycle_groups():
+        others = sorted(members - set(cycle))
+        also = f" (also caught up in it: {', '.join(others)})" if others else ""
+        problems.append(Problem(Severity.ERROR, "cycle", "dependency cycle: " + " -> ".join(cycle) + also,
+                                model=cycle[0], field="dependencies",
+                                details={"cycle": cycle, "members": sorted(members)}))
+    return problems
 
 
 def newest_refs(index: VersionIndex, model_ids: Iterable[str] | None = None) -> list[str]:
