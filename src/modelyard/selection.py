@@ -50,17 +50,22 @@ def load_index(tx: CatalogTransaction) -> VersionIndex:
 
 
 def select(store: CatalogStore, *, alias: str | None = None,
-           model_ids: Iterable[str] | None = None) -> CatalogView:
-    """Read a closed selection of the catalog in one snapshot."""
+           model_ids: Iterable[str] | None = None, with_specs: bool = True) -> CatalogView:
+    """Read a closed selection of the catalog in one snapshot.
+
+    `with_specs=False` skips decoding the specs, for callers that need only the graph.
+    """
     with store.reader() as tx:
         index = load_index(tx)
         roots = _roots(tx, index, alias, model_ids)
         resolution = resolve(index, roots)
-        wanted = set(resolution.entries)
-        needed_models = {ref.rsplit("@", 1)[0] for ref in wanted}
-        everything = len(needed_models) == len(index.by_model)
-        stored = tx.versions(None if everything else needed_models)
-    specs = {v.spec.ref: v.spec for v in stored if v.spec.ref in wanted}
+        specs: dict[str, ModelSpec] = {}
+        if with_specs:
+            wanted = set(resolution.entries)
+            needed_models = {ref.rsplit("@", 1)[0] for ref in wanted}
+            everything = len(needed_models) == len(index.by_model)
+            stored = tx.versions(None if everything else needed_models)
+            specs = {v.spec.ref: v.spec for v in stored if v.spec.ref in wanted}
     return CatalogView(roots, specs, resolution, index)
 
 

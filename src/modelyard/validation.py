@@ -196,10 +196,19 @@ def _availability(view: CatalogView) -> Iterator[Problem]:
         return -math.log(specs[ref].sla_requirements.availability)
 
     weakest = graph.longest_chains(unavailability_weight)
+    # A cheap lower bound on the product: multiply along every path, counting shared
+    # dependencies once per path (extra factors <= 1 only lower it). Where even the bound
+    # reaches the target, the exact product (a walk of the closure) is not needed.
+    lower_bound: dict[str, float] = {}
+    for ref in graph.topological_order():
+        bound = 1.0
+        for dep in graph.dependencies(ref):
+            bound *= specs[dep].sla_requirements.availability * lower_bound[dep]
+        lower_bound[ref] = bound
     for ref, spec in specs.items():
-        if not graph.dependencies(ref):
-            continue
         target = spec.sla_requirements.availability
+        if not graph.dependencies(ref) or lower_bound[ref] >= target:
+            continue
         # Needing every dependency, the model is up at most when all are: the product
         # over its whole closure, each shared dependency counted once.
         closure = graph.transitive_dependencies(ref)

@@ -274,6 +274,20 @@ class ModelSpec(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def trusted_spec(data: dict[str, Any]) -> ModelSpec:
+    """Rebuild a spec from the catalog's own JSON without running validators again.
+
+    Only for data the catalog wrote itself after full validation: decoding every
+    version with validation dominated reading large catalogs.
+    """
+    fields = dict(data)
+    fields["resource_requirements"] = Resources.model_construct(**fields["resource_requirements"])
+    fields["sla_requirements"] = Sla.model_construct(**fields["sla_requirements"])
+    fields["inputs"] = [TensorSpec.model_construct(**t) for t in fields.get("inputs", ())]
+    fields["outputs"] = [TensorSpec.model_construct(**t) for t in fields.get("outputs", ())]
+    return ModelSpec.model_construct(**fields)
+
+
 def differing_fields(old: ModelSpec, new: ModelSpec) -> list[str]:
     """Dotted names of the content fields whose values differ between two specs."""
     return sorted(_diff(old.content(), new.content(), ""))

@@ -8,6 +8,7 @@ lock instead of failing half-way when a read transaction tries to become a write
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from modelyard.catalog.spec import Dependency, ModelSpec
+from modelyard.catalog.spec import Dependency, ModelSpec, trusted_spec
 from modelyard.catalog.version import Version
 from modelyard.errors import AliasConflict, Conflict, NotFound, StorageError
 from modelyard.store.rows import aliases, model_versions, models
@@ -415,7 +416,12 @@ class CatalogTransaction:
 
 def _stored(row: Any) -> StoredVersion:
     spec_json, digest, registered_at, source = row
-    return StoredVersion(ModelSpec.model_validate_json(spec_json), digest, _utc(registered_at), source)
+    try:
+        spec = trusted_spec(json.loads(spec_json))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StorageError(f"a stored spec cannot be read ({exc}); the catalog database is "
+                           "damaged: restore it from a backup") from exc
+    return StoredVersion(spec, digest, _utc(registered_at), source)
 
 
 def _utc(value: datetime) -> datetime:
