@@ -210,20 +210,27 @@ def _availability(view: CatalogView) -> Iterator[Problem]:
         if not graph.dependencies(ref) or lower_bound[ref] >= target:
             continue
         # Needing every dependency, the model is up at most when all are: the product
-        # over its whole closure, each shared dependency counted once.
-        closure = graph.transitive_dependencies(ref)
-        product = math.prod(specs[dep].sla_requirements.availability for dep in closure)
+        # over its whole closure, each shared dependency counted once. Every factor is
+        # <= 1, so the walk can stop as soon as the product falls below the target.
+        product = 1.0
+        counted = 0
+        for dep in graph.iter_transitive_dependencies(ref):
+            product *= specs[dep].sla_requirements.availability
+            counted += 1
+            if product < target:
+                break
         if product >= target:
             continue
         heaviest = max(graph.dependencies(ref), key=lambda d: weakest.weights[d])
         chain = [ref] + weakest.path(heaviest)
         shown = " -> ".join(f"{r} ({specs[r].sla_requirements.availability:g})" for r in chain)
         yield Problem(Severity.WARNING, "sla-availability-chain",
-                      f"needs its dependencies, whose combined availability is "
-                      f"{product:.6g}, below its own target {target:g} (weakest chain: {shown})",
+                      f"needs its dependencies, whose combined availability is at most "
+                      f"{product:.6g} ({counted} of them multiply to that), below its own target "
+                      f"{target:g} (weakest chain: {shown})",
                       model=ref, field="sla_requirements.availability",
-                      details={"chain": chain, "combined": product, "target": target,
-                               "dependencies": len(closure)})
+                      details={"chain": chain, "combined_at_most": product, "target": target,
+                               "dependencies_counted": counted})
 
 
 def _throughput(view: CatalogView) -> Iterator[Problem]:

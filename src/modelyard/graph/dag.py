@@ -178,6 +178,18 @@ class DependencyGraph(Generic[N]):
         """Everything `node` needs, each once, dependencies before their dependents."""
         return self._closure(node, self._deps)
 
+    def iter_transitive_dependencies(self, node: N) -> Iterator[N]:
+        """Everything `node` needs, each once, in no particular order, lazily."""
+        seen: set[N] = {node}
+        stack = list(self._deps[node])
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            yield current
+            stack.extend(self._deps[current])
+
     def transitive_dependents(self, node: N) -> list[N]:
         """Everything that needs `node` directly or not (its impact), nearest first."""
         reverse = self._reverse()
