@@ -101,7 +101,7 @@ def test_without_a_fleet_needs_are_information(tmp_path: Path) -> None:
     report = workspace.validate()
     [info] = [p for p in report.problems if p.code == "capacity-needs"]
     assert info.severity is Severity.INFO
-    assert "33,792 MB" in info.message and "recommendation_ranker@3.0" in info.message
+    assert "33,792 MB" in info.message and "ranking_scorer@3.0" in info.message
     assert report.needs["largest"]["gpu_memory_mb"]["value"] == 12288
     workspace.close()
 

@@ -8,7 +8,7 @@ dependencies of the chosen versions are resolved and added, so a selection is cl
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from modelyard.catalog.spec import ModelSpec
 from modelyard.errors import NotFound, Problem
@@ -25,6 +25,7 @@ class CatalogView:
     specs: dict[str, ModelSpec]
     resolution: Resolution
     index: VersionIndex
+    triton_versions: dict[str, int] = field(default_factory=dict)
 
     @property
     def graph(self) -> DependencyGraph[str]:
@@ -60,13 +61,15 @@ def select(store: CatalogStore, *, alias: str | None = None,
         roots = _roots(tx, index, alias, model_ids)
         resolution = resolve(index, roots)
         specs: dict[str, ModelSpec] = {}
+        triton_versions: dict[str, int] = {}
         if with_specs:
             wanted = set(resolution.entries)
             needed_models = {ref.rsplit("@", 1)[0] for ref in wanted}
             everything = len(needed_models) == len(index.by_model)
             stored = tx.versions(None if everything else needed_models)
             specs = {v.spec.ref: v.spec for v in stored if v.spec.ref in wanted}
-    return CatalogView(roots, specs, resolution, index)
+            triton_versions = {v.spec.ref: v.triton_version for v in stored if v.spec.ref in wanted}
+    return CatalogView(roots, specs, resolution, index, triton_versions)
 
 
 def _roots(tx: CatalogTransaction, index: VersionIndex, alias: str | None,

@@ -28,7 +28,7 @@ from modelyard.catalog.manifest import load_manifests
 from modelyard.catalog.naming import check_name, split_model_id
 from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
-from modelyard.errors import InputError, NotFound, Problem, Severity
+from modelyard.errors import InputError, NotFound, Problem, Severity, ValidationFailed
 from modelyard.placement.fleet import Fleet
 from modelyard.planning import DeploymentPlan, plan_deployment
 from modelyard.registry import ApplyResult, apply_documents
@@ -36,6 +36,9 @@ from modelyard.report.data import CatalogReport, build_report
 from modelyard.graph.resolve import resolve
 from modelyard.selection import CatalogView, load_index, select
 from modelyard.store.store import AliasRecord, CatalogStore, StoredVersion
+from modelyard.triton.compiler import CompilePlan, plan_compile
+from modelyard.triton.config import Profile
+from modelyard.triton.repository import RepositoryDiff, RepositoryWriteError, RepositoryWriter
 from modelyard.validation import ValidationReport, validate_view
 
 CONFIG_FILE = "modelyard.yaml"
@@ -138,6 +141,29 @@ class ShowResult:
 
 
 @dataclass
+class CompileResult:
+    plan: CompilePlan
+    diff: RepositoryDiff
+    generation: Path | None
+    checked: bool = False
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.diff.is_empty
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": not self.checked or self.up_to_date,
+            "profile": self.plan.profile,
+            "models": [m.to_dict() for m in self.plan.models.values()],
+            "skipped": self.plan.skipped,
+            "changes": self.diff.to_dict(),
+            "up_to_date": self.up_to_date,
+            "generation": str(self.generation) if self.generation else None,
+        }
+
+
+@dataclass
 class Workspace:
     """A workspace folder (optional when a database URL is given) and its catalog."""
 
@@ -223,6 +249,33 @@ class Workspace:
     def report(self, *, alias: str | None = None) -> CatalogReport:
         with paused_gc():
             return build_report(self.select(alias).specs.values(), self.fleet)
+
+    def compile(self, out: str | Path, *, profile: Profile = "production",
+                alias: str | None = None, check: bool = False) -> CompileResult:
+        """Compile the selection into a Triton repository at `out` (atomically).
+
+        With `check`, write nothing and report how `out` differs from a fresh compile.
+
+        Raises:
+            ValidationFailed: the selection or a config is invalid; nothing was written.
+            InputError: `out` cannot be written; the previous repository is unchanged.
+        """
+        with paused_gc():
+            view = self.select(alias)
+        problems = view.problems()
+        if problems:
+            raise ValidationFailed.from_problems(problems, "cannot compile")
+        plan = plan_compile(view.specs, view.triton_versions, view.resolution.resolved, profile)
+        if plan.problems:
+            raise ValidationFailed.from_problems(plan.problems, "cannot compile; nothing was written")
+        writer = RepositoryWriter(Path(out))
+        if check:
+            return CompileResult(plan, writer.diff(plan.files), writer.current(), checked=True)
+        try:
+            diff, generation = writer.write(plan.files)
+        except RepositoryWriteError as exc:
+            raise InputError(str(exc)) from exc
+        return CompileResult(plan, diff, generation)
 
     def list_models(self, *, domain: str | None = None, team: str | None = None,
                     framework: str | None = None, all_versions: bool = False) -> list[ModelSpec]:

@@ -20,15 +20,8 @@ import pytest
 
 from modelyard import Workspace
 from modelyard.errors import InputError, ModelyardError, Problem, ValidationFailed
-from tests.conftest import Cli
+from tests.conftest import Cli, NETFLIX_REFS
 
-NETFLIX_REFS = sorted([
-    "recommendation/user_embedding@1.0",
-    "recommendation/content_embedding@2.1",
-    "recommendation/recommendation_ranker@3.0",
-    "search/query_understanding@1.5",
-    "search/content_retrieval@2.0",
-])
 
 # The required keys of a valid manifest, one per line: lines 1-6, extras from line 7.
 _REQUIRED = {
@@ -428,7 +421,9 @@ def test_duplicate_document_across_two_files(netflix: Workspace, tmp_path: Path)
 
 def test_duplicate_of_a_netflix_version_in_one_batch(netflix: Workspace, tmp_path: Path) -> None:
     ranker = (Path(__file__).resolve().parents[2] / "examples/netflix/models/recommendation.yaml")
-    text = ranker.read_text(encoding="utf-8").split("---\n")[0]
+    artifacts = ranker.parent.parent / "artifacts"
+    text = ranker.read_text(encoding="utf-8").split("---\n")[0].replace(
+        "../artifacts", str(artifacts))
     error, problem, files = _apply_files(netflix, tmp_path, {"a.yaml": text, "b.yaml": text})
     assert type(error) is InputError
     assert "recommendation/user_embedding@1.0 is also defined at" in problem.message

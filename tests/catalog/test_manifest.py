@@ -17,15 +17,8 @@ from modelyard import (
     load_manifests,
     parse_manifest_text,
 )
-from tests.conftest import NETFLIX_MODELS
+from tests.conftest import NETFLIX_MODELS, NETFLIX_REFS
 
-NETFLIX_REFS = sorted([
-    "recommendation/user_embedding@1.0",
-    "recommendation/content_embedding@2.1",
-    "recommendation/recommendation_ranker@3.0",
-    "search/query_understanding@1.5",
-    "search/content_retrieval@2.0",
-])
 
 
 def doc(name: str, *deps: str, version: str = "1.0", domain: str = "x", extra: str = "") -> str:
@@ -250,13 +243,18 @@ resource_requirements: {cpu_cores: 4, gpu_memory_mb: 6144, memory_mb: 4096,
                         max_batch_size: 128, instance_count: 1}
 owner_team: recommendation_platform
 domain: recommendation
-framework: pytorch
+framework: onnx
 model_type: embedding
 version: '1.0'
 name: user_embedding
 description: "User embedding model, turns viewing behaviour into dense vectors"
 dependencies: []
+artifact: ARTIFACT  # another path to the same file: the digest identifies it
 """
+    copy = tmp_path / "elsewhere" / "user.onnx"
+    copy.parent.mkdir()
+    copy.write_bytes((NETFLIX_MODELS.parent / "artifacts" / "user_embedding.onnx").read_bytes())
+    text = text.replace("ARTIFACT", str(copy))
     result = netflix.apply([write(tmp_path / "user.yaml", text)])
     assert result.created == [] and result.unchanged == ["recommendation/user_embedding@1.0"]
 

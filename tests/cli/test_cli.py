@@ -7,15 +7,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from modelyard.cli.app import app
-from tests.conftest import NETFLIX, NETFLIX_MODELS, Cli
+from tests.conftest import Cli, NETFLIX, NETFLIX_MODELS, NETFLIX_REFS
 
-NETFLIX_REFS = [
-    "recommendation/content_embedding@2.1",
-    "recommendation/recommendation_ranker@3.0",
-    "recommendation/user_embedding@1.0",
-    "search/content_retrieval@2.0",
-    "search/query_understanding@1.5",
-]
 
 
 def test_init_creates_config_and_catalog(tmp_path: Path) -> None:
@@ -45,9 +38,10 @@ def test_list_with_filters(cli: Cli) -> None:
     search = cli.json("list", "--domain", "search")["models"]
     assert [m["name"] for m in search] == ["content_retrieval", "query_understanding"]
     team = cli.json("list", "--team", "recommendation_platform")["models"]
-    assert {m["name"] for m in team} == {"user_embedding", "recommendation_ranker"}
-    onnx = cli.json("list", "--framework", "onnx")["models"]
-    assert [m["id"] for m in onnx] == ["search/content_retrieval"]
+    assert {m["name"] for m in team} == {"user_embedding", "ranking_scorer",
+                                         "recommendation_ranker"}
+    ensembles = cli.json("list", "--framework", "ensemble")["models"]
+    assert [m["id"] for m in ensembles] == ["recommendation/recommendation_ranker"]
 
 
 def test_show_model_and_version(cli: Cli) -> None:
@@ -57,8 +51,11 @@ def test_show_model_and_version(cli: Cli) -> None:
     assert shown["dependencies"] == {
         "recommendation/user_embedding>=1.0,<2": "recommendation/user_embedding@1.0",
         "recommendation/content_embedding>=2.0": "recommendation/content_embedding@2.1",
+        "recommendation/ranking_scorer~=3.0": "recommendation/ranking_scorer@3.0",
     }
-    assert shown["spec"]["resource_requirements"]["gpu_memory_mb"] == 12288
+    assert [step["model"] for step in shown["spec"]["ensemble"]["steps"]] == [
+        "recommendation/user_embedding", "recommendation/content_embedding",
+        "recommendation/ranking_scorer"]
     exact = cli.json("show", "search/query_understanding@1.5")
     assert exact["versions"] == ["1.5"]
     missing = cli.json("show", "search/query_understanding@9.9", expect=3)
@@ -69,6 +66,7 @@ def test_deps_and_impact(cli: Cli) -> None:
     cli("apply", str(NETFLIX_MODELS))
     deps = cli.json("deps", "recommendation/recommendation_ranker")["dependencies"]
     assert sorted(deps) == ["recommendation/content_embedding@2.1",
+                            "recommendation/ranking_scorer@3.0",
                             "recommendation/user_embedding@1.0"]
     impact = cli.json("impact", "search/query_understanding")["dependents"]
     assert impact == ["search/content_retrieval@2.0"]
@@ -104,8 +102,8 @@ def test_plan_waves_and_critical_path(cli: Cli) -> None:
     plan = cli.json("plan")
     waves = [[m["ref"] for m in wave] for wave in plan["waves"]]
     assert waves == [
-        ["recommendation/content_embedding@2.1", "recommendation/user_embedding@1.0",
-         "search/query_understanding@1.5"],
+        ["recommendation/content_embedding@2.1", "recommendation/ranking_scorer@3.0",
+         "recommendation/user_embedding@1.0", "search/query_understanding@1.5"],
         ["recommendation/recommendation_ranker@3.0", "search/content_retrieval@2.0"],
     ]
     assert plan["critical_path_length"] == 2
@@ -118,10 +116,10 @@ def test_report_json_has_the_seeds_three_analyses(cli: Cli) -> None:
     report = cli.json("report")
     assert set(report["structure"]) == {"recommendation", "search"}
     assert report["resources"]["total"]["gpu_memory_mb"] == 6144 + 8192 + 12288 + 4096 + 3072
-    assert report["resources"]["by_framework"]["onnx"]["models"] == 1
+    assert report["resources"]["by_framework"]["onnx"]["models"] == 5
     assert report["resources"]["capacity"]["gpu_memory_mb"] == 2 * 24576
-    assert report["sla"]["latency_p99_ms"] == {"mean": 73.0, "min": 50, "max": 100}
-    assert report["sla"]["strictest_latency"] == "recommendation/user_embedding@1.0"
+    assert report["sla"]["latency_p99_ms"] == {"mean": 385 / 6, "min": 20, "max": 100}
+    assert report["sla"]["strictest_latency"] == "recommendation/ranking_scorer@3.0"
 
 
 def test_human_output_renders(cli: Cli) -> None:

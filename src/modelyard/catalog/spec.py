@@ -126,6 +126,46 @@ class TensorSpec(_Strict):
         return value
 
 
+class EnsembleStep(_Strict):
+    """One step of an ensemble: which dependency runs, and how tensors connect.
+
+    As in Triton's `ensemble_scheduling.step`: `input_map` maps the step model's input
+    names to ensemble tensor names, `output_map` its output names to ensemble tensors.
+    """
+
+    model: str
+    input_map: dict[str, str]
+    output_map: dict[str, str]
+
+    @field_validator("model")
+    @classmethod
+    def _check_model(cls, value: str) -> str:
+        split_model_id(value)
+        return value
+
+    @field_validator("input_map", "output_map")
+    @classmethod
+    def _check_map(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("must map at least one tensor")
+        for key, tensor in value.items():
+            for name in (key, tensor):
+                if not _TENSOR_NAME_PATTERN.fullmatch(name):
+                    raise ValueError(f"tensor name {name!r} must be letters, digits, '_', '.', ':' or '-'")
+        return value
+
+
+class Ensemble(_Strict):
+    steps: list[EnsembleStep]
+
+    @field_validator("steps")
+    @classmethod
+    def _check_steps(cls, value: list[EnsembleStep]) -> list[EnsembleStep]:
+        if not value:
+            raise ValueError("an ensemble needs at least one step")
+        return value
+
+
 class ModelSpec(_Strict):
     """One version of one model: immutable once registered."""
 
@@ -144,6 +184,7 @@ class ModelSpec(_Strict):
     inputs: list[TensorSpec] = Field(default_factory=list)
     outputs: list[TensorSpec] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
+    ensemble: Ensemble | None = None
     triton: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -242,6 +283,20 @@ class ModelSpec(_Strict):
                 "an ensemble has model_type 'ensemble' and framework 'ensemble' together; "
                 f"got model_type {self.model_type!r} with framework {self.framework!r}"
             )
+        if self.framework == "ensemble":
+            if self.ensemble is None:
+                raise ValueError("an ensemble lists its steps under `ensemble: {steps: [...]}`")
+            if self.artifact is not None:
+                raise ValueError("an ensemble has no artifact: Triton runs its steps")
+            declared = {d.model_id for d in self.parsed_dependencies}
+            for step in self.ensemble.steps:
+                if step.model not in declared:
+                    raise ValueError(
+                        f"ensemble step model {step.model} must also be listed under "
+                        "dependencies (with its version constraint)"
+                    )
+        elif self.ensemble is not None:
+            raise ValueError("only a model with framework 'ensemble' has `ensemble` steps")
         return self
 
     @property
@@ -285,6 +340,9 @@ def trusted_spec(data: dict[str, Any]) -> ModelSpec:
     fields["sla_requirements"] = Sla.model_construct(**fields["sla_requirements"])
     fields["inputs"] = [TensorSpec.model_construct(**t) for t in fields.get("inputs", ())]
     fields["outputs"] = [TensorSpec.model_construct(**t) for t in fields.get("outputs", ())]
+    if fields.get("ensemble") is not None:
+        fields["ensemble"] = Ensemble.model_construct(
+            steps=[EnsembleStep.model_construct(**step) for step in fields["ensemble"]["steps"]])
     return ModelSpec.model_construct(**fields)
 
 

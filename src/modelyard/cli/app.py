@@ -16,7 +16,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from modelyard.cli import render
-from modelyard.errors import ModelyardError
+from modelyard.errors import InputError, ModelyardError
+from modelyard.triton.config import PROFILES
 from modelyard.workspace import Workspace
 
 T = TypeVar("T")
@@ -252,6 +253,33 @@ def report(
     """Structure by domain, resource usage by domain/framework/team, SLA statistics."""
     _run(as_json, lambda: _open(workspace, db).report(alias=alias), render.render_report,
          lambda r: r.to_dict())
+
+
+@app.command("compile")
+def compile_repository(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The repository folder (kept as a "
+                                      "link to complete generations).")],
+    profile: Annotated[str, typer.Option(help="production: native backends, KIND_GPU; local: "
+                                         "the embedded CPU Triton (ONNX via onnxruntime).")]
+    = "production",
+    alias: AliasOption = None,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 and list the "
+                                        "differences when OUT is out of date.")] = False,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compile the catalog into a Triton model repository that Triton loads as it is."""
+    if profile not in PROFILES:
+        render.render_error(InputError(f"--profile: {profile!r} is not one of "
+                                       f"{', '.join(PROFILES)}"), as_json)
+        raise typer.Exit(2)
+    result = _run(as_json,
+                  lambda: _open(workspace, db).compile(out, profile=profile,  # type: ignore[arg-type]
+                                                       alias=alias, check=check),
+                  render.render_compile, lambda r: r.to_dict())
+    if check and not result.up_to_date:
+        raise typer.Exit(1)
 
 
 def main() -> None:

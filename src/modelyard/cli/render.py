@@ -18,7 +18,7 @@ from modelyard.registry import ApplyResult
 from modelyard.store.store import AliasRecord
 from modelyard.report.data import CatalogReport
 from modelyard.validation import ValidationReport
-from modelyard.workspace import ShowResult
+from modelyard.workspace import CompileResult, ShowResult
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -102,6 +102,27 @@ def render_aliases(records: list[AliasRecord]) -> None:
         console.print("no aliases")
     for a in records:
         console.print(f"{a.model_id}: {a.name} -> {a.version} (revision {a.revision})")
+
+
+def render_compile(result: CompileResult) -> None:
+    for model in result.plan.models.values():
+        versions = ", ".join(f"{v} -> {n}" for v, n in model.versions.items())
+        console.print(f"  {model.triton_name}  ({model.model_id}; versions {versions})")
+    for model_id, reason in result.plan.skipped.items():
+        console.print(Text(f"  skipped {model_id}: {reason}", style="yellow"), soft_wrap=True)
+    diff = result.diff
+    for label, paths, style in (("+", diff.added, "green"), ("~", diff.changed, "yellow"),
+                                ("-", diff.removed, "red")):
+        for path in paths:
+            console.print(Text(f"{label} {path}", style=style))
+    if result.checked:
+        console.print("up to date" if result.up_to_date else
+                      f"out of date: {len(diff.added)} added, {len(diff.changed)} changed, "
+                      f"{len(diff.removed)} removed")
+    else:
+        console.print(f"{len(result.plan.models)} model(s) compiled ({result.plan.profile}), "
+                      f"{len(result.plan.skipped)} skipped; "
+                      + ("nothing changed" if diff.is_empty else f"now serving {result.generation}"))
 
 
 def render_problems(problems: list[Problem]) -> None:

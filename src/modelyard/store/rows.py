@@ -58,8 +58,11 @@ model_versions = Table(
     Column("content_digest", String(64), nullable=False),
     Column("source", Text, nullable=True),
     Column("registered_at", DateTime(timezone=True), nullable=False),
+    # The version folder number in Triton repositories: given once, never changed.
+    Column("triton_version", Integer, nullable=False),
     UniqueConstraint("model_id", "version_major", "version_minor", "version_patch",
                      name="uq_model_versions_model_version"),
+    UniqueConstraint("model_id", "triton_version", name="uq_model_versions_triton_version"),
 )
 
 aliases = Table(

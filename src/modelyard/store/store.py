@@ -45,6 +45,7 @@ class StoredVersion:
     content_digest: str
     registered_at: datetime
     source: str | None
+    triton_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +244,8 @@ class CatalogTransaction:
     def versions(self, model_ids: Iterable[str] | None = None) -> list[StoredVersion]:
         query = (
             select(model_versions.c.spec_json, model_versions.c.content_digest,
-                   model_versions.c.registered_at, model_versions.c.source)
+                   model_versions.c.registered_at, model_versions.c.source,
+                   model_versions.c.triton_version)
             .join(models, models.c.id == model_versions.c.model_id)
             .order_by(models.c.domain, models.c.name, *_VERSION_KEY)
         )
@@ -263,7 +265,8 @@ class CatalogTransaction:
         domain, _, name = model_id.partition("/")
         query = (
             select(model_versions.c.spec_json, model_versions.c.content_digest,
-                   model_versions.c.registered_at, model_versions.c.source)
+                   model_versions.c.registered_at, model_versions.c.source,
+                   model_versions.c.triton_version)
             .join(models, models.c.id == model_versions.c.model_id)
             .where(models.c.domain == domain, models.c.name == name)
         )
@@ -307,11 +310,16 @@ class CatalogTransaction:
             return
         now = now or datetime.now(UTC)
         ids = self._model_ids({(s.domain, s.name) for s, _ in specs}, now)
+        next_triton = self._next_triton_versions(set(ids.values()))
         rows = []
-        for spec, source in specs:
+        # Within one batch, a model's versions get increasing integers in version order.
+        for spec, source in sorted(specs, key=lambda item: (item[0].id, item[0].parsed_version)):
             version = spec.parsed_version
+            model_pk = ids[(spec.domain, spec.name)]
+            triton_version = next_triton.get(model_pk, 1)
+            next_triton[model_pk] = triton_version + 1
             rows.append({
-                "model_id": ids[(spec.domain, spec.name)],
+                "model_id": model_pk,
                 "version": spec.version,
                 "version_major": version.major,
                 "version_minor": version.minor,
@@ -324,8 +332,19 @@ class CatalogTransaction:
                 "content_digest": spec.content_digest(),
                 "source": source,
                 "registered_at": now,
+                "triton_version": triton_version,
             })
         self.connection.execute(model_versions.insert(), rows)
+
+    def _next_triton_versions(self, model_pks: set[int]) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for chunk in _chunks(sorted(model_pks), 400):
+            query = (select(model_versions.c.model_id, func.max(model_versions.c.triton_version))
+                     .where(model_versions.c.model_id.in_(chunk))
+                     .group_by(model_versions.c.model_id))
+            for model_pk, highest in self.connection.execute(query):
+                found[model_pk] = highest + 1
+        return found
 
     def _model_ids(self, names: set[tuple[str, str]], now: datetime) -> dict[tuple[str, str], int]:
         found = self._existing_model_ids(names)
@@ -415,13 +434,13 @@ class CatalogTransaction:
 
 
 def _stored(row: Any) -> StoredVersion:
-    spec_json, digest, registered_at, source = row
+    spec_json, digest, registered_at, source, triton_version = row
     try:
         spec = trusted_spec(json.loads(spec_json))
     except (ValueError, KeyError, TypeError) as exc:
         raise StorageError(f"a stored spec cannot be read ({exc}); the catalog database is "
                            "damaged: restore it from a backup") from exc
-    return StoredVersion(spec, digest, _utc(registered_at), source)
+    return StoredVersion(spec, digest, _utc(registered_at), source, triton_version)
 
 
 def _utc(value: datetime) -> datetime:

@@ -1,0 +1,1 @@
+"""Triton: configs (protobuf ModelConfig), atomic repositories, the HTTP API, a local server."""

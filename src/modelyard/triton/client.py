@@ -1,0 +1,94 @@
+"""Triton's HTTP API (KServe v2 plus the repository extension), with typed errors.
+
+The one place that speaks HTTP to Triton. Every refusal becomes a TritonError naming
+the server, the model, the status and Triton's own message.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from modelyard.errors import TritonError
+
+
+class TritonClient:
+    def __init__(self, url: str, *, timeout_s: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> TritonClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, model: str | None = None,
+                 json: Any = None) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, json=json)
+        except httpx.HTTPError as exc:
+            raise TritonError(f"Triton at {self.url} is unreachable ({type(exc).__name__}: {exc})") from exc
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("error", response.text)
+            except ValueError:
+                message = response.text
+            subject = f" model {model}:" if model else ""
+            raise TritonError(f"Triton at {self.url}{subject} HTTP {response.status_code}: {message}")
+        return response
+
+    def is_live(self) -> bool:
+        try:
+            return self._http.get("/v2/health/live").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def metadata(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/v2").json()
+        return result
+
+    def index(self) -> list[dict[str, Any]]:
+        """Every model in the repository with its state (READY, UNAVAILABLE, ...)."""
+        result: list[dict[str, Any]] = self._request("POST", "/v2/repository/index", json={}).json()
+        return result
+
+    def load(self, model: str) -> None:
+        self._request("POST", f"/v2/repository/models/{model}/load", model=model)
+
+    def unload(self, model: str, *, unload_dependents: bool = False) -> None:
+        body = {"parameters": {"unload_dependents": unload_dependents}}
+        self._request("POST", f"/v2/repository/models/{model}/unload", model=model, json=body)
+
+    def is_ready(self, model: str, version: int | None = None) -> bool:
+        path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/ready"
+        try:
+            return self._http.get(path).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def config(self, model: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/v2/models/{model}/config", model=model).json()
+        return result
+
+    def infer(self, model: str, inputs: dict[str, tuple[str, list[int], list[Any]]],
+              version: int | None = None) -> dict[str, list[Any]]:
+        """Run one request. `inputs`: name -> (datatype, shape, flat data). Returns output data."""
+        body = {"inputs": [{"name": name, "datatype": datatype, "shape": shape, "data": data}
+                           for name, (datatype, shape, data) in inputs.items()]}
+        path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
+        answer = self._request("POST", path, model=model, json=body).json()
+        return {output["name"]: output["data"] for output in answer["outputs"]}
+
+    def wait_live(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.is_live():
+                return
+            time.sleep(0.1)
+        raise TritonError(f"Triton at {self.url} did not become live within {timeout_s:g} s")

@@ -1,0 +1,259 @@
+"""Compile a catalog selection into a Triton model repository.
+
+Each selected model becomes `<triton_name>/config.pbtxt` plus one integer folder per
+selected catalog version (`<triton_name>/<N>/<model file>`). The integers come from
+the catalog and never change. Triton holds one config per model, so when two versions
+of a model are selected together their configs must agree (apart from the version list).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+
+from modelyard.catalog.manifest import artifact_digest
+from modelyard.catalog.spec import ModelSpec, TensorSpec
+from modelyard.errors import Problem, Severity
+from modelyard.triton.config import (
+    MODEL_FILES,
+    ConfigBuildError,
+    Profile,
+    StepTarget,
+    backend_for,
+    build_model_config,
+    to_pbtxt,
+)
+from modelyard.triton.naming import check_triton_name, triton_name
+from modelyard.triton.onnx_io import ArtifactError, read_onnx_io
+from modelyard.triton.repository import RepoFile
+
+_ONNX_WRAPPER = Path(__file__).with_name("onnx_model.py")
+_LOCAL_BACKENDS = ("python",)
+
+
+@dataclass
+class CompiledModel:
+    triton_name: str
+    model_id: str
+    versions: dict[str, int]  # catalog version -> Triton folder
+    config: Any
+    files: list[RepoFile]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"triton_name": self.triton_name, "model": self.model_id,
+                "versions": self.versions,
+                "backend": self.config.backend or self.config.platform}
+
+
+@dataclass
+class CompilePlan:
+    """What a compile would write: models, skipped models (with why), and problems."""
+
+    profile: Profile
+    models: dict[str, CompiledModel] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[RepoFile]:
+        return [f for model in self.models.values() for f in model.files]
+
+
+def plan_compile(specs: dict[str, ModelSpec], triton_versions: dict[str, int],
+                 resolved: dict[tuple[str, str], str], profile: Profile,
+                 verify_artifacts: bool = True) -> CompilePlan:
+    """Build every config and file list; problems instead of exceptions.
+
+    Args:
+        specs: the selection (ref -> spec), closed under dependencies.
+        triton_versions: ref -> integer Triton version.
+        resolved: (dependent ref, dependency model id) -> dependency ref.
+    """
+    plan = CompilePlan(profile)
+    by_model: dict[str, list[str]] = defaultdict(list)
+    for ref, spec in specs.items():
+        by_model[spec.id].append(ref)
+    names: dict[str, str] = {}
+    for model_id, refs in sorted(by_model.items()):
+        newest = max(refs, key=lambda r: specs[r].parsed_version)
+        name = triton_name(specs[newest])
+        reason = check_triton_name(name)
+        if reason:
+            plan.problems.append(_error("triton-name", reason, newest, "triton.name"))
+            continue
+        if name in names:
+            plan.problems.append(_error(
+                "triton-name", f"compiles to the Triton model {name!r}, as {names[name]} does; "
+                "give one of them another `triton: {name: ...}`", newest, "triton.name"))
+            continue
+        names[name] = model_id
+    order = _dependencies_first(specs, resolved)
+    for model_id in order:
+        refs = sorted(by_model[model_id], key=lambda r: specs[r].parsed_version)
+        newest = refs[-1]
+        spec = specs[newest]
+        name = triton_name(spec)
+        if names.get(name) != model_id:
+            continue
+        skip = _skip_reason(spec, profile, specs, resolved, newest, plan)
+        if skip:
+            plan.skipped[model_id] = skip
+            continue
+        try:
+            plan.models[model_id] = _compile_model(name, refs, specs, triton_versions, resolved,
+                                                   profile, plan, verify_artifacts)
+        except (ConfigBuildError, ArtifactError) as exc:
+            plan.problems.append(_error("compile", str(exc), newest, None))
+    return plan
+
+
+def _dependencies_first(specs: dict[str, ModelSpec],
+                        resolved: dict[tuple[str, str], str]) -> list[str]:
+    import graphlib
+
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for (ref, dep_id), dep_ref in resolved.items():
+        if ref in specs and dep_ref in specs:
+            sorter.add(specs[ref].id, dep_id)
+    for spec in specs.values():
+        sorter.add(spec.id)
+    try:
+        return list(sorter.static_order())
+    except graphlib.CycleError:  # validation reports cycles; compile what it can
+        return sorted({s.id for s in specs.values()})
+
+
+def _skip_reason(spec: ModelSpec, profile: Profile, specs: dict[str, ModelSpec],
+                 resolved: dict[tuple[str, str], str], ref: str, plan: CompilePlan) -> str | None:
+    if spec.framework == "ensemble":
+        assert spec.ensemble is not None
+        for step in spec.ensemble.steps:
+            if step.model in plan.skipped:
+                return f"its step {step.model} is skipped ({plan.skipped[step.model]})"
+            dep_ref = resolved.get((ref, step.model))
+            if dep_ref is None or step.model not in plan.models:
+                return f"its step {step.model} is not compiled"
+        return None
+    if spec.artifact is None:
+        return "no artifact registered (add `artifact:` to its manifest to serve it)"
+    backend = backend_for(spec, profile)
+    if profile == "local" and backend not in _LOCAL_BACKENDS:
+        return (f"the local Triton has no {backend} backend (only python, and ONNX through "
+                "onnxruntime); it runs in the production profile")
+    return None
+
+
+def _compile_model(name: str, refs: list[str], specs: dict[str, ModelSpec],
+                   triton_versions: dict[str, int], resolved: dict[tuple[str, str], str],
+                   profile: Profile, plan: CompilePlan, verify_artifacts: bool) -> CompiledModel:
+    newest = refs[-1]
+    spec = specs[newest]
+    versions = {specs[r].version: triton_versions[r] for r in refs}
+    configs = []
+    for ref in refs:
+        version_spec = specs[ref]
+        inputs, outputs = _tensors(version_spec)
+        steps = _step_targets(version_spec, ref, resolved, plan) if version_spec.ensemble else None
+        configs.append((ref, build_model_config(
+            version_spec, name=name, inputs=inputs, outputs=outputs, profile=profile,
+            triton_versions=versions, steps=steps)))
+    config = configs[-1][1]
+    for ref, other in configs[:-1]:
+        differing = _config_differences(other, config)
+        if differing:
+            raise ConfigBuildError(
+                f"{ref} and {newest} are both selected, but Triton holds one config per model "
+                f"and theirs differ in {', '.join(differing)}; select one of them (e.g. with an "
+                "alias) or keep those fields equal")
+    text = to_pbtxt(config).encode()
+    files = [RepoFile(f"{name}/config.pbtxt", hashlib.sha256(text).hexdigest(), content=text)]
+    backend = backend_for(spec, profile)
+    for ref in refs:
+        version_spec = specs[ref]
+        if backend is None:
+            # Triton needs a version folder for an ensemble too, though it holds no model file.
+            files.append(RepoFile(f"{name}/{triton_versions[ref]}/.ensemble",
+                                  hashlib.sha256(b"").hexdigest(), content=b""))
+            continue
+        if version_spec.artifact is None:
+            raise ConfigBuildError(f"{ref}: no artifact")
+        files += _version_files(name, triton_versions[ref], version_spec, backend, profile,
+                                verify_artifacts)
+    return CompiledModel(name, spec.id, versions, config, files)
+
+
+def _tensors(spec: ModelSpec) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """I/O from the ONNX artifact, checked against the manifest; else the manifest's."""
+    if spec.framework == "onnx" and spec.artifact is not None:
+        max_batch = spec.resource_requirements.max_batch_size
+        inputs, outputs = read_onnx_io(Path(spec.artifact), max_batch)
+        for declared, found, what in ((spec.inputs, inputs, "inputs"),
+                                      (spec.outputs, outputs, "outputs")):
+            if declared and _io_key(declared) != _io_key(found):
+                raise ConfigBuildError(
+                    f"{spec.ref}: {what}: the manifest declares {_show_io(declared)} but "
+                    f"{spec.artifact} has {_show_io(found)}")
+        return inputs, outputs
+    return list(spec.inputs), list(spec.outputs)
+
+
+def _io_key(tensors: list[TensorSpec]) -> list[tuple[str, str, tuple[int, ...]]]:
+    return sorted((t.name, t.data_type, tuple(t.dims)) for t in tensors)
+
+
+def _show_io(tensors: list[TensorSpec]) -> str:
+    return ", ".join(f"{t.name} {t.data_type} {t.dims}" for t in tensors)
+
+
+def _step_targets(spec: ModelSpec, ref: str, resolved: dict[tuple[str, str], str],
+                  plan: CompilePlan) -> dict[str, StepTarget]:
+    assert spec.ensemble is not None
+    targets = {}
+    for step in spec.ensemble.steps:
+        compiled = plan.models[step.model]
+        dep_ref = resolved[(ref, step.model)]
+        dep_version = dep_ref.rsplit("@", 1)[1]
+        targets[step.model] = StepTarget(compiled.triton_name, compiled.versions[dep_version])
+    return targets
+
+
+def _config_differences(a: Any, b: Any) -> list[str]:
+    first = json_format.MessageToDict(a, preserving_proto_field_name=True)
+    second = json_format.MessageToDict(b, preserving_proto_field_name=True)
+    return sorted(k for k in set(first) | set(second) if first.get(k) != second.get(k))
+
+
+def _version_files(name: str, number: int, spec: ModelSpec, backend: str, profile: Profile,
+                   verify: bool) -> list[RepoFile]:
+    assert spec.artifact is not None
+    source = Path(spec.artifact)
+    if not source.exists():
+        raise ArtifactError(f"{spec.ref}: artifact {source} is missing; register it again or restore it")
+    digest = spec.artifact_sha256 or artifact_digest(source)
+    if verify and spec.artifact_sha256 and artifact_digest(source) != spec.artifact_sha256:
+        raise ArtifactError(f"{spec.ref}: artifact {source} changed after registration (SHA-256 "
+                            "differs); a registered version is immutable: register a new version")
+    folder = f"{name}/{number}"
+    if spec.framework == "onnx":
+        onnx_path = source / "model.onnx" if source.is_dir() else source
+        files = [RepoFile(f"{folder}/model.onnx", digest, source=onnx_path)]
+        if profile == "local":
+            wrapper = _ONNX_WRAPPER.read_bytes()
+            files.append(RepoFile(f"{folder}/model.py", hashlib.sha256(wrapper).hexdigest(),
+                                  content=wrapper))
+        return files
+    if source.is_dir() and backend != "tensorflow":
+        # A folder artifact is the version folder's content (e.g. model.py plus helpers).
+        return [RepoFile(f"{folder}/{p.relative_to(source).as_posix()}",
+                         hashlib.sha256(p.read_bytes()).hexdigest(), source=p)
+                for p in sorted(source.rglob("*")) if p.is_file()]
+    return [RepoFile(f"{folder}/{MODEL_FILES[backend]}", digest, source=source)]
+
+
+def _error(code: str, message: str, model: str | None, field_name: str | None) -> Problem:
+    return Problem(Severity.ERROR, code, message, model=model, field=field_name)

@@ -1,0 +1,31 @@
+"""From catalog ids to Triton model names.
+
+Triton's repository is flat: every model is a folder named after the model, and names
+must be unique. A catalog model `domain/name` becomes `domain.name`. Domains and names
+never contain `.` (see catalog/naming.py), so the mapping cannot collide, and Triton
+accepts `.` in names (it forbids only empty names, `..` and `/`). A manifest may pick
+another name with `triton: {name: ...}`; compile refuses two models on one name.
+"""
+
+from __future__ import annotations
+
+import re
+
+from modelyard.catalog.spec import ModelSpec
+
+_TRITON_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def triton_name(spec: ModelSpec) -> str:
+    override = spec.triton.get("name")
+    if isinstance(override, str) and override:
+        return override
+    return f"{spec.domain}.{spec.name}"
+
+
+def check_triton_name(name: str) -> str | None:
+    """Why `name` cannot be a Triton model (and folder) name, or None if it can."""
+    if name in (".", "..") or not _TRITON_NAME.fullmatch(name):
+        return (f"Triton model name {name!r} must be letters, digits, '_', '.' or '-' "
+                "(it is a folder name), not '.' or '..'")
+    return None

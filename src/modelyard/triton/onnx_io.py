@@ -1,0 +1,71 @@
+"""Inputs and outputs of an ONNX artifact, as Triton declares them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+from onnx import TensorProto
+
+from modelyard.catalog.spec import TensorSpec
+
+# onnx element types -> Triton data types (model_config.proto, without TYPE_)
+_ONNX_TO_TRITON: dict[int, str] = {
+    TensorProto.BOOL: "BOOL", TensorProto.UINT8: "UINT8", TensorProto.UINT16: "UINT16",
+    TensorProto.UINT32: "UINT32", TensorProto.UINT64: "UINT64", TensorProto.INT8: "INT8",
+    TensorProto.INT16: "INT16", TensorProto.INT32: "INT32", TensorProto.INT64: "INT64",
+    TensorProto.FLOAT16: "FP16", TensorProto.FLOAT: "FP32", TensorProto.DOUBLE: "FP64",
+    TensorProto.BFLOAT16: "BF16", TensorProto.STRING: "STRING",
+}
+
+
+class ArtifactError(ValueError):
+    """The artifact cannot be read or does not describe its tensors."""
+
+
+def onnx_file(artifact: Path) -> Path:
+    """The .onnx file of an artifact that is the file itself or a folder holding model.onnx."""
+    if artifact.is_dir():
+        candidate = artifact / "model.onnx"
+        if not candidate.is_file():
+            raise ArtifactError(f"{artifact} is a folder without model.onnx")
+        return candidate
+    return artifact
+
+
+def read_onnx_io(artifact: Path, max_batch_size: int) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """Graph inputs (without initializers) and outputs of an ONNX model.
+
+    With `max_batch_size > 0` Triton adds the batch dimension itself, so the first
+    dimension of every tensor (which must then be variable) is left out of `dims`.
+    """
+    path = onnx_file(artifact)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError, OSError, ValueError...
+        raise ArtifactError(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+    graph = model.graph
+    initializers = {init.name for init in graph.initializer}
+    inputs = [_tensor(v, max_batch_size, path) for v in graph.input if v.name not in initializers]
+    outputs = [_tensor(v, max_batch_size, path) for v in graph.output]
+    if not outputs:
+        raise ArtifactError(f"{path} declares no graph outputs")
+    return inputs, outputs
+
+
+def _tensor(value: onnx.ValueInfoProto, max_batch_size: int, path: Path) -> TensorSpec:
+    tensor_type = value.type.tensor_type
+    data_type = _ONNX_TO_TRITON.get(tensor_type.elem_type)
+    if data_type is None:
+        raise ArtifactError(f"{path}: tensor {value.name!r} has an element type Triton cannot serve "
+                            f"({TensorProto.DataType.Name(tensor_type.elem_type)})")
+    dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else -1
+            for d in tensor_type.shape.dim]
+    if max_batch_size > 0:
+        if not dims:
+            raise ArtifactError(f"{path}: tensor {value.name!r} is a scalar, but max_batch_size "
+                                f"{max_batch_size} needs a leading batch dimension (use 0)")
+        dims = dims[1:]
+    if not dims:
+        dims = [1]
+    return TensorSpec.model_validate({"name": value.name, "data_type": data_type, "dims": dims})

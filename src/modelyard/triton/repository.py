@@ -1,0 +1,169 @@
+"""Writing a Triton model repository atomically.
+
+`DIR` is a symbolic link to one complete generation, `.DIR.generations/NNNNNN/`. A
+compile builds the next generation beside it (unchanged files hard-linked, not
+rewritten), then swaps the link with one `rename`, which POSIX makes atomic: a reader
+of `DIR/<model>/config.pbtxt` sees the old repository or the new one, never a mix or a
+gap. If nothing changed, no generation is made. The last few generations are kept, so
+a server still reading an older one (and a rollback) finds its files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KEEP_GENERATIONS = 3
+_MANIFEST_SUFFIX = ".json"
+
+
+@dataclass(frozen=True)
+class RepoFile:
+    """One file (or artifact folder) of a repository: bytes or a source path, with its digest."""
+
+    path: str
+    digest: str
+    content: bytes | None = None
+    source: Path | None = None
+
+
+@dataclass
+class RepositoryDiff:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"added": self.added, "changed": self.changed, "removed": self.removed}
+
+
+class RepositoryWriteError(OSError):
+    """The repository could not be written; the previous one is untouched."""
+
+
+class RepositoryWriter:
+    def __init__(self, out: Path) -> None:
+        self.out = out.absolute()
+        self.generations = self.out.parent / f".{self.out.name}.generations"
+
+    def current(self) -> Path | None:
+        """The generation `out` points to, or None before the first compile."""
+        if self.out.is_symlink():
+            return (self.out.parent / os.readlink(self.out)).resolve()
+        return None
+
+    def current_digests(self) -> dict[str, str]:
+        current = self.current()
+        if current is None:
+            return {}
+        manifest = current.with_name(current.name + _MANIFEST_SUFFIX)
+        if not manifest.is_file():
+            return {}
+        data: dict[str, str] = json.loads(manifest.read_text())
+        return data
+
+    def diff(self, files: Sequence[RepoFile]) -> RepositoryDiff:
+        old = self.current_digests()
+        new = {f.path: f.digest for f in files}
+        return RepositoryDiff(
+            added=sorted(p for p in new if p not in old),
+            changed=sorted(p for p in new if p in old and old[p] != new[p]),
+            removed=sorted(p for p in old if p not in new),
+        )
+
+    def write(self, files: Sequence[RepoFile]) -> tuple[RepositoryDiff, Path | None]:
+        """Make `files` the repository. Returns the diff and the generation now served."""
+        self._check_out_path()
+        diff = self.diff(files)
+        current = self.current()
+        if diff.is_empty and current is not None:
+            return diff, current
+        self.generations.mkdir(parents=True, exist_ok=True)
+        number = self._next_number()
+        final = self.generations / f"{number:06d}"
+        staging = self.generations / f"{number:06d}.partial"
+        old_digests = self.current_digests()
+        try:
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+            for repo_file in files:
+                self._place(repo_file, staging, current, old_digests)
+            final.with_name(final.name + _MANIFEST_SUFFIX).write_text(
+                json.dumps({f.path: f.digest for f in files}, indent=1, sort_keys=True))
+            os.rename(staging, final)
+            link = self.out.parent / f".{self.out.name}.link-{os.getpid()}"
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            os.symlink(os.path.relpath(final, self.out.parent), link)
+            os.replace(link, self.out)  # the atomic switch
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            final.with_name(final.name + _MANIFEST_SUFFIX).unlink(missing_ok=True)
+            raise RepositoryWriteError(
+                f"cannot write the repository at {self.out} ({exc.strerror or exc}); the previous "
+                "repository is unchanged") from exc
+        self._prune(keep=final)
+        return diff, final
+
+    def _check_out_path(self) -> None:
+        if self.out.exists() and not self.out.is_symlink():
+            if self.out.is_dir() and not any(self.out.iterdir()):
+                self.out.rmdir()
+                return
+            raise RepositoryWriteError(
+                f"{self.out} exists and was not written by modelyard; choose another --out or "
+                "move it away (modelyard keeps DIR as a link to complete generations)")
+
+    def _next_number(self) -> int:
+        numbers = [int(p.name) for p in self.generations.iterdir()
+                   if p.is_dir() and p.name.isdigit()]
+        return max(numbers, default=0) + 1
+
+    @staticmethod
+    def _place(repo_file: RepoFile, root: Path, current: Path | None,
+               old_digests: dict[str, str]) -> None:
+        target = root / repo_file.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        unchanged = (current is not None and old_digests.get(repo_file.path) == repo_file.digest
+                     and (current / repo_file.path).exists())
+        if unchanged:
+            assert current is not None
+            _link_tree(current / repo_file.path, target)
+        elif repo_file.content is not None:
+            target.write_bytes(repo_file.content)
+        elif repo_file.source is not None and repo_file.source.is_dir():
+            shutil.copytree(repo_file.source, target)
+        elif repo_file.source is not None:
+            shutil.copyfile(repo_file.source, target)
+        else:  # pragma: no cover - RepoFile always has one of them
+            raise ValueError(f"{repo_file.path}: nothing to write")
+
+    def _prune(self, keep: Path) -> None:
+        numbered = sorted(p for p in self.generations.iterdir() if p.is_dir() and p.name.isdigit())
+        for old in numbered[:-KEEP_GENERATIONS]:
+            if old != keep:
+                shutil.rmtree(old, ignore_errors=True)
+                old.with_name(old.name + _MANIFEST_SUFFIX).unlink(missing_ok=True)
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Hard-link a file (or every file of a folder): unchanged content is not rewritten."""
+    if source.is_dir():
+        shutil.copytree(source, target, copy_function=_link_or_copy)
+    else:
+        _link_or_copy(str(source), str(target))
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
