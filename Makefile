@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[local-triton]'
 	touch $@
 
 $(VENV)/.test-installed: $(VENV)/.installed pyproject.toml
@@ -27,6 +27,8 @@ demo: $(VENV)/.installed
 	$(BIN)/modelyard validate --workspace $(DEMO_DIR)
 	$(BIN)/modelyard plan --workspace $(DEMO_DIR)
 	$(BIN)/modelyard report --workspace $(DEMO_DIR)
+	$(BIN)/modelyard compile --out $(DEMO_DIR)/triton-repository --workspace $(DEMO_DIR)
+	$(BIN)/python examples/netflix/demo.py $(DEMO_DIR)
 
 test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,3 +89,30 @@ class Cli:
 def cli(workspace: Workspace) -> Cli:
     assert workspace.root is not None
     return Cli(workspace.root)
+
+
+def _has_local_triton() -> str | None:
+    try:
+        from modelyard.triton.server import TritonInstallation
+
+        TritonInstallation.find()
+    except Exception as exc:  # any reason the bundled server is unusable here
+        return str(exc)
+    return None
+
+
+@pytest.fixture(scope="session")
+def local_triton_reason() -> str | None:
+    return _has_local_triton()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # CI installs nvidia-pytriton, so these always run there; elsewhere they say why not.
+    if os.environ.get("CI"):
+        return
+    reason = _has_local_triton()
+    if reason:
+        skip = pytest.mark.skip(reason=f"no local Triton: {reason}")
+        for item in items:
+            if "triton" in item.keywords:
+                item.add_marker(skip)

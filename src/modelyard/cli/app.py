@@ -8,6 +8,7 @@ unusable; 7 Triton refused; 8 rollout failed and rolled back; 70 internal error.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -280,6 +281,43 @@ def compile_repository(
                   render.render_compile, lambda r: r.to_dict())
     if check and not result.up_to_date:
         raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option("--port", help="HTTP port.")] = 8000,
+    grpc_port: Annotated[int, typer.Option(help="gRPC port.")] = 8001,
+    metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port.")] = 8002,
+    load: Annotated[bool, typer.Option("--load/--no-load", help="Load every compiled model.")]
+    = True,
+    alias: AliasOption = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a Triton server on this machine with the catalog (local profile) until Ctrl-C.
+
+    Uses the tritonserver bundled in the nvidia-pytriton package, on CPU, in explicit
+    model-control mode; the repository is compiled into .modelyard/triton/repository.
+    """
+    from modelyard.serving import serve_locally
+
+    serving = _run(as_json, lambda: serve_locally(
+        _open(workspace, db), http_port=port, grpc_port=grpc_port, metrics_port=metrics_port,
+        load=load, alias=alias), render.render_serving, lambda s: {
+            "ok": True, "url": s.server.url, "grpc_port": s.server.grpc_port,
+            "metrics_port": s.server.metrics_port, "loaded": s.loaded,
+            "skipped": s.compiled.plan.skipped, "log": str(s.server.log_file)})
+    # SIGTERM (from a supervisor or `timeout`) stops the server as Ctrl-C does, instead
+    # of leaving tritonserver running in its own session.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        assert serving.server.process is not None
+        serving.server.process.wait()
+    except KeyboardInterrupt:
+        render.err_console.print("stopping Triton...")
+    finally:
+        serving.stop()
 
 
 def main() -> None:

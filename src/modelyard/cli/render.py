@@ -18,6 +18,7 @@ from modelyard.registry import ApplyResult
 from modelyard.store.store import AliasRecord
 from modelyard.report.data import CatalogReport
 from modelyard.validation import ValidationReport
+from modelyard.serving import LocalServing
 from modelyard.workspace import CompileResult, ShowResult
 
 console = Console(highlight=False)
@@ -107,7 +108,8 @@ def render_aliases(records: list[AliasRecord]) -> None:
 def render_compile(result: CompileResult) -> None:
     for model in result.plan.models.values():
         versions = ", ".join(f"{v} -> {n}" for v, n in model.versions.items())
-        console.print(f"  {model.triton_name}  ({model.model_id}; versions {versions})")
+        console.print(f"  {model.triton_name}  ({model.model_id}; versions {versions})",
+                      soft_wrap=True)
     for model_id, reason in result.plan.skipped.items():
         console.print(Text(f"  skipped {model_id}: {reason}", style="yellow"), soft_wrap=True)
     diff = result.diff
@@ -123,6 +125,17 @@ def render_compile(result: CompileResult) -> None:
         console.print(f"{len(result.plan.models)} model(s) compiled ({result.plan.profile}), "
                       f"{len(result.plan.skipped)} skipped; "
                       + ("nothing changed" if diff.is_empty else f"now serving {result.generation}"))
+
+
+def render_serving(serving: LocalServing) -> None:
+    server = serving.server
+    console.print(f"Triton is live at {server.url} (gRPC {server.grpc_port}, metrics "
+                  f"{server.metrics_port}); log: {server.log_file}", soft_wrap=True)
+    for name in serving.loaded:
+        console.print(Text(f"  READY {name}", style="green"))
+    for model_id, reason in serving.compiled.plan.skipped.items():
+        console.print(Text(f"  skipped {model_id}: {reason}", style="yellow"), soft_wrap=True)
+    console.print("Ctrl-C stops the server.")
 
 
 def render_problems(problems: list[Problem]) -> None:

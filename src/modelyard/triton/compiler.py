@@ -154,6 +154,9 @@ def _compile_model(name: str, refs: list[str], specs: dict[str, ModelSpec],
     newest = refs[-1]
     spec = specs[newest]
     versions = {specs[r].version: triton_versions[r] for r in refs}
+    if verify_artifacts:
+        for ref in refs:
+            _verify_artifact(specs[ref])
     configs = []
     for ref in refs:
         version_spec = specs[ref]
@@ -182,8 +185,7 @@ def _compile_model(name: str, refs: list[str], specs: dict[str, ModelSpec],
             continue
         if version_spec.artifact is None:
             raise ConfigBuildError(f"{ref}: no artifact")
-        files += _version_files(name, triton_versions[ref], version_spec, backend, profile,
-                                verify_artifacts)
+        files += _version_files(name, triton_versions[ref], version_spec, backend, profile)
     return CompiledModel(name, spec.id, versions, config, files)
 
 
@@ -228,16 +230,24 @@ def _config_differences(a: Any, b: Any) -> list[str]:
     return sorted(k for k in set(first) | set(second) if first.get(k) != second.get(k))
 
 
-def _version_files(name: str, number: int, spec: ModelSpec, backend: str, profile: Profile,
-                   verify: bool) -> list[RepoFile]:
-    assert spec.artifact is not None
+def _verify_artifact(spec: ModelSpec) -> None:
+    """The artifact is still there and is the file that was registered (SHA-256)."""
+    if spec.artifact is None:
+        return
     source = Path(spec.artifact)
     if not source.exists():
-        raise ArtifactError(f"{spec.ref}: artifact {source} is missing; register it again or restore it")
-    digest = spec.artifact_sha256 or artifact_digest(source)
-    if verify and spec.artifact_sha256 and artifact_digest(source) != spec.artifact_sha256:
+        raise ArtifactError(f"{spec.ref}: artifact {source} is missing; restore it or register "
+                            "a new version")
+    if spec.artifact_sha256 and artifact_digest(source) != spec.artifact_sha256:
         raise ArtifactError(f"{spec.ref}: artifact {source} changed after registration (SHA-256 "
                             "differs); a registered version is immutable: register a new version")
+
+
+def _version_files(name: str, number: int, spec: ModelSpec, backend: str,
+                   profile: Profile) -> list[RepoFile]:
+    assert spec.artifact is not None
+    source = Path(spec.artifact)
+    digest = spec.artifact_sha256 or artifact_digest(source)
     folder = f"{name}/{number}"
     if spec.framework == "onnx":
         onnx_path = source / "model.onnx" if source.is_dir() else source

@@ -1,0 +1,242 @@
+"""Compiling the catalog into Triton repositories (no server needed here)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from modelyard import InputError, ValidationFailed, Workspace
+from modelyard.cli.app import app
+from modelyard.triton.config import parse_pbtxt, preferred_batch_sizes, queue_delay_us
+from tests.conftest import NETFLIX, NETFLIX_MODELS
+
+ARTIFACTS = NETFLIX / "artifacts"
+
+
+def manifest(name: str, version: str = "1.0", *, artifact: Path | str | None = None,
+             extra: str = "", framework: str = "onnx", domain: str = "shop",
+             max_batch: int = 8) -> str:
+    artifact_line = f"artifact: {artifact}\n" if artifact else ""
+    return (f"---\nname: {name}\nversion: \"{version}\"\nmodel_type: embedding\n"
+            f"framework: {framework}\ndomain: {domain}\nowner_team: shop_ml\n{artifact_line}"
+            f"resource_requirements: {{max_batch_size: {max_batch}}}\n{extra}")
+
+
+def apply_text(workspace: Workspace, tmp_path: Path, text: str, name: str = "m.yaml") -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    workspace.apply([path])
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_layout_and_round_trip(netflix: Workspace, tmp_path: Path) -> None:
+    out = tmp_path / "repo"
+    result = netflix.compile(out)
+    assert out.is_symlink()
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["recommendation.content_embedding", "recommendation.ranking_scorer",
+                     "recommendation.recommendation_ranker", "recommendation.user_embedding",
+                     "search.content_retrieval", "search.query_understanding"]
+    assert (out / "search.query_understanding" / "1" / "model.onnx").is_file()
+    for model in result.plan.models.values():
+        text = (out / model.triton_name / "config.pbtxt").read_text()
+        assert parse_pbtxt(text) == model.config  # what is written parses back to itself
+    scorer = result.plan.models["recommendation/ranking_scorer"].config
+    assert scorer.backend == "onnxruntime"
+    assert scorer.instance_group[0].kind == scorer.instance_group[0].KIND_GPU
+    assert [(t.name, list(t.dims)) for t in scorer.input] == [("user_vector", [8]),
+                                                             ("item_vector", [8])]
+    assert list(scorer.version_policy.specific.versions) == [1]
+
+
+def test_queue_delay_is_a_bounded_share_of_the_p99_budget() -> None:
+    assert queue_delay_us(100) == 10_000
+    assert queue_delay_us(20) == 2_000
+    assert queue_delay_us(1_000) == 10_000  # capped
+    assert queue_delay_us(0.5) == 50
+    assert preferred_batch_sizes(128) == [32, 64, 128]
+    assert preferred_batch_sizes(2) == [2]
+
+
+def test_triton_versions_are_stable(netflix: Workspace, tmp_path: Path) -> None:
+    out = tmp_path / "repo"
+    first = netflix.compile(out)
+    assert first.plan.models["recommendation/user_embedding"].versions == {"1.0": 1}
+    same_sla = ("sla_requirements: {max_latency_p99_ms: 50, min_throughput_rps: 100, "
+                "availability: 0.9999}\n")
+    apply_text(netflix, tmp_path, manifest("user_embedding", "1.1", domain="recommendation",
+                                           artifact=ARTIFACTS / "user_embedding.onnx",
+                                           max_batch=128, extra=same_sla).replace(
+        "owner_team: shop_ml", "owner_team: recommendation_platform"))
+    second = netflix.compile(out)
+    assert second.plan.models["recommendation/user_embedding"].versions == {"1.1": 2}
+    assert (out / "recommendation.user_embedding" / "2" / "model.onnx").is_file()
+    assert not (out / "recommendation.user_embedding" / "1").exists()
+    netflix.set_alias("recommendation/user_embedding", "production", "1.0")
+    netflix.set_alias("recommendation/recommendation_ranker", "production", "3.0")
+    pinned = netflix.compile(tmp_path / "pinned", alias="production")
+    # The ranker's constraint <2 resolves to the newest allowed version, 1.1 -> 2, and the
+    # alias selects 1.0 -> 1: both folders, one config.
+    assert pinned.plan.models["recommendation/user_embedding"].versions == {"1.0": 1, "1.1": 2}
+
+
+def test_recompile_without_changes_writes_nothing(netflix: Workspace, tmp_path: Path) -> None:
+    out = tmp_path / "repo"
+    first = netflix.compile(out)
+    inode = (out / "search.content_retrieval" / "config.pbtxt").stat().st_ino
+    second = netflix.compile(out)
+    assert second.diff.is_empty and second.generation == first.generation
+    assert (out / "search.content_retrieval" / "config.pbtxt").stat().st_ino == inode
+
+
+def test_check_reports_an_out_of_date_repository(netflix: Workspace, tmp_path: Path) -> None:
+    assert netflix.root is not None
+    out = tmp_path / "repo"
+    runner = CliRunner()
+    args = ["compile", "--out", str(out), "--workspace", str(netflix.root), "--json"]
+    missing = runner.invoke(app, [*args, "--check"], catch_exceptions=False)
+    assert missing.exit_code == 1 and '"up_to_date": false' in missing.stdout
+    assert not out.exists()
+    assert runner.invoke(app, args, catch_exceptions=False).exit_code == 0
+    fresh = runner.invoke(app, [*args, "--check"], catch_exceptions=False)
+    assert fresh.exit_code == 0 and '"up_to_date": true' in fresh.stdout
+
+
+def test_readers_never_see_a_partial_repository(workspace: Workspace, tmp_path: Path) -> None:
+    artifact = ARTIFACTS / "user_embedding.onnx"
+    for index in range(4):
+        apply_text(workspace, tmp_path, manifest("emb", f"1.{index}", artifact=artifact,
+                                                 max_batch=8 * (index + 1)), f"v{index}.yaml")
+        workspace.set_alias("shop/emb", f"v{index}", f"1.{index}")
+    out = tmp_path / "repo"
+    workspace.compile(out, alias="v0")
+    seen: list[str] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def read_continuously() -> None:
+        while not stop.is_set():
+            try:
+                config = parse_pbtxt((out / "shop.emb" / "config.pbtxt").read_text())
+                seen.append(str(config.max_batch_size))
+            except Exception as exc:  # a missing or partial file is what this test hunts
+                failures.append(repr(exc))
+
+    reader = threading.Thread(target=read_continuously)
+    reader.start()
+    try:
+        for round_ in range(12):
+            workspace.compile(out, alias=f"v{round_ % 4}")
+    finally:
+        stop.set()
+        reader.join()
+    assert failures == []
+    assert {"8", "16", "24", "32"} <= set(seen)
+
+
+def test_local_profile_wraps_onnx_and_skips_what_cannot_run(workspace: Workspace,
+                                                           tmp_path: Path) -> None:
+    plan_file = tmp_path / "model.plan"
+    plan_file.write_bytes(b"not really a TensorRT engine")
+    apply_text(workspace, tmp_path, manifest("emb", artifact=ARTIFACTS / "user_embedding.onnx")
+               + manifest("trt", framework="tensorrt", artifact=plan_file)
+               + manifest("meta_only"))
+    result = workspace.compile(tmp_path / "local", profile="local")
+    assert set(result.plan.models) == {"shop/emb"}
+    assert "no tensorrt backend" in result.plan.skipped["shop/trt"]
+    assert "no artifact" in result.plan.skipped["shop/meta_only"]
+    folder = tmp_path / "local" / "shop.emb" / "1"
+    assert sorted(p.name for p in folder.iterdir()) == ["model.onnx", "model.py"]
+    production = workspace.compile(tmp_path / "prod")
+    assert (tmp_path / "prod" / "shop.trt" / "1" / "model.plan").is_file()
+    assert "shop/trt" in production.plan.models
+
+
+def test_manifest_io_must_match_the_onnx_graph(workspace: Workspace, tmp_path: Path) -> None:
+    apply_text(workspace, tmp_path, manifest(
+        "emb", artifact=ARTIFACTS / "user_embedding.onnx",
+        extra="inputs: [{name: user_features, data_type: FP32, dims: [17]}]\n"))
+    out = tmp_path / "repo"
+    with pytest.raises(ValidationFailed, match=r"inputs: the manifest declares user_features "
+                                               r"FP32 \[17\] but .* has user_features FP32 \[16\]"):
+        workspace.compile(out)
+    assert not out.exists()
+
+
+def test_artifact_missing_or_changed_after_registration(workspace: Workspace,
+                                                        tmp_path: Path) -> None:
+    copy = tmp_path / "emb.onnx"
+    shutil.copyfile(ARTIFACTS / "user_embedding.onnx", copy)
+    apply_text(workspace, tmp_path, manifest("emb", artifact=copy))
+    out = tmp_path / "repo"
+    workspace.compile(out)
+    before = snapshot(out)
+    copy.write_bytes(copy.read_bytes() + b"\0")
+    with pytest.raises(ValidationFailed, match="changed after registration"):
+        workspace.compile(out)
+    copy.unlink()
+    with pytest.raises(ValidationFailed, match="is missing"):
+        workspace.compile(out)
+    assert snapshot(out) == before
+
+
+def test_unreadable_onnx_is_a_clear_error(workspace: Workspace, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes((ARTIFACTS / "user_embedding.onnx").read_bytes()[:200])
+    apply_text(workspace, tmp_path, manifest("emb", artifact=broken))
+    with pytest.raises(ValidationFailed, match="is not a readable ONNX model"):
+        workspace.compile(tmp_path / "repo")
+
+
+def test_two_models_on_one_triton_name(workspace: Workspace, tmp_path: Path) -> None:
+    artifact = ARTIFACTS / "user_embedding.onnx"
+    apply_text(workspace, tmp_path, manifest("a", artifact=artifact, extra="triton: {name: same}\n")
+               + manifest("b", artifact=artifact, extra="triton: {name: same}\n"))
+    with pytest.raises(ValidationFailed, match="compiles to the Triton model 'same', as shop/a"):
+        workspace.compile(tmp_path / "repo")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_triton_block_overrides_generated_fields(workspace: Workspace, tmp_path: Path) -> None:
+    apply_text(workspace, tmp_path, manifest(
+        "emb", artifact=ARTIFACTS / "user_embedding.onnx",
+        extra="triton:\n  dynamic_batching: {max_queue_delay_microseconds: 123}\n"
+              "  instance_group: [{kind: KIND_CPU, count: 3}]\n"))
+    config = workspace.compile(tmp_path / "repo").plan.models["shop/emb"].config
+    assert config.dynamic_batching.max_queue_delay_microseconds == 123
+    assert list(config.dynamic_batching.preferred_batch_size) == []  # replaced whole
+    assert config.instance_group[0].count == 3
+
+
+def test_out_that_is_not_ours_is_refused(netflix: Workspace, tmp_path: Path) -> None:
+    out = tmp_path / "repo"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    with pytest.raises(InputError, match="not written by modelyard"):
+        netflix.compile(out)
+    assert (out / "precious.txt").read_text() == "keep me"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders anyway")
+def test_unwritable_location_keeps_the_previous_repository(netflix: Workspace,
+                                                           tmp_path: Path) -> None:
+    out = tmp_path / "repo"
+    netflix.compile(out)
+    before = snapshot(out)
+    generations = tmp_path / ".repo.generations"
+    generations.chmod(0o500)
+    try:
+        with pytest.raises(InputError, match="previous repository is unchanged"):
+            netflix.compile(out, alias=None, profile="local")
+    finally:
+        generations.chmod(0o700)
+    assert snapshot(out) == before
