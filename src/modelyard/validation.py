@@ -29,6 +29,7 @@ from modelyard.catalog.spec import ModelSpec
 from modelyard.errors import Problem, Severity
 from modelyard.placement.fleet import Fleet
 from modelyard.selection import CatalogView
+from modelyard.triton.compiler import plan_compile
 
 HIGH_UTILISATION = 0.8
 VERY_STRICT_LATENCY_MS = 10
@@ -82,6 +83,8 @@ def validate_view(view: CatalogView, fleet: Fleet | None = None, *,
         problems += list(_availability(view))
     problems += list(_throughput(view))
     problems += list(_sla_sanity(specs))
+    if is_acyclic and not view.resolution.problems:
+        problems += _triton(view)
     if strict:
         problems = [Problem(Severity.ERROR, p.code, p.message, p.model, p.source, p.line,
                             p.field, p.details) if p.severity is Severity.WARNING else p
@@ -265,6 +268,14 @@ def _sla_sanity(specs: dict[str, ModelSpec]) -> Iterator[Problem]:
                           f"availability {sla.availability:g} is above {VERY_HIGH_AVAILABILITY:g}; "
                           "it needs replicas on separate servers", model=ref,
                           field="sla_requirements.availability")
+
+
+def _triton(view: CatalogView) -> list[Problem]:
+    """What compiling would refuse: Triton's config rules, ensemble connections, I/O
+    against artifacts, name collisions. Artifacts' digests are compile's to check."""
+    plan = plan_compile(view.specs, view.triton_versions, view.resolution.resolved,
+                        "production", verify_artifacts=False)
+    return plan.problems
 
 
 def _num(value: float) -> str:

@@ -240,3 +240,32 @@ def test_unwritable_location_keeps_the_previous_repository(netflix: Workspace,
     finally:
         generations.chmod(0o700)
     assert snapshot(out) == before
+
+
+def test_a_bad_ensemble_fails_in_validate_not_at_load(workspace: Workspace,
+                                                      tmp_path: Path) -> None:
+    ensemble = """---
+name: pipeline
+version: "1.0"
+model_type: ensemble
+framework: ensemble
+domain: shop
+owner_team: shop_ml
+dependencies: [shop/emb]
+inputs: [{name: features, data_type: FP32, dims: [16]}]
+outputs: [{name: vector, data_type: INT64, dims: [8]}]
+resource_requirements: {max_batch_size: 8}
+ensemble:
+  steps:
+    - model: shop/emb
+      input_map: {user_feature: features}
+      output_map: {user_vector: vector}
+"""
+    apply_text(workspace, tmp_path, manifest("emb", artifact=ARTIFACTS / "user_embedding.onnx")
+               + ensemble)
+    report = workspace.validate()
+    messages = [p.message for p in report.errors if p.code == "triton-config"]
+    assert any("user_feature" in m for m in messages), messages  # not an input of emb
+    assert any("INT64" in m or "data type" in m for m in messages), messages
+    with pytest.raises(ValidationFailed, match="Triton would refuse shop.pipeline"):
+        workspace.compile(tmp_path / "repo")

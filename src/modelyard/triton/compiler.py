@@ -31,6 +31,7 @@ from modelyard.triton.config import (
 from modelyard.triton.naming import check_triton_name, triton_name
 from modelyard.triton.onnx_io import ArtifactError, read_onnx_io
 from modelyard.triton.repository import RepoFile
+from modelyard.triton.rules import check_ensemble_connections, check_model_config
 
 _ONNX_WRAPPER = Path(__file__).with_name("onnx_model.py")
 _LOCAL_BACKENDS = ("python",)
@@ -109,7 +110,23 @@ def plan_compile(specs: dict[str, ModelSpec], triton_versions: dict[str, int],
                                                    profile, plan, verify_artifacts)
         except (ConfigBuildError, ArtifactError) as exc:
             plan.problems.append(_error("compile", str(exc), newest, None))
+    plan.problems += _conformance(plan, specs, by_model)
     return plan
+
+
+def _conformance(plan: CompilePlan, specs: dict[str, ModelSpec],
+                 by_model: dict[str, list[str]]) -> list[Problem]:
+    """Triton's own rules on every config, and on how ensemble steps connect."""
+    problems = []
+    composing = {model.triton_name: model.config for model in plan.models.values()}
+    for model_id, model in plan.models.items():
+        ref = max(by_model[model_id], key=lambda r: specs[r].parsed_version)
+        issues = check_model_config(model.config, model_name=model.triton_name)
+        if model.config.platform == "ensemble":
+            issues += check_ensemble_connections(model.config, composing)
+        problems += [_error("triton-config", f"Triton would refuse {model.triton_name}: "
+                            f"{issue.message}", ref, issue.field) for issue in issues]
+    return problems
 
 
 def _dependencies_first(specs: dict[str, ModelSpec],
