@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 
 class Severity(StrEnum):
@@ -90,6 +90,11 @@ class ModelyardError(Exception):
         self.message = message
         self.problems: list[Problem] = list(problems)
 
+    @classmethod
+    def from_problems(cls, problems: Sequence[Problem], headline: str) -> Self:
+        """One problem: its own line; several: the headline and each on its own line."""
+        return cls(_summarise(problems, headline), problems)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": False,
@@ -115,9 +120,6 @@ class InputError(ModelyardError):
     http_status = 422
     code = "invalid_input"
 
-    @classmethod
-    def from_problems(cls, problems: Sequence[Problem], headline: str) -> InputError:
-        return cls(_summarise(problems, headline), problems)
 
 
 class ValidationFailed(ModelyardError):
@@ -126,10 +128,6 @@ class ValidationFailed(ModelyardError):
     exit_code = 1
     http_status = 422
     code = "validation_failed"
-
-    @classmethod
-    def from_problems(cls, problems: Sequence[Problem], headline: str) -> ValidationFailed:
-        return cls(_summarise(problems, headline), problems)
 
 
 class NotFound(ModelyardError):
