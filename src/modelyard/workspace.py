@@ -37,6 +37,7 @@ from modelyard.graph.resolve import resolve
 from modelyard.selection import CatalogView, load_index, select
 from modelyard.store.store import AliasRecord, CatalogStore, StoredVersion
 from modelyard.triton.compiler import CompilePlan, plan_compile
+from modelyard.triton.importer import read_triton_repository
 from modelyard.triton.config import Profile
 from modelyard.triton.repository import RepositoryDiff, RepositoryWriteError, RepositoryWriter
 from modelyard.validation import ValidationReport, validate_view
@@ -233,6 +234,13 @@ class Workspace:
         """Register every manifest under `paths` in one transaction."""
         with paused_gc():
             return apply_documents(self.store, load_manifests(paths), dry_run=dry_run)
+
+    def import_triton(self, root: str | Path, *, domain: str, owner_team: str,
+                      dry_run: bool = False) -> ApplyResult:
+        """Register an existing Triton repository's models (see triton/importer.py)."""
+        documents = read_triton_repository(Path(root), domain=domain, owner_team=owner_team)
+        with paused_gc():
+            return apply_documents(self.store, documents, dry_run=dry_run)
 
     def select(self, alias: str | None = None,
                model_ids: Sequence[str] | None = None) -> CatalogView:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,7 @@ def test_readers_never_see_a_partial_repository(workspace: Workspace, tmp_path: 
                 seen.append(str(config.max_batch_size))
             except Exception as exc:  # a missing or partial file is what this test hunts
                 failures.append(repr(exc))
+            time.sleep(0.0002)  # leave the compiling thread some of the GIL
 
     reader = threading.Thread(target=read_continuously)
     reader.start()
@@ -269,3 +271,29 @@ ensemble:
     assert any("INT64" in m or "data type" in m for m in messages), messages
     with pytest.raises(ValidationFailed, match="Triton would refuse shop.pipeline"):
         workspace.compile(tmp_path / "repo")
+
+
+def test_import_triton_cli_then_compile(workspace: Workspace, tmp_path: Path) -> None:
+    assert workspace.root is not None
+    repo = tmp_path / "existing"
+    (repo / "echo" / "1").mkdir(parents=True)
+    (repo / "echo" / "1" / "model.py").write_text("# echo model\n")
+    (repo / "echo" / "config.pbtxt").write_text(
+        'backend: "python"\nmax_batch_size: 4\n'
+        'input [{ name: "IN" data_type: TYPE_FP32 dims: [ 3 ] }]\n'
+        'output [{ name: "OUT" data_type: TYPE_FP32 dims: [ 3 ] }]\n'
+        'instance_group [{ kind: KIND_CPU count: 2 }]\n')
+    (repo / "ident" / "1").mkdir(parents=True)
+    (repo / "ident" / "1" / "model.bin").write_text("weights")
+    (repo / "ident" / "config.pbtxt").write_text('backend: "identity"\nmax_batch_size: 2\n')
+    runner = CliRunner()
+    result = runner.invoke(app, ["import-triton", str(repo), "--domain", "legacy", "--owner-team",
+                                 "ops", "--workspace", str(workspace.root), "--json"],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert '"legacy/echo@1.0"' in result.stdout and '"legacy/ident@1.0"' in result.stdout
+    local = workspace.compile(tmp_path / "local", profile="local")
+    assert set(local.plan.models) == {"legacy/echo"}
+    assert "'identity'" in local.plan.skipped["legacy/ident"]
+    compiled = parse_pbtxt((tmp_path / "local" / "echo" / "config.pbtxt").read_text())
+    assert compiled.instance_group[0].count == 2 and compiled.max_batch_size == 4

@@ -29,7 +29,8 @@ DataType = Literal[
 
 _MODEL_TYPE_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 _TEAM_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
-_TENSOR_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}")
+# ONNX and TensorFlow name tensors like `feature_fusion/concat_3:0`; Triton accepts them.
+_TENSOR_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}")
 _DEPENDENCY_PATTERN = re.compile(r"\s*([^\s/<>=!~,]+)/([^\s/<>=!~,]+)\s*(.*)")
 
 # The content of a version that makes it that version; `artifact` is only where the
@@ -106,7 +107,7 @@ class TensorSpec(_Strict):
     @classmethod
     def _check_name(cls, value: str) -> str:
         if not _TENSOR_NAME_PATTERN.fullmatch(value):
-            raise ValueError(f"tensor name {value!r} must be letters, digits, '_', '.', ':' or '-'")
+            raise ValueError(f"tensor name {value!r} must be letters, digits, '_', '.', ':', '/' or '-'")
         return value
 
     @field_validator("data_type", mode="before")
@@ -151,7 +152,8 @@ class EnsembleStep(_Strict):
         for key, tensor in value.items():
             for name in (key, tensor):
                 if not _TENSOR_NAME_PATTERN.fullmatch(name):
-                    raise ValueError(f"tensor name {name!r} must be letters, digits, '_', '.', ':' or '-'")
+                    raise ValueError(
+                        f"tensor name {name!r} must be letters, digits, '_', '.', ':', '/' or '-'")
         return value
 
 

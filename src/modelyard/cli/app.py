@@ -283,6 +283,29 @@ def compile_repository(
         raise typer.Exit(1)
 
 
+@app.command("import-triton")
+def import_triton(
+    repository: Annotated[Path, typer.Argument(help="An existing Triton model repository.",
+                                               file_okay=False)],
+    domain: Annotated[str, typer.Option("--domain", help="Catalog domain for its models.")],
+    owner_team: Annotated[str, typer.Option("--owner-team", help="Team that owns them.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be registered.")]
+    = False,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register every model of an existing Triton repository (config.pbtxt kept whole).
+
+    Each numeric version folder becomes catalog version N.0 with the folder as its
+    artifact; the whole config goes into the manifest's `triton` block, so compiling
+    reproduces every field.
+    """
+    _run(as_json, lambda: _open(workspace, db).import_triton(
+        repository, domain=domain, owner_team=owner_team, dry_run=dry_run),
+        render.render_apply, lambda r: r.to_dict())
+
+
 @app.command()
 def serve(
     port: Annotated[int, typer.Option("--port", help="HTTP port.")] = 8000,

@@ -158,6 +158,10 @@ def _skip_reason(spec: ModelSpec, profile: Profile, specs: dict[str, ModelSpec],
         return None
     if spec.artifact is None:
         return "no artifact registered (add `artifact:` to its manifest to serve it)"
+    configured = spec.triton.get("backend") or spec.triton.get("platform")
+    if profile == "local" and configured and configured != "python":
+        return (f"its Triton config names {configured!r}, which the local Triton (python "
+                "backend only) cannot run; it runs in the production profile")
     backend = backend_for(spec, profile)
     if profile == "local" and backend not in _LOCAL_BACKENDS:
         return (f"the local Triton has no {backend} backend (only python, and ONNX through "
