@@ -19,7 +19,7 @@ from modelyard.catalog.spec import ModelSpec, differing_fields
 from modelyard.catalog.version import Version
 from modelyard.errors import InputError, Problem, Severity, ValidationFailed, VersionConflict
 from modelyard.graph.resolve import VersionEntry, VersionIndex, cycle_problems, entry_for, resolve
-from modelyard.store.store import CatalogStore
+from modelyard.store.store import CatalogStore, CatalogTransaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,7 @@ def apply_documents(store: CatalogStore, documents: Sequence[ManifestDocument], 
             else:
                 stored = tx.get(document.spec.id, document.spec.version)
                 _raise_conflict(stored.spec, document)
+        _check_requested_triton_versions(tx, new)
         if new:
             index = VersionIndex(
                 [VersionEntry(s.model_id, s.version, s.dependencies) for s in tx.summaries()]
@@ -69,6 +70,27 @@ def apply_documents(store: CatalogStore, documents: Sequence[ManifestDocument], 
         if not dry_run:
             tx.insert([(d.spec, d.source) for d in new], now=now)
     return ApplyResult(sorted(d.spec.ref for d in new), sorted(unchanged), dry_run)
+
+
+def _check_requested_triton_versions(tx: CatalogTransaction,
+                                     new: Sequence[ManifestDocument]) -> None:
+    requested = [d for d in new if d.spec.triton_version is not None]
+    if not requested:
+        return
+    taken = tx.triton_versions_in_use({d.spec.id for d in requested})
+    problems = []
+    for document in requested:
+        in_use = taken.setdefault(document.spec.id, set())
+        if document.spec.triton_version in in_use:
+            problems.append(Problem(
+                Severity.ERROR, "triton-version-taken",
+                f"Triton version folder {document.spec.triton_version} is already given to "
+                f"another version of {document.spec.id}; choose another or leave it out",
+                model=document.spec.ref, source=document.source, line=document.line,
+                field="triton_version"))
+        in_use.add(document.spec.triton_version or 0)
+    if problems:
+        raise InputError.from_problems(problems, "Triton version folders collide; nothing was applied")
 
 
 def _reject_duplicates(documents: Sequence[ManifestDocument]) -> None:

@@ -145,3 +145,50 @@ def test_workspace_relative_sqlite_url(tmp_path: Path) -> None:
     assert workspace.db_url == f"sqlite:///{root / 'state' / 'my.db'}"
     assert (root / "state" / "my.db").is_file()
     workspace.close()
+
+
+def test_triton_versions_are_given_once_and_can_be_requested(store: CatalogStore) -> None:
+    from modelyard import InputError
+
+    apply_documents(store, parse_manifest_text(RANKER))
+    apply_documents(store, parse_manifest_text(RANKER.replace('"1.0"', '"1.1"')))
+    numbers = {v.spec.version: v.triton_version for v in store.versions(["shop/ranker"])}
+    assert numbers == {"1.0": 1, "1.1": 2}
+    apply_documents(store, parse_manifest_text(
+        RANKER.replace('"1.0"', '"2.0"') + "triton_version: 7\n"))
+    apply_documents(store, parse_manifest_text(RANKER.replace('"1.0"', '"2.1"')))
+    numbers = {v.spec.version: v.triton_version for v in store.versions(["shop/ranker"])}
+    assert numbers == {"1.0": 1, "1.1": 2, "2.0": 7, "2.1": 8}
+    with pytest.raises(InputError, match="folder 7 is already given"):
+        apply_documents(store, parse_manifest_text(
+            RANKER.replace('"1.0"', '"3.0"') + "triton_version: 7\n"))
+
+
+def test_migration_0002_numbers_existing_versions(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from modelyard.store.store import _alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0001_catalog")
+        connection.execute(text("INSERT INTO models (id, domain, name, created_at) "
+                                "VALUES (1, 'shop', 'ranker', '2026-01-01')"))
+        for pk, version, registered in ((1, "2.0", "2026-01-02"), (2, "1.0", "2026-01-03")):
+            major, minor = version.split(".")
+            spec = parse_manifest_text(RANKER.replace('"1.0"', f'"{version}"'))[0].spec
+            connection.execute(text(
+                "INSERT INTO model_versions (id, model_id, version, version_major, version_minor, "
+                "version_patch, framework, model_type, owner_team, dependencies, spec_json, "
+                "content_digest, registered_at) VALUES (:id, 1, :v, :ma, :mi, 0, 'onnx', "
+                "'classification', 'shop_ml', '', :spec, :digest, :at)"),
+                {"id": pk, "v": version, "ma": int(major), "mi": int(minor),
+                 "spec": spec.model_dump_json(), "digest": spec.content_digest(), "at": registered})
+    engine.dispose()
+    store = CatalogStore.open(url)
+    assert store.schema_revision() == head_revision()
+    numbers = {v.spec.version: v.triton_version for v in store.versions()}
+    assert numbers == {"2.0": 1, "1.0": 2}  # registration order, as they were served
+    store.dispose()

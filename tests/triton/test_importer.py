@@ -536,9 +536,6 @@ def test_bad_domain_or_team_names_the_flag(tmp_path: Path) -> None:
 # What the compiled repository still lacks ------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the store numbers a model's Triton versions 1, 2, ... in registration order, so version "
-    "folders 2/ and 3/ compile to 1/ and 2/ (store.insert, triton_version)"))
 def test_compiled_version_folders_keep_their_numbers(tmp_path: Path,
                                                      empty_workspace: Workspace) -> None:
     repo = tmp_path / "repo"

@@ -186,6 +186,8 @@ class ModelSpec(_Strict):
     inputs: list[TensorSpec] = Field(default_factory=list)
     outputs: list[TensorSpec] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
+    # The Triton version folder; by default the catalog gives the next free integer.
+    triton_version: Annotated[int, Field(ge=1, le=999_999_999)] | None = None
     ensemble: Ensemble | None = None
     triton: dict[str, Any] = Field(default_factory=dict)
 

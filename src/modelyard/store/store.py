@@ -316,8 +316,8 @@ class CatalogTransaction:
         for spec, source in sorted(specs, key=lambda item: (item[0].id, item[0].parsed_version)):
             version = spec.parsed_version
             model_pk = ids[(spec.domain, spec.name)]
-            triton_version = next_triton.get(model_pk, 1)
-            next_triton[model_pk] = triton_version + 1
+            triton_version = spec.triton_version or next_triton.get(model_pk, 1)
+            next_triton[model_pk] = max(next_triton.get(model_pk, 1), triton_version + 1)
             rows.append({
                 "model_id": model_pk,
                 "version": spec.version,
@@ -335,6 +335,18 @@ class CatalogTransaction:
                 "triton_version": triton_version,
             })
         self.connection.execute(model_versions.insert(), rows)
+
+    def triton_versions_in_use(self, model_ids: Iterable[str]) -> dict[str, set[int]]:
+        """The Triton version folders already given to each model's versions."""
+        found: dict[str, set[int]] = {}
+        pairs = sorted({tuple(m.split("/", 1)) for m in model_ids})
+        for chunk in _chunks(pairs, 400):
+            query = (select(models.c.domain, models.c.name, model_versions.c.triton_version)
+                     .join(models, models.c.id == model_versions.c.model_id)
+                     .where(tuple_(models.c.domain, models.c.name).in_(chunk)))
+            for domain, name, number in self.connection.execute(query):
+                found.setdefault(f"{domain}/{name}", set()).add(number)
+        return found
 
     def _next_triton_versions(self, model_pks: set[int]) -> dict[int, int]:
         found: dict[int, int] = {}

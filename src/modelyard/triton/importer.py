@@ -352,6 +352,7 @@ def _spec(model: _Model, version: int, by_name: Mapping[str, _Model], domain: st
     data: dict[str, Any] = {
         "name": model.catalog_name,
         "version": f"{version}.0",
+        "triton_version": version,
         "model_type": "ensemble" if is_ensemble else IMPORTED_MODEL_TYPE,
         "framework": model.framework,
         "domain": domain,
