@@ -5,7 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo-workspace
 
-.PHONY: demo test bench typecheck clean
+.PHONY: demo test bench typecheck clean system-demo system-test
+
+# Debian packages: Graphviz draws the dependency graph; Chromium opens the HTML report in
+# the browser test. Installed only when missing (needs root, as on CI).
+APT_INSTALL = (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +23,15 @@ $(VENV)/.test-installed: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-demo: $(VENV)/.installed
+system-demo:
+	@command -v dot >/dev/null || $(APT_INSTALL) graphviz) \
+		|| echo "note: install Graphviz (apt-get install graphviz) to draw graphs"
+
+system-test: system-demo
+	@test -x /usr/bin/chromium || $(APT_INSTALL) chromium) \
+		|| echo "note: install Debian's chromium for the browser test"
+
+demo: $(VENV)/.installed system-demo
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	cp examples/netflix/modelyard.yaml $(DEMO_DIR)/
 	$(BIN)/modelyard init $(DEMO_DIR)
@@ -28,9 +40,10 @@ demo: $(VENV)/.installed
 	$(BIN)/modelyard plan --workspace $(DEMO_DIR)
 	$(BIN)/modelyard report --workspace $(DEMO_DIR)
 	$(BIN)/modelyard compile --out $(DEMO_DIR)/triton-repository --workspace $(DEMO_DIR)
+	$(BIN)/modelyard report --html $(DEMO_DIR)/report --repository $(DEMO_DIR)/triton-repository --workspace $(DEMO_DIR)
 	$(BIN)/python examples/netflix/demo.py $(DEMO_DIR)
 
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed system-test
 	$(BIN)/python -m pytest
 
 typecheck: $(VENV)/.test-installed

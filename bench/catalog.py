@@ -186,6 +186,12 @@ def generate(n: int, out: Path, seed: int = SEED, shape: str = "layered") -> dic
             f"  cost_center: cc_{rng.randrange(40):02d}",
             f"  layer: {_q(str(layer))}",
         ]
+        if framework == "ensemble":
+            lines.append("ensemble:")
+            lines.append("  steps:")
+            for k, j in enumerate(sorted(chosen)):
+                lines += [f"    - model: {ids[j]}", "      input_map: {features: features}",
+                          f"      output_map: {{scores: step{k}_scores}}"]
         buffer.append("\n".join(lines) + "\n")
         if len(buffer) == MODELS_PER_FILE:
             flush()

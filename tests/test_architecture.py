@@ -15,7 +15,8 @@ ALLOWED = {
     "graph": {"catalog", "graph"},
     "store": {"catalog", "store"},
     "placement": {"catalog", "graph", "placement"},
-    "report": {"catalog", "graph", "placement", "report", "store"},
+    "report": {"catalog", "graph", "placement", "report", "store", "selection", "validation",
+               "triton"},
 }
 
 

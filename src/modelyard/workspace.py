@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ from modelyard.placement.fleet import Fleet
 from modelyard.planning import DeploymentPlan, plan_deployment
 from modelyard.registry import ApplyResult, apply_documents
 from modelyard.report.data import CatalogReport, build_report
+from modelyard.report.graphs import GraphView, neighbourhood
+from modelyard.report.html import build_html_report, write_html_report
 from modelyard.graph.resolve import resolve
 from modelyard.selection import CatalogView, load_index, select
 from modelyard.store.store import AliasRecord, CatalogStore, StoredVersion
@@ -284,6 +287,29 @@ class Workspace:
         except RepositoryWriteError as exc:
             raise InputError(str(exc)) from exc
         return CompileResult(plan, diff, generation)
+
+    def html_report(self, out_dir: str | Path, *, alias: str | None = None,
+                    repository: str | Path | None = None) -> Path:
+        """Write the HTML report to `out_dir/index.html`; returns its path."""
+        with paused_gc():
+            view = self.select(alias)
+            validation = validate_view(view, self.fleet)
+        page = build_html_report(view, self.fleet, validation, generated_at=datetime.now(UTC),
+                                 repository=Path(repository) if repository else None)
+        return write_html_report(page, Path(out_dir))
+
+    def graph_view(self, reference: str | None = None, *, alias: str | None = None) -> GraphView:
+        """The whole selection's graph, or one model's neighbourhood."""
+        view = self.select(alias)
+        if reference is None:
+            return GraphView.of(view.graph, view.specs)
+        model_id, version = parse_reference(reference)
+        refs = [r for r in view.specs if r.rsplit("@", 1)[0] == model_id
+                and (version is None or Version.parse(r.rsplit("@", 1)[1]) == Version.parse(version))]
+        if not refs:
+            raise NotFound(f"{reference} is not in this selection; `modelyard list` shows the catalog")
+        nodes = {n for ref in refs for n in neighbourhood(view.graph, ref)}
+        return GraphView.of(view.graph, view.specs, nodes)
 
     def list_models(self, *, domain: str | None = None, team: str | None = None,
                     framework: str | None = None, all_versions: bool = False) -> list[ModelSpec]:

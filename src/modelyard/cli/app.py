@@ -17,7 +17,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from modelyard.cli import render
-from modelyard.errors import InputError, ModelyardError
+from modelyard.errors import InputError, ModelyardError, NotFound
+from modelyard.report.graphs import render_svg, to_dot, to_mermaid
+from modelyard.report.tree import TreeNode, read_tree
 from modelyard.triton.config import PROFILES
 from modelyard.workspace import Workspace
 
@@ -246,14 +248,84 @@ def plan(
 
 @app.command()
 def report(
+    html: Annotated[Path | None, typer.Option("--html", metavar="DIR", file_okay=False,
+                                              help="Write a self-contained HTML report to "
+                                              "DIR/index.html (graph, charts, SLA, fleet).")]
+    = None,
+    repository: Annotated[Path | None, typer.Option(
+        "--repository", help="A compiled Triton repository to show as a tree in the HTML report.")]
+    = None,
     alias: AliasOption = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Structure by domain, resource usage by domain/framework/team, SLA statistics."""
+    """Structure by domain, resource usage by domain/framework/team, SLA statistics.
+
+    With --html DIR, the same and more as one HTML page that opens from disk.
+    """
+    if html is not None:
+        _run(as_json, lambda: _open(workspace, db).html_report(html, alias=alias,
+                                                               repository=repository),
+             lambda path: render.console.print(f"report written to {path}"),
+             lambda path: {"ok": True, "html": str(path)})
+        return
     _run(as_json, lambda: _open(workspace, db).report(alias=alias), render.render_report,
          lambda r: r.to_dict())
+
+
+@app.command()
+def graph(
+    reference: Annotated[str | None, typer.Argument(metavar="[ID]", help="Only this model's "
+                                                    "neighbourhood (what it needs and what needs it).")]
+    = None,
+    output_format: Annotated[str, typer.Option("--format", help="dot, mermaid or svg.")] = "dot",
+    alias: AliasOption = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The dependency graph as Graphviz DOT, Mermaid or SVG (arrows point to dependencies)."""
+    if output_format not in ("dot", "mermaid", "svg"):
+        render.render_error(InputError(f"--format: {output_format!r} is not dot, mermaid or svg"),
+                            as_json)
+        raise typer.Exit(2)
+
+    def action() -> str:
+        view = _open(workspace, db).graph_view(reference, alias=alias)
+        if output_format == "mermaid":
+            return to_mermaid(view)
+        dot = to_dot(view)
+        return dot if output_format == "dot" else render_svg([dot])[0]
+
+    _run(as_json, action, lambda text: render.print_text(text),
+         lambda text: {"ok": True, "format": output_format, "graph": text})
+
+
+@app.command()
+def tree(
+    path: Annotated[Path | None, typer.Argument(metavar="[DIR]", help="A Triton repository "
+                                                "(default: the local one, .modelyard/triton/repository).")]
+    = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A compiled Triton repository as a tree with sizes."""
+    def action() -> TreeNode:
+        folder = path
+        if folder is None:
+            ws = _open(workspace, None)
+            folder = (ws.root or Path(".")) / ".modelyard" / "triton" / "repository"
+        if not folder.exists():
+            raise NotFound(f"{folder} does not exist; compile one with `modelyard compile --out DIR`")
+        return read_tree(folder)
+
+    _run(as_json, action, render.render_tree, lambda node: {"ok": True, "tree": _tree_dict(node)})
+
+
+def _tree_dict(node: TreeNode) -> dict[str, Any]:
+    return {"name": node.name, "size_bytes": node.size_bytes, "is_dir": node.is_dir,
+            "children": [_tree_dict(child) for child in node.children]}
 
 
 @app.command("compile")

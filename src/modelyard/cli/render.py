@@ -15,6 +15,7 @@ from modelyard.catalog.spec import ModelSpec
 from modelyard.errors import ModelyardError, Problem, Severity
 from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
+from modelyard.report.tree import TreeNode, human_size
 from modelyard.store.store import AliasRecord
 from modelyard.report.data import CatalogReport
 from modelyard.validation import ValidationReport
@@ -29,6 +30,11 @@ _SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Sever
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def print_text(text: str) -> None:
+    """Raw text (DOT, Mermaid, SVG) to stdout, untouched by Rich's markup and wrapping."""
+    sys.stdout.write(text)
 
 
 def render_error(error: ModelyardError, as_json: bool) -> None:
@@ -136,6 +142,19 @@ def render_serving(serving: LocalServing) -> None:
     for model_id, reason in serving.compiled.plan.skipped.items():
         console.print(Text(f"  skipped {model_id}: {reason}", style="yellow"), soft_wrap=True)
     console.print("Ctrl-C stops the server.")
+
+
+def render_tree(root: TreeNode) -> None:
+    def add(branch: Tree, node: TreeNode) -> None:
+        for child in node.children:
+            label = Text(child.name + ("/" if child.is_dir else ""),
+                         style="bold blue" if child.is_dir else "")
+            label.append(f"  {human_size(child.size_bytes)}", style="dim")
+            add(branch.add(label), child)
+
+    top = Tree(Text(f"{root.name}/  {human_size(root.size_bytes)}", style="bold"))
+    add(top, root)
+    console.print(top)
 
 
 def render_problems(problems: list[Problem]) -> None:

@@ -95,6 +95,8 @@ class LocalTriton:
         backends = installation.backend_directory(self.state_dir / "backends")
         env = dict(os.environ)
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        # The stub would otherwise write __pycache__ into the repository's generations.
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["LD_LIBRARY_PATH"] = os.pathsep.join(
             filter(None, [str(installation.library_dir), env.get("LD_LIBRARY_PATH")]))
         self.log_file = self.log_file or self.state_dir / "tritonserver.log"
