@@ -297,3 +297,60 @@ def test_import_triton_cli_then_compile(workspace: Workspace, tmp_path: Path) ->
     assert "'identity'" in local.plan.skipped["legacy/ident"]
     compiled = parse_pbtxt((tmp_path / "local" / "echo" / "config.pbtxt").read_text())
     assert compiled.instance_group[0].count == 2 and compiled.max_batch_size == 4
+
+
+def test_concurrent_compiles_publish_only_complete_repositories(netflix: Workspace,
+                                                                tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    assert netflix.root is not None
+    out = tmp_path / "repo"
+    command = [sys.executable, "-m", "modelyard.cli", "compile", "--out", str(out),
+               "--workspace", str(netflix.root), "--json"]
+    for _ in range(2):
+        shutil.rmtree(out, ignore_errors=True)
+        if out.is_symlink():
+            out.unlink()
+        shutil.rmtree(tmp_path / ".repo.generations", ignore_errors=True)
+        runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                for _ in range(3)]
+        results = [run.communicate(timeout=120) for run in runs]
+        assert [run.returncode for run in runs] == [0, 0, 0], [err for _, err in results]
+        configs = sorted(p.parent.name for p in out.glob("*/config.pbtxt"))
+        assert len(configs) == 6
+        assert netflix.compile(out, check=True).up_to_date
+
+
+def test_concurrent_writers_take_turns(tmp_path: Path) -> None:
+    import hashlib
+
+    from modelyard.triton.repository import RepoFile, RepositoryWriter
+
+    def files(tag: str) -> list[RepoFile]:
+        made = []
+        for index in range(40):
+            content = f"{tag} {index}\n".encode() * 50
+            made.append(RepoFile(f"m{index}/config.pbtxt", hashlib.sha256(content).hexdigest(),
+                                 content=content))
+        return made
+
+    out = tmp_path / "repo"
+    errors: list[str] = []
+
+    def write(tag: str) -> None:
+        try:
+            RepositoryWriter(out).write(files(tag))
+        except Exception as exc:  # the test collects what went wrong in any writer
+            errors.append(repr(exc))
+
+    for round_ in range(10):
+        writers = [threading.Thread(target=write, args=(f"r{round_}w{w}",)) for w in range(3)]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join()
+        assert errors == []
+        served = {p.parent.name: p.read_text().split()[0] for p in out.glob("*/config.pbtxt")}
+        assert len(served) == 40 and len(set(served.values())) == 1  # one writer's, complete
+        assert RepositoryWriter(out).diff(files(next(iter(served.values())))).is_empty

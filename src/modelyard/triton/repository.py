@@ -10,10 +10,13 @@ a server still reading an older one (and a rollback) finds its files.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +74,7 @@ class RepositoryWriter:
         return data
 
     def diff(self, files: Sequence[RepoFile]) -> RepositoryDiff:
+        self._check_out_path(remove_empty=False)
         old = self.current_digests()
         new = {f.path: f.digest for f in files}
         return RepositoryDiff(
@@ -80,51 +84,79 @@ class RepositoryWriter:
         )
 
     def write(self, files: Sequence[RepoFile]) -> tuple[RepositoryDiff, Path | None]:
-        """Make `files` the repository. Returns the diff and the generation now served."""
+        """Make `files` the repository. Returns the diff and the generation now served.
+
+        Concurrent writers to one repository take turns (an exclusive lock), so two
+        compiles never build into, or publish, each other's half-made generation.
+        """
+        try:
+            self.generations.mkdir(parents=True, exist_ok=True)
+            with self._locked():
+                return self._write_locked(files)
+        except RepositoryWriteError:
+            raise
+        except OSError as exc:
+            raise RepositoryWriteError(
+                f"cannot write the repository at {self.out} ({exc.strerror or exc}); the previous "
+                "repository is unchanged") from exc
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.generations / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _write_locked(self, files: Sequence[RepoFile]) -> tuple[RepositoryDiff, Path | None]:
         self._check_out_path()
         diff = self.diff(files)
         current = self.current()
         if diff.is_empty and current is not None:
             return diff, current
-        self.generations.mkdir(parents=True, exist_ok=True)
-        number = self._next_number()
-        final = self.generations / f"{number:06d}"
-        staging = self.generations / f"{number:06d}.partial"
         old_digests = self.current_digests()
+        final = self.generations / f"{self._next_number():06d}"
+        staging = Path(tempfile.mkdtemp(dir=self.generations, prefix=f"{final.name}.partial-"))
+        manifest = final.with_name(final.name + _MANIFEST_SUFFIX)
+        published = False
         try:
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir()
             for repo_file in files:
                 self._place(repo_file, staging, current, old_digests)
-            final.with_name(final.name + _MANIFEST_SUFFIX).write_text(
-                json.dumps({f.path: f.digest for f in files}, indent=1, sort_keys=True))
+            staging.chmod(0o755)  # mkdtemp makes it private; Triton may run as another user
             os.rename(staging, final)
+            manifest.write_text(json.dumps({f.path: f.digest for f in files}, indent=1,
+                                           sort_keys=True))
             link = self.out.parent / f".{self.out.name}.link-{os.getpid()}"
             if link.is_symlink() or link.exists():
                 link.unlink()
             os.symlink(os.path.relpath(final, self.out.parent), link)
             os.replace(link, self.out)  # the atomic switch
+            published = True
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
-            final.with_name(final.name + _MANIFEST_SUFFIX).unlink(missing_ok=True)
+            if not published:
+                shutil.rmtree(final, ignore_errors=True)
+                manifest.unlink(missing_ok=True)
             raise RepositoryWriteError(
                 f"cannot write the repository at {self.out} ({exc.strerror or exc}); the previous "
                 "repository is unchanged") from exc
         self._prune(keep=final)
         return diff, final
 
-    def _check_out_path(self) -> None:
+    def _check_out_path(self, remove_empty: bool = True) -> None:
         if self.out.exists() and not self.out.is_symlink():
             if self.out.is_dir() and not any(self.out.iterdir()):
-                self.out.rmdir()
+                if remove_empty:
+                    self.out.rmdir()
                 return
             raise RepositoryWriteError(
                 f"{self.out} exists and was not written by modelyard; choose another --out or "
                 "move it away (modelyard keeps DIR as a link to complete generations)")
 
     def _next_number(self) -> int:
-        numbers = [int(p.name) for p in self.generations.iterdir()
-                   if p.is_dir() and p.name.isdigit()]
+        numbers = [int(p.name.split(".")[0]) for p in self.generations.iterdir()
+                   if p.name.split(".")[0].isdigit()]
         return max(numbers, default=0) + 1
 
     @staticmethod
@@ -140,13 +172,16 @@ class RepositoryWriter:
         elif repo_file.content is not None:
             target.write_bytes(repo_file.content)
         elif repo_file.source is not None and repo_file.source.is_dir():
-            shutil.copytree(repo_file.source, target)
+            # Links stay links (never followed out of the artifact); modes are kept.
+            shutil.copytree(repo_file.source, target, symlinks=True)
         elif repo_file.source is not None:
-            shutil.copyfile(repo_file.source, target)
+            shutil.copy2(repo_file.source, target)
         else:  # pragma: no cover - RepoFile always has one of them
             raise ValueError(f"{repo_file.path}: nothing to write")
 
     def _prune(self, keep: Path) -> None:
+        for stale in self.generations.glob("*.partial-*"):  # left by a writer that died
+            shutil.rmtree(stale, ignore_errors=True)
         numbered = sorted(p for p in self.generations.iterdir() if p.is_dir() and p.name.isdigit())
         for old in numbered[:-KEEP_GENERATIONS]:
             if old != keep:
