@@ -51,4 +51,7 @@ def serve_locally(workspace: Workspace, *, http_port: int = 0, grpc_port: int = 
         except TritonError as exc:
             serving.stop()
             raise TritonError(f"{exc}\n{server.log_tail()}") from exc
+        except BaseException:  # Ctrl-C or SIGTERM while loading: stop the server too
+            serving.stop()
+            raise
     return serving

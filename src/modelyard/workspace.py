@@ -338,7 +338,7 @@ class Workspace:
         resolution = resolve(index, [spec.ref])
         dependencies = {str(d): resolution.resolved.get((spec.ref, d.model_id))
                         for d in spec.parsed_dependencies}
-        dependents = self.impact(model_id) if version is None else []
+        dependents = self.impact(spec.ref)
         return ShowResult(stored, versions, aliases, dependencies, dependents)
 
     def dependencies(self, reference: str) -> list[str]:
@@ -347,18 +347,25 @@ class Workspace:
         return view.graph.transitive_dependencies(view.roots[0])
 
     def impact(self, reference: str) -> list[str]:
-        """Every model of the default selection that needs `reference`, nearest first."""
+        """Every registered version that needs `reference` (directly or not), nearest first.
+
+        All versions count, not only the newest: an older ranker that `production` still
+        points at breaks as surely as the newest one.
+        """
         model_id, version = parse_reference(reference)
-        view = self.select()
-        targets = [ref for ref in view.specs if ref.rsplit("@", 1)[0] == model_id
-                   and (version is None or Version.parse(ref.rsplit("@", 1)[1]) == Version.parse(version))]
+        with self.store.reader() as tx:
+            index = load_index(tx)
+        entries = index.by_model.get(model_id, [])
+        targets = [e.ref for e in entries
+                   if version is None or e.version == Version.parse(version)]
         if not targets:
-            self.store.get(model_id, version)  # NotFound if it does not exist at all
-            return []
+            self.store.get(model_id, version)  # raises NotFound naming what is missing
+        graph = resolve(index).graph
         seen: dict[str, None] = {}
         for target in targets:
-            for ref in view.graph.transitive_dependents(target):
-                seen[ref] = None
+            for ref in graph.transitive_dependents(target):
+                if ref.rsplit("@", 1)[0] != model_id:
+                    seen[ref] = None
         return list(seen)
 
     def _view_of(self, reference: str) -> CatalogView:

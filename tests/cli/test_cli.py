@@ -163,3 +163,25 @@ def test_every_command_has_help() -> None:
 
 def test_example_config_is_the_demo_fleet() -> None:
     assert "inference-a" in (NETFLIX / "modelyard.yaml").read_text()
+
+
+def test_impact_counts_older_versions_still_in_use(cli: Cli, tmp_path: Path) -> None:
+    cli("apply", str(NETFLIX_MODELS))
+    newer = tmp_path / "newer.yaml"
+    artifacts = NETFLIX_MODELS.parent / "artifacts"
+    newer.write_text(f"""\
+name: user_embedding
+version: "2.0"
+model_type: embedding
+framework: onnx
+artifact: {artifacts / 'user_embedding.onnx'}
+domain: recommendation
+owner_team: recommendation_platform
+""")
+    cli("apply", str(newer))
+    # The ranker 3.0 (constraint <2) still needs 1.0, though 2.0 is now the newest version.
+    assert cli.json("impact", "recommendation/user_embedding@1.0")["dependents"] == [
+        "recommendation/recommendation_ranker@3.0"]
+    assert cli.json("impact", "recommendation/user_embedding@2.0")["dependents"] == []
+    shown = cli.json("show", "recommendation/user_embedding@1.0")
+    assert shown["dependents"] == ["recommendation/recommendation_ranker@3.0"]

@@ -380,9 +380,10 @@ def import_triton(
 
 @app.command()
 def serve(
-    port: Annotated[int, typer.Option("--port", help="HTTP port.")] = 8000,
-    grpc_port: Annotated[int, typer.Option(help="gRPC port.")] = 8001,
-    metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port.")] = 8002,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="HTTP port.")] = 8000,
+    grpc_port: Annotated[int, typer.Option(min=1, max=65535, help="gRPC port.")] = 8001,
+    metrics_port: Annotated[int, typer.Option(min=1, max=65535, help="Prometheus metrics port.")]
+    = 8002,
     load: Annotated[bool, typer.Option("--load/--no-load", help="Load every compiled model.")]
     = True,
     alias: AliasOption = None,
@@ -397,15 +398,19 @@ def serve(
     """
     from modelyard.serving import serve_locally
 
-    serving = _run(as_json, lambda: serve_locally(
+    # SIGTERM (from a supervisor or `timeout`) stops the server as Ctrl-C does, at any
+    # moment from here on, instead of leaving tritonserver running in its own session.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        serving = _run(as_json, lambda: serve_locally(
         _open(workspace, db), http_port=port, grpc_port=grpc_port, metrics_port=metrics_port,
         load=load, alias=alias), render.render_serving, lambda s: {
             "ok": True, "url": s.server.url, "grpc_port": s.server.grpc_port,
             "metrics_port": s.server.metrics_port, "loaded": s.loaded,
             "skipped": s.compiled.plan.skipped, "log": str(s.server.log_file)})
-    # SIGTERM (from a supervisor or `timeout`) stops the server as Ctrl-C does, instead
-    # of leaving tritonserver running in its own session.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    except KeyboardInterrupt:  # serve_locally already stopped what it had started
+        render.err_console.print("interrupted; Triton stopped")
+        raise typer.Exit(130) from None
     try:
         assert serving.server.process is not None
         serving.server.process.wait()
@@ -413,6 +418,10 @@ def serve(
         render.err_console.print("stopping Triton...")
     finally:
         serving.stop()
+
+
+def _raise_keyboard_interrupt(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> None:

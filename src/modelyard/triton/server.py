@@ -120,7 +120,8 @@ class LocalTriton:
         client = TritonClient(self.url)
         try:
             self._wait_live(client, timeout_s)
-        except TritonError:
+        except BaseException:  # a start-up error, Ctrl-C or SIGTERM: never leave it running
+            client.close()
             self.stop()
             raise
         return client
