@@ -354,3 +354,23 @@ def test_concurrent_writers_take_turns(tmp_path: Path) -> None:
         served = {p.parent.name: p.read_text().split()[0] for p in out.glob("*/config.pbtxt")}
         assert len(served) == 40 and len(set(served.values())) == 1  # one writer's, complete
         assert RepositoryWriter(out).diff(files(next(iter(served.values())))).is_empty
+
+
+def test_imported_version_folders_keep_their_files(workspace: Workspace, tmp_path: Path) -> None:
+    repo = tmp_path / "existing"
+    (repo / "net" / "1").mkdir(parents=True)
+    shutil.copyfile(ARTIFACTS / "user_embedding.onnx", repo / "net" / "1" / "net.onnx")
+    (repo / "net" / "config.pbtxt").write_text(
+        'backend: "onnxruntime"\nmax_batch_size: 8\ndefault_model_filename: "net.onnx"\n')
+    (repo / "ext" / "1").mkdir(parents=True)
+    shutil.copyfile(ARTIFACTS / "content_embedding.onnx", repo / "ext" / "1" / "model.onnx")
+    (repo / "ext" / "1" / "model.onnx.data").write_bytes(b"external weights")
+    (repo / "ext" / "config.pbtxt").write_text('backend: "onnxruntime"\nmax_batch_size: 8\n')
+    workspace.import_triton(repo, domain="legacy", owner_team="ops")
+    out = tmp_path / "out"
+    workspace.compile(out)
+    assert sorted(p.name for p in (out / "net" / "1").iterdir()) == ["net.onnx"]
+    assert sorted(p.name for p in (out / "ext" / "1").iterdir()) == ["model.onnx",
+                                                                   "model.onnx.data"]
+    assert parse_pbtxt((out / "net" / "config.pbtxt").read_text()).default_model_filename == \
+        "net.onnx"

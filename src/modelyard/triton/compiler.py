@@ -187,6 +187,10 @@ def _compile_model(name: str, refs: list[str], specs: dict[str, ModelSpec],
             version_spec, name=name, inputs=inputs, outputs=outputs, profile=profile,
             triton_versions=versions, steps=steps)))
     config = configs[-1][1]
+    if profile == "local" and spec.framework == "onnx":
+        onnx_name = spec.triton.get("default_model_filename") or "model.onnx"
+        for _, each in configs:
+            each.parameters["onnx_file"].string_value = str(onnx_name)
     for ref, other in configs[:-1]:
         differing = _config_differences(other, config)
         if differing:
@@ -214,7 +218,8 @@ def _tensors(spec: ModelSpec) -> tuple[list[TensorSpec], list[TensorSpec]]:
     """I/O from the ONNX artifact, checked against the manifest; else the manifest's."""
     if spec.framework == "onnx" and spec.artifact is not None:
         max_batch = spec.resource_requirements.max_batch_size
-        inputs, outputs = read_onnx_io(Path(spec.artifact), max_batch)
+        file_name = spec.triton.get("default_model_filename") or "model.onnx"
+        inputs, outputs = read_onnx_io(Path(spec.artifact), max_batch, str(file_name))
         for declared, found, what in ((spec.inputs, inputs, "inputs"),
                                       (spec.outputs, outputs, "outputs")):
             if declared and _io_key(declared) != _io_key(found):
@@ -270,20 +275,24 @@ def _version_files(name: str, number: int, spec: ModelSpec, backend: str,
     source = Path(spec.artifact)
     digest = spec.artifact_sha256 or artifact_digest(source)
     folder = f"{name}/{number}"
-    if spec.framework == "onnx":
-        onnx_path = source / "model.onnx" if source.is_dir() else source
-        files = [RepoFile(f"{folder}/model.onnx", digest, source=onnx_path)]
-        if profile == "local":
-            wrapper = _ONNX_WRAPPER.read_bytes()
-            files.append(RepoFile(f"{folder}/model.py", hashlib.sha256(wrapper).hexdigest(),
-                                  content=wrapper))
-        return files
-    if source.is_dir() and backend != "tensorflow":
-        # A folder artifact is the version folder's content (e.g. model.py plus helpers).
-        return [RepoFile(f"{folder}/{p.relative_to(source).as_posix()}",
-                         hashlib.sha256(p.read_bytes()).hexdigest(), source=p)
-                for p in sorted(source.rglob("*")) if p.is_file()]
-    return [RepoFile(f"{folder}/{MODEL_FILES[backend]}", digest, source=source)]
+    configured_name = spec.triton.get("default_model_filename")
+    file_name = configured_name if isinstance(configured_name, str) and configured_name else (
+        "model.onnx" if spec.framework == "onnx" else MODEL_FILES[backend])
+    files: list[RepoFile] = []
+    is_saved_model = source.is_dir() and (source / "saved_model.pb").is_file()
+    if source.is_dir() and not is_saved_model:
+        # A folder artifact is the version folder's content, names kept (external data
+        # files of an ONNX model, model.py with its helpers, an imported version folder).
+        files = [RepoFile(f"{folder}/{p.relative_to(source).as_posix()}",
+                          hashlib.sha256(p.read_bytes()).hexdigest(), source=p)
+                 for p in sorted(source.rglob("*")) if p.is_file()]
+    else:  # one file, or a SavedModel folder, under the name the backend looks for
+        files = [RepoFile(f"{folder}/{file_name}", digest, source=source)]
+    if spec.framework == "onnx" and profile == "local":
+        wrapper = _ONNX_WRAPPER.read_bytes()
+        files.append(RepoFile(f"{folder}/model.py", hashlib.sha256(wrapper).hexdigest(),
+                              content=wrapper))
+    return files
 
 
 def _error(code: str, message: str, model: str | None, field_name: str | None) -> Problem:

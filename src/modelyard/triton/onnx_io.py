@@ -23,23 +23,26 @@ class ArtifactError(ValueError):
     """The artifact cannot be read or does not describe its tensors."""
 
 
-def onnx_file(artifact: Path) -> Path:
-    """The .onnx file of an artifact that is the file itself or a folder holding model.onnx."""
+def onnx_file(artifact: Path, file_name: str = "model.onnx") -> Path:
+    """The .onnx file of an artifact: the file itself, or `file_name` inside a folder."""
+    if not artifact.exists():
+        raise ArtifactError(f"artifact {artifact} is missing; restore it or register a new version")
     if artifact.is_dir():
-        candidate = artifact / "model.onnx"
+        candidate = artifact / file_name
         if not candidate.is_file():
-            raise ArtifactError(f"{artifact} is a folder without model.onnx")
+            raise ArtifactError(f"{artifact} is a folder without {file_name}")
         return candidate
     return artifact
 
 
-def read_onnx_io(artifact: Path, max_batch_size: int) -> tuple[list[TensorSpec], list[TensorSpec]]:
+def read_onnx_io(artifact: Path, max_batch_size: int,
+                 file_name: str = "model.onnx") -> tuple[list[TensorSpec], list[TensorSpec]]:
     """Graph inputs (without initializers) and outputs of an ONNX model.
 
     With `max_batch_size > 0` Triton adds the batch dimension itself, so the first
     dimension of every tensor (which must then be variable) is left out of `dims`.
     """
-    path = onnx_file(artifact)
+    path = onnx_file(artifact, file_name)
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, OSError, ValueError...

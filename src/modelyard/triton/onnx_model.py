@@ -25,7 +25,11 @@ class TritonPythonModel:
         # One thread per instance: Triton scales with instance_group, not intra-op threads.
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(os.path.join(folder, "model.onnx"), options,
+        # Triton sets default_model_filename to model.py for the python backend, so the
+        # ONNX file's name comes in a parameter of its own.
+        parameters = config.get("parameters", {})
+        file_name = parameters.get("onnx_file", {}).get("string_value") or "model.onnx"
+        self.session = ort.InferenceSession(os.path.join(folder, file_name), options,
                                             providers=["CPUExecutionProvider"])
         self.input_names = [tensor["name"] for tensor in config["input"]]
         self.output_names = [tensor["name"] for tensor in config["output"]]
