@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,8 @@ from modelyard.catalog.version import Version
 from modelyard.errors import InputError, Problem, Severity, ValidationFailed, VersionConflict
 from modelyard.graph.resolve import VersionEntry, VersionIndex, cycle_problems, entry_for, resolve
 from modelyard.store.store import CatalogStore, CatalogTransaction
+from modelyard.triton.compiler import io_key, show_io
+from modelyard.triton.onnx_io import ArtifactError, read_onnx_io
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,7 @@ def apply_documents(store: CatalogStore, documents: Sequence[ManifestDocument], 
         ValidationFailed: missing or unsatisfiable dependencies, or a cycle.
     """
     _reject_duplicates(documents)
+    _check_onnx_artifacts(documents)
     with store.transaction() as tx:
         keys = [(d.spec.id, d.spec.parsed_version) for d in documents]
         registered = tx.digests(keys)
@@ -91,6 +95,35 @@ def _check_requested_triton_versions(tx: CatalogTransaction,
         in_use.add(document.spec.triton_version or 0)
     if problems:
         raise InputError.from_problems(problems, "Triton version folders collide; nothing was applied")
+
+
+def _check_onnx_artifacts(documents: Sequence[ManifestDocument]) -> None:
+    """An ONNX artifact must be readable, and agree with the manifest's inputs/outputs:
+    a published version is immutable, so a broken one would stay the newest for good."""
+    problems = []
+    for document in documents:
+        spec = document.spec
+        if spec.framework != "onnx" or spec.artifact is None:
+            continue
+        file_name = str(spec.triton.get("default_model_filename") or "model.onnx")
+        try:
+            inputs, outputs = read_onnx_io(Path(spec.artifact), spec.resource_requirements.max_batch_size,
+                                           file_name)
+        except ArtifactError as exc:
+            problems.append(Problem(Severity.ERROR, "artifact-unreadable", str(exc), model=spec.ref,
+                                    source=document.source, line=document.line, field="artifact"))
+            continue
+        for declared, found, key in ((spec.inputs, inputs, "inputs"),
+                                     (spec.outputs, outputs, "outputs")):
+            if declared and io_key(declared) != io_key(found):
+                problems.append(Problem(
+                    Severity.ERROR, "artifact-io-mismatch",
+                    f"the manifest declares {show_io(declared)} but {spec.artifact} has "
+                    f"{show_io(found)}", model=spec.ref, source=document.source,
+                    line=document.line, field=key))
+    if problems:
+        raise InputError.from_problems(problems, "artifacts do not match their manifests; "
+                                                 "nothing was applied")
 
 
 def _reject_duplicates(documents: Sequence[ManifestDocument]) -> None:

@@ -164,14 +164,12 @@ def test_local_profile_wraps_onnx_and_skips_what_cannot_run(workspace: Workspace
 
 
 def test_manifest_io_must_match_the_onnx_graph(workspace: Workspace, tmp_path: Path) -> None:
-    apply_text(workspace, tmp_path, manifest(
-        "emb", artifact=ARTIFACTS / "user_embedding.onnx",
-        extra="inputs: [{name: user_features, data_type: FP32, dims: [17]}]\n"))
-    out = tmp_path / "repo"
-    with pytest.raises(ValidationFailed, match=r"inputs: the manifest declares user_features "
-                                               r"FP32 \[17\] but .* has user_features FP32 \[16\]"):
-        workspace.compile(out)
-    assert not out.exists()
+    with pytest.raises(InputError, match=r"m.yaml:2: inputs: the manifest declares user_features "
+                                         r"FP32 \[17\] but .* has user_features FP32 \[16\]"):
+        apply_text(workspace, tmp_path, manifest(
+            "emb", artifact=ARTIFACTS / "user_embedding.onnx",
+            extra="inputs: [{name: user_features, data_type: FP32, dims: [17]}]\n"))
+    assert workspace.list_models() == []
 
 
 def test_artifact_missing_or_changed_after_registration(workspace: Workspace,
@@ -194,9 +192,9 @@ def test_artifact_missing_or_changed_after_registration(workspace: Workspace,
 def test_unreadable_onnx_is_a_clear_error(workspace: Workspace, tmp_path: Path) -> None:
     broken = tmp_path / "broken.onnx"
     broken.write_bytes((ARTIFACTS / "user_embedding.onnx").read_bytes()[:200])
-    apply_text(workspace, tmp_path, manifest("emb", artifact=broken))
-    with pytest.raises(ValidationFailed, match="is not a readable ONNX model"):
-        workspace.compile(tmp_path / "repo")
+    with pytest.raises(InputError, match="artifact: .*is not a readable ONNX model"):
+        apply_text(workspace, tmp_path, manifest("emb", artifact=broken))
+    assert workspace.list_models() == []
 
 
 def test_two_models_on_one_triton_name(workspace: Workspace, tmp_path: Path) -> None:

@@ -222,19 +222,19 @@ def _tensors(spec: ModelSpec) -> tuple[list[TensorSpec], list[TensorSpec]]:
         inputs, outputs = read_onnx_io(Path(spec.artifact), max_batch, str(file_name))
         for declared, found, what in ((spec.inputs, inputs, "inputs"),
                                       (spec.outputs, outputs, "outputs")):
-            if declared and _io_key(declared) != _io_key(found):
+            if declared and io_key(declared) != io_key(found):
                 raise ConfigBuildError(
-                    f"{spec.ref}: {what}: the manifest declares {_show_io(declared)} but "
-                    f"{spec.artifact} has {_show_io(found)}")
+                    f"{spec.ref}: {what}: the manifest declares {show_io(declared)} but "
+                    f"{spec.artifact} has {show_io(found)}")
         return inputs, outputs
     return list(spec.inputs), list(spec.outputs)
 
 
-def _io_key(tensors: list[TensorSpec]) -> list[tuple[str, str, tuple[int, ...]]]:
+def io_key(tensors: list[TensorSpec]) -> list[tuple[str, str, tuple[int, ...]]]:
     return sorted((t.name, t.data_type, tuple(t.dims)) for t in tensors)
 
 
-def _show_io(tensors: list[TensorSpec]) -> str:
+def show_io(tensors: list[TensorSpec]) -> str:
     return ", ".join(f"{t.name} {t.data_type} {t.dims}" for t in tensors)
 
 
