@@ -180,10 +180,13 @@ class Workspace:
     def init(cls, root: str | Path, db_url: str | None = None) -> Workspace:
         """Create `modelyard.yaml` (unless present) and the catalog database."""
         folder = Path(root).resolve()
-        folder.mkdir(parents=True, exist_ok=True)
         config_path = folder / CONFIG_FILE
-        if not config_path.exists():
-            config_path.write_text(_DEFAULT_CONFIG, encoding="utf-8")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if not config_path.exists():
+                config_path.write_text(_DEFAULT_CONFIG, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"{folder}: cannot create the workspace ({exc.strerror})") from exc
         workspace = cls._from_folder(folder, db_url)
         workspace._store = CatalogStore.open(workspace.db_url, create=True)
         return workspace

@@ -185,3 +185,26 @@ owner_team: recommendation_platform
     assert cli.json("impact", "recommendation/user_embedding@2.0")["dependents"] == []
     shown = cli.json("show", "recommendation/user_embedding@1.0")
     assert shown["dependents"] == ["recommendation/recommendation_ranker@3.0"]
+
+
+def test_unusable_inputs_are_one_line_errors(tmp_path: Path) -> None:
+    runner = CliRunner()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    cases = [
+        (["list", "--db", "notaurl"], 6, "is not a database URL"),
+        (["list", "--db", "nosuchdialect://x"], 6, "no SQLAlchemy dialect"),
+        (["init", str(a_file / "ws")], 2, "cannot create the workspace"),
+    ]
+    for args, code, message in cases:
+        result = runner.invoke(app, args, catch_exceptions=False)
+        assert result.exit_code == code, (args, result.output)
+        assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_compile_into_an_impossible_place(cli: Cli, tmp_path: Path) -> None:
+    cli("apply", str(NETFLIX_MODELS))
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    error = cli.json("compile", "--out", str(a_file / "repo"), expect=2)
+    assert error["error"] == "invalid_input" and "previous repository is unchanged" in error["message"]

@@ -437,8 +437,9 @@ def main() -> None:
     except Exception as exc:  # the outermost edge: one line, not a traceback
         if os.environ.get("MODELYARD_DEBUG"):
             raise
-        render.err_console.print(f"internal error: {type(exc).__name__}: {exc} "
-                                 "(set MODELYARD_DEBUG=1 for the traceback and report it)")
-        sys.exit(70)
+        internal = ModelyardError(f"internal error: {type(exc).__name__}: {exc} (set "
+                                  "MODELYARD_DEBUG=1 for the traceback and report it)")
+        render.render_error(internal, "--json" in sys.argv)
+        sys.exit(internal.exit_code)
 
 

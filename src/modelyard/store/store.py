@@ -21,8 +21,14 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, tuple_, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.pool import NullPool
 
 from modelyard.catalog.spec import Dependency, ModelSpec, trusted_spec
@@ -83,17 +89,32 @@ def head_revision() -> str:
 
 
 def _sqlite_file(url: str) -> Path | None:
-    parsed = make_url(url)
+    parsed = _parse_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return None
     return Path(parsed.database)
 
 
+def _parse_url(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise StorageError(f"{url!r} is not a database URL; use e.g. sqlite:///path/catalog.db "
+                           "or postgresql+psycopg://user@host/db") from None
+
+
 def create_catalog_engine(url: str) -> Engine:
     """An engine for `url`; for SQLite, with WAL, foreign keys and a busy timeout."""
-    if make_url(url).get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, poolclass=NullPool)
+    parsed = _parse_url(url)
+    try:
+        if parsed.get_backend_name() != "sqlite":
+            return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, poolclass=NullPool)
+    except NoSuchModuleError:
+        raise StorageError(f"no SQLAlchemy dialect for {parsed.drivername!r}; check the URL") from None
+    except ModuleNotFoundError as exc:
+        raise StorageError(f"the database driver for {parsed.drivername!r} is not installed "
+                           f"({exc.name}); for PostgreSQL: pip install 'psycopg[binary]'") from None
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -134,7 +155,11 @@ class CatalogStore:
                     f"no catalog database at {sqlite_file}; run `modelyard init` in the "
                     "workspace, or point --db / MODELYARD_DB at an existing catalog"
                 )
-            sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create the catalog folder {sqlite_file.parent} "
+                                   f"({exc.strerror})") from exc
         store = cls(create_catalog_engine(url))
         store.migrate()
         return store
