@@ -136,8 +136,9 @@ def _capacity(needs: dict[str, Any], fleet: Fleet | None) -> Iterator[Problem]:
     largest = needs["largest"]
     if fleet is None or not fleet.servers:
         summary = ", ".join(
-            f"{label} {_num(total[key])} {unit} (largest: {_num(largest[key]['value'])} {unit}"
-            f" by {largest[key]['model']})"
+            f"{label} {_num(total[key])} {unit}" + (
+                f" (largest: {_num(largest[key]['value'])} {unit} by {largest[key]['model']})"
+                if largest[key]["model"] else "")
             for key, label, unit, *_ in _RESOURCES)
         yield Problem(Severity.INFO, "capacity-needs",
                       f"no fleet declared in modelyard.yaml; the selection needs {summary}",
@@ -228,9 +229,9 @@ def _availability(view: CatalogView) -> Iterator[Problem]:
         chain = [ref] + weakest.path(heaviest)
         shown = " -> ".join(f"{r} ({specs[r].sla_requirements.availability:g})" for r in chain)
         yield Problem(Severity.WARNING, "sla-availability-chain",
-                      f"needs its dependencies, whose combined availability is at most "
-                      f"{product:.6g} ({counted} of them multiply to that), below its own target "
-                      f"{target:g} (weakest chain: {shown})",
+                      f"needs all its dependencies up, and the availabilities of {counted} of "
+                      f"them already multiply to {product:.6g}, below its own target {target:g} "
+                      f"(weakest chain: {shown})",
                       model=ref, field="sla_requirements.availability",
                       details={"chain": chain, "combined_at_most": product, "target": target,
                                "dependencies_counted": counted})
@@ -272,9 +273,9 @@ def _sla_sanity(specs: dict[str, ModelSpec]) -> Iterator[Problem]:
 
 def _triton(view: CatalogView) -> list[Problem]:
     """What compiling would refuse: Triton's config rules, ensemble connections, I/O
-    against artifacts, name collisions. Artifacts' digests are compile's to check."""
+    against artifacts, name collisions, artifacts missing or changed since registration."""
     plan = plan_compile(view.specs, view.triton_versions, view.resolution.resolved,
-                        "production", verify_artifacts=False)
+                        "production", verify_artifacts=True)
     return plan.problems
 
 

@@ -283,9 +283,9 @@ class Workspace:
         if plan.problems:
             raise ValidationFailed.from_problems(plan.problems, "cannot compile; nothing was written")
         writer = RepositoryWriter(Path(out))
-        if check:
-            return CompileResult(plan, writer.diff(plan.files), writer.current(), checked=True)
         try:
+            if check:
+                return CompileResult(plan, writer.diff(plan.files), writer.current(), checked=True)
             diff, generation = writer.write(plan.files)
         except RepositoryWriteError as exc:
             raise InputError(str(exc)) from exc

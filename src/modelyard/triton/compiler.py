@@ -109,7 +109,9 @@ def plan_compile(specs: dict[str, ModelSpec], triton_versions: dict[str, int],
             plan.models[model_id] = _compile_model(name, refs, specs, triton_versions, resolved,
                                                    profile, plan, verify_artifacts)
         except (ConfigBuildError, ArtifactError) as exc:
-            plan.problems.append(_error("compile", str(exc), newest, None))
+            # The messages name the model themselves; the problem's `model` says it again.
+            plan.problems.append(_error("compile", str(exc).removeprefix(f"{newest}: "), newest,
+                                        None))
     plan.problems += _conformance(plan, specs, by_model)
     return plan
 
