@@ -192,11 +192,8 @@ CASES = [
                      "dependencies", "search/query_understanding is listed more than once"),
                  id="dependency-listed-twice"),
     # Consistency.
-    pytest.param(Bad(doc(model_type="ensemble"), None,
-                     "got model_type 'ensemble' with framework 'pytorch'", 1),
-                 id="ensemble-type-with-pytorch"),
     pytest.param(Bad(doc(framework="ensemble"), None,
-                     "got model_type 'classification' with framework 'ensemble'", 1),
+                     "needs model_type 'ensemble'; got model_type 'classification'", 1),
                  id="ensemble-framework-with-classification"),
     # Tensors.
     pytest.param(Bad(doc("inputs:\n  - name: a\n    data_type: FLOAT\n    dims: [1]\n"),

@@ -282,10 +282,13 @@ class ModelSpec(_Strict):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> ModelSpec:
-        if (self.model_type == "ensemble") != (self.framework == "ensemble"):
+        # framework `ensemble` is Triton's ensemble platform; model_type `ensemble` alone
+        # (the notebook allows it with any framework) may be e.g. a python model that
+        # calls others itself.
+        if self.framework == "ensemble" and self.model_type != "ensemble":
             raise ValueError(
-                "an ensemble has model_type 'ensemble' and framework 'ensemble' together; "
-                f"got model_type {self.model_type!r} with framework {self.framework!r}"
+                "framework 'ensemble' (Triton's ensemble platform) needs model_type 'ensemble'; "
+                f"got model_type {self.model_type!r}"
             )
         if self.framework == "ensemble":
             if self.ensemble is None:

@@ -54,16 +54,26 @@ def render_apply(result: ApplyResult) -> None:
 
 
 def render_models(specs: list[ModelSpec]) -> None:
+    # On a narrow terminal (or a log at 80 columns) the type and team columns give way
+    # rather than every cell wrapping letter by letter.
+    wide = console.width >= 110
+    columns = ["model", "version", *(["type"] if wide else []), "framework",
+               *(["team"] if wide else []), "GPU MB", "p99 ms", "deps"]
+    rows = [{"model": spec.id, "version": spec.version, "type": spec.model_type,
+             "framework": spec.framework, "team": spec.owner_team,
+             "GPU MB": f"{spec.resource_requirements.gpu_memory_mb:,}",
+             "p99 ms": f"{spec.sla_requirements.max_latency_p99_ms:g}",
+             "deps": str(len(spec.dependencies))}
+            for spec in sorted(specs, key=lambda s: (s.domain, s.name, s.parsed_version))]
     table = Table(title=f"{len(specs)} model(s)")
-    table.add_column("model", no_wrap=True)
-    for column in ("version", "type", "framework", "team", "GPU MB", "p99 ms", "deps"):
+    for column in columns:
+        # Every column but the model id keeps its full width; the id gives way first.
+        width = max([len(column), *(len(row[column]) for row in rows)])
         table.add_column(column, justify="right" if column in ("GPU MB", "p99 ms", "deps") else "left",
-                         overflow="fold")
-    for spec in sorted(specs, key=lambda s: (s.domain, s.name, s.parsed_version)):
-        table.add_row(spec.id, spec.version, spec.model_type, spec.framework, spec.owner_team,
-                      f"{spec.resource_requirements.gpu_memory_mb:,}",
-                      f"{spec.sla_requirements.max_latency_p99_ms:g}",
-                      str(len(spec.dependencies)))
+                         no_wrap=True, overflow="ellipsis",
+                         min_width=None if column == "model" else width)
+    for row in rows:
+        table.add_row(*(row[column] for column in columns))
     console.print(table)
 
 
@@ -192,15 +202,19 @@ def render_report(report: CatalogReport) -> None:
 
 
 def _structure(report: CatalogReport) -> None:
+    wide = console.width >= 110
     for domain, models in report.structure.items():
         table = Table(title=f"{domain} ({len(models)} model(s))", title_justify="left")
-        for column in ("model", "version", "framework", "GPU MB", "p99 ms", "deps", "team"):
-            table.add_column(column, no_wrap=True)
-        table.add_column("description", overflow="ellipsis", no_wrap=True, ratio=1)
+        columns = ["model", "version", "framework", "GPU MB", "p99 ms", "deps",
+                   *(["team", "description"] if wide else [])]
+        for column in columns:
+            table.add_column(column, no_wrap=True, overflow="ellipsis",
+                             ratio=1 if column == "description" else None)
         for m in models:
-            table.add_row(m["name"], m["version"], m["framework"], f"{m['gpu_memory_mb']:,}",
-                          f"{m['max_latency_p99_ms']:g}", str(len(m["dependencies"])),
-                          m["owner_team"], m["description"][:60])
+            values = [m["name"], m["version"], m["framework"], f"{m['gpu_memory_mb']:,}",
+                      f"{m['max_latency_p99_ms']:g}", str(len(m["dependencies"])),
+                      m["owner_team"], m["description"][:80]]
+            table.add_row(*values[:len(columns)])
         console.print(table)
 
 
