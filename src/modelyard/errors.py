@@ -180,5 +180,18 @@ class TritonError(ModelyardError):
 
 
 class RolloutFailed(TritonError):
+    """A deployment failed and was rolled back; `result` holds what happened per model."""
+
     exit_code = 8
     code = "rollout_failed"
+
+    def __init__(self, message: str, problems: Sequence[Problem] = (), *,
+                 result: Any = None) -> None:
+        super().__init__(message, problems)
+        self.result = result
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        if self.result is not None and hasattr(self.result, "to_dict"):
+            data["deployment"] = self.result.to_dict()
+        return data

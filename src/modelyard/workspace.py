@@ -36,7 +36,11 @@ from modelyard.registry import ApplyResult, apply_documents
 from modelyard.report.data import CatalogReport, build_report
 from modelyard.report.graphs import GraphView, neighbourhood
 from modelyard.report.html import build_html_report, write_html_report
+from modelyard.deploy.plan import RolloutPlan
+from modelyard.deploy.runner import DeployOptions, DeployResult, Progress, Rollout
 from modelyard.graph.resolve import resolve
+from modelyard.store.history import DeploymentLog, DeploymentRecord
+from modelyard.triton.naming import triton_name
 from modelyard.selection import CatalogView, load_index, select
 from modelyard.store.store import AliasRecord, CatalogStore, StoredVersion
 from modelyard.triton.compiler import CompilePlan, plan_compile
@@ -73,10 +77,25 @@ class CatalogConfig(BaseModel):
     url: str | None = None
 
 
+class TargetConfig(BaseModel):
+    """A Triton server to deploy to: its HTTP endpoint, the repository folder it reads
+    (`--model-repository`, which modelyard writes), and the compile profile."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str
+    repository: str
+    profile: Profile = "production"
+
+
+LOCAL_TARGET = TargetConfig(url="http://127.0.0.1:8000", repository=".modelyard/triton/repository",
+                            profile="local")
+
+
 class WorkspaceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     fleet: Fleet | None = None
+    targets: dict[str, TargetConfig] = Field(default_factory=dict)
 
 
 def find_workspace(start: Path) -> Path | None:
@@ -247,6 +266,66 @@ class Workspace:
         documents = read_triton_repository(Path(root), domain=domain, owner_team=owner_team)
         with paused_gc():
             return apply_documents(self.store, documents, dry_run=dry_run)
+
+    def _deployment_inputs(self, target: str, alias: str | None
+                           ) -> tuple[TargetConfig, CompilePlan, dict[str, list[str]]]:
+        config = self.target(target)
+        with paused_gc():
+            view = self.select(alias)
+        problems = view.problems()
+        if problems:
+            raise ValidationFailed.from_problems(problems, "cannot deploy")
+        compiled = plan_compile(view.specs, view.triton_versions, view.resolution.resolved,
+                                config.profile)
+        if compiled.problems:
+            raise ValidationFailed.from_problems(compiled.problems, "cannot deploy")
+        names = {ref: triton_name(spec) for ref, spec in view.specs.items()}
+        dependencies: dict[str, list[str]] = {}
+        for ref in view.specs:
+            needed = dependencies.setdefault(names[ref], [])
+            for dep in view.graph.dependencies(ref):
+                if names[dep] != names[ref] and names[dep] not in needed:
+                    needed.append(names[dep])
+        return config, compiled, dependencies
+
+    def _rollout(self, target: str, alias: str | None, options: DeployOptions | None,
+                 progress: Progress | None) -> Rollout:
+        config, compiled, dependencies = self._deployment_inputs(target, alias)
+        return Rollout(DeploymentLog(self.store), target, config.url, Path(config.repository),
+                       compiled, dependencies, selection=f"alias {alias}" if alias else "newest",
+                       options=options, progress=progress)
+
+    def rollout_plan(self, target: str = "local", *, alias: str | None = None) -> RolloutPlan:
+        """What `deploy` would do: desired (compiled) against live (the server's index)."""
+        rollout = self._rollout(target, alias, None, None)
+        try:
+            return rollout.plan()
+        finally:
+            rollout.client.close()
+
+    def deploy(self, target: str = "local", *, alias: str | None = None,
+               options: DeployOptions | None = None,
+               progress: Progress | None = None) -> DeployResult:
+        """Roll the selection out to `target`, dependencies first, with rollback on failure."""
+        return self._rollout(target, alias, options, progress).run()
+
+    def history(self, target: str | None = None, limit: int = 50) -> list[DeploymentRecord]:
+        return DeploymentLog(self.store).history(target, limit)
+
+    def target(self, name: str = "local") -> TargetConfig:
+        """A deployment target by name; `local` is the server `modelyard serve` starts."""
+        target = self.config.targets.get(name)
+        if target is None and name == "local":
+            target = LOCAL_TARGET
+        if target is None:
+            known = ", ".join(sorted({"local", *self.config.targets}))
+            raise NotFound(f"no target {name!r} in modelyard.yaml (known: {known})")
+        repository = Path(target.repository)
+        if not repository.is_absolute():
+            if self.root is None:
+                raise InputError(f"target {name!r}: a relative repository path needs a workspace")
+            repository = self.root / repository
+        return target.model_copy(update={"repository": str(repository)})
 
     def select(self, alias: str | None = None,
                model_ids: Sequence[str] | None = None) -> CatalogView:

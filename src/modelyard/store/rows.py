@@ -79,3 +79,28 @@ aliases = Table(
 )
 
 Index("ix_model_versions_owner_team", model_versions.c.owner_team)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("target", String(64), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("selection", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    # running | succeeded | failed (rolled back) | rollback_failed
+    Column("outcome", String(32), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("actions_json", Text, nullable=False),
+)
+Index("ix_deployments_target", deployments.c.target)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("target", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)

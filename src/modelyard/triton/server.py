@@ -22,6 +22,7 @@ from pathlib import Path
 
 from modelyard.errors import InputError, TritonError
 from modelyard.triton.client import TritonClient
+from modelyard.triton.repository import RepositoryWriter
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -89,6 +90,10 @@ class LocalTriton:
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> TritonClient:
         installation = TritonInstallation.find()
+        if not self.repository.exists():
+            # Triton refuses to start on a missing repository; start on an empty one and
+            # let deployments fill it.
+            RepositoryWriter(self.repository).write([])
         self.http_port = self.http_port or free_port()
         self.grpc_port = self.grpc_port or free_port()
         self.metrics_port = self.metrics_port or free_port()

@@ -1,0 +1,335 @@
+"""The rollout runner: drives Triton's repository API along a RolloutPlan.
+
+- One deployer per target: a lease in the catalog database, renewed while working.
+- Loads start as soon as the models they wait for are READY (no wave barriers), at
+  most `concurrency` at once. Each load is followed by a readiness poll (with a
+  timeout) and a smoke inference per version (zeros of the declared shapes).
+- Upgrades never take a model offline. Triton's docs withdrew the promise that a
+  reload keeps the old version serving (TRITON-FACTS.md section 7), so the old and new
+  versions are first served side by side (an "overlap" repository whose version_policy
+  lists both), and only after the new one answered is the old one retired.
+- Any failure: nothing new starts, the repository goes back to the previous content,
+  every model this deployment touched is reloaded (or unloaded if it was not served
+  before), and the rollback is checked READY. The deployment record says what happened.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelyard.deploy.plan import ModelAction, RolloutPlan, plan_rollout
+from modelyard.errors import Conflict, ModelyardError, RolloutFailed, TritonError
+from modelyard.store.history import DeploymentLog
+from modelyard.triton.client import TritonClient
+from modelyard.triton.compiler import CompilePlan
+from modelyard.triton.config import to_pbtxt
+from modelyard.triton.repository import RepoFile, RepositoryWriter
+
+Progress = Callable[[str, str], None]
+
+_ZERO_BY_TYPE: dict[str, Any] = {"TYPE_STRING": "", "TYPE_BOOL": False}
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    concurrency: int = 4
+    load_timeout_s: float = 300.0
+    ready_timeout_s: float = 60.0
+    smoke: bool = True
+    lease_ttl_s: float = 120.0
+    wait_for_lease_s: float = 0.0
+
+
+@dataclass
+class ModelOutcome:
+    model: str
+    action: str
+    status: str = "pending"        # pending | done | failed | skipped | rolled_back
+    seconds: float | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "action": self.action, "status": self.status,
+                "seconds": round(self.seconds, 3) if self.seconds is not None else None,
+                "error": self.error}
+
+
+@dataclass
+class DeployResult:
+    deployment_id: int
+    target: str
+    plan: RolloutPlan
+    outcomes: dict[str, ModelOutcome]
+    seconds: float
+    ok: bool
+    error: str | None = None
+    rolled_back: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "deployment": self.deployment_id, "target": self.target,
+                "seconds": round(self.seconds, 3), "error": self.error,
+                "rolled_back": self.rolled_back,
+                "models": [o.to_dict() for o in self.outcomes.values()]}
+
+
+def default_actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}:{os.getpid()}"
+
+
+def changed_triton_models(writer: RepositoryWriter, compiled: CompilePlan) -> set[str]:
+    diff = writer.diff(compiled.files)
+    return {path.split("/", 1)[0] for path in diff.added + diff.changed + diff.removed}
+
+
+class Rollout:
+    """One deployment of a compiled selection to one target."""
+
+    def __init__(self, log: DeploymentLog, target: str, url: str, repository: Path,
+                 compiled: CompilePlan, dependencies: Mapping[str, Sequence[str]], *,
+                 selection: str, actor: str | None = None,
+                 options: DeployOptions | None = None, progress: Progress | None = None) -> None:
+        self.log = log
+        self.target = target
+        self.client = TritonClient(url, timeout_s=(options or DeployOptions()).load_timeout_s)
+        self.writer = RepositoryWriter(repository)
+        self.compiled = compiled
+        self.dependencies = dependencies
+        self.selection = selection
+        self.actor = actor or default_actor()
+        self.options = options or DeployOptions()
+        self.progress = progress or (lambda _model, _state: None)
+        self._lock = threading.Lock()
+
+    # The plan ---------------------------------------------------------------------
+
+    def plan(self) -> RolloutPlan:
+        return plan_rollout(self.target, self.compiled, changed_triton_models(self.writer, self.compiled),
+                            self.client.index(), self.dependencies)
+
+    # The run ------------------------------------------------------------------------
+
+    def run(self) -> DeployResult:
+        self._acquire_lease()
+        started = time.perf_counter()
+        deployment_id = self.log.start(self.target, self.actor, self.selection)
+        outcomes: dict[str, ModelOutcome] = {}
+        plan: RolloutPlan | None = None
+        try:
+            previous_generation = self.writer.current()
+            previous_digests = self.writer.current_digests()
+            plan = self.plan()
+            outcomes = {a.triton_name: ModelOutcome(a.triton_name, a.action)
+                        for a in plan.actions if a.action != "keep"}
+            try:
+                self._execute(plan, outcomes, previous_generation, previous_digests)
+            except ModelyardError as exc:
+                rolled_back = self._roll_back(plan, outcomes, previous_generation,
+                                              previous_digests)
+                self.log.finish(deployment_id, "failed", [o.to_dict() for o in outcomes.values()],
+                                exc.message)
+                result = DeployResult(deployment_id, self.target, plan, outcomes,
+                                      time.perf_counter() - started, False, exc.message, rolled_back)
+                raise RolloutFailed(
+                    f"deployment {deployment_id} to {self.target} failed: {exc.message}; rolled "
+                    f"back {', '.join(rolled_back) or 'nothing'}; the server serves what it served "
+                    "before", result=result) from exc
+            self.log.finish(deployment_id, "succeeded", [o.to_dict() for o in outcomes.values()])
+            return DeployResult(deployment_id, self.target, plan, outcomes,
+                                time.perf_counter() - started, True)
+        except RolloutFailed:
+            raise
+        except BaseException as exc:  # the server vanished, Ctrl-C...: record it, then re-raise
+            message = exc.message if isinstance(exc, ModelyardError) else f"{type(exc).__name__}: {exc}"
+            self.log.finish(deployment_id, "failed", [o.to_dict() for o in outcomes.values()], message)
+            raise
+        finally:
+            self.log.release_lease(self.target, self.actor)
+            self.client.close()
+
+    def _acquire_lease(self) -> None:
+        deadline = time.monotonic() + self.options.wait_for_lease_s
+        while True:
+            try:
+                self.log.acquire_lease(self.target, self.actor, self.options.lease_ttl_s)
+                return
+            except Conflict:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.5)
+
+    def _execute(self, plan: RolloutPlan, outcomes: dict[str, ModelOutcome],
+                 previous_generation: Path | None, previous_digests: dict[str, str]) -> None:
+        reloads = [a for a in plan.of("reload") if set(a.live_versions).isdisjoint(a.versions)]
+        # Phase 1: old and new versions side by side where a model is upgraded.
+        overlap = self._overlap_files(reloads, previous_generation, previous_digests)
+        self.writer.write(overlap if overlap is not None else self.compiled.files)
+        self._load_all([a for a in plan.actions if a.action in ("load", "reload")], outcomes)
+        if overlap is not None:
+            # Phase 2: the new versions answered; retire the old ones.
+            self.writer.write(self.compiled.files)
+            for action in reloads:
+                self.progress(action.triton_name, "retiring old versions")
+                self.client.load(action.triton_name)
+                self._wait_ready(action.triton_name, action.versions)
+        for action in plan.of("unload"):
+            self.progress(action.triton_name, "unloading")
+            began = time.perf_counter()
+            self.client.unload(action.triton_name)
+            outcome = outcomes[action.triton_name]
+            outcome.status, outcome.seconds = "done", time.perf_counter() - began
+            self.progress(action.triton_name, "unloaded")
+
+    def _overlap_files(self, reloads: list[ModelAction], previous_generation: Path | None,
+                       previous_digests: dict[str, str]) -> list[RepoFile] | None:
+        if not reloads or previous_generation is None:
+            return None
+        by_name = {m.triton_name: m for m in self.compiled.models.values()}
+        files = [f for f in self.compiled.files
+                 if f.path.split("/", 1)[0] not in {a.triton_name for a in reloads}
+                 or not f.path.endswith("/config.pbtxt") or f.path.count("/") > 1]
+        for action in reloads:
+            model = by_name[action.triton_name]
+            config = type(model.config)()
+            config.CopyFrom(model.config)
+            del config.version_policy.specific.versions[:]
+            config.version_policy.specific.versions.extend(
+                sorted(set(action.versions) | set(action.live_versions)))
+            text = to_pbtxt(config).encode()
+            import hashlib
+
+            files.append(RepoFile(f"{action.triton_name}/config.pbtxt",
+                                  hashlib.sha256(text).hexdigest(), content=text))
+            for old in action.live_versions:
+                prefix = f"{action.triton_name}/{old}/"
+                files += [RepoFile(path, digest, source=previous_generation / path)
+                          for path, digest in previous_digests.items() if path.startswith(prefix)]
+        return files
+
+    def _load_all(self, actions: list[ModelAction], outcomes: dict[str, ModelOutcome]) -> None:
+        pending = {a.triton_name: a for a in actions}
+        done: set[str] = set()
+        failure: list[ModelyardError] = []
+        running: dict[Future[None], str] = {}
+        with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:
+            while pending or running:
+                if not failure:
+                    for name, action in list(pending.items()):
+                        if len(running) >= self.options.concurrency:
+                            break
+                        if all(dep in done or dep not in pending and dep not in running.values()
+                               for dep in action.waits_for):
+                            del pending[name]
+                            running[pool.submit(self._load_one, action, outcomes[name])] = name
+                elif pending:
+                    for name in pending:
+                        outcomes[name].status = "skipped"
+                    pending.clear()
+                if not running:
+                    if pending and not failure:  # nothing can start: a dependency never loads
+                        raise RolloutFailed(f"cannot order the loads of {', '.join(sorted(pending))}")
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    name = running.pop(future)
+                    error = future.exception()
+                    if error is None:
+                        done.add(name)
+                    elif isinstance(error, ModelyardError):
+                        failure.append(error)
+                    else:
+                        failure.append(TritonError(f"{name}: {type(error).__name__}: {error}"))
+                self.log.renew_lease(self.target, self.actor, self.options.lease_ttl_s)
+        if failure:
+            raise failure[0]
+
+    def _load_one(self, action: ModelAction, outcome: ModelOutcome) -> None:
+        name = action.triton_name
+        began = time.perf_counter()
+        outcome.status = "loading"
+        self.progress(name, "loading")
+        try:
+            self.client.load(name)
+            self._wait_ready(name, action.versions)
+            if self.options.smoke:
+                self.progress(name, "smoke test")
+                self._smoke(name, action.versions)
+        except ModelyardError as exc:
+            outcome.status, outcome.error = "failed", exc.message
+            outcome.seconds = time.perf_counter() - began
+            self.progress(name, "failed")
+            raise
+        outcome.status, outcome.seconds = "done", time.perf_counter() - began
+        self.progress(name, "ready")
+
+    def _wait_ready(self, name: str, versions: Sequence[int]) -> None:
+        deadline = time.monotonic() + self.options.ready_timeout_s
+        while True:
+            if all(self.client.is_ready(name, v) for v in versions):
+                return
+            if time.monotonic() >= deadline:
+                raise TritonError(f"{name}: not READY within {self.options.ready_timeout_s:g} s "
+                                  f"(versions {', '.join(map(str, versions))})")
+            time.sleep(0.1)
+
+    def _smoke(self, name: str, versions: Sequence[int]) -> None:
+        config = self.client.config(name)
+        batching = int(config.get("max_batch_size", 0)) > 0
+        inputs: dict[str, tuple[str, list[int], list[Any]]] = {}
+        for tensor in config.get("input", []):
+            if tensor.get("optional"):
+                continue
+            dims = [1 if int(d) < 0 else int(d) for d in tensor.get("dims", [])]
+            shape = [1, *dims] if batching else dims
+            count = 1
+            for d in shape:
+                count *= d
+            data_type = str(tensor.get("data_type", "TYPE_FP32"))
+            inputs[tensor["name"]] = (data_type.removeprefix("TYPE_").replace("STRING", "BYTES"),
+                                      shape, [_ZERO_BY_TYPE.get(data_type, 0)] * count)
+        for version in versions:
+            try:
+                self.client.infer(name, inputs, version=version)
+            except TritonError as exc:
+                raise TritonError(f"{name}: smoke inference on version {version} failed: "
+                                  f"{exc.message}") from exc
+
+    # Rollback -----------------------------------------------------------------------
+
+    def _roll_back(self, plan: RolloutPlan, outcomes: dict[str, ModelOutcome],
+                   previous_generation: Path | None, previous_digests: dict[str, str]) -> list[str]:
+        touched = [a for a in plan.actions if a.action in ("load", "reload")
+                   and outcomes[a.triton_name].status in ("done", "failed", "loading")]
+        if previous_generation is not None:
+            self.writer.write([RepoFile(path, digest, source=previous_generation / path)
+                               for path, digest in previous_digests.items()])
+        rolled: list[str] = []
+        problems: list[str] = []
+        for action in reversed(touched):  # dependents first
+            name = action.triton_name
+            self.progress(name, "rolling back")
+            try:
+                if action.live_versions:
+                    self.client.load(name)
+                    self._wait_ready(name, action.live_versions)
+                else:
+                    self.client.unload(name)
+                outcomes[name].status = "rolled_back"
+                rolled.append(name)
+            except ModelyardError as exc:
+                problems.append(exc.message)
+        if problems:
+            raise RolloutFailed("the rollback itself failed: " + "; ".join(problems))
+        return rolled

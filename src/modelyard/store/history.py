@@ -1,0 +1,107 @@
+"""Deployment records and the one-deployer-per-target lease (the catalog's own tables)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from modelyard.errors import Conflict, NotFound
+from modelyard.store.rows import deployments, leases
+from modelyard.store.store import CatalogStore, _utc
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    id: int
+    target: str
+    actor: str
+    selection: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    error: str | None
+    actions: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "target": self.target, "actor": self.actor,
+                "selection": self.selection, "started_at": self.started_at.isoformat(),
+                "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+                "outcome": self.outcome, "error": self.error, "actions": self.actions}
+
+
+class DeploymentLog:
+    """Deployments and leases in the catalog database."""
+
+    def __init__(self, store: CatalogStore) -> None:
+        self.store = store
+
+    def acquire_lease(self, target: str, holder: str, ttl_s: float,
+                      now: datetime | None = None) -> None:
+        """Take the target's lease, or raise Conflict naming who holds it and since when.
+
+        A lease whose holder stopped renewing it (crashed, killed) expires after `ttl_s`.
+        """
+        now = now or datetime.now(UTC)
+        with self.store.transaction() as tx:
+            row = tx.connection.execute(
+                select(leases.c.holder, leases.c.acquired_at, leases.c.expires_at)
+                .where(leases.c.target == target)).first()
+            if row is not None and _utc(row.expires_at) > now and row.holder != holder:
+                raise Conflict(
+                    f"target {target!r} is being deployed by {row.holder} since "
+                    f"{_utc(row.acquired_at):%Y-%m-%d %H:%M:%S} UTC (lease until "
+                    f"{_utc(row.expires_at):%H:%M:%S}); wait with --wait or try later")
+            values = {"holder": holder, "acquired_at": now,
+                      "expires_at": now + timedelta(seconds=ttl_s)}
+            if row is None:
+                tx.connection.execute(insert(leases).values(target=target, **values))
+            else:
+                tx.connection.execute(update(leases).where(leases.c.target == target).values(**values))
+
+    def renew_lease(self, target: str, holder: str, ttl_s: float) -> None:
+        now = datetime.now(UTC)
+        with self.store.transaction() as tx:
+            tx.connection.execute(update(leases).where(leases.c.target == target,
+                                                       leases.c.holder == holder)
+                                  .values(expires_at=now + timedelta(seconds=ttl_s)))
+
+    def release_lease(self, target: str, holder: str) -> None:
+        with self.store.transaction() as tx:
+            tx.connection.execute(delete(leases).where(leases.c.target == target,
+                                                       leases.c.holder == holder))
+
+    def start(self, target: str, actor: str, selection: str) -> int:
+        with self.store.transaction() as tx:
+            result = tx.connection.execute(insert(deployments).values(
+                target=target, actor=actor, selection=selection, started_at=datetime.now(UTC),
+                outcome="running", actions_json="[]"))
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def finish(self, deployment_id: int, outcome: str, actions: list[dict[str, Any]],
+               error: str | None = None) -> None:
+        with self.store.transaction() as tx:
+            tx.connection.execute(update(deployments).where(deployments.c.id == deployment_id)
+                                  .values(outcome=outcome, actions_json=json.dumps(actions),
+                                          error=error, finished_at=datetime.now(UTC)))
+
+    def history(self, target: str | None = None, limit: int = 50) -> list[DeploymentRecord]:
+        query = select(deployments).order_by(deployments.c.id.desc()).limit(limit)
+        if target is not None:
+            query = query.where(deployments.c.target == target)
+        with self.store.reader() as tx:
+            rows = tx.connection.execute(query).all()
+        return [DeploymentRecord(r.id, r.target, r.actor, r.selection, _utc(r.started_at),
+                                 _utc(r.finished_at) if r.finished_at else None, r.outcome,
+                                 r.error, json.loads(r.actions_json)) for r in rows]
+
+    def last(self, target: str) -> DeploymentRecord:
+        records = self.history(target, limit=1)
+        if not records:
+            raise NotFound(f"no deployment to {target!r} is recorded")
+        return records[0]
