@@ -29,15 +29,23 @@ from modelyard.catalog.manifest import load_manifests
 from modelyard.catalog.naming import check_name, split_model_id
 from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
-from modelyard.errors import InputError, NotFound, Problem, Severity, ValidationFailed
+from modelyard.errors import Conflict, InputError, NotFound, Problem, Severity, ValidationFailed
 from modelyard.placement.fleet import Fleet
 from modelyard.planning import DeploymentPlan, plan_deployment
 from modelyard.registry import ApplyResult, apply_documents
 from modelyard.report.data import CatalogReport, build_report
 from modelyard.report.graphs import GraphView, neighbourhood
 from modelyard.report.html import build_html_report, write_html_report
-from modelyard.deploy.plan import RolloutPlan
-from modelyard.deploy.runner import DeployOptions, DeployResult, Progress, Rollout
+from modelyard.deploy.plan import RolloutPlan, live_versions
+from modelyard.deploy.runner import (
+    DeployOptions,
+    DeployResult,
+    Progress,
+    Rollout,
+    default_actor,
+)
+from modelyard.graph.dag import DependencyGraph
+from modelyard.triton.client import TritonClient
 from modelyard.graph.resolve import resolve
 from modelyard.store.history import DeploymentLog, DeploymentRecord
 from modelyard.triton.naming import triton_name
@@ -309,6 +317,62 @@ class Workspace:
         """Roll the selection out to `target`, dependencies first, with rollback on failure."""
         return self._rollout(target, alias, options, progress).run()
 
+    def status(self, target: str = "local", *, alias: str | None = None) -> dict[str, Any]:
+        """Desired (compiled selection) against live (the server's index), and drift."""
+        config, compiled, _ = self._deployment_inputs(target, alias)
+        with TritonClient(config.url) as client:
+            live = live_versions(client.index())
+        models: list[dict[str, Any]] = []
+        for model in compiled.models.values():
+            wanted = sorted(model.versions.values())
+            serving = live.get(model.triton_name, [])
+            state = ("serving" if serving == wanted else "missing" if not serving
+                     else "other versions")
+            models.append({"model": model.triton_name, "catalog_model": model.model_id,
+                           "desired_versions": wanted, "live_versions": serving, "state": state})
+        desired = {m.triton_name for m in compiled.models.values()}
+        models += [{"model": name, "catalog_model": None, "desired_versions": [],
+                    "live_versions": versions, "state": "not in the catalog selection"}
+                   for name, versions in sorted(live.items()) if name not in desired]
+        records = self.history(target, limit=1)
+        last = records[0].to_dict() if records else None
+        failed = [a["model"] for a in (last or {}).get("actions", []) if a.get("status") == "failed"]
+        drift = [m for m in models if m["state"] != "serving"]
+        return {"ok": True, "target": target, "url": config.url, "in_sync": not drift,
+                "models": models, "drift": drift, "last_deployment": last, "failed_models": failed}
+
+    def undeploy(self, reference: str, target: str = "local", *, cascade: bool = False,
+                 alias: str | None = None) -> list[str]:
+        """Unload a model from `target`; refused while live models need it, unless `cascade`
+        (then they go first). Returns the Triton names unloaded, in order."""
+        model_id, _ = parse_reference(reference)
+        config, compiled, dependencies = self._deployment_inputs(target, alias)
+        compiled_model = compiled.models.get(model_id)
+        if compiled_model is None:
+            raise NotFound(f"{model_id} is not in the compiled selection for {target!r}")
+        name = compiled_model.triton_name
+        log = DeploymentLog(self.store)
+        actor = default_actor()
+        log.acquire_lease(target, actor, DeployOptions().lease_ttl_s)
+        try:
+            with TritonClient(config.url) as client:
+                live = live_versions(client.index())
+                if name not in live:
+                    raise NotFound(f"{name} is not loaded on {target!r}")
+                needing = _transitive_dependents(name, dependencies, set(live))
+                if needing and not cascade:
+                    raise Conflict(f"{', '.join(needing)} on {target!r} need {name}; undeploy them "
+                                   "first or pass --cascade to unload them too")
+                order = [*needing, name]
+                record = log.start(target, actor, f"undeploy {model_id}")
+                for each in order:
+                    client.unload(each)
+                log.finish(record, "succeeded", [{"model": m, "action": "unload", "status": "done"}
+                                                  for m in order])
+                return order
+        finally:
+            log.release_lease(target, actor)
+
     def history(self, target: str | None = None, limit: int = 50) -> list[DeploymentRecord]:
         return DeploymentLog(self.store).history(target, limit)
 
@@ -496,6 +560,16 @@ def paused_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _transitive_dependents(name: str, dependencies: dict[str, list[str]],
+                           live: set[str]) -> list[str]:
+    """Live models that need `name`, directly or not, dependents before what they need."""
+    graph: DependencyGraph[str] = DependencyGraph(dependencies)
+    if name not in graph.nodes:
+        return []
+    found = [n for n in graph.transitive_dependents(name) if n in live]
+    return list(reversed(found))
 
 
 def parse_reference(reference: str) -> tuple[str, str | None]:

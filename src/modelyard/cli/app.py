@@ -8,6 +8,7 @@ unusable; 7 Triton refused; 8 rollout failed and rolled back; 70 internal error.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable
@@ -17,6 +18,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from modelyard.cli import render
+from modelyard.deploy.plan import RolloutPlan
+from modelyard.deploy.runner import DeployOptions, DeployResult
+from modelyard.deploy.script import rollout_script
 from modelyard.errors import InputError, ModelyardError, NotFound
 from modelyard.report.graphs import render_svg, to_dot, to_mermaid
 from modelyard.report.tree import TreeNode, read_tree
@@ -236,14 +240,124 @@ def validate(
 
 @app.command()
 def plan(
+    target: Annotated[str | None, typer.Option("--target", help="Compare with what this "
+                                               "target serves: load, reload, unload or keep.")]
+    = None,
+    script: Annotated[Path | None, typer.Option("--script", metavar="FILE", dir_okay=False,
+                                                help="With --target: write the rollout as a "
+                                                "bash script using curl.")] = None,
     alias: AliasOption = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Deployment order: waves of models whose dependencies come earlier, and the critical path."""
-    _run(as_json, lambda: _open(workspace, db).plan(alias=alias), render.render_plan,
-         lambda p: p.to_dict())
+    """Deployment order: waves, each model's dependencies and the critical path.
+
+    With --target, what a deploy would do on that server, in dependency order.
+    """
+    if target is None:
+        if script is not None:
+            render.render_error(InputError("--script needs --target (the server to deploy to)"),
+                                as_json)
+            raise typer.Exit(2)
+        _run(as_json, lambda: _open(workspace, db).plan(alias=alias), render.render_plan,
+             lambda p: p.to_dict())
+        return
+
+    def action() -> RolloutPlan:
+        ws = _open(workspace, db)
+        rollout = ws.rollout_plan(target, alias=alias)
+        if script is not None:
+            config = ws.target(target)
+            compile_command = " ".join(shlex.quote(part) for part in [
+                sys.argv[0], "compile", "--out", config.repository, "--profile", config.profile,
+                *(["--workspace", str(ws.root)] if ws.root else []),
+                *(["--alias", alias] if alias else [])])
+            script.write_text(rollout_script(rollout, config.url, compile_command=compile_command))
+            script.chmod(0o755)
+        return rollout
+
+    _run(as_json, action, render.render_rollout_plan, lambda p: p.to_dict())
+
+
+@app.command()
+def deploy(
+    target: Annotated[str, typer.Option("--target", help="A target in modelyard.yaml, or local.")]
+    = "local",
+    alias: AliasOption = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Loads at once.")] = 4,
+    load_timeout: Annotated[float, typer.Option(min=1, help="Seconds one load may take.")] = 300,
+    ready_timeout: Annotated[float, typer.Option(min=1, help="Seconds to become READY.")] = 60,
+    wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for another "
+                                        "deployment to this target to finish.")] = 0,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Roll the selection out to a live Triton: dependencies first, no model offline during an
+    upgrade, smoke-tested, rolled back on any failure."""
+    options = DeployOptions(concurrency=concurrency, load_timeout_s=load_timeout,
+                            ready_timeout_s=ready_timeout, wait_for_lease_s=wait)
+
+    def action() -> DeployResult:
+        ws = _open(workspace, db)
+        if not yes and sys.stdin.isatty() and not as_json:
+            preview = ws.rollout_plan(target, alias=alias)
+            render.render_rollout_plan(preview)
+            if not preview.changes:
+                raise typer.Exit(0)
+            typer.confirm(f"deploy to {target}?", abort=True)
+        if as_json:
+            return ws.deploy(target, alias=alias, options=options)
+        with render.DeployProgress() as progress:
+            return ws.deploy(target, alias=alias, options=options, progress=progress.update)
+
+    _run(as_json, action, render.render_deploy, lambda r: r.to_dict())
+
+
+@app.command()
+def history(
+    target: Annotated[str | None, typer.Option("--target", help="Only this target.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deployments recorded in the catalog: who, when, where, what, outcome."""
+    _run(as_json, lambda: _open(workspace, db).history(target, limit), render.render_history,
+         lambda records: {"ok": True, "deployments": [r.to_dict() for r in records]})
+
+
+@app.command()
+def status(
+    target: Annotated[str, typer.Option("--target")] = "local",
+    alias: AliasOption = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Desired against live on a target: what is served, what drifted, what failed last."""
+    result = _run(as_json, lambda: _open(workspace, db).status(target, alias=alias),
+                  render.render_status, lambda r: r)
+    if not result["in_sync"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def undeploy(
+    reference: Annotated[str, typer.Argument(metavar="ID")],
+    target: Annotated[str, typer.Option("--target")] = "local",
+    cascade: Annotated[bool, typer.Option("--cascade", help="Unload the live models that need "
+                                          "it first.")] = False,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Unload a model from a target; refused while live models depend on it (see --cascade)."""
+    _run(as_json, lambda: _open(workspace, db).undeploy(reference, target, cascade=cascade),
+         lambda names: render.console.print("unloaded " + ", ".join(names)),
+         lambda names: {"ok": True, "unloaded": names})
 
 
 @app.command()

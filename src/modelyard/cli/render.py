@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from typing import Any
 
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
 from modelyard.catalog.spec import ModelSpec
+from modelyard.deploy.plan import RolloutPlan
+from modelyard.deploy.runner import DeployResult
+from modelyard.store.history import DeploymentRecord
 from modelyard.errors import ModelyardError, Problem, Severity
 from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
@@ -165,6 +171,91 @@ def render_tree(root: TreeNode) -> None:
     top = Tree(Text(f"{root.name}/  {human_size(root.size_bytes)}", style="bold"))
     add(top, root)
     console.print(top)
+
+
+def render_rollout_plan(plan: RolloutPlan) -> None:
+    table = Table(title=f"rollout to {plan.target}", title_justify="left")
+    for column in ("model", "action", "versions", "live", "waits for"):
+        table.add_column(column, overflow="fold")
+    styles = {"load": "green", "reload": "yellow", "unload": "red", "keep": "dim"}
+    for action in plan.actions:
+        table.add_row(action.triton_name, Text(action.action, style=styles[action.action]),
+                      ",".join(map(str, action.versions)) or "-",
+                      ",".join(map(str, action.live_versions)) or "-",
+                      ", ".join(action.waits_for) or "-")
+    console.print(table)
+    counts = {kind: len(plan.of(kind)) for kind in ("load", "reload", "unload", "keep")}
+    console.print(", ".join(f"{n} to {kind}" for kind, n in counts.items()))
+
+
+class DeployProgress:
+    """A live table of each model's state during a deploy (updated from worker threads)."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, str] = {}
+        self.started: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._live = Live(self._table(), console=err_console, refresh_per_second=8,
+                          transient=False)
+
+    def __enter__(self) -> DeployProgress:
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._live.update(self._table())
+        self._live.__exit__(None, None, None)
+
+    def update(self, model: str, state: str) -> None:
+        with self._lock:
+            self.states[model] = state
+            self.started.setdefault(model, time.monotonic())
+            self._live.update(self._table())
+
+    def _table(self) -> Table:
+        table = Table(title="deploying", title_justify="left")
+        table.add_column("model")
+        table.add_column("state")
+        table.add_column("seconds", justify="right")
+        colours = {"ready": "green", "failed": "bold red", "unloaded": "dim"}
+        for model, state in self.states.items():
+            table.add_row(model, Text(state, style=colours.get(state, "yellow")),
+                          f"{time.monotonic() - self.started[model]:.1f}")
+        return table
+
+
+def render_deploy(result: DeployResult) -> None:
+    changed = [o for o in result.outcomes.values() if o.status == "done"]
+    console.print(Text(f"deployment {result.deployment_id} to {result.target} succeeded in "
+                       f"{result.seconds:.1f} s: {len(changed)} model(s) changed", style="green"))
+
+
+def render_history(records: list[DeploymentRecord]) -> None:
+    table = Table(title="deployments", title_justify="left")
+    for column in ("id", "target", "started", "seconds", "outcome", "by", "selection", "changed"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        seconds = (r.finished_at - r.started_at).total_seconds() if r.finished_at else None
+        style = {"succeeded": "green", "failed": "red"}.get(r.outcome, "yellow")
+        table.add_row(str(r.id), r.target, f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+                      f"{seconds:.1f}" if seconds is not None else "-", Text(r.outcome, style=style),
+                      r.actor, r.selection, str(len(r.actions)))
+    console.print(table)
+
+
+def render_status(status: dict[str, Any]) -> None:
+    table = Table(title=f"{status['target']} ({status['url']})", title_justify="left")
+    for column in ("model", "desired", "live", "state"):
+        table.add_column(column, overflow="fold")
+    for m in status["models"]:
+        style = "green" if m["state"] == "serving" else "yellow"
+        table.add_row(m["model"], ",".join(map(str, m["desired_versions"])) or "-",
+                      ",".join(map(str, m["live_versions"])) or "-", Text(m["state"], style=style))
+    console.print(table)
+    console.print("in sync" if status["in_sync"] else f"{len(status['drift'])} model(s) drifted")
+    if status["failed_models"]:
+        console.print(Text("failed in the last deployment: " + ", ".join(status["failed_models"]),
+                           style="red"))
 
 
 def render_problems(problems: list[Problem]) -> None:

@@ -20,6 +20,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from modelyard.triton.repository import RepoFile, RepositoryWriter
 
 Progress = Callable[[str, str], None]
 
+ROLLBACK_TIMEOUT_S = 600.0
 _ZERO_BY_TYPE: dict[str, Any] = {"TYPE_STRING": "", "TYPE_BOOL": False}
 
 
@@ -86,7 +88,8 @@ def default_actor() -> str:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
-    return f"{user}@{socket.gethostname()}:{os.getpid()}"
+    # The token keeps two deployers in one process (threads, an API server) apart.
+    return f"{user}@{socket.gethostname()}:{os.getpid()}/{uuid.uuid4().hex[:6]}"
 
 
 def changed_triton_models(writer: RepositoryWriter, compiled: CompilePlan) -> set[str]:
@@ -104,6 +107,10 @@ class Rollout:
         self.log = log
         self.target = target
         self.client = TritonClient(url, timeout_s=(options or DeployOptions()).load_timeout_s)
+        # A rollback must outlast a load that timed out on our side but still runs in
+        # Triton: the server finishes that load before it takes the next one for the model.
+        self.rollback_client = TritonClient(
+            url, timeout_s=max((options or DeployOptions()).load_timeout_s, ROLLBACK_TIMEOUT_S))
         self.writer = RepositoryWriter(repository)
         self.compiled = compiled
         self.dependencies = dependencies
@@ -158,6 +165,7 @@ class Rollout:
         finally:
             self.log.release_lease(self.target, self.actor)
             self.client.close()
+            self.rollback_client.close()
 
     def _acquire_lease(self) -> None:
         deadline = time.monotonic() + self.options.wait_for_lease_s
@@ -322,10 +330,10 @@ class Rollout:
             self.progress(name, "rolling back")
             try:
                 if action.live_versions:
-                    self.client.load(name)
+                    self.rollback_client.load(name)
                     self._wait_ready(name, action.live_versions)
                 else:
-                    self.client.unload(name)
+                    self.rollback_client.unload(name)
                 outcomes[name].status = "rolled_back"
                 rolled.append(name)
             except ModelyardError as exc:

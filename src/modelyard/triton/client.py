@@ -17,6 +17,7 @@ from modelyard.errors import TritonError
 class TritonClient:
     def __init__(self, url: str, *, timeout_s: float = 30.0) -> None:
         self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
         self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
 
     def close(self) -> None:
@@ -32,6 +33,10 @@ class TritonClient:
                  json: Any = None) -> httpx.Response:
         try:
             response = self._http.request(method, path, json=json)
+        except httpx.TimeoutException as exc:
+            subject = f"model {model}: " if model else ""
+            raise TritonError(f"Triton at {self.url}: {subject}no answer to {method} {path} within "
+                              f"{self.timeout_s:g} s (a load may still be running in Triton)") from exc
         except httpx.HTTPError as exc:
             raise TritonError(f"Triton at {self.url} is unreachable ({type(exc).__name__}: {exc})") from exc
         if response.status_code >= 400:
