@@ -178,6 +178,26 @@ def test_failed_upgrade_rolls_back_to_what_was_served(
     assert record.outcome == "failed" and record.error and message in record.error
 
 
+PICKY_MODEL = GOOD_MODEL.replace(
+    "return [pb_utils.InferenceResponse([pb_utils.Tensor(",
+    "for r in requests:\n"
+    "            if pb_utils.get_input_tensor_by_name(r, 'X').as_numpy().ravel()[0] != 5.0:\n"
+    "                raise RuntimeError('expects the example input')\n"
+    "        return [pb_utils.InferenceResponse([pb_utils.Tensor(")
+
+
+def test_smoke_test_sends_the_manifests_example(deployed: tuple[Workspace, TritonClient],
+                                                tmp_path: Path) -> None:
+    workspace, client = deployed
+    manifest = python_model(tmp_path, "picky", "1.0", PICKY_MODEL)
+    manifest.write_text(manifest.read_text().replace(
+        "inputs: [{name: X, data_type: FP32, dims: [1]}]",
+        "inputs: [{name: X, data_type: FP32, dims: [1], example: [5.0]}]"))
+    workspace.apply([manifest])
+    assert workspace.deploy("test", options=FAST).ok
+    assert ready_models(client)["tools.picky"] == [1]
+
+
 def test_two_deploys_at_once_one_runs(deployed: tuple[Workspace, TritonClient]) -> None:
     workspace, _ = deployed
     outcomes: list[str] = []
@@ -264,3 +284,36 @@ def test_netflix_upgrade_of_one_embedding(deployed: tuple[Workspace, TritonClien
         "search.query_understanding": "reload"}
     assert ready_models(client)["search.query_understanding"] == [2]
     assert shutil.which("bash")
+
+
+def test_cli_deploy_status_history(deployed: tuple[Workspace, TritonClient],
+                                   tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from modelyard.cli.app import app
+
+    workspace, _ = deployed
+    assert workspace.root is not None
+    runner = CliRunner()
+    base = ["--workspace", str(workspace.root)]
+
+    def run(*args: str) -> tuple[int, dict[str, object]]:
+        result = runner.invoke(app, [*args, *base, "--json"], catch_exceptions=False)
+        return result.exit_code, json.loads(result.stdout)
+
+    code, status = run("status", "--target", "test")
+    assert code == 1 and status["in_sync"] is False  # nothing is loaded yet
+    code, plan = run("plan", "--target", "test")
+    assert code == 0 and plan["summary"] == {"load": 6, "reload": 0, "unload": 0, "keep": 0}
+    code, deployed_now = run("deploy", "--target", "test", "--yes")
+    assert code == 0 and deployed_now["ok"] is True and len(deployed_now["models"]) == 6
+    code, status = run("status", "--target", "test")
+    assert code == 0 and status["in_sync"] is True
+    workspace.apply([python_model(tmp_path, "echo", "1.0", FAILS_AT_LOAD)])
+    code, failed = run("deploy", "--target", "test", "--yes")
+    assert code == 8 and failed["error"] == "rollout_failed"
+    assert "weights are corrupt" in str(failed["message"])
+    code, history = run("history", "--target", "test")
+    assert [d["outcome"] for d in history["deployments"]] == ["failed", "succeeded"]  # type: ignore[index]

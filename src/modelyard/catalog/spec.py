@@ -102,6 +102,8 @@ class TensorSpec(_Strict):
     name: str
     data_type: DataType
     dims: list[int]
+    # One request's worth of values (flattened), sent as the smoke test after a deploy.
+    example: list[Any] | None = None
 
     @field_validator("name")
     @classmethod

@@ -293,6 +293,9 @@ class Rollout:
             time.sleep(0.1)
 
     def _smoke(self, name: str, versions: Sequence[int]) -> None:
+        """One inference per version: the manifest's example inputs, else zeros."""
+        examples = next((m.examples for m in self.compiled.models.values()
+                         if m.triton_name == name), {})
         config = self.client.config(name)
         batching = int(config.get("max_batch_size", 0)) > 0
         inputs: dict[str, tuple[str, list[int], list[Any]]] = {}
@@ -305,8 +308,14 @@ class Rollout:
             for d in shape:
                 count *= d
             data_type = str(tensor.get("data_type", "TYPE_FP32"))
+            example = examples.get(tensor["name"])
+            if example is not None:
+                data = example
+                shape = _shape_for(tensor.get("dims", []), len(example), batching)
+            else:
+                data = [_ZERO_BY_TYPE.get(data_type, 0)] * count
             inputs[tensor["name"]] = (data_type.removeprefix("TYPE_").replace("STRING", "BYTES"),
-                                      shape, [_ZERO_BY_TYPE.get(data_type, 0)] * count)
+                                      shape, data)
         for version in versions:
             try:
                 self.client.infer(name, inputs, version=version)
@@ -341,3 +350,22 @@ class Rollout:
         if problems:
             raise RolloutFailed("the rollback itself failed: " + "; ".join(problems))
         return rolled
+
+
+def _shape_for(dims: Sequence[Any], values: int, batching: bool) -> list[int]:
+    """The request shape holding `values` values: the first variable dimension takes
+    whatever the fixed ones leave, any other variable one is 1."""
+    fixed = 1
+    for dim in dims:
+        if int(dim) > 0:
+            fixed *= int(dim)
+    shape, filled = [], False
+    for dim in dims:
+        if int(dim) > 0:
+            shape.append(int(dim))
+        elif not filled:
+            shape.append(max(1, values // max(1, fixed)))
+            filled = True
+        else:
+            shape.append(1)
+    return [1, *shape] if batching else shape

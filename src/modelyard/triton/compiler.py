@@ -44,6 +44,7 @@ class CompiledModel:
     versions: dict[str, int]  # catalog version -> Triton folder
     config: Any
     files: list[RepoFile]
+    examples: dict[str, list[Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"triton_name": self.triton_name, "model": self.model_id,
@@ -213,7 +214,8 @@ def _compile_model(name: str, refs: list[str], specs: dict[str, ModelSpec],
         if version_spec.artifact is None:
             raise ConfigBuildError(f"{ref}: no artifact")
         files += _version_files(name, triton_versions[ref], version_spec, backend, profile)
-    return CompiledModel(name, spec.id, versions, config, files)
+    examples = {t.name: list(t.example) for t in spec.inputs if t.example is not None}
+    return CompiledModel(name, spec.id, versions, config, files, examples)
 
 
 def _tensors(spec: ModelSpec) -> tuple[list[TensorSpec], list[TensorSpec]]:
