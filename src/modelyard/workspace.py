@@ -441,7 +441,8 @@ class Workspace:
             view = self.select(alias)
             validation = validate_view(view, self.fleet)
         page = build_html_report(view, self.fleet, validation, generated_at=datetime.now(UTC),
-                                 repository=Path(repository) if repository else None)
+                                 repository=Path(repository) if repository else None,
+                                 history=self.history(limit=50))
         return write_html_report(page, Path(out_dir))
 
     def graph_view(self, reference: str | None = None, *, alias: str | None = None) -> GraphView:

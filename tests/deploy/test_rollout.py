@@ -317,3 +317,5 @@ def test_cli_deploy_status_history(deployed: tuple[Workspace, TritonClient],
     assert "weights are corrupt" in str(failed["message"])
     code, history = run("history", "--target", "test")
     assert [d["outcome"] for d in history["deployments"]] == ["failed", "succeeded"]  # type: ignore[index]
+    page = workspace.html_report(tmp_path / "report").read_text()
+    assert 'id="history-table"' in page and "weights are corrupt" in page

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from modelyard.report.data import build_report
 from modelyard.report.graphs import GraphView, domain_colours, render_svg, to_dot
 from modelyard.report.tree import TreeNode, human_size, read_tree
 from modelyard.selection import CatalogView
+from modelyard.store.history import DeploymentRecord
 from modelyard.validation import ValidationReport
 
 # Above this many models the graph is drawn per domain: one picture of 1,000 boxes helps nobody.
@@ -43,7 +45,8 @@ class DrawnGraph:
 
 
 def build_html_report(view: CatalogView, fleet: Fleet | None, validation: ValidationReport,
-                      *, generated_at: datetime, repository: Path | None = None) -> str:
+                      *, generated_at: datetime, repository: Path | None = None,
+                      history: Sequence[DeploymentRecord] = ()) -> str:
     report = build_report(view.specs.values(), fleet)
     colours = domain_colours(spec.domain for spec in view.specs.values())
     findings_by_model: dict[str, list[str]] = {}
@@ -70,6 +73,7 @@ def build_html_report(view: CatalogView, fleet: Fleet | None, validation: Valida
         tree=_tree_rows(read_tree(repository)) if repository and repository.exists() else None,
         repository=str(repository) if repository else None,
         open_limit=OPEN_SECTION_LIMIT,
+        history=[_history_row(record) for record in history],
     )
 
 
@@ -126,6 +130,17 @@ def _graphs(view: CatalogView) -> list[DrawnGraph]:
     svgs = render_svg([to_dot(part) for _, part in parts])
     return [DrawnGraph(title, svg, len(part.nodes), len(part.edges))
             for (title, part), svg in zip(parts, svgs, strict=True)]
+
+
+def _history_row(record: DeploymentRecord) -> dict[str, Any]:
+    seconds = ((record.finished_at - record.started_at).total_seconds()
+               if record.finished_at else None)
+    return {"id": record.id, "target": record.target, "actor": record.actor,
+            "started": f"{record.started_at:%Y-%m-%d %H:%M:%S}", "outcome": record.outcome,
+            "seconds": f"{seconds:.1f}" if seconds is not None else "–",
+            "selection": record.selection, "error": record.error or "",
+            "models": ", ".join(f"{a['model']} ({a['action']}: {a['status']})"
+                                for a in record.actions)}
 
 
 def _tree_rows(root: TreeNode) -> list[dict[str, Any]]:
