@@ -1,14 +1,26 @@
 """Rollout benchmark: `deploy` against Triton's own start-up load and a wave-by-wave rollout.
 
-    .venv/bin/python bench/rollout.py [--repeat 3] [--concurrency 4,8] [--models 30]
-                                      [--layers 5] [--seed N] [--json-out FILE]
+    .venv/bin/python bench/rollout.py [--shape layered|chains] [--repeat 3]
+                                      [--concurrency 4,8] [--models 30] [--layers 5]
+                                      [--seed N] [--json-out FILE]
 
-A deterministic synthetic graph (fixed seed) of python-backend models in `--layers`
-dependency layers (every model of layer L>0 needs one model of layer L-1, so the
-dependency depth is layers-1 edges, and 0-2 more of lower layers). Each model's
-`initialize` sleeps a time drawn from `--load-spread` (default 0.2-2.5 s) to mimic real,
-uneven load times; `execute` echoes its FP32 [4] input. Everything runs on 127.0.0.1 in a
-temporary folder, with the tritonserver bundled in nvidia-pytriton. Per repeat:
+A deterministic synthetic graph of python-backend models in `--layers` dependency layers,
+so the dependency depth is layers-1 edges; `execute` echoes its FP32 [4] input and
+`initialize` sleeps the model's load time. Two shapes:
+
+- layered (default): a random graph (fixed seed) whose layers shrink towards the top;
+           every model of layer L>0 needs one model of layer L-1 and 0-2 more of lower
+           layers. Load times are drawn from `--load-spread` (default 0.2-2.5 s) to mimic
+           real, uneven load times.
+- chains:  models/layers independent chains of `--layers` models each (30 models: 6 chains
+           of 5), the model of layer L needing the model of layer L-1 of its chain. In
+           every layer exactly one chain has a slow model (`--slow-s`, default 3.0 s), chain
+           L in layer L, so the slow model is on a different chain in each layer; all the
+           others are fast (`--fast-s`, default 0.2 s). A catalog where each stage has one
+           heavy model (a large embedding or ranking model) beside light ones.
+
+Everything runs on 127.0.0.1 in a temporary folder, with the tritonserver bundled in
+nvidia-pytriton. Per repeat:
 
 - deploy:  `Workspace.deploy("bench", DeployOptions(concurrency=K, smoke=True))` to a fresh
            explicit-mode server with nothing loaded and an empty repository (wall time of
@@ -100,16 +112,15 @@ def layer_sizes(models: int, layers: int) -> list[int]:
     return sizes
 
 
-def generate(out: Path, models: int, layers: int, spread: tuple[float, float],
-             seed: int) -> dict[str, Any]:
-    """Manifests under out/models, model.py artifacts under out/artifacts; the graph."""
+# (name, layer, dependency names, load seconds, description), layer by layer
+Spec = tuple[str, int, list[str], float, str]
+
+
+def layered_specs(models: int, layers: int, spread: tuple[float, float],
+                  seed: int) -> list[Spec]:
     rng = random.Random(seed)
-    (out / "models").mkdir(parents=True)
-    (out / "artifacts").mkdir()
     by_layer: list[list[str]] = []
-    deps: dict[str, list[str]] = {}
-    load_s: dict[str, float] = {}
-    documents = []
+    specs: list[Spec] = []
     for layer, size in enumerate(layer_sizes(models, layers)):
         names = [f"l{layer}_m{i:02d}" for i in range(size)]
         for name in names:
@@ -119,26 +130,70 @@ def generate(out: Path, models: int, layers: int, spread: tuple[float, float],
                 lower = [n for ns in by_layer for n in ns if n not in chosen]
                 chosen += rng.sample(lower, min(len(lower), rng.choice((0, 1, 1, 2))))
             seconds = round(rng.uniform(*spread), 2)
-            tid = f"{DOMAIN}.{name}"
-            deps[tid] = [f"{DOMAIN}.{d}" for d in chosen]
-            load_s[tid] = seconds
-            artifact = out / "artifacts" / f"{name}.py"
-            artifact.write_text(MODEL_PY.format(load_s=seconds), encoding="utf-8")
-            lines = [f"name: {name}", 'version: "1.0"', "model_type: regression",
-                     "framework: python", f"artifact: {json.dumps(str(artifact))}",
-                     f"domain: {DOMAIN}", "owner_team: bench",
-                     f"description: \"synthetic model, layer {layer}, loads in {seconds} s\""]
-            if chosen:
-                lines.append("dependencies:")
-                lines += [f'  - "{DOMAIN}/{d}>=1.0"' for d in chosen]
-            lines += ["resource_requirements:", "  memory_mb: 256", "  gpu_memory_mb: 0",
-                      "  cpu_cores: 1", "  max_batch_size: 8", "  instance_count: 1",
-                      "inputs:", "  - {name: x, data_type: FP32, dims: [4]}",
-                      "outputs:", "  - {name: y, data_type: FP32, dims: [4]}"]
-            documents.append("\n".join(lines) + "\n")
+            specs.append((name, layer, chosen, seconds, f"layer {layer}"))
         by_layer.append(names)
+    return specs
+
+
+def chain_count(models: int, layers: int) -> int:
+    if layers < 1 or models % layers:
+        raise SystemExit(f"--shape chains: {models} models are not a whole number of chains "
+                         f"of {layers}")
+    chains = models // layers
+    if chains < layers:
+        raise SystemExit(f"--shape chains: {chains} chains of {layers} cannot put the slow "
+                         "model of each layer on a different chain")
+    return chains
+
+
+def slow_chain(layer: int) -> int:
+    """The chain whose model of `layer` is the slow one: a different chain per layer."""
+    return layer
+
+
+def chain_specs(models: int, layers: int, fast_s: float, slow_s: float) -> list[Spec]:
+    chains = chain_count(models, layers)
+    specs: list[Spec] = []
+    for layer in range(layers):
+        for chain in range(chains):
+            slow = chain == slow_chain(layer)
+            specs.append((f"l{layer}_c{chain}", layer,
+                          [f"l{layer - 1}_c{chain}"] if layer else [],
+                          slow_s if slow else fast_s,
+                          f"chain {chain}, layer {layer}{', the slow one' if slow else ''}"))
+    return specs
+
+
+def generate(out: Path, specs: list[Spec]) -> dict[str, Any]:
+    """Manifests under out/models, model.py artifacts under out/artifacts; the graph."""
+    (out / "models").mkdir(parents=True)
+    (out / "artifacts").mkdir()
+    layer_counts: dict[int, int] = {}
+    deps: dict[str, list[str]] = {}
+    load_s: dict[str, float] = {}
+    documents = []
+    for name, layer, chosen, seconds, where in specs:
+        layer_counts[layer] = layer_counts.get(layer, 0) + 1
+        tid = f"{DOMAIN}.{name}"
+        deps[tid] = [f"{DOMAIN}.{d}" for d in chosen]
+        load_s[tid] = seconds
+        artifact = out / "artifacts" / f"{name}.py"
+        artifact.write_text(MODEL_PY.format(load_s=seconds), encoding="utf-8")
+        lines = [f"name: {name}", 'version: "1.0"', "model_type: regression",
+                 "framework: python", f"artifact: {json.dumps(str(artifact))}",
+                 f"domain: {DOMAIN}", "owner_team: bench",
+                 f"description: \"synthetic model, {where}, loads in {seconds} s\""]
+        if chosen:
+            lines.append("dependencies:")
+            lines += [f'  - "{DOMAIN}/{d}>=1.0"' for d in chosen]
+        lines += ["resource_requirements:", "  memory_mb: 256", "  gpu_memory_mb: 0",
+                  "  cpu_cores: 1", "  max_batch_size: 8", "  instance_count: 1",
+                  "inputs:", "  - {name: x, data_type: FP32, dims: [4]}",
+                  "outputs:", "  - {name: y, data_type: FP32, dims: [4]}"]
+        documents.append("\n".join(lines) + "\n")
     (out / "models" / "bench.yaml").write_text("---\n".join(documents), encoding="utf-8")
-    return {"deps": deps, "load_s": load_s, "layers": [len(ns) for ns in by_layer]}
+    return {"deps": deps, "load_s": load_s,
+            "layers": [layer_counts[k] for k in sorted(layer_counts)]}
 
 
 def depth(deps: dict[str, list[str]]) -> int:
@@ -379,13 +434,21 @@ def r3(value: float | None) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shape", choices=("layered", "chains"), default="layered",
+                        help="layered: random layered graph with --load-spread times; chains: "
+                             "models/layers independent chains, one slow model per layer")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--concurrency", default="4,8",
                         help="deploy concurrencies; the first one is the one compared "
                              "(Triton's default --model-load-thread-count is 4)")
     parser.add_argument("--models", type=int, default=30)
     parser.add_argument("--layers", type=int, default=5)
-    parser.add_argument("--load-spread", default="0.2,2.5", help="min,max seconds")
+    parser.add_argument("--load-spread", default="0.2,2.5",
+                        help="min,max seconds (--shape layered)")
+    parser.add_argument("--fast-s", type=float, default=0.2,
+                        help="load time of the fast models (--shape chains)")
+    parser.add_argument("--slow-s", type=float, default=3.0,
+                        help="load time of the one slow model per layer (--shape chains)")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--time-limit", type=float, default=1200.0,
                         help="stop starting new runs after this many seconds")
@@ -395,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     concurrencies = [int(k) for k in args.concurrency.split(",") if k]
     low, high = (float(x) for x in args.load_spread.split(","))
+    if args.shape == "chains":
+        chain_count(args.models, args.layers)  # fail before any work
     deadline = time.monotonic() + args.time_limit
 
     def on_term(_signum: int, _frame: Any) -> None:
@@ -424,7 +489,15 @@ def main(argv: list[str] | None = None) -> int:
 def run_all(base: Path, args: argparse.Namespace, concurrencies: list[int],
             spread: tuple[float, float], deadline: float,
             emit: Callable[[dict[str, Any]], None], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    graph = generate(base / "gen", args.models, args.layers, spread, args.seed)
+    if args.shape == "chains":
+        specs = chain_specs(args.models, args.layers, args.fast_s, args.slow_s)
+        shape_info: dict[str, Any] = {
+            "chains": chain_count(args.models, args.layers), "load_s": [args.fast_s, args.slow_s],
+            "slow_chain_per_layer": [slow_chain(layer) for layer in range(args.layers)]}
+    else:
+        specs = layered_specs(args.models, args.layers, spread, args.seed)
+        shape_info = {"seed": args.seed, "load_spread_s": list(spread)}
+    graph = generate(base / "gen", specs)
     root = base / "ws"
     root.mkdir()
     write_config(root, 8000, root / "unused")
@@ -446,10 +519,10 @@ def run_all(base: Path, args: argparse.Namespace, concurrencies: list[int],
         "critical_path_s": max(_chain(deps, load_s, n) for n in deps),
         "sum_load_s": sum(load_s.values()),
     }
-    emit({"graph": {"models": len(load_s), "layers": graph["layers"], "depth": depth(deps),
-                    "edges": sum(len(d) for d in deps.values()),
-                    "waves": [len(w) for w in waves], "seed": args.seed,
-                    "load_spread_s": list(spread)},
+    emit({"shape": args.shape,
+          "graph": {"shape": args.shape, "models": len(load_s), "layers": graph["layers"],
+                    "depth": depth(deps), "edges": sum(len(d) for d in deps.values()),
+                    "waves": [len(w) for w in waves], **shape_info},
           "ideal": {k: round(v, 3) for k, v in ideal.items()}})
 
     stopped_early = False
@@ -458,13 +531,13 @@ def run_all(base: Path, args: argparse.Namespace, concurrencies: list[int],
             for k in concurrencies:
                 check(deadline)
                 run_dir = base / "runs" / f"{i}-deploy-k{k}"
-                emit({"run": i, "kind": "deploy", "concurrency": k,
+                emit({"shape": args.shape, "run": i, "kind": "deploy", "concurrency": k,
                       **run_deploy(root, run_dir, k, args.timeline)})
             check(deadline)
-            emit({"run": i, "kind": "startup_none",
+            emit({"shape": args.shape, "run": i, "kind": "startup_none",
                   **run_startup_none(compiled_repo, base / "runs" / f"{i}-none", expected)})
             check(deadline)
-            emit({"run": i, "kind": "waves", "concurrency": k0,
+            emit({"shape": args.shape, "run": i, "kind": "waves", "concurrency": k0,
                   **run_waves(compiled_repo, base / "runs" / f"{i}-waves-k{k0}", waves, k0)})
     except Deadline:
         stopped_early = True
@@ -478,7 +551,7 @@ def run_all(base: Path, args: argparse.Namespace, concurrencies: list[int],
     over_startup = deploy_s / startup_s if deploy_s and startup_s else None
     waves_over = waves_s / deploy_s if deploy_s and waves_s else None
     summary: dict[str, Any] = {
-        "summary": True, "repeat": args.repeat, "stopped_early_by_time_limit": stopped_early, "concurrency": k0,
+        "summary": True, "shape": args.shape, "repeat": args.repeat, "stopped_early_by_time_limit": stopped_early, "concurrency": k0,
         "deploy_s": r3(deploy_s),
         "deploy_result_seconds": r3(median(of("deploy", k0), "result_seconds")),
         "startup_none_s": r3(startup_s),
