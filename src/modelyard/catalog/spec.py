@@ -159,6 +159,15 @@ class EnsembleStep(_Strict):
         return value
 
 
+class PlacementSpec(_Strict):
+    """Where a model may run. `replicas` overrides the rule derived from availability
+    (>= 0.999 asks for two replicas on different servers); `requires` must match the
+    labels of a server (e.g. `{gpu: a100}`)."""
+
+    replicas: Annotated[int, Field(ge=1, le=64)] | None = None
+    requires: dict[str, str] = Field(default_factory=dict)
+
+
 class Ensemble(_Strict):
     steps: list[EnsembleStep]
 
@@ -188,6 +197,7 @@ class ModelSpec(_Strict):
     inputs: list[TensorSpec] = Field(default_factory=list)
     outputs: list[TensorSpec] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
+    placement: PlacementSpec = Field(default_factory=PlacementSpec)
     # The Triton version folder; by default the catalog gives the next free integer.
     triton_version: Annotated[int, Field(ge=1, le=999_999_999)] | None = None
     ensemble: Ensemble | None = None
@@ -349,6 +359,10 @@ def trusted_spec(data: dict[str, Any]) -> ModelSpec:
     fields["sla_requirements"] = Sla.model_construct(**fields["sla_requirements"])
     fields["inputs"] = [TensorSpec.model_construct(**t) for t in fields.get("inputs", ())]
     fields["outputs"] = [TensorSpec.model_construct(**t) for t in fields.get("outputs", ())]
+    if isinstance(fields.get("placement"), dict):
+        fields["placement"] = PlacementSpec.model_construct(**fields["placement"])
+    else:
+        fields["placement"] = PlacementSpec.model_construct(replicas=None, requires={})
     if fields.get("ensemble") is not None:
         fields["ensemble"] = Ensemble.model_construct(
             steps=[EnsembleStep.model_construct(**step) for step in fields["ensemble"]["steps"]])

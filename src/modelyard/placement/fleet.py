@@ -13,10 +13,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
+class Dedication(_Strict):
+    """Isolation: only models of these domains or teams may run here."""
+
+    domains: list[str] = Field(default_factory=list)
+    teams: list[str] = Field(default_factory=list)
+
+    def admits(self, domain: str, team: str) -> bool:
+        return domain in self.domains or team in self.teams
+
+
 class Gpu(_Strict):
     index: Annotated[int, Field(ge=0)]
     model: str = "unknown"
     memory_mb: Annotated[int, Field(gt=0)]
+    dedicated_to: Dedication | None = None
 
 
 class Server(_Strict):
@@ -26,6 +37,7 @@ class Server(_Strict):
     memory_mb: Annotated[int, Field(gt=0)]
     labels: dict[str, str] = Field(default_factory=dict)
     gpus: list[Gpu] = Field(default_factory=list)
+    dedicated_to: Dedication | None = None
 
     @field_validator("name")
     @classmethod
