@@ -74,13 +74,13 @@ def test_throughput_demand_of_dependents(workspace: Workspace, tmp_path: Path) -
 
 
 def test_capacity_against_the_declared_fleet(workspace: Workspace, tmp_path: Path) -> None:
-    # The example fleet: two servers, one 24 GiB GPU each, 32 cores and 128 GiB each.
-    apply_text(workspace, tmp_path, model("big", gpu=30000) + model("many", gpu=9000, count=3)
+    # The example fleet: two servers, two 24 GiB GPUs each, 32 cores and 128 GiB each.
+    apply_text(workspace, tmp_path, model("big", gpu=30000) + model("many", gpu=9000, count=8)
                + model("cpu_hungry", cpu=40))
     report = workspace.validate()
     by_code = {p.code: p for p in report.problems if p.severity is Severity.ERROR}
     assert by_code["capacity"].details["resource"] == "gpu_memory_mb"
-    assert by_code["capacity"].details["need"] == 30000 + 27000 + 1024
+    assert by_code["capacity"].details["need"] == 30000 + 72000 + 1024
     assert "short by" in by_code["capacity"].message
     singles = {(p.model, p.details["resource"]) for p in report.problems
                if p.code == "capacity-single"}
@@ -89,7 +89,8 @@ def test_capacity_against_the_declared_fleet(workspace: Workspace, tmp_path: Pat
 
 
 def test_high_utilisation_is_a_warning(workspace: Workspace, tmp_path: Path) -> None:
-    apply_text(workspace, tmp_path, model("a", gpu=20000) + model("b", gpu=20000))
+    apply_text(workspace, tmp_path, "".join(model(name, gpu=20000, avail=0.99)
+                                            for name in ("a", "b", "c", "d")))
     report = workspace.validate()
     assert [p.code for p in report.warnings] == ["capacity-high"]
     assert report.ok

@@ -28,6 +28,7 @@ from modelyard.catalog.naming import is_conventional_name
 from modelyard.catalog.spec import ModelSpec
 from modelyard.errors import Problem, Severity
 from modelyard.placement.fleet import Fleet
+from modelyard.placement.solver import demands_from_specs, place
 from modelyard.selection import CatalogView
 from modelyard.triton.compiler import plan_compile
 
@@ -78,6 +79,8 @@ def validate_view(view: CatalogView, fleet: Fleet | None = None, *,
     problems += list(_naming(specs))
     needs = catalog_needs(specs.values())
     problems += list(_capacity(needs, fleet))
+    if fleet is not None and fleet.servers:
+        problems += _placement(view, fleet)
     if is_acyclic:
         problems += list(_latency_chains(view))
         problems += list(_availability(view))
@@ -167,6 +170,15 @@ def _capacity(needs: dict[str, Any], fleet: Fleet | None) -> Iterator[Problem]:
                           f"{holder} has {_num(biggest)} {unit} (short by {_num(single - biggest)} {unit})",
                           model=largest[key]["model"], field=f"resource_requirements.{key}",
                           details={"resource": key, "need": single, "largest": biggest})
+
+
+def _placement(view: CatalogView, fleet: Fleet) -> list[Problem]:
+    """Replicas the fleet cannot hold, by resource and by how much (the solver's words)."""
+    placement = place(demands_from_specs(view.specs), fleet)
+    return [Problem(Severity.ERROR, "placement", str(shortfall), model=shortfall.ref,
+                    field="resource_requirements" if shortfall.resource.endswith(("_mb", "cores"))
+                    else "placement", details=shortfall.to_dict())
+            for shortfall in placement.unplaced]
 
 
 def _latency_chains(view: CatalogView) -> Iterator[Problem]:

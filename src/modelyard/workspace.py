@@ -31,6 +31,7 @@ from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
 from modelyard.errors import Conflict, InputError, NotFound, Problem, Severity, ValidationFailed
 from modelyard.placement.fleet import Fleet
+from modelyard.placement.solver import Placement, demands_from_specs, place
 from modelyard.planning import DeploymentPlan, plan_deployment
 from modelyard.registry import ApplyResult, apply_documents
 from modelyard.report.data import CatalogReport, build_report
@@ -376,6 +377,15 @@ class Workspace:
     def history(self, target: str | None = None, limit: int = 50) -> list[DeploymentRecord]:
         return DeploymentLog(self.store).history(target, limit)
 
+    def place(self, *, alias: str | None = None) -> Placement:
+        """Assign every replica of the selection to a server and GPU of the declared fleet."""
+        if self.fleet is None or not self.fleet.servers:
+            raise InputError("placement needs a fleet: declare `fleet: {servers: [...]}` in "
+                             "modelyard.yaml")
+        with paused_gc():
+            view = self.select(alias)
+        return place(demands_from_specs(view.specs), self.fleet)
+
     def target(self, name: str = "local") -> TargetConfig:
         """A deployment target by name; `local` is the server `modelyard serve` starts."""
         target = self.config.targets.get(name)
@@ -440,9 +450,11 @@ class Workspace:
         with paused_gc():
             view = self.select(alias)
             validation = validate_view(view, self.fleet)
+            placement = (place(demands_from_specs(view.specs), self.fleet)
+                         if self.fleet is not None and self.fleet.servers else None)
         page = build_html_report(view, self.fleet, validation, generated_at=datetime.now(UTC),
                                  repository=Path(repository) if repository else None,
-                                 history=self.history(limit=50))
+                                 history=self.history(limit=50), placement=placement)
         return write_html_report(page, Path(out_dir))
 
     def graph_view(self, reference: str | None = None, *, alias: str | None = None) -> GraphView:

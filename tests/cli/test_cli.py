@@ -117,7 +117,7 @@ def test_report_json_has_the_seeds_three_analyses(cli: Cli) -> None:
     assert set(report["structure"]) == {"recommendation", "search"}
     assert report["resources"]["total"]["gpu_memory_mb"] == 6144 + 8192 + 12288 + 4096 + 3072
     assert report["resources"]["by_framework"]["onnx"]["models"] == 5
-    assert report["resources"]["capacity"]["gpu_memory_mb"] == 2 * 24576
+    assert report["resources"]["capacity"]["gpu_memory_mb"] == 4 * 24576
     assert report["sla"]["latency_p99_ms"] == {"mean": 385 / 6, "min": 20, "max": 100}
     assert report["sla"]["strictest_latency"] == "recommendation/ranking_scorer@3.0"
 
@@ -208,3 +208,37 @@ def test_compile_into_an_impossible_place(cli: Cli, tmp_path: Path) -> None:
     a_file.write_text("")
     error = cli.json("compile", "--out", str(a_file / "repo"), expect=2)
     assert error["error"] == "invalid_input" and "previous repository is unchanged" in error["message"]
+
+
+def test_place_the_netflix_example_on_its_fleet(cli: Cli) -> None:
+    cli("apply", str(NETFLIX_MODELS))
+    placement = cli.json("place")
+    assert placement["ok"] is True and placement["feasible"] is True
+    assert placement["gpus_used"] <= placement["lower_bound_gpus"] + 1
+    # Availability 0.999+ asks for two replicas, on different servers.
+    servers = {}
+    for a in placement["assignments"]:
+        servers.setdefault(a["ref"], set()).add(a["server"])
+    assert servers["recommendation/ranking_scorer@3.0"] == {"inference-a", "inference-b"}
+    # The ensemble's steps sit on every server that has the ensemble.
+    for server in servers["recommendation/recommendation_ranker@3.0"]:
+        for step in ("user_embedding@1.0", "content_embedding@2.1", "ranking_scorer@3.0"):
+            assert server in servers[f"recommendation/{step}"]
+    groups = placement["servers"][0]["instance_groups"]
+    assert any(group[0]["kind"] == "KIND_GPU" and group[0]["gpus"] for group in groups.values())
+
+
+def test_place_and_validate_name_what_does_not_fit(cli: Cli, tmp_path: Path) -> None:
+    cli("apply", str(NETFLIX_MODELS))
+    big = tmp_path / "big.yaml"
+    big.write_text("name: giant\nversion: \"1.0\"\nmodel_type: generation\nframework: pytorch\n"
+                   "domain: llm\nowner_team: llm_team\n"
+                   "resource_requirements: {gpu_memory_mb: 40000}\n")
+    cli("apply", str(big))
+    placement = cli.json("place", expect=5)
+    [unfit] = {(u["ref"], u["resource"]) for u in placement["unplaced"]}
+    assert unfit == ("llm/giant@1.0", "gpu_memory_mb")
+    assert placement["unplaced"][0]["gap"] == 40000 - 24576
+    report = cli.json("validate", expect=1)
+    codes = {(p["code"], p["model"]) for p in report["problems"]}
+    assert ("placement", "llm/giant@1.0") in codes

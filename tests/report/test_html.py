@@ -126,3 +126,13 @@ def test_report_in_a_real_browser(netflix: Workspace, tmp_path: Path) -> None:
         browser.close()
     assert errors == []
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+
+
+@needs_dot
+def test_report_shows_the_placement_map(netflix: Workspace, tmp_path: Path) -> None:
+    page = netflix.html_report(tmp_path / "report").read_text()
+    section = page[page.index('id="placement-map"'):]
+    section = section[:section.index('<h2 id="history">')]
+    assert "inference-a" in section and "inference-b" in section
+    assert "recommendation/ranking_scorer@3.0 ×1" in section
+    assert 'class="bar-fill" style="display:block;width:100.0%"' in section

@@ -442,6 +442,23 @@ def _tree_dict(node: TreeNode) -> dict[str, Any]:
             "children": [_tree_dict(child) for child in node.children]}
 
 
+@app.command("place")
+def place_models(
+    alias: AliasOption = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Which server and GPU runs each model replica (first-fit-decreasing on the fleet).
+
+    Exit code 5 when some replica does not fit; each is named with the resource and gap.
+    """
+    result = _run(as_json, lambda: _open(workspace, db).place(alias=alias), render.render_placement,
+                  lambda p: {"ok": p.feasible, **p.to_dict()})
+    if not result.feasible:
+        raise typer.Exit(5)
+
+
 @app.command("compile")
 def compile_repository(
     out: Annotated[Path, typer.Option("--out", "-o", help="The repository folder (kept as a "

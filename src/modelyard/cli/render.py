@@ -17,6 +17,7 @@ from rich.tree import Tree
 from modelyard.catalog.spec import ModelSpec
 from modelyard.deploy.plan import RolloutPlan
 from modelyard.deploy.runner import DeployResult
+from modelyard.placement.solver import Placement
 from modelyard.store.history import DeploymentRecord
 from modelyard.errors import ModelyardError, Problem, Severity
 from modelyard.planning import DeploymentPlan
@@ -256,6 +257,31 @@ def render_status(status: dict[str, Any]) -> None:
     if status["failed_models"]:
         console.print(Text("failed in the last deployment: " + ", ".join(status["failed_models"]),
                            style="red"))
+
+
+def render_placement(placement: Placement) -> None:
+    data = placement.to_dict()
+    for server in data["servers"]:
+        table = Table(title=f"{server['server']}: {server['used_gpu_memory_mb']:,} of "
+                            f"{server['gpu_memory_mb']:,} MB GPU memory, "
+                            f"{server['used_memory_mb']:,} of {server['memory_mb']:,} MB memory, "
+                            f"{server['used_cpu_cores']:g} of {server['cpu_cores']:g} cores",
+                      title_justify="left")
+        table.add_column("GPU")
+        table.add_column("used", justify="right")
+        table.add_column("models")
+        by_gpu: dict[int | None, list[str]] = {}
+        for a in placement.on(server["server"]):
+            by_gpu.setdefault(a.gpu_index, []).append(f"{a.ref} ×{a.instances}")
+        for gpu in server["gpus"]:
+            table.add_row(str(gpu["index"]), f"{gpu['used_mb']:,} / {gpu['memory_mb']:,} MB "
+                          f"({gpu['utilisation']:.0%})", "\n".join(by_gpu.get(gpu["index"], [])) or "-")
+        if by_gpu.get(None):
+            table.add_row("CPU", "", "\n".join(by_gpu[None]))
+        console.print(table)
+    console.print(f"{placement.gpus_used} GPU(s) used; lower bound {placement.lower_bound_gpus}")
+    for shortfall in placement.unplaced:
+        console.print(Text(f"does not fit: {shortfall}", style="bold red"), soft_wrap=True)
 
 
 def render_problems(problems: list[Problem]) -> None:

@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from modelyard.errors import Severity
 from modelyard.placement.fleet import Fleet
+from modelyard.placement.solver import Placement
 from modelyard.report.charts import bar_chart
 from modelyard.report.data import build_report
 from modelyard.report.graphs import GraphView, domain_colours, render_svg, to_dot
@@ -46,7 +47,8 @@ class DrawnGraph:
 
 def build_html_report(view: CatalogView, fleet: Fleet | None, validation: ValidationReport,
                       *, generated_at: datetime, repository: Path | None = None,
-                      history: Sequence[DeploymentRecord] = ()) -> str:
+                      history: Sequence[DeploymentRecord] = (),
+                      placement: Placement | None = None) -> str:
     report = build_report(view.specs.values(), fleet)
     colours = domain_colours(spec.domain for spec in view.specs.values())
     findings_by_model: dict[str, list[str]] = {}
@@ -74,6 +76,8 @@ def build_html_report(view: CatalogView, fleet: Fleet | None, validation: Valida
         repository=str(repository) if repository else None,
         open_limit=OPEN_SECTION_LIMIT,
         history=[_history_row(record) for record in history],
+        placement=_placement_rows(placement) if placement is not None else None,
+        unplaced=[str(s) for s in placement.unplaced] if placement is not None else [],
     )
 
 
@@ -130,6 +134,26 @@ def _graphs(view: CatalogView) -> list[DrawnGraph]:
     svgs = render_svg([to_dot(part) for _, part in parts])
     return [DrawnGraph(title, svg, len(part.nodes), len(part.edges))
             for (title, part), svg in zip(parts, svgs, strict=True)]
+
+
+def _placement_rows(placement: Placement) -> list[dict[str, Any]]:
+    """Per server, per GPU: memory used of capacity and the replicas placed there."""
+    servers = []
+    for server in placement.to_dict()["servers"]:
+        by_gpu: dict[int | None, list[str]] = {}
+        for a in placement.on(server["server"]):
+            by_gpu.setdefault(a.gpu_index, []).append(f"{a.ref} ×{a.instances}")
+        servers.append({
+            "name": server["server"], "used_gpu": server["used_gpu_memory_mb"],
+            "gpu": server["gpu_memory_mb"], "used_memory": server["used_memory_mb"],
+            "memory": server["memory_mb"], "used_cpu": server["used_cpu_cores"],
+            "cpu": server["cpu_cores"],
+            "gpus": [{"index": g["index"], "used": g["used_mb"], "memory": g["memory_mb"],
+                      "percent": round(100 * g["utilisation"], 1),
+                      "models": by_gpu.get(g["index"], [])} for g in server["gpus"]],
+            "cpu_models": by_gpu.get(None, []),
+        })
+    return servers
 
 
 def _history_row(record: DeploymentRecord) -> dict[str, Any]:
