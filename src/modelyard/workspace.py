@@ -29,7 +29,15 @@ from modelyard.catalog.manifest import load_manifests
 from modelyard.catalog.naming import check_name, split_model_id
 from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
-from modelyard.errors import Conflict, InputError, NotFound, Problem, Severity, ValidationFailed
+from modelyard.errors import (
+    Conflict,
+    InputError,
+    ModelyardError,
+    NotFound,
+    Problem,
+    Severity,
+    ValidationFailed,
+)
 from modelyard.placement.fleet import Fleet
 from modelyard.placement.solver import Placement, demands_from_specs, place
 from modelyard.planning import DeploymentPlan, plan_deployment
@@ -452,10 +460,23 @@ class Workspace:
             validation = validate_view(view, self.fleet)
             placement = (place(demands_from_specs(view.specs), self.fleet)
                          if self.fleet is not None and self.fleet.servers else None)
+        history = self.history(limit=50)
         page = build_html_report(view, self.fleet, validation, generated_at=datetime.now(UTC),
                                  repository=Path(repository) if repository else None,
-                                 history=self.history(limit=50), placement=placement)
+                                 history=history, placement=placement,
+                                 live=self._live_statuses(sorted({r.target for r in history}),
+                                                          alias))
         return write_html_report(page, Path(out_dir))
+
+    def _live_statuses(self, targets: Sequence[str], alias: str | None) -> list[dict[str, Any]]:
+        """`status` of each target deployed to, or why it could not be read (never fails)."""
+        statuses = []
+        for name in targets:
+            try:
+                statuses.append(self.status(name, alias=alias))
+            except ModelyardError as exc:
+                statuses.append({"target": name, "error": exc.message, "models": []})
+        return statuses
 
     def graph_view(self, reference: str | None = None, *, alias: str | None = None) -> GraphView:
         """The whole selection's graph, or one model's neighbourhood."""

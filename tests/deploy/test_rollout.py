@@ -319,3 +319,6 @@ def test_cli_deploy_status_history(deployed: tuple[Workspace, TritonClient],
     assert [d["outcome"] for d in history["deployments"]] == ["failed", "succeeded"]  # type: ignore[index]
     page = workspace.html_report(tmp_path / "report").read_text()
     assert 'id="history-table"' in page and "weights are corrupt" in page
+    live = page[page.index('<h2 id="live">'):page.index('<h2 id="repository">')]
+    assert "in sync with the catalog" in live or "drifted" in live
+    assert "recommendation.recommendation_ranker" in live

@@ -48,7 +48,8 @@ class DrawnGraph:
 def build_html_report(view: CatalogView, fleet: Fleet | None, validation: ValidationReport,
                       *, generated_at: datetime, repository: Path | None = None,
                       history: Sequence[DeploymentRecord] = (),
-                      placement: Placement | None = None) -> str:
+                      placement: Placement | None = None,
+                      live: Sequence[dict[str, Any]] = ()) -> str:
     report = build_report(view.specs.values(), fleet)
     colours = domain_colours(spec.domain for spec in view.specs.values())
     findings_by_model: dict[str, list[str]] = {}
@@ -78,6 +79,7 @@ def build_html_report(view: CatalogView, fleet: Fleet | None, validation: Valida
         history=[_history_row(record) for record in history],
         placement=_placement_rows(placement) if placement is not None else None,
         unplaced=[str(s) for s in placement.unplaced] if placement is not None else [],
+        live=list(live),
     )
 
 
