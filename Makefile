@@ -9,7 +9,7 @@ DEMO_DIR ?= demo-workspace
 
 # Debian packages: Graphviz draws the dependency graph; Chromium opens the HTML report in
 # the browser test. Installed only when missing (needs root, as on CI).
-APT_INSTALL = (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+APT_INSTALL = (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
