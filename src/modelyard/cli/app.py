@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+import yaml
 
 from modelyard.cli import render
 from modelyard.deploy.plan import RolloutPlan
@@ -440,6 +441,35 @@ def tree(
 def _tree_dict(node: TreeNode) -> dict[str, Any]:
     return {"name": node.name, "size_bytes": node.size_bytes, "is_dir": node.is_dir,
             "children": [_tree_dict(child) for child in node.children]}
+
+
+fleet_app = typer.Typer(help="The servers and GPUs models run on.", no_args_is_help=True)
+app.add_typer(fleet_app, name="fleet")
+
+
+@fleet_app.command("detect")
+def fleet_detect(
+    name: Annotated[str | None, typer.Option(help="Server name (default: the host name).")]
+    = None,
+    url: Annotated[str, typer.Option(help="This server's Triton HTTP endpoint.")]
+    = "http://127.0.0.1:8000",
+    as_json: JsonOption = False,
+) -> None:
+    """Describe this machine (GPUs through NVML, CPU cores, memory) as a fleet entry.
+
+    Prints the YAML to paste under `fleet: servers:` in modelyard.yaml (or JSON).
+    """
+    from modelyard.fleet_detect import detect_local_server
+
+    def show(found: tuple[Any, str | None]) -> None:
+        server, note = found
+        entry = server.model_dump(mode="json", exclude_none=True)
+        render.print_text(yaml.safe_dump([entry], sort_keys=False))
+        if note:
+            render.err_console.print(f"note: no GPUs listed: {note}")
+
+    _run(as_json, lambda: detect_local_server(name, url), show,
+         lambda found: {"ok": True, "server": found[0].model_dump(mode="json"), "note": found[1]})
 
 
 @app.command("place")
