@@ -30,6 +30,7 @@ from modelyard.catalog.naming import check_name, split_model_id
 from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
 from modelyard.errors import (
+    CapacityError,
     Conflict,
     InputError,
     ModelyardError,
@@ -60,7 +61,7 @@ from modelyard.store.history import DeploymentLog, DeploymentRecord
 from modelyard.triton.naming import triton_name
 from modelyard.selection import CatalogView, load_index, select
 from modelyard.store.store import AliasRecord, CatalogStore, StoredVersion
-from modelyard.triton.compiler import CompilePlan, plan_compile
+from modelyard.triton.compiler import CompilePlan, plan_compile, server_share
 from modelyard.triton.importer import read_triton_repository
 from modelyard.triton.config import Profile
 from modelyard.triton.repository import RepositoryDiff, RepositoryWriteError, RepositoryWriter
@@ -384,6 +385,39 @@ class Workspace:
 
     def history(self, target: str | None = None, limit: int = 50) -> list[DeploymentRecord]:
         return DeploymentLog(self.store).history(target, limit)
+
+    def compile_fleet(self, out: str | Path, *, profile: Profile = "production",
+                      alias: str | None = None) -> dict[str, CompileResult]:
+        """One repository per fleet server, `out/<server>/`, holding what placement put
+        there, with instance groups on the GPUs it chose.
+
+        Raises:
+            CapacityError: some replica does not fit the fleet (nothing is written).
+        """
+        if self.fleet is None or not self.fleet.servers:
+            raise InputError("per-server repositories need a fleet in modelyard.yaml")
+        with paused_gc():
+            view = self.select(alias)
+        problems = view.problems()
+        if problems:
+            raise ValidationFailed.from_problems(problems, "cannot compile")
+        plan = plan_compile(view.specs, view.triton_versions, view.resolution.resolved, profile)
+        if plan.problems:
+            raise ValidationFailed.from_problems(plan.problems, "cannot compile; nothing was written")
+        placement = place(demands_from_specs(view.specs), self.fleet)
+        if not placement.feasible:
+            raise CapacityError("the fleet cannot hold the selection; nothing was written:\n  "
+                                + "\n  ".join(str(s) for s in placement.unplaced))
+        results: dict[str, CompileResult] = {}
+        for server in self.fleet.servers:
+            share = server_share(plan, placement, server.name, profile)
+            writer = RepositoryWriter(Path(out) / server.name)
+            try:
+                diff, generation = writer.write(share.files)
+            except RepositoryWriteError as exc:
+                raise InputError(str(exc)) from exc
+            results[server.name] = CompileResult(share, diff, generation)
+        return results
 
     def place(self, *, alias: str | None = None) -> Placement:
         """Assign every replica of the selection to a server and GPU of the declared fleet."""

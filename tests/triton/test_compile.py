@@ -372,3 +372,23 @@ def test_imported_version_folders_keep_their_files(workspace: Workspace, tmp_pat
                                                                    "model.onnx.data"]
     assert parse_pbtxt((out / "net" / "config.pbtxt").read_text()).default_model_filename == \
         "net.onnx"
+
+
+def test_netflix_placement_compiles_into_one_repository_per_server(netflix: Workspace,
+                                                                   tmp_path: Path) -> None:
+    out = tmp_path / "fleet"
+    results = netflix.compile_fleet(out)
+    assert set(results) == {"inference-a", "inference-b"}
+    placement = netflix.place()
+    for server in ("inference-a", "inference-b"):
+        placed = {a.model_id: a.gpu_index for a in placement.on(server)}
+        folders = {p.name for p in (out / server).iterdir()}
+        assert folders == {f"{m.split('/')[0]}.{m.split('/')[1]}" for m in placed}
+        for model_id, gpu in placed.items():
+            config = parse_pbtxt((out / server / model_id.replace("/", ".") / "config.pbtxt")
+                                 .read_text())
+            if gpu is None:
+                assert all(g.kind != g.KIND_GPU for g in config.instance_group)
+            else:
+                [group] = list(config.instance_group)
+                assert group.kind == group.KIND_GPU and list(group.gpus) == [gpu]

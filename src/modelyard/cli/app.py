@@ -499,6 +499,9 @@ def compile_repository(
     alias: AliasOption = None,
     check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 and list the "
                                         "differences when OUT is out of date.")] = False,
+    per_server: Annotated[bool, typer.Option("--per-server", help="Place the selection on the "
+                                             "fleet and write OUT/<server>/ for each server.")]
+    = False,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -508,6 +511,12 @@ def compile_repository(
         render.render_error(InputError(f"--profile: {profile!r} is not one of "
                                        f"{', '.join(PROFILES)}"), as_json)
         raise typer.Exit(2)
+    if per_server:
+        _run(as_json, lambda: _open(workspace, db).compile_fleet(
+            out, profile=profile, alias=alias),  # type: ignore[arg-type]
+            render.render_fleet_compile,
+            lambda results: {"ok": True, "servers": {k: r.to_dict() for k, r in results.items()}})
+        return
     result = _run(as_json,
                   lambda: _open(workspace, db).compile(out, profile=profile,  # type: ignore[arg-type]
                                                        alias=alias, check=check),

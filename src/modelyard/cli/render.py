@@ -150,6 +150,12 @@ def render_compile(result: CompileResult) -> None:
                       + ("nothing changed" if diff.is_empty else f"now serving {result.generation}"))
 
 
+def render_fleet_compile(results: dict[str, CompileResult]) -> None:
+    for server, result in results.items():
+        console.print(Text(f"server {server}", style="bold"))
+        render_compile(result)
+
+
 def render_serving(serving: LocalServing) -> None:
     server = serving.server
     console.print(f"Triton is live at {server.url} (gRPC {server.grpc_port}, metrics "

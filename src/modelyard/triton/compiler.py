@@ -30,6 +30,7 @@ from modelyard.triton.config import (
 )
 from modelyard.triton.naming import check_triton_name, triton_name
 from modelyard.triton.onnx_io import ArtifactError, read_onnx_io
+from modelyard.placement.solver import Placement
 from modelyard.triton.repository import RepoFile
 from modelyard.triton.rules import check_ensemble_connections, check_model_config
 
@@ -301,3 +302,33 @@ def _version_files(name: str, number: int, spec: ModelSpec, backend: str,
 
 def _error(code: str, message: str, model: str | None, field_name: str | None) -> Problem:
     return Problem(Severity.ERROR, code, message, model=model, field=field_name)
+
+
+def server_share(plan: CompilePlan, placement: Placement, server: str,
+                 profile: Profile) -> CompilePlan:
+    """The part of a compiled repository that `placement` puts on `server`, with each
+    model's instance groups on the GPUs chosen for it (KIND_CPU in the local profile)."""
+    here = {a.model_id for a in placement.on(server)}
+    groups = placement.instance_groups(server)
+    share = CompilePlan(plan.profile, skipped=dict(plan.skipped))
+    for model_id, model in plan.models.items():
+        if model_id not in here:
+            continue
+        config = type(model.config)()
+        config.CopyFrom(model.config)
+        if config.platform != "ensemble" and model_id in groups:
+            del config.instance_group[:]
+            for group in groups[model_id]:
+                message = config.instance_group.add()
+                json_format.ParseDict({k: v for k, v in group.items()
+                                       if profile == "production" or k != "gpus"}, message)
+                if profile == "local":
+                    message.kind = message.KIND_CPU
+        text = to_pbtxt(config).encode()
+        files = [RepoFile(f"{model.triton_name}/config.pbtxt", hashlib.sha256(text).hexdigest(),
+                          content=text)]
+        files += [f for f in model.files if not f.path.endswith("/config.pbtxt")
+                  or f.path.count("/") > 1]
+        share.models[model_id] = CompiledModel(model.triton_name, model.model_id, model.versions,
+                                               config, files, model.examples)
+    return share
