@@ -285,9 +285,11 @@ class Workspace:
         with paused_gc():
             return apply_documents(self.store, documents, dry_run=dry_run)
 
-    def _deployment_inputs(self, target: str, alias: str | None
+    def _deployment_inputs(self, target: str, alias: str | None, profile: Profile | None = None
                            ) -> tuple[TargetConfig, CompilePlan, dict[str, list[str]]]:
         config = self.target(target)
+        if profile is not None:
+            config = config.model_copy(update={"profile": profile})
         with paused_gc():
             view = self.select(alias)
         problems = view.problems()
@@ -382,6 +384,42 @@ class Workspace:
                 return order
         finally:
             log.release_lease(target, actor)
+
+    def deploy_fleet(self, *, alias: str | None = None, profile: Profile = "production",
+                     options: DeployOptions | None = None,
+                     progress: Progress | None = None) -> dict[str, DeployResult]:
+        """Place the selection on the fleet and roll each server's share out to it.
+
+        Each server is its own target (named after it, with its own lease and history):
+        its `url` and `repository` in modelyard.yaml say where. Servers go one after the
+        other; the first failure stops the rest (that server is rolled back).
+        """
+        if self.fleet is None or not self.fleet.servers:
+            raise InputError("deploy --fleet needs a fleet in modelyard.yaml")
+        missing = [s.name for s in self.fleet.servers if not s.url or not s.repository]
+        if missing:
+            raise InputError(f"fleet servers {', '.join(missing)} need `url` and `repository` "
+                             "in modelyard.yaml to be deployed to")
+        _, compiled, dependencies = self._deployment_inputs("local", alias, profile=profile)
+        with paused_gc():
+            view = self.select(alias)
+        placement = place(demands_from_specs(view.specs), self.fleet)
+        if not placement.feasible:
+            raise CapacityError("the fleet cannot hold the selection; nothing was deployed:\n  "
+                                + "\n  ".join(str(s) for s in placement.unplaced))
+        results: dict[str, DeployResult] = {}
+        for server in self.fleet.servers:
+            assert server.url is not None and server.repository is not None
+            share = server_share(compiled, placement, server.name, profile)
+            repository = Path(server.repository)
+            if not repository.is_absolute() and self.root is not None:
+                repository = self.root / repository
+            rollout = Rollout(DeploymentLog(self.store), server.name, server.url, repository,
+                              share, dependencies,
+                              selection=f"fleet, alias {alias}" if alias else "fleet, newest",
+                              options=options, progress=progress)
+            results[server.name] = rollout.run()
+        return results
 
     def history(self, target: str | None = None, limit: int = 50) -> list[DeploymentRecord]:
         return DeploymentLog(self.store).history(target, limit)

@@ -292,6 +292,11 @@ def deploy(
     wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for another "
                                         "deployment to this target to finish.")] = 0,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    fleet: Annotated[bool, typer.Option("--fleet", help="Place the selection on the fleet and "
+                                        "deploy each server's share to it (servers need url "
+                                        "and repository in modelyard.yaml).")] = False,
+    profile: Annotated[str, typer.Option(help="With --fleet: production or local.")]
+    = "production",
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -300,6 +305,16 @@ def deploy(
     upgrade, smoke-tested, rolled back on any failure."""
     options = DeployOptions(concurrency=concurrency, load_timeout_s=load_timeout,
                             ready_timeout_s=ready_timeout, wait_for_lease_s=wait)
+    if fleet:
+        if profile not in PROFILES:
+            render.render_error(InputError(f"--profile: {profile!r} is not one of "
+                                           f"{', '.join(PROFILES)}"), as_json)
+            raise typer.Exit(2)
+        _run(as_json, lambda: _open(workspace, db).deploy_fleet(
+            alias=alias, profile=profile, options=options),  # type: ignore[arg-type]
+            render.render_fleet_deploy,
+            lambda results: {"ok": True, "servers": {k: r.to_dict() for k, r in results.items()}})
+        return
 
     def action() -> DeployResult:
         ws = _open(workspace, db)

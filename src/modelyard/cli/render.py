@@ -237,6 +237,11 @@ def render_deploy(result: DeployResult) -> None:
                        f"{result.seconds:.1f} s: {len(changed)} model(s) changed", style="green"))
 
 
+def render_fleet_deploy(results: dict[str, DeployResult]) -> None:
+    for result in results.values():
+        render_deploy(result)
+
+
 def render_history(records: list[DeploymentRecord]) -> None:
     table = Table(title="deployments", title_justify="left")
     for column in ("id", "target", "started", "seconds", "outcome", "by", "selection", "changed"):

@@ -33,6 +33,8 @@ class Gpu(_Strict):
 class Server(_Strict):
     name: str
     url: str | None = None
+    # The folder this server's Triton reads (--model-repository), for `deploy --fleet`.
+    repository: str | None = None
     cpu_cores: Annotated[float, Field(gt=0)]
     memory_mb: Annotated[int, Field(gt=0)]
     labels: dict[str, str] = Field(default_factory=dict)
