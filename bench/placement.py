@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.placement.fleet import Dedication, Fleet, Gpu, Server
+from modelyard.errors import InputError
+from modelyard.placement.exact import place_exact
 from modelyard.placement.solver import Demand, place
 
 SEED = 20240611
@@ -93,6 +95,11 @@ def build_demands(count: int, rng: random.Random) -> list[Demand]:
     return demands
 
 
+# The exact (MIP) solver runs where it can finish or improve in reasonable time.
+EXACT_UP_TO = 1000
+EXACT_TIME_LIMIT_S = 30.0
+
+
 def run(count: int, seed: int) -> dict[str, Any]:
     rng = random.Random(seed + count)
     gpus = max(GPUS_PER_SERVER, round(count / MODELS_PER_GPU))
@@ -106,7 +113,18 @@ def run(count: int, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     again = place([*demands, extra], fleet, previous=placement)
     add_seconds = time.perf_counter() - started
+    exact: dict[str, Any] | None = None
+    if count <= EXACT_UP_TO:
+        started = time.perf_counter()
+        try:
+            found = place_exact(demands, fleet, time_limit_s=EXACT_TIME_LIMIT_S)
+            exact = {"seconds": round(time.perf_counter() - started, 2), "status": found.status,
+                     "optimal": found.optimal,
+                     "gpus_used": found.placement.gpus_used if found.placement else None}
+        except InputError as exc:
+            exact = {"skipped": exc.message}
     return {
+        "exact": exact,
         "models": count,
         "servers": len(fleet.servers),
         "gpus": gpus,

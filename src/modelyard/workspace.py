@@ -40,6 +40,7 @@ from modelyard.errors import (
     ValidationFailed,
 )
 from modelyard.placement.fleet import Fleet
+from modelyard.placement.exact import place_exact
 from modelyard.placement.solver import Placement, demands_from_specs, place
 from modelyard.planning import DeploymentPlan, plan_deployment
 from modelyard.registry import ApplyResult, apply_documents
@@ -457,14 +458,24 @@ class Workspace:
             results[server.name] = CompileResult(share, diff, generation)
         return results
 
-    def place(self, *, alias: str | None = None) -> Placement:
-        """Assign every replica of the selection to a server and GPU of the declared fleet."""
+    def place(self, *, alias: str | None = None, exact: bool = False,
+              time_limit_s: float = 10.0) -> Placement:
+        """Assign every replica of the selection to a server and GPU of the declared fleet.
+
+        `exact` solves the placement as a MIP (HiGHS) within `time_limit_s`; when it finds
+        nothing, the first-fit solver runs to say what does not fit and why.
+        """
         if self.fleet is None or not self.fleet.servers:
             raise InputError("placement needs a fleet: declare `fleet: {servers: [...]}` in "
                              "modelyard.yaml")
         with paused_gc():
             view = self.select(alias)
-        return place(demands_from_specs(view.specs), self.fleet)
+        demands = demands_from_specs(view.specs)
+        if exact:
+            result = place_exact(demands, self.fleet, time_limit_s=time_limit_s)
+            if result.placement is not None:
+                return result.placement
+        return place(demands, self.fleet)
 
     def target(self, name: str = "local") -> TargetConfig:
         """A deployment target by name; `local` is the server `modelyard serve` starts."""

@@ -489,6 +489,10 @@ def fleet_detect(
 
 @app.command("place")
 def place_models(
+    exact: Annotated[bool, typer.Option("--exact", help="Solve for the fewest GPUs (MIP, "
+                                        "HiGHS); for small catalogs.")] = False,
+    time_limit: Annotated[float, typer.Option(min=0.1, help="Seconds the exact solver may "
+                                              "take; the best placement found is kept.")] = 10.0,
     alias: AliasOption = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
@@ -498,7 +502,9 @@ def place_models(
 
     Exit code 5 when some replica does not fit; each is named with the resource and gap.
     """
-    result = _run(as_json, lambda: _open(workspace, db).place(alias=alias), render.render_placement,
+    result = _run(as_json, lambda: _open(workspace, db).place(alias=alias, exact=exact,
+                                                              time_limit_s=time_limit),
+                  render.render_placement,
                   lambda p: {"ok": p.feasible, **p.to_dict()})
     if not result.feasible:
         raise typer.Exit(5)
