@@ -104,6 +104,8 @@ def test_without_a_fleet_needs_are_information(tmp_path: Path) -> None:
     assert info.severity is Severity.INFO
     assert "33,792 MB" in info.message and "ranking_scorer@3.0" in info.message
     assert report.needs["largest"]["gpu_memory_mb"]["value"] == 12288
+    [local] = [p for p in report.problems if p.code == "capacity-local"]
+    assert local.severity is Severity.INFO and "this machine (" in local.message
     workspace.close()
 
 

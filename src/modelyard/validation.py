@@ -27,7 +27,7 @@ from typing import Any
 from modelyard.catalog.naming import is_conventional_name
 from modelyard.catalog.spec import ModelSpec
 from modelyard.errors import Problem, Severity
-from modelyard.placement.fleet import Fleet
+from modelyard.placement.fleet import Fleet, Server
 from modelyard.placement.solver import demands_from_specs, place
 from modelyard.selection import CatalogView
 from modelyard.triton.compiler import plan_compile
@@ -71,7 +71,7 @@ class ValidationReport:
 
 
 def validate_view(view: CatalogView, fleet: Fleet | None = None, *,
-                  strict: bool = False) -> ValidationReport:
+                  strict: bool = False, local: Server | None = None) -> ValidationReport:
     """Run every cross-model check over a selection."""
     problems = view.problems()
     is_acyclic = not any(p.code == "cycle" for p in problems)
@@ -79,6 +79,8 @@ def validate_view(view: CatalogView, fleet: Fleet | None = None, *,
     problems += list(_naming(specs))
     needs = catalog_needs(specs.values())
     problems += list(_capacity(needs, fleet))
+    if (fleet is None or not fleet.servers) and local is not None:
+        problems += list(_local_machine(needs, local))
     if fleet is not None and fleet.servers:
         problems += _placement(view, fleet)
     if is_acyclic:
@@ -170,6 +172,21 @@ def _capacity(needs: dict[str, Any], fleet: Fleet | None) -> Iterator[Problem]:
                           f"{holder} has {_num(biggest)} {unit} (short by {_num(single - biggest)} {unit})",
                           model=largest[key]["model"], field=f"resource_requirements.{key}",
                           details={"resource": key, "need": single, "largest": biggest})
+
+
+def _local_machine(needs: dict[str, Any], local: Server) -> Iterator[Problem]:
+    """With no fleet declared, how the selection compares with the machine it runs on."""
+    total = needs["total"]
+    capacity = {"gpu_memory_mb": local.gpu_memory_mb, "memory_mb": local.memory_mb,
+                "cpu_cores": local.cpu_cores}
+    short = [f"{label} {_num(total[key])} of {_num(capacity[key])} {unit}"
+             for key, label, unit, *_ in _RESOURCES if total[key] > capacity[key]]
+    where = (f"this machine ({local.name}: {_num(local.cpu_cores)} cores, "
+             f"{_num(local.memory_mb)} MB memory, {len(local.gpus)} GPU(s))")
+    message = (f"{where} cannot hold the selection: it needs " + ", ".join(short)
+               if short else f"{where} can hold the selection's totals")
+    yield Problem(Severity.INFO, "capacity-local", message,
+                  details={"server": local.model_dump(mode="json"), "short": short})
 
 
 def _placement(view: CatalogView, fleet: Fleet) -> list[Problem]:

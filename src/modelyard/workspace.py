@@ -40,6 +40,7 @@ from modelyard.errors import (
     ValidationFailed,
 )
 from modelyard.placement.fleet import Fleet
+from modelyard.fleet_detect import detect_local_server
 from modelyard.placement.exact import place_exact
 from modelyard.placement.solver import Placement, demands_from_specs, place
 from modelyard.planning import DeploymentPlan, plan_deployment
@@ -458,12 +459,14 @@ class Workspace:
             results[server.name] = CompileResult(share, diff, generation)
         return results
 
-    def place(self, *, alias: str | None = None, exact: bool = False,
+    def place(self, *, alias: str | None = None, exact: bool | None = None,
               time_limit_s: float = 10.0) -> Placement:
         """Assign every replica of the selection to a server and GPU of the declared fleet.
 
-        `exact` solves the placement as a MIP (HiGHS) within `time_limit_s`; when it finds
-        nothing, the first-fit solver runs to say what does not fit and why.
+        `exact` solves the placement as a MIP (HiGHS) within `time_limit_s`; by default it
+        does so for small selections (up to EXACT_AUTO_REPLICAS replicas) and uses
+        first-fit-decreasing above. When the MIP finds nothing, first-fit runs to say what
+        does not fit and why.
         """
         if self.fleet is None or not self.fleet.servers:
             raise InputError("placement needs a fleet: declare `fleet: {servers: [...]}` in "
@@ -471,6 +474,8 @@ class Workspace:
         with paused_gc():
             view = self.select(alias)
         demands = demands_from_specs(view.specs)
+        if exact is None:
+            exact = sum(d.replicas for d in demands) <= EXACT_AUTO_REPLICAS and _has_highs()
         if exact:
             result = place_exact(demands, self.fleet, time_limit_s=time_limit_s)
             if result.placement is not None:
@@ -497,8 +502,11 @@ class Workspace:
         return select(self.store, alias=alias, model_ids=model_ids)
 
     def validate(self, *, strict: bool = False, alias: str | None = None) -> ValidationReport:
+        local = None
+        if self.fleet is None or not self.fleet.servers:
+            local, _ = detect_local_server()  # no fleet declared: compare with this machine
         with paused_gc():
-            return validate_view(self.select(alias), self.fleet, strict=strict)
+            return validate_view(self.select(alias), self.fleet, strict=strict, local=local)
 
     def plan(self, *, alias: str | None = None) -> DeploymentPlan:
         with paused_gc():
@@ -677,6 +685,15 @@ def paused_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+EXACT_AUTO_REPLICAS = 40
+
+
+def _has_highs() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("highspy") is not None
 
 
 def _transitive_dependents(name: str, dependencies: dict[str, list[str]],

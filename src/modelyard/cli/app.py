@@ -489,8 +489,9 @@ def fleet_detect(
 
 @app.command("place")
 def place_models(
-    exact: Annotated[bool, typer.Option("--exact", help="Solve for the fewest GPUs (MIP, "
-                                        "HiGHS); for small catalogs.")] = False,
+    exact: Annotated[bool | None, typer.Option("--exact/--first-fit", help="Solve for the "
+                                               "fewest GPUs (MIP, HiGHS), or first-fit-decreasing; "
+                                               "default: exact up to 40 replicas.")] = None,
     time_limit: Annotated[float, typer.Option(min=0.1, help="Seconds the exact solver may "
                                               "take; the best placement found is kept.")] = 10.0,
     alias: AliasOption = None,
