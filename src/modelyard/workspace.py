@@ -405,7 +405,7 @@ class Workspace:
         _, compiled, dependencies = self._deployment_inputs("local", alias, profile=profile)
         with paused_gc():
             view = self.select(alias)
-        placement = place(demands_from_specs(view.specs), self.fleet)
+        placement = self.place(alias=alias)  # the same placement `modelyard place` shows
         if not placement.feasible:
             raise CapacityError("the fleet cannot hold the selection; nothing was deployed:\n  "
                                 + "\n  ".join(str(s) for s in placement.unplaced))
@@ -444,7 +444,7 @@ class Workspace:
         plan = plan_compile(view.specs, view.triton_versions, view.resolution.resolved, profile)
         if plan.problems:
             raise ValidationFailed.from_problems(plan.problems, "cannot compile; nothing was written")
-        placement = place(demands_from_specs(view.specs), self.fleet)
+        placement = self.place(alias=alias)  # the same placement `modelyard place` shows
         if not placement.feasible:
             raise CapacityError("the fleet cannot hold the selection; nothing was written:\n  "
                                 + "\n  ".join(str(s) for s in placement.unplaced))
