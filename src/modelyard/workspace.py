@@ -292,15 +292,7 @@ class Workspace:
         config = self.target(target)
         if profile is not None:
             config = config.model_copy(update={"profile": profile})
-        with paused_gc():
-            view = self.select(alias)
-        problems = view.problems()
-        if problems:
-            raise ValidationFailed.from_problems(problems, "cannot deploy")
-        compiled = plan_compile(view.specs, view.triton_versions, view.resolution.resolved,
-                                config.profile)
-        if compiled.problems:
-            raise ValidationFailed.from_problems(compiled.problems, "cannot deploy")
+        view, compiled = self._compiled(alias, config.profile, "cannot deploy")
         names = {ref: triton_name(spec) for ref, spec in view.specs.items()}
         dependencies: dict[str, list[str]] = {}
         for ref in view.specs:
@@ -403,12 +395,7 @@ class Workspace:
             raise InputError(f"fleet servers {', '.join(missing)} need `url` and `repository` "
                              "in modelyard.yaml to be deployed to")
         _, compiled, dependencies = self._deployment_inputs("local", alias, profile=profile)
-        with paused_gc():
-            view = self.select(alias)
-        placement = self.place(alias=alias)  # the same placement `modelyard place` shows
-        if not placement.feasible:
-            raise CapacityError("the fleet cannot hold the selection; nothing was deployed:\n  "
-                                + "\n  ".join(str(s) for s in placement.unplaced))
+        placement = self._feasible_placement(alias, "nothing was deployed")
         results: dict[str, DeployResult] = {}
         for server in self.fleet.servers:
             assert server.url is not None and server.repository is not None
@@ -434,20 +421,9 @@ class Workspace:
         Raises:
             CapacityError: some replica does not fit the fleet (nothing is written).
         """
-        if self.fleet is None or not self.fleet.servers:
-            raise InputError("per-server repositories need a fleet in modelyard.yaml")
-        with paused_gc():
-            view = self.select(alias)
-        problems = view.problems()
-        if problems:
-            raise ValidationFailed.from_problems(problems, "cannot compile")
-        plan = plan_compile(view.specs, view.triton_versions, view.resolution.resolved, profile)
-        if plan.problems:
-            raise ValidationFailed.from_problems(plan.problems, "cannot compile; nothing was written")
-        placement = self.place(alias=alias)  # the same placement `modelyard place` shows
-        if not placement.feasible:
-            raise CapacityError("the fleet cannot hold the selection; nothing was written:\n  "
-                                + "\n  ".join(str(s) for s in placement.unplaced))
+        placement = self._feasible_placement(alias, "nothing was written")
+        _, plan = self._compiled(alias, profile, "cannot compile")
+        assert self.fleet is not None  # _feasible_placement refuses a workspace without one
         results: dict[str, CompileResult] = {}
         for server in self.fleet.servers:
             share = server_share(plan, placement, server.name, profile)
@@ -458,6 +434,30 @@ class Workspace:
                 raise InputError(str(exc)) from exc
             results[server.name] = CompileResult(share, diff, generation)
         return results
+
+    def _compiled(self, alias: str | None, profile: Profile,
+                  headline: str) -> tuple[CatalogView, CompilePlan]:
+        """The selection and its compiled repository; ValidationFailed if either is invalid."""
+        with paused_gc():
+            view = self.select(alias)
+        problems = view.problems()
+        if problems:
+            raise ValidationFailed.from_problems(problems, headline)
+        plan = plan_compile(view.specs, view.triton_versions, view.resolution.resolved, profile)
+        if plan.problems:
+            raise ValidationFailed.from_problems(plan.problems, f"{headline}; nothing was written")
+        return view, plan
+
+    def _feasible_placement(self, alias: str | None, consequence: str) -> Placement:
+        """`place`'s placement (the one `modelyard place` shows), or CapacityError."""
+        if self.fleet is None or not self.fleet.servers:
+            raise InputError("this needs a fleet: declare `fleet: {servers: [...]}` in "
+                             "modelyard.yaml")
+        placement = self.place(alias=alias)
+        if not placement.feasible:
+            raise CapacityError(f"the fleet cannot hold the selection; {consequence}:\n  "
+                                + "\n  ".join(str(s) for s in placement.unplaced))
+        return placement
 
     def place(self, *, alias: str | None = None, exact: bool | None = None,
               time_limit_s: float = 10.0) -> Placement:
@@ -526,14 +526,7 @@ class Workspace:
             ValidationFailed: the selection or a config is invalid; nothing was written.
             InputError: `out` cannot be written; the previous repository is unchanged.
         """
-        with paused_gc():
-            view = self.select(alias)
-        problems = view.problems()
-        if problems:
-            raise ValidationFailed.from_problems(problems, "cannot compile")
-        plan = plan_compile(view.specs, view.triton_versions, view.resolution.resolved, profile)
-        if plan.problems:
-            raise ValidationFailed.from_problems(plan.problems, "cannot compile; nothing was written")
+        _, plan = self._compiled(alias, profile, "cannot compile")
         writer = RepositoryWriter(Path(out))
         try:
             if check:
