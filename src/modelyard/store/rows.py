@@ -104,3 +104,51 @@ leases = Table(
     Column("acquired_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
+
+# Live measurements (perf runs, memory readings) per model version and target. The
+# summary is JSON so that new figures need no migration; the columns are what queries
+# filter on.
+measurements = Table(
+    "measurements",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", String(130), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("target", String(64), nullable=False),
+    # perf | memory
+    Column("kind", String(16), nullable=False),
+    Column("measured_at", DateTime(timezone=True), nullable=False),
+    Column("summary_json", Text, nullable=False),
+)
+Index("ix_measurements_model_target", measurements.c.model_id, measurements.c.target,
+      measurements.c.kind)
+
+# API tokens: only a SHA-256 of the secret is stored; `prefix` identifies a token in
+# listings and audit entries without revealing it.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("team", String(64), nullable=False),
+    # viewer | maintainer | admin
+    Column("role", String(16), nullable=False),
+    Column("description", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object", String(200), nullable=False),
+    Column("before_json", Text, nullable=True),
+    Column("after_json", Text, nullable=True),
+)
+Index("ix_audit_log_at", audit_log.c.at)
