@@ -9,6 +9,8 @@ ModelyardError
 │   └── VersionConflict same id and version, different content
 ├── CapacityError       nothing fits: the model and the shortfall
 ├── StorageError        the catalog database cannot be opened or read
+├── Unauthenticated     no token, or an unknown or revoked one (HTTP 401)
+├── Forbidden           the token's role or team does not allow this (HTTP 403)
 └── TritonError         the server refused: url, model, HTTP status, message
     └── RolloutFailed   what was rolled back and what is still serving
 ```
@@ -171,6 +173,22 @@ class StorageError(ModelyardError):
     exit_code = 6
     http_status = 503
     code = "storage"
+
+
+class Unauthenticated(ModelyardError):
+    """The request carries no token, or one the catalog does not know or has revoked."""
+
+    exit_code = 9
+    http_status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(ModelyardError):
+    """The caller's role or team does not allow this change."""
+
+    exit_code = 9
+    http_status = 403
+    code = "forbidden"
 
 
 class TritonError(ModelyardError):

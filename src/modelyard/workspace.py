@@ -25,17 +25,19 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from modelyard.catalog.manifest import load_manifests
+from modelyard.catalog.manifest import ManifestDocument, load_manifests, parse_manifest_text
 from modelyard.catalog.naming import check_name, split_model_id
 from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
 from modelyard.errors import (
     CapacityError,
     Conflict,
+    Forbidden,
     InputError,
     ModelyardError,
     NotFound,
     Problem,
+    RolloutFailed,
     Severity,
     ValidationFailed,
 )
@@ -59,6 +61,7 @@ from modelyard.deploy.runner import (
 from modelyard.graph.dag import DependencyGraph
 from modelyard.triton.client import TritonClient
 from modelyard.graph.resolve import resolve
+from modelyard.store.access import AccessLog
 from modelyard.store.history import DeploymentLog, DeploymentRecord
 from modelyard.triton.naming import triton_name
 from modelyard.selection import CatalogView, load_index, select
@@ -105,6 +108,8 @@ class TargetConfig(BaseModel):
     url: str
     repository: str
     profile: Profile = "production"
+    # Teams whose maintainers may deploy here through the API; absent: any team.
+    teams: tuple[str, ...] | None = None
 
 
 LOCAL_TARGET = TargetConfig(url="http://127.0.0.1:8000", repository=".modelyard/triton/repository",
@@ -275,10 +280,70 @@ class Workspace:
 
     # Operations -----------------------------------------------------------------
 
-    def apply(self, paths: Sequence[str | Path], *, dry_run: bool = False) -> ApplyResult:
+    def apply(self, paths: Sequence[str | Path], *, dry_run: bool = False,
+              actor: str | None = None) -> ApplyResult:
         """Register every manifest under `paths` in one transaction."""
         with paused_gc():
-            return apply_documents(self.store, load_manifests(paths), dry_run=dry_run)
+            result = apply_documents(self.store, load_manifests(paths), dry_run=dry_run)
+        self._audit_apply(result, actor)
+        return result
+
+    def apply_text(self, text: str, *, source: str = "<api>", dry_run: bool = False,
+                   actor: str | None = None, owner_team: str | None = None) -> ApplyResult:
+        """Register the manifests in `text` (YAML, `---` between documents), as `apply` does.
+
+        With `owner_team`, every document and every model it adds a version to must be
+        owned by that team.
+
+        Raises:
+            Forbidden: a model of another team (with `owner_team`).
+        """
+        documents = parse_manifest_text(text, source)
+        if not documents:
+            raise InputError(f"{source}: no manifest documents (name, version, ...) in the text")
+        if owner_team is not None:
+            self._check_owner(documents, owner_team)
+        with paused_gc():
+            result = apply_documents(self.store, documents, dry_run=dry_run)
+        self._audit_apply(result, actor)
+        return result
+
+    def owner_of(self, model_id: str) -> str:
+        """The owner team of a model: its newest version's `owner_team`."""
+        return self.store.get(model_id).spec.owner_team
+
+    def _check_owner(self, documents: Sequence[ManifestDocument], team: str) -> None:
+        for document in documents:
+            if document.spec.owner_team != team:
+                raise Forbidden(f"{document.where}: {document.spec.ref} is owned by "
+                                f"{document.spec.owner_team!r}; team {team!r} may only "
+                                "register models it owns")
+        ids = {d.spec.id for d in documents}
+        newest: dict[str, ModelSpec] = {}
+        for stored in self.store.versions(ids):
+            spec = stored.spec
+            if spec.id not in newest or spec.parsed_version > newest[spec.id].parsed_version:
+                newest[spec.id] = spec
+        for model_id, spec in sorted(newest.items()):
+            if spec.owner_team != team:
+                raise Forbidden(f"{model_id} is owned by {spec.owner_team!r}; team {team!r} "
+                                "may not add versions to it")
+
+    @property
+    def access(self) -> AccessLog:
+        """API tokens and the audit log."""
+        return AccessLog(self.store)
+
+    def _audit(self, actor: str | None, action: str, object_: str, before: Any,
+               after: Any) -> None:
+        self.access.record(actor or local_actor(), action, object_, before, after)
+
+    def _audit_apply(self, result: ApplyResult, actor: str | None) -> None:
+        if result.dry_run or not result.created:
+            return
+        shown = result.created[:AUDIT_LIST_LIMIT]
+        self._audit(actor, "model.register", ", ".join(shown)[:200], None,
+                    {"created": shown, "created_count": len(result.created)})
 
     def import_triton(self, root: str | Path, *, domain: str, owner_team: str,
                       dry_run: bool = False) -> ApplyResult:
@@ -303,10 +368,12 @@ class Workspace:
         return config, compiled, dependencies
 
     def _rollout(self, target: str, alias: str | None, options: DeployOptions | None,
-                 progress: Progress | None) -> Rollout:
+                 progress: Progress | None, actor: str | None = None) -> Rollout:
         config, compiled, dependencies = self._deployment_inputs(target, alias)
         return Rollout(DeploymentLog(self.store), target, config.url, Path(config.repository),
                        compiled, dependencies, selection=f"alias {alias}" if alias else "newest",
+                       # The lease holder must stay unique per deployer: keep default_actor's token.
+                       actor=f"{actor} ({default_actor()})" if actor else None,
                        options=options, progress=progress)
 
     def rollout_plan(self, target: str = "local", *, alias: str | None = None) -> RolloutPlan:
@@ -319,9 +386,18 @@ class Workspace:
 
     def deploy(self, target: str = "local", *, alias: str | None = None,
                options: DeployOptions | None = None,
-               progress: Progress | None = None) -> DeployResult:
+               progress: Progress | None = None, actor: str | None = None) -> DeployResult:
         """Roll the selection out to `target`, dependencies first, with rollback on failure."""
-        return self._rollout(target, alias, options, progress).run()
+        selection = {"alias": alias}
+        try:
+            result = self._rollout(target, alias, options, progress, actor).run()
+        except RolloutFailed as exc:
+            failed = exc.result.to_dict() if isinstance(exc.result, DeployResult) else None
+            self._audit(actor, "deploy", f"target {target}", selection,
+                        {"ok": False, "error": exc.message, "deployment": failed})
+            raise
+        self._audit(actor, "deploy", f"target {target}", selection, result.to_dict())
+        return result
 
     def status(self, target: str = "local", *, alias: str | None = None) -> dict[str, Any]:
         """Desired (compiled selection) against live (the server's index), and drift."""
@@ -348,7 +424,7 @@ class Workspace:
                 "models": models, "drift": drift, "last_deployment": last, "failed_models": failed}
 
     def undeploy(self, reference: str, target: str = "local", *, cascade: bool = False,
-                 alias: str | None = None) -> list[str]:
+                 alias: str | None = None, actor: str | None = None) -> list[str]:
         """Unload a model from `target`; refused while live models need it, unless `cascade`
         (then they go first). Returns the Triton names unloaded, in order."""
         model_id, _ = parse_reference(reference)
@@ -375,6 +451,8 @@ class Workspace:
                     client.unload(each)
                 log.finish(record, "succeeded", [{"model": m, "action": "unload", "status": "done"}
                                                   for m in order])
+                self._audit(actor, "undeploy", f"target {target}", {"live": sorted(live)},
+                            {"unloaded": order})
                 return order
         finally:
             log.release_lease(target, actor)
@@ -643,9 +721,19 @@ class Workspace:
         return CatalogView([stored.spec.ref], {stored.spec.ref: stored.spec}, resolution, index)
 
     def set_alias(self, reference: str, alias: str, version: str, *,
-                  expect: str | None = None) -> AliasRecord:
+                  expect: str | None = None, actor: str | None = None) -> AliasRecord:
         """Move alias `alias` of a model to `version`; `expect` makes it compare-and-set
         (`expect="none"` means the alias must not exist yet)."""
+        model_id, _ = parse_reference(reference)
+        before = next(({"version": a.version, "revision": a.revision}
+                       for a in self.aliases(model_id) if a.name == alias), None)
+        record = self._set_alias(reference, alias, version, expect=expect)
+        self._audit(actor, "alias.set", f"{record.model_id} alias {record.name}", before,
+                    {"version": record.version, "revision": record.revision})
+        return record
+
+    def _set_alias(self, reference: str, alias: str, version: str, *,
+                   expect: str | None = None) -> AliasRecord:
         model_id, _ = parse_reference(reference)
         _check_alias_name(alias)
         _check_version(version, "VERSION")
@@ -681,6 +769,18 @@ def paused_gc() -> Iterator[None]:
 
 
 EXACT_AUTO_REPLICAS = 40
+# An audit entry lists at most this many created versions (and counts them all).
+AUDIT_LIST_LIMIT = 100
+
+
+def local_actor() -> str:
+    """Who a change made outside the API (CLI, Python) is recorded as: `local:<user>`."""
+    import getpass
+
+    try:
+        return f"local:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "local:unknown"
 
 
 def _has_highs() -> bool:

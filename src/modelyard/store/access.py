@@ -1,0 +1,195 @@
+"""API tokens and the audit log (the catalog's own tables).
+
+A token's secret is shown once, when it is created; the catalog keeps its SHA-256 and a
+short prefix that names it in listings and audit entries without revealing it. The
+secrets are 32 random bytes, so a plain (unsalted) hash is enough: nobody can guess
+their way through 2^256 (the reasoning GitHub and PyPI apply to their API tokens).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
+
+from sqlalchemy import func, insert, select, update
+
+from modelyard.errors import InputError, NotFound
+from modelyard.store.rows import api_tokens, audit_log
+from modelyard.store.store import CatalogStore, CatalogTransaction, _utc
+
+Role = Literal["viewer", "maintainer", "admin"]
+ROLES: tuple[str, ...] = get_args(Role)
+TOKEN_PREFIX = "myd_"
+_PREFIX_CHARS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A token as the catalog records it (never the secret)."""
+
+    id: int
+    prefix: str
+    team: str
+    role: Role
+    description: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "prefix": self.prefix, "team": self.team, "role": self.role,
+                "description": self.description, "created_at": self.created_at.isoformat(),
+                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One change: who, what (action and object), the state before and after, when."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    object: str
+    before: Any
+    after: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "at": self.at.isoformat(), "actor": self.actor,
+                "action": self.action, "object": self.object, "before": self.before,
+                "after": self.after}
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class AccessLog:
+    """Tokens and audit entries in the catalog database."""
+
+    def __init__(self, store: CatalogStore) -> None:
+        self.store = store
+
+    # Tokens ---------------------------------------------------------------------------
+
+    def create_token(self, team: str, role: str = "viewer", description: str = "", *,
+                     actor: str, now: datetime | None = None) -> tuple[ApiToken, str]:
+        """A new token for `team` with `role`; returns it and its secret (shown only now).
+
+        Raises:
+            InputError: unknown role, empty team, description too long.
+        """
+        if role not in ROLES:
+            raise InputError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        team = team.strip()
+        if not team or len(team) > 64:
+            raise InputError("team: expected 1 to 64 characters")
+        if len(description) > 200:
+            raise InputError("description: at most 200 characters")
+        now = now or datetime.now(UTC)
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        prefix = secret[:_PREFIX_CHARS]
+        with self.store.transaction() as tx:
+            result = tx.connection.execute(insert(api_tokens).values(
+                token_hash=hash_secret(secret), prefix=prefix, team=team, role=role,
+                description=description, created_at=now))
+            key = result.inserted_primary_key
+            assert key is not None
+            token = ApiToken(int(key[0]), prefix, team, role, description, now, None)  # type: ignore[arg-type]
+            record(tx, actor, "token.create", f"token {token.id}", None, token.to_dict(), now=now)
+        return token, secret
+
+    def token_for_secret(self, secret: str) -> ApiToken | None:
+        """The token whose secret this is (revoked ones too), or None."""
+        with self.store.reader() as tx:
+            row = tx.connection.execute(
+                select(api_tokens).where(api_tokens.c.token_hash == hash_secret(secret))).first()
+        return _token(row) if row is not None else None
+
+    def tokens(self, *, include_revoked: bool = False) -> list[ApiToken]:
+        query = select(api_tokens).order_by(api_tokens.c.id)
+        if not include_revoked:
+            query = query.where(api_tokens.c.revoked_at.is_(None))
+        with self.store.reader() as tx:
+            return [_token(row) for row in tx.connection.execute(query)]
+
+    def has_active_tokens(self) -> bool:
+        with self.store.reader() as tx:
+            count = tx.connection.execute(select(func.count()).select_from(api_tokens)
+                                          .where(api_tokens.c.revoked_at.is_(None))).scalar_one()
+        return int(count) > 0
+
+    def revoke_token(self, token_id: int, *, actor: str,
+                     now: datetime | None = None) -> ApiToken:
+        """Revoke a token (idempotent: revoking a revoked token changes nothing).
+
+        Raises:
+            NotFound: no token with this id.
+        """
+        now = now or datetime.now(UTC)
+        with self.store.transaction() as tx:
+            row = tx.connection.execute(select(api_tokens)
+                                        .where(api_tokens.c.id == token_id)).first()
+            if row is None:
+                raise NotFound(f"no token with id {token_id}; `modelyard token list` shows them")
+            before = _token(row)
+            if not before.is_active:
+                return before
+            tx.connection.execute(update(api_tokens).where(api_tokens.c.id == token_id)
+                                  .values(revoked_at=now))
+            after = ApiToken(before.id, before.prefix, before.team, before.role,
+                             before.description, before.created_at, now)
+            record(tx, actor, "token.revoke", f"token {token_id}", before.to_dict(),
+                   after.to_dict(), now=now)
+        return after
+
+    # Audit ----------------------------------------------------------------------------
+
+    def record(self, actor: str, action: str, object_: str, before: Any, after: Any, *,
+               now: datetime | None = None) -> None:
+        """Write one audit entry in its own transaction."""
+        with self.store.transaction() as tx:
+            record(tx, actor, action, object_, before, after, now=now)
+
+    def entries(self, *, limit: int = 100, actor: str | None = None, action: str | None = None,
+                object_: str | None = None) -> list[AuditEntry]:
+        """Audit entries, newest first, optionally filtered (`action` matches a prefix)."""
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if actor is not None:
+            query = query.where(audit_log.c.actor == actor)
+        if action is not None:
+            query = query.where(audit_log.c.action.startswith(action, autoescape=True))
+        if object_ is not None:
+            query = query.where(audit_log.c.object == object_)
+        with self.store.reader() as tx:
+            rows = tx.connection.execute(query).all()
+        return [AuditEntry(r.id, _utc(r.at), r.actor, r.action, r.object, _loads(r.before_json),
+                           _loads(r.after_json)) for r in rows]
+
+
+def record(tx: CatalogTransaction, actor: str, action: str, object_: str, before: Any,
+           after: Any, *, now: datetime | None = None) -> None:
+    """Write one audit entry inside the caller's transaction."""
+    tx.connection.execute(insert(audit_log).values(
+        at=now or datetime.now(UTC), actor=actor[:200], action=action[:64],
+        object=object_[:200], before_json=_dumps(before), after_json=_dumps(after)))
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _token(row: Any) -> ApiToken:
+    return ApiToken(row.id, row.prefix, row.team, row.role, row.description,
+                    _utc(row.created_at), _utc(row.revoked_at) if row.revoked_at else None)
