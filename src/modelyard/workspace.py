@@ -14,8 +14,9 @@ The database URL is chosen, first match wins: the `db_url` argument (`--db`), th
 
 from __future__ import annotations
 
+import dataclasses
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from dataclasses import dataclass, field
@@ -71,6 +72,10 @@ from modelyard.triton.importer import read_triton_repository
 from modelyard.triton.config import Profile
 from modelyard.triton.repository import RepositoryDiff, RepositoryWriteError, RepositoryWriter
 from modelyard.validation import ValidationReport, validate_view
+from modelyard.perf.findings import calibrated_demands, live_problems, measured_vs_declared
+from modelyard.perf.load import LoadProgress
+from modelyard.perf.measure import PerfOptions, PerfReport, PerfSubject, measure
+from modelyard.store.measurements import Measurement, MeasurementLog
 
 CONFIG_FILE = "modelyard.yaml"
 STATE_DIR = ".modelyard"
@@ -108,6 +113,9 @@ class TargetConfig(BaseModel):
     url: str
     repository: str
     profile: Profile = "production"
+    # Triton's Prometheus endpoint (`--metrics-port`, 8002 by default), read by
+    # `modelyard perf` for queue and compute times; unset: not read.
+    metrics_url: str | None = None
     # Teams whose maintainers may deploy here through the API; absent: any team.
     teams: tuple[str, ...] | None = None
 
@@ -389,10 +397,12 @@ class Workspace:
                progress: Progress | None = None, actor: str | None = None) -> DeployResult:
         """Roll the selection out to `target`, dependencies first, with rollback on failure."""
         selection = {"alias": alias}
+        rollout = self._rollout(target, alias, options, progress, actor)
         try:
-            result = self._rollout(target, alias, options, progress, actor).run()
-        except RolloutFailed as exc:
-            failed = exc.result.to_dict() if isinstance(exc.result, DeployResult) else None
+            result = rollout.run()
+        except ModelyardError as exc:  # recorded in the history too; the audit says who
+            failed = (exc.result.to_dict() if isinstance(exc, RolloutFailed)
+                      and isinstance(exc.result, DeployResult) else None)
             self._audit(actor, "deploy", f"target {target}", selection,
                         {"ok": False, "error": exc.message, "deployment": failed})
             raise
@@ -538,13 +548,15 @@ class Workspace:
         return placement
 
     def place(self, *, alias: str | None = None, exact: bool | None = None,
-              time_limit_s: float = 10.0) -> Placement:
+              time_limit_s: float = 10.0, calibrated: bool = False,
+              target: str | None = None) -> Placement:
         """Assign every replica of the selection to a server and GPU of the declared fleet.
 
         `exact` solves the placement as a MIP (HiGHS) within `time_limit_s`; by default it
         does so for small selections (up to EXACT_AUTO_REPLICAS replicas) and uses
         first-fit-decreasing above. When the MIP finds nothing, first-fit runs to say what
-        does not fit and why.
+        does not fit and why. `calibrated` plans with the latest measured memory per
+        instance (from `modelyard perf`, on `target` or any) where there is one.
         """
         if self.fleet is None or not self.fleet.servers:
             raise InputError("placement needs a fleet: declare `fleet: {servers: [...]}` in "
@@ -552,6 +564,9 @@ class Workspace:
         with paused_gc():
             view = self.select(alias)
         demands = demands_from_specs(view.specs)
+        if calibrated:
+            demands, _ = calibrated_demands(
+                demands, self.latest_measurements("memory", view.specs.values(), target))
         if exact is None:
             exact = sum(d.replicas for d in demands) <= EXACT_AUTO_REPLICAS and _has_highs()
         if exact:
@@ -579,12 +594,91 @@ class Workspace:
                model_ids: Sequence[str] | None = None) -> CatalogView:
         return select(self.store, alias=alias, model_ids=model_ids)
 
-    def validate(self, *, strict: bool = False, alias: str | None = None) -> ValidationReport:
+    def validate(self, *, strict: bool = False, alias: str | None = None, live: bool = False,
+                 target: str | None = None) -> ValidationReport:
+        """Every cross-model check; with `live`, also what the latest measurements of the
+        selected versions say (on `target`, or on any target): SLA misses, measured chains
+        over a dependent's budget, memory above the declaration."""
         local = None
         if self.fleet is None or not self.fleet.servers:
             local, _ = detect_local_server()  # no fleet declared: compare with this machine
+        if target is not None:
+            self.target(target)  # NotFound for a target the workspace does not name
         with paused_gc():
-            return validate_view(self.select(alias), self.fleet, strict=strict, local=local)
+            view = self.select(alias)
+            report = validate_view(view, self.fleet, strict=strict, local=local)
+        if not live:
+            return report
+        problems = live_problems(view, self.latest_measurements("perf", view.specs.values(), target),
+                                 self.latest_measurements("memory", view.specs.values(), target),
+                                 target)
+        if strict:
+            problems = [dataclasses.replace(p, severity=Severity.ERROR)
+                        if p.severity is Severity.WARNING else p for p in problems]
+        order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+        merged = sorted(report.problems + problems,
+                        key=lambda p: (order[p.severity], p.code, p.model or ""))
+        return dataclasses.replace(report, problems=merged)
+
+    def perf(self, reference: str, target: str = "local", *, options: PerfOptions | None = None,
+             progress: LoadProgress | None = None) -> PerfReport:
+        """Measure a served model version on `target` (a target of modelyard.yaml, or
+        `local`) and keep the result (perf, and memory where measured) in the catalog.
+
+        Without a version in `reference`, the newest version the target serves is measured.
+
+        Raises:
+            NotFound: unknown model, version or target.
+            TritonError: the server does not answer or does not serve the version.
+        """
+        model_id, version = parse_reference(reference)
+        config = self.target(target)
+        stored = self._served_version(model_id, version, config.url)
+        spec = stored.spec
+        subject = PerfSubject(
+            target=target, url=config.url, repository=Path(config.repository), model_id=model_id,
+            version=spec.version, triton_name=triton_name(spec),
+            triton_version=stored.triton_version, sla=spec.sla_requirements,
+            resources=spec.resource_requirements,
+            examples={t.name: list(t.example) for t in spec.inputs if t.example is not None},
+            metrics_url=config.metrics_url)
+        report = measure(subject, options or PerfOptions(), measured_at=datetime.now(UTC),
+                         progress=progress)
+        log = MeasurementLog(self.store)
+        log.record(model_id, spec.version, target, "perf", report.perf_summary(),
+                   report.measured_at)
+        if report.memory is not None:
+            log.record(model_id, spec.version, target, "memory", report.memory.to_dict(),
+                       report.measured_at)
+        return report
+
+    def _served_version(self, model_id: str, version: str | None, url: str) -> StoredVersion:
+        if version is not None:
+            return self.store.get(model_id, version)
+        stored = self.store.versions([model_id])
+        if not stored:
+            self.store.get(model_id)  # raises NotFound naming the model
+        with TritonClient(url) as client:
+            live = live_versions(client.index())
+        served = [v for v in stored if v.triton_version in live.get(triton_name(v.spec), [])]
+        # Nothing served: the newest, and `measure` says it is not READY.
+        return max(served or stored, key=lambda v: v.spec.parsed_version)
+
+    def latest_measurements(self, kind: str, specs: Iterable[ModelSpec],
+                            target: str | None = None) -> dict[str, Measurement]:
+        """`domain/name@version` -> the newest `kind` ("perf" | "memory") measurement of
+        each of these versions, on `target` or on any target."""
+        if kind not in ("perf", "memory"):
+            raise InputError(f"measurement kind {kind!r}: expected perf or memory")
+        return MeasurementLog(self.store).latest(
+            "perf" if kind == "perf" else "memory",
+            [(spec.id, spec.version) for spec in specs], target)
+
+    def measurements(self, reference: str | None = None, *, target: str | None = None,
+                     limit: int = 50) -> list[Measurement]:
+        """Recorded measurements, newest first (of one model, or all)."""
+        model_id = parse_reference(reference)[0] if reference else None
+        return MeasurementLog(self.store).history(model_id, target=target, limit=limit)
 
     def plan(self, *, alias: str | None = None) -> DeploymentPlan:
         with paused_gc():
@@ -623,9 +717,12 @@ class Workspace:
             placement = (place(demands_from_specs(view.specs), self.fleet)
                          if self.fleet is not None and self.fleet.servers else None)
         history = self.history(limit=50)
+        measured = measured_vs_declared(view.specs,
+                                        self.latest_measurements("perf", view.specs.values()),
+                                        self.latest_measurements("memory", view.specs.values()))
         page = build_html_report(view, self.fleet, validation, generated_at=datetime.now(UTC),
                                  repository=Path(repository) if repository else None,
-                                 history=history, placement=placement,
+                                 history=history, placement=placement, measured=measured,
                                  live=self._live_statuses(sorted({r.target for r in history}),
                                                           alias))
         return write_html_report(page, Path(out_dir))

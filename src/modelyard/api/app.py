@@ -1,0 +1,111 @@
+"""The FastAPI application: the REST API under /api/v1, the dashboard under /ui.
+
+Errors: every ModelyardError becomes its `http_status` and one JSON shape,
+`{"ok": false, "error": {"code", "message", "field"}, "errors": [problems], "status"}`;
+so do FastAPI's own request validation errors (422) and unknown routes (404).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from modelyard.api import dashboard, routes
+from modelyard.api.jobs import DeployJobs
+from modelyard.api.state import ApiState
+from modelyard.catalog.manifest import format_field
+from modelyard.errors import ModelyardError, Problem, Severity, VersionConflict
+from modelyard.workspace import Workspace
+
+# How long shutting down waits for running deploy jobs (each also has its own timeouts).
+SHUTDOWN_WAIT_S = 30.0
+
+
+def create_app(workspace: Workspace | Callable[[], Workspace], *,
+               open_access: bool = False) -> FastAPI:
+    """The API and dashboard over one workspace (or a factory that opens it).
+
+    With `open_access`, requests need no token while the catalog holds no active token
+    (each is then the local admin); `modelyard server` allows this only on loopback.
+    """
+    opened = workspace if isinstance(workspace, Workspace) else workspace()
+    opened.store  # open (and migrate) the catalog now, not in the first request's thread
+    jobs = DeployJobs(opened)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        jobs.join_all(SHUTDOWN_WAIT_S)
+
+    app = FastAPI(title="modelyard", version="0.1.0", lifespan=lifespan,
+                  description="The catalog of models served by NVIDIA Triton: models and "
+                              "versions, aliases, validation, plans, deployments, reports. "
+                              "Authenticate with `Authorization: Bearer <token>`.")
+    app.state.modelyard = ApiState(opened, jobs, open_access)
+    app.include_router(routes.router)
+    app.include_router(dashboard.router)
+    app.add_exception_handler(ModelyardError, _modelyard_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _internal_error)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/ui/catalog", status_code=303)
+
+    return app
+
+
+def error_body(code: str, message: str, status: int, field: str | None = None,
+               problems: list[Problem] | None = None) -> dict[str, Any]:
+    problems = problems or []
+    if field is None:
+        field = next((p.field for p in problems if p.field), None)
+    return {"ok": False, "error": {"code": code, "message": message, "field": field},
+            "errors": [p.to_dict() for p in problems], "status": status}
+
+
+def error_response(exc: ModelyardError) -> JSONResponse:
+    field = exc.differing_fields[0] if isinstance(exc, VersionConflict) and \
+        exc.differing_fields else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    return JSONResponse(error_body(exc.code, exc.message, exc.http_status, field, exc.problems),
+                        status_code=exc.http_status, headers=headers)
+
+
+async def _modelyard_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ModelyardError)
+    return error_response(exc)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        location = list(error.get("loc", ()))
+        where = str(location[0]) if location else "request"
+        field = format_field(location[1:]) if len(location) > 1 else where
+        problems.append(Problem(Severity.ERROR, "invalid-request", str(error.get("msg", "")),
+                                source=where, field=field))
+    message = "; ".join(f"{p.field}: {p.message}" for p in problems) or "invalid request"
+    return JSONResponse(error_body("invalid_input", message, 422, problems=problems),
+                        status_code=422)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(error_body(code, str(exc.detail), exc.status_code),
+                        status_code=exc.status_code, headers=exc.headers)
+
+
+async def _internal_error(_request: Request, exc: Exception) -> JSONResponse:
+    # The outermost edge: one JSON line, never a traceback, for anything unexpected.
+    message = f"internal error: {type(exc).__name__}: {exc}"
+    return JSONResponse(error_body("internal", message, 500), status_code=500)

@@ -1,0 +1,108 @@
+"""Who is calling, and what their token allows.
+
+- viewer: reads everything.
+- maintainer of team T: also registers versions of models owned by T, moves their
+  aliases, deploys to targets that allow T (a target without `teams:` allows any team).
+- admin: everything, tokens and the audit log included.
+
+A request authenticates with `Authorization: Bearer <token>`. The dashboard's pages
+(GET only) may send the same token as the `modelyard_token` cookie; changes always need
+the header, so a page of another site cannot make a browser change the catalog (CSRF).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from modelyard.api.state import ApiState, api_state
+from modelyard.errors import Forbidden, Unauthenticated
+from modelyard.store.access import Role
+from modelyard.workspace import TargetConfig
+
+COOKIE = "modelyard_token"
+bearer = HTTPBearer(auto_error=False, scheme_name="token",
+                    description="An API token from `modelyard token create`.")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: a token's team and role (or the tokenless local user)."""
+
+    token_id: int | None
+    prefix: str | None
+    team: str
+    role: Role
+
+    @property
+    def actor(self) -> str:
+        """How the audit log and the deployment history name this caller."""
+        if self.token_id is None:
+            return "api:open-access"
+        return f"api:token {self.token_id} ({self.team}, {self.role})"
+
+    def require_admin(self) -> None:
+        if self.role != "admin":
+            raise Forbidden(f"this needs an admin token; yours is {self.role} of team {self.team!r}")
+
+    def require_team(self, owner_team: str, what: str) -> None:
+        """Maintainers change only what their team owns; admins change anything."""
+        if self.role == "admin":
+            return
+        if self.role != "maintainer":
+            raise Forbidden(f"a viewer token cannot change {what}; ask for a maintainer token "
+                            f"of team {owner_team!r}")
+        if owner_team != self.team:
+            raise Forbidden(f"{what} is owned by team {owner_team!r}; your token is for team "
+                            f"{self.team!r}")
+
+    def require_deploy(self, name: str, target: TargetConfig) -> None:
+        if self.role == "admin":
+            return
+        if self.role != "maintainer":
+            raise Forbidden("a viewer token cannot deploy; ask for a maintainer token")
+        if target.teams is not None and self.team not in target.teams:
+            allowed = ", ".join(target.teams) or "no team"
+            raise Forbidden(f"target {name!r} allows deployments by {allowed}, not by team "
+                            f"{self.team!r}")
+
+
+OPEN_ACCESS = Principal(None, None, "local", "admin")
+
+
+def authenticate(state: ApiState, secret: str | None) -> Principal:
+    """The principal for a bearer secret.
+
+    Raises:
+        Unauthenticated: no secret (and the server is not open), or an unknown or
+            revoked one.
+    """
+    access = state.workspace.access
+    if not secret:
+        if state.open_access and not access.has_active_tokens():
+            return OPEN_ACCESS
+        raise Unauthenticated("no token: send `Authorization: Bearer <token>` (an admin "
+                              "creates tokens with `modelyard token create`)")
+    token = access.token_for_secret(secret)
+    if token is None:
+        raise Unauthenticated("unknown token")
+    if not token.is_active:
+        raise Unauthenticated(f"token {token.prefix}... was revoked")
+    return Principal(token.id, token.prefix, token.team, token.role)
+
+
+def principal(request: Request,
+              credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+    """FastAPI dependency: the authenticated caller (401 otherwise)."""
+    secret = credentials.credentials if credentials is not None else None
+    if secret is None and request.method in ("GET", "HEAD"):
+        secret = request.cookies.get(COOKIE)
+    return authenticate(api_state(request), secret)
+
+
+def admin(caller: Principal = Depends(principal)) -> Principal:
+    """FastAPI dependency: an admin caller (403 otherwise)."""
+    caller.require_admin()
+    return caller

@@ -1,0 +1,136 @@
+"""Deployments started through the API: each runs in a thread as a job with its own id.
+
+At most one job per target runs at a time in this server; across servers and CLIs the
+runner's lease on the target keeps deployers apart.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from modelyard.deploy.runner import DeployOptions, DeployResult
+from modelyard.errors import Conflict, ModelyardError, NotFound
+from modelyard.workspace import Workspace
+
+# Progress events kept per job (a large rollout keeps its latest ones).
+MAX_EVENTS = 2000
+
+
+@dataclass
+class DeployJob:
+    id: str
+    target: str
+    alias: str | None
+    actor: str
+    started_at: datetime
+    state: str = "running"            # running | succeeded | failed
+    finished_at: datetime | None = None
+    models: dict[str, str] = field(default_factory=dict)
+    progress: list[dict[str, Any]] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": "deploy", "target": self.target, "alias": self.alias,
+                "actor": self.actor, "state": self.state, "started_at": self.started_at,
+                "finished_at": self.finished_at, "models": dict(self.models),
+                "progress": list(self.progress), "result": self.result, "error": self.error}
+
+
+class DeployJobs:
+    """The deploy jobs of one API server (kept in memory; the catalog keeps the history)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self._jobs: dict[str, DeployJob] = {}
+        self._lock = threading.Lock()
+
+    def start(self, target: str, *, alias: str | None, options: DeployOptions,
+              actor: str) -> DeployJob:
+        """Start a deployment of the selection to `target` in the background.
+
+        Raises:
+            NotFound: no such target.
+            Conflict: a job of this server is deploying to `target` already.
+        """
+        self.workspace.target(target)
+        with self._lock:
+            running = next((j for j in self._jobs.values()
+                            if j.target == target and j.state == "running"), None)
+            if running is not None:
+                raise Conflict(f"job {running.id} is deploying to {target!r} since "
+                               f"{running.started_at:%H:%M:%S} UTC; follow it at "
+                               f"/api/v1/jobs/{running.id} and try again when it is done")
+            job = DeployJob(uuid.uuid4().hex[:12], target, alias, actor, datetime.now(UTC))
+            self._jobs[job.id] = job
+            job.thread = threading.Thread(target=self._run, args=(job, options),
+                                          name=f"deploy-{job.id}", daemon=True)
+        job.thread.start()
+        return job
+
+    def _run(self, job: DeployJob, options: DeployOptions) -> None:
+        def progress(model: str, state: str) -> None:
+            with self._lock:
+                job.models[model] = state
+                job.progress.append({"at": datetime.now(UTC), "model": model, "state": state})
+                del job.progress[:-MAX_EVENTS]
+
+        try:
+            result = self.workspace.deploy(job.target, alias=job.alias, options=options,
+                                           progress=progress, actor=job.actor)
+        except ModelyardError as exc:
+            failed = getattr(exc, "result", None)
+            self._finish(job, "failed", failed.to_dict() if isinstance(failed, DeployResult) else None,
+                         {"code": exc.code, "message": exc.message, "field": None})
+        except Exception as exc:  # the thread's outermost edge: the job says what happened
+            self._finish(job, "failed", None, {"code": "internal", "field": None,
+                                               "message": f"{type(exc).__name__}: {exc}"})
+        else:
+            self._finish(job, "succeeded", result.to_dict(), None)
+
+    def _finish(self, job: DeployJob, state: str, result: dict[str, Any] | None,
+                error: dict[str, Any] | None) -> None:
+        with self._lock:
+            job.result, job.error = result, error
+            job.finished_at = datetime.now(UTC)
+            job.state = state
+
+    def get(self, job_id: str) -> DeployJob:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise NotFound(f"no job {job_id!r} in this server (jobs live until it restarts; "
+                               "/api/v1/history has every deployment)")
+            return _copy(job)
+
+    def list(self) -> list[DeployJob]:
+        with self._lock:
+            return [_copy(j) for j in sorted(self._jobs.values(), key=lambda j: j.started_at,
+                                            reverse=True)]
+
+    def wait(self, job_id: str, timeout_s: float | None = None) -> DeployJob:
+        """Block until the job is done (or `timeout_s` passed); its state then."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id!r}")
+        if job.thread is not None:
+            job.thread.join(timeout_s)
+        return self.get(job_id)
+
+    def join_all(self, timeout_s: float) -> None:
+        with self._lock:
+            threads = [j.thread for j in self._jobs.values() if j.thread is not None]
+        for thread in threads:
+            thread.join(timeout_s)
+
+
+def _copy(job: DeployJob) -> DeployJob:
+    return DeployJob(job.id, job.target, job.alias, job.actor, job.started_at, job.state,
+                     job.finished_at, dict(job.models), list(job.progress), job.result,
+                     job.error, job.thread)

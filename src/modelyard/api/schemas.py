@@ -1,0 +1,304 @@
+"""Request and response bodies of the REST API (they make the OpenAPI schema precise).
+
+Nested documents the library already renders as JSON (a model's spec, a report) stay
+free-form objects; everything a client branches on is typed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["viewer", "maintainer", "admin"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(_Out):
+    code: str = Field(description="Stable error code, e.g. not_found, alias_conflict, forbidden.")
+    message: str
+    field: str | None = Field(description="The offending field (dotted), when one is known.")
+
+
+class ProblemOut(_Out):
+    severity: Literal["error", "warning", "info"]
+    code: str
+    message: str
+    model: str | None
+    source: str | None
+    line: int | None
+    field: str | None
+    details: dict[str, Any]
+
+
+class ErrorOut(_Out):
+    ok: Literal[False] = False
+    error: ErrorBody
+    errors: list[ProblemOut] = Field(description="Every problem found, when there are several.")
+    status: int
+
+
+class Me(_Out):
+    token_id: int | None = Field(description="None when the server runs without tokens.")
+    prefix: str | None
+    team: str
+    role: Role
+
+
+class ModelSummary(_Out):
+    ref: str
+    id: str
+    domain: str
+    name: str
+    version: str
+    framework: str
+    model_type: str
+    owner_team: str
+    description: str
+    dependencies: list[str]
+
+
+class ModelList(_Out):
+    count: int
+    models: list[ModelSummary]
+
+
+class ManifestIn(_In):
+    manifest: str = Field(max_length=5_000_000, description="Manifest YAML; several documents "
+                          "separated by `---` are registered in one transaction.")
+    dry_run: bool = False
+
+
+class ApplyOut(_Out):
+    ok: bool
+    dry_run: bool
+    created: list[str]
+    unchanged: list[str]
+
+
+class ShowOut(_Out):
+    ref: str
+    id: str
+    spec: dict[str, Any]
+    content_digest: str
+    registered_at: datetime
+    source: str | None
+    versions: list[str]
+    aliases: dict[str, str]
+    dependencies: dict[str, str | None] = Field(
+        description="Each declared dependency and the version it resolves to (None: unresolved).")
+    dependents: list[str]
+
+
+class DependenciesOut(_Out):
+    model: str
+    dependencies: list[str]
+
+
+class ImpactOut(_Out):
+    model: str
+    dependents: list[str]
+
+
+class AliasIn(_In):
+    version: str = Field(max_length=32, description="The version the alias should point to.")
+    expect: str | None = Field(
+        default=None, max_length=32,
+        description="Compare-and-set: move the alias only if it points to this version now "
+                    "('none': only if it does not exist yet). 409 otherwise.")
+
+
+class AliasOut(_Out):
+    model: str
+    alias: str
+    version: str
+    revision: int
+    updated_at: datetime
+
+
+class AliasList(_Out):
+    aliases: list[AliasOut]
+
+
+class ValidationOut(_Out):
+    ok: bool
+    status: Literal["healthy", "needs_attention", "invalid"]
+    models: int
+    strict: bool
+    errors: int
+    warnings: int
+    needs: dict[str, Any]
+    problems: list[ProblemOut]
+
+
+class PlannedModel(_Out):
+    ref: str
+    model: str
+    version: str
+    dependencies: list[str]
+
+
+class PlanOut(_Out):
+    ok: bool
+    models: int
+    waves: list[list[PlannedModel]]
+    critical_path: list[str]
+    critical_path_length: int
+
+
+class RolloutAction(_Out):
+    model: str
+    catalog_model: str | None
+    action: Literal["load", "reload", "unload", "keep"]
+    versions: list[int]
+    live_versions: list[int]
+    waits_for: list[str]
+
+
+class RolloutPlanOut(_Out):
+    ok: bool
+    target: str
+    summary: dict[str, int]
+    actions: list[RolloutAction]
+
+
+class DeployIn(_In):
+    target: str = Field(default="local", max_length=64)
+    alias: str | None = Field(default=None, max_length=64,
+                              description="Deploy the versions this alias points to "
+                                          "(default: the newest of every model).")
+    concurrency: int = Field(default=4, ge=1, le=64)
+    load_timeout_s: float = Field(default=300.0, ge=1, le=3600)
+    ready_timeout_s: float = Field(default=60.0, ge=1, le=3600)
+    smoke: bool = True
+
+
+class ProgressEvent(_Out):
+    at: datetime
+    model: str
+    state: str
+
+
+class JobOut(_Out):
+    id: str
+    kind: Literal["deploy"]
+    target: str
+    alias: str | None
+    actor: str
+    state: Literal["running", "succeeded", "failed"]
+    started_at: datetime
+    finished_at: datetime | None
+    models: dict[str, str] = Field(description="The latest state of each model.")
+    progress: list[ProgressEvent]
+    result: dict[str, Any] | None = Field(description="The deployment (DeployResult) once done.")
+    error: ErrorBody | None
+
+
+class JobList(_Out):
+    jobs: list[JobOut]
+
+
+class DeploymentOut(_Out):
+    id: int
+    target: str
+    actor: str
+    selection: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    error: str | None
+    actions: list[dict[str, Any]]
+
+
+class HistoryOut(_Out):
+    deployments: list[DeploymentOut]
+
+
+class StatusModel(_Out):
+    model: str
+    catalog_model: str | None
+    desired_versions: list[int]
+    live_versions: list[int]
+    state: str
+
+
+class StatusOut(_Out):
+    ok: bool
+    target: str
+    url: str
+    in_sync: bool
+    models: list[StatusModel]
+    drift: list[StatusModel]
+    last_deployment: dict[str, Any] | None
+    failed_models: list[str]
+
+
+class UndeployOut(_Out):
+    target: str
+    unloaded: list[str]
+
+
+class TargetOut(_Out):
+    name: str
+    url: str
+    profile: str
+    teams: list[str] | None = Field(description="Teams whose maintainers may deploy here "
+                                                "(None: any team).")
+
+
+class TargetList(_Out):
+    targets: list[TargetOut]
+
+
+class ReportOut(_Out):
+    ok: bool
+    structure: dict[str, Any]
+    resources: dict[str, Any]
+    sla: dict[str, Any]
+
+
+class AuditEntryOut(_Out):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    object: str
+    before: Any
+    after: Any
+
+
+class AuditOut(_Out):
+    entries: list[AuditEntryOut]
+
+
+class TokenIn(_In):
+    team: str = Field(min_length=1, max_length=64)
+    role: Role = "viewer"
+    description: str = Field(default="", max_length=200)
+
+
+class TokenOut(_Out):
+    id: int
+    prefix: str
+    team: str
+    role: Role
+    description: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class TokenCreated(_Out):
+    token: TokenOut
+    secret: str = Field(description="The bearer token; shown only in this response.")
+
+
+class TokenList(_Out):
+    tokens: list[TokenOut]
