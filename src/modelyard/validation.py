@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,8 +200,38 @@ def _placement(view: CatalogView, fleet: Fleet) -> list[Problem]:
 
 def _latency_chains(view: CatalogView) -> Iterator[Problem]:
     specs = view.specs
+    for overrun in latency_chain_overruns(view, lambda r: specs[r].sla_requirements.max_latency_p99_ms):
+        shown = " -> ".join(f"{r} ({_num(specs[r].sla_requirements.max_latency_p99_ms)} ms)"
+                            for r in overrun.chain)
+        yield Problem(Severity.WARNING, "sla-latency-chain",
+                      f"its dependencies need {_num(overrun.needed_ms)} ms at p99 along {shown}, "
+                      f"more than its own budget of {_num(overrun.budget_ms)} ms (over by "
+                      f"{_num(overrun.overrun_ms)} ms)",
+                      model=overrun.ref, field="sla_requirements.max_latency_p99_ms",
+                      details={"chain": overrun.chain, "needed_ms": overrun.needed_ms,
+                               "budget_ms": overrun.budget_ms, "overrun_ms": overrun.overrun_ms})
+
+
+@dataclass(frozen=True)
+class ChainOverrun:
+    """A model whose heaviest dependency chain needs more than its own p99 budget."""
+
+    ref: str
+    chain: list[str]          # the model, then its heaviest chain of dependencies
+    needed_ms: float
+    budget_ms: float
+
+    @property
+    def overrun_ms(self) -> float:
+        return self.needed_ms - self.budget_ms
+
+
+def latency_chain_overruns(view: CatalogView, p99_ms: Callable[[str], float]) -> Iterator[ChainOverrun]:
+    """Models whose dependencies' p99 along their heaviest chain exceeds the model's own
+    declared budget; `p99_ms` gives each model's figure (declared, or measured)."""
+    specs = view.specs
     graph = view.graph
-    chains = graph.longest_chains(lambda ref: specs[ref].sla_requirements.max_latency_p99_ms)
+    chains = graph.longest_chains(p99_ms)
     for ref, spec in specs.items():
         deps = graph.dependencies(ref)
         if not deps:
@@ -210,15 +240,7 @@ def _latency_chains(view: CatalogView) -> Iterator[Problem]:
         needed = chains.weights[heaviest]
         budget = spec.sla_requirements.max_latency_p99_ms
         if needed > budget:
-            path = [ref] + chains.path(heaviest)
-            shown = " -> ".join(f"{r} ({_num(specs[r].sla_requirements.max_latency_p99_ms)} ms)"
-                                for r in path)
-            yield Problem(Severity.WARNING, "sla-latency-chain",
-                          f"its dependencies need {_num(needed)} ms at p99 along {shown}, more than "
-                          f"its own budget of {_num(budget)} ms (over by {_num(needed - budget)} ms)",
-                          model=ref, field="sla_requirements.max_latency_p99_ms",
-                          details={"chain": path, "needed_ms": needed, "budget_ms": budget,
-                                   "overrun_ms": needed - budget})
+            yield ChainOverrun(ref, [ref] + chains.path(heaviest), needed, budget)
 
 
 def _availability(view: CatalogView) -> Iterator[Problem]:

@@ -33,12 +33,12 @@ from modelyard.store.history import DeploymentLog
 from modelyard.triton.client import TritonClient
 from modelyard.triton.compiler import CompilePlan
 from modelyard.triton.config import to_pbtxt
+from modelyard.triton.inputs import request_inputs
 from modelyard.triton.repository import RepoFile, RepositoryWriter
 
 Progress = Callable[[str, str], None]
 
 ROLLBACK_TIMEOUT_S = 600.0
-_ZERO_BY_TYPE: dict[str, Any] = {"TYPE_STRING": "", "TYPE_BOOL": False}
 
 
 @dataclass(frozen=True)
@@ -296,26 +296,7 @@ class Rollout:
         """One inference per version: the manifest's example inputs, else zeros."""
         examples = next((m.examples for m in self.compiled.models.values()
                          if m.triton_name == name), {})
-        config = self.client.config(name)
-        batching = int(config.get("max_batch_size", 0)) > 0
-        inputs: dict[str, tuple[str, list[int], list[Any]]] = {}
-        for tensor in config.get("input", []):
-            if tensor.get("optional"):
-                continue
-            dims = [1 if int(d) < 0 else int(d) for d in tensor.get("dims", [])]
-            shape = [1, *dims] if batching else dims
-            count = 1
-            for d in shape:
-                count *= d
-            data_type = str(tensor.get("data_type", "TYPE_FP32"))
-            example = examples.get(tensor["name"])
-            if example is not None:
-                data = example
-                shape = _shape_for(tensor.get("dims", []), len(example), batching)
-            else:
-                data = [_ZERO_BY_TYPE.get(data_type, 0)] * count
-            inputs[tensor["name"]] = (data_type.removeprefix("TYPE_").replace("STRING", "BYTES"),
-                                      shape, data)
+        inputs = request_inputs(self.client.config(name), examples)
         for version in versions:
             try:
                 self.client.infer(name, inputs, version=version)
@@ -351,21 +332,3 @@ class Rollout:
             raise RolloutFailed("the rollback itself failed: " + "; ".join(problems))
         return rolled
 
-
-def _shape_for(dims: Sequence[Any], values: int, batching: bool) -> list[int]:
-    """The request shape holding `values` values: the first variable dimension takes
-    whatever the fixed ones leave, any other variable one is 1."""
-    fixed = 1
-    for dim in dims:
-        if int(dim) > 0:
-            fixed *= int(dim)
-    shape, filled = [], False
-    for dim in dims:
-        if int(dim) > 0:
-            shape.append(int(dim))
-        elif not filled:
-            shape.append(max(1, values // max(1, fixed)))
-            filled = True
-        else:
-            shape.append(1)
-    return [1, *shape] if batching else shape

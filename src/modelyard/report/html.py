@@ -3,7 +3,8 @@
 Sections: summary, dependency graph (one per domain for large catalogs), catalog by
 domain, resource charts against fleet capacity, SLA table with the models whose
 dependency chains overrun their budget highlighted, validation findings, fleet map,
-deployment history (when recorded), and the compiled Triton repository as a tree.
+deployment history (when recorded), measured vs declared (from `modelyard perf`), and the
+compiled Triton repository as a tree.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def build_html_report(view: CatalogView, fleet: Fleet | None, validation: Valida
                       *, generated_at: datetime, repository: Path | None = None,
                       history: Sequence[DeploymentRecord] = (),
                       placement: Placement | None = None,
-                      live: Sequence[dict[str, Any]] = ()) -> str:
+                      live: Sequence[dict[str, Any]] = (),
+                      measured: Sequence[dict[str, Any]] = ()) -> str:
     report = build_report(view.specs.values(), fleet)
     colours = domain_colours(spec.domain for spec in view.specs.values())
     findings_by_model: dict[str, list[str]] = {}
@@ -80,6 +82,7 @@ def build_html_report(view: CatalogView, fleet: Fleet | None, validation: Valida
         placement=_placement_rows(placement) if placement is not None else None,
         unplaced=[str(s) for s in placement.unplaced] if placement is not None else [],
         live=list(live),
+        measured=list(measured),
     )
 
 

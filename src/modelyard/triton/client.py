@@ -90,6 +90,19 @@ class TritonClient:
         answer = self._request("POST", path, model=model, json=body).json()
         return {output["name"]: output["data"] for output in answer["outputs"]}
 
+    def statistics(self, model: str, version: int | None = None) -> dict[str, Any]:
+        """Triton's cumulative statistics of a model (every version, or one): counts and
+        nanoseconds per phase, and `memory_usage` where the backend reports it."""
+        path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/stats"
+        result: dict[str, Any] = self._request("GET", path, model=model).json()
+        return result
+
+    def ready_round_trip_s(self) -> float:
+        """Seconds one `GET v2/health/ready` takes: the client's own overhead per request."""
+        began = time.perf_counter()
+        self._request("GET", "/v2/health/ready")
+        return time.perf_counter() - began
+
     def wait_live(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -97,3 +110,16 @@ class TritonClient:
                 return
             time.sleep(0.1)
         raise TritonError(f"Triton at {self.url} did not become live within {timeout_s:g} s")
+
+
+def read_metrics(url: str, *, timeout_s: float = 10.0) -> str:
+    """Triton's Prometheus metrics (text exposition format) from `url`, e.g.
+    `http://host:8002/metrics`; TritonError if the endpoint does not answer."""
+    try:
+        response = httpx.get(url, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise TritonError(f"Triton metrics at {url} are unreachable "
+                          f"({type(exc).__name__}: {exc})") from exc
+    if response.status_code >= 400:
+        raise TritonError(f"Triton metrics at {url}: HTTP {response.status_code}")
+    return response.text

@@ -1,0 +1,171 @@
+"""`modelyard perf`: measure a live model against its declared SLA."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from modelyard.cli import render
+from modelyard.cli.app import DbOption, JsonOption, WorkspaceOption, _open, _run
+from modelyard.errors import InputError, ModelyardError
+from modelyard.perf.measure import PerfOptions, PerfReport
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, None: 1.0}
+
+
+def parse_duration_s(text: str) -> float:
+    """`10s`, `500ms`, `2m` or a plain number of seconds -> seconds."""
+    match = _DURATION.fullmatch(text)
+    if match is None or float(match.group(1)) <= 0:
+        raise InputError(f"--duration: expected a positive duration such as 10s, 500ms or 2m, "
+                         f"got {text!r}")
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+def parse_concurrency(text: str) -> tuple[int, ...]:
+    """`1,2,4,8` -> (1, 2, 4, 8)."""
+    try:
+        levels = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise InputError(f"--concurrency: expected comma-separated whole numbers such as "
+                         f"1,2,4,8, got {text!r}") from None
+    if not levels:
+        raise InputError("--concurrency: give at least one level, e.g. 1,2,4,8")
+    return levels
+
+
+def perf(
+    reference: Annotated[str, typer.Argument(metavar="ID", help="domain/name (the newest version "
+                                             "the target serves) or domain/name@version.")],
+    target: Annotated[str, typer.Option("--target", help="A target in modelyard.yaml, or local.")]
+    = "local",
+    concurrency: Annotated[str, typer.Option("--concurrency", help="Concurrency levels: requests "
+                                             "in flight at once, comma-separated.")] = "1,2,4,8",
+    duration: Annotated[str, typer.Option("--duration", help="Longest time per level (10s, "
+                                          "500ms, 2m); a level also ends at --requests.")] = "10s",
+    requests: Annotated[int, typer.Option("--requests", min=1, help="Most measured requests "
+                                          "per level.")] = 1000,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Requests sent before each "
+                                        "level and left out of its figures.")] = 20,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure a deployed model's latency (p50/p90/p99) and throughput per concurrency level,
+    with Triton's own queue and compute times, and compare them with its declared SLA.
+
+    Warm-up requests are sent first and reported apart; the client's own overhead is the
+    round trip of an empty request (GET v2/health/ready). For an ensemble, each step's
+    share of the time comes from Triton's statistics. The memory of the model's instances
+    is compared with the declared memory_mb / gpu_memory_mb. Results are kept in the
+    catalog (see `modelyard validate --live`, `place --calibrated`, `report --html`).
+
+    Exit code 0 when every SLA target passes, 1 when one fails; 2 bad input, 3 unknown
+    model or target, 7 Triton did not answer or does not serve the model.
+    """
+    try:
+        options = PerfOptions(concurrency=parse_concurrency(concurrency),
+                              duration_s=parse_duration_s(duration), max_requests=requests,
+                              warmup_requests=warmup)
+    except ModelyardError as error:
+        render.render_error(error, as_json)
+        raise typer.Exit(error.exit_code) from None
+
+    def action() -> PerfReport:
+        ws = _open(workspace, db)
+        if as_json:
+            return ws.perf(reference, target, options=options)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=render.err_console, transient=True) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def progress(phase: str, done: int, planned: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = bar.add_task(phase, total=planned)
+                bar.update(tasks[phase], completed=done)
+
+            return ws.perf(reference, target, options=options, progress=progress)
+
+    report = _run(as_json, action, render_perf, lambda r: r.to_dict())
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def render_perf(report: PerfReport) -> None:
+    """Levels, Triton's own times, ensemble steps, memory, then the verdicts."""
+    console = render.console
+    subject = report.subject
+    console.print(f"[bold]{subject.model_id}@{subject.version}[/] on {subject.target} "
+                  f"({subject.url}, Triton model {subject.triton_name} version "
+                  f"{subject.triton_version})")
+    table = Table(title="client-side latency (warm-up excluded)", title_justify="left")
+    for column in ("concurrency", "requests", "p50 ms", "p90 ms", "p99 ms", "rps",
+                   "Triton ms", "queue ms", "compute ms", "warm-up", "ended by"):
+        table.add_column(column, justify="left" if column == "ended by" else "right")
+    for level in report.levels:
+        latency = level.latency
+        server = level.server
+        table.add_row(
+            str(level.concurrency), f"{latency.requests if latency else 0}"
+            + (f" ({level.errors} failed)" if level.errors else ""),
+            *(f"{v:,.2f}" for v in ((latency.p50_ms, latency.p90_ms, latency.p99_ms)
+                                    if latency else (0.0, 0.0, 0.0))),
+            f"{level.throughput_rps:,.1f}",
+            *(f"{v:,.2f}" for v in ((server.request_ms, server.queue_ms, server.compute_ms)
+                                    if server else (0.0, 0.0, 0.0))),
+            f"{level.warmup_requests}" + (f" ({level.warmup_mean_ms:,.1f} ms)"
+                                          if level.warmup_mean_ms is not None else ""),
+            level.stopped_by)
+    console.print(table)
+    console.print(f"client overhead (empty round trip, median): {report.client_overhead_ms:,.3f} ms")
+    metrics = [lv for lv in report.levels if lv.metrics is not None]
+    for level in metrics:
+        assert level.metrics is not None
+        console.print(f"metrics endpoint, concurrency {level.concurrency}: queue "
+                      f"{level.metrics.queue_ms:,.2f} ms, compute {level.metrics.compute_infer_ms:,.2f}"
+                      f" ms per request ({level.metrics.requests} requests)")
+    if report.steps and report.levels:
+        steps = Table(title="ensemble steps (Triton statistics, per ensemble request)",
+                      title_justify="left")
+        for column in ("concurrency", "step", "ms", "queue ms", "compute ms", "share"):
+            steps.add_column(column, justify="left" if column == "step" else "right")
+        for level in report.levels:
+            for share in level.steps:
+                steps.add_row(str(level.concurrency), share.model, f"{share.request_ms:,.2f}",
+                              f"{share.queue_ms:,.2f}", f"{share.compute_ms:,.2f}",
+                              f"{share.share:.0%}")
+        console.print(steps)
+    if report.memory is not None:
+        memory = report.memory
+        parts = []
+        for label, measured, declared in (
+                ("memory", memory.memory_mb, memory.declared_memory_mb),
+                ("GPU memory", memory.gpu_memory_mb, memory.declared_gpu_memory_mb)):
+            if measured is None:
+                parts.append(f"{label}: not measured (declared {declared:,} MB)")
+            else:
+                style = "red" if measured > declared else "green"
+                parts.append(f"{label}: [{style}]{measured:,.0f} MB[/] measured, {declared:,} MB "
+                             f"declared (drift {measured - declared:+,.0f} MB)")
+        console.print(f"per instance ({memory.instances} instance(s)): " + "; ".join(parts))
+    for note in report.notes:
+        console.print(f"[cyan]note[/] {note}")
+    for check in report.checks:
+        mark = "[green]PASS[/]" if check.passed else "[bold red]FAIL[/]"
+        console.print(f"{mark} {check.describe()}")
+    console.print("SLA met" if report.passed else "[bold red]SLA not met[/] (exit code 1)")
+
+
+__all__ = ["parse_concurrency", "parse_duration_s", "perf", "render_perf"]

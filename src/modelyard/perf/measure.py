@@ -1,0 +1,219 @@
+"""One `modelyard perf` run: load at each concurrency level, Triton's own figures around
+it, the memory of the model's instances, and the verdicts against the declared SLA."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from modelyard.catalog.spec import Resources, Sla
+from modelyard.errors import InputError, TritonError
+from modelyard.perf.figures import (
+    LatencySummary,
+    LevelFigures,
+    LevelResult,
+    MemoryDrift,
+    MetricSamples,
+    PhaseTotals,
+    SlaCheck,
+    check_sla,
+    memory_drift,
+    memory_usage_bytes,
+    metric_times,
+    parse_prometheus,
+    step_shares,
+)
+from modelyard.perf.load import LoadProgress, client_overhead_s, run_level
+from modelyard.perf.processes import stub_processes
+from modelyard.triton.client import TritonClient, read_metrics
+from modelyard.triton.inputs import request_inputs
+
+MAX_CONCURRENCY = 256
+
+
+@dataclass(frozen=True)
+class PerfOptions:
+    """How hard and how long to measure. Each level ends at `max_requests` measured
+    requests or after `duration_s`, whichever comes first."""
+
+    concurrency: tuple[int, ...] = (1, 2, 4, 8)
+    duration_s: float = 10.0
+    max_requests: int = 1000
+    warmup_requests: int = 20
+    timeout_s: float = 30.0
+    overhead_samples: int = 20
+
+    def __post_init__(self) -> None:
+        if not self.concurrency or any(not 1 <= c <= MAX_CONCURRENCY for c in self.concurrency):
+            raise InputError(f"--concurrency: expected levels between 1 and {MAX_CONCURRENCY}, "
+                             f"got {list(self.concurrency)}")
+        if self.duration_s <= 0:
+            raise InputError(f"--duration: expected a positive duration, got {self.duration_s:g} s")
+        if self.max_requests < 1:
+            raise InputError(f"--requests: expected at least 1, got {self.max_requests}")
+        if self.warmup_requests < 0:
+            raise InputError(f"--warmup: expected 0 or more, got {self.warmup_requests}")
+
+
+@dataclass(frozen=True)
+class PerfSubject:
+    """The model version to measure, where it is served, and what it declares."""
+
+    target: str
+    url: str
+    repository: Path
+    model_id: str
+    version: str
+    triton_name: str
+    triton_version: int
+    sla: Sla
+    resources: Resources
+    examples: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    metrics_url: str | None = None
+
+
+@dataclass
+class PerfReport:
+    """Everything one run measured, with the verdicts."""
+
+    subject: PerfSubject
+    measured_at: datetime
+    options: PerfOptions
+    client_overhead_ms: float
+    levels: list[LevelResult]
+    checks: list[SlaCheck]
+    memory: MemoryDrift | None
+    steps: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    def perf_summary(self) -> dict[str, Any]:
+        """What the catalog keeps of the run (measurements.summary_json, kind perf)."""
+        return {
+            "triton_name": self.subject.triton_name,
+            "triton_version": self.subject.triton_version,
+            "url": self.subject.url,
+            "passed": self.passed,
+            "client_overhead_ms": round(self.client_overhead_ms, 4),
+            "options": {"concurrency": list(self.options.concurrency),
+                        "duration_s": self.options.duration_s,
+                        "max_requests": self.options.max_requests,
+                        "warmup_requests": self.options.warmup_requests},
+            "sla": self.subject.sla.model_dump(),
+            "checks": [c.to_dict() for c in self.checks],
+            "levels": [level.to_dict() for level in self.levels],
+            "ensemble_steps": self.steps,
+            "notes": self.notes,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": True, "passed": self.passed, "model": self.subject.model_id,
+                "version": self.subject.version, "target": self.subject.target,
+                "measured_at": self.measured_at.isoformat(), **self.perf_summary(),
+                "memory": self.memory.to_dict() if self.memory else None}
+
+
+def measure(subject: PerfSubject, options: PerfOptions, *, measured_at: datetime,
+            progress: LoadProgress | None = None) -> PerfReport:
+    """Measure `subject` on its server at every concurrency level of `options`.
+
+    Raises:
+        TritonError: the server does not answer, or the version is not READY on it.
+    """
+    name, version = subject.triton_name, subject.triton_version
+    notes: list[str] = []
+    with TritonClient(subject.url, timeout_s=options.timeout_s) as client:
+        if not client.is_ready(name, version):
+            raise TritonError(f"model {name} version {version} ({subject.model_id}@"
+                              f"{subject.version}) is not READY on target {subject.target!r} "
+                              f"({subject.url}); deploy it first: modelyard deploy --target "
+                              f"{subject.target}")
+        config = client.config(name)
+        inputs = request_inputs(config, subject.examples)
+        steps = _ensemble_steps(config)
+        overhead_s = client_overhead_s(client, options.overhead_samples)
+        metrics_url = subject.metrics_url
+        if metrics_url is not None:
+            try:
+                read_metrics(metrics_url)
+            except TritonError as exc:
+                notes.append(f"no queue/compute figures from the metrics endpoint: {exc.message}")
+                metrics_url = None
+        levels = []
+        for concurrency in options.concurrency:
+            levels.append(_measure_level(client, subject, options, concurrency, inputs, steps,
+                                         metrics_url, progress))
+        memory = None
+        if steps:
+            notes.append("an ensemble has no instances of its own; see its steps for memory")
+        else:
+            memory = _memory(client, subject, config)
+            if memory.memory_mb is None and memory.gpu_memory_mb is None:
+                notes.append("no memory figure: Triton reported no memory_usage and no "
+                             "backend process of the model runs on this machine")
+    figures = [LevelFigures(lv.concurrency, lv.latency.requests, lv.latency.p99_ms,
+                            lv.throughput_rps) for lv in levels if lv.latency]
+    return PerfReport(subject, measured_at, options, overhead_s * 1000, levels,
+                      check_sla(figures, subject.sla), memory, steps, notes)
+
+
+def _measure_level(client: TritonClient, subject: PerfSubject, options: PerfOptions,
+                   concurrency: int, inputs: Any, steps: list[str], metrics_url: str | None,
+                   progress: LoadProgress | None) -> LevelResult:
+    name, version = subject.triton_name, subject.triton_version
+    before: dict[str, PhaseTotals] = {}
+    scraped: list[MetricSamples] = []
+
+    def snapshot() -> None:
+        before[name] = PhaseTotals.from_statistics(client.statistics(name, version), name)
+        for step in steps:
+            before[step] = PhaseTotals.from_statistics(client.statistics(step), step)
+        if metrics_url is not None:
+            scraped.append(parse_prometheus(read_metrics(metrics_url)))
+
+    def report(phase: str, done: int, planned: int) -> None:
+        if progress is not None:
+            progress(f"concurrency {concurrency}: {phase}", done, planned)
+
+    raw = run_level(subject.url, name, version, inputs, concurrency=concurrency,
+                    max_requests=options.max_requests, duration_s=options.duration_s,
+                    warmup_requests=options.warmup_requests, timeout_s=options.timeout_s,
+                    progress=report, before_measuring=snapshot)
+    server = PhaseTotals.from_statistics(client.statistics(name, version), name).minus(before[name])
+    step_times = {step: PhaseTotals.from_statistics(client.statistics(step), step)
+                  .minus(before[step]) for step in steps}
+    metrics = None
+    if metrics_url is not None and scraped:
+        metrics = metric_times(scraped[0], parse_prometheus(read_metrics(metrics_url)), name,
+                               version)
+    warmup = raw.warmup_latencies_s
+    return LevelResult(
+        concurrency=concurrency, latency=LatencySummary.of(raw.latencies_s),
+        throughput_rps=raw.throughput_rps, duration_s=raw.window_s, errors=raw.errors,
+        stopped_by=raw.stopped_by, warmup_requests=len(warmup),
+        warmup_mean_ms=1000 * sum(warmup) / len(warmup) if warmup else None,
+        server=server, metrics=metrics,
+        steps=step_shares(server, step_times) if steps else [],
+        error_samples=raw.error_samples)
+
+
+def _ensemble_steps(config: Mapping[str, Any]) -> list[str]:
+    if config.get("platform") != "ensemble":
+        return []
+    steps = config.get("ensemble_scheduling", {}).get("step", [])
+    return list(dict.fromkeys(str(step["model_name"]) for step in steps))
+
+
+def _memory(client: TritonClient, subject: PerfSubject, config: Mapping[str, Any]) -> MemoryDrift:
+    name, version = subject.triton_name, subject.triton_version
+    usage = memory_usage_bytes(client.statistics(name, version), name, version)
+    processes = stub_processes(Path(subject.repository), name, version)
+    groups = config.get("instance_group") or []
+    instances = sum(int(group.get("count", 1)) for group in groups) or 1
+    return memory_drift(subject.resources, instances, sorted(processes.values()), usage)
