@@ -223,7 +223,8 @@ def start_deploy(request: Request, body: schemas.DeployIn, caller: Caller) -> di
     state = api_state(request)
     caller.require_deploy(body.target, state.workspace.target(body.target))
     options = DeployOptions(concurrency=body.concurrency, load_timeout_s=body.load_timeout_s,
-                            ready_timeout_s=body.ready_timeout_s, smoke=body.smoke)
+                            ready_timeout_s=body.ready_timeout_s, smoke=body.smoke,
+                            wait_for_lease_s=body.wait_for_lease_s)
     job = state.jobs.start(body.target, alias=body.alias, options=options, actor=caller.actor)
     return job.to_dict()
 

@@ -179,6 +179,8 @@ class DeployIn(_In):
     load_timeout_s: float = Field(default=300.0, ge=1, le=3600)
     ready_timeout_s: float = Field(default=60.0, ge=1, le=3600)
     smoke: bool = True
+    wait_for_lease_s: float = Field(default=0.0, ge=0, le=600, description="Seconds to wait "
+                                    "for another deployer's lease on the target.")
 
 
 class ProgressEvent(_Out):
