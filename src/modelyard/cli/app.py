@@ -224,6 +224,11 @@ def alias_list(
 @app.command()
 def validate(
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    live: Annotated[bool, typer.Option("--live", help="Also check the latest measurements "
+                                       "(modelyard perf): SLA misses, measured chains over "
+                                       "budget, memory above the declaration.")] = False,
+    target: Annotated[str | None, typer.Option("--target", help="With --live: only this "
+                                               "target's measurements (default: any).")] = None,
     alias: AliasOption = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
@@ -233,7 +238,8 @@ def validate(
 
     Exit code 1 when there are errors (with --strict, warnings count as errors).
     """
-    report = _run(as_json, lambda: _open(workspace, db).validate(strict=strict, alias=alias),
+    report = _run(as_json, lambda: _open(workspace, db).validate(strict=strict, alias=alias,
+                                                                 live=live, target=target),
                   render.render_validation, lambda r: r.to_dict())
     if not report.ok:
         raise typer.Exit(1)
@@ -494,6 +500,11 @@ def place_models(
                                                "default: exact up to 40 replicas.")] = None,
     time_limit: Annotated[float, typer.Option(min=0.1, help="Seconds the exact solver may "
                                               "take; the best placement found is kept.")] = 10.0,
+    calibrated: Annotated[bool, typer.Option("--calibrated", help="Plan with the measured "
+                                             "memory per instance (modelyard perf) where "
+                                             "there is one, not the declared.")] = False,
+    target: Annotated[str | None, typer.Option("--target", help="With --calibrated: only this "
+                                               "target's measurements (default: any).")] = None,
     alias: AliasOption = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
@@ -504,7 +515,9 @@ def place_models(
     Exit code 5 when some replica does not fit; each is named with the resource and gap.
     """
     result = _run(as_json, lambda: _open(workspace, db).place(alias=alias, exact=exact,
-                                                              time_limit_s=time_limit),
+                                                              time_limit_s=time_limit,
+                                                              calibrated=calibrated,
+                                                              target=target),
                   render.render_placement,
                   lambda p: {"ok": p.feasible, **p.to_dict()})
     if not result.feasible:
@@ -635,3 +648,7 @@ def main() -> None:
         sys.exit(internal.exit_code)
 
 
+# `modelyard perf` lives in its own module, which uses the helpers above.
+from modelyard.cli import perf_cmd  # noqa: E402
+
+app.command("perf")(perf_cmd.perf)
