@@ -652,3 +652,8 @@ def main() -> None:
 from modelyard.cli import perf_cmd  # noqa: E402
 
 app.command("perf")(perf_cmd.perf)
+
+# `modelyard server`, `token` and `audit` live in their own module (helpers above).
+from modelyard.cli import server_cmd  # noqa: E402
+
+server_cmd.register(app)
