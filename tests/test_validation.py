@@ -10,7 +10,7 @@ from modelyard import Fleet, ValidationFailed, Workspace, parse_manifest_text
 from modelyard.errors import Severity
 from modelyard.selection import select
 from modelyard.validation import validate_view
-from tests.conftest import NETFLIX_MODELS
+from tests.conftest import NETFLIX_MODELS, init_workspace
 
 
 def model(name: str, *, deps: tuple[str, ...] = (), p99: float = 100, avail: float = 0.999,
@@ -96,8 +96,8 @@ def test_high_utilisation_is_a_warning(workspace: Workspace, tmp_path: Path) -> 
     assert report.ok
 
 
-def test_without_a_fleet_needs_are_information(tmp_path: Path) -> None:
-    workspace = Workspace.init(tmp_path / "bare")
+def test_without_a_fleet_needs_are_information(tmp_path: Path, catalog_url: str) -> None:
+    workspace = init_workspace(tmp_path / "bare", catalog_url)
     workspace.apply([NETFLIX_MODELS])
     report = workspace.validate()
     [info] = [p for p in report.problems if p.code == "capacity-needs"]

@@ -9,13 +9,13 @@ import pytest
 from modelyard import Workspace
 from modelyard.deploy.runner import DeployOptions
 from modelyard.triton.server import LocalTriton, free_port
-from tests.conftest import NETFLIX_MODELS
+from tests.conftest import NETFLIX_MODELS, init_workspace
 from tests.deploy.test_rollout import GOOD_MODEL, python_model, ready_models
 
 pytestmark = pytest.mark.triton
 
 
-def test_each_server_gets_its_own_share(tmp_path: Path) -> None:
+def test_each_server_gets_its_own_share(tmp_path: Path, catalog_url: str) -> None:
     root = tmp_path / "ws"
     root.mkdir()
     ports = [free_port(), free_port()]
@@ -29,7 +29,7 @@ def test_each_server_gets_its_own_share(tmp_path: Path) -> None:
         - {{index: 0, model: A10G, memory_mb: 24576}}
         - {{index: 1, model: A10G, memory_mb: 24576}}""" for i, port in enumerate(ports))
     (root / "modelyard.yaml").write_text(f"fleet:\n  servers:\n{servers}\n")
-    workspace = Workspace.init(root)
+    workspace = init_workspace(root, catalog_url)
     workspace.apply([NETFLIX_MODELS])
     # One replica only (availability below 0.999): it must land on exactly one server.
     single = python_model(tmp_path, "echo", "1.0", GOOD_MODEL)

@@ -16,7 +16,7 @@ from modelyard.deploy.runner import DeployOptions
 from modelyard.store.history import DeploymentLog
 from modelyard.triton.client import TritonClient
 from modelyard.triton.server import LocalTriton, free_port
-from tests.conftest import NETFLIX, NETFLIX_MODELS
+from tests.conftest import NETFLIX, NETFLIX_MODELS, init_workspace
 
 pytestmark = pytest.mark.triton
 
@@ -45,14 +45,14 @@ FAILS_TO_ANSWER = GOOD_MODEL.replace(
 
 
 @pytest.fixture
-def deployed(tmp_path: Path) -> Iterator[tuple[Workspace, TritonClient]]:
+def deployed(tmp_path: Path, catalog_url: str) -> Iterator[tuple[Workspace, TritonClient]]:
     """A workspace with the Netflix example and a target `test` on a fresh local Triton."""
     root = tmp_path / "ws"
     root.mkdir()
     port = free_port()
     (root / "modelyard.yaml").write_text(
         f"targets:\n  test: {{url: 'http://127.0.0.1:{port}', repository: repo, profile: local}}\n")
-    workspace = Workspace.init(root)
+    workspace = init_workspace(root, catalog_url)
     workspace.apply([NETFLIX_MODELS])
     server = LocalTriton(root / "repo", root / ".modelyard" / "triton", http_port=port)
     client = server.start()

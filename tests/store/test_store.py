@@ -13,6 +13,7 @@ from sqlalchemy import text
 from modelyard import AliasConflict, NotFound, VersionConflict, Workspace, parse_manifest_text
 from modelyard.registry import apply_documents
 from modelyard.store import CatalogStore, head_revision
+from tests.conftest import requires_sqlite
 from modelyard.store.rows import metadata
 
 RANKER = """
@@ -34,6 +35,7 @@ def test_migrations_match_the_table_definitions(store: CatalogStore) -> None:
     assert store.schema_revision() == head_revision()
 
 
+@requires_sqlite
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(store: CatalogStore) -> None:
     with store.engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"

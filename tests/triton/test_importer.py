@@ -31,6 +31,7 @@ from modelyard.triton.importer import (
     catalog_name,
     read_triton_repository,
 )
+from tests.conftest import init_workspace
 
 ModelConfig = model_config_pb2.ModelConfig
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,8 +194,8 @@ def _build_repository(repo: Path, stem: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def empty_workspace(tmp_path: Path) -> Iterator[Workspace]:
-    created = Workspace.init(tmp_path / "ws")
+def empty_workspace(tmp_path: Path, catalog_url: str) -> Iterator[Workspace]:
+    created = init_workspace(tmp_path / "ws", catalog_url)
     yield created
     created.close()
 

@@ -77,8 +77,25 @@ def _run(as_json: bool, action: Callable[[], T], show: Callable[[T], None],
     return result
 
 
+# Workspaces opened by the running command; closed when it ends, whichever way it ends,
+# so that no database connection outlives the command.
+_opened: list[Workspace] = []
+
+
+@app.callback()
+def _command_lifetime(context: typer.Context) -> None:
+    context.call_on_close(_close_opened)
+
+
+def _close_opened() -> None:
+    while _opened:
+        _opened.pop().close()
+
+
 def _open(workspace: Path | None, db: str | None) -> Workspace:
-    return Workspace.open(workspace, db_url=db)
+    opened = Workspace.open(workspace, db_url=db)
+    _opened.append(opened)
+    return opened
 
 
 @app.command()

@@ -9,6 +9,7 @@ lock instead of failing half-way when a read transaction tries to become a write
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,10 +21,21 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    RootTransaction,
+    create_engine,
+    event,
+    func,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     ArgumentError,
+    DBAPIError,
     IntegrityError,
     NoSuchModuleError,
     OperationalError,
@@ -37,6 +49,11 @@ from modelyard.errors import AliasConflict, Conflict, NotFound, StorageError
 from modelyard.store.rows import aliases, model_versions, models
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Further attempts at BEGIN IMMEDIATE after a busy timeout ran out (a writer held the lock
+# for longer than the timeout, e.g. a 50k-model apply), with backoff up to 1 s.
+SQLITE_LOCK_RETRIES = 20
+# Any fixed number: PostgreSQL catalog writers take this transaction-level advisory lock.
+_WRITE_LOCK_KEY = 0x6D6F64656C79  # "modely"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # Catalog versions are compared by these numbers; `1.0` and `1.0.0` are one version.
 _VERSION_KEY = (model_versions.c.version_major, model_versions.c.version_minor,
@@ -172,12 +189,17 @@ class CatalogStore:
                 current = MigrationContext.configure(connection).get_current_revision()
                 if current == head:
                     return
+            _check_known_revision(current, self._where())
             with self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as connection:
+                if self._is_postgres:
+                    # Processes opening a new catalog at once: one migrates, the others wait.
+                    connection.execute(select(func.pg_advisory_xact_lock(_WRITE_LOCK_KEY)))
                 command.upgrade(_alembic_config(connection), "head")
                 connection.commit()
         except SQLAlchemyError as exc:
+            hint = _damage_hint(exc) if isinstance(exc, DBAPIError) else ""
             raise StorageError(f"cannot open the catalog database {self._where()}: "
-                               f"{_reason(exc)}") from exc
+                               f"{_reason(exc)}{hint}") from exc
 
     def schema_revision(self) -> str | None:
         with self.engine.connect() as connection:
@@ -192,15 +214,45 @@ class CatalogStore:
     @contextmanager
     def _connect(self, *, write: bool) -> Iterator[Connection]:
         try:
-            options = {"sqlite_begin": "IMMEDIATE" if write else "DEFERRED"}
-            with self.engine.connect().execution_options(**options) as connection:
-                with connection.begin():
-                    yield connection
+            connection, transaction = self._begin(write=write)
+            with connection, transaction:
+                if write and self._is_postgres:
+                    # Catalog writes are short: serialize them, as SQLite's BEGIN IMMEDIATE
+                    # does, so that check-then-insert (apply, aliases, leases) is race-free
+                    # under READ COMMITTED.
+                    connection.execute(select(func.pg_advisory_xact_lock(_WRITE_LOCK_KEY)))
+                yield connection
         except IntegrityError as exc:
             raise Conflict(f"the catalog changed underneath this write: {_reason(exc)}; "
                            "run the command again") from exc
-        except OperationalError as exc:
-            raise StorageError(f"catalog database {self._where()}: {_reason(exc)}") from exc
+        except DBAPIError as exc:
+            raise StorageError(f"catalog database {self._where()}: {_reason(exc)}"
+                               f"{_damage_hint(exc)}") from exc
+
+    @property
+    def _is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def _begin(self, *, write: bool) -> tuple[Connection, RootTransaction]:
+        """A connection and its begun transaction. On SQLite, BEGIN is retried while
+        another process holds the write lock beyond the busy timeout (`database is
+        locked`)."""
+        if self._is_postgres:
+            # One snapshot for a whole read, like SQLite's read transactions.
+            level = "READ COMMITTED" if write else "REPEATABLE READ"
+            connection = self.engine.connect().execution_options(isolation_level=level)
+            return connection, connection.begin()
+        options = {"sqlite_begin": "IMMEDIATE" if write else "DEFERRED"}
+        for attempt in range(SQLITE_LOCK_RETRIES):
+            connection = self.engine.connect().execution_options(**options)
+            try:
+                return connection, connection.begin()
+            except OperationalError as exc:
+                connection.close()
+                if "locked" not in str(exc.orig) or attempt == SQLITE_LOCK_RETRIES - 1:
+                    raise
+                time.sleep(min(0.05 * 2 ** attempt, 1.0))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
     def transaction(self) -> Iterator[CatalogTransaction]:
@@ -237,6 +289,25 @@ class CatalogStore:
         with self.transaction() as tx:
             return tx.set_alias(model_id, name, version, expect=expect,
                                 expect_absent=expect_absent, now=now)
+
+
+def _check_known_revision(current: str | None, where: str) -> None:
+    if current is None:
+        return
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    if current not in known:
+        raise StorageError(f"the catalog database {where} has schema revision {current!r}, "
+                           "written by a newer modelyard; upgrade modelyard to use it")
+
+
+def _damage_hint(exc: DBAPIError) -> str:
+    text = str(exc.orig).lower()
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return ("; the catalog database file is damaged: run `modelyard doctor`, then "
+                "restore it from a backup")
+    return ""
 
 
 def _reason(exc: SQLAlchemyError) -> str:
