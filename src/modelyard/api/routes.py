@@ -24,6 +24,7 @@ from modelyard.workspace import Workspace
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": schemas.ErrorOut, "description": description}
     for status, description in (
+        (400, "The body is not JSON."),
         (401, "No token, or an unknown or revoked one."),
         (403, "The token's role or team does not allow this."),
         (404, "No such model, version, alias, target or job."),
@@ -113,7 +114,7 @@ def register(request: Request, body: schemas.ManifestIn, caller: Caller) -> dict
     if caller.role == "viewer":
         caller.require_team("", "the catalog")
     result = _ws(request).apply_text(
-        body.manifest, source=f"<api: {caller.actor}>", dry_run=body.dry_run,
+        body.manifest, source=f"<{caller.actor}>", dry_run=body.dry_run,
         actor=caller.actor, owner_team=None if caller.role == "admin" else caller.team)
     return result.to_dict()
 
