@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -44,6 +45,61 @@ class ItemError(ValueError):
     def __init__(self, message: str, index: int) -> None:
         super().__init__(message)
         self.index = index
+
+JSON_DATA_MAX_VALUES = 2_000_000
+# Far deeper than any ModelConfig or tensor example, far below the limits of pydantic's
+# and protobuf's serialisers (which fail with errors of their own above them).
+JSON_DATA_MAX_DEPTH = 64
+
+
+def check_json_data(value: Any) -> None:
+    """Raise ValueError unless `value` is plain JSON data: strings, finite numbers,
+    true/false, null, lists and mappings with string keys. The message starts with the
+    path inside `value` (`dynamic_batching.max_queue_delay_microseconds`, `[2]`).
+
+    `triton` blocks become a ModelConfig through protobuf's JSON mapping and examples are
+    sent to Triton as JSON, but YAML can also write binary data (`!!binary`), dates,
+    `.nan`/`.inf` and anchors that contain themselves, which would fail (or silently
+    change) later, after the version was published.
+    """
+    # Iterative, so that deep nesting cannot exhaust Python's stack; counted, so that
+    # aliases of aliases (a "billion laughs") cannot expand without end later on.
+    pending: list[tuple[Any, str, frozenset[int]]] = [(value, "", frozenset())]
+    count = 0
+    while pending:
+        item, path, containers = pending.pop()
+        where = (path if len(path) <= 60 else path[:57] + "...") or "the value"
+        count += 1
+        if count > JSON_DATA_MAX_VALUES:
+            raise ValueError(f"holds more than {JSON_DATA_MAX_VALUES} values once YAML aliases "
+                             "are expanded; write a smaller value")
+        if item is None or isinstance(item, (bool, int, str)):
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValueError(f"{where}: {item} is not a finite number; write a number "
+                                 "(JSON has no NaN or infinity)")
+            continue
+        if isinstance(item, (list, dict)):
+            if id(item) in containers:
+                raise ValueError(f"{where}: contains itself (a YAML alias inside its own "
+                                 "anchor); write the value out")
+            if len(containers) >= JSON_DATA_MAX_DEPTH:
+                raise ValueError(f"{where}: nested more than {JSON_DATA_MAX_DEPTH} levels deep; "
+                                 "flatten it")
+            inner = containers | {id(item)}
+            if isinstance(item, list):
+                pending += [(each, f"{path}[{i}]", inner) for i, each in enumerate(item)]
+                continue
+            for key, each in item.items():
+                if not isinstance(key, str):
+                    raise ValueError(f"{where}: key {key!r} must be a string; quote it")
+                pending.append((each, f"{path}.{key}" if path else key, inner))
+            continue
+        kind = ("binary data (!!binary)" if isinstance(item, (bytes, bytearray))
+                else f"a {type(item).__name__}")
+        raise ValueError(f"{where}: expected JSON data (a string, number, true/false, null, "
+                         f"list or mapping), got {kind}; quote it as a string")
 
 
 class _Strict(BaseModel):
@@ -104,6 +160,13 @@ class TensorSpec(_Strict):
     dims: list[int]
     # One request's worth of values (flattened), sent as the smoke test after a deploy.
     example: list[Any] | None = None
+
+    @field_validator("example")
+    @classmethod
+    def _check_example(cls, value: list[Any] | None) -> list[Any] | None:
+        if value is not None:
+            check_json_data(value)
+        return value
 
     @field_validator("name")
     @classmethod
@@ -283,6 +346,12 @@ class ModelSpec(_Strict):
             if tensor.name in seen:
                 raise ItemError(f"tensor {tensor.name!r} is declared twice", index)
             seen.add(tensor.name)
+        return value
+
+    @field_validator("triton")
+    @classmethod
+    def _check_triton(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_json_data(value)
         return value
 
     @field_validator("artifact_sha256")
