@@ -235,14 +235,27 @@ def _resolve_artifact(spec: ModelSpec, source: str, node: yaml.Node | None, doc_
                       base_dir: Path | None) -> tuple[ModelSpec, Problem | None]:
     assert spec.artifact is not None
     line = _line_of(node, ("artifact",)) or doc_line
-    path = Path(spec.artifact).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    path = path.resolve()
-    if not path.exists():
+    try:
+        path = Path(spec.artifact).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        path = path.resolve()
+        exists = path.exists()
+    except (OSError, ValueError, RuntimeError) as exc:
+        # NUL in the path (ValueError), `~nobody` (RuntimeError), a name too long (OSError).
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return spec, _problem(source, line, "artifact",
+                              f"{spec.ref}: {_show(spec.artifact)} is not a usable path "
+                              f"({reason}); give the model file's or folder's path",
+                              "artifact-path", model=spec.ref)
+    if not exists:
         return spec, _problem(source, line, "artifact", f"{spec.ref}: no file or folder at {path}",
                               "artifact-missing", model=spec.ref)
-    digest = artifact_digest(path)
+    try:
+        digest = artifact_digest(path)
+    except ArtifactUnreadable as exc:
+        return spec, _problem(source, line, "artifact", f"{spec.ref}: {exc}",
+                              "artifact-unreadable", model=spec.ref)
     if spec.artifact_sha256 and spec.artifact_sha256 != digest:
         pinned_line = _line_of(node, ("artifact_sha256",)) or line
         return spec, _problem(source, pinned_line, "artifact_sha256",
@@ -251,17 +264,50 @@ def _resolve_artifact(spec: ModelSpec, source: str, node: yaml.Node | None, doc_
     return spec.model_copy(update={"artifact": str(path), "artifact_sha256": digest}), None
 
 
+class ArtifactUnreadable(ValueError):
+    """An artifact's files cannot be read; the message names the file and why."""
+
+
 def artifact_digest(path: Path) -> str:
-    """SHA-256 of a file, or of a folder's files (relative names and contents, sorted)."""
+    """SHA-256 of a file, or of a folder's files (relative names and contents, sorted).
+
+    Raises:
+        ArtifactUnreadable: a file cannot be read, or the folder holds another file
+            system's mount point (`artifact: /` would read /proc and /dev).
+    """
     digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for file in files:
-        if path.is_dir():
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-        with file.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+    try:
+        files = [path] if path.is_file() else _folder_files(path)
+        for file in files:
+            if path.is_dir():
+                digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+            with file.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+    except OSError as exc:
+        raise ArtifactUnreadable(f"cannot read {exc.filename or path}: {exc.strerror or exc}; "
+                                 "make the artifact readable") from exc
     return digest.hexdigest()
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """The regular files under `folder` (links to files included), never leaving its
+    file system."""
+    device = folder.stat().st_dev
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder, onerror=_raise):
+        for name in dirs:
+            inner = Path(root) / name
+            if not inner.is_symlink() and inner.stat().st_dev != device:
+                raise ArtifactUnreadable(
+                    f"the artifact folder {folder} holds the mount point {inner} of another file "
+                    "system; point `artifact` at the model's own file or folder")
+        found += [Path(root) / name for name in names if (Path(root) / name).is_file()]
+    return sorted(found)
+
+
+def _raise(error: OSError) -> None:
+    raise error  # os.walk would skip a folder it cannot list, leaving files out of the digest
 
 
 def _from_pydantic(error: Any, data: dict[str, Any], source: str, doc_line: int | None,

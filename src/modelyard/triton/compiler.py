@@ -16,7 +16,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from modelyard.catalog.manifest import artifact_digest
+from modelyard.catalog.manifest import ArtifactUnreadable, artifact_digest
 from modelyard.catalog.spec import ModelSpec, TensorSpec
 from modelyard.errors import Problem, Severity
 from modelyard.triton.config import (
@@ -110,10 +110,14 @@ def plan_compile(specs: dict[str, ModelSpec], triton_versions: dict[str, int],
         try:
             plan.models[model_id] = _compile_model(name, refs, specs, triton_versions, resolved,
                                                    profile, plan, verify_artifacts)
-        except (ConfigBuildError, ArtifactError) as exc:
+        except (ConfigBuildError, ArtifactError, ArtifactUnreadable) as exc:
             # The messages name the model themselves; the problem's `model` says it again.
             plan.problems.append(_error("compile", str(exc).removeprefix(f"{newest}: "), newest,
                                         None))
+        except OSError as exc:  # an artifact file that cannot be read while listing it
+            plan.problems.append(_error(
+                "compile", f"cannot read {exc.filename}: {exc.strerror or exc}; make the "
+                "artifact readable", newest, "artifact"))
     plan.problems += _conformance(plan, specs, by_model)
     return plan
 

@@ -56,7 +56,12 @@ from google.protobuf import json_format
 from pydantic import ValidationError
 from tritonclient.grpc import model_config_pb2
 
-from modelyard.catalog.manifest import ManifestDocument, artifact_digest, format_field
+from modelyard.catalog.manifest import (
+    ArtifactUnreadable,
+    ManifestDocument,
+    artifact_digest,
+    format_field,
+)
 from modelyard.catalog.naming import check_name, model_id
 from modelyard.catalog.spec import DataType, EnsembleStep, ModelSpec, TensorSpec
 from modelyard.catalog.version import VERSION_PATTERN
@@ -376,7 +381,10 @@ def _spec(model: _Model, version: int, by_name: Mapping[str, _Model], domain: st
     else:
         artifact = _artifact(model, version)
         data["artifact"] = str(artifact)
-        data["artifact_sha256"] = artifact_digest(artifact)
+        try:
+            data["artifact_sha256"] = artifact_digest(artifact)
+        except ArtifactUnreadable as exc:
+            raise InputError(f"{model.folder / str(version)}: {exc}") from None
     try:
         return ModelSpec.model_validate(data)
     except ValidationError as exc:
