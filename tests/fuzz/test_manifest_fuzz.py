@@ -1,0 +1,210 @@
+"""Fuzzed manifests: every input applies cleanly or fails with one modelyard error.
+
+The properties, for YAML text built by `support.manifest_text`:
+
+- parsing and applying raise nothing but a `ModelyardError` subclass;
+- a failed (or dry-run) apply leaves the catalog exactly as it was;
+- a successful apply stores what it said: each created version reads back with the
+  content digest it was registered with, and applying the same text again changes nothing;
+- through the CLI: an exit code from the documented set and never a traceback.
+
+The examples share one catalog per test, so later ones meet the versions earlier ones
+registered (immutable-version conflicts, dependencies that now resolve, cycles).
+Crashes found by fuzzing are kept below as explicit examples.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
+
+from modelyard.catalog.manifest import parse_manifest_text
+from modelyard.catalog.naming import check_name, split_model_id
+from modelyard.catalog.spec import Dependency
+from modelyard.catalog.version import Version, VersionConstraint
+from modelyard.cli.app import app
+from modelyard.errors import InputError, ModelyardError
+from modelyard.registry import apply_documents
+from modelyard.store import CatalogStore
+from modelyard.workspace import parse_reference
+from tests.conftest import Cli
+from tests.fuzz.support import (
+    CONSTRAINTS,
+    ESCAPING_NAMES,
+    TRICKY_CONSTRAINTS,
+    TRICKY_VERSIONS,
+    catalog_state,
+    manifest_text,
+)
+
+FUZZ = settings(max_examples=150, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow, HealthCheck.data_too_large])
+# Exit codes the CLI documents (cli/app.py): 70 would be an internal error.
+DOCUMENTED_EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 7, 8}
+
+_HEAD = 'name: a\nversion: "1.0"\nmodel_type: embedding\nframework: python\ndomain: d\n' \
+        "owner_team: team\n"
+
+# Inputs that crashed before their fix, each with the fix's message.
+REGRESSIONS = {
+    # !!binary inside the triton block / an example: UnicodeDecodeError when digesting.
+    "binary-triton": (_HEAD + "triton: {x: !!binary /w==}\n", "triton: x: expected JSON data"),
+    "binary-example": (_HEAD + "inputs: [{name: x, data_type: FP32, dims: [1], "
+                       "example: [!!binary /w==]}]\n", "binary data"),
+    # An anchor holding its own alias: ValueError "Circular reference detected".
+    "self-alias": (_HEAD + "triton: &a {x: *a}\n", "triton: x.x: contains itself"),
+    # 500 nested lists: pydantic's "Maximum serialization depth exceeded".
+    "deep-nesting": (_HEAD + "triton: {x: " + "[" * 500 + "]" * 500 + "}\n",
+                     "nested more than 64 levels"),
+    # .nan/.inf were stored as null: the catalog silently changed what was written.
+    "nan-in-triton": (_HEAD + "triton: {max_batch_size: .nan}\n", "not a finite number"),
+    # Artifact paths that are no path: ValueError (NUL), RuntimeError (~nobody), OSError.
+    "artifact-nul": (_HEAD + 'artifact: "model\\0.onnx"\n', "artifact: d/a@1.0: 'model\\\\x00"
+                     "\\.onnx' is not a usable path \\(embedded null byte\\)"),
+    "artifact-no-such-user": (_HEAD + "artifact: ~no-such-user-here/m.onnx\n",
+                              "is not a usable path \\(Could not determine home directory"),
+    "artifact-name-too-long": (_HEAD + f"artifact: {'x' * 5000}\n",
+                               "is not a usable path \\(File name too long\\)"),
+    "inf-in-example": (_HEAD + "inputs: [{name: x, data_type: FP32, dims: [1], "
+                       "example: [-.inf]}]\n", "inputs\\[0\\].example: \\[0\\]: -inf is not a "
+                       "finite number"),
+}
+
+
+def _check_apply(store: CatalogStore, text: str, dry_run: bool) -> None:
+    before = catalog_state(store)
+    try:
+        documents = parse_manifest_text(text, "fuzz.yaml")
+        result = apply_documents(store, documents, dry_run=dry_run)
+    except ModelyardError as error:
+        event(f"refused: {type(error).__name__}")
+        assert str(error), "an error without a message"
+        assert catalog_state(store) == before, "a failed apply changed the catalog"
+        return
+    event("applied" if result.created else "applied, nothing new")
+    if dry_run:
+        assert catalog_state(store) == before, "a dry run changed the catalog"
+        return
+    for ref in result.created:
+        model_id, version = ref.rsplit("@", 1)
+        stored = store.get(model_id, version)
+        assert stored.spec.content_digest() == stored.content_digest, f"{ref} reads back changed"
+    after = catalog_state(store)
+    again = apply_documents(store, documents)
+    assert again.created == [] and catalog_state(store) == after
+
+
+@settings(FUZZ)
+@given(text=manifest_text(), dry_run=st.booleans())
+@example(text=_HEAD, dry_run=False)
+@example(text=_HEAD + "---\n" + _HEAD.replace("name: a", "name: b")
+         + "dependencies: ['d/a>=1.0,<2']\n", dry_run=False)
+def test_fuzzed_manifests_apply_or_fail_cleanly(store: CatalogStore, text: str,
+                                                dry_run: bool) -> None:
+    _check_apply(store, text, dry_run)
+
+
+@pytest.mark.parametrize("case", sorted(REGRESSIONS))
+def test_crashes_found_by_fuzzing_are_input_errors(store: CatalogStore, case: str) -> None:
+    text, message = REGRESSIONS[case]
+    with pytest.raises(InputError, match=message) as raised:
+        apply_documents(store, parse_manifest_text(text, "fuzz.yaml"))
+    assert "fuzz.yaml:7" in str(raised.value)
+    assert catalog_state(store) == ((), ())
+
+
+@pytest.mark.skipif(not os.path.ismount("/proc"), reason="needs /proc mounted")
+def test_an_artifact_folder_spanning_file_systems_is_refused(store: CatalogStore) -> None:
+    """`artifact: /` walked the whole machine and died on /proc (PermissionError)."""
+    with pytest.raises(InputError, match="artifact: d/a@1.0: the artifact folder / holds the "
+                                         "mount point /[a-z]+ of another file system"):
+        parse_manifest_text(_HEAD + "artifact: /\n", "fuzz.yaml")
+
+
+def test_aliases_expanding_without_end_are_refused(store: CatalogStore) -> None:
+    """A "billion laughs": nine levels of ten aliases each would be 10^10 values."""
+    levels = ["    l0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    levels += [f"    l{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    text = _HEAD + "triton:\n  parameters:\n" + "\n".join(levels) + "\n"
+    with pytest.raises(InputError, match="triton: holds more than 2000000 values"):
+        parse_manifest_text(text, "fuzz.yaml")
+
+
+@settings(FUZZ, max_examples=40)
+@given(text=manifest_text(), dry_run=st.booleans())
+@example(text=REGRESSIONS["binary-triton"][0], dry_run=False)
+@example(text=REGRESSIONS["self-alias"][0], dry_run=False)
+def test_fuzzed_manifests_through_the_cli(cli: Cli, tmp_path: Path, text: str,
+                                          dry_run: bool) -> None:
+    manifest = tmp_path / "fuzz.yaml"
+    manifest.write_text(text, encoding="utf-8")
+    args = ["apply", str(manifest), "--workspace", str(cli.root), "--json"]
+    before = cli.runner.invoke(app, ["list", "--all-versions", "--json", "--workspace",
+                                     str(cli.root)], catch_exceptions=False).stdout
+    result = cli.runner.invoke(app, args + (["--dry-run"] if dry_run else []),
+                               catch_exceptions=False)
+    assert result.exit_code in DOCUMENTED_EXIT_CODES, (result.exit_code, result.output)
+    assert "Traceback" not in result.output
+    if result.exit_code != 0 or dry_run:
+        after = cli.runner.invoke(app, ["list", "--all-versions", "--json", "--workspace",
+                                        str(cli.root)], catch_exceptions=False).stdout
+        assert after == before
+
+
+# Names, versions and constraints on their own: ValueError (which the manifest loader
+# turns into InputError) or a value, nothing else.
+
+TEXT = st.one_of(st.text(max_size=40), st.sampled_from(ESCAPING_NAMES + TRICKY_VERSIONS
+                                                       + TRICKY_CONSTRAINTS + CONSTRAINTS))
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=TEXT)
+def test_names_are_safe_folder_names_or_refused(value: str) -> None:
+    try:
+        checked = check_name(value)
+    except ValueError:
+        return
+    assert checked == value and 0 < len(value) <= 64
+    assert value.isascii() and value.isprintable() and "/" not in value and value[0] not in ".-_"
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=TEXT)
+def test_versions_parse_or_refuse(value: str) -> None:
+    try:
+        parsed = Version.parse(value)
+    except ValueError:
+        return
+    assert value.isascii() and Version.parse(parsed.canonical) == parsed
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=TEXT, version=st.sampled_from(["1.0", "1.5.2", "2.0", "0.1"]))
+def test_constraints_parse_or_refuse(value: str, version: str) -> None:
+    try:
+        constraint = VersionConstraint.parse(value)
+    except ValueError:
+        return
+    assert isinstance(constraint.allows(Version.parse(version)), bool)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.one_of(TEXT, st.tuples(TEXT, TEXT, TEXT).map(lambda t: f"{t[0]}/{t[1]}{t[2]}")))
+def test_dependencies_and_references_parse_or_refuse(value: str) -> None:
+    try:
+        dependency = Dependency.parse(value)
+    except ValueError:
+        pass
+    else:
+        split_model_id(dependency.model_id)
+    try:
+        model_id, _ = parse_reference(value)
+    except InputError:
+        return
+    split_model_id(model_id)
