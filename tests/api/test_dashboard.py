@@ -1,0 +1,148 @@
+"""The dashboard: pages in process, then a real browser (Debian's headless Chromium)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from modelyard import Workspace
+from modelyard.api import create_app
+from modelyard.api.auth import COOKIE
+from modelyard.triton.server import free_port
+from tests.api.conftest import REC, SEARCH
+from tests.conftest import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+Tokens = dict[tuple[str, str], str]
+
+
+def test_pages_need_a_token(client: TestClient) -> None:
+    for page in ("/ui/catalog", "/ui/models/search/content_retrieval", "/ui/validation",
+                 "/ui/deployments", "/ui/report"):
+        response = client.get(page, follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/ui/login?next=%2Fui%2F")
+    assert client.get("/", follow_redirects=False).headers["location"] == "/ui/catalog"
+    login = client.get("/ui/login", params={"next": "https://evil.example/"})
+    assert login.status_code == 200 and '"https://evil.example/"' not in login.text
+    client.cookies.set(COOKIE, "myd_unknown")
+    assert client.get("/ui/catalog", follow_redirects=False).status_code == 303
+
+
+def test_catalog_model_validation_deployments_report(client: TestClient, tokens: Tokens) -> None:
+    client.cookies.set(COOKIE, tokens[("viewer", REC)])
+    catalog = client.get("/ui/catalog").text
+    assert catalog.count('<a href="/ui/models/') == 6 and "viewer · team " + REC in catalog
+    search = client.get("/ui/catalog", params={"domain": "search"}).text
+    assert search.count('<a href="/ui/models/') == 2
+    model = client.get("/ui/models/search/content_retrieval").text
+    assert "search/content_retrieval@2.0" in model and '<div class="graph" id="graph"><svg' in model
+    assert "query_understanding" in model and 'id="alias-form"' not in model  # a viewer
+    # The targets are declared but nothing listens: the page says so per target.
+    assert model.count('<h3>') == 2 and "is unreachable" in model
+    missing = client.get("/ui/models/search/nothing").text
+    assert "no model search/nothing" in missing
+    validation = client.get("/ui/validation").text
+    assert 'id="findings"' in validation and "warning" in validation
+    deployments = client.get("/ui/deployments").text
+    assert 'id="history"' in deployments and 'id="deploy-form"' not in deployments
+    assert '<iframe id="report" src="/api/v1/report/html"' in client.get("/ui/report").text
+    # GET pages read the cookie; changes need the header, so a cookie alone is refused.
+    client.cookies.set(COOKIE, tokens[("admin", REC)])
+    assert client.post("/api/v1/tokens", json={"team": "x"}).status_code == 401
+
+
+def test_maintainer_sees_the_alias_form_of_own_models_only(client: TestClient,
+                                                           tokens: Tokens) -> None:
+    client.cookies.set(COOKIE, tokens[("maintainer", SEARCH)])
+    assert 'id="alias-form"' in client.get("/ui/models/search/content_retrieval").text
+    assert 'id="alias-form"' not in client.get("/ui/models/recommendation/user_embedding").text
+    assert 'id="deploy-form"' in client.get("/ui/deployments").text
+
+
+@pytest.fixture
+def live_server(api_ws: Workspace) -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port, in a thread."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(api_ws), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
+                    reason="Debian's chromium is not installed (make test installs it)")
+def test_dashboard_in_a_real_browser(live_server: str, tokens: Tokens, api_ws: Workspace) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda message: errors.append(message.text)
+                if message.type == "error" and "401" not in message.text else None)
+
+        # Log in: a wrong token is refused on the page, the right one opens the catalog.
+        page.goto(f"{live_server}/ui/catalog")
+        assert "/ui/login" in page.url
+        page.fill("#token", "myd_wrong")
+        page.click("button[type=submit]")
+        expect(page.locator("#login-error")).to_contain_text("unknown token")
+        page.fill("#token", tokens[("maintainer", SEARCH)])
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server}/ui/catalog")
+        expect(page.locator("#catalog tbody tr")).to_have_count(6)
+
+        # Filter, then open a model.
+        page.select_option("#filter-domain", "search")
+        page.click("form.filters button[type=submit]")
+        expect(page.locator("#catalog tbody tr")).to_have_count(2)
+        page.click("text=search/content_retrieval")
+        page.wait_for_url(f"{live_server}/ui/models/search/content_retrieval")
+        graph = page.locator("#graph svg")
+        expect(graph).to_be_visible()
+        box = graph.bounding_box()
+        assert box and box["width"] > 100 and box["height"] > 40
+        assert page.locator("#graph svg g.node").count() == 2  # it and query_understanding
+
+        # Move an alias through the page (the API call carries the Bearer header).
+        page.fill("#alias-form input[name=alias]", "production")
+        page.click("#alias-form button[type=submit]")
+        expect(page.locator("#alias-result")).to_contain_text("production -> 2.0")
+        expect(page.locator("#aliases")).to_contain_text("production")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+        # Start a deployment and follow it live until it ends (no Triton there: it fails).
+        page.goto(f"{live_server}/ui/deployments")
+        page.select_option("#deploy-form select[name=target]", "search-only")
+        page.click("#deploy-form button[type=submit]")
+        expect(page.locator("#job-state")).to_have_text("failed", timeout=30_000)
+        expect(page.locator("#job-error")).to_contain_text("unreachable")
+        browser.close()
+    assert errors == []
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+    assert api_ws.aliases("search/content_retrieval")[0].version == "2.0"
