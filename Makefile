@@ -43,8 +43,24 @@ demo: $(VENV)/.installed system-demo
 	$(BIN)/modelyard report --html $(DEMO_DIR)/report --repository $(DEMO_DIR)/triton-repository --workspace $(DEMO_DIR)
 	$(BIN)/python examples/netflix/demo.py $(DEMO_DIR)
 
+# The suite runs twice: on SQLite, then on PostgreSQL when scripts/postgres.sh can start
+# one (it installs Debian's postgresql when run as root). MODELYARD_TEST_BACKENDS=sqlite
+# runs the first only.
+MODELYARD_TEST_BACKENDS ?= sqlite postgresql
 test: $(VENV)/.test-installed system-test
-	$(BIN)/python -m pytest
+	@case " $(MODELYARD_TEST_BACKENDS) " in *" sqlite "*) \
+		echo "== tests on SQLite" && $(BIN)/python -m pytest $(PYTEST_ARGS) || exit $$?;; esac
+	@case " $(MODELYARD_TEST_BACKENDS) " in *" postgresql "*) \
+		if url=$$(scripts/postgres.sh start); then \
+			echo "== tests on PostgreSQL ($$url)"; \
+			MODELYARD_TEST_DB=$$url $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+			scripts/postgres.sh stop; exit $$status; \
+		elif [ -n "$$MODELYARD_REQUIRE_POSTGRES" ]; then \
+			echo "== FAILED: PostgreSQL could not be started, and MODELYARD_REQUIRE_POSTGRES is set"; \
+			exit 1; \
+		else \
+			echo "== SKIPPED: the PostgreSQL run of the tests (PostgreSQL could not be started)"; \
+		fi;; esac
 
 typecheck: $(VENV)/.test-installed
 	$(BIN)/python -m mypy

@@ -92,6 +92,11 @@ def default_actor() -> str:
     return f"{user}@{socket.gethostname()}:{os.getpid()}/{uuid.uuid4().hex[:6]}"
 
 
+def _reached(outcomes: Mapping[str, ModelOutcome]) -> str:
+    reached = [f"{o.model} ({o.status})" for o in outcomes.values() if o.status != "pending"]
+    return ", ".join(reached) or "no model"
+
+
 def changed_triton_models(writer: RepositoryWriter, compiled: CompilePlan) -> set[str]:
     diff = writer.diff(compiled.files)
     return {path.split("/", 1)[0] for path in diff.added + diff.changed + diff.removed}
@@ -143,8 +148,22 @@ class Rollout:
             try:
                 self._execute(plan, outcomes, previous_generation, previous_digests)
             except ModelyardError as exc:
-                rolled_back = self._roll_back(plan, outcomes, previous_generation,
-                                              previous_digests)
+                try:
+                    rolled_back = self._roll_back(plan, outcomes, previous_generation,
+                                                  previous_digests)
+                except RolloutFailed as rollback_error:
+                    message = (f"{exc.message}; {rollback_error.message}; reached "
+                               f"{_reached(outcomes)}")
+                    self.log.finish(deployment_id, "rollback_failed",
+                                    [o.to_dict() for o in outcomes.values()], message)
+                    result = DeployResult(deployment_id, self.target, plan, outcomes,
+                                          time.perf_counter() - started, False, message)
+                    raise RolloutFailed(
+                        f"deployment {deployment_id} to {self.target} failed: {exc.message}; "
+                        f"it had reached {_reached(outcomes)}; the rollback failed too "
+                        f"({rollback_error.message}); once the server answers again, run "
+                        "`modelyard deploy` again: it loads what is missing",
+                        result=result) from exc
                 self.log.finish(deployment_id, "failed", [o.to_dict() for o in outcomes.values()],
                                 exc.message)
                 result = DeployResult(deployment_id, self.target, plan, outcomes,
