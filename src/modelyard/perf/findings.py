@@ -58,7 +58,7 @@ def live_problems(view: CatalogView, perf: Mapping[str, Measurement],
                 f"{measurement.measured_at:%Y-%m-%d %H:%M} UTC: {check.describe()}",
                 model=ref, field=field,
                 details={"measurement": measurement.id, "target": measurement.target,
-                         **check.to_dict()}))
+                         "check": check.to_dict()}))
     if p99 and view.resolution and not any(p.code == "cycle" for p in view.problems()):
         def figure(ref: str) -> float:
             return p99.get(ref, specs[ref].sla_requirements.max_latency_p99_ms)
