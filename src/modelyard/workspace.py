@@ -358,7 +358,9 @@ class Workspace:
         """Register an existing Triton repository's models (see triton/importer.py)."""
         documents = read_triton_repository(Path(root), domain=domain, owner_team=owner_team)
         with paused_gc():
-            return apply_documents(self.store, documents, dry_run=dry_run)
+            result = apply_documents(self.store, documents, dry_run=dry_run)
+        self._audit_apply(result, None)
+        return result
 
     def _deployment_inputs(self, target: str, alias: str | None, profile: Profile | None = None
                            ) -> tuple[TargetConfig, CompilePlan, dict[str, list[str]]]:
@@ -495,7 +497,14 @@ class Workspace:
                               share, dependencies,
                               selection=f"fleet, alias {alias}" if alias else "fleet, newest",
                               options=options, progress=progress)
-            results[server.name] = rollout.run()
+            try:
+                results[server.name] = rollout.run()
+            except ModelyardError as exc:
+                self._audit(None, "deploy", f"target {server.name}", {"alias": alias, "fleet": True},
+                            {"ok": False, "error": exc.message})
+                raise
+            self._audit(None, "deploy", f"target {server.name}", {"alias": alias, "fleet": True},
+                        results[server.name].to_dict())
         return results
 
     def history(self, target: str | None = None, limit: int = 50) -> list[DeploymentRecord]:
