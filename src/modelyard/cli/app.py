@@ -674,3 +674,8 @@ app.command("perf")(perf_cmd.perf)
 from modelyard.cli import server_cmd  # noqa: E402
 
 server_cmd.register(app)
+
+# `modelyard doctor` lives in its own module (helpers above).
+from modelyard.cli import doctor_cmd  # noqa: E402
+
+app.command("doctor")(doctor_cmd.doctor)

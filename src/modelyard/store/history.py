@@ -33,6 +33,14 @@ class DeploymentRecord:
                 "outcome": self.outcome, "error": self.error, "actions": self.actions}
 
 
+@dataclass(frozen=True)
+class LeaseRecord:
+    target: str
+    holder: str
+    acquired_at: datetime
+    expires_at: datetime
+
+
 class DeploymentLog:
     """Deployments and leases in the catalog database."""
 
@@ -61,6 +69,12 @@ class DeploymentLog:
                 tx.connection.execute(insert(leases).values(target=target, **values))
             else:
                 tx.connection.execute(update(leases).where(leases.c.target == target).values(**values))
+
+    def leases(self) -> list[LeaseRecord]:
+        with self.store.reader() as tx:
+            rows = tx.connection.execute(select(leases).order_by(leases.c.target)).all()
+        return [LeaseRecord(r.target, r.holder, _utc(r.acquired_at), _utc(r.expires_at))
+                for r in rows]
 
     def renew_lease(self, target: str, holder: str, ttl_s: float) -> None:
         now = datetime.now(UTC)

@@ -167,6 +167,12 @@ class CatalogStore:
         """
         sqlite_file = _sqlite_file(url)
         if sqlite_file is not None:
+            if not create and sqlite_file.is_file() and sqlite_file.stat().st_size == 0:
+                # SQLite would take an empty file for a new database: a truncated catalog
+                # must not quietly become an empty one.
+                raise StorageError(
+                    f"the catalog database {sqlite_file} is empty (0 bytes): it was truncated; "
+                    "restore it from a backup (run `modelyard doctor` for details)")
             if not sqlite_file.exists() and not create:
                 raise StorageError(
                     f"no catalog database at {sqlite_file}; run `modelyard init` in the "
@@ -200,6 +206,23 @@ class CatalogStore:
             hint = _damage_hint(exc) if isinstance(exc, DBAPIError) else ""
             raise StorageError(f"cannot open the catalog database {self._where()}: "
                                f"{_reason(exc)}{hint}") from exc
+
+    def integrity_problems(self) -> list[str]:
+        """What the database itself finds wrong with its files (SQLite's integrity_check;
+        PostgreSQL checks its pages as it reads them), plus stored specs that do not decode."""
+        problems: list[str] = []
+        try:
+            with self.engine.connect() as connection:
+                if self.engine.dialect.name == "sqlite":
+                    rows = [str(r[0]) for r in connection.exec_driver_sql("PRAGMA integrity_check")]
+                    problems += [] if rows == ["ok"] else rows[:10]
+            if not problems:
+                self.versions()  # every stored spec decodes (raises StorageError otherwise)
+        except StorageError as exc:
+            problems.append(exc.message)
+        except DBAPIError as exc:
+            problems.append(_reason(exc))
+        return problems
 
     def schema_revision(self) -> str | None:
         with self.engine.connect() as connection:

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelyard.catalog.manifest import artifact_digest
+
 KEEP_GENERATIONS = 3
 _MANIFEST_SUFFIX = ".json"
 
@@ -143,6 +145,38 @@ class RepositoryWriter:
                 "repository is unchanged") from exc
         self._prune(keep=final)
         return diff, final
+
+    def verify(self) -> tuple[list[str], list[str]]:
+        """Check the served generation against its manifest: (errors, warnings).
+
+        Errors: the link is broken, a file is missing or its bytes changed. Warnings:
+        a writer that died left a partial generation (the next compile removes it).
+        """
+        errors: list[str] = []
+        warnings = [f"{p} is a generation a writer left half-made; the next compile removes it"
+                    for p in sorted(self.generations.glob("*.partial-*"))] \
+            if self.generations.is_dir() else []
+        if not self.out.is_symlink():
+            if self.out.exists():
+                errors.append(f"{self.out} is not a link written by modelyard")
+            else:
+                errors.append(f"{self.out} does not exist: nothing was compiled there yet")
+            return errors, warnings
+        current = self.current()
+        if current is None or not current.is_dir():
+            errors.append(f"{self.out} points at {os.readlink(self.out)}, which is gone")
+            return errors, warnings
+        manifest = current.with_name(current.name + _MANIFEST_SUFFIX)
+        if not manifest.is_file():
+            errors.append(f"generation {current} has no manifest ({manifest.name})")
+            return errors, warnings
+        for path, digest in sorted(self.current_digests().items()):
+            file = current / path
+            if not file.exists():
+                errors.append(f"{path} is missing from {current}")
+            elif artifact_digest(file) != digest:
+                errors.append(f"{path} in {current} was changed after it was written")
+        return errors, warnings
 
     def _check_out_path(self, remove_empty: bool = True) -> None:
         if self.out.exists() and not self.out.is_symlink():

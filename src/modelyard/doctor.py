@@ -1,0 +1,222 @@
+"""`modelyard doctor`: check the workspace, the catalog database, the artifacts, the
+compiled repositories and the servers, and say what to do about each finding.
+
+It never raises: whatever it cannot open becomes a failed check with its reason, so it
+can be run precisely when everything else fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from modelyard.catalog.manifest import ArtifactUnreadable
+from modelyard.errors import ModelyardError
+from modelyard.store.history import DeploymentLog
+from modelyard.store.store import CatalogStore
+from modelyard.triton.client import TritonClient
+from modelyard.triton.compiler import verify_artifact
+from modelyard.triton.onnx_io import ArtifactError
+from modelyard.triton.repository import RepositoryWriter
+from modelyard.workspace import Workspace
+
+Status = Literal["ok", "warn", "fail"]
+SERVER_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class Check:
+    area: str
+    status: Status
+    detail: str
+    fix: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"area": self.area, "status": self.status, "detail": self.detail, "fix": self.fix}
+
+
+@dataclass
+class DoctorReport:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != "fail" for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        """0 healthy (warnings allowed), 6 the catalog is unusable, 1 anything else failed."""
+        if any(c.status == "fail" and c.area in ("workspace", "catalog") for c in self.checks):
+            return 6
+        return 0 if self.ok else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": [c.to_dict() for c in self.checks]}
+
+    def add(self, area: str, status: Status, detail: str, fix: str | None = None) -> None:
+        self.checks.append(Check(area, status, detail, fix))
+
+
+def diagnose(root: Path | None = None, db_url: str | None = None) -> DoctorReport:
+    report = DoctorReport()
+    try:
+        workspace = Workspace.open(root, db_url=db_url)
+    except ModelyardError as error:
+        report.add("workspace", "fail", error.message,
+                   "run `modelyard init`, or pass --workspace DIR / --db URL")
+        return report
+    where = str(workspace.root) if workspace.root else "(no folder: --db only)"
+    report.add("workspace", "ok", f"{where}; catalog {_safe_url(workspace.db_url)}")
+    try:
+        store = _check_catalog(report, workspace)
+        if store is None:
+            return report
+        _guarded(report, "deployments", lambda: _check_deployments(report, store))
+        _guarded(report, "artifacts", lambda: _check_artifacts(report, workspace))
+        for target in _targets(workspace):
+            _guarded(report, f"repository {target}",
+                     partial(_check_repository, report, workspace, target))
+            _guarded(report, f"server {target}", partial(_check_server, report, workspace, target))
+    finally:
+        workspace.close()
+    return report
+
+
+def _guarded(report: DoctorReport, area: str, check: Callable[[], None]) -> None:
+    try:
+        check()
+    except ModelyardError as error:
+        report.add(area, "fail", error.message)
+    except OSError as error:
+        report.add(area, "fail", f"{error.strerror or error}: {error.filename or ''}".rstrip(": "))
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by the catalog check
+        return url
+
+
+def _check_catalog(report: DoctorReport, workspace: Workspace) -> CatalogStore | None:
+    try:
+        store = workspace.store
+    except ModelyardError as error:
+        report.add("catalog", "fail", error.message,
+                   "restore the database from a backup; `modelyard init` starts a new, "
+                   "empty catalog")
+        return None
+    problems = store.integrity_problems()
+    if problems:
+        report.add("catalog", "fail", "the database is damaged: " + "; ".join(problems),
+                   "stop every modelyard writing to it and restore it from a backup "
+                   "(SQLite: `sqlite3 catalog.db .recover` can save what is readable)")
+        return None
+    revision = store.schema_revision()
+    versions = len(store.summaries())
+    backend = store.engine.dialect.name
+    report.add("catalog", "ok", f"{backend}, schema {revision}, {versions} model version(s), "
+               "integrity check passed")
+    return store
+
+
+def _check_deployments(report: DoctorReport, store: CatalogStore) -> None:
+    log = DeploymentLog(store)
+    now = datetime.now(UTC)
+    leases = {lease.target: lease for lease in log.leases()}
+    found = False
+    for record in log.history(limit=200):
+        if record.outcome == "running":
+            lease = leases.get(record.target)
+            if lease is None or lease.expires_at <= now:
+                found = True
+                report.add("deployments", "warn",
+                           f"deployment {record.id} to {record.target} (started "
+                           f"{record.started_at:%Y-%m-%d %H:%M} UTC by {record.actor}) never "
+                           "finished: its deployer died",
+                           f"`modelyard status --target {record.target}` shows what is live; "
+                           "deploy again to converge")
+        elif record.outcome == "rollback_failed" and record.id == log.last(record.target).id:
+            found = True
+            report.add("deployments", "warn",
+                       f"the last deployment to {record.target} ({record.id}) failed and could "
+                       f"not roll back: {record.error}",
+                       "deploy again once the server answers; it loads what is missing")
+    for lease in leases.values():
+        if lease.expires_at <= now:
+            found = True
+            report.add("deployments", "warn",
+                       f"an expired lease on {lease.target} is left by {lease.holder}",
+                       "nothing to do: the next deploy takes it over")
+    if not found:
+        report.add("deployments", "ok", "no interrupted deployment, no stale lease")
+
+
+def _check_artifacts(report: DoctorReport, workspace: Workspace) -> None:
+    specs = [stored.spec for stored in workspace.store.versions()]
+    broken = []
+    for spec in specs:
+        try:
+            verify_artifact(spec)
+        except (ArtifactError, ArtifactUnreadable) as error:
+            broken.append(str(error))
+    with_artifacts = sum(1 for s in specs if s.artifact is not None)
+    if broken:
+        report.add("artifacts", "fail", f"{len(broken)} of {with_artifacts} artifact(s) "
+                   "missing or changed: " + "; ".join(broken[:5]) +
+                   ("; ..." if len(broken) > 5 else ""),
+                   "restore the registered files, or register new versions with the new files")
+    else:
+        report.add("artifacts", "ok", f"{with_artifacts} artifact(s) present, SHA-256 as "
+                   "registered")
+
+
+def _targets(workspace: Workspace) -> list[str]:
+    return ["local", *sorted(t for t in workspace.config.targets if t != "local")]
+
+
+def _check_repository(report: DoctorReport, workspace: Workspace, target: str) -> None:
+    path = Path(workspace.target(target).repository)
+    writer = RepositoryWriter(path)
+    if not path.exists() and not path.is_symlink():
+        report.add(f"repository {target}", "ok", f"{path}: not compiled yet")
+        return
+    errors, warnings = writer.verify()
+    for warning in warnings:
+        report.add(f"repository {target}", "warn", warning, "nothing to do")
+    if errors:
+        report.add(f"repository {target}", "fail", f"{path}: " + "; ".join(errors[:5]),
+                   f"recompile: `modelyard deploy --target {target}` (or `modelyard compile "
+                   f"--out {path}`)")
+    else:
+        report.add(f"repository {target}", "ok",
+                   f"{path} -> {writer.current()}: every file as written")
+
+
+def _check_server(report: DoctorReport, workspace: Workspace, target: str) -> None:
+    config = workspace.target(target)
+    with TritonClient(config.url, timeout_s=SERVER_TIMEOUT_S) as client:
+        live = client.is_live()
+    if not live:
+        deployed = bool(workspace.history(target, limit=1))
+        status: Status = "fail" if deployed else "ok"
+        report.add(f"server {target}", status, f"{config.url} does not answer"
+                   + ("" if deployed else " (nothing was deployed there yet)"),
+                   "start it (`modelyard serve` for local) and check the URL in modelyard.yaml"
+                   if deployed else None)
+        return
+    state = workspace.status(target)
+    drift = state["drift"]
+    if drift:
+        names = ", ".join(f"{m['model']} ({m['state']})" for m in drift[:5])
+        report.add(f"server {target}", "warn", f"{config.url} is live; {len(drift)} model(s) "
+                   f"differ from the catalog: {names}", f"`modelyard deploy --target {target}`")
+    else:
+        report.add(f"server {target}", "ok", f"{config.url} is live and serves the catalog's "
+                   f"selection ({len(state['models'])} model(s))")
