@@ -185,7 +185,7 @@ def _compile_model(name: str, refs: list[str], specs: dict[str, ModelSpec],
     versions = {specs[r].version: triton_versions[r] for r in refs}
     if verify_artifacts:
         for ref in refs:
-            _verify_artifact(specs[ref])
+            verify_artifact(specs[ref])
     configs = []
     for ref in refs:
         version_spec = specs[ref]
@@ -265,7 +265,7 @@ def _config_differences(a: Any, b: Any) -> list[str]:
     return sorted(k for k in set(first) | set(second) if first.get(k) != second.get(k))
 
 
-def _verify_artifact(spec: ModelSpec) -> None:
+def verify_artifact(spec: ModelSpec) -> None:
     """The artifact is still there and is the file that was registered (SHA-256)."""
     if spec.artifact is None:
         return
