@@ -121,7 +121,7 @@ class TargetConfig(BaseModel):
 
 
 LOCAL_TARGET = TargetConfig(url="http://127.0.0.1:8000", repository=".modelyard/triton/repository",
-                            profile="local")
+                            profile="local", metrics_url="http://127.0.0.1:8002/metrics")
 
 
 class WorkspaceConfig(BaseModel):
