@@ -15,14 +15,19 @@ from pathlib import Path
 from datetime import datetime
 from typing import Any
 
+from google.protobuf import json_format
+
 from modelyard.catalog.manifest import ManifestDocument
 from modelyard.catalog.spec import ModelSpec, differing_fields
 from modelyard.catalog.version import Version
 from modelyard.errors import InputError, Problem, Severity, ValidationFailed, VersionConflict
 from modelyard.graph.resolve import VersionEntry, VersionIndex, cycle_problems, entry_for, resolve
 from modelyard.store.store import CatalogStore, CatalogTransaction
-from modelyard.triton.compiler import io_key, show_io
+from modelyard.triton.compiler import FILE_NAME_MAX_BYTES, io_key, show_io
+from modelyard.triton.config import ModelConfig
+from modelyard.triton.naming import check_triton_name
 from modelyard.triton.onnx_io import ArtifactError, read_onnx_io
+from modelyard.triton.rules import check_model_config
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,7 @@ def apply_documents(store: CatalogStore, documents: Sequence[ManifestDocument], 
         ValidationFailed: missing or unsatisfiable dependencies, or a cycle.
     """
     _reject_duplicates(documents)
+    _check_triton_blocks(documents)
     _check_onnx_artifacts(documents)
     with store.transaction() as tx:
         keys = [(d.spec.id, d.spec.parsed_version) for d in documents]
@@ -95,6 +101,47 @@ def _check_requested_triton_versions(tx: CatalogTransaction,
         in_use.add(document.spec.triton_version or 0)
     if problems:
         raise InputError.from_problems(problems, "Triton version folders collide; nothing was applied")
+
+
+# Fields of a ModelConfig that name files, which the rules keep inside their folders.
+_PATH_FIELDS = frozenset({"default_model_filename", "runtime"})
+
+
+def _check_triton_blocks(documents: Sequence[ManifestDocument]) -> None:
+    """A `triton` block must be a ModelConfig in Triton's JSON field names, and the names
+    in it that become paths (`name` is the model folder, `default_model_filename` a file in
+    each version folder) must stay inside the repository: checked before anything is
+    registered, since a published version cannot be fixed later."""
+    problems = []
+    for document in documents:
+        block = document.spec.triton
+        if not block:
+            continue
+        reasons = []
+        config = ModelConfig()
+        try:
+            json_format.ParseDict({k: v for k, v in block.items() if v is not None}, config)
+        except (json_format.ParseError, ValueError, TypeError) as exc:
+            first_line = str(exc).splitlines()[0].rstrip(".") if str(exc) else type(exc).__name__
+            reasons.append(("triton", f"not a Triton model configuration: {first_line} (the keys "
+                            "and values of Triton's model_config.proto, e.g. max_batch_size: 8)"))
+        else:
+            # The other rules need the whole compiled config; these only the block.
+            reasons += [(f"triton.{issue.field}", issue.message) for issue in
+                        check_model_config(config) if issue.field in _PATH_FIELDS]
+        name = block.get("name")
+        if isinstance(name, str) and check_triton_name(name):
+            reasons.append(("triton.name", str(check_triton_name(name))))
+        file_name = block.get("default_model_filename")
+        if isinstance(file_name, str) and len(file_name.encode()) > FILE_NAME_MAX_BYTES:
+            reasons.append(("triton.default_model_filename",
+                            f"a file name of {len(file_name.encode())} bytes is longer than file "
+                            f"systems allow ({FILE_NAME_MAX_BYTES}); shorten it"))
+        problems += [Problem(Severity.ERROR, "triton-block", reason, model=document.spec.ref,
+                             source=document.source, line=document.line, field=field)
+                     for field, reason in reasons]
+    if problems:
+        raise InputError.from_problems(problems, "triton blocks are not valid; nothing was applied")
 
 
 def _check_onnx_artifacts(documents: Sequence[ManifestDocument]) -> None:

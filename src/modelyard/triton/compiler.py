@@ -35,6 +35,7 @@ from modelyard.triton.repository import RepoFile
 from modelyard.triton.rules import check_ensemble_connections, check_model_config
 
 _ONNX_WRAPPER = Path(__file__).with_name("onnx_model.py")
+FILE_NAME_MAX_BYTES = 255  # NAME_MAX on Linux
 _LOCAL_BACKENDS = ("python",)
 
 
@@ -287,6 +288,10 @@ def _version_files(name: str, number: int, spec: ModelSpec, backend: str,
     configured_name = spec.triton.get("default_model_filename")
     file_name = configured_name if isinstance(configured_name, str) and configured_name else (
         "model.onnx" if spec.framework == "onnx" else MODEL_FILES[backend])
+    if len(file_name.encode()) > FILE_NAME_MAX_BYTES:  # the rules check the characters
+        raise ConfigBuildError(f"{spec.ref}: triton.default_model_filename is "
+                               f"{len(file_name.encode())} bytes long; file systems allow "
+                               f"{FILE_NAME_MAX_BYTES}, so shorten it")
     files: list[RepoFile] = []
     is_saved_model = source.is_dir() and (source / "saved_model.pb").is_file()
     if source.is_dir() and not is_saved_model:
