@@ -31,6 +31,7 @@ from modelyard.errors import (
     VersionConflict,
 )
 from modelyard.graph import CycleFound, DependencyGraph
+from modelyard.perf import PerfOptions, PerfReport
 from modelyard.placement import Fleet, Gpu, Server
 from modelyard.planning import DeploymentPlan, plan_deployment
 from modelyard.registry import ApplyResult, apply_documents
@@ -61,6 +62,8 @@ __all__ = [
     "ModelSpec",
     "ModelyardError",
     "NotFound",
+    "PerfOptions",
+    "PerfReport",
     "Problem",
     "Resources",
     "RolloutFailed",
