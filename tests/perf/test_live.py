@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from modelyard import NotFound, Workspace
+from modelyard import NotFound, TritonError, Workspace
 from modelyard.perf.measure import PerfOptions
 from tests.perf.conftest import FAST, sleeping_model
 
@@ -207,6 +207,11 @@ def test_cli_perf_exit_codes_json_and_report(live: Workspace, tmp_path: Path) ->
         assert refused.exit_code == code, refused.output
 
 
-def test_perf_only_targets_the_workspace_names(live: Workspace) -> None:
+def test_perf_only_targets_the_workspace_names_and_served_versions(live: Workspace,
+                                                                    tmp_path: Path) -> None:
+    live.apply([sleeping_model(tmp_path, "idle", "1.0", sleep_ms=1)])
     with pytest.raises(NotFound, match="no target 'elsewhere'"):
-        live.perf("recommendation/user_embedding", "elsewhere")
+        live.perf("tools/idle", "elsewhere")
+    with pytest.raises(TritonError, match="not READY on target 'test'.*deploy it first"):
+        live.perf("tools/idle", "test", options=ONE_LEVEL)
+    assert live.measurements("tools/idle") == []
