@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -57,6 +58,16 @@ def test_catalog_model_validation_deployments_report(client: TestClient, tokens:
     # GET pages read the cookie; changes need the header, so a cookie alone is refused.
     client.cookies.set(COOKIE, tokens[("admin", REC)])
     assert client.post("/api/v1/tokens", json={"team": "x"}).status_code == 401
+
+
+def test_pages_load_nothing_from_elsewhere(client: TestClient, tokens: Tokens) -> None:
+    client.cookies.set(COOKIE, tokens[("admin", REC)])
+    for page in ("/ui/login", "/ui/catalog", "/ui/models/search/content_retrieval",
+                 "/ui/validation", "/ui/deployments", "/ui/report"):
+        html = client.get(page).text
+        html = re.sub(r'xmlns(:xlink)?="http://www\.w3\.org/[^"]*"', "", html)
+        html = re.sub(r"Triton at http://127\.0\.0\.1:\d+", "", html)
+        assert "http://" not in html and "https://" not in html and "//cdn" not in html, page
 
 
 def test_maintainer_sees_the_alias_form_of_own_models_only(client: TestClient,

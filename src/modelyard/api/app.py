@@ -44,7 +44,10 @@ def create_app(workspace: Workspace | Callable[[], Workspace], *,
         yield
         jobs.join_all(SHUTDOWN_WAIT_S)
 
-    app = FastAPI(title="modelyard", version="0.1.0", lifespan=lifespan,
+    # No /docs or /redoc: FastAPI loads their JavaScript from a CDN, which many networks
+    # running Triton cannot reach; /openapi.json is the schema.
+    app = FastAPI(title="modelyard", version="0.1.0", lifespan=lifespan, docs_url=None,
+                  redoc_url=None,
                   description="The catalog of models served by NVIDIA Triton: models and "
                               "versions, aliases, validation, plans, deployments, reports. "
                               "Authenticate with `Authorization: Bearer <token>`.")
