@@ -47,6 +47,7 @@ def read_onnx_io(artifact: Path, max_batch_size: int,
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, OSError, ValueError...
         raise ArtifactError(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+    _check_complete(model, path)
     graph = model.graph
     initializers = {init.name for init in graph.initializer}
     inputs = [_tensor(v, max_batch_size, path) for v in graph.input if v.name not in initializers]
@@ -54,6 +55,26 @@ def read_onnx_io(artifact: Path, max_batch_size: int,
     if not outputs:
         raise ArtifactError(f"{path} declares no graph outputs")
     return inputs, outputs
+
+
+def _check_complete(model: onnx.ModelProto, path: Path) -> None:
+    """Refuse a model whose end is missing.
+
+    Protobuf parses a file cut at a field boundary without complaint, and `opset_import`
+    is written after the graph, so a truncated copy often loses exactly that: the ONNX
+    spec requires it (IR version 3 and later), and every node's operator domain must be
+    declared in it.
+    """
+    declared = {opset.domain or "ai.onnx" for opset in model.opset_import}
+    if not declared:
+        raise ArtifactError(f"{path} declares no operator sets (opset_import), which every ONNX "
+                            "model ends with: the file is probably truncated; copy it again")
+    used = {node.domain or "ai.onnx" for node in model.graph.node}
+    missing = sorted(used - declared - {function.domain for function in model.functions})
+    if missing:
+        raise ArtifactError(f"{path}: its nodes use the operator domain {missing[0]!r}, which "
+                            "opset_import does not declare: the file is probably truncated or "
+                            "damaged; copy it again")
 
 
 def _tensor(value: onnx.ValueInfoProto, max_batch_size: int, path: Path) -> TensorSpec:
