@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
 import pytest
 
 from modelyard import InputError, Workspace
 from modelyard.cli.server_cmd import is_loopback, open_access_for
+from modelyard.triton.server import free_port
 from tests.conftest import NETFLIX_MODELS, Cli
 
 
@@ -57,3 +64,37 @@ def test_open_access_rules() -> None:
     with pytest.raises(InputError, match="--insecure"):
         open_access_for("10.1.2.3", has_tokens=False, insecure=False)
     assert not is_loopback("example.org") and is_loopback("127.0.0.2")
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes]) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while True:
+        assert process.poll() is None, process.communicate()
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+
+
+def test_server_runs_open_on_loopback_until_a_token_exists(workspace: Workspace) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "modelyard.cli", "server", "--port", str(port),
+               "--workspace", str(workspace.root), "--db", workspace.db_url]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        me = _wait_for(f"http://127.0.0.1:{port}/api/v1/me", process)
+        assert me.status_code == 200 and me.json()["role"] == "admin"
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert b"no API token in the catalog" in stderr
+
+    workspace.access.create_token("ops", "viewer", actor="test")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        refused = _wait_for(f"http://127.0.0.1:{port}/api/v1/me", process)
+        assert refused.status_code == 401
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)

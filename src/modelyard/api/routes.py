@@ -18,6 +18,7 @@ from modelyard.api.auth import Principal, admin, principal
 from modelyard.api.state import api_state
 from modelyard.catalog.spec import ModelSpec
 from modelyard.deploy.runner import DeployOptions
+from modelyard.errors import Forbidden
 from modelyard.report.graphs import render_svg, to_dot
 from modelyard.workspace import Workspace
 
@@ -112,7 +113,8 @@ def register(request: Request, body: schemas.ManifestIn, caller: Caller) -> dict
     changes nothing; a registered version with other content is 409.
     """
     if caller.role == "viewer":
-        caller.require_team("", "the catalog")
+        raise Forbidden("a viewer token cannot register models; ask for a maintainer token of "
+                        "the team that owns them")
     result = _ws(request).apply_text(
         body.manifest, source=f"<{caller.actor}>", dry_run=body.dry_run,
         actor=caller.actor, owner_team=None if caller.role == "admin" else caller.team)
