@@ -34,12 +34,17 @@ class _DuplicateKey(yaml.constructor.ConstructorError):
     pass
 
 
+class _UnreadableScalar(yaml.constructor.ConstructorError):
+    pass
+
+
 class _ManifestLoader(_YamlLoader):  # type: ignore[misc]
     """Refuses duplicate keys, which PyYAML would silently resolve to the last value."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
         first_line: dict[Any, int] = {}
-        for key_node, _ in node.value:
+        # `!!map [1]` reaches here with a sequence; the base class says so in its own words.
+        for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
                 line = key_node.start_mark.line + 1
                 if key_node.value in first_line:
@@ -50,6 +55,24 @@ class _ManifestLoader(_YamlLoader):  # type: ignore[misc]
                         key_node.start_mark)
                 first_line[key_node.value] = line
         return super().construct_mapping(node, deep)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # PyYAML lets Python's own errors out of its constructors: an integer of more
+        # than 4300 digits, a date such as 2024-02-30, `!!bool maybe`, `!!set [1]`.
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError, TypeError, KeyError, AttributeError,
+                IndexError) as exc:
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            if isinstance(node, yaml.ScalarNode):
+                text = str(node.value)
+                shown = repr(text if len(text) <= 40 else f"{text[:37]}...")
+            else:
+                shown = "a sequence" if isinstance(node, yaml.SequenceNode) else "a mapping"
+            reason = (f" ({str(exc).split(';')[0]})"
+                      if isinstance(exc, (ValueError, OverflowError)) else "")
+            raise _UnreadableScalar(None, None, f"{shown} cannot be read as {kind}{reason}; "
+                                    "quote it to keep it as text", node.start_mark) from None
 _KNOWN_KEYS = tuple(ModelSpec.model_fields)
 
 
@@ -144,6 +167,9 @@ def _parse_text(text: str, source: str, *, is_json: bool,
     except _DuplicateKey as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         return [], [_problem(source, line, None, str(exc.problem), "duplicate-key")]
+    except _UnreadableScalar as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        return [], [_problem(source, line, None, str(exc.problem), "yaml-value")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -180,9 +206,17 @@ def _yaml_documents(text: str) -> Iterator[tuple[yaml.Node, Any]]:
 def _parse_json(text: str, source: str,
                 base_dir: Path | None) -> tuple[list[ManifestDocument], list[Problem]]:
     try:
-        data = json.loads(text)
+        data = json.loads(text.removeprefix("\ufeff"), object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         return [], [_problem(source, exc.lineno, None, f"JSON syntax error: {exc.msg}", "json-syntax")]
+    except _DuplicateJsonKey as exc:
+        return [], [_problem(source, None, None, str(exc), "duplicate-key")]
+    except ValueError as exc:  # a number of more than 4300 digits
+        return [], [_problem(source, None, None, f"JSON error: {str(exc).split(';')[0]}",
+                             "json-syntax")]
+    except RecursionError:
+        return [], [_problem(source, None, None, "JSON error: nested too deeply to read",
+                             "json-syntax")]
     entries: list[tuple[str | None, Any]]
     if isinstance(data, list):
         entries = [(None, item) for item in data]
@@ -211,6 +245,20 @@ def _parse_json(text: str, source: str,
         if document:
             documents.append(document)
     return documents, problems
+
+
+class _DuplicateJsonKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Refuse duplicate keys in JSON, as in YAML (json.loads would keep the last)."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise _DuplicateJsonKey(f"duplicate key {key!r}; keep one")
+        data[key] = value
+    return data
 
 
 def _validate(data: Any, source: str, line: int | None, node: yaml.Node | None,
