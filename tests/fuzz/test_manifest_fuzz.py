@@ -15,6 +15,7 @@ Crashes found by fuzzing are kept below as explicit examples.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from modelyard.catalog.manifest import parse_manifest_text
+from modelyard.catalog.manifest import load_manifests, parse_manifest_text
 from modelyard.catalog.naming import check_name, split_model_id
 from modelyard.catalog.spec import Dependency
 from modelyard.catalog.version import Version, VersionConstraint
@@ -70,6 +71,18 @@ REGRESSIONS = {
                               "is not a usable path \\(Could not determine home directory"),
     "artifact-name-too-long": (_HEAD + f"artifact: {'x' * 5000}\n",
                                "is not a usable path \\(File name too long\\)"),
+    # Python's own errors from PyYAML's constructors: ValueError (4300-digit limit on
+    # int(), impossible dates), KeyError (!!bool), AttributeError (!!timestamp),
+    # TypeError (!!map on a sequence, in the duplicate-key check).
+    "huge-integer": (_HEAD + "resource_requirements: {memory_mb: 1" + "0" * 5000 + "}\n",
+                     "cannot be read as int \\(Exceeds the limit \\(4300 digits\\)"),
+    "impossible-date": (_HEAD + "triton: {x: 2024-02-30}\n",
+                        "'2024-02-30' cannot be read as timestamp \\(day is out of range"),
+    "bool-tag": (_HEAD + "triton: {x: !!bool maybe}\n", "'maybe' cannot be read as bool; quote"),
+    "timestamp-tag": (_HEAD + "triton: {x: !!timestamp abc}\n", "'abc' cannot be read as "
+                      "timestamp; quote it"),
+    "map-tag-on-a-list": (_HEAD + "triton: {x: !!map [1]}\n", "expected a mapping node, but "
+                          "found sequence"),
     "inf-in-example": (_HEAD + "inputs: [{name: x, data_type: FP32, dims: [1], "
                        "example: [-.inf]}]\n", "inputs\\[0\\].example: \\[0\\]: -inf is not a "
                        "finite number"),
@@ -124,6 +137,69 @@ def test_an_artifact_folder_spanning_file_systems_is_refused(store: CatalogStore
     with pytest.raises(InputError, match="artifact: d/a@1.0: the artifact folder / holds the "
                                          "mount point /[a-z]+ of another file system"):
         parse_manifest_text(_HEAD + "artifact: /\n", "fuzz.yaml")
+
+
+_SEED = '{"name": "a", "version": "1.0", "model_type": "embedding", "framework": "python", ' \
+        '"domain": "d", "owner_team": "team"'
+JSON_REGRESSIONS = {
+    # RecursionError from json.loads
+    "deep-nesting": ('{"d/a": ' + '{"x": ' * 100_000 + "1" + "}" * 100_001,
+                     "JSON error: nested too deeply to read"),
+    # ValueError: int() of more than 4300 digits
+    "huge-integer": (_SEED + ', "triton_version": 1' + "0" * 5000 + "}",
+                     "JSON error: Exceeds the limit \\(4300 digits\\)"),
+    # Not a crash: json.loads kept the last of two keys silently, where YAML refuses.
+    "duplicate-key": (_SEED + ', "name": "b"}', "duplicate key 'name'; keep one"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(JSON_REGRESSIONS))
+def test_seed_json_that_crashed_is_an_input_error(store: CatalogStore, tmp_path: Path,
+                                                  case: str) -> None:
+    text, message = JSON_REGRESSIONS[case]
+    path = tmp_path / "seed.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=f"seed.json: {message}"):
+        load_manifests([path])
+
+
+_JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
+                          st.text(max_size=10), st.sampled_from(ESCAPING_NAMES + TRICKY_VERSIONS))
+_JSON_VALUES = st.recursive(_JSON_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    max_leaves=12)
+_SEED_ENTRY = st.fixed_dictionaries(
+    {"name": st.sampled_from(["a", "b", "../x"]), "version": st.sampled_from(["1.0", "2.0", "x"]),
+     "model_type": st.just("embedding"), "framework": st.sampled_from(["python", "onnx"]),
+     "domain": st.sampled_from(["d", "e"]), "owner_team": st.just("team")},
+    optional={"dependencies": _JSON_VALUES, "resource_requirements": _JSON_VALUES,
+              "sla_requirements": _JSON_VALUES, "created_at": _JSON_VALUES,
+              "triton": _JSON_VALUES, "description": _JSON_VALUES, "labels": _JSON_VALUES})
+
+
+@settings(FUZZ, max_examples=100)
+@given(data=st.one_of(
+    _JSON_VALUES.map(json.dumps),
+    st.lists(_SEED_ENTRY, max_size=3).map(json.dumps),
+    st.dictionaries(st.sampled_from(["d/a", "d/b", "e/a", "../x", "d"]), _SEED_ENTRY,
+                    max_size=3).map(json.dumps),
+    st.text(max_size=50)))
+def test_fuzzed_seed_json_loads_or_fails_cleanly(store: CatalogStore, tmp_path: Path,
+                                                 data: str) -> None:
+    path = tmp_path / "seed.json"
+    path.write_text(data, encoding="utf-8")
+    before = catalog_state(store)
+    try:
+        apply_documents(store, load_manifests([path]), dry_run=True)
+    except ModelyardError as error:
+        assert str(error)
+    assert catalog_state(store) == before
+
+
+def test_seed_json_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "seed.json"
+    path.write_text("\ufeff" + _SEED + "}", encoding="utf-8")
+    assert [d.spec.ref for d in load_manifests([path])] == ["d/a@1.0"]
 
 
 def test_aliases_expanding_without_end_are_refused(store: CatalogStore) -> None:
