@@ -47,6 +47,7 @@ class ItemError(ValueError):
         self.index = index
 
 JSON_DATA_MAX_VALUES = 2_000_000
+DIM_MAX = 2**63 - 1
 # Far deeper than any ModelConfig or tensor example, far below the limits of pydantic's
 # and protobuf's serialisers (which fail with errors of their own above them).
 JSON_DATA_MAX_DEPTH = 64
@@ -189,6 +190,9 @@ class TensorSpec(_Strict):
         for dim in value:
             if dim == 0 or dim < -1:
                 raise ValueError(f"dims must be positive or -1 (variable), got {dim}")
+            if dim > DIM_MAX:
+                raise ValueError(f"dims must be at most {DIM_MAX} (Triton's dims are 64-bit "
+                                 f"integers), got {dim}")
         return value
 
 

@@ -53,8 +53,19 @@ def place_exact(demands: Sequence[Demand], fleet: Fleet, *, time_limit_s: float 
                 ) -> ExactResult:
     try:
         import highspy
+        from highspy.highs import HighsError
     except ImportError:
         raise InputError("the exact placement needs HiGHS: pip install 'modelyard[exact]'") from None
+    try:
+        return _place_exact(highspy, demands, fleet, time_limit_s)
+    except HighsError as exc:
+        # HiGHS refuses coefficients outside its range (a cpu_cores of 1e-300 is below its
+        # small_matrix_value, found by fuzzing): no exact answer, so callers use first-fit.
+        return ExactResult(None, False, f"HiGHS refused the model ({exc})")
+
+
+def _place_exact(highspy: Any, demands: Sequence[Demand], fleet: Fleet,
+                 time_limit_s: float) -> ExactResult:
     highs = _quiet_highs(highspy)
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("time_limit", float(time_limit_s))

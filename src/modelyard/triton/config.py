@@ -133,7 +133,11 @@ def build_model_config(
 def _add_tensor(message: Any, tensor: TensorSpec) -> None:
     message.name = tensor.name
     message.data_type = model_config_pb2.DataType.Value(f"TYPE_{tensor.data_type}")
-    message.dims.extend(tensor.dims)
+    try:
+        message.dims.extend(tensor.dims)
+    except ValueError as exc:  # a catalog written before dims were bounded to int64
+        raise ConfigBuildError(f"tensor {tensor.name!r}: dims {tensor.dims}: {exc}; Triton's "
+                               "dims are 64-bit integers") from None
 
 
 def _add_ensemble_steps(config: Any, spec: ModelSpec, steps: Mapping[str, StepTarget]) -> None:
