@@ -58,6 +58,22 @@ RAW_YAML = [
     "!!set [1]", "!!map [1]", "!!omap [{a: 1}]", "!!pairs [{a: 1}]", "{<<: {a: 1}, b: 2}",
 ]
 
+# Placeholders for real artifacts; `with_artifacts` puts paths in their place.
+ONNX_ARTIFACT = "@ONNX_ARTIFACT@"
+PYTHON_ARTIFACT = "@PYTHON_ARTIFACT@"
+_NETFLIX_ONNX = Path(__file__).resolve().parents[2] / "examples/netflix/artifacts/user_embedding.onnx"
+
+
+def with_artifacts(text: str, folder: Path) -> str:
+    """`text` with the artifact placeholders replaced by real files (an ONNX model of the
+    Netflix example, and a model.py written into `folder`)."""
+    model_py = folder / "model.py"
+    if not model_py.exists():
+        model_py.write_text("# a python model\n")
+    return text.replace(ONNX_ARTIFACT, json.dumps(str(_NETFLIX_ONNX))).replace(
+        PYTHON_ARTIFACT, json.dumps(str(model_py)))
+
+
 NUMBERS = st.one_of(
     st.integers(min_value=-3, max_value=70),
     st.integers(),
@@ -81,7 +97,7 @@ def render(value: Any) -> str:
         return "[" + ", ".join(render(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{json.dumps(str(k))}: {render(v)}" for k, v in value.items()) + "}"
-    return json.dumps(value)
+    return json.dumps(value, ensure_ascii=False)  # YAML has no JSON surrogate-pair escapes
 
 
 def raw(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[str]:
@@ -166,7 +182,8 @@ _OPTIONAL: dict[str, tuple[st.SearchStrategy[str], st.SearchStrategy[str]]] = {
         raw(st.dictionaries(st.sampled_from(["max_latency_p99_ms", "min_throughput_rps",
                                              "availability", "latency"]),
                             PLAIN_SCALARS, max_size=3))),
-    "artifact": (st.just("~"), st.sampled_from(["/nonexistent/model.onnx", "../x", "''", "/"])),
+    "artifact": (st.sampled_from(["~", ONNX_ARTIFACT, PYTHON_ARTIFACT]),
+                 st.sampled_from(["/nonexistent/model.onnx", "../x", "''", "/"])),
     "artifact_sha256": (st.just("~"), st.just(json.dumps("0" * 64))),
     "inputs": (st.just("[{name: x, data_type: FP32, dims: [4], example: [1, 2, 3, 4]}]"),
                st.lists(_tensor("x"), max_size=2).map(lambda ts: f"[{', '.join(ts)}]")),
@@ -207,7 +224,7 @@ def manifest_document(draw: st.DrawFn) -> str:
         **{key: strategies[1] for key, strategies in _OPTIONAL.items()},
     }
     lines = [[key, value] for key, value in fields.items()]
-    for _ in range(draw(st.sampled_from([0, 0, 1, 1, 1, 2, 3]))):
+    for _ in range(draw(st.sampled_from([0, 0, 0, 1, 1, 2, 3]))):
         kind = draw(st.sampled_from(["value", "value", "any", "drop", "unknown", "duplicate",
                                      "noise"]))
         if kind in ("value", "any"):

@@ -15,6 +15,7 @@ Crashes found by fuzzing are kept below as explicit examples.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from modelyard.catalog.manifest import load_manifests, parse_manifest_text
 from modelyard.catalog.naming import check_name, split_model_id
@@ -32,14 +34,17 @@ from modelyard.errors import InputError, ModelyardError
 from modelyard.registry import apply_documents
 from modelyard.store import CatalogStore
 from modelyard.workspace import parse_reference
+from modelyard import Workspace
 from tests.conftest import Cli
 from tests.fuzz.support import (
     CONSTRAINTS,
     ESCAPING_NAMES,
+    PYTHON_ARTIFACT,
     TRICKY_CONSTRAINTS,
     TRICKY_VERSIONS,
     catalog_state,
     manifest_text,
+    with_artifacts,
 )
 
 FUZZ = settings(max_examples=150, deadline=None,
@@ -89,10 +94,10 @@ REGRESSIONS = {
 }
 
 
-def _check_apply(store: CatalogStore, text: str, dry_run: bool) -> None:
+def _check_apply(store: CatalogStore, text: str, dry_run: bool, folder: Path) -> None:
     before = catalog_state(store)
     try:
-        documents = parse_manifest_text(text, "fuzz.yaml")
+        documents = parse_manifest_text(with_artifacts(text, folder), "fuzz.yaml")
         result = apply_documents(store, documents, dry_run=dry_run)
     except ModelyardError as error:
         event(f"refused: {type(error).__name__}")
@@ -117,9 +122,49 @@ def _check_apply(store: CatalogStore, text: str, dry_run: bool) -> None:
 @example(text=_HEAD, dry_run=False)
 @example(text=_HEAD + "---\n" + _HEAD.replace("name: a", "name: b")
          + "dependencies: ['d/a>=1.0,<2']\n", dry_run=False)
-def test_fuzzed_manifests_apply_or_fail_cleanly(store: CatalogStore, text: str,
+def test_fuzzed_manifests_apply_or_fail_cleanly(store: CatalogStore, tmp_path: Path, text: str,
                                                 dry_run: bool) -> None:
-    _check_apply(store, text, dry_run)
+    _check_apply(store, text, dry_run, tmp_path)
+
+
+_DOWNSTREAM = {
+    "validate": lambda ws, out: ws.validate(),
+    "plan": lambda ws, out: ws.plan(),
+    "place": lambda ws, out: ws.place(),
+    "report": lambda ws, out: ws.report(),
+    "graph": lambda ws, out: ws.graph_view(),
+    "compile": lambda ws, out: ws.compile(out),
+    "compile-local": lambda ws, out: ws.compile(out, profile="local"),
+    "compile-per-server": lambda ws, out: ws.compile_fleet(out),
+}
+
+
+@settings(FUZZ, max_examples=80)
+@given(text=manifest_text())
+# Found by fuzzing: dims beyond int64 crashed validate/compile (protobuf's ValueError), a
+# cpu_cores of 1e-300 crashed place (HiGHS refused the coefficient).
+@example(text=_HEAD + "inputs: [{name: x, data_type: FP32, dims: [99999999999999999999999]}]\n")
+@example(text=_HEAD + "resource_requirements: {cpu_cores: 1.0e-300}\n"
+         f"artifact: {PYTHON_ARTIFACT}\n")
+def test_what_applies_validates_places_and_compiles_or_fails_cleanly(
+        netflix: Workspace, tmp_path: Path, text: str) -> None:
+    """Values a manifest may hold (huge memory, tiny CPU shares, long dims, odd labels)
+    must not crash the commands that read them back."""
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(with_artifacts(text, tmp_path), encoding="utf-8")
+    try:
+        netflix.apply([path])
+    except ModelyardError:
+        return
+    for command, run in _DOWNSTREAM.items():
+        out = tmp_path / f"out-{next(_COUNTER)}"
+        try:
+            run(netflix, out)
+        except ModelyardError as error:
+            event(f"{command}: {type(error).__name__}")
+            assert not out.exists() or command == "compile-per-server"
+        else:
+            event(f"{command}: ok")
 
 
 @pytest.mark.parametrize("case", sorted(REGRESSIONS))
@@ -218,7 +263,7 @@ def test_aliases_expanding_without_end_are_refused(store: CatalogStore) -> None:
 def test_fuzzed_manifests_through_the_cli(cli: Cli, tmp_path: Path, text: str,
                                           dry_run: bool) -> None:
     manifest = tmp_path / "fuzz.yaml"
-    manifest.write_text(text, encoding="utf-8")
+    manifest.write_text(with_artifacts(text, tmp_path), encoding="utf-8")
     args = ["apply", str(manifest), "--workspace", str(cli.root), "--json"]
     before = cli.runner.invoke(app, ["list", "--all-versions", "--json", "--workspace",
                                      str(cli.root)], catch_exceptions=False).stdout
@@ -230,6 +275,48 @@ def test_fuzzed_manifests_through_the_cli(cli: Cli, tmp_path: Path, text: str,
         after = cli.runner.invoke(app, ["list", "--all-versions", "--json", "--workspace",
                                         str(cli.root)], catch_exceptions=False).stdout
         assert after == before
+
+
+_COUNTER = itertools.count()
+_REFERENCES = st.one_of(
+    st.sampled_from(["recommendation/user_embedding", "recommendation/user_embedding@1.0",
+                     "search/query_understanding@1.5.0", "search/nope", "a/b@9.9"]),
+    st.tuples(st.sampled_from(["recommendation", "search", "..", ""] + ESCAPING_NAMES[:8]),
+              st.sampled_from(["user_embedding", "x", "../y"] + ESCAPING_NAMES[8:16]),
+              st.sampled_from(["", "@1.0", "@x", "@1.0.0.0"] + TRICKY_VERSIONS[:6]))
+    .map(lambda t: f"{t[0]}/{t[1]}{t[2] if not t[2] or t[2][0] == '@' else '@' + t[2]}"),
+    st.text(max_size=20).filter(lambda t: not t.startswith("-")))
+_WORDS = st.one_of(st.sampled_from(["production", "canary", "1.0", "none", "2.1"] + ESCAPING_NAMES
+                                   + TRICKY_VERSIONS),
+                   st.text(max_size=12)).filter(lambda t: not t.startswith("-"))
+
+
+@settings(FUZZ, max_examples=60)
+@given(command=st.sampled_from(["show", "deps", "impact", "graph", "alias-set", "alias-list",
+                                "list", "compile-profile"]),
+       reference=_REFERENCES, word=_WORDS, version=_WORDS, expect=st.none() | _WORDS)
+def test_fuzzed_references_and_words_through_the_cli(
+        netflix: Workspace, tmp_path: Path, command: str, reference: str, word: str,
+        version: str, expect: str | None) -> None:
+    out = tmp_path / f"repo-{next(_COUNTER)}"  # examples share tmp_path
+    args = {
+        "show": ["show", reference], "deps": ["deps", reference], "impact": ["impact", reference],
+        "graph": ["graph", reference], "alias-list": ["alias", "list", reference],
+        "alias-set": ["alias", "set", reference, word, version]
+        + (["--expect", expect] if expect is not None else []),
+        "list": ["list", "--domain", word, "--team", version],
+        "compile-profile": ["compile", "--out", str(out), "--profile", word],
+    }[command]
+    assert netflix.root is not None
+    before = catalog_state(netflix.store)
+    result = CliRunner().invoke(app, [*args, "--workspace", str(netflix.root), "--json"],
+                                catch_exceptions=False)
+    assert result.exit_code in DOCUMENTED_EXIT_CODES, (result.exit_code, result.output)
+    assert "Traceback" not in result.output
+    if result.exit_code != 0:
+        assert catalog_state(netflix.store) == before
+        if command == "compile-profile":
+            assert not out.exists()
 
 
 # Names, versions and constraints on their own: ValueError (which the manifest loader
