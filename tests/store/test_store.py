@@ -194,3 +194,33 @@ def test_migration_0002_numbers_existing_versions(tmp_path: Path) -> None:
     numbers = {v.spec.version: v.triton_version for v in store.versions()}
     assert numbers == {"2.0": 1, "1.0": 2}  # registration order, as they were served
     store.dispose()
+
+
+@requires_sqlite
+def test_a_writer_waits_out_a_lock_held_beyond_the_busy_timeout(
+        store: CatalogStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+    import threading
+    import time
+
+    from modelyard.store import store as store_module
+
+    monkeypatch.setattr(store_module, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    path = store.engine.url.database
+    assert path is not None
+    impatient = CatalogStore.open(f"sqlite:///{path}")
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # another process's long write
+    released = threading.Timer(1.0, lambda: holder.execute("COMMIT"))
+    released.start()
+    try:
+        began = time.monotonic()
+        created = apply_documents(impatient, parse_manifest_text(
+            "name: waited\nversion: '1.0'\nmodel_type: t\nframework: onnx\ndomain: d\n"
+            "owner_team: t\n")).created
+        assert created == ["d/waited@1.0"]
+        assert time.monotonic() - began > 0.5  # it did wait for the lock, and then wrote
+    finally:
+        released.join()
+        holder.close()
+        impatient.dispose()
