@@ -23,10 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from modelyard.catalog.manifest import ManifestDocument, load_manifests, parse_manifest_text
+from modelyard.catalog.manifest import (
+    ManifestDocument,
+    load_manifests,
+    parse_manifest_text,
+    parse_yaml_document,
+)
 from modelyard.catalog.naming import check_name, split_model_id
 from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
@@ -120,6 +124,16 @@ class TargetConfig(BaseModel):
     teams: tuple[str, ...] | None = None
 
 
+class ApiConfig(BaseModel):
+    """What the REST API (`modelyard server`) allows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The folders a manifest registered through the API may name an `artifact` in (it is
+    # read and hashed on the server's disk); relative ones are relative to the workspace
+    # folder. Absent: the workspace folder.
+    artifact_roots: tuple[str, ...] | None = None
+
+
 LOCAL_TARGET = TargetConfig(url="http://127.0.0.1:8000", repository=".modelyard/triton/repository",
                             profile="local", metrics_url="http://127.0.0.1:8002/metrics")
 
@@ -129,6 +143,7 @@ class WorkspaceConfig(BaseModel):
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     fleet: Fleet | None = None
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
+    api: ApiConfig = Field(default_factory=ApiConfig)
 
 
 def find_workspace(start: Path) -> Path | None:
@@ -143,12 +158,14 @@ def find_workspace(start: Path) -> Path | None:
 def read_config(path: Path) -> WorkspaceConfig:
     """Read `modelyard.yaml`; errors name the file, line and field."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise InputError(f"{path}:{line}: YAML syntax error: {exc.problem}") from exc
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    # The manifest loader: PyYAML's own errors (huge integers, impossible dates) and
+    # duplicate keys become InputErrors with the line, never a traceback.
+    data = parse_yaml_document(text, str(path)) or {}
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping with keys 'catalog' and 'fleet'")
     try:
@@ -297,16 +314,22 @@ class Workspace:
         return result
 
     def apply_text(self, text: str, *, source: str = "<api>", dry_run: bool = False,
-                   actor: str | None = None, owner_team: str | None = None) -> ApplyResult:
+                   actor: str | None = None, owner_team: str | None = None,
+                   base_dir: Path | None = None,
+                   artifact_roots: Sequence[Path] | None = None) -> ApplyResult:
         """Register the manifests in `text` (YAML, `---` between documents), as `apply` does.
 
         With `owner_team`, every document and every model it adds a version to must be
-        owned by that team.
+        owned by that team. A relative `artifact` is relative to `base_dir` (default: the
+        current folder); with `artifact_roots` (e.g. `api_artifact_roots`), an artifact
+        resolving outside them is refused before it is opened.
 
         Raises:
-            Forbidden: a model of another team (with `owner_team`).
+            Forbidden: a model of another team (with `owner_team`), or an artifact outside
+                `artifact_roots`.
         """
-        documents = parse_manifest_text(text, source)
+        documents = parse_manifest_text(text, source, base_dir=base_dir,
+                                        artifact_roots=artifact_roots)
         if not documents:
             raise InputError(f"{source}: no manifest documents (name, version, ...) in the text")
         if owner_team is not None:
@@ -315,6 +338,18 @@ class Workspace:
             result = apply_documents(self.store, documents, dry_run=dry_run)
         self._audit_apply(result, actor)
         return result
+
+    @property
+    def api_artifact_roots(self) -> list[Path]:
+        """The folders registrations through the API may name artifacts in, resolved:
+        `api.artifact_roots` of modelyard.yaml, by default the workspace folder (none
+        without one)."""
+        configured = self.config.api.artifact_roots
+        if self.root is None:
+            return []
+        if configured is None:
+            return [self.root.resolve()]
+        return [(self.root / root).resolve() for root in configured]
 
     def owner_of(self, model_id: str) -> str:
         """The owner team of a model: its newest version's `owner_team`."""
@@ -411,10 +446,14 @@ class Workspace:
         self._audit(actor, "deploy", f"target {target}", selection, result.to_dict())
         return result
 
-    def status(self, target: str = "local", *, alias: str | None = None) -> dict[str, Any]:
-        """Desired (compiled selection) against live (the server's index), and drift."""
+    def status(self, target: str = "local", *, alias: str | None = None,
+               timeout_s: float = 30.0) -> dict[str, Any]:
+        """Desired (compiled selection) against live (the server's index), and drift.
+
+        `timeout_s` bounds each read from the server (a dashboard page wants a short one).
+        """
         config, compiled, _ = self._deployment_inputs(target, alias)
-        with TritonClient(config.url) as client:
+        with TritonClient(config.url, timeout_s=timeout_s) as client:
             live = live_versions(client.index())
         models: list[dict[str, Any]] = []
         for model in compiled.models.values():
@@ -718,8 +757,12 @@ class Workspace:
         return CompileResult(plan, diff, generation)
 
     def html_report(self, out_dir: str | Path, *, alias: str | None = None,
-                    repository: str | Path | None = None) -> Path:
-        """Write the HTML report to `out_dir/index.html`; returns its path."""
+                    repository: str | Path | None = None,
+                    live_timeout_s: float = 30.0) -> Path:
+        """Write the HTML report to `out_dir/index.html`; returns its path.
+
+        `live_timeout_s` bounds each read of a target's live status.
+        """
         with paused_gc():
             view = self.select(alias)
             validation = validate_view(view, self.fleet)
@@ -733,15 +776,16 @@ class Workspace:
                                  repository=Path(repository) if repository else None,
                                  history=history, placement=placement, measured=measured,
                                  live=self._live_statuses(sorted({r.target for r in history}),
-                                                          alias))
+                                                          alias, live_timeout_s))
         return write_html_report(page, Path(out_dir))
 
-    def _live_statuses(self, targets: Sequence[str], alias: str | None) -> list[dict[str, Any]]:
+    def _live_statuses(self, targets: Sequence[str], alias: str | None,
+                       timeout_s: float = 30.0) -> list[dict[str, Any]]:
         """`status` of each target deployed to, or why it could not be read (never fails)."""
         statuses = []
         for name in targets:
             try:
-                statuses.append(self.status(name, alias=alias))
+                statuses.append(self.status(name, alias=alias, timeout_s=timeout_s))
             except ModelyardError as exc:
                 statuses.append({"target": name, "error": exc.message, "models": []})
         return statuses

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from modelyard import Workspace
@@ -76,6 +78,37 @@ def test_maintainer_sees_the_alias_form_of_own_models_only(client: TestClient,
     assert 'id="alias-form"' in client.get("/ui/models/search/content_retrieval").text
     assert 'id="alias-form"' not in client.get("/ui/models/recommendation/user_embedding").text
     assert 'id="deploy-form"' in client.get("/ui/deployments").text
+
+
+def test_a_target_that_never_answers_does_not_hold_the_model_page(api_ws: Workspace,
+                                                                  tokens: Tokens) -> None:
+    """A server that accepts the connection and never replies: the page and /status say
+    so after the short live-read timeout, not the Triton client's 30 s."""
+    assert api_ws.root is not None
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes the handshakes; nothing ever reads or answers
+        config_path = api_ws.root / "modelyard.yaml"
+        config = yaml.safe_load(config_path.read_text())
+        config["targets"]["silent"] = {"url": f"http://127.0.0.1:{silent.getsockname()[1]}",
+                                       "repository": "repo-silent", "profile": "local"}
+        config_path.write_text(yaml.safe_dump(config))
+        ws = Workspace.open(api_ws.root, db_url=api_ws.db_url)
+        try:
+            with TestClient(create_app(ws)) as client:
+                client.cookies.set(COOKIE, tokens[("viewer", REC)])
+                started = time.monotonic()
+                page = client.get("/ui/models/search/content_retrieval")
+                status = client.get("/api/v1/status", params={"target": "silent"},
+                                    headers={"Authorization": f"Bearer {tokens[('viewer', REC)]}"})
+                elapsed_s = time.monotonic() - started
+        finally:
+            ws.close()
+    assert page.status_code == 200
+    assert page.text.count("<h3>") == 3 and "is not answering" in page.text
+    assert "is unreachable" in page.text  # the other two: nothing listens there
+    assert status.status_code == 502 and "is not answering" in status.json()["error"]["message"]
+    assert elapsed_s < 15, elapsed_s
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from modelyard.api.auth import COOKIE, Principal, authenticate
-from modelyard.api.state import api_state
+from modelyard.api.state import LIVE_READ_TIMEOUT_S, api_state
 from modelyard.errors import ModelyardError, Unauthenticated
 from modelyard.report.graphs import render_svg, to_dot
 
@@ -94,7 +94,7 @@ def model(request: Request, domain: str, name: str,
     names = sorted({*ws.config.targets, *(r.target for r in ws.history(limit=50))})
     for target in names:
         try:
-            status = ws.status(target)
+            status = ws.status(target, timeout_s=LIVE_READ_TIMEOUT_S)
         except ModelyardError as exc:
             live.append({"target": target, "error": exc.message, "models": []})
             continue

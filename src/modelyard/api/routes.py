@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from modelyard.api import schemas
 from modelyard.api.auth import Principal, admin, principal
-from modelyard.api.state import api_state
+from modelyard.api.state import LIVE_READ_TIMEOUT_S, api_state
 from modelyard.catalog.spec import ModelSpec
 from modelyard.deploy.runner import DeployOptions
 from modelyard.errors import Forbidden
@@ -27,7 +27,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for status, description in (
         (400, "The body is not JSON."),
         (401, "No token, or an unknown or revoked one."),
-        (403, "The token's role or team does not allow this."),
+        (403, "The token's role or team does not allow this, or a manifest names an "
+              "artifact outside the server's `api.artifact_roots`."),
         (404, "No such model, version, alias, target or job."),
         (409, "Conflict: a stale alias (compare-and-set), an immutable version, a deployment "
               "already running on the target."),
@@ -110,14 +111,18 @@ def register(request: Request, body: schemas.ManifestIn, caller: Caller) -> dict
     """Register the manifest's versions in one transaction, as `modelyard apply` does.
 
     Maintainers register only models their team owns; re-registering the same content
-    changes nothing; a registered version with other content is 409.
+    changes nothing; a registered version with other content is 409. An `artifact` is a
+    path on the server, relative to the workspace folder, and must lie (symlinks followed)
+    under `api.artifact_roots` of modelyard.yaml (default: the workspace folder): 403 if not.
     """
     if caller.role == "viewer":
         raise Forbidden("a viewer token cannot register models; ask for a maintainer token of "
                         "the team that owns them")
-    result = _ws(request).apply_text(
+    ws = _ws(request)
+    result = ws.apply_text(
         body.manifest, source=f"<{caller.actor}>", dry_run=body.dry_run,
-        actor=caller.actor, owner_team=None if caller.role == "admin" else caller.team)
+        actor=caller.actor, owner_team=None if caller.role == "admin" else caller.team,
+        base_dir=ws.root, artifact_roots=ws.api_artifact_roots)
     return result.to_dict()
 
 
@@ -272,7 +277,7 @@ def history(request: Request, _caller: Caller,
 def status(request: Request, _caller: Caller, target: TargetQuery = "local",
            alias: AliasQuery = None) -> dict[str, Any]:
     """Desired (the compiled selection) against live (the server's index), and drift."""
-    return _ws(request).status(target, alias=alias)
+    return _ws(request).status(target, alias=alias, timeout_s=LIVE_READ_TIMEOUT_S)
 
 
 # Reports -----------------------------------------------------------------------------
@@ -289,7 +294,8 @@ def report(request: Request, _caller: Caller, alias: AliasQuery = None) -> dict[
 def report_html(request: Request, _caller: Caller, alias: AliasQuery = None) -> HTMLResponse:
     """The HTML report (graph, charts, SLA table, findings, placement, history)."""
     with tempfile.TemporaryDirectory(prefix="modelyard-report-") as folder:
-        page = _ws(request).html_report(Path(folder), alias=alias)
+        page = _ws(request).html_report(Path(folder), alias=alias,
+                                        live_timeout_s=LIVE_READ_TIMEOUT_S)
         return HTMLResponse(page.read_text(encoding="utf-8"))
 
 

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from modelyard.catalog.spec import ItemError, ModelSpec
-from modelyard.errors import InputError, Problem, Severity
+from modelyard.errors import Forbidden, InputError, Problem, Severity
 
 try:  # libyaml is about ten times faster; PyYAML wheels ship it on Linux.
     _YamlLoader: Any = yaml.CSafeLoader
@@ -117,9 +117,28 @@ def load_manifests(paths: Sequence[str | Path]) -> list[ManifestDocument]:
     return documents
 
 
-def parse_manifest_text(text: str, source: str = "<text>") -> list[ManifestDocument]:
-    """Parse manifest YAML (or seed JSON) given as text, e.g. the body of an API call."""
-    docs, problems = _parse_text(text, source, is_json=False)
+def parse_manifest_text(text: str, source: str = "<text>", *, base_dir: Path | None = None,
+                        artifact_roots: Sequence[Path] | None = None) -> list[ManifestDocument]:
+    """Parse manifest YAML (or seed JSON) given as text, e.g. the body of an API call.
+
+    Args:
+        base_dir: what a relative `artifact` path is relative to (default: the current
+            folder).
+        artifact_roots: when given, an `artifact` must resolve (symlinks and `..`
+            followed) to a path under one of these resolved folders; one that does not
+            is refused before it is opened, even to see whether it exists.
+
+    Raises:
+        Forbidden: an `artifact` outside `artifact_roots` (with any other problems).
+        InputError: the text is not valid.
+    """
+    docs, problems = _parse_text(text, source, is_json=False, base_dir=base_dir,
+                                 artifact_roots=artifact_roots)
+    outside = [p for p in problems if p.code == ARTIFACT_OUTSIDE_ROOTS]
+    if outside:
+        others = [p for p in problems if p.code != ARTIFACT_OUTSIDE_ROOTS]
+        raise Forbidden.from_problems(outside + others, "manifest names artifacts outside the "
+                                      "folders this server may read; nothing was applied")
     if problems:
         raise InputError.from_problems(problems, "manifest is not valid")
     return docs
@@ -158,36 +177,52 @@ def _load_file(path: Path) -> tuple[list[ManifestDocument], list[Problem]]:
     return _parse_text(text, source, is_json=path.suffix.lower() == ".json", base_dir=path.parent)
 
 
-def _parse_text(text: str, source: str, *, is_json: bool,
-                base_dir: Path | None = None) -> tuple[list[ManifestDocument], list[Problem]]:
+def _parse_text(text: str, source: str, *, is_json: bool, base_dir: Path | None = None,
+                artifact_roots: Sequence[Path] | None = None
+                ) -> tuple[list[ManifestDocument], list[Problem]]:
     if is_json:
-        return _parse_json(text, source, base_dir)
+        return _parse_json(text, source, base_dir, artifact_roots)
     try:
         raw_documents = list(_yaml_documents(text))
-    except _DuplicateKey as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        return [], [_problem(source, line, None, str(exc.problem), "duplicate-key")]
-    except _UnreadableScalar as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        return [], [_problem(source, line, None, str(exc.problem), "yaml-value")]
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        reason = " ".join(filter(None, [exc.problem, exc.context]))
-        return [], [_problem(source, line, None, f"YAML syntax error: {reason}", "yaml-syntax")]
     except yaml.YAMLError as exc:
-        return [], [_problem(source, None, None, f"YAML error: {exc}", "yaml-syntax")]
+        return [], [_yaml_problem(exc, source)]
     documents: list[ManifestDocument] = []
     problems: list[Problem] = []
     for node, data in raw_documents:
         if data is None:
             continue  # an empty document (e.g. a trailing `---`)
         line = node.start_mark.line + 1
-        document, doc_problems = _validate(data, source, line, node, base_dir)
+        document, doc_problems = _validate(data, source, line, node, base_dir, artifact_roots)
         problems += doc_problems
         if document:
             documents.append(document)
     return documents, problems
+
+
+def _yaml_problem(exc: yaml.YAMLError, source: str) -> Problem:
+    if isinstance(exc, (_DuplicateKey, _UnreadableScalar)):
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        code = "duplicate-key" if isinstance(exc, _DuplicateKey) else "yaml-value"
+        return _problem(source, line, None, str(exc.problem), code)
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        reason = " ".join(filter(None, [exc.problem, exc.context]))
+        return _problem(source, line, None, f"YAML syntax error: {reason}", "yaml-syntax")
+    return _problem(source, None, None, f"YAML error: {exc}", "yaml-syntax")
+
+
+def parse_yaml_document(text: str, source: str) -> Any:
+    """One YAML document read as manifests are (duplicate keys refused, values PyYAML
+    cannot construct reported), e.g. modelyard.yaml.
+
+    Raises:
+        InputError: naming `source`, the line and the reason.
+    """
+    try:
+        return yaml.load(text, Loader=_ManifestLoader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise InputError(str(_yaml_problem(exc, source))) from None
 
 
 def _yaml_documents(text: str) -> Iterator[tuple[yaml.Node, Any]]:
@@ -203,8 +238,9 @@ def _yaml_documents(text: str) -> Iterator[tuple[yaml.Node, Any]]:
         loader.dispose()
 
 
-def _parse_json(text: str, source: str,
-                base_dir: Path | None) -> tuple[list[ManifestDocument], list[Problem]]:
+def _parse_json(text: str, source: str, base_dir: Path | None,
+                artifact_roots: Sequence[Path] | None = None
+                ) -> tuple[list[ManifestDocument], list[Problem]]:
     try:
         data = json.loads(text.removeprefix("\ufeff"), object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
@@ -232,7 +268,7 @@ def _parse_json(text: str, source: str,
     for key, entry in entries:
         if isinstance(entry, dict):
             entry = {k: v for k, v in entry.items() if k != "created_at"}  # the catalog records its own
-        document, doc_problems = _validate(entry, source, None, None, base_dir)
+        document, doc_problems = _validate(entry, source, None, None, base_dir, artifact_roots)
         if key is not None:
             doc_problems = [dataclasses.replace(p, message=f"entry {key!r}: {p.message}")
                             for p in doc_problems]
@@ -262,7 +298,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _validate(data: Any, source: str, line: int | None, node: yaml.Node | None,
-              base_dir: Path | None) -> tuple[ManifestDocument | None, list[Problem]]:
+              base_dir: Path | None, artifact_roots: Sequence[Path] | None = None
+              ) -> tuple[ManifestDocument | None, list[Problem]]:
     if not isinstance(data, dict):
         return None, [_problem(source, line, None,
                                f"expected a mapping of manifest keys (name, version, ...), "
@@ -272,7 +309,7 @@ def _validate(data: Any, source: str, line: int | None, node: yaml.Node | None,
     except ValidationError as exc:
         return None, [_from_pydantic(error, data, source, line, node) for error in exc.errors()]
     if spec.artifact is not None:
-        spec, problem = _resolve_artifact(spec, source, node, line, base_dir)
+        spec, problem = _resolve_artifact(spec, source, node, line, base_dir, artifact_roots)
         if problem:
             return None, [problem]
     dependency_lines = tuple(_line_of(node, ("dependencies", i)) for i in range(len(spec.dependencies)))
@@ -280,7 +317,8 @@ def _validate(data: Any, source: str, line: int | None, node: yaml.Node | None,
 
 
 def _resolve_artifact(spec: ModelSpec, source: str, node: yaml.Node | None, doc_line: int | None,
-                      base_dir: Path | None) -> tuple[ModelSpec, Problem | None]:
+                      base_dir: Path | None, artifact_roots: Sequence[Path] | None = None
+                      ) -> tuple[ModelSpec, Problem | None]:
     assert spec.artifact is not None
     line = _line_of(node, ("artifact",)) or doc_line
     try:
@@ -288,6 +326,10 @@ def _resolve_artifact(spec: ModelSpec, source: str, node: yaml.Node | None, doc_
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         path = path.resolve()
+        # Checked before anything is opened or even looked up: a refused path must not
+        # tell whether it exists.
+        if artifact_roots is not None and not _is_under(path, artifact_roots):
+            return spec, _outside_roots(spec, source, line, artifact_roots)
         exists = path.exists()
     except (OSError, ValueError, RuntimeError) as exc:
         # NUL in the path (ValueError), `~nobody` (RuntimeError), a name too long (OSError).
@@ -300,7 +342,9 @@ def _resolve_artifact(spec: ModelSpec, source: str, node: yaml.Node | None, doc_
         return spec, _problem(source, line, "artifact", f"{spec.ref}: no file or folder at {path}",
                               "artifact-missing", model=spec.ref)
     try:
-        digest = artifact_digest(path)
+        digest = artifact_digest(path, artifact_roots)
+    except ArtifactOutsideRoots:
+        return spec, _outside_roots(spec, source, line, artifact_roots or ())
     except ArtifactUnreadable as exc:
         return spec, _problem(source, line, "artifact", f"{spec.ref}: {exc}",
                               "artifact-unreadable", model=spec.ref)
@@ -312,20 +356,49 @@ def _resolve_artifact(spec: ModelSpec, source: str, node: yaml.Node | None, doc_
     return spec.model_copy(update={"artifact": str(path), "artifact_sha256": digest}), None
 
 
+ARTIFACT_OUTSIDE_ROOTS = "artifact-outside-roots"
+
+
+def _is_under(path: Path, roots: Sequence[Path]) -> bool:
+    """`path` (resolved) is one of `roots` (resolved folders) or below one."""
+    return any(path.is_relative_to(root) for root in roots)
+
+
+def _outside_roots(spec: ModelSpec, source: str, line: int | None,
+                   roots: Sequence[Path]) -> Problem:
+    # The resolved path is not shown: it would tell where a symlink outside points.
+    allowed = ", ".join(str(r) for r in roots) or "none"
+    return _problem(source, line, "artifact",
+                    f"{spec.ref}: {_show(spec.artifact)} is outside the folders this server "
+                    f"reads artifacts from ({allowed}); put the model file under one of them, "
+                    "or have an admin add its folder to `api.artifact_roots` in modelyard.yaml",
+                    ARTIFACT_OUTSIDE_ROOTS, model=spec.ref)
+
+
 class ArtifactUnreadable(ValueError):
     """An artifact's files cannot be read; the message names the file and why."""
 
 
-def artifact_digest(path: Path) -> str:
+class ArtifactOutsideRoots(ArtifactUnreadable):
+    """A file of an artifact folder links outside the allowed roots."""
+
+
+def artifact_digest(path: Path, roots: Sequence[Path] | None = None) -> str:
     """SHA-256 of a file, or of a folder's files (relative names and contents, sorted).
+
+    With `roots`, every file (links followed) must lie under one of them; it is checked
+    before any file is opened.
 
     Raises:
         ArtifactUnreadable: a file cannot be read, or the folder holds another file
             system's mount point (`artifact: /` would read /proc and /dev).
+        ArtifactOutsideRoots: with `roots`, a file resolves outside all of them.
     """
     digest = hashlib.sha256()
     try:
         files = [path] if path.is_file() else _folder_files(path)
+        if roots is not None and not all(_is_under(f.resolve(), roots) for f in files):
+            raise ArtifactOutsideRoots(f"{path} holds links to files outside the allowed roots")
         for file in files:
             if path.is_dir():
                 digest.update(file.relative_to(path).as_posix().encode() + b"\0")

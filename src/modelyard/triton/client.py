@@ -35,7 +35,8 @@ class TritonClient:
             response = self._http.request(method, path, json=json)
         except httpx.TimeoutException as exc:
             subject = f"model {model}: " if model else ""
-            raise TritonError(f"Triton at {self.url}: {subject}no answer to {method} {path} within "
+            raise TritonError(f"Triton at {self.url} is not answering: {subject}no answer to "
+                              f"{method} {path} within "
                               f"{self.timeout_s:g} s (a load may still be running in Triton)") from exc
         except httpx.HTTPError as exc:
             raise TritonError(f"Triton at {self.url} is unreachable ({type(exc).__name__}: {exc})") from exc
