@@ -712,6 +712,17 @@ class Workspace:
         # Nothing served: the newest, and `measure` says it is not READY.
         return max(served or stored, key=lambda v: v.spec.parsed_version)
 
+    def calibration(self, *, alias: str | None = None,
+                    target: str | None = None) -> dict[str, dict[str, Any]]:
+        """What `place(calibrated=True)` changes: per model version, each resource's
+        declared and measured figure, and where it was measured."""
+        with paused_gc():
+            view = self.select(alias)
+        _, changes = calibrated_demands(demands_from_specs(view.specs),
+                                        self.latest_measurements("memory", view.specs.values(),
+                                                                 target))
+        return changes
+
     def latest_measurements(self, kind: str, specs: Iterable[ModelSpec],
                             target: str | None = None) -> dict[str, Measurement]:
         """`domain/name@version` -> the newest `kind` ("perf" | "memory") measurement of

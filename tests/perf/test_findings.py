@@ -56,7 +56,8 @@ def test_live_findings_follow_the_measurements(netflix: Workspace) -> None:
     assert _codes(netflix) == set()
 
 
-def test_memory_over_declaration_warns_and_calibrates_placement(netflix: Workspace) -> None:
+def test_memory_over_declaration_warns_and_calibrates_placement(netflix: Workspace,
+                                                                 cli: Any) -> None:
     log = MeasurementLog(netflix.store)
     declared = Resources(memory_mb=4096, gpu_memory_mb=6144)
     measured = memory_drift(declared, 1, [], {"CPU": 5000 * MB, "GPU": 9000 * MB})
@@ -79,6 +80,12 @@ def test_memory_over_declaration_warns_and_calibrates_placement(netflix: Workspa
     assert used(calibrated, "used_memory_mb") - used(plain, "used_memory_mb") \
         == (5000 - 4096) * replicas
     assert netflix.place(exact=False, calibrated=True, target="local").to_dict() == plain
+    placed = cli.json("place", "--calibrated", "--first-fit")
+    assert placed["calibrated"]["recommendation/user_embedding@1.0"]["gpu_memory_mb"] == {
+        "declared": 6144, "measured": 9000}
+    assert "calibrated recommendation/user_embedding@1.0: memory_mb 4,096 -> 5,000" in \
+        cli("place", "--calibrated", "--first-fit").stdout
+    assert "calibrated" not in cli.json("place", "--first-fit")
 
 
 def test_report_shows_measured_vs_declared(netflix: Workspace, tmp_path: Any) -> None:

@@ -531,13 +531,23 @@ def place_models(
 
     Exit code 5 when some replica does not fit; each is named with the resource and gap.
     """
-    result = _run(as_json, lambda: _open(workspace, db).place(alias=alias, exact=exact,
-                                                              time_limit_s=time_limit,
-                                                              calibrated=calibrated,
-                                                              target=target),
-                  render.render_placement,
-                  lambda p: {"ok": p.feasible, **p.to_dict()})
-    if not result.feasible:
+    def action() -> tuple[Any, dict[str, Any]]:
+        ws = _open(workspace, db)
+        placement = ws.place(alias=alias, exact=exact, time_limit_s=time_limit,
+                             calibrated=calibrated, target=target)
+        return placement, ws.calibration(alias=alias, target=target) if calibrated else {}
+
+    def show(result: tuple[Any, dict[str, Any]]) -> None:
+        render.render_placement(result[0])
+        for ref, change in result[1].items():
+            figures = ", ".join(f"{key} {value['declared']:,} -> {value['measured']:,}"
+                                for key, value in change.items() if isinstance(value, dict))
+            render.console.print(f"calibrated {ref}: {figures} (measured on {change['target']})")
+
+    placement, _ = _run(as_json, action, show,
+                        lambda r: {"ok": r[0].feasible, **r[0].to_dict(),
+                                   **({"calibrated": r[1]} if calibrated else {})})
+    if not placement.feasible:
         raise typer.Exit(5)
 
 
