@@ -102,7 +102,8 @@ def run_level(url: str, model: str, version: int | None, inputs: RequestInputs, 
                     client.infer(model, inputs, version=version)
                 except TritonError as exc:
                     with lock:
-                        raw.errors += measured
+                        if measured:
+                            raw.errors += 1
                         if len(raw.error_samples) < MAX_ERROR_SAMPLES:
                             raw.error_samples.append(exc.message)
                     tickets.finish()

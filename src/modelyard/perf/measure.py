@@ -29,7 +29,7 @@ from modelyard.perf.figures import (
 from modelyard.perf.load import LoadProgress, client_overhead_s, run_level
 from modelyard.perf.processes import stub_processes
 from modelyard.triton.client import TritonClient, read_metrics
-from modelyard.triton.inputs import request_inputs
+from modelyard.triton.inputs import RequestInputs, request_inputs
 
 MAX_CONCURRENCY = 256
 
@@ -164,7 +164,8 @@ def measure(subject: PerfSubject, options: PerfOptions, *, measured_at: datetime
 
 
 def _measure_level(client: TritonClient, subject: PerfSubject, options: PerfOptions,
-                   concurrency: int, inputs: Any, steps: list[str], metrics_url: str | None,
+                   concurrency: int, inputs: RequestInputs, steps: list[str],
+                   metrics_url: str | None,
                    progress: LoadProgress | None) -> LevelResult:
     name, version = subject.triton_name, subject.triton_version
     before: dict[str, PhaseTotals] = {}
