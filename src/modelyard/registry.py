@@ -27,7 +27,7 @@ from modelyard.triton.compiler import FILE_NAME_MAX_BYTES, io_key, show_io
 from modelyard.triton.config import ModelConfig
 from modelyard.triton.naming import check_triton_name
 from modelyard.triton.onnx_io import ArtifactError, read_onnx_io
-from modelyard.triton.rules import check_model_config
+from modelyard.triton.rules import check_file_names
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +103,6 @@ def _check_requested_triton_versions(tx: CatalogTransaction,
         raise InputError.from_problems(problems, "Triton version folders collide; nothing was applied")
 
 
-# Fields of a ModelConfig that name files, which the rules keep inside their folders.
-_PATH_FIELDS = frozenset({"default_model_filename", "runtime"})
-
-
 def _check_triton_blocks(documents: Sequence[ManifestDocument]) -> None:
     """A `triton` block must be a ModelConfig in Triton's JSON field names, and the names
     in it that become paths (`name` is the model folder, `default_model_filename` a file in
@@ -127,8 +123,8 @@ def _check_triton_blocks(documents: Sequence[ManifestDocument]) -> None:
                             "and values of Triton's model_config.proto, e.g. max_batch_size: 8)"))
         else:
             # The other rules need the whole compiled config; these only the block.
-            reasons += [(f"triton.{issue.field}", issue.message) for issue in
-                        check_model_config(config) if issue.field in _PATH_FIELDS]
+            reasons += [(f"triton.{issue.field}", issue.message)
+                        for issue in check_file_names(config)]
         name = block.get("name")
         if isinstance(name, str) and check_triton_name(name):
             reasons.append(("triton.name", str(check_triton_name(name))))

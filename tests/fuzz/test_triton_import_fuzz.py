@@ -164,6 +164,9 @@ def _check_import(workspace: Workspace, repository: Path, out: Path) -> None:
 @example(text='name: "../x"\nbackend: "python"\n')
 @example(text='backend: "python"\ndefault_model_filename: "../../outside.py"\n')
 @example(text='backend: "python"\nruntime: "/usr/lib/libevil.so"\n')
+# Imported and compiled before rules.py checked it: Triton would load
+# <backends>/../../../tmp/evil/libtriton_....so, a library outside its backend folder.
+@example(text='backend: "../../../tmp/evil"\n')
 def test_fuzzed_configs_import_or_fail_cleanly(
         new_catalog_url: Callable[[], str], tmp_path: Path, text: str) -> None:
     number = next(_counter)

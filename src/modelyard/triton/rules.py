@@ -39,6 +39,7 @@ __all__ = [
     "KNOWN_PLATFORMS",
     "ConfigIssue",
     "check_ensemble_connections",
+    "check_file_names",
     "check_model_config",
     "check_repository_layout",
 ]
@@ -183,7 +184,7 @@ def check_model_config(
         )
     if config.HasField("model_metrics"):
         issues += _check_model_metrics(config.model_metrics)
-    issues += _check_file_names(config)
+    issues += check_file_names(config)
     issues += _check_ensemble_structure(config, name, label)
     return issues
 
@@ -899,9 +900,22 @@ def _first_unsafe_char(value: str, *, allow_slash: bool) -> str | None:
     return None
 
 
-def _check_file_names(config: model_config_pb2.ModelConfig) -> list[ConfigIssue]:
-    """`default_model_filename` and `runtime` must stay inside their directories."""
+def check_file_names(config: model_config_pb2.ModelConfig) -> list[ConfigIssue]:
+    """`default_model_filename`, `runtime` and `backend` must stay inside their directories."""
     issues: list[ConfigIssue] = []
+    backend = str(config.backend)
+    # Triton loads <backend-directory>/<backend>/libtriton_<backend>.so (backend_model.cc):
+    # a backend name is one folder name, never a path (found by fuzzing import-triton).
+    if backend and (backend in (".", "..")
+                    or _first_unsafe_char(backend, allow_slash=False) is not None):
+        issues.append(
+            ConfigIssue(
+                "backend",
+                f"backend {backend!r} is not a backend name: Triton loads "
+                "<backend-directory>/<backend>/libtriton_<backend>.so, so it must be one "
+                "folder name (such as python or onnxruntime), not a path",
+            )
+        )
     filename = str(config.default_model_filename)
     if filename:
         bad = _first_unsafe_char(filename, allow_slash=False)
