@@ -48,10 +48,17 @@ def test_a_20_ms_model_measures_20_ms_misses_10_and_meets_50(live: Workspace,
     assert latency.passed and latency.margin > 0
     assert relaxed.passed
 
-    kept = live.measurements("tools/sleeper", target="test")
-    assert [(m.version, m.kind) for m in kept] in (
-        [("1.1", "memory"), ("1.1", "perf"), ("1.0", "memory"), ("1.0", "perf")],
-        [("1.1", "perf"), ("1.1", "memory"), ("1.0", "perf"), ("1.0", "memory")])
+    # The load also stops by itself on time.
+    timed = live.perf("tools/sleeper", "test", options=PerfOptions(
+        concurrency=(2,), duration_s=0.5, max_requests=100_000, warmup_requests=0))
+    (level,) = timed.levels
+    assert level.stopped_by == "time" and level.latency is not None
+    assert 1 <= level.latency.requests < 1000 and level.warmup_requests == 0
+
+    kept = live.measurements("tools/sleeper", target="test", limit=4)
+    assert sorted((m.version, m.kind) for m in kept) == [
+        ("1.1", "memory"), ("1.1", "memory"), ("1.1", "perf"), ("1.1", "perf")]
+    assert len(live.measurements("tools/sleeper")) == 6  # 3 runs, perf and memory each
 
 
 def test_throughput_scales_with_instances(live: Workspace, tmp_path: Path) -> None:
