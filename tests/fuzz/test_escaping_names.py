@@ -178,7 +178,7 @@ def test_windows_reserved_names_are_ordinary_names(workspace: Workspace, tmp_pat
             workspace.apply([manifest])
 
 
-@settings(max_examples=200, deadline=None,
+@settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(bad=st.one_of(st.text(max_size=70), st.sampled_from(ESCAPING_NAMES)))
 def test_any_accepted_name_is_one_safe_folder_name(store: CatalogStore, bad: str) -> None:

@@ -47,7 +47,7 @@ from tests.fuzz.support import (
     with_artifacts,
 )
 
-FUZZ = settings(max_examples=150, deadline=None,
+FUZZ = settings(max_examples=250, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow, HealthCheck.data_too_large])
 # Exit codes the CLI documents (cli/app.py): 70 would be an internal error.
@@ -139,7 +139,7 @@ _DOWNSTREAM = {
 }
 
 
-@settings(FUZZ, max_examples=80)
+@settings(FUZZ, max_examples=200)
 @given(text=manifest_text())
 # Found by fuzzing: dims beyond int64 crashed validate/compile (protobuf's ValueError), a
 # cpu_cores of 1e-300 crashed place (HiGHS refused the coefficient).
@@ -222,7 +222,7 @@ _SEED_ENTRY = st.fixed_dictionaries(
               "triton": _JSON_VALUES, "description": _JSON_VALUES, "labels": _JSON_VALUES})
 
 
-@settings(FUZZ, max_examples=100)
+@settings(FUZZ, max_examples=200)
 @given(data=st.one_of(
     _JSON_VALUES.map(json.dumps),
     st.lists(_SEED_ENTRY, max_size=3).map(json.dumps),
@@ -256,7 +256,7 @@ def test_aliases_expanding_without_end_are_refused(store: CatalogStore) -> None:
         parse_manifest_text(text, "fuzz.yaml")
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=60)
 @given(text=manifest_text(), dry_run=st.booleans())
 @example(text=REGRESSIONS["binary-triton"][0], dry_run=False)
 @example(text=REGRESSIONS["self-alias"][0], dry_run=False)
@@ -291,7 +291,7 @@ _WORDS = st.one_of(st.sampled_from(["production", "canary", "1.0", "none", "2.1"
                    st.text(max_size=12)).filter(lambda t: not t.startswith("-"))
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=120)
 @given(command=st.sampled_from(["show", "deps", "impact", "graph", "alias-set", "alias-list",
                                 "list", "compile-profile"]),
        reference=_REFERENCES, word=_WORDS, version=_WORDS, expect=st.none() | _WORDS)

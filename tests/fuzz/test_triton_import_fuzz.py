@@ -45,7 +45,7 @@ DOCUMENTED_EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 7, 8}
 
 pytestmark = pytest.mark.skipif(CORPUS is None, reason="the Triton config corpus is not here")
 
-FUZZ = settings(max_examples=60, deadline=None,
+FUZZ = settings(max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -177,7 +177,7 @@ def test_fuzzed_configs_import_or_fail_cleanly(
         workspace.close()
 
 
-@settings(FUZZ, max_examples=300)
+@settings(FUZZ, max_examples=1000)
 @given(text=pbtxt_text())
 def test_rules_check_any_parsable_config_without_raising(text: str) -> None:
     try:
@@ -188,7 +188,7 @@ def test_rules_check_any_parsable_config_without_raising(text: str) -> None:
         assert issue.field is not None and issue.message
 
 
-@settings(FUZZ, max_examples=25)
+@settings(FUZZ, max_examples=60)
 @given(text=pbtxt_text())
 def test_fuzzed_configs_through_the_cli(cli: Cli, tmp_path: Path, text: str) -> None:
     repository = make_repository(tmp_path, text)

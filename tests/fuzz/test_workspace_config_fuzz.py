@@ -77,7 +77,7 @@ def test_config_that_is_not_utf8_is_an_input_error(tmp_path: Path) -> None:
         Workspace.open(tmp_path)
 
 
-@settings(max_examples=120, deadline=None,
+@settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(text=config_text())
 @example(text=REGRESSIONS["huge-integer"][0])
@@ -94,7 +94,7 @@ def test_fuzzed_configs_open_or_fail_cleanly(tmp_path: Path, text: str) -> None:
         assert str(error)
 
 
-@settings(max_examples=30, deadline=None,
+@settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(text=config_text(), command=st.sampled_from([["list"], ["validate"], ["plan"],
                                                     ["alias", "list"]]))
