@@ -12,6 +12,7 @@ written for Triton on Linux, where they are ordinary names.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -268,3 +269,54 @@ def test_compile_refuses_escaping_names_the_catalog_already_holds(
         with pytest.raises(ValidationFailed):
             workspace.compile(tmp_path / "fresh")
         assert tree_snapshot(tmp_path) == before
+
+
+# Names that are no text ---------------------------------------------------------------
+
+
+def _bytes_path(folder: Path, name: bytes) -> Path:
+    """A path whose last part is `name` (bytes that are not UTF-8 reach Python as lone
+    surrogates)."""
+    return Path(os.fsdecode(os.fsencode(folder) + b"/" + name))
+
+
+def test_a_manifest_file_name_that_is_not_utf8_is_refused(cli: Cli, tmp_path: Path) -> None:
+    """Crashed with UnicodeEncodeError when the catalog recorded the source file."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    _bytes_path(folder, b"m\xff.yaml").write_text(_MODEL.format(name="a", domain="d",
+                                                               version="1.0"))
+    before = tree_snapshot(cli.root)
+    result = cli.runner.invoke(app, ["apply", str(folder), "--workspace", str(cli.root)],
+                               catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert "m\\udcff.yaml: the file name is not UTF-8" in result.output
+    assert tree_snapshot(cli.root) == before
+
+
+def test_an_artifact_path_that_is_not_utf8_is_refused(workspace: Workspace,
+                                                      tmp_path: Path) -> None:
+    """Crashed with UnicodeEncodeError: in the digest (a file name inside a folder
+    artifact) or when the catalog recorded the artifact's path."""
+    folder = _bytes_path(tmp_path, b"art\xff")
+    folder.mkdir()
+    (folder / "model.py").write_text("# model\n")
+    text = _MODEL.format(name="a", domain="d", version="1.0") + "artifact: model.py\n"
+    with pytest.raises(InputError, match="is not a usable path \\(the path is not UTF-8"):
+        parse_manifest_text(text, "m.yaml", base_dir=folder)
+    tool = tmp_path / "tool"
+    tool.mkdir()
+    _bytes_path(tool, b"helper\xff.py").write_text("# helper\n")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(_MODEL.format(name="a", domain="d", version="1.0") + "artifact: tool\n")
+    with pytest.raises(InputError, match=r"tool/helper\\udcff.py: the file name is not UTF-8"):
+        workspace.apply([manifest])
+    assert workspace.list_models() == []
+
+
+def test_a_triton_repository_path_that_is_not_utf8_is_refused(workspace: Workspace,
+                                                              tmp_path: Path) -> None:
+    repository = _triton_repository(_bytes_path(tmp_path, b"repo\xff"), "m", None)
+    with pytest.raises(InputError, match="the path is not UTF-8"):
+        workspace.import_triton(repository, domain="imported", owner_team="team")
+    assert workspace.list_models() == []

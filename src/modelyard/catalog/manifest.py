@@ -167,6 +167,10 @@ def _manifest_files(paths: Sequence[str | Path], problems: list[Problem]) -> Ite
 
 def _load_file(path: Path) -> tuple[list[ManifestDocument], list[Problem]]:
     source = str(path)
+    if not is_utf8_path(path):
+        return [], [_problem(_show_path(path), None, None, "the file name is not UTF-8 (the "
+                             "catalog records where each version came from); rename it",
+                             "encoding")]
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -330,6 +334,8 @@ def _resolve_artifact(spec: ModelSpec, source: str, node: yaml.Node | None, doc_
         # tell whether it exists.
         if artifact_roots is not None and not _is_under(path, artifact_roots):
             return spec, _outside_roots(spec, source, line, artifact_roots)
+        if not is_utf8_path(path):
+            raise ValueError("the path is not UTF-8; rename the folders on it")
         exists = path.exists()
     except (OSError, ValueError, RuntimeError) as exc:
         # NUL in the path (ValueError), `~nobody` (RuntimeError), a name too long (OSError).
@@ -417,6 +423,11 @@ def _folder_files(folder: Path) -> list[Path]:
     device = folder.stat().st_dev
     found: list[Path] = []
     for root, dirs, names in os.walk(folder, onerror=_raise):
+        for name in dirs + names:
+            if not is_utf8_path(Path(name)):
+                raise ArtifactUnreadable(
+                    f"{_show_path(Path(root) / name)}: the file name is not UTF-8 (it goes into "
+                    "the digest and the repository's file list); rename it")
         for name in dirs:
             inner = Path(root) / name
             if not inner.is_symlink() and inner.stat().st_dev != device:
@@ -425,6 +436,20 @@ def _folder_files(folder: Path) -> list[Path]:
                     "system; point `artifact` at the model's own file or folder")
         found += [Path(root) / name for name in names if (Path(root) / name).is_file()]
     return sorted(found)
+
+
+def is_utf8_path(path: Path) -> bool:
+    """Whether `path` is text: a file name of other bytes reaches Python as lone
+    surrogates, which the catalog database, JSON and terminals cannot take."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _show_path(path: Path) -> str:
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _raise(error: OSError) -> None:

@@ -61,6 +61,7 @@ from modelyard.catalog.manifest import (
     ManifestDocument,
     artifact_digest,
     format_field,
+    is_utf8_path,
 )
 from modelyard.catalog.naming import check_name, model_id
 from modelyard.catalog.spec import DataType, EnsembleStep, ModelSpec, TensorSpec
@@ -140,6 +141,10 @@ def read_triton_repository(root: Path, *, domain: str, owner_team: str) -> list[
         check_name(domain, "domain")
     except ValueError as exc:
         raise InputError(f"--domain: {exc}") from None
+    if not is_utf8_path(root.absolute()):
+        shown = str(root).encode("utf-8", "backslashreplace").decode()
+        raise InputError(f"{shown}: the path is not UTF-8 (artifact paths are recorded in the "
+                         "catalog); rename the folders on it")
     if not root.is_dir():
         raise InputError(f"{root}: no such folder (expected a Triton model repository)")
     if (root / CONFIG_FILE).is_file():
