@@ -320,3 +320,47 @@ def test_a_triton_repository_path_that_is_not_utf8_is_refused(workspace: Workspa
     with pytest.raises(InputError, match="the path is not UTF-8"):
         workspace.import_triton(repository, domain="imported", owner_team="team")
     assert workspace.list_models() == []
+
+
+# compile --out --------------------------------------------------------------------------
+
+
+def _out_cases(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("keep me")
+    (tmp_path / "a-file").write_text("keep me")
+    os.symlink(tmp_path / "mine", tmp_path / "link-to-mine")
+    os.symlink("/nonexistent/elsewhere", tmp_path / "dangling-link")
+    return {
+        "a folder that is not a repository": tmp_path / "mine",
+        "a file": tmp_path / "a-file",
+        "a link modelyard did not make": tmp_path / "link-to-mine",
+        "a dangling link": tmp_path / "dangling-link",
+        "a name too long for its generations folder": tmp_path / "deep" / ("y" * 250),
+        "the root folder": Path("/"),
+    }
+
+
+def test_compile_refuses_an_out_that_is_not_its_own_before_creating_anything(
+        netflix: Workspace, tmp_path: Path) -> None:
+    """Refused, but `.mine.generations/.lock` beside the folder (and `/..generations` for
+    `--out /`) was created first; links it did not make were replaced."""
+    for case, out in _out_cases(tmp_path).items():
+        before = tree_snapshot(tmp_path)
+        root_before = sorted(p.name for p in Path("/").iterdir())
+        with pytest.raises(InputError, match="choose another --out"):
+            netflix.compile(out)
+        assert tree_snapshot(tmp_path) == before, case
+        assert sorted(p.name for p in Path("/").iterdir()) == root_before, case
+    assert (tmp_path / "mine" / "keep.txt").read_text() == "keep me"
+
+
+def test_compile_out_through_the_cli_is_refused_without_a_traceback(cli: Cli,
+                                                                    tmp_path: Path) -> None:
+    for case, out in _out_cases(tmp_path).items():
+        before = tree_snapshot(tmp_path)
+        result = cli.runner.invoke(app, ["compile", "--out", str(out), "--workspace",
+                                         str(cli.root)], catch_exceptions=False)
+        assert result.exit_code == 2, (case, result.output)
+        assert "Traceback" not in result.output
+        assert tree_snapshot(tmp_path) == before, case

@@ -23,6 +23,7 @@ from pathlib import Path
 from modelyard.catalog.manifest import artifact_digest
 
 KEEP_GENERATIONS = 3
+_NAME_MAX_BYTES = 255  # NAME_MAX on Linux
 _MANIFEST_SUFFIX = ".json"
 
 
@@ -92,6 +93,8 @@ class RepositoryWriter:
         compiles never build into, or publish, each other's half-made generation.
         """
         try:
+            # Refused before anything is created, not even the generations folder beside it.
+            self._check_out_path(remove_empty=False)
             self.generations.mkdir(parents=True, exist_ok=True)
             with self._locked():
                 return self._write_locked(files)
@@ -179,7 +182,20 @@ class RepositoryWriter:
         return errors, warnings
 
     def _check_out_path(self, remove_empty: bool = True) -> None:
-        if self.out.exists() and not self.out.is_symlink():
+        if not self.out.name or len(self.generations.name.encode()) > _NAME_MAX_BYTES:
+            raise RepositoryWriteError(
+                f"{self.out}: the repository needs a folder of its own with a name of at most "
+                f"{_NAME_MAX_BYTES - len('..generations')} bytes (modelyard keeps "
+                f".NAME.generations beside it); choose another --out")
+        if self.out.is_symlink():
+            target = os.readlink(self.out)
+            if (self.out.parent / target).resolve().parent != self.generations.resolve():
+                raise RepositoryWriteError(
+                    f"{self.out} is a link to {target} that modelyard did not make; choose "
+                    "another --out or remove the link (modelyard keeps DIR as a link to "
+                    f"{self.generations.name}/NNNNNN)")
+            return
+        if self.out.exists():
             if self.out.is_dir() and not any(self.out.iterdir()):
                 if remove_empty:
                     self.out.rmdir()
