@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/rollout.py [--shape layered|chains] [--repeat 3]
                                       [--concurrency 4,8] [--models 30] [--layers 5]
-                                      [--seed N] [--json-out FILE]
+                                      [--load-threads N] [--seed N] [--json-out FILE]
 
 A deterministic synthetic graph of python-backend models in `--layers` dependency layers,
 so the dependency depth is layers-1 edges; `execute` echoes its FP32 [4] input and
@@ -69,6 +69,8 @@ from modelyard.triton.server import LocalTriton, TritonInstallation, free_port
 SEED = 20240611
 DOMAIN = "bench"
 TRITON_DEFAULT_LOAD_THREADS = 4
+# --load-threads, set once by main(): every server of a run uses the same value.
+LOAD_THREADS: list[int | None] = [None]
 TARGETS = {"deploy_over_startup_max": 1.2, "waves_over_deploy_min": 2.0}
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 20.0
@@ -266,7 +268,7 @@ def _stop_process(process: subprocess.Popen[bytes] | None) -> None:
 @contextmanager
 def explicit_server(repository: Path, state_dir: Path, http_port: int = 0
                     ) -> Iterator[tuple[LocalTriton, TritonClient, float]]:
-    server = LocalTriton(repository, state_dir, http_port=http_port)
+    server = LocalTriton(repository, state_dir, http_port=http_port, load_threads=LOAD_THREADS[0])
     began = time.perf_counter()
     try:
         client = server.start(timeout_s=START_TIMEOUT_S)
@@ -305,6 +307,7 @@ def run_startup_none(repository: Path, state_dir: Path, expected: set[str]) -> d
         f"--http-port={http_port}", f"--grpc-port={grpc_port}", f"--metrics-port={metrics_port}",
         "--http-address=127.0.0.1", "--grpc-address=127.0.0.1",
         "--exit-timeout-secs=5",
+        *([f"--model-load-thread-count={LOAD_THREADS[0]}"] if LOAD_THREADS[0] else []),
     ]
     url = f"http://127.0.0.1:{http_port}"
     process: subprocess.Popen[bytes] | None = None
@@ -449,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="load time of the fast models (--shape chains)")
     parser.add_argument("--slow-s", type=float, default=3.0,
                         help="load time of the one slow model per layer (--shape chains)")
+    parser.add_argument("--load-threads", type=int, default=None,
+                        help="--model-load-thread-count of every server started (all three "
+                             "runs alike; default: Triton's, 4)")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--time-limit", type=float, default=1200.0,
                         help="stop starting new runs after this many seconds")
@@ -457,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     args = parser.parse_args(argv)
     concurrencies = [int(k) for k in args.concurrency.split(",") if k]
+    LOAD_THREADS[0] = args.load_threads
     low, high = (float(x) for x in args.load_spread.split(","))
     if args.shape == "chains":
         chain_count(args.models, args.layers)  # fail before any work
@@ -512,10 +519,12 @@ def run_all(base: Path, args: argparse.Namespace, concurrencies: list[int],
     expected = set(names.values())
     deps, load_s = graph["deps"], graph["load_s"]
     k0 = concurrencies[0]
+    threads = args.load_threads or TRITON_DEFAULT_LOAD_THREADS
     ideal = {
-        "startup_none_s": simulate_startup(load_s, sorted(load_s), TRITON_DEFAULT_LOAD_THREADS),
-        **{f"deploy_k{k}_s": simulate_list(deps, load_s, order, k) for k in concurrencies},
-        "waves_s": simulate_waves(waves, load_s, k0),
+        "startup_none_s": simulate_startup(load_s, sorted(load_s), threads),
+        **{f"deploy_k{k}_s": simulate_list(deps, load_s, order, min(k, threads))
+           for k in concurrencies},
+        "waves_s": simulate_waves(waves, load_s, min(k0, threads)),
         "critical_path_s": max(_chain(deps, load_s, n) for n in deps),
         "sum_load_s": sum(load_s.values()),
     }
@@ -551,7 +560,7 @@ def run_all(base: Path, args: argparse.Namespace, concurrencies: list[int],
     over_startup = deploy_s / startup_s if deploy_s and startup_s else None
     waves_over = waves_s / deploy_s if deploy_s and waves_s else None
     summary: dict[str, Any] = {
-        "summary": True, "shape": args.shape, "repeat": args.repeat, "stopped_early_by_time_limit": stopped_early, "concurrency": k0,
+        "summary": True, "shape": args.shape, "load_threads": threads, "repeat": args.repeat, "stopped_early_by_time_limit": stopped_early, "concurrency": k0,
         "deploy_s": r3(deploy_s),
         "deploy_result_seconds": r3(median(of("deploy", k0), "result_seconds")),
         "startup_none_s": r3(startup_s),

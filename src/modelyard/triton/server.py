@@ -82,6 +82,9 @@ class LocalTriton:
     grpc_port: int = 0
     metrics_port: int = 0
     log_file: Path | None = None
+    # Triton's --model-load-thread-count (how many models it loads at once); None: its
+    # default, 4.
+    load_threads: int | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -118,6 +121,7 @@ class LocalTriton:
             "--grpc-address=127.0.0.1",
             "--exit-timeout-secs=5",
             "--strict-readiness=false",
+            *([f"--model-load-thread-count={self.load_threads}"] if self.load_threads else []),
         ]
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
