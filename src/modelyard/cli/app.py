@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok; 1 validation errors; 2 bad input (manifest, flag, file); 3 not
 found; 4 conflict (immutable version, stale alias); 5 capacity; 6 catalog database
-unusable; 7 Triton refused; 8 rollout failed and rolled back; 70 internal error.
+unusable; 7 Triton refused; 8 rollout failed and rolled back; 9 not authorized; 70
+internal error.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ app = typer.Typer(
     name="modelyard",
     help="The system of record and rollout engine for models on NVIDIA Triton.\n\n"
          "Exit codes: 0 ok, 1 validation errors, 2 bad input, 3 not found, 4 conflict, "
-         "5 capacity, 6 catalog database unusable, 7 Triton error, 8 rollout failed.",
+         "5 capacity, 6 catalog database unusable, 7 Triton error, 8 rollout failed, "
+         "9 not authorized.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
