@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from modelyard.catalog.manifest import (
     ManifestDocument,
@@ -144,6 +144,15 @@ class WorkspaceConfig(BaseModel):
     fleet: Fleet | None = None
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     api: ApiConfig = Field(default_factory=ApiConfig)
+
+    @field_validator("targets")
+    @classmethod
+    def _check_target_names(cls, value: dict[str, TargetConfig]) -> dict[str, TargetConfig]:
+        # Target names go into the catalog (leases, history: at most 64 characters, which
+        # PostgreSQL enforces) and into API paths (/api/v1/targets/<name>/...).
+        for name in value:
+            check_name(name, "target name")
+        return value
 
 
 def find_workspace(start: Path) -> Path | None:

@@ -219,7 +219,7 @@ def manifest_document(draw: st.DrawFn) -> str:
         "name": names(), "domain": names(), "owner_team": names(),
         "version": st.one_of(st.sampled_from(TRICKY_VERSIONS).map(json.dumps),
                              st.sampled_from(["1.0", "1.10", "2", "1.0.0"])),
-        "model_type": st.sampled_from(["Embedding", "", "a b"]),
+        "model_type": st.sampled_from(["Embedding", "", "a b", "a" * 65]),
         "framework": st.sampled_from(["onnx", "ensemble", "jax", "ONNX"]),
         **{key: strategies[1] for key, strategies in _OPTIONAL.items()},
     }

@@ -247,6 +247,16 @@ def test_seed_json_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:
     assert [d.spec.ref for d in load_manifests([path])] == ["d/a@1.0"]
 
 
+def test_text_longer_than_the_catalog_columns_is_refused_on_every_backend(
+        store: CatalogStore) -> None:
+    """A 100-character model_type applied on SQLite (which ignores VARCHAR lengths) but
+    failed on PostgreSQL with "value too long" (a StorageError, exit 6)."""
+    with pytest.raises(InputError, match="model_type 'aaa.*at most 64 characters"):
+        apply_documents(store, parse_manifest_text(
+            _HEAD.replace("embedding", "a" * 100), "fuzz.yaml"))
+    assert catalog_state(store) == ((), ())
+
+
 def test_aliases_expanding_without_end_are_refused(store: CatalogStore) -> None:
     """A "billion laughs": nine levels of ten aliases each would be 10^10 values."""
     levels = ["    l0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]

@@ -58,6 +58,11 @@ REGRESSIONS = {
     "impossible-date": ("catalog: {url: 2024-02-30}\n",
                         "modelyard.yaml:1: '2024-02-30' cannot be read as timestamp"),
     "bool-tag": ("!!bool x: 1\n", "modelyard.yaml:1: 'x' cannot be read as bool"),
+    # Not a crash on SQLite, but a lease row PostgreSQL refuses (VARCHAR(64)) at deploy.
+    "long-target-name": ("targets: {" + "t" * 70 + ": {url: 'http://x', repository: r}}\n",
+                         "targets: target name 'tttt.* is longer than 64 characters"),
+    "escaping-target-name": ("targets: {'../x': {url: 'http://x', repository: r}}\n",
+                             "targets: target name '../x' is not allowed"),
     "duplicate-key": ("catalog: {}\ncatalog: {}\n",
                       "modelyard.yaml:2: duplicate key 'catalog' \\(first on line 1\\); keep one"),
 }

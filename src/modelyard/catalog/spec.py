@@ -28,7 +28,8 @@ DataType = Literal[
     "FP16", "FP32", "FP64", "BF16", "STRING",
 ]
 
-_MODEL_TYPE_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+# At most 64 characters, as the catalog's column holds (PostgreSQL enforces it, SQLite not).
+_MODEL_TYPE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _TEAM_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 # ONNX and TensorFlow name tensors like `feature_fusion/concat_3:0`; Triton accepts them.
 _TENSOR_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}")
@@ -309,7 +310,7 @@ class ModelSpec(_Strict):
     def _check_model_type(cls, value: str) -> str:
         if not _MODEL_TYPE_PATTERN.fullmatch(value):
             raise ValueError(
-                f"model_type {value!r} must be a lower-case word such as "
+                f"model_type {value!r} must be a lower-case word (at most 64 characters) such as "
                 "'classification', 'embedding', 'generation' or 'ensemble'"
             )
         return value
