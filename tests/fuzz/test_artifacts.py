@@ -7,6 +7,7 @@ repository as it was and writing no new one.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -158,3 +159,26 @@ def test_a_pinned_digest_that_does_not_match_is_refused_at_apply(workspace: Work
                                          "[0-9a-f]{64}, the manifest pins 0{64}"):
         apply_text(workspace, tmp_path, text)
     assert workspace.list_models() == []
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "/dev/null", "fifo"])
+def test_an_artifact_that_is_no_file_or_folder_is_refused_at_apply(
+        workspace: Workspace, tmp_path: Path, special: str) -> None:
+    """`/dev/zero` was taken for an empty folder (then compile would copy it forever); a
+    pipe would block the digest."""
+    path = Path(special)
+    if special == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)
+    with pytest.raises(InputError, match="is neither a regular file nor a folder"):
+        apply_text(workspace, tmp_path, manifest("emb", path, framework="python"))
+    assert workspace.list_models() == []
+
+
+def test_an_artifact_replaced_by_a_pipe_is_refused_at_compile(
+        registered: tuple[Workspace, Path, Path, Path], tmp_path: Path) -> None:
+    workspace, file_artifact, _, out = registered
+    file_artifact.unlink()
+    os.mkfifo(file_artifact)
+    _assert_compile_refused(workspace, out, tmp_path, "shop/emb@1.0: .*emb.onnx is neither a "
+                            "regular file nor a folder")

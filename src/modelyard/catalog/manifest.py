@@ -401,6 +401,10 @@ def artifact_digest(path: Path, roots: Sequence[Path] | None = None) -> str:
         ArtifactOutsideRoots: with `roots`, a file resolves outside all of them.
     """
     digest = hashlib.sha256()
+    if not path.is_file() and not path.is_dir():
+        # Reading a pipe would wait forever and /dev/zero never ends (compile copies it).
+        raise ArtifactUnreadable(f"{path} is neither a regular file nor a folder (a device, "
+                                 "pipe or socket); point `artifact` at the model's file or folder")
     try:
         files = [path] if path.is_file() else _folder_files(path)
         if roots is not None and not all(_is_under(f.resolve(), roots) for f in files):
