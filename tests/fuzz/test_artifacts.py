@@ -175,6 +175,17 @@ def test_an_artifact_that_is_no_file_or_folder_is_refused_at_apply(
     assert workspace.list_models() == []
 
 
+def test_a_pipe_inside_a_folder_artifact_is_refused(workspace: Workspace,
+                                                    tmp_path: Path) -> None:
+    folder = tmp_path / "tool"
+    folder.mkdir()
+    (folder / "model.py").write_text("# the model\n")
+    os.mkfifo(folder / "pipe")
+    with pytest.raises(InputError, match="tool/pipe in the artifact folder is neither a regular "
+                                         "file nor a folder"):
+        apply_text(workspace, tmp_path, manifest("tool", folder, framework="python"))
+
+
 def test_an_artifact_replaced_by_a_pipe_is_refused_at_compile(
         registered: tuple[Workspace, Path, Path, Path], tmp_path: Path) -> None:
     workspace, file_artifact, _, out = registered

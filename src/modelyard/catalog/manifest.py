@@ -438,6 +438,12 @@ def _folder_files(folder: Path) -> list[Path]:
                 raise ArtifactUnreadable(
                     f"the artifact folder {folder} holds the mount point {inner} of another file "
                     "system; point `artifact` at the model's own file or folder")
+        for name in names:
+            inner = Path(root) / name
+            if not inner.is_file() and not inner.is_symlink():  # a pipe, socket or device
+                raise ArtifactUnreadable(
+                    f"{inner} in the artifact folder is neither a regular file nor a folder; "
+                    "remove it (a pipe blocks and a device never ends when copied)")
         found += [Path(root) / name for name in names if (Path(root) / name).is_file()]
     return sorted(found)
 
