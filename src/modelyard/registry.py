@@ -9,7 +9,7 @@ Capacity never blocks registration; `validate` reports it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from datetime import datetime
@@ -44,8 +44,11 @@ class ApplyResult:
 
 
 def apply_documents(store: CatalogStore, documents: Sequence[ManifestDocument], *,
-                    dry_run: bool = False, now: datetime | None = None) -> ApplyResult:
-    """Register `documents` in one transaction (nothing on a dry run).
+                    dry_run: bool = False, now: datetime | None = None,
+                    audit: Callable[[CatalogTransaction, ApplyResult], None] | None = None
+                    ) -> ApplyResult:
+    """Register `documents` in one transaction (nothing on a dry run). `audit` writes the
+    audit entry of what was registered inside that transaction: both commit, or neither.
 
     Raises:
         InputError: the same id@version twice in the batch.
@@ -77,9 +80,12 @@ def apply_documents(store: CatalogStore, documents: Sequence[ManifestDocument], 
                 + [entry_for(d.spec) for d in new]
             )
             _check_graph(index, new)
+        result = ApplyResult(sorted(d.spec.ref for d in new), sorted(unchanged), dry_run)
         if not dry_run:
             tx.insert([(d.spec, d.source) for d in new], now=now)
-    return ApplyResult(sorted(d.spec.ref for d in new), sorted(unchanged), dry_run)
+            if audit is not None and new:
+                audit(tx, result)
+    return result
 
 
 def _check_requested_triton_versions(tx: CatalogTransaction,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from dataclasses import dataclass, field
@@ -67,10 +67,11 @@ from modelyard.graph.dag import DependencyGraph
 from modelyard.triton.client import TritonClient
 from modelyard.graph.resolve import resolve
 from modelyard.store.access import AccessLog
+from modelyard.store.access import record as record_audit
 from modelyard.store.history import DeploymentLog, DeploymentRecord
 from modelyard.triton.naming import triton_name
 from modelyard.selection import CatalogView, load_index, select
-from modelyard.store.store import AliasRecord, CatalogStore, StoredVersion
+from modelyard.store.store import AliasRecord, CatalogStore, CatalogTransaction, StoredVersion
 from modelyard.triton.compiler import CompilePlan, plan_compile, server_share
 from modelyard.triton.importer import read_triton_repository
 from modelyard.triton.config import Profile
@@ -318,9 +319,8 @@ class Workspace:
               actor: str | None = None) -> ApplyResult:
         """Register every manifest under `paths` in one transaction."""
         with paused_gc():
-            result = apply_documents(self.store, load_manifests(paths), dry_run=dry_run)
-        self._audit_apply(result, actor)
-        return result
+            return apply_documents(self.store, load_manifests(paths), dry_run=dry_run,
+                                   audit=self._apply_audit(actor))
 
     def apply_text(self, text: str, *, source: str = "<api>", dry_run: bool = False,
                    actor: str | None = None, owner_team: str | None = None,
@@ -344,9 +344,8 @@ class Workspace:
         if owner_team is not None:
             self._check_owner(documents, owner_team)
         with paused_gc():
-            result = apply_documents(self.store, documents, dry_run=dry_run)
-        self._audit_apply(result, actor)
-        return result
+            return apply_documents(self.store, documents, dry_run=dry_run,
+                                   audit=self._apply_audit(actor))
 
     @property
     def api_artifact_roots(self) -> list[Path]:
@@ -390,21 +389,23 @@ class Workspace:
                after: Any) -> None:
         self.access.record(actor or local_actor(), action, object_, before, after)
 
-    def _audit_apply(self, result: ApplyResult, actor: str | None) -> None:
-        if result.dry_run or not result.created:
-            return
-        shown = result.created[:AUDIT_LIST_LIMIT]
-        self._audit(actor, "model.register", ", ".join(shown)[:200], None,
-                    {"created": shown, "created_count": len(result.created)})
+    @staticmethod
+    def _apply_audit(actor: str | None) -> Callable[[CatalogTransaction, ApplyResult], None]:
+        """The audit entry of a registration, written in the registering transaction."""
+        def write(tx: CatalogTransaction, result: ApplyResult) -> None:
+            shown = result.created[:AUDIT_LIST_LIMIT]
+            record_audit(tx, actor or local_actor(), "model.register",
+                         ", ".join(shown)[:200], None,
+                         {"created": shown, "created_count": len(result.created)})
+        return write
 
     def import_triton(self, root: str | Path, *, domain: str, owner_team: str,
                       dry_run: bool = False) -> ApplyResult:
         """Register an existing Triton repository's models (see triton/importer.py)."""
         documents = read_triton_repository(Path(root), domain=domain, owner_team=owner_team)
         with paused_gc():
-            result = apply_documents(self.store, documents, dry_run=dry_run)
-        self._audit_apply(result, None)
-        return result
+            return apply_documents(self.store, documents, dry_run=dry_run,
+                                   audit=self._apply_audit(None))
 
     def _deployment_inputs(self, target: str, alias: str | None, profile: Profile | None = None
                            ) -> tuple[TargetConfig, CompilePlan, dict[str, list[str]]]:
@@ -895,24 +896,22 @@ class Workspace:
         """Move alias `alias` of a model to `version`; `expect` makes it compare-and-set
         (`expect="none"` means the alias must not exist yet)."""
         model_id, _ = parse_reference(reference)
-        before = next(({"version": a.version, "revision": a.revision}
-                       for a in self.aliases(model_id) if a.name == alias), None)
-        record = self._set_alias(reference, alias, version, expect=expect)
-        self._audit(actor, "alias.set", f"{record.model_id} alias {record.name}", before,
-                    {"version": record.version, "revision": record.revision})
-        return record
-
-    def _set_alias(self, reference: str, alias: str, version: str, *,
-                   expect: str | None = None) -> AliasRecord:
-        model_id, _ = parse_reference(reference)
         _check_alias_name(alias)
         _check_version(version, "VERSION")
         if expect is not None and expect.lower() != "none":
             _check_version(expect, "--expect")
-        return self.store.set_alias(
-            model_id, alias, version,
-            expect=None if expect is None or expect.lower() == "none" else expect,
-            expect_absent=expect is not None and expect.lower() == "none")
+        # The move and its audit entry commit together.
+        with self.store.transaction() as tx:
+            before = next(({"version": a.version, "revision": a.revision}
+                           for a in tx.aliases(model_id) if a.name == alias), None)
+            record = tx.set_alias(
+                model_id, alias, version,
+                expect=None if expect is None or expect.lower() == "none" else expect,
+                expect_absent=expect is not None and expect.lower() == "none")
+            record_audit(tx, actor or local_actor(), "alias.set",
+                         f"{record.model_id} alias {record.name}", before,
+                         {"version": record.version, "revision": record.revision})
+        return record
 
     def aliases(self, reference: str | None = None) -> list[AliasRecord]:
         model_id = parse_reference(reference)[0] if reference else None

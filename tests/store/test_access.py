@@ -7,10 +7,11 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
-from modelyard import InputError, NotFound
+from modelyard import InputError, NotFound, StorageError, Workspace
 from modelyard.store import CatalogStore
 from modelyard.store.access import AccessLog
 from modelyard.store.rows import api_tokens
+from tests.conftest import NETFLIX_MODELS
 
 
 def test_tokens_are_stored_hashed_and_revocable(store: CatalogStore) -> None:
@@ -54,3 +55,26 @@ def test_audit_entries_newest_first_and_filtered(store: CatalogStore) -> None:
     assert len(access.entries(limit=1)) == 1
     # A prefix is a prefix, not a LIKE pattern.
     assert access.entries(action="%") == []
+
+
+def test_a_change_and_its_audit_entry_commit_together(
+        workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelyard import workspace as workspace_module
+
+    workspace.apply([NETFLIX_MODELS], actor="api:token 1")
+    [entry] = workspace.access.entries(action="model.register")
+    assert entry.actor == "api:token 1" and entry.after["created_count"] == 6
+
+    def broken_audit(*_args: object, **_kwargs: object) -> None:
+        raise StorageError("the audit log cannot be written")
+
+    monkeypatch.setattr(workspace_module, "record_audit", broken_audit)
+    moved_before = workspace.aliases()
+    with pytest.raises(StorageError):
+        workspace.set_alias("search/query_understanding", "production", "1.5")
+    assert workspace.aliases() == moved_before  # no move without its audit entry
+    manifest = (NETFLIX_MODELS / "search.yaml").read_text().replace('version: "1.5"',
+                                                                     'version: "1.6"')
+    with pytest.raises(StorageError):
+        workspace.apply_text(manifest.split("---\n")[0], base_dir=NETFLIX_MODELS)
+    assert "search/query_understanding@1.6" not in {s.ref for s in workspace.list_models()}
