@@ -681,6 +681,7 @@ def main() -> None:
 from modelyard.cli import perf_cmd  # noqa: E402
 
 app.command("perf")(perf_cmd.perf)
+app.command("measurements")(perf_cmd.measurements)
 
 # `modelyard server`, `token` and `audit` live in their own module (helpers above).
 from modelyard.cli import server_cmd  # noqa: E402

@@ -20,6 +20,7 @@ from modelyard.cli import render
 from modelyard.cli.app import DbOption, JsonOption, WorkspaceOption, _open, _run
 from modelyard.errors import InputError, ModelyardError
 from modelyard.perf.measure import PerfOptions, PerfReport
+from modelyard.store.measurements import Measurement
 
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, None: 1.0}
@@ -169,3 +170,41 @@ def render_perf(report: PerfReport) -> None:
 
 
 __all__ = ["parse_concurrency", "parse_duration_s", "perf", "render_perf"]
+
+
+def measurements(
+    reference: Annotated[str | None, typer.Argument(metavar="[ID]", help="domain/name; "
+                                                    "default: every model.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Only this target.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Most entries shown.")] = 50,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Recorded measurements (`modelyard perf` runs and memory readings), newest first."""
+    _run(as_json, lambda: _open(workspace, db).measurements(reference, target=target,
+                                                            limit=limit),
+         _show_measurements, lambda found: {"ok": True,
+                                            "measurements": [m.to_dict() for m in found]})
+
+
+def _show_measurements(found: list[Measurement]) -> None:
+    table = Table(title=f"{len(found)} measurement(s)")
+    for column in ("measured (UTC)", "model", "target", "kind", "result"):
+        table.add_column(column)
+    for entry in found:
+        table.add_row(f"{entry.measured_at:%Y-%m-%d %H:%M:%S}", entry.ref, entry.target,
+                      entry.kind, _measurement_result(entry))
+    render.console.print(table)
+
+
+def _measurement_result(entry: Measurement) -> str:
+    summary = entry.summary
+    if entry.kind == "perf":
+        checks = "; ".join(f"{c['target']} {c['measured']:g} {c['unit']} "
+                           f"({'pass' if c['passed'] else 'FAIL'})"
+                           for c in summary.get("checks", []))
+        return checks or ("pass" if summary.get("passed") else "no SLA target")
+    drift = summary.get("drift", {})
+    parts = [f"{key} {value:+,.0f} MB" for key, value in drift.items() if value is not None]
+    return "drift " + ", ".join(parts) if parts else "no reading"
