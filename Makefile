@@ -42,6 +42,7 @@ demo: $(VENV)/.installed system-demo
 	$(BIN)/modelyard compile --out $(DEMO_DIR)/triton-repository --workspace $(DEMO_DIR)
 	$(BIN)/modelyard report --html $(DEMO_DIR)/report --repository $(DEMO_DIR)/triton-repository --workspace $(DEMO_DIR)
 	$(BIN)/python examples/netflix/demo.py $(DEMO_DIR)
+	$(BIN)/modelyard doctor --workspace $(DEMO_DIR)
 
 # The suite runs twice: on SQLite, then on PostgreSQL when scripts/postgres.sh can start
 # one (it installs Debian's postgresql when run as root). MODELYARD_TEST_BACKENDS=sqlite
