@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from modelyard import RolloutFailed, Workspace
+from modelyard import Conflict, RolloutFailed, Workspace
+from modelyard.store.history import DeploymentLog
 from modelyard.triton.client import TritonClient
 from modelyard.triton.server import LocalTriton, free_port
 from tests.conftest import NETFLIX_MODELS, init_workspace
@@ -92,3 +96,54 @@ def test_server_killed_mid_rollout_then_the_next_deploy_converges(
     finally:
         client.close()
         restarted.stop()
+
+
+DEPLOY_IN_A_PROCESS = """
+import sys
+from modelyard import Workspace
+from modelyard.deploy.runner import DeployOptions
+Workspace.open(sys.argv[1]).deploy("test", options=DeployOptions(
+    lease_ttl_s=float(sys.argv[2]), load_timeout_s=60, ready_timeout_s=30))
+"""
+
+
+def test_a_killed_deployer_keeps_nobody_out_for_long(
+        server_and_workspace: tuple[Workspace, LocalTriton], tmp_path: Path) -> None:
+    workspace, server = server_and_workspace
+    assert workspace.root is not None
+    lease_ttl_s = 3.0
+    workspace.apply([python_model(tmp_path, "slowpoke", "1.0",
+                                  SLOW_MODEL.replace("time.sleep(6)", "time.sleep(20)"))])
+    deployer = subprocess.Popen([sys.executable, "-c", DEPLOY_IN_A_PROCESS, str(workspace.root),
+                                 str(lease_ttl_s)])
+    log = DeploymentLog(workspace.store)
+    try:
+        deadline = time.monotonic() + 60
+        with TritonClient(server.url) as watcher:
+            # Under way: the quick models answer, the slow one (20 s) is still loading.
+            while time.monotonic() < deadline and not ready_models(watcher):
+                assert deployer.poll() is None, "the deployer ended before the slow load"
+                time.sleep(0.1)
+            assert "tools.slowpoke" not in ready_models(watcher)
+        # A load outlasting the lease's time to live: the live deployer keeps its lease.
+        time.sleep(lease_ttl_s * 1.5)
+        assert deployer.poll() is None
+        [lease] = [lease for lease in log.leases() if lease.target == "test"]
+        assert lease.expires_at > datetime.now(UTC)
+        with pytest.raises(Conflict, match="is being deployed by"):
+            workspace.deploy("test", options=FAST)
+    finally:
+        deployer.send_signal(signal.SIGKILL)
+        deployer.wait()
+
+    # Killed: nobody renews its lease, so it expires and the next deploy converges.
+    time.sleep(lease_ttl_s + 0.5)
+    assert workspace.deploy("test", options=FAST).ok
+    assert {a.action for a in workspace.rollout_plan("test").actions} == {"keep"}
+    killed = workspace.history("test")[1]
+    assert killed.outcome == "running"  # it never finished; doctor says so
+    from modelyard.doctor import diagnose
+
+    interrupted = [c for c in diagnose(workspace.root).checks if c.area == "deployments"]
+    assert any(f"deployment {killed.id} to test" in c.detail and c.status == "warn"
+               for c in interrupted)

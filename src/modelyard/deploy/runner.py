@@ -1,6 +1,7 @@
 """The rollout runner: drives Triton's repository API along a RolloutPlan.
 
-- One deployer per target: a lease in the catalog database, renewed while working.
+- One deployer per target: a lease in the catalog database, renewed every third of its
+  time to live while the deployment runs (a heartbeat thread).
 - Loads start as soon as the models they wait for are READY (no wave barriers), at
   most `concurrency` at once. Each load is followed by a readiness poll (with a
   timeout) and a smoke inference per version (zeros of the declared shapes).
@@ -92,6 +93,32 @@ def default_actor() -> str:
     return f"{user}@{socket.gethostname()}:{os.getpid()}/{uuid.uuid4().hex[:6]}"
 
 
+class _LeaseHeartbeat:
+    """Renews a deployer's lease every third of its time to live while the deployment
+    runs, so that one load longer than the lease (a large model) does not let the lease
+    lapse under a live deployer; a killed deployer stops renewing and its lease expires."""
+
+    def __init__(self, log: DeploymentLog, target: str, holder: str, ttl_s: float) -> None:
+        self._log, self._target, self._holder, self._ttl_s = log, target, holder, ttl_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{target}", daemon=True)
+
+    def __enter__(self) -> _LeaseHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(self._ttl_s / 3):
+            try:
+                self._log.renew_lease(self._target, self._holder, self._ttl_s)
+            except ModelyardError:
+                pass  # the catalog was briefly unusable: the next beat tries again
+
+
 def _reached(outcomes: Mapping[str, ModelOutcome]) -> str:
     reached = [f"{o.model} ({o.status})" for o in outcomes.values() if o.status != "pending"]
     return ", ".join(reached) or "no model"
@@ -135,6 +162,15 @@ class Rollout:
 
     def run(self) -> DeployResult:
         self._acquire_lease()
+        try:
+            with _LeaseHeartbeat(self.log, self.target, self.actor, self.options.lease_ttl_s):
+                return self._run_leased()
+        finally:
+            self.log.release_lease(self.target, self.actor)
+            self.client.close()
+            self.rollback_client.close()
+
+    def _run_leased(self) -> DeployResult:
         started = time.perf_counter()
         deployment_id = self.log.start(self.target, self.actor, self.selection)
         outcomes: dict[str, ModelOutcome] = {}
@@ -181,10 +217,6 @@ class Rollout:
             message = exc.message if isinstance(exc, ModelyardError) else f"{type(exc).__name__}: {exc}"
             self.log.finish(deployment_id, "failed", [o.to_dict() for o in outcomes.values()], message)
             raise
-        finally:
-            self.log.release_lease(self.target, self.actor)
-            self.client.close()
-            self.rollback_client.close()
 
     def _acquire_lease(self) -> None:
         deadline = time.monotonic() + self.options.wait_for_lease_s
@@ -278,7 +310,6 @@ class Rollout:
                         failure.append(error)
                     else:
                         failure.append(TritonError(f"{name}: {type(error).__name__}: {error}"))
-                self.log.renew_lease(self.target, self.actor, self.options.lease_ttl_s)
         if failure:
             raise failure[0]
 
