@@ -33,14 +33,21 @@ SEED = 20240601
 DOMAINS = ("recommendation", "search", "ads", "fraud", "content")
 TEAMS_PER_DOMAIN = 6
 MODELS_PER_FILE = 100
-WINDOW = 150          # most dependencies come from the last WINDOW earlier models
+WINDOW = 150  # most dependencies come from the last WINDOW earlier models
 FAR_DEPENDENCY = 0.1  # ... the rest from anywhere earlier
-DEPENDENCY_COUNTS = (0, 1, 2, 3)      # --shape deep only
+DEPENDENCY_COUNTS = (0, 1, 2, 3)  # --shape deep only
 DEPENDENCY_WEIGHTS = (0.25, 0.35, 0.25, 0.15)
 LAYER_WEIGHTS = (0.35, 0.25, 0.15, 0.10, 0.07, 0.05, 0.03)  # 0 = leaf models
 AVAILABILITY_BY_LAYER = (0.9999, 0.9995, 0.999, 0.998, 0.995, 0.99, 0.99)
-RPS_BY_LAYER = ((2000, 5000, 10000), (500, 1000, 2000), (200, 500), (100, 200), (50, 100),
-                (25, 50), (10, 25))
+RPS_BY_LAYER = (
+    (2000, 5000, 10000),
+    (500, 1000, 2000),
+    (200, 500),
+    (100, 200),
+    (50, 100),
+    (25, 50),
+    (10, 25),
+)
 TYPES = (
     ("embedding", ("pytorch", "tensorflow", "onnx")),
     ("classification", ("pytorch", "tensorflow", "onnx", "tensorrt")),
@@ -109,7 +116,9 @@ def generate(n: int, out: Path, seed: int = SEED, shape: str = "layered") -> dic
         name = f"{model_type}_{i:06d}"
         major = rng.choice((1, 1, 1, 2, 2, 3))
         minor = rng.randrange(13)
-        version = f"{major}.{minor}" if rng.random() < 0.6 else f"{major}.{minor}.{rng.randrange(6)}"
+        version = (
+            f"{major}.{minor}" if rng.random() < 0.6 else f"{major}.{minor}.{rng.randrange(6)}"
+        )
         chosen: set[int] = set()
         while len(chosen) < count:
             if rng.random() < FAR_DEPENDENCY:
@@ -148,8 +157,9 @@ def generate(n: int, out: Path, seed: int = SEED, shape: str = "layered") -> dic
         if framework in ("python", "ensemble"):
             gpu = 0
         snapshot = rng.choice(("daily", "weekly", "hourly"))
-        description = (f"{model_type.capitalize()} model {i} for {domain}, "
-                       f"trained on the {snapshot} snapshot")
+        description = (
+            f"{model_type.capitalize()} model {i} for {domain}, trained on the {snapshot} snapshot"
+        )
         availability = AVAILABILITY_BY_LAYER[min(layer, len(AVAILABILITY_BY_LAYER) - 1)]
         rps = rng.choice(RPS_BY_LAYER[min(layer, len(RPS_BY_LAYER) - 1)])
         lines = [
@@ -190,8 +200,11 @@ def generate(n: int, out: Path, seed: int = SEED, shape: str = "layered") -> dic
             lines.append("ensemble:")
             lines.append("  steps:")
             for k, j in enumerate(sorted(chosen)):
-                lines += [f"    - model: {ids[j]}", "      input_map: {features: features}",
-                          f"      output_map: {{scores: step{k}_scores}}"]
+                lines += [
+                    f"    - model: {ids[j]}",
+                    "      input_map: {features: features}",
+                    f"      output_map: {{scores: step{k}_scores}}",
+                ]
         buffer.append("\n".join(lines) + "\n")
         if len(buffer) == MODELS_PER_FILE:
             flush()
@@ -259,8 +272,10 @@ def child(n: int, manifests: Path, workspace: Path, profile_dir: Path | None) ->
         "peak_rss_mb": round(_rss_mb(), 1),
         "rss_mb_after": rss,
         "models_registered": registered,
-        "problems": {"by_severity": dict(sorted(severities.items())),
-                     "by_code": dict(sorted(codes.items()))},
+        "problems": {
+            "by_severity": dict(sorted(severities.items())),
+            "by_code": dict(sorted(codes.items())),
+        },
         "waves": len(plan.waves),
         "critical_path_length": len(plan.critical_path),
         "closure_total": closure_sizes,
@@ -277,8 +292,16 @@ def run_size(n: int, profile_dir: Path | None, shape: str = "layered") -> dict[s
         start = time.perf_counter()
         written = generate(n, manifests, shape=shape)
         generate_s = time.perf_counter() - start
-        command = [sys.executable, os.path.abspath(__file__), "--child", str(n),
-                   "--manifests", str(manifests), "--workspace", str(Path(tmp) / "ws")]
+        command = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--child",
+            str(n),
+            "--manifests",
+            str(manifests),
+            "--workspace",
+            str(Path(tmp) / "ws"),
+        ]
         if profile_dir is not None:
             command += ["--profile-dir", str(profile_dir)]
         start = time.perf_counter()
@@ -288,9 +311,16 @@ def run_size(n: int, profile_dir: Path | None, shape: str = "layered") -> dict[s
             sys.stderr.write(done.stderr)
             raise SystemExit(f"benchmark for N={n} failed (exit {done.returncode})")
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    result.update({"shape": shape, "generate_s": round(generate_s, 3), "subprocess_wall_s": round(wall_s, 3),
-                   "manifest_files": written["files"], "manifest_mb": round(written["bytes"] / 2**20, 2),
-                   "dependency_edges": written["edges"]})
+    result.update(
+        {
+            "shape": shape,
+            "generate_s": round(generate_s, 3),
+            "subprocess_wall_s": round(wall_s, 3),
+            "manifest_files": written["files"],
+            "manifest_mb": round(written["bytes"] / 2**20, 2),
+            "dependency_edges": written["edges"],
+        }
+    )
     return result
 
 
@@ -305,7 +335,9 @@ def summarise(results: list[dict[str, Any]]) -> str:
         if r["n"] == TARGET_N:
             for key, limit in TARGETS.items():
                 verdict = "OK" if r[key] <= limit else "MISSED"
-                lines.append(f"target {key} at N={TARGET_N}: {r[key]:.3f} s <= {limit} s: {verdict}")
+                lines.append(
+                    f"target {key} at N={TARGET_N}: {r[key]:.3f} s <= {limit} s: {verdict}"
+                )
     return "\n".join(lines)
 
 
@@ -314,8 +346,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="1000,10000,50000")
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--profile-dir", type=Path)
-    parser.add_argument("--shape", choices=("layered", "deep"), default="layered",
-                        help="layered: bounded depth (default); deep: chains grow with N")
+    parser.add_argument(
+        "--shape",
+        choices=("layered", "deep"),
+        default="layered",
+        help="layered: bounded depth (default); deep: chains grow with N",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--manifests", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)

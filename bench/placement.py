@@ -31,9 +31,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from modelyard.placement.fleet import Dedication, Fleet, Gpu, Server
 from modelyard.errors import InputError
 from modelyard.placement.exact import place_exact
+from modelyard.placement.fleet import Dedication, Fleet, Gpu, Server
 from modelyard.placement.solver import Demand, place
 
 SEED = 20240611
@@ -43,8 +43,19 @@ MODELS_PER_GPU = 1000 / 64
 DOMAINS = ["search", "recommendation", "ads", "vision", "speech", "payments", "trust", "maps"]
 TEAMS = [f"team{i}" for i in range(15)] + ["fraud"]
 # (GPU memory per instance in MB, weight): CPU-only, mostly small, a tail to 16 GB.
-GPU_MEMORY_WEIGHTS = [(0, 15), (256, 15), (512, 18), (1024, 20), (2048, 14), (3072, 7),
-                      (4096, 5), (6144, 2), (8192, 2), (12288, 1), (16384, 1)]
+GPU_MEMORY_WEIGHTS = [
+    (0, 15),
+    (256, 15),
+    (512, 18),
+    (1024, 20),
+    (2048, 14),
+    (3072, 7),
+    (4096, 5),
+    (6144, 2),
+    (8192, 2),
+    (12288, 1),
+    (16384, 1),
+]
 TARGETS = {1000: {"seconds": 1.0, "gpus_over_lower_bound": 1}, 10000: {"seconds": 10.0}}
 
 
@@ -53,11 +64,18 @@ def build_fleet(servers: int) -> Fleet:
     for sid in range(servers):
         kind, memory_mb = GPU_KINDS[sid % len(GPU_KINDS)]
         dedicated = Dedication(teams=["fraud"]) if sid % 16 == 12 else None
-        built.append(Server(
-            name=f"node-{sid:03d}", cpu_cores=256, memory_mb=1024 * 1024,
-            labels={"gpu": kind},
-            gpus=[Gpu(index=i, model=kind, memory_mb=memory_mb) for i in range(GPUS_PER_SERVER)],
-            dedicated_to=dedicated))
+        built.append(
+            Server(
+                name=f"node-{sid:03d}",
+                cpu_cores=256,
+                memory_mb=1024 * 1024,
+                labels={"gpu": kind},
+                gpus=[
+                    Gpu(index=i, model=kind, memory_mb=memory_mb) for i in range(GPUS_PER_SERVER)
+                ],
+                dedicated_to=dedicated,
+            )
+        )
     return Fleet(servers=built)
 
 
@@ -73,24 +91,51 @@ def build_demands(count: int, rng: random.Random) -> list[Demand]:
         replicas = 2 if rng.random() < 0.2 else 1
         if rng.random() < 0.02 and len(by_domain[domain]) >= 3:
             steps = rng.sample(by_domain[domain], rng.choice([2, 3]))
-            demands.append(Demand(
-                ref=f"{domain}/{name}@1.0", model_id=f"{domain}/{name}", domain=domain,
-                team=team, replicas=replicas, memory_mb=256, cpu_cores=0.5,
-                colocate_with=tuple(demands[s].model_id for s in steps)))
+            demands.append(
+                Demand(
+                    ref=f"{domain}/{name}@1.0",
+                    model_id=f"{domain}/{name}",
+                    domain=domain,
+                    team=team,
+                    replicas=replicas,
+                    memory_mb=256,
+                    cpu_cores=0.5,
+                    colocate_with=tuple(demands[s].model_id for s in steps),
+                )
+            )
             for s in steps:  # the solver's rule: a step has at least its ensemble's replicas
                 if demands[s].replicas < replicas:
                     old = demands[s]
-                    demands[s] = Demand(old.ref, old.model_id, old.domain, old.team, replicas,
-                                        old.instance_count, old.gpu_memory_mb, old.memory_mb,
-                                        old.cpu_cores, old.requires, old.colocate_with)
+                    demands[s] = Demand(
+                        old.ref,
+                        old.model_id,
+                        old.domain,
+                        old.team,
+                        replicas,
+                        old.instance_count,
+                        old.gpu_memory_mb,
+                        old.memory_mb,
+                        old.cpu_cores,
+                        old.requires,
+                        old.colocate_with,
+                    )
             continue
         gpu_memory_mb = rng.choices(sizes, weights)[0]
         requires = (("gpu", "a100-80g"),) if rng.random() < 0.03 else ()
-        demands.append(Demand(
-            ref=f"{domain}/{name}@1.0", model_id=f"{domain}/{name}", domain=domain, team=team,
-            replicas=replicas, instance_count=2 if rng.random() < 0.1 else 1,
-            gpu_memory_mb=gpu_memory_mb, memory_mb=rng.choice([1024, 2048, 4096, 8192]),
-            cpu_cores=rng.choice([0.5, 1.0, 2.0]), requires=requires))
+        demands.append(
+            Demand(
+                ref=f"{domain}/{name}@1.0",
+                model_id=f"{domain}/{name}",
+                domain=domain,
+                team=team,
+                replicas=replicas,
+                instance_count=2 if rng.random() < 0.1 else 1,
+                gpu_memory_mb=gpu_memory_mb,
+                memory_mb=rng.choice([1024, 2048, 4096, 8192]),
+                cpu_cores=rng.choice([0.5, 1.0, 2.0]),
+                requires=requires,
+            )
+        )
         by_domain[domain].append(len(demands) - 1)
     return demands
 
@@ -108,8 +153,16 @@ def run(count: int, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     placement = place(demands, fleet)
     seconds = time.perf_counter() - started
-    extra = Demand(ref="search/added@1.0", model_id="search/added", domain="search",
-                   team="team0", replicas=2, gpu_memory_mb=3072, memory_mb=2048, cpu_cores=1.0)
+    extra = Demand(
+        ref="search/added@1.0",
+        model_id="search/added",
+        domain="search",
+        team="team0",
+        replicas=2,
+        gpu_memory_mb=3072,
+        memory_mb=2048,
+        cpu_cores=1.0,
+    )
     started = time.perf_counter()
     again = place([*demands, extra], fleet, previous=placement)
     add_seconds = time.perf_counter() - started
@@ -118,9 +171,12 @@ def run(count: int, seed: int) -> dict[str, Any]:
         started = time.perf_counter()
         try:
             found = place_exact(demands, fleet, time_limit_s=EXACT_TIME_LIMIT_S)
-            exact = {"seconds": round(time.perf_counter() - started, 2), "status": found.status,
-                     "optimal": found.optimal,
-                     "gpus_used": found.placement.gpus_used if found.placement else None}
+            exact = {
+                "seconds": round(time.perf_counter() - started, 2),
+                "status": found.status,
+                "optimal": found.optimal,
+                "gpus_used": found.placement.gpus_used if found.placement else None,
+            }
         except InputError as exc:
             exact = {"skipped": exc.message}
     return {
@@ -136,15 +192,20 @@ def run(count: int, seed: int) -> dict[str, Any]:
         "lower_bound": placement.lower_bound_gpus,
         "feasible": placement.feasible,
         "unplaced": len(placement.unplaced),
-        "add_one": {"seconds": round(add_seconds, 3), "moved": again.moved,
-                    "feasible": again.feasible, "gpus_used": again.gpus_used},
+        "add_one": {
+            "seconds": round(add_seconds, 3),
+            "moved": again.moved,
+            "feasible": again.feasible,
+            "gpus_used": again.gpus_used,
+        },
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--models", default="1000,10000",
-                        help="comma-separated catalog sizes (default 1000,10000)")
+    parser.add_argument(
+        "--models", default="1000,10000", help="comma-separated catalog sizes (default 1000,10000)"
+    )
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--json-out", type=Path, help="also write the lines to this file")
     args = parser.parse_args(argv)
@@ -156,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         if target is not None:
             ok = result["feasible"] and result["seconds"] < target["seconds"]
             if "gpus_over_lower_bound" in target:
-                ok = ok and (result["gpus_used"]
-                             <= result["lower_bound"] + target["gpus_over_lower_bound"])
+                ok = ok and (
+                    result["gpus_used"] <= result["lower_bound"] + target["gpus_over_lower_bound"]
+                )
             result["target_met"] = ok
             met = met and ok
         lines.append(json.dumps(result))

@@ -41,8 +41,17 @@ sys.path.insert(0, str(ROOT))
 
 from tests.store import scenarios  # noqa: E402
 
-COLUMNS = ["backend", "scenario", "writers", "operations", "lost", "duplicated", "conflicts",
-           "errors", "seconds"]
+COLUMNS = [
+    "backend",
+    "scenario",
+    "writers",
+    "operations",
+    "lost",
+    "duplicated",
+    "conflicts",
+    "errors",
+    "seconds",
+]
 
 
 @contextmanager
@@ -50,8 +59,12 @@ def postgres_server() -> Iterator[str]:
     if os.environ.get("MODELYARD_TEST_DB"):
         yield os.environ["MODELYARD_TEST_DB"]
         return
-    started = subprocess.run([str(ROOT / "scripts" / "postgres.sh"), "start"],
-                             capture_output=True, text=True, check=False)
+    started = subprocess.run(
+        [str(ROOT / "scripts" / "postgres.sh"), "start"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if started.returncode != 0:
         raise SystemExit(f"cannot start PostgreSQL: {started.stderr.strip()}")
     try:

@@ -118,8 +118,7 @@ def layer_sizes(models: int, layers: int) -> list[int]:
 Spec = tuple[str, int, list[str], float, str]
 
 
-def layered_specs(models: int, layers: int, spread: tuple[float, float],
-                  seed: int) -> list[Spec]:
+def layered_specs(models: int, layers: int, spread: tuple[float, float], seed: int) -> list[Spec]:
     rng = random.Random(seed)
     by_layer: list[list[str]] = []
     specs: list[Spec] = []
@@ -139,12 +138,15 @@ def layered_specs(models: int, layers: int, spread: tuple[float, float],
 
 def chain_count(models: int, layers: int) -> int:
     if layers < 1 or models % layers:
-        raise SystemExit(f"--shape chains: {models} models are not a whole number of chains "
-                         f"of {layers}")
+        raise SystemExit(
+            f"--shape chains: {models} models are not a whole number of chains of {layers}"
+        )
     chains = models // layers
     if chains < layers:
-        raise SystemExit(f"--shape chains: {chains} chains of {layers} cannot put the slow "
-                         "model of each layer on a different chain")
+        raise SystemExit(
+            f"--shape chains: {chains} chains of {layers} cannot put the slow "
+            "model of each layer on a different chain"
+        )
     return chains
 
 
@@ -159,10 +161,15 @@ def chain_specs(models: int, layers: int, fast_s: float, slow_s: float) -> list[
     for layer in range(layers):
         for chain in range(chains):
             slow = chain == slow_chain(layer)
-            specs.append((f"l{layer}_c{chain}", layer,
-                          [f"l{layer - 1}_c{chain}"] if layer else [],
-                          slow_s if slow else fast_s,
-                          f"chain {chain}, layer {layer}{', the slow one' if slow else ''}"))
+            specs.append(
+                (
+                    f"l{layer}_c{chain}",
+                    layer,
+                    [f"l{layer - 1}_c{chain}"] if layer else [],
+                    slow_s if slow else fast_s,
+                    f"chain {chain}, layer {layer}{', the slow one' if slow else ''}",
+                )
+            )
     return specs
 
 
@@ -181,21 +188,38 @@ def generate(out: Path, specs: list[Spec]) -> dict[str, Any]:
         load_s[tid] = seconds
         artifact = out / "artifacts" / f"{name}.py"
         artifact.write_text(MODEL_PY.format(load_s=seconds), encoding="utf-8")
-        lines = [f"name: {name}", 'version: "1.0"', "model_type: regression",
-                 "framework: python", f"artifact: {json.dumps(str(artifact))}",
-                 f"domain: {DOMAIN}", "owner_team: bench",
-                 f"description: \"synthetic model, {where}, loads in {seconds} s\""]
+        lines = [
+            f"name: {name}",
+            'version: "1.0"',
+            "model_type: regression",
+            "framework: python",
+            f"artifact: {json.dumps(str(artifact))}",
+            f"domain: {DOMAIN}",
+            "owner_team: bench",
+            f'description: "synthetic model, {where}, loads in {seconds} s"',
+        ]
         if chosen:
             lines.append("dependencies:")
             lines += [f'  - "{DOMAIN}/{d}>=1.0"' for d in chosen]
-        lines += ["resource_requirements:", "  memory_mb: 256", "  gpu_memory_mb: 0",
-                  "  cpu_cores: 1", "  max_batch_size: 8", "  instance_count: 1",
-                  "inputs:", "  - {name: x, data_type: FP32, dims: [4]}",
-                  "outputs:", "  - {name: y, data_type: FP32, dims: [4]}"]
+        lines += [
+            "resource_requirements:",
+            "  memory_mb: 256",
+            "  gpu_memory_mb: 0",
+            "  cpu_cores: 1",
+            "  max_batch_size: 8",
+            "  instance_count: 1",
+            "inputs:",
+            "  - {name: x, data_type: FP32, dims: [4]}",
+            "outputs:",
+            "  - {name: y, data_type: FP32, dims: [4]}",
+        ]
         documents.append("\n".join(lines) + "\n")
     (out / "models" / "bench.yaml").write_text("---\n".join(documents), encoding="utf-8")
-    return {"deps": deps, "load_s": load_s,
-            "layers": [layer_counts[k] for k in sorted(layer_counts)]}
+    return {
+        "deps": deps,
+        "load_s": load_s,
+        "layers": [layer_counts[k] for k in sorted(layer_counts)],
+    }
 
 
 def depth(deps: dict[str, list[str]]) -> int:
@@ -213,8 +237,9 @@ def depth(deps: dict[str, list[str]]) -> int:
 # Ideal schedules (nominal load times, no overhead) ---------------------------------
 
 
-def simulate_list(deps: dict[str, list[str]], load_s: dict[str, float], order: list[str],
-                  workers: int) -> float:
+def simulate_list(
+    deps: dict[str, list[str]], load_s: dict[str, float], order: list[str], workers: int
+) -> float:
     """A model starts as soon as its dependencies are done and a worker is free."""
     done: set[str] = set()
     pending = list(order)
@@ -266,8 +291,9 @@ def _stop_process(process: subprocess.Popen[bytes] | None) -> None:
 
 
 @contextmanager
-def explicit_server(repository: Path, state_dir: Path, http_port: int = 0
-                    ) -> Iterator[tuple[LocalTriton, TritonClient, float]]:
+def explicit_server(
+    repository: Path, state_dir: Path, http_port: int = 0
+) -> Iterator[tuple[LocalTriton, TritonClient, float]]:
     server = LocalTriton(repository, state_dir, http_port=http_port, load_threads=LOAD_THREADS[0])
     began = time.perf_counter()
     try:
@@ -289,7 +315,8 @@ def server_env(installation: TritonInstallation) -> dict[str, str]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["LD_LIBRARY_PATH"] = os.pathsep.join(
-        filter(None, [str(installation.library_dir), env.get("LD_LIBRARY_PATH")]))
+        filter(None, [str(installation.library_dir), env.get("LD_LIBRARY_PATH")])
+    )
     return env
 
 
@@ -304,8 +331,11 @@ def run_startup_none(repository: Path, state_dir: Path, expected: set[str]) -> d
         f"--model-repository={repository}",
         f"--backend-directory={backends}",
         "--model-control-mode=none",
-        f"--http-port={http_port}", f"--grpc-port={grpc_port}", f"--metrics-port={metrics_port}",
-        "--http-address=127.0.0.1", "--grpc-address=127.0.0.1",
+        f"--http-port={http_port}",
+        f"--grpc-port={grpc_port}",
+        f"--metrics-port={metrics_port}",
+        "--http-address=127.0.0.1",
+        "--grpc-address=127.0.0.1",
         "--exit-timeout-secs=5",
         *([f"--model-load-thread-count={LOAD_THREADS[0]}"] if LOAD_THREADS[0] else []),
     ]
@@ -315,8 +345,13 @@ def run_startup_none(repository: Path, state_dir: Path, expected: set[str]) -> d
     try:
         with log_file.open("ab") as log:
             began = time.perf_counter()
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                       env=server_env(installation), start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=server_env(installation),
+                start_new_session=True,
+            )
         _STARTED.append(process)
         live_s = ready_s = None
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -359,18 +394,28 @@ def run_deploy(root: Path, run_dir: Path, concurrency: int, timeline: bool) -> d
     try:
         with explicit_server(repository, run_dir / "state", http_port=port) as (_, client, live_s):
             began = time.perf_counter()
-            result = workspace.deploy("bench", options=DeployOptions(
-                concurrency=concurrency, load_timeout_s=120.0, ready_timeout_s=60.0, smoke=True),
-                progress=progress)
+            result = workspace.deploy(
+                "bench",
+                options=DeployOptions(
+                    concurrency=concurrency, load_timeout_s=120.0, ready_timeout_s=60.0, smoke=True
+                ),
+                progress=progress,
+            )
             wall = time.perf_counter() - began
             states = {e["name"]: e.get("state") for e in client.index()}
     finally:
         workspace.close()
-    outcome = {"ok": result.ok,
-               "statuses": sorted({o.status for o in result.outcomes.values()}),
-               "all_ready": sum(1 for s in states.values() if s == "READY")}
-    row: dict[str, Any] = {"deploy_s": wall, "result_seconds": result.seconds,
-                           "empty_server_live_s": live_s, "outcome": outcome}
+    outcome = {
+        "ok": result.ok,
+        "statuses": sorted({o.status for o in result.outcomes.values()}),
+        "all_ready": sum(1 for s in states.values() if s == "READY"),
+    }
+    row: dict[str, Any] = {
+        "deploy_s": wall,
+        "result_seconds": result.seconds,
+        "empty_server_live_s": live_s,
+        "outcome": outcome,
+    }
     starts = {m: t for t, m, s in events if s == "loading"}
     smokes = {m: t for t, m, s in events if s == "smoke test"}
     ends = {m: t for t, m, s in events if s == "ready"}
@@ -385,14 +430,18 @@ def run_deploy(root: Path, run_dir: Path, concurrency: int, timeline: bool) -> d
             "model_seconds_sum": sum(o.seconds or 0.0 for o in result.outcomes.values()),
         }
         if timeline:
-            row["timeline"] = {m: [round(starts[m] - began, 3), round(ends[m] - began, 3)]
-                               for m in sorted(starts, key=starts.__getitem__)}
+            row["timeline"] = {
+                m: [round(starts[m] - began, 3), round(ends[m] - began, 3)]
+                for m in sorted(starts, key=starts.__getitem__)
+            }
     return row
 
 
-def run_waves(repository: Path, state_dir: Path, waves: list[list[str]],
-              concurrency: int) -> dict[str, Any]:
+def run_waves(
+    repository: Path, state_dir: Path, waves: list[list[str]], concurrency: int
+) -> dict[str, Any]:
     with explicit_server(repository, state_dir) as (_, client, _live):
+
         def load(name: str) -> None:
             client.load(name)
             deadline = time.monotonic() + 60.0
@@ -420,7 +469,9 @@ def write_config(root: Path, port: int, repository: Path) -> None:
         "targets:\n  bench:\n"
         f"    url: http://127.0.0.1:{port}\n"
         f"    repository: {json.dumps(str(repository))}\n"
-        "    profile: local\n", encoding="utf-8")
+        "    profile: local\n",
+        encoding="utf-8",
+    )
 
 
 # Main -------------------------------------------------------------------------------
@@ -437,28 +488,51 @@ def r3(value: float | None) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shape", choices=("layered", "chains"), default="layered",
-                        help="layered: random layered graph with --load-spread times; chains: "
-                             "models/layers independent chains, one slow model per layer")
+    parser.add_argument(
+        "--shape",
+        choices=("layered", "chains"),
+        default="layered",
+        help="layered: random layered graph with --load-spread times; chains: "
+        "models/layers independent chains, one slow model per layer",
+    )
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--concurrency", default="4,8",
-                        help="deploy concurrencies; the first one is the one compared "
-                             "(Triton's default --model-load-thread-count is 4)")
+    parser.add_argument(
+        "--concurrency",
+        default="4,8",
+        help="deploy concurrencies; the first one is the one compared "
+        "(Triton's default --model-load-thread-count is 4)",
+    )
     parser.add_argument("--models", type=int, default=30)
     parser.add_argument("--layers", type=int, default=5)
-    parser.add_argument("--load-spread", default="0.2,2.5",
-                        help="min,max seconds (--shape layered)")
-    parser.add_argument("--fast-s", type=float, default=0.2,
-                        help="load time of the fast models (--shape chains)")
-    parser.add_argument("--slow-s", type=float, default=3.0,
-                        help="load time of the one slow model per layer (--shape chains)")
-    parser.add_argument("--load-threads", type=int, default=None,
-                        help="--model-load-thread-count of every server started (all three "
-                             "runs alike; default: Triton's, 4)")
+    parser.add_argument(
+        "--load-spread", default="0.2,2.5", help="min,max seconds (--shape layered)"
+    )
+    parser.add_argument(
+        "--fast-s", type=float, default=0.2, help="load time of the fast models (--shape chains)"
+    )
+    parser.add_argument(
+        "--slow-s",
+        type=float,
+        default=3.0,
+        help="load time of the one slow model per layer (--shape chains)",
+    )
+    parser.add_argument(
+        "--load-threads",
+        type=int,
+        default=None,
+        help="--model-load-thread-count of every server started (all three "
+        "runs alike; default: Triton's, 4)",
+    )
     parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--time-limit", type=float, default=1200.0,
-                        help="stop starting new runs after this many seconds")
-    parser.add_argument("--timeline", action="store_true", help="per-model start/end in deploy rows")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=1200.0,
+        help="stop starting new runs after this many seconds",
+    )
+    parser.add_argument(
+        "--timeline", action="store_true", help="per-model start/end in deploy rows"
+    )
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     args = parser.parse_args(argv)
@@ -493,14 +567,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_all(base: Path, args: argparse.Namespace, concurrencies: list[int],
-            spread: tuple[float, float], deadline: float,
-            emit: Callable[[dict[str, Any]], None], rows: list[dict[str, Any]]) -> dict[str, Any]:
+def run_all(
+    base: Path,
+    args: argparse.Namespace,
+    concurrencies: list[int],
+    spread: tuple[float, float],
+    deadline: float,
+    emit: Callable[[dict[str, Any]], None],
+    rows: list[dict[str, Any]],
+) -> dict[str, Any]:
     if args.shape == "chains":
         specs = chain_specs(args.models, args.layers, args.fast_s, args.slow_s)
         shape_info: dict[str, Any] = {
-            "chains": chain_count(args.models, args.layers), "load_s": [args.fast_s, args.slow_s],
-            "slow_chain_per_layer": [slow_chain(layer) for layer in range(args.layers)]}
+            "chains": chain_count(args.models, args.layers),
+            "load_s": [args.fast_s, args.slow_s],
+            "slow_chain_per_layer": [slow_chain(layer) for layer in range(args.layers)],
+        }
     else:
         specs = layered_specs(args.models, args.layers, spread, args.seed)
         shape_info = {"seed": args.seed, "load_spread_s": list(spread)}
@@ -522,17 +604,29 @@ def run_all(base: Path, args: argparse.Namespace, concurrencies: list[int],
     threads = args.load_threads or TRITON_DEFAULT_LOAD_THREADS
     ideal = {
         "startup_none_s": simulate_startup(load_s, sorted(load_s), threads),
-        **{f"deploy_k{k}_s": simulate_list(deps, load_s, order, min(k, threads))
-           for k in concurrencies},
+        **{
+            f"deploy_k{k}_s": simulate_list(deps, load_s, order, min(k, threads))
+            for k in concurrencies
+        },
         "waves_s": simulate_waves(waves, load_s, min(k0, threads)),
         "critical_path_s": max(_chain(deps, load_s, n) for n in deps),
         "sum_load_s": sum(load_s.values()),
     }
-    emit({"shape": args.shape,
-          "graph": {"shape": args.shape, "models": len(load_s), "layers": graph["layers"],
-                    "depth": depth(deps), "edges": sum(len(d) for d in deps.values()),
-                    "waves": [len(w) for w in waves], **shape_info},
-          "ideal": {k: round(v, 3) for k, v in ideal.items()}})
+    emit(
+        {
+            "shape": args.shape,
+            "graph": {
+                "shape": args.shape,
+                "models": len(load_s),
+                "layers": graph["layers"],
+                "depth": depth(deps),
+                "edges": sum(len(d) for d in deps.values()),
+                "waves": [len(w) for w in waves],
+                **shape_info,
+            },
+            "ideal": {k: round(v, 3) for k, v in ideal.items()},
+        }
+    )
 
     stopped_early = False
     try:
@@ -540,14 +634,34 @@ def run_all(base: Path, args: argparse.Namespace, concurrencies: list[int],
             for k in concurrencies:
                 check(deadline)
                 run_dir = base / "runs" / f"{i}-deploy-k{k}"
-                emit({"shape": args.shape, "run": i, "kind": "deploy", "concurrency": k,
-                      **run_deploy(root, run_dir, k, args.timeline)})
+                emit(
+                    {
+                        "shape": args.shape,
+                        "run": i,
+                        "kind": "deploy",
+                        "concurrency": k,
+                        **run_deploy(root, run_dir, k, args.timeline),
+                    }
+                )
             check(deadline)
-            emit({"shape": args.shape, "run": i, "kind": "startup_none",
-                  **run_startup_none(compiled_repo, base / "runs" / f"{i}-none", expected)})
+            emit(
+                {
+                    "shape": args.shape,
+                    "run": i,
+                    "kind": "startup_none",
+                    **run_startup_none(compiled_repo, base / "runs" / f"{i}-none", expected),
+                }
+            )
             check(deadline)
-            emit({"shape": args.shape, "run": i, "kind": "waves", "concurrency": k0,
-                  **run_waves(compiled_repo, base / "runs" / f"{i}-waves-k{k0}", waves, k0)})
+            emit(
+                {
+                    "shape": args.shape,
+                    "run": i,
+                    "kind": "waves",
+                    "concurrency": k0,
+                    **run_waves(compiled_repo, base / "runs" / f"{i}-waves-k{k0}", waves, k0),
+                }
+            )
     except Deadline:
         stopped_early = True
 
@@ -560,7 +674,12 @@ def run_all(base: Path, args: argparse.Namespace, concurrencies: list[int],
     over_startup = deploy_s / startup_s if deploy_s and startup_s else None
     waves_over = waves_s / deploy_s if deploy_s and waves_s else None
     summary: dict[str, Any] = {
-        "summary": True, "shape": args.shape, "load_threads": threads, "repeat": args.repeat, "stopped_early_by_time_limit": stopped_early, "concurrency": k0,
+        "summary": True,
+        "shape": args.shape,
+        "load_threads": threads,
+        "repeat": args.repeat,
+        "stopped_early_by_time_limit": stopped_early,
+        "concurrency": k0,
         "deploy_s": r3(deploy_s),
         "deploy_result_seconds": r3(median(of("deploy", k0), "result_seconds")),
         "startup_none_s": r3(startup_s),
@@ -570,11 +689,14 @@ def run_all(base: Path, args: argparse.Namespace, concurrencies: list[int],
         "ratio_deploy_over_startup": r3(over_startup),
         "ratio_waves_over_deploy": r3(waves_over),
         "target_deploy_within_1_2x_startup": bool(
-            over_startup is not None and over_startup <= TARGETS["deploy_over_startup_max"]),
+            over_startup is not None and over_startup <= TARGETS["deploy_over_startup_max"]
+        ),
         "target_deploy_2x_faster_than_waves": bool(
-            waves_over is not None and waves_over >= TARGETS["waves_over_deploy_min"]),
-        "all_deploys_ok": all(r["outcome"]["ok"] and r["outcome"]["all_ready"] == len(expected)
-                              for r in of("deploy")),
+            waves_over is not None and waves_over >= TARGETS["waves_over_deploy_min"]
+        ),
+        "all_deploys_ok": all(
+            r["outcome"]["ok"] and r["outcome"]["all_ready"] == len(expected) for r in of("deploy")
+        ),
         "ideal": {k: round(v, 3) for k, v in ideal.items()},
     }
     for k in concurrencies[1:]:

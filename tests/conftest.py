@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from modelyard import Workspace
 from modelyard.cli.app import app
 from modelyard.store import CatalogStore
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 NETFLIX = ROOT / "examples" / "netflix"
@@ -166,8 +166,9 @@ class Cli:
         self.runner = CliRunner()
 
     def __call__(self, *args: str, expect: int = 0) -> Any:
-        result = self.runner.invoke(app, [*args, "--workspace", str(self.root)],
-                                    catch_exceptions=False)
+        result = self.runner.invoke(
+            app, [*args, "--workspace", str(self.root)], catch_exceptions=False
+        )
         assert result.exit_code == expect, (result.exit_code, result.output)
         return result
 

@@ -15,8 +15,16 @@ ALLOWED = {
     "graph": {"catalog", "graph"},
     "store": {"catalog", "store"},
     "placement": {"catalog", "graph", "placement"},
-    "report": {"catalog", "graph", "placement", "report", "store", "selection", "validation",
-               "triton"},
+    "report": {
+        "catalog",
+        "graph",
+        "placement",
+        "report",
+        "store",
+        "selection",
+        "validation",
+        "triton",
+    },
 }
 
 
@@ -34,7 +42,9 @@ def _imports(path: Path) -> set[str]:
 def test_public_api_is_sorted_and_complete() -> None:
     assert modelyard.__all__ == sorted(modelyard.__all__)
     public = {name for name in vars(modelyard) if not name.startswith("_")}
-    submodules = {p.stem for p in SRC.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+    submodules = {
+        p.stem for p in SRC.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()
+    }
     assert public - submodules - {"annotations"} == set(modelyard.__all__)
 
 

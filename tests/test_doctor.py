@@ -44,8 +44,9 @@ def _damage(path: Path, start: int, length: int | None = None) -> None:
 
 @requires_sqlite
 @pytest.mark.parametrize("damage", ["header", "pages", "emptied", "deleted"])
-def test_every_command_on_a_damaged_catalog_says_what_to_do(netflix: Workspace, cli: Cli,
-                                                            damage: str) -> None:
+def test_every_command_on_a_damaged_catalog_says_what_to_do(
+    netflix: Workspace, cli: Cli, damage: str
+) -> None:
     path = _catalog_file(netflix)
     netflix.close()
     for leftover in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
@@ -58,8 +59,13 @@ def test_every_command_on_a_damaged_catalog_says_what_to_do(netflix: Workspace, 
         path.write_bytes(b"")
     else:
         path.unlink()
-    for command in (["list"], ["validate"], ["show", "search/query_understanding"],
-                    ["apply", str(NETFLIX_MODELS)], ["plan"]):
+    for command in (
+        ["list"],
+        ["validate"],
+        ["show", "search/query_understanding"],
+        ["apply", str(NETFLIX_MODELS)],
+        ["plan"],
+    ):
         result = cli(*command, expect=6)
         message = result.stderr.strip()
         assert message.startswith("error: ") and "\n" not in message, message
@@ -70,8 +76,9 @@ def test_every_command_on_a_damaged_catalog_says_what_to_do(netflix: Workspace, 
     assert not path.exists() or damage != "deleted"  # nothing re-created behind the user's back
 
 
-def test_a_changed_artifact_and_a_tampered_repository_are_found(workspace: Workspace, cli: Cli,
-                                                                 tmp_path: Path) -> None:
+def test_a_changed_artifact_and_a_tampered_repository_are_found(
+    workspace: Workspace, cli: Cli, tmp_path: Path
+) -> None:
     # A copy of the example, so that changing an artifact touches nobody else's files.
     example = tmp_path / "example"
     shutil.copytree(NETFLIX_MODELS, example / "models")
@@ -98,13 +105,16 @@ def test_a_changed_artifact_and_a_tampered_repository_are_found(workspace: Works
     assert "changed after registration" in artifacts_check["detail"]
 
 
-def test_an_interrupted_deployment_and_an_unreachable_server(workspace: Workspace,
-                                                             cli: Cli) -> None:
+def test_an_interrupted_deployment_and_an_unreachable_server(
+    workspace: Workspace, cli: Cli
+) -> None:
     assert workspace.root is not None
     port = free_port()
     config = workspace.root / "modelyard.yaml"
-    config.write_text(config.read_text() + f"targets:\n  edge: {{url: 'http://127.0.0.1:{port}', "
-                      "repository: edge-repo, profile: local}\n")
+    config.write_text(
+        config.read_text() + f"targets:\n  edge: {{url: 'http://127.0.0.1:{port}', "
+        "repository: edge-repo, profile: local}\n"
+    )
     log = DeploymentLog(workspace.store)
     log.start("edge", "someone@host:1/abc", "newest")  # its deployer died: never finished
     checks = _checks(cli, expect=1)
@@ -122,8 +132,8 @@ def test_an_unreachable_database_server_is_a_clear_error(tmp_path: Path) -> None
 
     url = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/catalog"
     for command in (["list"], ["doctor"]):
-        result = CliRunner().invoke(app, [*command, "--db", url, "--json"],
-                                    catch_exceptions=False)
+        result = CliRunner().invoke(app, [*command, "--db", url, "--json"], catch_exceptions=False)
         assert result.exit_code == 6, result.output
         assert "cannot open the catalog database postgresql+psycopg://nobody@127.0.0.1" in (
-            result.output)
+            result.output
+        )

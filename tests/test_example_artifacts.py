@@ -54,27 +54,39 @@ def test_artifacts_on_disk_are_what_the_script_writes() -> None:
     assert make_artifacts.build_artifacts() == expected  # byte-deterministic in-process
     for filename, data in expected.items():
         assert (ARTIFACTS / filename).read_bytes() == data, (
-            f"{filename} is stale: run python examples/netflix/make_artifacts.py")
+            f"{filename} is stale: run python examples/netflix/make_artifacts.py"
+        )
         assert len(data) < 16 * 1024
 
 
 def test_check_flag_passes_now_and_fails_on_a_stale_file(tmp_path: Path) -> None:
-    ok = subprocess.run([sys.executable, str(SCRIPT), "--check"],
-                        capture_output=True, text=True, check=False)
+    ok = subprocess.run(
+        [sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True, check=False
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
     out = tmp_path / "artifacts"
-    written = subprocess.run([sys.executable, str(SCRIPT), "--out", str(out)],
-                             capture_output=True, text=True, check=False)
+    written = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert written.returncode == 0, written.stdout + written.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.onnx" for n in SIGNATURES)
-    assert all((out / f).read_bytes() == (ARTIFACTS / f).read_bytes()
-               for f in make_artifacts.build_artifacts())
+    assert all(
+        (out / f).read_bytes() == (ARTIFACTS / f).read_bytes()
+        for f in make_artifacts.build_artifacts()
+    )
 
     (out / "ranking_scorer.onnx").write_bytes(b"not a model")
     (out / "content_retrieval.onnx").unlink()
-    stale = subprocess.run([sys.executable, str(SCRIPT), "--check", "--out", str(out)],
-                           capture_output=True, text=True, check=False)
+    stale = subprocess.run(
+        [sys.executable, str(SCRIPT), "--check", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert stale.returncode == 1
     assert "ranking_scorer.onnx" in stale.stderr and "content_retrieval.onnx" in stale.stderr
     assert "user_embedding.onnx" not in stale.stderr
@@ -103,7 +115,8 @@ def test_artifact_is_a_valid_model_with_the_agreed_signature(name: str) -> None:
     graph_inputs = [v for v in model.graph.input if v.name not in initializers]
     assert signature(graph_inputs) == [(n, TensorProto.FLOAT, "batch", w) for n, w in inputs]
     assert signature(list(model.graph.output)) == [
-        (n, TensorProto.FLOAT, "batch", w) for n, w in outputs]
+        (n, TensorProto.FLOAT, "batch", w) for n, w in outputs
+    ]
 
 
 def test_example_inputs_are_deterministic() -> None:
@@ -129,8 +142,11 @@ def test_reference_scores_are_probabilities_and_deterministic() -> None:
 
 def test_reference_scores_follow_the_documented_formula() -> None:
     inputs = reference.example_inputs()
-    user, item, ranker = (_weights("user_embedding"), _weights("content_embedding"),
-                          _weights("ranking_scorer"))
+    user, item, ranker = (
+        _weights("user_embedding"),
+        _weights("content_embedding"),
+        _weights("ranking_scorer"),
+    )
     u = np.tanh(inputs["user_features"] @ user["W"] + user["B"])
     i = np.tanh(inputs["item_features"] @ item["W"] + item["B"])
     logit = (u * i * ranker["W"][:, 0]).sum(axis=1, keepdims=True) + ranker["B"]

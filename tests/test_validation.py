@@ -13,9 +13,20 @@ from modelyard.validation import validate_view
 from tests.conftest import NETFLIX_MODELS, init_workspace
 
 
-def model(name: str, *, deps: tuple[str, ...] = (), p99: float = 100, avail: float = 0.999,
-          rps: float = 10, gpu: int = 1024, mem: int = 1024, cpu: float = 1, count: int = 1,
-          version: str = "1.0", domain: str = "shop") -> str:
+def model(
+    name: str,
+    *,
+    deps: tuple[str, ...] = (),
+    p99: float = 100,
+    avail: float = 0.999,
+    rps: float = 10,
+    gpu: int = 1024,
+    mem: int = 1024,
+    cpu: float = 1,
+    count: int = 1,
+    version: str = "1.0",
+    domain: str = "shop",
+) -> str:
     dep_lines = "".join(f"\n  - {d}" for d in deps)
     return f"""---
 name: {name}
@@ -24,7 +35,7 @@ model_type: classification
 framework: onnx
 domain: {domain}
 owner_team: shop_ml
-dependencies:{dep_lines or ' []'}
+dependencies:{dep_lines or " []"}
 resource_requirements: {{gpu_memory_mb: {gpu}, memory_mb: {mem}, cpu_cores: {cpu}, instance_count: {count}}}
 sla_requirements: {{max_latency_p99_ms: {p99}, availability: {avail}, min_throughput_rps: {rps}}}
 """
@@ -42,9 +53,14 @@ def codes(workspace: Workspace, **kwargs: object) -> dict[tuple[str, str | None]
 
 
 def test_latency_budget_along_the_longest_chain(workspace: Workspace, tmp_path: Path) -> None:
-    apply_text(workspace, tmp_path, model("a", p99=10) + model("b", deps=("shop/a",), p99=25)
-               + model("c", deps=("shop/a",), p99=15)
-               + model("top", deps=("shop/b", "shop/c"), p99=30))
+    apply_text(
+        workspace,
+        tmp_path,
+        model("a", p99=10)
+        + model("b", deps=("shop/a",), p99=25)
+        + model("c", deps=("shop/a",), p99=15)
+        + model("top", deps=("shop/b", "shop/c"), p99=30),
+    )
     report = workspace.validate()
     [chain] = [p for p in report.problems if p.code == "sla-latency-chain"]
     assert chain.model == "shop/top@1.0"
@@ -54,12 +70,15 @@ def test_latency_budget_along_the_longest_chain(workspace: Workspace, tmp_path: 
     assert chain.severity is Severity.WARNING
 
 
-def test_availability_counts_shared_dependencies_once(workspace: Workspace,
-                                                      tmp_path: Path) -> None:
-    apply_text(workspace, tmp_path, model("base", avail=0.99)
-               + model("left", deps=("shop/base",), avail=1.0)
-               + model("right", deps=("shop/base",), avail=1.0)
-               + model("top", deps=("shop/left", "shop/right"), avail=0.985))
+def test_availability_counts_shared_dependencies_once(workspace: Workspace, tmp_path: Path) -> None:
+    apply_text(
+        workspace,
+        tmp_path,
+        model("base", avail=0.99)
+        + model("left", deps=("shop/base",), avail=1.0)
+        + model("right", deps=("shop/base",), avail=1.0)
+        + model("top", deps=("shop/left", "shop/right"), avail=0.985),
+    )
     report = workspace.validate()
     # 0.99 counted once (0.99 >= 0.985): no warning for top; base fails left/right's 1.0.
     flagged = {p.model for p in report.problems if p.code == "sla-availability-chain"}
@@ -67,30 +86,42 @@ def test_availability_counts_shared_dependencies_once(workspace: Workspace,
 
 
 def test_throughput_demand_of_dependents(workspace: Workspace, tmp_path: Path) -> None:
-    apply_text(workspace, tmp_path, model("base", rps=50) + model("x", deps=("shop/base",), rps=30)
-               + model("y", deps=("shop/base",), rps=30))
+    apply_text(
+        workspace,
+        tmp_path,
+        model("base", rps=50)
+        + model("x", deps=("shop/base",), rps=30)
+        + model("y", deps=("shop/base",), rps=30),
+    )
     [problem] = [p for p in workspace.validate().problems if p.code == "sla-throughput"]
     assert problem.model == "shop/base@1.0" and problem.details["demand_rps"] == 60
 
 
 def test_capacity_against_the_declared_fleet(workspace: Workspace, tmp_path: Path) -> None:
     # The example fleet: two servers, two 24 GiB GPUs each, 32 cores and 128 GiB each.
-    apply_text(workspace, tmp_path, model("big", gpu=30000) + model("many", gpu=9000, count=8)
-               + model("cpu_hungry", cpu=40))
+    apply_text(
+        workspace,
+        tmp_path,
+        model("big", gpu=30000) + model("many", gpu=9000, count=8) + model("cpu_hungry", cpu=40),
+    )
     report = workspace.validate()
     by_code = {p.code: p for p in report.problems if p.severity is Severity.ERROR}
     assert by_code["capacity"].details["resource"] == "gpu_memory_mb"
     assert by_code["capacity"].details["need"] == 30000 + 72000 + 1024
     assert "short by" in by_code["capacity"].message
-    singles = {(p.model, p.details["resource"]) for p in report.problems
-               if p.code == "capacity-single"}
+    singles = {
+        (p.model, p.details["resource"]) for p in report.problems if p.code == "capacity-single"
+    }
     assert singles == {("shop/big@1.0", "gpu_memory_mb"), ("shop/cpu_hungry@1.0", "cpu_cores")}
     assert not report.ok
 
 
 def test_high_utilisation_is_a_warning(workspace: Workspace, tmp_path: Path) -> None:
-    apply_text(workspace, tmp_path, "".join(model(name, gpu=20000, avail=0.99)
-                                            for name in ("a", "b", "c", "d")))
+    apply_text(
+        workspace,
+        tmp_path,
+        "".join(model(name, gpu=20000, avail=0.99) for name in ("a", "b", "c", "d")),
+    )
     report = workspace.validate()
     assert [p.code for p in report.warnings] == ["capacity-high"]
     assert report.ok
@@ -126,8 +157,9 @@ def test_a_cycle_in_the_database_is_reported_with_its_path(store: object) -> Non
     from modelyard.store import CatalogStore
 
     assert isinstance(store, CatalogStore)
-    docs = parse_manifest_text(model("a", deps=("shop/b",)) + model("b", deps=("shop/c",))
-                               + model("c", deps=("shop/a",)))
+    docs = parse_manifest_text(
+        model("a", deps=("shop/b",)) + model("b", deps=("shop/c",)) + model("c", deps=("shop/a",))
+    )
     with store.transaction() as tx:  # bypasses apply's checks, as an old catalog might
         tx.insert([(d.spec, None) for d in docs])
     report = validate_view(select(store), Fleet())
@@ -139,10 +171,16 @@ def test_a_cycle_in_the_database_is_reported_with_its_path(store: object) -> Non
         plan_deployment(select(store))
 
 
-def test_alias_selects_versions_and_resolves_dependencies(workspace: Workspace,
-                                                          tmp_path: Path) -> None:
-    apply_text(workspace, tmp_path, model("emb", version="1.0") + model("emb", version="2.0")
-               + model("rank", deps=("shop/emb<2",)))
+def test_alias_selects_versions_and_resolves_dependencies(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    apply_text(
+        workspace,
+        tmp_path,
+        model("emb", version="1.0")
+        + model("emb", version="2.0")
+        + model("rank", deps=("shop/emb<2",)),
+    )
     workspace.set_alias("shop/rank", "production", "1.0")
     plan = workspace.plan(alias="production")
     assert [[m.ref for m in wave] for wave in plan.waves] == [["shop/emb@1.0"], ["shop/rank@1.0"]]

@@ -20,7 +20,7 @@ from modelyard import Workspace
 from modelyard.serving import serve_locally
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reference import example_inputs, reference_scores  # noqa: E402
+from reference import example_inputs, reference_scores
 
 
 def main(workspace_dir: str) -> int:
@@ -28,18 +28,26 @@ def main(workspace_dir: str) -> int:
     started = time.perf_counter()
     serving = serve_locally(workspace)
     try:
-        print(f"Triton live at {serving.server.url}; loaded {len(serving.loaded)} models in "
-              f"{time.perf_counter() - started:.1f} s: {', '.join(serving.loaded)}")
+        print(
+            f"Triton live at {serving.server.url}; loaded {len(serving.loaded)} models in "
+            f"{time.perf_counter() - started:.1f} s: {', '.join(serving.loaded)}"
+        )
         for model_id, reason in serving.compiled.plan.skipped.items():
             print(f"skipped {model_id}: {reason}")
         inputs = example_inputs()
-        answer = serving.client.infer("recommendation.recommendation_ranker", {
-            name: ("FP32", list(value.shape), value.ravel().tolist())
-            for name, value in inputs.items()})
+        answer = serving.client.infer(
+            "recommendation.recommendation_ranker",
+            {
+                name: ("FP32", list(value.shape), value.ravel().tolist())
+                for name, value in inputs.items()
+            },
+        )
         scores = np.array(answer["score"], dtype=np.float32).reshape(-1, 1)
         expected = reference_scores(inputs["user_features"], inputs["item_features"])
         for row, (got, want) in enumerate(zip(scores.ravel(), expected.ravel(), strict=True)):
-            print(f"user/item pair {row}: ranker score {got:.6f} (onnxruntime directly: {want:.6f})")
+            print(
+                f"user/item pair {row}: ranker score {got:.6f} (onnxruntime directly: {want:.6f})"
+            )
         if not np.allclose(scores, expected, atol=1e-6):
             print("MISMATCH between Triton and onnxruntime", file=sys.stderr)
             return 1

@@ -47,8 +47,9 @@ BATCH = "batch"
 FLOAT = TensorProto.FLOAT
 
 
-def _weights(rng: np.random.RandomState, shape: tuple[int, ...],
-             scale: float) -> npt.NDArray[np.float32]:
+def _weights(
+    rng: np.random.RandomState, shape: tuple[int, ...], scale: float
+) -> npt.NDArray[np.float32]:
     """Uniform weights in [-scale, scale), quantised to scale/128 steps (exact in float32)."""
     steps = rng.randint(-128, 128, size=shape).astype(np.float32)
     return (steps * np.float32(scale / 128.0)).astype(np.float32)
@@ -62,21 +63,38 @@ def _init(name: str, array: npt.NDArray[np.float32]) -> onnx.TensorProto:
     return numpy_helper.from_array(np.ascontiguousarray(array, dtype=np.float32), name)
 
 
-def _model(name: str, doc: str, nodes: list[onnx.NodeProto],
-           inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto],
-           initializers: list[onnx.TensorProto]) -> onnx.ModelProto:
-    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=initializers,
-                              doc_string=doc)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              ir_version=IR_VERSION, producer_name=PRODUCER_NAME,
-                              producer_version=PRODUCER_VERSION, doc_string=doc,
-                              model_version=1)
+def _model(
+    name: str,
+    doc: str,
+    nodes: list[onnx.NodeProto],
+    inputs: list[onnx.ValueInfoProto],
+    outputs: list[onnx.ValueInfoProto],
+    initializers: list[onnx.TensorProto],
+) -> onnx.ModelProto:
+    graph = helper.make_graph(
+        nodes, name, inputs, outputs, initializer=initializers, doc_string=doc
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        ir_version=IR_VERSION,
+        producer_name=PRODUCER_NAME,
+        producer_version=PRODUCER_VERSION,
+        doc_string=doc,
+        model_version=1,
+    )
     onnx.checker.check_model(model, full_check=True)
     return model
 
 
-def _embedding(name: str, rng: np.random.RandomState, in_name: str, in_width: int,
-               out_name: str, out_width: int) -> onnx.ModelProto:
+def _embedding(
+    name: str,
+    rng: np.random.RandomState,
+    in_name: str,
+    in_width: int,
+    out_name: str,
+    out_width: int,
+) -> onnx.ModelProto:
     weight = _weights(rng, (in_width, out_width), scale=0.5)
     bias = _weights(rng, (out_width,), scale=0.25)
     nodes = [
@@ -84,9 +102,14 @@ def _embedding(name: str, rng: np.random.RandomState, in_name: str, in_width: in
         helper.make_node("Add", ["xw", "B"], ["xw_b"], name="add_bias"),
         helper.make_node("Tanh", ["xw_b"], [out_name], name="tanh"),
     ]
-    return _model(name, f"{name}: tanh({in_name} W + B), {in_width} -> {out_width}", nodes,
-                  [_io(in_name, in_width)], [_io(out_name, out_width)],
-                  [_init("W", weight), _init("B", bias)])
+    return _model(
+        name,
+        f"{name}: tanh({in_name} W + B), {in_width} -> {out_width}",
+        nodes,
+        [_io(in_name, in_width)],
+        [_io(out_name, out_width)],
+        [_init("W", weight), _init("B", bias)],
+    )
 
 
 def user_embedding(rng: np.random.RandomState) -> onnx.ModelProto:
@@ -107,9 +130,14 @@ def ranking_scorer(rng: np.random.RandomState) -> onnx.ModelProto:
         helper.make_node("Add", ["logit_raw", "B"], ["logit"], name="add_bias"),
         helper.make_node("Sigmoid", ["logit"], ["score"], name="sigmoid"),
     ]
-    return _model("ranking_scorer", "ranking_scorer: sigmoid(sum(user * item * W) + B)", nodes,
-                  [_io("user_vector", 8), _io("item_vector", 8)], [_io("score", 1)],
-                  [_init("W", weight), _init("B", bias)])
+    return _model(
+        "ranking_scorer",
+        "ranking_scorer: sigmoid(sum(user * item * W) + B)",
+        nodes,
+        [_io("user_vector", 8), _io("item_vector", 8)],
+        [_io("score", 1)],
+        [_init("W", weight), _init("B", bias)],
+    )
 
 
 def query_understanding(rng: np.random.RandomState) -> onnx.ModelProto:
@@ -118,22 +146,30 @@ def query_understanding(rng: np.random.RandomState) -> onnx.ModelProto:
         helper.make_node("MatMul", ["query_tokens", "W"], ["xw"], name="matmul"),
         helper.make_node("Relu", ["xw"], ["query_intent"], name="relu"),
     ]
-    return _model("query_understanding", "query_understanding: relu(query_tokens W), 32 -> 8",
-                  nodes, [_io("query_tokens", 32)], [_io("query_intent", 8)],
-                  [_init("W", weight)])
+    return _model(
+        "query_understanding",
+        "query_understanding: relu(query_tokens W), 32 -> 8",
+        nodes,
+        [_io("query_tokens", 32)],
+        [_io("query_intent", 8)],
+        [_init("W", weight)],
+    )
 
 
 def content_retrieval(rng: np.random.RandomState) -> onnx.ModelProto:
     catalogue = _weights(rng, (8, 10), scale=1.0)
     nodes = [
         helper.make_node("MatMul", ["query_intent", "catalogue"], ["similarity"], name="matmul"),
-        helper.make_node("Softmax", ["similarity"], ["retrieval_scores"], name="softmax",
-                         axis=1),
+        helper.make_node("Softmax", ["similarity"], ["retrieval_scores"], name="softmax", axis=1),
     ]
-    return _model("content_retrieval",
-                  "content_retrieval: softmax(query_intent catalogue, axis=1), 8 -> 10",
-                  nodes, [_io("query_intent", 8)], [_io("retrieval_scores", 10)],
-                  [_init("catalogue", catalogue)])
+    return _model(
+        "content_retrieval",
+        "content_retrieval: softmax(query_intent catalogue, axis=1), 8 -> 10",
+        nodes,
+        [_io("query_intent", 8)],
+        [_io("retrieval_scores", 10)],
+        [_init("catalogue", catalogue)],
+    )
 
 
 # Each model draws from its own seed, so adding or changing one never shifts another's weights.
@@ -148,14 +184,18 @@ BUILDERS: dict[str, Callable[[np.random.RandomState], onnx.ModelProto]] = {
 
 def build_models() -> dict[str, onnx.ModelProto]:
     """The five models, keyed by model name, in a fixed order."""
-    return {name: build(np.random.RandomState(SEED + index))
-            for index, (name, build) in enumerate(BUILDERS.items())}
+    return {
+        name: build(np.random.RandomState(SEED + index))
+        for index, (name, build) in enumerate(BUILDERS.items())
+    }
 
 
 def build_artifacts() -> dict[str, bytes]:
     """File name (``<model>.onnx``) -> the exact bytes this script writes."""
-    return {f"{name}.onnx": model.SerializeToString(deterministic=True)
-            for name, model in build_models().items()}
+    return {
+        f"{name}.onnx": model.SerializeToString(deterministic=True)
+        for name, model in build_models().items()
+    }
 
 
 def _sha256(data: bytes) -> str:
@@ -195,10 +235,17 @@ def write(directory: Path = ARTIFACTS) -> dict[str, bytes]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if the files on disk are missing or stale")
-    parser.add_argument("--out", type=Path, default=ARTIFACTS,
-                        help="output folder (default: artifacts/ next to this script)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if the files on disk are missing or stale",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ARTIFACTS,
+        help="output folder (default: artifacts/ next to this script)",
+    )
     args = parser.parse_args(argv)
     if args.check:
         stale = check(args.out)

@@ -12,7 +12,7 @@ The models are the files ``make_artifacts.py`` writes into ``artifacts/`` next t
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ EXAMPLE_SEED = 7
 EXAMPLE_BATCH = 2
 
 
-@lru_cache(maxsize=None)
+@cache
 def _session(path: str) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1  # one thread: the same sums in the same order every run
@@ -35,8 +35,9 @@ def _session(path: str) -> ort.InferenceSession:
     return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def run_model(name: str, inputs: dict[str, npt.NDArray[np.float32]], *,
-              artifacts: Path = ARTIFACTS) -> dict[str, npt.NDArray[np.float32]]:
+def run_model(
+    name: str, inputs: dict[str, npt.NDArray[np.float32]], *, artifacts: Path = ARTIFACTS
+) -> dict[str, npt.NDArray[np.float32]]:
     """Runs ``artifacts/<name>.onnx`` on ``inputs``; returns its outputs by name."""
     session = _session(str((artifacts / f"{name}.onnx").resolve()))
     feeds = {key: np.ascontiguousarray(value, dtype=np.float32) for key, value in inputs.items()}
@@ -61,9 +62,12 @@ def example_search_inputs() -> dict[str, npt.NDArray[np.float32]]:
     return {"query_tokens": _features(rng, 32)}
 
 
-def reference_scores(user_features: npt.NDArray[np.float32],
-                     item_features: npt.NDArray[np.float32], *,
-                     artifacts: Path = ARTIFACTS) -> npt.NDArray[np.float32]:
+def reference_scores(
+    user_features: npt.NDArray[np.float32],
+    item_features: npt.NDArray[np.float32],
+    *,
+    artifacts: Path = ARTIFACTS,
+) -> npt.NDArray[np.float32]:
     """``score`` [batch, 1]: user_embedding and content_embedding, then ranking_scorer."""
     user = run_model("user_embedding", {"user_features": user_features}, artifacts=artifacts)
     item = run_model("content_embedding", {"item_features": item_features}, artifacts=artifacts)
@@ -72,12 +76,14 @@ def reference_scores(user_features: npt.NDArray[np.float32],
     return scored["score"]
 
 
-def reference_retrieval(query_tokens: npt.NDArray[np.float32], *,
-                        artifacts: Path = ARTIFACTS) -> npt.NDArray[np.float32]:
+def reference_retrieval(
+    query_tokens: npt.NDArray[np.float32], *, artifacts: Path = ARTIFACTS
+) -> npt.NDArray[np.float32]:
     """``retrieval_scores`` [batch, 10]: query_understanding, then content_retrieval."""
     intent = run_model("query_understanding", {"query_tokens": query_tokens}, artifacts=artifacts)
-    retrieved = run_model("content_retrieval", {"query_intent": intent["query_intent"]},
-                          artifacts=artifacts)
+    retrieved = run_model(
+        "content_retrieval", {"query_intent": intent["query_intent"]}, artifacts=artifacts
+    )
     return retrieved["retrieval_scores"]
 
 

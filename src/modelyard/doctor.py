@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,8 +66,12 @@ def diagnose(root: Path | None = None, db_url: str | None = None) -> DoctorRepor
     try:
         workspace = Workspace.open(root, db_url=db_url)
     except ModelyardError as error:
-        report.add("workspace", "fail", error.message,
-                   "run `modelyard init`, or pass --workspace DIR / --db URL")
+        report.add(
+            "workspace",
+            "fail",
+            error.message,
+            "run `modelyard init`, or pass --workspace DIR / --db URL",
+        )
         return report
     where = str(workspace.root) if workspace.root else "(no folder: --db only)"
     report.add("workspace", "ok", f"{where}; catalog {_safe_url(workspace.db_url)}")
@@ -78,8 +82,11 @@ def diagnose(root: Path | None = None, db_url: str | None = None) -> DoctorRepor
         _guarded(report, "deployments", lambda: _check_deployments(report, store))
         _guarded(report, "artifacts", lambda: _check_artifacts(report, workspace))
         for target in _targets(workspace):
-            _guarded(report, f"repository {target}",
-                     partial(_check_repository, report, workspace, target))
+            _guarded(
+                report,
+                f"repository {target}",
+                partial(_check_repository, report, workspace, target),
+            )
             _guarded(report, f"server {target}", partial(_check_server, report, workspace, target))
     finally:
         workspace.close()
@@ -108,21 +115,31 @@ def _check_catalog(report: DoctorReport, workspace: Workspace) -> CatalogStore |
     try:
         store = workspace.store
     except ModelyardError as error:
-        report.add("catalog", "fail", error.message,
-                   "restore the database from a backup; `modelyard init` starts a new, "
-                   "empty catalog")
+        report.add(
+            "catalog",
+            "fail",
+            error.message,
+            "restore the database from a backup; `modelyard init` starts a new, empty catalog",
+        )
         return None
     problems = store.integrity_problems()
     if problems:
-        report.add("catalog", "fail", "the database is damaged: " + "; ".join(problems),
-                   "stop every modelyard writing to it and restore it from a backup "
-                   "(SQLite: `sqlite3 catalog.db .recover` can save what is readable)")
+        report.add(
+            "catalog",
+            "fail",
+            "the database is damaged: " + "; ".join(problems),
+            "stop every modelyard writing to it and restore it from a backup "
+            "(SQLite: `sqlite3 catalog.db .recover` can save what is readable)",
+        )
         return None
     revision = store.schema_revision()
     versions = len(store.summaries())
     backend = store.engine.dialect.name
-    report.add("catalog", "ok", f"{backend}, schema {revision}, {versions} model version(s), "
-               "integrity check passed")
+    report.add(
+        "catalog",
+        "ok",
+        f"{backend}, schema {revision}, {versions} model version(s), integrity check passed",
+    )
     return store
 
 
@@ -136,24 +153,33 @@ def _check_deployments(report: DoctorReport, store: CatalogStore) -> None:
             lease = leases.get(record.target)
             if lease is None or lease.expires_at <= now:
                 found = True
-                report.add("deployments", "warn",
-                           f"deployment {record.id} to {record.target} (started "
-                           f"{record.started_at:%Y-%m-%d %H:%M} UTC by {record.actor}) never "
-                           "finished: its deployer died",
-                           f"`modelyard status --target {record.target}` shows what is live; "
-                           "deploy again to converge")
+                report.add(
+                    "deployments",
+                    "warn",
+                    f"deployment {record.id} to {record.target} (started "
+                    f"{record.started_at:%Y-%m-%d %H:%M} UTC by {record.actor}) never "
+                    "finished: its deployer died",
+                    f"`modelyard status --target {record.target}` shows what is live; "
+                    "deploy again to converge",
+                )
         elif record.outcome == "rollback_failed" and record.id == log.last(record.target).id:
             found = True
-            report.add("deployments", "warn",
-                       f"the last deployment to {record.target} ({record.id}) failed and could "
-                       f"not roll back: {record.error}",
-                       "deploy again once the server answers; it loads what is missing")
+            report.add(
+                "deployments",
+                "warn",
+                f"the last deployment to {record.target} ({record.id}) failed and could "
+                f"not roll back: {record.error}",
+                "deploy again once the server answers; it loads what is missing",
+            )
     for lease in leases.values():
         if lease.expires_at <= now:
             found = True
-            report.add("deployments", "warn",
-                       f"an expired lease on {lease.target} is left by {lease.holder}",
-                       "nothing to do: the next deploy takes it over")
+            report.add(
+                "deployments",
+                "warn",
+                f"an expired lease on {lease.target} is left by {lease.holder}",
+                "nothing to do: the next deploy takes it over",
+            )
     if not found:
         report.add("deployments", "ok", "no interrupted deployment, no stale lease")
 
@@ -168,13 +194,17 @@ def _check_artifacts(report: DoctorReport, workspace: Workspace) -> None:
             broken.append(str(error))
     with_artifacts = sum(1 for s in specs if s.artifact is not None)
     if broken:
-        report.add("artifacts", "fail", f"{len(broken)} of {with_artifacts} artifact(s) "
-                   "missing or changed: " + "; ".join(broken[:5]) +
-                   ("; ..." if len(broken) > 5 else ""),
-                   "restore the registered files, or register new versions with the new files")
+        report.add(
+            "artifacts",
+            "fail",
+            f"{len(broken)} of {with_artifacts} artifact(s) "
+            "missing or changed: " + "; ".join(broken[:5]) + ("; ..." if len(broken) > 5 else ""),
+            "restore the registered files, or register new versions with the new files",
+        )
     else:
-        report.add("artifacts", "ok", f"{with_artifacts} artifact(s) present, SHA-256 as "
-                   "registered")
+        report.add(
+            "artifacts", "ok", f"{with_artifacts} artifact(s) present, SHA-256 as registered"
+        )
 
 
 def _targets(workspace: Workspace) -> list[str]:
@@ -191,12 +221,17 @@ def _check_repository(report: DoctorReport, workspace: Workspace, target: str) -
     for warning in warnings:
         report.add(f"repository {target}", "warn", warning, "nothing to do")
     if errors:
-        report.add(f"repository {target}", "fail", f"{path}: " + "; ".join(errors[:5]),
-                   f"recompile: `modelyard deploy --target {target}` (or `modelyard compile "
-                   f"--out {path}`)")
+        report.add(
+            f"repository {target}",
+            "fail",
+            f"{path}: " + "; ".join(errors[:5]),
+            f"recompile: `modelyard deploy --target {target}` (or `modelyard compile "
+            f"--out {path}`)",
+        )
     else:
-        report.add(f"repository {target}", "ok",
-                   f"{path} -> {writer.current()}: every file as written")
+        report.add(
+            f"repository {target}", "ok", f"{path} -> {writer.current()}: every file as written"
+        )
 
 
 def _check_server(report: DoctorReport, workspace: Workspace, target: str) -> None:
@@ -206,17 +241,30 @@ def _check_server(report: DoctorReport, workspace: Workspace, target: str) -> No
     if not live:
         deployed = bool(workspace.history(target, limit=1))
         status: Status = "fail" if deployed else "ok"
-        report.add(f"server {target}", status, f"{config.url} does not answer"
-                   + ("" if deployed else " (nothing was deployed there yet)"),
-                   "start it (`modelyard serve` for local) and check the URL in modelyard.yaml"
-                   if deployed else None)
+        report.add(
+            f"server {target}",
+            status,
+            f"{config.url} does not answer"
+            + ("" if deployed else " (nothing was deployed there yet)"),
+            "start it (`modelyard serve` for local) and check the URL in modelyard.yaml"
+            if deployed
+            else None,
+        )
         return
     state = workspace.status(target)
     drift = state["drift"]
     if drift:
         names = ", ".join(f"{m['model']} ({m['state']})" for m in drift[:5])
-        report.add(f"server {target}", "warn", f"{config.url} is live; {len(drift)} model(s) "
-                   f"differ from the catalog: {names}", f"`modelyard deploy --target {target}`")
+        report.add(
+            f"server {target}",
+            "warn",
+            f"{config.url} is live; {len(drift)} model(s) differ from the catalog: {names}",
+            f"`modelyard deploy --target {target}`",
+        )
     else:
-        report.add(f"server {target}", "ok", f"{config.url} is live and serves the catalog's "
-                   f"selection ({len(state['models'])} model(s))")
+        report.add(
+            f"server {target}",
+            "ok",
+            f"{config.url} is live and serves the catalog's "
+            f"selection ({len(state['models'])} model(s))",
+        )

@@ -21,8 +21,8 @@ errors in one place and the library never calls `sys.exit`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Self
@@ -123,7 +123,6 @@ class InputError(ModelyardError):
     code = "invalid_input"
 
 
-
 class ValidationFailed(ModelyardError):
     """The catalog has errors (all of them are in `problems`)."""
 
@@ -203,8 +202,9 @@ class RolloutFailed(TritonError):
     exit_code = 8
     code = "rollout_failed"
 
-    def __init__(self, message: str, problems: Sequence[Problem] = (), *,
-                 result: Any = None) -> None:
+    def __init__(
+        self, message: str, problems: Sequence[Problem] = (), *, result: Any = None
+    ) -> None:
         super().__init__(message, problems)
         self.result = result
 

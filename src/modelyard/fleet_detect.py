@@ -31,20 +31,37 @@ def detect_gpus() -> tuple[list[Gpu], str | None]:
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             name: Any = pynvml.nvmlDeviceGetName(handle)
             memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            gpus.append(Gpu(index=index, model=name.decode() if isinstance(name, bytes) else str(name),
-                            memory_mb=int(memory.total // (1024 * 1024))))
+            gpus.append(
+                Gpu(
+                    index=index,
+                    model=name.decode() if isinstance(name, bytes) else str(name),
+                    memory_mb=int(memory.total // (1024 * 1024)),
+                )
+            )
         return gpus, None if gpus else "NVML found no GPU"
     finally:
         pynvml.nvmlShutdown()
 
 
-def detect_local_server(name: str | None = None, url: str = "http://127.0.0.1:8000") -> tuple[Server, str | None]:
+def detect_local_server(
+    name: str | None = None, url: str = "http://127.0.0.1:8000"
+) -> tuple[Server, str | None]:
     """This machine as a Server entry (name: the host name made catalog-safe)."""
-    host = name or "".join(c if c.isalnum() or c in "-_" else "-" for c in
-                           socket.gethostname().lower()).strip("-") or "local"
+    host = (
+        name
+        or "".join(
+            c if c.isalnum() or c in "-_" else "-" for c in socket.gethostname().lower()
+        ).strip("-")
+        or "local"
+    )
     check_name(host, "server name")
     memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
     gpus, note = detect_gpus()
-    server = Server(name=host, url=url, cpu_cores=float(os.cpu_count() or 1),
-                    memory_mb=int(memory_mb), gpus=gpus)
+    server = Server(
+        name=host,
+        url=url,
+        cpu_cores=float(os.cpu_count() or 1),
+        memory_mb=int(memory_mb),
+        gpus=gpus,
+    )
     return server, note

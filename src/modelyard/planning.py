@@ -24,8 +24,12 @@ class PlannedModel:
     dependencies: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ref": self.ref, "model": self.model_id, "version": self.version,
-                "dependencies": self.dependencies}
+        return {
+            "ref": self.ref,
+            "model": self.model_id,
+            "version": self.version,
+            "dependencies": self.dependencies,
+        }
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,12 @@ def plan_deployment(view: CatalogView) -> DeploymentPlan:
         raise ValidationFailed.from_problems(problems, "cannot plan a deployment")
     graph = view.graph
     waves = [
-        [PlannedModel(ref, ref.rsplit("@", 1)[0], ref.rsplit("@", 1)[1],
-                      list(graph.dependencies(ref))) for ref in wave]
+        [
+            PlannedModel(
+                ref, ref.rsplit("@", 1)[0], ref.rsplit("@", 1)[1], list(graph.dependencies(ref))
+            )
+            for ref in wave
+        ]
         for wave in graph.waves()
     ]
     _, critical = graph.critical_path(lambda _ref: 1.0)

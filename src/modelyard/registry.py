@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from google.protobuf import json_format
@@ -39,14 +39,22 @@ class ApplyResult:
     dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": True, "dry_run": self.dry_run, "created": self.created,
-                "unchanged": self.unchanged}
+        return {
+            "ok": True,
+            "dry_run": self.dry_run,
+            "created": self.created,
+            "unchanged": self.unchanged,
+        }
 
 
-def apply_documents(store: CatalogStore, documents: Sequence[ManifestDocument], *,
-                    dry_run: bool = False, now: datetime | None = None,
-                    audit: Callable[[CatalogTransaction, ApplyResult], None] | None = None
-                    ) -> ApplyResult:
+def apply_documents(
+    store: CatalogStore,
+    documents: Sequence[ManifestDocument],
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    audit: Callable[[CatalogTransaction, ApplyResult], None] | None = None,
+) -> ApplyResult:
     """Register `documents` in one transaction (nothing on a dry run). `audit` writes the
     audit entry of what was registered inside that transaction: both commit, or neither.
 
@@ -88,8 +96,9 @@ def apply_documents(store: CatalogStore, documents: Sequence[ManifestDocument], 
     return result
 
 
-def _check_requested_triton_versions(tx: CatalogTransaction,
-                                     new: Sequence[ManifestDocument]) -> None:
+def _check_requested_triton_versions(
+    tx: CatalogTransaction, new: Sequence[ManifestDocument]
+) -> None:
     requested = [d for d in new if d.spec.triton_version is not None]
     if not requested:
         return
@@ -98,15 +107,23 @@ def _check_requested_triton_versions(tx: CatalogTransaction,
     for document in requested:
         in_use = taken.setdefault(document.spec.id, set())
         if document.spec.triton_version in in_use:
-            problems.append(Problem(
-                Severity.ERROR, "triton-version-taken",
-                f"Triton version folder {document.spec.triton_version} is already given to "
-                f"another version of {document.spec.id}; choose another or leave it out",
-                model=document.spec.ref, source=document.source, line=document.line,
-                field="triton_version"))
+            problems.append(
+                Problem(
+                    Severity.ERROR,
+                    "triton-version-taken",
+                    f"Triton version folder {document.spec.triton_version} is already given to "
+                    f"another version of {document.spec.id}; choose another or leave it out",
+                    model=document.spec.ref,
+                    source=document.source,
+                    line=document.line,
+                    field="triton_version",
+                )
+            )
         in_use.add(document.spec.triton_version or 0)
     if problems:
-        raise InputError.from_problems(problems, "Triton version folders collide; nothing was applied")
+        raise InputError.from_problems(
+            problems, "Triton version folders collide; nothing was applied"
+        )
 
 
 def _check_triton_blocks(documents: Sequence[ManifestDocument]) -> None:
@@ -125,23 +142,42 @@ def _check_triton_blocks(documents: Sequence[ManifestDocument]) -> None:
             json_format.ParseDict({k: v for k, v in block.items() if v is not None}, config)
         except (json_format.ParseError, ValueError, TypeError) as exc:
             first_line = str(exc).splitlines()[0].rstrip(".") if str(exc) else type(exc).__name__
-            reasons.append(("triton", f"not a Triton model configuration: {first_line} (the keys "
-                            "and values of Triton's model_config.proto, e.g. max_batch_size: 8)"))
+            reasons.append(
+                (
+                    "triton",
+                    f"not a Triton model configuration: {first_line} (the keys "
+                    "and values of Triton's model_config.proto, e.g. max_batch_size: 8)",
+                )
+            )
         else:
             # The other rules need the whole compiled config; these only the block.
-            reasons += [(f"triton.{issue.field}", issue.message)
-                        for issue in check_file_names(config)]
+            reasons += [
+                (f"triton.{issue.field}", issue.message) for issue in check_file_names(config)
+            ]
         name = block.get("name")
         if isinstance(name, str) and check_triton_name(name):
             reasons.append(("triton.name", str(check_triton_name(name))))
         file_name = block.get("default_model_filename")
         if isinstance(file_name, str) and len(file_name.encode()) > FILE_NAME_MAX_BYTES:
-            reasons.append(("triton.default_model_filename",
-                            f"a file name of {len(file_name.encode())} bytes is longer than file "
-                            f"systems allow ({FILE_NAME_MAX_BYTES}); shorten it"))
-        problems += [Problem(Severity.ERROR, "triton-block", reason, model=document.spec.ref,
-                             source=document.source, line=document.line, field=field)
-                     for field, reason in reasons]
+            reasons.append(
+                (
+                    "triton.default_model_filename",
+                    f"a file name of {len(file_name.encode())} bytes is longer than file "
+                    f"systems allow ({FILE_NAME_MAX_BYTES}); shorten it",
+                )
+            )
+        problems += [
+            Problem(
+                Severity.ERROR,
+                "triton-block",
+                reason,
+                model=document.spec.ref,
+                source=document.source,
+                line=document.line,
+                field=field,
+            )
+            for field, reason in reasons
+        ]
     if problems:
         raise InputError.from_problems(problems, "triton blocks are not valid; nothing was applied")
 
@@ -156,23 +192,43 @@ def _check_onnx_artifacts(documents: Sequence[ManifestDocument]) -> None:
             continue
         file_name = str(spec.triton.get("default_model_filename") or "model.onnx")
         try:
-            inputs, outputs = read_onnx_io(Path(spec.artifact), spec.resource_requirements.max_batch_size,
-                                           file_name)
+            inputs, outputs = read_onnx_io(
+                Path(spec.artifact), spec.resource_requirements.max_batch_size, file_name
+            )
         except ArtifactError as exc:
-            problems.append(Problem(Severity.ERROR, "artifact-unreadable", str(exc), model=spec.ref,
-                                    source=document.source, line=document.line, field="artifact"))
+            problems.append(
+                Problem(
+                    Severity.ERROR,
+                    "artifact-unreadable",
+                    str(exc),
+                    model=spec.ref,
+                    source=document.source,
+                    line=document.line,
+                    field="artifact",
+                )
+            )
             continue
-        for declared, found, key in ((spec.inputs, inputs, "inputs"),
-                                     (spec.outputs, outputs, "outputs")):
+        for declared, found, key in (
+            (spec.inputs, inputs, "inputs"),
+            (spec.outputs, outputs, "outputs"),
+        ):
             if declared and io_key(declared) != io_key(found):
-                problems.append(Problem(
-                    Severity.ERROR, "artifact-io-mismatch",
-                    f"the manifest declares {show_io(declared)} but {spec.artifact} has "
-                    f"{show_io(found)}", model=spec.ref, source=document.source,
-                    line=document.line, field=key))
+                problems.append(
+                    Problem(
+                        Severity.ERROR,
+                        "artifact-io-mismatch",
+                        f"the manifest declares {show_io(declared)} but {spec.artifact} has "
+                        f"{show_io(found)}",
+                        model=spec.ref,
+                        source=document.source,
+                        line=document.line,
+                        field=key,
+                    )
+                )
     if problems:
-        raise InputError.from_problems(problems, "artifacts do not match their manifests; "
-                                                 "nothing was applied")
+        raise InputError.from_problems(
+            problems, "artifacts do not match their manifests; nothing was applied"
+        )
 
 
 def _reject_duplicates(documents: Sequence[ManifestDocument]) -> None:
@@ -184,13 +240,21 @@ def _reject_duplicates(documents: Sequence[ManifestDocument]) -> None:
         if first is None:
             seen[key] = document
             continue
-        problems.append(Problem(
-            Severity.ERROR, "duplicate-document",
-            f"{document.spec.ref} is also defined at {first.where}; "
-            "each version belongs in one document",
-            model=document.spec.ref, source=document.source, line=document.line))
+        problems.append(
+            Problem(
+                Severity.ERROR,
+                "duplicate-document",
+                f"{document.spec.ref} is also defined at {first.where}; "
+                "each version belongs in one document",
+                model=document.spec.ref,
+                source=document.source,
+                line=document.line,
+            )
+        )
     if problems:
-        raise InputError.from_problems(problems, "manifests define a version twice; nothing was applied")
+        raise InputError.from_problems(
+            problems, "manifests define a version twice; nothing was applied"
+        )
 
 
 def _raise_conflict(stored: ModelSpec, document: ManifestDocument) -> None:
@@ -199,7 +263,9 @@ def _raise_conflict(stored: ModelSpec, document: ManifestDocument) -> None:
         f"{document.where}: {document.spec.ref} is already registered with different "
         f"{', '.join(fields)}; a published version is immutable, so give the change a new "
         "version number",
-        model=document.spec.ref, differing_fields=fields)
+        model=document.spec.ref,
+        differing_fields=fields,
+    )
 
 
 def _check_graph(index: VersionIndex, new: Sequence[ManifestDocument]) -> None:
@@ -220,8 +286,18 @@ def _check_graph(index: VersionIndex, new: Sequence[ManifestDocument]) -> None:
         if document is not None:
             position = problem.details.get("position")
             line = document.line_of_dependency(position) if position is not None else document.line
-            problem = Problem(problem.severity, problem.code, problem.message, problem.model,
-                              document.source, line, problem.field, problem.details)
+            problem = Problem(
+                problem.severity,
+                problem.code,
+                problem.message,
+                problem.model,
+                document.source,
+                line,
+                problem.field,
+                problem.details,
+            )
         located.append(problem)
     if located:
-        raise ValidationFailed.from_problems(located, "dependencies do not resolve; nothing was applied")
+        raise ValidationFailed.from_problems(
+            located, "dependencies do not resolve; nothing was applied"
+        )

@@ -40,7 +40,7 @@ class CatalogView:
         for ref in self.roots:
             if ref.rsplit("@", 1)[0] == model_id:
                 return self.specs[ref]
-        for ref, spec in self.specs.items():
+        for spec in self.specs.values():
             if spec.id == model_id:
                 return spec
         raise NotFound(f"no model {model_id} in this selection; `modelyard list` shows the catalog")
@@ -50,8 +50,13 @@ def load_index(tx: CatalogTransaction) -> VersionIndex:
     return VersionIndex(VersionEntry(s.model_id, s.version, s.dependencies) for s in tx.summaries())
 
 
-def select(store: CatalogStore, *, alias: str | None = None,
-           model_ids: Iterable[str] | None = None, with_specs: bool = True) -> CatalogView:
+def select(
+    store: CatalogStore,
+    *,
+    alias: str | None = None,
+    model_ids: Iterable[str] | None = None,
+    with_specs: bool = True,
+) -> CatalogView:
     """Read a closed selection of the catalog in one snapshot.
 
     `with_specs=False` skips decoding the specs, for callers that need only the graph.
@@ -72,22 +77,28 @@ def select(store: CatalogStore, *, alias: str | None = None,
     return CatalogView(roots, specs, resolution, index, triton_versions)
 
 
-def _roots(tx: CatalogTransaction, index: VersionIndex, alias: str | None,
-           model_ids: Iterable[str] | None) -> list[str]:
+def _roots(
+    tx: CatalogTransaction, index: VersionIndex, alias: str | None, model_ids: Iterable[str] | None
+) -> list[str]:
     ids = list(model_ids) if model_ids is not None else list(index.by_model)
     for model_id in ids:
         if model_id not in index.by_model:
-            raise NotFound(f"no model {model_id} in the catalog; `modelyard list` shows what is registered")
+            raise NotFound(
+                f"no model {model_id} in the catalog; `modelyard list` shows what is registered"
+            )
     if alias is None:
         return [entry.ref for model_id in ids if (entry := index.newest(model_id)) is not None]
     wanted = set(ids)
     roots = []
     for record in tx.aliases():
         if record.name == alias and record.model_id in wanted:
-            entry = next(e for e in index.by_model[record.model_id]
-                         if str(e.version) == record.version)
+            entry = next(
+                e for e in index.by_model[record.model_id] if str(e.version) == record.version
+            )
             roots.append(entry.ref)
     if not roots:
-        raise NotFound(f"no model has an alias {alias!r}; set one with "
-                       f"`modelyard alias set ID {alias} VERSION`")
+        raise NotFound(
+            f"no model has an alias {alias!r}; set one with "
+            f"`modelyard alias set ID {alias} VERSION`"
+        )
     return roots

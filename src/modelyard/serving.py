@@ -33,9 +33,15 @@ def local_state_dir(workspace: Workspace) -> Path:
     return workspace.root / ".modelyard" / "triton"
 
 
-def serve_locally(workspace: Workspace, *, http_port: int = 0, grpc_port: int = 0,
-                  metrics_port: int = 0, load: bool = True,
-                  alias: str | None = None) -> LocalServing:
+def serve_locally(
+    workspace: Workspace,
+    *,
+    http_port: int = 0,
+    grpc_port: int = 0,
+    metrics_port: int = 0,
+    load: bool = True,
+    alias: str | None = None,
+) -> LocalServing:
     """Compile the local profile, start Triton on it and (by default) load every model."""
     state = local_state_dir(workspace)
     repository = state / "repository"

@@ -59,8 +59,9 @@ class ValidationReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
-            "status": "healthy" if self.ok and not self.warnings else
-                      ("needs_attention" if self.ok else "invalid"),
+            "status": "healthy"
+            if self.ok and not self.warnings
+            else ("needs_attention" if self.ok else "invalid"),
             "models": self.models,
             "strict": self.strict,
             "errors": len(self.errors),
@@ -70,8 +71,13 @@ class ValidationReport:
         }
 
 
-def validate_view(view: CatalogView, fleet: Fleet | None = None, *,
-                  strict: bool = False, local: Server | None = None) -> ValidationReport:
+def validate_view(
+    view: CatalogView,
+    fleet: Fleet | None = None,
+    *,
+    strict: bool = False,
+    local: Server | None = None,
+) -> ValidationReport:
     """Run every cross-model check over a selection."""
     problems = view.problems()
     is_acyclic = not any(p.code == "cycle" for p in problems)
@@ -91,9 +97,14 @@ def validate_view(view: CatalogView, fleet: Fleet | None = None, *,
     if is_acyclic and not view.resolution.problems:
         problems += _triton(view)
     if strict:
-        problems = [Problem(Severity.ERROR, p.code, p.message, p.model, p.source, p.line,
-                            p.field, p.details) if p.severity is Severity.WARNING else p
-                    for p in problems]
+        problems = [
+            Problem(
+                Severity.ERROR, p.code, p.message, p.model, p.source, p.line, p.field, p.details
+            )
+            if p.severity is Severity.WARNING
+            else p
+            for p in problems
+        ]
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
     problems.sort(key=lambda p: (order[p.severity], p.code, p.model or ""))
     return ValidationReport(problems, len(specs), strict, needs)
@@ -103,7 +114,10 @@ def catalog_needs(specs: Any) -> dict[str, Any]:
     """Totals and largest single instance per resource (instances counted)."""
     totals = {"gpu_memory_mb": 0, "memory_mb": 0, "cpu_cores": 0.0, "instances": 0}
     largest: dict[str, tuple[float, str | None]] = {
-        "gpu_memory_mb": (0, None), "memory_mb": (0, None), "cpu_cores": (0, None)}
+        "gpu_memory_mb": (0, None),
+        "memory_mb": (0, None),
+        "cpu_cores": (0, None),
+    }
     for spec in specs:
         resources = spec.resource_requirements
         count = resources.instance_count
@@ -123,10 +137,14 @@ def _naming(specs: dict[str, ModelSpec]) -> Iterator[Problem]:
     for ref, spec in specs.items():
         for key, value in (("name", spec.name), ("domain", spec.domain)):
             if not is_conventional_name(value):
-                yield Problem(Severity.WARNING, "naming",
-                              f"{key} {value!r} does not follow the convention lower_snake_case "
-                              "starting with a letter (e.g. 'user_embedding')",
-                              model=ref, field=key)
+                yield Problem(
+                    Severity.WARNING,
+                    "naming",
+                    f"{key} {value!r} does not follow the convention lower_snake_case "
+                    "starting with a letter (e.g. 'user_embedding')",
+                    model=ref,
+                    field=key,
+                )
 
 
 _RESOURCES = (
@@ -141,75 +159,127 @@ def _capacity(needs: dict[str, Any], fleet: Fleet | None) -> Iterator[Problem]:
     largest = needs["largest"]
     if fleet is None or not fleet.servers:
         summary = ", ".join(
-            f"{label} {_num(total[key])} {unit}" + (
+            f"{label} {_num(total[key])} {unit}"
+            + (
                 f" (largest: {_num(largest[key]['value'])} {unit} by {largest[key]['model']})"
-                if largest[key]["model"] else "")
-            for key, label, unit, *_ in _RESOURCES)
-        yield Problem(Severity.INFO, "capacity-needs",
-                      f"no fleet declared in modelyard.yaml; the selection needs {summary}",
-                      details=needs)
+                if largest[key]["model"]
+                else ""
+            )
+            for key, label, unit, *_ in _RESOURCES
+        )
+        yield Problem(
+            Severity.INFO,
+            "capacity-needs",
+            f"no fleet declared in modelyard.yaml; the selection needs {summary}",
+            details=needs,
+        )
         return
     for key, label, unit, fleet_total_attr, fleet_largest_attr, holder in _RESOURCES:
         capacity = getattr(fleet, fleet_total_attr)
         need = total[key]
         if need > capacity:
-            yield Problem(Severity.ERROR, "capacity",
-                          f"the selection needs {_num(need)} {unit} of {label}, the fleet has "
-                          f"{_num(capacity)} {unit} (short by {_num(need - capacity)} {unit})",
-                          field=f"resource_requirements.{key}",
-                          details={"resource": key, "need": need, "capacity": capacity})
+            yield Problem(
+                Severity.ERROR,
+                "capacity",
+                f"the selection needs {_num(need)} {unit} of {label}, the fleet has "
+                f"{_num(capacity)} {unit} (short by {_num(need - capacity)} {unit})",
+                field=f"resource_requirements.{key}",
+                details={"resource": key, "need": need, "capacity": capacity},
+            )
         elif capacity and need > HIGH_UTILISATION * capacity:
-            yield Problem(Severity.WARNING, "capacity-high",
-                          f"the selection needs {_num(need)} of {_num(capacity)} {unit} of {label} "
-                          f"({need / capacity:.0%}, above {HIGH_UTILISATION:.0%})",
-                          field=f"resource_requirements.{key}",
-                          details={"resource": key, "need": need, "capacity": capacity})
+            yield Problem(
+                Severity.WARNING,
+                "capacity-high",
+                f"the selection needs {_num(need)} of {_num(capacity)} {unit} of {label} "
+                f"({need / capacity:.0%}, above {HIGH_UTILISATION:.0%})",
+                field=f"resource_requirements.{key}",
+                details={"resource": key, "need": need, "capacity": capacity},
+            )
         single = largest[key]["value"]
         biggest = getattr(fleet, fleet_largest_attr)
         if single > biggest:
-            yield Problem(Severity.ERROR, "capacity-single",
-                          f"one instance needs {_num(single)} {unit} of {label}, the largest "
-                          f"{holder} has {_num(biggest)} {unit} (short by {_num(single - biggest)} {unit})",
-                          model=largest[key]["model"], field=f"resource_requirements.{key}",
-                          details={"resource": key, "need": single, "largest": biggest})
+            yield Problem(
+                Severity.ERROR,
+                "capacity-single",
+                f"one instance needs {_num(single)} {unit} of {label}, the largest "
+                f"{holder} has {_num(biggest)} {unit} (short by {_num(single - biggest)} {unit})",
+                model=largest[key]["model"],
+                field=f"resource_requirements.{key}",
+                details={"resource": key, "need": single, "largest": biggest},
+            )
 
 
 def _local_machine(needs: dict[str, Any], local: Server) -> Iterator[Problem]:
     """With no fleet declared, how the selection compares with the machine it runs on."""
     total = needs["total"]
-    capacity = {"gpu_memory_mb": local.gpu_memory_mb, "memory_mb": local.memory_mb,
-                "cpu_cores": local.cpu_cores}
-    short = [f"{label} {_num(total[key])} of {_num(capacity[key])} {unit}"
-             for key, label, unit, *_ in _RESOURCES if total[key] > capacity[key]]
-    where = (f"this machine ({local.name}: {_num(local.cpu_cores)} cores, "
-             f"{_num(local.memory_mb)} MB memory, {len(local.gpus)} GPU(s))")
-    message = (f"{where} cannot hold the selection: it needs " + ", ".join(short)
-               if short else f"{where} can hold the selection's totals")
-    yield Problem(Severity.INFO, "capacity-local", message,
-                  details={"server": local.model_dump(mode="json"), "short": short})
+    capacity = {
+        "gpu_memory_mb": local.gpu_memory_mb,
+        "memory_mb": local.memory_mb,
+        "cpu_cores": local.cpu_cores,
+    }
+    short = [
+        f"{label} {_num(total[key])} of {_num(capacity[key])} {unit}"
+        for key, label, unit, *_ in _RESOURCES
+        if total[key] > capacity[key]
+    ]
+    where = (
+        f"this machine ({local.name}: {_num(local.cpu_cores)} cores, "
+        f"{_num(local.memory_mb)} MB memory, {len(local.gpus)} GPU(s))"
+    )
+    message = (
+        f"{where} cannot hold the selection: it needs " + ", ".join(short)
+        if short
+        else f"{where} can hold the selection's totals"
+    )
+    yield Problem(
+        Severity.INFO,
+        "capacity-local",
+        message,
+        details={"server": local.model_dump(mode="json"), "short": short},
+    )
 
 
 def _placement(view: CatalogView, fleet: Fleet) -> list[Problem]:
     """Replicas the fleet cannot hold, by resource and by how much (the solver's words)."""
     placement = place(demands_from_specs(view.specs), fleet)
-    return [Problem(Severity.ERROR, "placement", str(shortfall), model=shortfall.ref,
-                    field="resource_requirements" if shortfall.resource.endswith(("_mb", "cores"))
-                    else "placement", details=shortfall.to_dict())
-            for shortfall in placement.unplaced]
+    return [
+        Problem(
+            Severity.ERROR,
+            "placement",
+            str(shortfall),
+            model=shortfall.ref,
+            field="resource_requirements"
+            if shortfall.resource.endswith(("_mb", "cores"))
+            else "placement",
+            details=shortfall.to_dict(),
+        )
+        for shortfall in placement.unplaced
+    ]
 
 
 def _latency_chains(view: CatalogView) -> Iterator[Problem]:
     specs = view.specs
-    for overrun in latency_chain_overruns(view, lambda r: specs[r].sla_requirements.max_latency_p99_ms):
-        shown = " -> ".join(f"{r} ({_num(specs[r].sla_requirements.max_latency_p99_ms)} ms)"
-                            for r in overrun.chain)
-        yield Problem(Severity.WARNING, "sla-latency-chain",
-                      f"its dependencies need {_num(overrun.needed_ms)} ms at p99 along {shown}, "
-                      f"more than its own budget of {_num(overrun.budget_ms)} ms (over by "
-                      f"{_num(overrun.overrun_ms)} ms)",
-                      model=overrun.ref, field="sla_requirements.max_latency_p99_ms",
-                      details={"chain": overrun.chain, "needed_ms": overrun.needed_ms,
-                               "budget_ms": overrun.budget_ms, "overrun_ms": overrun.overrun_ms})
+    for overrun in latency_chain_overruns(
+        view, lambda r: specs[r].sla_requirements.max_latency_p99_ms
+    ):
+        shown = " -> ".join(
+            f"{r} ({_num(specs[r].sla_requirements.max_latency_p99_ms)} ms)" for r in overrun.chain
+        )
+        yield Problem(
+            Severity.WARNING,
+            "sla-latency-chain",
+            f"its dependencies need {_num(overrun.needed_ms)} ms at p99 along {shown}, "
+            f"more than its own budget of {_num(overrun.budget_ms)} ms (over by "
+            f"{_num(overrun.overrun_ms)} ms)",
+            model=overrun.ref,
+            field="sla_requirements.max_latency_p99_ms",
+            details={
+                "chain": overrun.chain,
+                "needed_ms": overrun.needed_ms,
+                "budget_ms": overrun.budget_ms,
+                "overrun_ms": overrun.overrun_ms,
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -217,7 +287,7 @@ class ChainOverrun:
     """A model whose heaviest dependency chain needs more than its own p99 budget."""
 
     ref: str
-    chain: list[str]          # the model, then its heaviest chain of dependencies
+    chain: list[str]  # the model, then its heaviest chain of dependencies
     needed_ms: float
     budget_ms: float
 
@@ -226,7 +296,9 @@ class ChainOverrun:
         return self.needed_ms - self.budget_ms
 
 
-def latency_chain_overruns(view: CatalogView, p99_ms: Callable[[str], float]) -> Iterator[ChainOverrun]:
+def latency_chain_overruns(
+    view: CatalogView, p99_ms: Callable[[str], float]
+) -> Iterator[ChainOverrun]:
     """Models whose dependencies' p99 along their heaviest chain exceeds the model's own
     declared budget; `p99_ms` gives each model's figure (declared, or measured)."""
     specs = view.specs
@@ -279,13 +351,21 @@ def _availability(view: CatalogView) -> Iterator[Problem]:
         heaviest = max(graph.dependencies(ref), key=lambda d: weakest.weights[d])
         chain = [ref] + weakest.path(heaviest)
         shown = " -> ".join(f"{r} ({specs[r].sla_requirements.availability:g})" for r in chain)
-        yield Problem(Severity.WARNING, "sla-availability-chain",
-                      f"needs all its dependencies up, and the availabilities of {counted} of "
-                      f"them already multiply to {product:.6g}, below its own target {target:g} "
-                      f"(weakest chain: {shown})",
-                      model=ref, field="sla_requirements.availability",
-                      details={"chain": chain, "combined_at_most": product, "target": target,
-                               "dependencies_counted": counted})
+        yield Problem(
+            Severity.WARNING,
+            "sla-availability-chain",
+            f"needs all its dependencies up, and the availabilities of {counted} of "
+            f"them already multiply to {product:.6g}, below its own target {target:g} "
+            f"(weakest chain: {shown})",
+            model=ref,
+            field="sla_requirements.availability",
+            details={
+                "chain": chain,
+                "combined_at_most": product,
+                "target": target,
+                "dependencies_counted": counted,
+            },
+        )
 
 
 def _throughput(view: CatalogView) -> Iterator[Problem]:
@@ -299,34 +379,54 @@ def _throughput(view: CatalogView) -> Iterator[Problem]:
     for dep, needed in demand.items():
         offered = specs[dep].sla_requirements.min_throughput_rps
         if needed > offered:
-            yield Problem(Severity.WARNING, "sla-throughput",
-                          f"declares {_num(offered)} rps but its dependents "
-                          f"({', '.join(sorted(callers[dep]))}) declare {_num(needed)} rps together",
-                          model=dep, field="sla_requirements.min_throughput_rps",
-                          details={"offered_rps": offered, "demand_rps": needed,
-                                   "dependents": sorted(callers[dep])})
+            yield Problem(
+                Severity.WARNING,
+                "sla-throughput",
+                f"declares {_num(offered)} rps but its dependents "
+                f"({', '.join(sorted(callers[dep]))}) declare {_num(needed)} rps together",
+                model=dep,
+                field="sla_requirements.min_throughput_rps",
+                details={
+                    "offered_rps": offered,
+                    "demand_rps": needed,
+                    "dependents": sorted(callers[dep]),
+                },
+            )
 
 
 def _sla_sanity(specs: dict[str, ModelSpec]) -> Iterator[Problem]:
     for ref, spec in specs.items():
         sla = spec.sla_requirements
         if sla.max_latency_p99_ms < VERY_STRICT_LATENCY_MS:
-            yield Problem(Severity.INFO, "sla-strict-latency",
-                          f"p99 of {_num(sla.max_latency_p99_ms)} ms is very strict; "
-                          "check it against a measurement", model=ref,
-                          field="sla_requirements.max_latency_p99_ms")
+            yield Problem(
+                Severity.INFO,
+                "sla-strict-latency",
+                f"p99 of {_num(sla.max_latency_p99_ms)} ms is very strict; "
+                "check it against a measurement",
+                model=ref,
+                field="sla_requirements.max_latency_p99_ms",
+            )
         if sla.availability > VERY_HIGH_AVAILABILITY:
-            yield Problem(Severity.INFO, "sla-high-availability",
-                          f"availability {sla.availability:g} is above {VERY_HIGH_AVAILABILITY:g}; "
-                          "it needs replicas on separate servers", model=ref,
-                          field="sla_requirements.availability")
+            yield Problem(
+                Severity.INFO,
+                "sla-high-availability",
+                f"availability {sla.availability:g} is above {VERY_HIGH_AVAILABILITY:g}; "
+                "it needs replicas on separate servers",
+                model=ref,
+                field="sla_requirements.availability",
+            )
 
 
 def _triton(view: CatalogView) -> list[Problem]:
     """What compiling would refuse: Triton's config rules, ensemble connections, I/O
     against artifacts, name collisions, artifacts missing or changed since registration."""
-    plan = plan_compile(view.specs, view.triton_versions, view.resolution.resolved,
-                        "production", verify_artifacts=True)
+    plan = plan_compile(
+        view.specs,
+        view.triton_versions,
+        view.resolution.resolved,
+        "production",
+        verify_artifacts=True,
+    )
     return plan.problems
 
 

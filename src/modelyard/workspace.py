@@ -18,8 +18,8 @@ import dataclasses
 import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,14 @@ from modelyard.catalog.manifest import (
 from modelyard.catalog.naming import check_name, split_model_id
 from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
+from modelyard.deploy.plan import RolloutPlan, live_versions
+from modelyard.deploy.runner import (
+    DeployOptions,
+    DeployResult,
+    Progress,
+    Rollout,
+    default_actor,
+)
 from modelyard.errors import (
     CapacityError,
     Conflict,
@@ -46,41 +54,33 @@ from modelyard.errors import (
     Severity,
     ValidationFailed,
 )
-from modelyard.placement.fleet import Fleet
 from modelyard.fleet_detect import detect_local_server
+from modelyard.graph.dag import DependencyGraph
+from modelyard.graph.resolve import resolve
+from modelyard.perf.findings import calibrated_demands, live_problems, measured_vs_declared
+from modelyard.perf.load import LoadProgress
+from modelyard.perf.measure import PerfOptions, PerfReport, PerfSubject, measure
 from modelyard.placement.exact import place_exact
+from modelyard.placement.fleet import Fleet
 from modelyard.placement.solver import Placement, demands_from_specs, place
 from modelyard.planning import DeploymentPlan, plan_deployment
 from modelyard.registry import ApplyResult, apply_documents
 from modelyard.report.data import CatalogReport, build_report
 from modelyard.report.graphs import GraphView, neighbourhood
 from modelyard.report.html import build_html_report, write_html_report
-from modelyard.deploy.plan import RolloutPlan, live_versions
-from modelyard.deploy.runner import (
-    DeployOptions,
-    DeployResult,
-    Progress,
-    Rollout,
-    default_actor,
-)
-from modelyard.graph.dag import DependencyGraph
-from modelyard.triton.client import TritonClient
-from modelyard.graph.resolve import resolve
+from modelyard.selection import CatalogView, load_index, select
 from modelyard.store.access import AccessLog
 from modelyard.store.access import record as record_audit
 from modelyard.store.history import DeploymentLog, DeploymentRecord
-from modelyard.triton.naming import triton_name
-from modelyard.selection import CatalogView, load_index, select
+from modelyard.store.measurements import Measurement, MeasurementLog
 from modelyard.store.store import AliasRecord, CatalogStore, CatalogTransaction, StoredVersion
+from modelyard.triton.client import TritonClient
 from modelyard.triton.compiler import CompilePlan, plan_compile, server_share
-from modelyard.triton.importer import read_triton_repository
 from modelyard.triton.config import Profile
+from modelyard.triton.importer import read_triton_repository
+from modelyard.triton.naming import triton_name
 from modelyard.triton.repository import RepositoryDiff, RepositoryWriteError, RepositoryWriter
 from modelyard.validation import ValidationReport, validate_view
-from modelyard.perf.findings import calibrated_demands, live_problems, measured_vs_declared
-from modelyard.perf.load import LoadProgress
-from modelyard.perf.measure import PerfOptions, PerfReport, PerfSubject, measure
-from modelyard.store.measurements import Measurement, MeasurementLog
 
 CONFIG_FILE = "modelyard.yaml"
 STATE_DIR = ".modelyard"
@@ -135,8 +135,12 @@ class ApiConfig(BaseModel):
     artifact_roots: tuple[str, ...] | None = None
 
 
-LOCAL_TARGET = TargetConfig(url="http://127.0.0.1:8000", repository=".modelyard/triton/repository",
-                            profile="local", metrics_url="http://127.0.0.1:8002/metrics")
+LOCAL_TARGET = TargetConfig(
+    url="http://127.0.0.1:8000",
+    repository=".modelyard/triton/repository",
+    profile="local",
+    metrics_url="http://127.0.0.1:8002/metrics",
+)
 
 
 class WorkspaceConfig(BaseModel):
@@ -182,9 +186,13 @@ def read_config(path: Path) -> WorkspaceConfig:
         return WorkspaceConfig.model_validate(data)
     except ValidationError as exc:
         problems = [
-            Problem(Severity.ERROR, "invalid-config",
-                    str(error["msg"]).removeprefix("Value error, "), source=str(path),
-                    field=".".join(str(p) for p in error["loc"]))
+            Problem(
+                Severity.ERROR,
+                "invalid-config",
+                str(error["msg"]).removeprefix("Value error, "),
+                source=str(path),
+                field=".".join(str(p) for p in error["loc"]),
+            )
             for error in exc.errors()
         ]
         raise InputError.from_problems(problems, f"{path} is not valid") from exc
@@ -193,7 +201,7 @@ def read_config(path: Path) -> WorkspaceConfig:
 def _sqlite_url_relative_to(url: str, root: Path) -> str:
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
-        return prefix + str((root / url[len(prefix):]).resolve())
+        return prefix + str((root / url[len(prefix) :]).resolve())
     return url
 
 
@@ -271,8 +279,12 @@ class Workspace:
         return workspace
 
     @classmethod
-    def open(cls, root: str | Path | None = None, db_url: str | None = None,
-             cwd: str | Path | None = None) -> Workspace:
+    def open(
+        cls,
+        root: str | Path | None = None,
+        db_url: str | None = None,
+        cwd: str | Path | None = None,
+    ) -> Workspace:
         """Open the workspace at `root`, or the nearest one above `cwd`.
 
         Raises:
@@ -281,16 +293,20 @@ class Workspace:
         if root is not None:
             folder = Path(root).resolve()
             if not (folder / CONFIG_FILE).is_file():
-                raise NotFound(f"{folder} is not a modelyard workspace (no {CONFIG_FILE}); "
-                               "create one with `modelyard init`")
+                raise NotFound(
+                    f"{folder} is not a modelyard workspace (no {CONFIG_FILE}); "
+                    "create one with `modelyard init`"
+                )
             return cls._from_folder(folder, db_url)
         found = find_workspace(Path(cwd) if cwd is not None else Path.cwd())
         if found is not None:
             return cls._from_folder(found, db_url)
         if db_url:
             return cls(None, WorkspaceConfig(), db_url)
-        raise NotFound(f"no {CONFIG_FILE} in this folder or above it; run `modelyard init`, "
-                       "pass --workspace DIR, or give a catalog with --db / MODELYARD_DB")
+        raise NotFound(
+            f"no {CONFIG_FILE} in this folder or above it; run `modelyard init`, "
+            "pass --workspace DIR, or give a catalog with --db / MODELYARD_DB"
+        )
 
     @classmethod
     def _from_folder(cls, folder: Path, db_url: str | None) -> Workspace:
@@ -315,17 +331,26 @@ class Workspace:
 
     # Operations -----------------------------------------------------------------
 
-    def apply(self, paths: Sequence[str | Path], *, dry_run: bool = False,
-              actor: str | None = None) -> ApplyResult:
+    def apply(
+        self, paths: Sequence[str | Path], *, dry_run: bool = False, actor: str | None = None
+    ) -> ApplyResult:
         """Register every manifest under `paths` in one transaction."""
         with paused_gc():
-            return apply_documents(self.store, load_manifests(paths), dry_run=dry_run,
-                                   audit=self._apply_audit(actor))
+            return apply_documents(
+                self.store, load_manifests(paths), dry_run=dry_run, audit=self._apply_audit(actor)
+            )
 
-    def apply_text(self, text: str, *, source: str = "<api>", dry_run: bool = False,
-                   actor: str | None = None, owner_team: str | None = None,
-                   base_dir: Path | None = None,
-                   artifact_roots: Sequence[Path] | None = None) -> ApplyResult:
+    def apply_text(
+        self,
+        text: str,
+        *,
+        source: str = "<api>",
+        dry_run: bool = False,
+        actor: str | None = None,
+        owner_team: str | None = None,
+        base_dir: Path | None = None,
+        artifact_roots: Sequence[Path] | None = None,
+    ) -> ApplyResult:
         """Register the manifests in `text` (YAML, `---` between documents), as `apply` does.
 
         With `owner_team`, every document and every model it adds a version to must be
@@ -337,15 +362,17 @@ class Workspace:
             Forbidden: a model of another team (with `owner_team`), or an artifact outside
                 `artifact_roots`.
         """
-        documents = parse_manifest_text(text, source, base_dir=base_dir,
-                                        artifact_roots=artifact_roots)
+        documents = parse_manifest_text(
+            text, source, base_dir=base_dir, artifact_roots=artifact_roots
+        )
         if not documents:
             raise InputError(f"{source}: no manifest documents (name, version, ...) in the text")
         if owner_team is not None:
             self._check_owner(documents, owner_team)
         with paused_gc():
-            return apply_documents(self.store, documents, dry_run=dry_run,
-                                   audit=self._apply_audit(actor))
+            return apply_documents(
+                self.store, documents, dry_run=dry_run, audit=self._apply_audit(actor)
+            )
 
     @property
     def api_artifact_roots(self) -> list[Path]:
@@ -366,9 +393,11 @@ class Workspace:
     def _check_owner(self, documents: Sequence[ManifestDocument], team: str) -> None:
         for document in documents:
             if document.spec.owner_team != team:
-                raise Forbidden(f"{document.where}: {document.spec.ref} is owned by "
-                                f"{document.spec.owner_team!r}; team {team!r} may only "
-                                "register models it owns")
+                raise Forbidden(
+                    f"{document.where}: {document.spec.ref} is owned by "
+                    f"{document.spec.owner_team!r}; team {team!r} may only "
+                    "register models it owns"
+                )
         ids = {d.spec.id for d in documents}
         newest: dict[str, ModelSpec] = {}
         for stored in self.store.versions(ids):
@@ -377,38 +406,49 @@ class Workspace:
                 newest[spec.id] = spec
         for model_id, spec in sorted(newest.items()):
             if spec.owner_team != team:
-                raise Forbidden(f"{model_id} is owned by {spec.owner_team!r}; team {team!r} "
-                                "may not add versions to it")
+                raise Forbidden(
+                    f"{model_id} is owned by {spec.owner_team!r}; team {team!r} "
+                    "may not add versions to it"
+                )
 
     @property
     def access(self) -> AccessLog:
         """API tokens and the audit log."""
         return AccessLog(self.store)
 
-    def _audit(self, actor: str | None, action: str, object_: str, before: Any,
-               after: Any) -> None:
+    def _audit(self, actor: str | None, action: str, object_: str, before: Any, after: Any) -> None:
         self.access.record(actor or local_actor(), action, object_, before, after)
 
     @staticmethod
     def _apply_audit(actor: str | None) -> Callable[[CatalogTransaction, ApplyResult], None]:
         """The audit entry of a registration, written in the registering transaction."""
+
         def write(tx: CatalogTransaction, result: ApplyResult) -> None:
             shown = result.created[:AUDIT_LIST_LIMIT]
-            record_audit(tx, actor or local_actor(), "model.register",
-                         ", ".join(shown)[:200], None,
-                         {"created": shown, "created_count": len(result.created)})
+            record_audit(
+                tx,
+                actor or local_actor(),
+                "model.register",
+                ", ".join(shown)[:200],
+                None,
+                {"created": shown, "created_count": len(result.created)},
+            )
+
         return write
 
-    def import_triton(self, root: str | Path, *, domain: str, owner_team: str,
-                      dry_run: bool = False) -> ApplyResult:
+    def import_triton(
+        self, root: str | Path, *, domain: str, owner_team: str, dry_run: bool = False
+    ) -> ApplyResult:
         """Register an existing Triton repository's models (see triton/importer.py)."""
         documents = read_triton_repository(Path(root), domain=domain, owner_team=owner_team)
         with paused_gc():
-            return apply_documents(self.store, documents, dry_run=dry_run,
-                                   audit=self._apply_audit(None))
+            return apply_documents(
+                self.store, documents, dry_run=dry_run, audit=self._apply_audit(None)
+            )
 
-    def _deployment_inputs(self, target: str, alias: str | None, profile: Profile | None = None
-                           ) -> tuple[TargetConfig, CompilePlan, dict[str, list[str]]]:
+    def _deployment_inputs(
+        self, target: str, alias: str | None, profile: Profile | None = None
+    ) -> tuple[TargetConfig, CompilePlan, dict[str, list[str]]]:
         config = self.target(target)
         if profile is not None:
             config = config.model_copy(update={"profile": profile})
@@ -422,14 +462,28 @@ class Workspace:
                     needed.append(names[dep])
         return config, compiled, dependencies
 
-    def _rollout(self, target: str, alias: str | None, options: DeployOptions | None,
-                 progress: Progress | None, actor: str | None = None) -> Rollout:
+    def _rollout(
+        self,
+        target: str,
+        alias: str | None,
+        options: DeployOptions | None,
+        progress: Progress | None,
+        actor: str | None = None,
+    ) -> Rollout:
         config, compiled, dependencies = self._deployment_inputs(target, alias)
-        return Rollout(DeploymentLog(self.store), target, config.url, Path(config.repository),
-                       compiled, dependencies, selection=f"alias {alias}" if alias else "newest",
-                       # The lease holder must stay unique per deployer: keep default_actor's token.
-                       actor=f"{actor} ({default_actor()})" if actor else None,
-                       options=options, progress=progress)
+        return Rollout(
+            DeploymentLog(self.store),
+            target,
+            config.url,
+            Path(config.repository),
+            compiled,
+            dependencies,
+            selection=f"alias {alias}" if alias else "newest",
+            # The lease holder must stay unique per deployer: keep default_actor's token.
+            actor=f"{actor} ({default_actor()})" if actor else None,
+            options=options,
+            progress=progress,
+        )
 
     def rollout_plan(self, target: str = "local", *, alias: str | None = None) -> RolloutPlan:
         """What `deploy` would do: desired (compiled) against live (the server's index)."""
@@ -439,25 +493,40 @@ class Workspace:
         finally:
             rollout.client.close()
 
-    def deploy(self, target: str = "local", *, alias: str | None = None,
-               options: DeployOptions | None = None,
-               progress: Progress | None = None, actor: str | None = None) -> DeployResult:
+    def deploy(
+        self,
+        target: str = "local",
+        *,
+        alias: str | None = None,
+        options: DeployOptions | None = None,
+        progress: Progress | None = None,
+        actor: str | None = None,
+    ) -> DeployResult:
         """Roll the selection out to `target`, dependencies first, with rollback on failure."""
         selection = {"alias": alias}
         rollout = self._rollout(target, alias, options, progress, actor)
         try:
             result = rollout.run()
         except ModelyardError as exc:  # recorded in the history too; the audit says who
-            failed = (exc.result.to_dict() if isinstance(exc, RolloutFailed)
-                      and isinstance(exc.result, DeployResult) else None)
-            self._audit(actor, "deploy", f"target {target}", selection,
-                        {"ok": False, "error": exc.message, "deployment": failed})
+            failed = (
+                exc.result.to_dict()
+                if isinstance(exc, RolloutFailed) and isinstance(exc.result, DeployResult)
+                else None
+            )
+            self._audit(
+                actor,
+                "deploy",
+                f"target {target}",
+                selection,
+                {"ok": False, "error": exc.message, "deployment": failed},
+            )
             raise
         self._audit(actor, "deploy", f"target {target}", selection, result.to_dict())
         return result
 
-    def status(self, target: str = "local", *, alias: str | None = None,
-               timeout_s: float = 30.0) -> dict[str, Any]:
+    def status(
+        self, target: str = "local", *, alias: str | None = None, timeout_s: float = 30.0
+    ) -> dict[str, Any]:
         """Desired (compiled selection) against live (the server's index), and drift.
 
         `timeout_s` bounds each read from the server (a dashboard page wants a short one).
@@ -469,23 +538,56 @@ class Workspace:
         for model in compiled.models.values():
             wanted = sorted(model.versions.values())
             serving = live.get(model.triton_name, [])
-            state = ("serving" if serving == wanted else "missing" if not serving
-                     else "other versions")
-            models.append({"model": model.triton_name, "catalog_model": model.model_id,
-                           "desired_versions": wanted, "live_versions": serving, "state": state})
+            state = (
+                "serving" if serving == wanted else "missing" if not serving else "other versions"
+            )
+            models.append(
+                {
+                    "model": model.triton_name,
+                    "catalog_model": model.model_id,
+                    "desired_versions": wanted,
+                    "live_versions": serving,
+                    "state": state,
+                }
+            )
         desired = {m.triton_name for m in compiled.models.values()}
-        models += [{"model": name, "catalog_model": None, "desired_versions": [],
-                    "live_versions": versions, "state": "not in the catalog selection"}
-                   for name, versions in sorted(live.items()) if name not in desired]
+        models += [
+            {
+                "model": name,
+                "catalog_model": None,
+                "desired_versions": [],
+                "live_versions": versions,
+                "state": "not in the catalog selection",
+            }
+            for name, versions in sorted(live.items())
+            if name not in desired
+        ]
         records = self.history(target, limit=1)
         last = records[0].to_dict() if records else None
-        failed = [a["model"] for a in (last or {}).get("actions", []) if a.get("status") == "failed"]
+        failed = [
+            a["model"] for a in (last or {}).get("actions", []) if a.get("status") == "failed"
+        ]
         drift = [m for m in models if m["state"] != "serving"]
-        return {"ok": True, "target": target, "url": config.url, "in_sync": not drift,
-                "models": models, "drift": drift, "last_deployment": last, "failed_models": failed}
+        return {
+            "ok": True,
+            "target": target,
+            "url": config.url,
+            "in_sync": not drift,
+            "models": models,
+            "drift": drift,
+            "last_deployment": last,
+            "failed_models": failed,
+        }
 
-    def undeploy(self, reference: str, target: str = "local", *, cascade: bool = False,
-                 alias: str | None = None, actor: str | None = None) -> list[str]:
+    def undeploy(
+        self,
+        reference: str,
+        target: str = "local",
+        *,
+        cascade: bool = False,
+        alias: str | None = None,
+        actor: str | None = None,
+    ) -> list[str]:
         """Unload a model from `target`; refused while live models need it, unless `cascade`
         (then they go first). Returns the Triton names unloaded, in order."""
         model_id, _ = parse_reference(reference)
@@ -504,23 +606,38 @@ class Workspace:
                     raise NotFound(f"{name} is not loaded on {target!r}")
                 needing = _transitive_dependents(name, dependencies, set(live))
                 if needing and not cascade:
-                    raise Conflict(f"{', '.join(needing)} on {target!r} need {name}; undeploy them "
-                                   "first or pass --cascade to unload them too")
+                    raise Conflict(
+                        f"{', '.join(needing)} on {target!r} need {name}; undeploy them "
+                        "first or pass --cascade to unload them too"
+                    )
                 order = [*needing, name]
                 record = log.start(target, actor, f"undeploy {model_id}")
                 for each in order:
                     client.unload(each)
-                log.finish(record, "succeeded", [{"model": m, "action": "unload", "status": "done"}
-                                                  for m in order])
-                self._audit(actor, "undeploy", f"target {target}", {"live": sorted(live)},
-                            {"unloaded": order})
+                log.finish(
+                    record,
+                    "succeeded",
+                    [{"model": m, "action": "unload", "status": "done"} for m in order],
+                )
+                self._audit(
+                    actor,
+                    "undeploy",
+                    f"target {target}",
+                    {"live": sorted(live)},
+                    {"unloaded": order},
+                )
                 return order
         finally:
             log.release_lease(target, actor)
 
-    def deploy_fleet(self, *, alias: str | None = None, profile: Profile = "production",
-                     options: DeployOptions | None = None,
-                     progress: Progress | None = None) -> dict[str, DeployResult]:
+    def deploy_fleet(
+        self,
+        *,
+        alias: str | None = None,
+        profile: Profile = "production",
+        options: DeployOptions | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, DeployResult]:
         """Place the selection on the fleet and roll each server's share out to it.
 
         Each server is its own target (named after it, with its own lease and history):
@@ -531,8 +648,10 @@ class Workspace:
             raise InputError("deploy --fleet needs a fleet in modelyard.yaml")
         missing = [s.name for s in self.fleet.servers if not s.url or not s.repository]
         if missing:
-            raise InputError(f"fleet servers {', '.join(missing)} need `url` and `repository` "
-                             "in modelyard.yaml to be deployed to")
+            raise InputError(
+                f"fleet servers {', '.join(missing)} need `url` and `repository` "
+                "in modelyard.yaml to be deployed to"
+            )
         _, compiled, dependencies = self._deployment_inputs("local", alias, profile=profile)
         placement = self._feasible_placement(alias, "nothing was deployed")
         results: dict[str, DeployResult] = {}
@@ -542,25 +661,43 @@ class Workspace:
             repository = Path(server.repository)
             if not repository.is_absolute() and self.root is not None:
                 repository = self.root / repository
-            rollout = Rollout(DeploymentLog(self.store), server.name, server.url, repository,
-                              share, dependencies,
-                              selection=f"fleet, alias {alias}" if alias else "fleet, newest",
-                              options=options, progress=progress)
+            rollout = Rollout(
+                DeploymentLog(self.store),
+                server.name,
+                server.url,
+                repository,
+                share,
+                dependencies,
+                selection=f"fleet, alias {alias}" if alias else "fleet, newest",
+                options=options,
+                progress=progress,
+            )
             try:
                 results[server.name] = rollout.run()
             except ModelyardError as exc:
-                self._audit(None, "deploy", f"target {server.name}", {"alias": alias, "fleet": True},
-                            {"ok": False, "error": exc.message})
+                self._audit(
+                    None,
+                    "deploy",
+                    f"target {server.name}",
+                    {"alias": alias, "fleet": True},
+                    {"ok": False, "error": exc.message},
+                )
                 raise
-            self._audit(None, "deploy", f"target {server.name}", {"alias": alias, "fleet": True},
-                        results[server.name].to_dict())
+            self._audit(
+                None,
+                "deploy",
+                f"target {server.name}",
+                {"alias": alias, "fleet": True},
+                results[server.name].to_dict(),
+            )
         return results
 
     def history(self, target: str | None = None, limit: int = 50) -> list[DeploymentRecord]:
         return DeploymentLog(self.store).history(target, limit)
 
-    def compile_fleet(self, out: str | Path, *, profile: Profile = "production",
-                      alias: str | None = None) -> dict[str, CompileResult]:
+    def compile_fleet(
+        self, out: str | Path, *, profile: Profile = "production", alias: str | None = None
+    ) -> dict[str, CompileResult]:
         """One repository per fleet server, `out/<server>/`, holding what placement put
         there, with instance groups on the GPUs it chose.
 
@@ -581,8 +718,9 @@ class Workspace:
             results[server.name] = CompileResult(share, diff, generation)
         return results
 
-    def _compiled(self, alias: str | None, profile: Profile,
-                  headline: str) -> tuple[CatalogView, CompilePlan]:
+    def _compiled(
+        self, alias: str | None, profile: Profile, headline: str
+    ) -> tuple[CatalogView, CompilePlan]:
         """The selection and its compiled repository; ValidationFailed if either is invalid."""
         with paused_gc():
             view = self.select(alias)
@@ -597,17 +735,26 @@ class Workspace:
     def _feasible_placement(self, alias: str | None, consequence: str) -> Placement:
         """`place`'s placement (the one `modelyard place` shows), or CapacityError."""
         if self.fleet is None or not self.fleet.servers:
-            raise InputError("this needs a fleet: declare `fleet: {servers: [...]}` in "
-                             "modelyard.yaml")
+            raise InputError(
+                "this needs a fleet: declare `fleet: {servers: [...]}` in modelyard.yaml"
+            )
         placement = self.place(alias=alias)
         if not placement.feasible:
-            raise CapacityError(f"the fleet cannot hold the selection; {consequence}:\n  "
-                                + "\n  ".join(str(s) for s in placement.unplaced))
+            raise CapacityError(
+                f"the fleet cannot hold the selection; {consequence}:\n  "
+                + "\n  ".join(str(s) for s in placement.unplaced)
+            )
         return placement
 
-    def place(self, *, alias: str | None = None, exact: bool | None = None,
-              time_limit_s: float = 10.0, calibrated: bool = False,
-              target: str | None = None) -> Placement:
+    def place(
+        self,
+        *,
+        alias: str | None = None,
+        exact: bool | None = None,
+        time_limit_s: float = 10.0,
+        calibrated: bool = False,
+        target: str | None = None,
+    ) -> Placement:
         """Assign every replica of the selection to a server and GPU of the declared fleet.
 
         `exact` solves the placement as a MIP (HiGHS) within `time_limit_s`; by default it
@@ -617,14 +764,16 @@ class Workspace:
         instance (from `modelyard perf`, on `target` or any) where there is one.
         """
         if self.fleet is None or not self.fleet.servers:
-            raise InputError("placement needs a fleet: declare `fleet: {servers: [...]}` in "
-                             "modelyard.yaml")
+            raise InputError(
+                "placement needs a fleet: declare `fleet: {servers: [...]}` in modelyard.yaml"
+            )
         with paused_gc():
             view = self.select(alias)
         demands = demands_from_specs(view.specs)
         if calibrated:
             demands, _ = calibrated_demands(
-                demands, self.latest_measurements("memory", view.specs.values(), target))
+                demands, self.latest_measurements("memory", view.specs.values(), target)
+            )
         if exact is None:
             exact = sum(d.replicas for d in demands) <= EXACT_AUTO_REPLICAS and _has_highs()
         if exact:
@@ -648,12 +797,19 @@ class Workspace:
             repository = self.root / repository
         return target.model_copy(update={"repository": str(repository)})
 
-    def select(self, alias: str | None = None,
-               model_ids: Sequence[str] | None = None) -> CatalogView:
+    def select(
+        self, alias: str | None = None, model_ids: Sequence[str] | None = None
+    ) -> CatalogView:
         return select(self.store, alias=alias, model_ids=model_ids)
 
-    def validate(self, *, strict: bool = False, alias: str | None = None, live: bool = False,
-                 target: str | None = None) -> ValidationReport:
+    def validate(
+        self,
+        *,
+        strict: bool = False,
+        alias: str | None = None,
+        live: bool = False,
+        target: str | None = None,
+    ) -> ValidationReport:
         """Every cross-model check; with `live`, also what the latest measurements of the
         selected versions say (on `target`, or on any target): SLA misses, measured chains
         over a dependent's budget, memory above the declaration."""
@@ -667,19 +823,33 @@ class Workspace:
             report = validate_view(view, self.fleet, strict=strict, local=local)
         if not live:
             return report
-        problems = live_problems(view, self.latest_measurements("perf", view.specs.values(), target),
-                                 self.latest_measurements("memory", view.specs.values(), target),
-                                 target)
+        problems = live_problems(
+            view,
+            self.latest_measurements("perf", view.specs.values(), target),
+            self.latest_measurements("memory", view.specs.values(), target),
+            target,
+        )
         if strict:
-            problems = [dataclasses.replace(p, severity=Severity.ERROR)
-                        if p.severity is Severity.WARNING else p for p in problems]
+            problems = [
+                dataclasses.replace(p, severity=Severity.ERROR)
+                if p.severity is Severity.WARNING
+                else p
+                for p in problems
+            ]
         order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
-        merged = sorted(report.problems + problems,
-                        key=lambda p: (order[p.severity], p.code, p.model or ""))
+        merged = sorted(
+            report.problems + problems, key=lambda p: (order[p.severity], p.code, p.model or "")
+        )
         return dataclasses.replace(report, problems=merged)
 
-    def perf(self, reference: str, target: str = "local", *, options: PerfOptions | None = None,
-             progress: LoadProgress | None = None) -> PerfReport:
+    def perf(
+        self,
+        reference: str,
+        target: str = "local",
+        *,
+        options: PerfOptions | None = None,
+        progress: LoadProgress | None = None,
+    ) -> PerfReport:
         """Measure a served model version on `target` (a target of modelyard.yaml, or
         `local`) and keep the result (perf, and memory where measured) in the catalog.
 
@@ -694,20 +864,34 @@ class Workspace:
         stored = self._served_version(model_id, version, config.url)
         spec = stored.spec
         subject = PerfSubject(
-            target=target, url=config.url, repository=Path(config.repository), model_id=model_id,
-            version=spec.version, triton_name=triton_name(spec),
-            triton_version=stored.triton_version, sla=spec.sla_requirements,
+            target=target,
+            url=config.url,
+            repository=Path(config.repository),
+            model_id=model_id,
+            version=spec.version,
+            triton_name=triton_name(spec),
+            triton_version=stored.triton_version,
+            sla=spec.sla_requirements,
             resources=spec.resource_requirements,
             examples={t.name: list(t.example) for t in spec.inputs if t.example is not None},
-            metrics_url=config.metrics_url)
-        report = measure(subject, options or PerfOptions(), measured_at=datetime.now(UTC),
-                         progress=progress)
+            metrics_url=config.metrics_url,
+        )
+        report = measure(
+            subject, options or PerfOptions(), measured_at=datetime.now(UTC), progress=progress
+        )
         log = MeasurementLog(self.store)
-        log.record(model_id, spec.version, target, "perf", report.perf_summary(),
-                   report.measured_at)
+        log.record(
+            model_id, spec.version, target, "perf", report.perf_summary(), report.measured_at
+        )
         if report.memory is not None:
-            log.record(model_id, spec.version, target, "memory", report.memory.to_dict(),
-                       report.measured_at)
+            log.record(
+                model_id,
+                spec.version,
+                target,
+                "memory",
+                report.memory.to_dict(),
+                report.measured_at,
+            )
         return report
 
     def _served_version(self, model_id: str, version: str | None, url: str) -> StoredVersion:
@@ -722,29 +906,35 @@ class Workspace:
         # Nothing served: the newest, and `measure` says it is not READY.
         return max(served or stored, key=lambda v: v.spec.parsed_version)
 
-    def calibration(self, *, alias: str | None = None,
-                    target: str | None = None) -> dict[str, dict[str, Any]]:
+    def calibration(
+        self, *, alias: str | None = None, target: str | None = None
+    ) -> dict[str, dict[str, Any]]:
         """What `place(calibrated=True)` changes: per model version, each resource's
         declared and measured figure, and where it was measured."""
         with paused_gc():
             view = self.select(alias)
-        _, changes = calibrated_demands(demands_from_specs(view.specs),
-                                        self.latest_measurements("memory", view.specs.values(),
-                                                                 target))
+        _, changes = calibrated_demands(
+            demands_from_specs(view.specs),
+            self.latest_measurements("memory", view.specs.values(), target),
+        )
         return changes
 
-    def latest_measurements(self, kind: str, specs: Iterable[ModelSpec],
-                            target: str | None = None) -> dict[str, Measurement]:
+    def latest_measurements(
+        self, kind: str, specs: Iterable[ModelSpec], target: str | None = None
+    ) -> dict[str, Measurement]:
         """`domain/name@version` -> the newest `kind` ("perf" | "memory") measurement of
         each of these versions, on `target` or on any target."""
         if kind not in ("perf", "memory"):
             raise InputError(f"measurement kind {kind!r}: expected perf or memory")
         return MeasurementLog(self.store).latest(
             "perf" if kind == "perf" else "memory",
-            [(spec.id, spec.version) for spec in specs], target)
+            [(spec.id, spec.version) for spec in specs],
+            target,
+        )
 
-    def measurements(self, reference: str | None = None, *, target: str | None = None,
-                     limit: int = 50) -> list[Measurement]:
+    def measurements(
+        self, reference: str | None = None, *, target: str | None = None, limit: int = 50
+    ) -> list[Measurement]:
         """Recorded measurements, newest first (of one model, or all)."""
         model_id = parse_reference(reference)[0] if reference else None
         return MeasurementLog(self.store).history(model_id, target=target, limit=limit)
@@ -757,8 +947,14 @@ class Workspace:
         with paused_gc():
             return build_report(self.select(alias).specs.values(), self.fleet)
 
-    def compile(self, out: str | Path, *, profile: Profile = "production",
-                alias: str | None = None, check: bool = False) -> CompileResult:
+    def compile(
+        self,
+        out: str | Path,
+        *,
+        profile: Profile = "production",
+        alias: str | None = None,
+        check: bool = False,
+    ) -> CompileResult:
         """Compile the selection into a Triton repository at `out` (atomically).
 
         With `check`, write nothing and report how `out` differs from a fresh compile.
@@ -777,9 +973,14 @@ class Workspace:
             raise InputError(str(exc)) from exc
         return CompileResult(plan, diff, generation)
 
-    def html_report(self, out_dir: str | Path, *, alias: str | None = None,
-                    repository: str | Path | None = None,
-                    live_timeout_s: float = 30.0) -> Path:
+    def html_report(
+        self,
+        out_dir: str | Path,
+        *,
+        alias: str | None = None,
+        repository: str | Path | None = None,
+        live_timeout_s: float = 30.0,
+    ) -> Path:
         """Write the HTML report to `out_dir/index.html`; returns its path.
 
         `live_timeout_s` bounds each read of a target's live status.
@@ -787,21 +988,33 @@ class Workspace:
         with paused_gc():
             view = self.select(alias)
             validation = validate_view(view, self.fleet)
-            placement = (place(demands_from_specs(view.specs), self.fleet)
-                         if self.fleet is not None and self.fleet.servers else None)
+            placement = (
+                place(demands_from_specs(view.specs), self.fleet)
+                if self.fleet is not None and self.fleet.servers
+                else None
+            )
         history = self.history(limit=50)
-        measured = measured_vs_declared(view.specs,
-                                        self.latest_measurements("perf", view.specs.values()),
-                                        self.latest_measurements("memory", view.specs.values()))
-        page = build_html_report(view, self.fleet, validation, generated_at=datetime.now(UTC),
-                                 repository=Path(repository) if repository else None,
-                                 history=history, placement=placement, measured=measured,
-                                 live=self._live_statuses(sorted({r.target for r in history}),
-                                                          alias, live_timeout_s))
+        measured = measured_vs_declared(
+            view.specs,
+            self.latest_measurements("perf", view.specs.values()),
+            self.latest_measurements("memory", view.specs.values()),
+        )
+        page = build_html_report(
+            view,
+            self.fleet,
+            validation,
+            generated_at=datetime.now(UTC),
+            repository=Path(repository) if repository else None,
+            history=history,
+            placement=placement,
+            measured=measured,
+            live=self._live_statuses(sorted({r.target for r in history}), alias, live_timeout_s),
+        )
         return write_html_report(page, Path(out_dir))
 
-    def _live_statuses(self, targets: Sequence[str], alias: str | None,
-                       timeout_s: float = 30.0) -> list[dict[str, Any]]:
+    def _live_statuses(
+        self, targets: Sequence[str], alias: str | None, timeout_s: float = 30.0
+    ) -> list[dict[str, Any]]:
         """`status` of each target deployed to, or why it could not be read (never fails)."""
         statuses = []
         for name in targets:
@@ -817,15 +1030,27 @@ class Workspace:
         if reference is None:
             return GraphView.of(view.graph, view.specs)
         model_id, version = parse_reference(reference)
-        refs = [r for r in view.specs if r.rsplit("@", 1)[0] == model_id
-                and (version is None or Version.parse(r.rsplit("@", 1)[1]) == Version.parse(version))]
+        refs = [
+            r
+            for r in view.specs
+            if r.rsplit("@", 1)[0] == model_id
+            and (version is None or Version.parse(r.rsplit("@", 1)[1]) == Version.parse(version))
+        ]
         if not refs:
-            raise NotFound(f"{reference} is not in this selection; `modelyard list` shows the catalog")
+            raise NotFound(
+                f"{reference} is not in this selection; `modelyard list` shows the catalog"
+            )
         nodes = {n for ref in refs for n in neighbourhood(view.graph, ref)}
         return GraphView.of(view.graph, view.specs, nodes)
 
-    def list_models(self, *, domain: str | None = None, team: str | None = None,
-                    framework: str | None = None, all_versions: bool = False) -> list[ModelSpec]:
+    def list_models(
+        self,
+        *,
+        domain: str | None = None,
+        team: str | None = None,
+        framework: str | None = None,
+        all_versions: bool = False,
+    ) -> list[ModelSpec]:
         """Registered models (the newest version of each, or every version)."""
         specs = [v.spec for v in self.store.versions()]
         if not all_versions:
@@ -834,10 +1059,13 @@ class Workspace:
                 if spec.id not in newest or spec.parsed_version > newest[spec.id].parsed_version:
                     newest[spec.id] = spec
             specs = list(newest.values())
-        return [s for s in specs
-                if (domain is None or s.domain == domain)
-                and (team is None or s.owner_team == team)
-                and (framework is None or s.framework == framework)]
+        return [
+            s
+            for s in specs
+            if (domain is None or s.domain == domain)
+            and (team is None or s.owner_team == team)
+            and (framework is None or s.framework == framework)
+        ]
 
     def show(self, reference: str) -> ShowResult:
         """`domain/name` (newest version) or `domain/name@version`."""
@@ -849,8 +1077,10 @@ class Workspace:
             versions = [str(e.version) for e in reversed(index.by_model[model_id])]
             aliases = tx.aliases(model_id)
         resolution = resolve(index, [spec.ref])
-        dependencies = {str(d): resolution.resolved.get((spec.ref, d.model_id))
-                        for d in spec.parsed_dependencies}
+        dependencies = {
+            str(d): resolution.resolved.get((spec.ref, d.model_id))
+            for d in spec.parsed_dependencies
+        }
         dependents = self.impact(spec.ref)
         return ShowResult(stored, versions, aliases, dependencies, dependents)
 
@@ -869,8 +1099,7 @@ class Workspace:
         with self.store.reader() as tx:
             index = load_index(tx)
         entries = index.by_model.get(model_id, [])
-        targets = [e.ref for e in entries
-                   if version is None or e.version == Version.parse(version)]
+        targets = [e.ref for e in entries if version is None or e.version == Version.parse(version)]
         if not targets:
             self.store.get(model_id, version)  # raises NotFound naming what is missing
         graph = resolve(index).graph
@@ -891,8 +1120,15 @@ class Workspace:
         resolution = resolve(index, [stored.spec.ref])
         return CatalogView([stored.spec.ref], {stored.spec.ref: stored.spec}, resolution, index)
 
-    def set_alias(self, reference: str, alias: str, version: str, *,
-                  expect: str | None = None, actor: str | None = None) -> AliasRecord:
+    def set_alias(
+        self,
+        reference: str,
+        alias: str,
+        version: str,
+        *,
+        expect: str | None = None,
+        actor: str | None = None,
+    ) -> AliasRecord:
         """Move alias `alias` of a model to `version`; `expect` makes it compare-and-set
         (`expect="none"` means the alias must not exist yet)."""
         model_id, _ = parse_reference(reference)
@@ -902,15 +1138,29 @@ class Workspace:
             _check_version(expect, "--expect")
         # The move and its audit entry commit together.
         with self.store.transaction() as tx:
-            before = next(({"version": a.version, "revision": a.revision}
-                           for a in tx.aliases(model_id) if a.name == alias), None)
+            before = next(
+                (
+                    {"version": a.version, "revision": a.revision}
+                    for a in tx.aliases(model_id)
+                    if a.name == alias
+                ),
+                None,
+            )
             record = tx.set_alias(
-                model_id, alias, version,
+                model_id,
+                alias,
+                version,
                 expect=None if expect is None or expect.lower() == "none" else expect,
-                expect_absent=expect is not None and expect.lower() == "none")
-            record_audit(tx, actor or local_actor(), "alias.set",
-                         f"{record.model_id} alias {record.name}", before,
-                         {"version": record.version, "revision": record.revision})
+                expect_absent=expect is not None and expect.lower() == "none",
+            )
+            record_audit(
+                tx,
+                actor or local_actor(),
+                "alias.set",
+                f"{record.model_id} alias {record.name}",
+                before,
+                {"version": record.version, "revision": record.revision},
+            )
         return record
 
     def aliases(self, reference: str | None = None) -> list[AliasRecord]:
@@ -958,8 +1208,9 @@ def _has_highs() -> bool:
     return importlib.util.find_spec("highspy") is not None
 
 
-def _transitive_dependents(name: str, dependencies: dict[str, list[str]],
-                           live: set[str]) -> list[str]:
+def _transitive_dependents(
+    name: str, dependencies: dict[str, list[str]], live: set[str]
+) -> list[str]:
     """Live models that need `name`, directly or not, dependents before what they need."""
     graph: DependencyGraph[str] = DependencyGraph(dependencies)
     if name not in graph.nodes:

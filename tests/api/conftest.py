@@ -11,8 +11,8 @@ from modelyard import Workspace
 from modelyard.api import create_app
 from modelyard.triton.server import free_port
 
-REC = "recommendation_platform"     # owns user_embedding, ranking_scorer, recommendation_ranker
-SEARCH = "search_experience"        # owns query_understanding, content_retrieval
+REC = "recommendation_platform"  # owns user_embedding, ranking_scorer, recommendation_ranker
+SEARCH = "search_experience"  # owns query_understanding, content_retrieval
 ROLES = ("viewer", "maintainer", "admin")
 
 
@@ -23,12 +23,15 @@ def api_ws(netflix: Workspace) -> Iterator[Workspace]:
     assert netflix.root is not None
     closed = free_port()
     config = netflix.root / "modelyard.yaml"
-    config.write_text(config.read_text() + f"""
+    config.write_text(
+        config.read_text()
+        + f"""
 targets:
   local: {{url: 'http://127.0.0.1:{closed}', repository: repo-local, profile: local}}
   search-only: {{url: 'http://127.0.0.1:{closed}', repository: repo-search, profile: local,
                 teams: [{SEARCH}]}}
-""")
+"""
+    )
     opened = Workspace.open(netflix.root, db_url=netflix.db_url)
     yield opened
     opened.close()
@@ -37,9 +40,11 @@ targets:
 @pytest.fixture
 def tokens(api_ws: Workspace) -> dict[tuple[str, str], str]:
     """A secret per (role, team) for both teams."""
-    return {(role, team): api_ws.access.create_token(team, role, f"{role} of {team}",
-                                                     actor="test")[1]
-            for role in ROLES for team in (REC, SEARCH)}
+    return {
+        (role, team): api_ws.access.create_token(team, role, f"{role} of {team}", actor="test")[1]
+        for role in ROLES
+        for team in (REC, SEARCH)
+    }
 
 
 def bearer(secret: str) -> dict[str, str]:

@@ -70,8 +70,9 @@ def secret(tmp_path: Path, api_ws: Workspace) -> Path:
 
 
 def register(client: TestClient, tokens: Tokens, text: str) -> Any:
-    return client.post("/api/v1/models", json={"manifest": text},
-                       headers=bearer(tokens[("maintainer", SEARCH)]))
+    return client.post(
+        "/api/v1/models", json={"manifest": text}, headers=bearer(tokens[("maintainer", SEARCH)])
+    )
 
 
 def assert_refused(response: Any, api_ws: Workspace, opened: list[str], secret: Path) -> None:
@@ -89,23 +90,25 @@ def assert_refused(response: Any, api_ws: Workspace, opened: list[str], secret: 
     assert not any(s.id == "search/tokenizer" for s in api_ws.list_models())
 
 
-def test_absolute_path_outside_is_refused(client: TestClient, tokens: Tokens, api_ws: Workspace,
-                                          secret: Path, opened_files: list[str]) -> None:
+def test_absolute_path_outside_is_refused(
+    client: TestClient, tokens: Tokens, api_ws: Workspace, secret: Path, opened_files: list[str]
+) -> None:
     for path in (str(secret), "/etc/shadow", "/etc/passwd", "~/.ssh/id_rsa", "/"):
         assert_refused(register(client, tokens, manifest(path)), api_ws, opened_files, secret)
 
 
-def test_dot_dot_escape_is_refused(client: TestClient, tokens: Tokens, api_ws: Workspace,
-                                   secret: Path, opened_files: list[str]) -> None:
+def test_dot_dot_escape_is_refused(
+    client: TestClient, tokens: Tokens, api_ws: Workspace, secret: Path, opened_files: list[str]
+) -> None:
     assert api_ws.root is not None
     (api_ws.root / "models").mkdir(exist_ok=True)
     for path in ("../shadow", "models/../../shadow", f"{api_ws.root}/../shadow"):
         assert_refused(register(client, tokens, manifest(path)), api_ws, opened_files, secret)
 
 
-def test_symlink_inside_pointing_outside_is_refused(client: TestClient, tokens: Tokens,
-                                                    api_ws: Workspace, secret: Path,
-                                                    opened_files: list[str]) -> None:
+def test_symlink_inside_pointing_outside_is_refused(
+    client: TestClient, tokens: Tokens, api_ws: Workspace, secret: Path, opened_files: list[str]
+) -> None:
     assert api_ws.root is not None
     (api_ws.root / "model.py").symlink_to(secret)
     assert_refused(register(client, tokens, manifest("model.py")), api_ws, opened_files, secret)
@@ -117,13 +120,14 @@ def test_symlink_inside_pointing_outside_is_refused(client: TestClient, tokens: 
     assert_refused(register(client, tokens, manifest("tokenizer")), api_ws, opened_files, secret)
     # A linked folder: the link itself leads outside.
     (api_ws.root / "linked").symlink_to(secret.parent, target_is_directory=True)
-    assert_refused(register(client, tokens, manifest("linked/shadow")), api_ws, opened_files,
-                   secret)
+    assert_refused(
+        register(client, tokens, manifest("linked/shadow")), api_ws, opened_files, secret
+    )
 
 
-def test_artifact_under_the_workspace_is_registered(client: TestClient, tokens: Tokens,
-                                                    api_ws: Workspace,
-                                                    opened_files: list[str]) -> None:
+def test_artifact_under_the_workspace_is_registered(
+    client: TestClient, tokens: Tokens, api_ws: Workspace, opened_files: list[str]
+) -> None:
     assert api_ws.root is not None
     weights = api_ws.root / "artifacts" / "model.py"
     weights.parent.mkdir()
@@ -139,8 +143,9 @@ def test_artifact_under_the_workspace_is_registered(client: TestClient, tokens: 
     assert str(weights.resolve()) in opened_files  # the audit hook does see the reads
 
 
-def test_configured_roots(tokens: Tokens, api_ws: Workspace, tmp_path: Path,
-                          secret: Path, opened_files: list[str]) -> None:
+def test_configured_roots(
+    tokens: Tokens, api_ws: Workspace, tmp_path: Path, secret: Path, opened_files: list[str]
+) -> None:
     """`api.artifact_roots`: relative ones under the workspace folder, absolute ones as
     written; the workspace folder itself is then no longer allowed."""
     assert api_ws.root is not None
@@ -156,13 +161,16 @@ def test_configured_roots(tokens: Tokens, api_ws: Workspace, tmp_path: Path,
     config_path.write_text(yaml.safe_dump(config))
     configured = Workspace.open(api_ws.root, db_url=api_ws.db_url)
     try:
-        assert configured.api_artifact_roots == [(api_ws.root / "artifacts").resolve(),
-                                                 shared.resolve()]
+        assert configured.api_artifact_roots == [
+            (api_ws.root / "artifacts").resolve(),
+            shared.resolve(),
+        ]
         with TestClient(create_app(configured)) as client:
             refused = register(client, tokens, manifest("elsewhere.py"))
             assert refused.status_code == 403 and "srv-models" in refused.text
-            assert_refused(register(client, tokens, manifest(str(secret))), configured,
-                           opened_files, secret)
+            assert_refused(
+                register(client, tokens, manifest(str(secret))), configured, opened_files, secret
+            )
             assert register(client, tokens, manifest("artifacts/model.py")).status_code == 200
             shared_version = register(client, tokens, manifest(str(shared / "tok"), "2.0"))
             assert shared_version.status_code == 200, shared_version.text
@@ -170,8 +178,9 @@ def test_configured_roots(tokens: Tokens, api_ws: Workspace, tmp_path: Path,
         configured.close()
 
 
-def test_no_roots_refuses_every_artifact(tokens: Tokens, api_ws: Workspace, secret: Path,
-                                         opened_files: list[str]) -> None:
+def test_no_roots_refuses_every_artifact(
+    tokens: Tokens, api_ws: Workspace, secret: Path, opened_files: list[str]
+) -> None:
     assert api_ws.root is not None
     config_path = api_ws.root / "modelyard.yaml"
     config_path.write_text(config_path.read_text() + "api: {artifact_roots: []}\n")
@@ -179,8 +188,9 @@ def test_no_roots_refuses_every_artifact(tokens: Tokens, api_ws: Workspace, secr
     configured = Workspace.open(api_ws.root, db_url=api_ws.db_url)
     try:
         with TestClient(create_app(configured)) as client:
-            assert_refused(register(client, tokens, manifest("model.py")), configured,
-                           opened_files, secret)
+            assert_refused(
+                register(client, tokens, manifest("model.py")), configured, opened_files, secret
+            )
     finally:
         configured.close()
 

@@ -17,8 +17,16 @@ from tests.conftest import NETFLIX_MODELS, Cli
 
 
 def test_token_create_list_revoke(cli: Cli, workspace: Workspace) -> None:
-    created = cli.json("token", "create", "--team", "search_experience", "--role", "maintainer",
-                       "--description", "ci deploys")
+    created = cli.json(
+        "token",
+        "create",
+        "--team",
+        "search_experience",
+        "--role",
+        "maintainer",
+        "--description",
+        "ci deploys",
+    )
     token, secret = created["token"], created["secret"]
     assert token["role"] == "maintainer" and secret.startswith(token["prefix"])
     found = workspace.access.token_for_secret(secret)
@@ -79,8 +87,18 @@ def _wait_for(url: str, process: subprocess.Popen[bytes]) -> httpx.Response:
 
 def test_server_runs_open_on_loopback_until_a_token_exists(workspace: Workspace) -> None:
     port = free_port()
-    command = [sys.executable, "-m", "modelyard.cli", "server", "--port", str(port),
-               "--workspace", str(workspace.root), "--db", workspace.db_url]
+    command = [
+        sys.executable,
+        "-m",
+        "modelyard.cli",
+        "server",
+        "--port",
+        str(port),
+        "--workspace",
+        str(workspace.root),
+        "--db",
+        workspace.db_url,
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         me = _wait_for(f"http://127.0.0.1:{port}/api/v1/me", process)

@@ -27,8 +27,13 @@ Tokens = dict[tuple[str, str], str]
 
 
 def test_pages_need_a_token(client: TestClient) -> None:
-    for page in ("/ui/catalog", "/ui/models/search/content_retrieval", "/ui/validation",
-                 "/ui/deployments", "/ui/report"):
+    for page in (
+        "/ui/catalog",
+        "/ui/models/search/content_retrieval",
+        "/ui/validation",
+        "/ui/deployments",
+        "/ui/report",
+    ):
         response = client.get(page, follow_redirects=False)
         assert response.status_code == 303
         assert response.headers["location"].startswith("/ui/login?next=%2Fui%2F")
@@ -49,7 +54,7 @@ def test_catalog_model_validation_deployments_report(client: TestClient, tokens:
     assert "search/content_retrieval@2.0" in model and '<div class="graph" id="graph"><svg' in model
     assert "query_understanding" in model and 'id="alias-form"' not in model  # a viewer
     # The targets are declared but nothing listens: the page says so per target.
-    assert model.count('<h3>') == 2 and "is unreachable" in model
+    assert model.count("<h3>") == 2 and "is unreachable" in model
     missing = client.get("/ui/models/search/nothing").text
     assert "no model search/nothing" in missing
     validation = client.get("/ui/validation").text
@@ -64,24 +69,32 @@ def test_catalog_model_validation_deployments_report(client: TestClient, tokens:
 
 def test_pages_load_nothing_from_elsewhere(client: TestClient, tokens: Tokens) -> None:
     client.cookies.set(COOKIE, tokens[("admin", REC)])
-    for page in ("/ui/login", "/ui/catalog", "/ui/models/search/content_retrieval",
-                 "/ui/validation", "/ui/deployments", "/ui/report"):
+    for page in (
+        "/ui/login",
+        "/ui/catalog",
+        "/ui/models/search/content_retrieval",
+        "/ui/validation",
+        "/ui/deployments",
+        "/ui/report",
+    ):
         html = client.get(page).text
         html = re.sub(r'xmlns(:xlink)?="http://www\.w3\.org/[^"]*"', "", html)
         html = re.sub(r"Triton at http://127\.0\.0\.1:\d+", "", html)
         assert "http://" not in html and "https://" not in html and "//cdn" not in html, page
 
 
-def test_maintainer_sees_the_alias_form_of_own_models_only(client: TestClient,
-                                                           tokens: Tokens) -> None:
+def test_maintainer_sees_the_alias_form_of_own_models_only(
+    client: TestClient, tokens: Tokens
+) -> None:
     client.cookies.set(COOKIE, tokens[("maintainer", SEARCH)])
     assert 'id="alias-form"' in client.get("/ui/models/search/content_retrieval").text
     assert 'id="alias-form"' not in client.get("/ui/models/recommendation/user_embedding").text
     assert 'id="deploy-form"' in client.get("/ui/deployments").text
 
 
-def test_a_target_that_never_answers_does_not_hold_the_model_page(api_ws: Workspace,
-                                                                  tokens: Tokens) -> None:
+def test_a_target_that_never_answers_does_not_hold_the_model_page(
+    api_ws: Workspace, tokens: Tokens
+) -> None:
     """A server that accepts the connection and never replies: the page and /status say
     so after the short live-read timeout, not the Triton client's 30 s."""
     assert api_ws.root is not None
@@ -90,8 +103,11 @@ def test_a_target_that_never_answers_does_not_hold_the_model_page(api_ws: Worksp
         silent.listen(8)  # the kernel completes the handshakes; nothing ever reads or answers
         config_path = api_ws.root / "modelyard.yaml"
         config = yaml.safe_load(config_path.read_text())
-        config["targets"]["silent"] = {"url": f"http://127.0.0.1:{silent.getsockname()[1]}",
-                                       "repository": "repo-silent", "profile": "local"}
+        config["targets"]["silent"] = {
+            "url": f"http://127.0.0.1:{silent.getsockname()[1]}",
+            "repository": "repo-silent",
+            "profile": "local",
+        }
         config_path.write_text(yaml.safe_dump(config))
         ws = Workspace.open(api_ws.root, db_url=api_ws.db_url)
         try:
@@ -99,8 +115,11 @@ def test_a_target_that_never_answers_does_not_hold_the_model_page(api_ws: Worksp
                 client.cookies.set(COOKIE, tokens[("viewer", REC)])
                 started = time.monotonic()
                 page = client.get("/ui/models/search/content_retrieval")
-                status = client.get("/api/v1/status", params={"target": "silent"},
-                                    headers={"Authorization": f"Bearer {tokens[('viewer', REC)]}"})
+                status = client.get(
+                    "/api/v1/status",
+                    params={"target": "silent"},
+                    headers={"Authorization": f"Bearer {tokens[('viewer', REC)]}"},
+                )
                 elapsed_s = time.monotonic() - started
         finally:
             ws.close()
@@ -117,8 +136,11 @@ def live_server(api_ws: Workspace) -> Iterator[str]:
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(api_ws), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(api_ws), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -132,8 +154,10 @@ def live_server(api_ws: Workspace) -> Iterator[str]:
         thread.join(30)
 
 
-@pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
-                    reason="Debian's chromium is not installed (make test installs it)")
+@pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (make test installs it)",
+)
 def test_dashboard_in_a_real_browser(live_server: str, tokens: Tokens, api_ws: Workspace) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -141,13 +165,26 @@ def test_dashboard_in_a_real_browser(live_server: str, tokens: Tokens, api_ws: W
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("console", lambda message: errors.append(message.text)
-                if message.type == "error" and "401" not in message.text else None)
+        page.on(
+            "console",
+            lambda message: (
+                errors.append(message.text)
+                if message.type == "error" and "401" not in message.text
+                else None
+            ),
+        )
 
         # Log in: a wrong token is refused on the page, the right one opens the catalog.
         page.goto(f"{live_server}/ui/catalog")

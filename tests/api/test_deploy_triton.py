@@ -24,13 +24,17 @@ def triton_target(netflix: Workspace) -> Iterator[tuple[Workspace, TritonClient]
     assert netflix.root is not None
     port = free_port()
     config = netflix.root / "modelyard.yaml"
-    config.write_text(config.read_text() + f"""
+    config.write_text(
+        config.read_text()
+        + f"""
 targets:
   test: {{url: 'http://127.0.0.1:{port}', repository: repo, profile: local, teams: [{REC}]}}
-""")
+"""
+    )
     opened = Workspace.open(netflix.root, db_url=netflix.db_url)
-    server = LocalTriton(netflix.root / "repo", netflix.root / ".modelyard" / "triton",
-                         http_port=port)
+    server = LocalTriton(
+        netflix.root / "repo", netflix.root / ".modelyard" / "triton", http_port=port
+    )
     client = server.start()
     try:
         yield opened, client
@@ -51,8 +55,11 @@ def test_deploy_through_the_api(triton_target: tuple[Workspace, TritonClient]) -
         plan = client.get("/api/v1/plan/rollout", params={"target": "test"}, headers=headers)
         assert plan.json()["summary"]["load"] == 6
 
-        started = client.post("/api/v1/jobs", headers=headers, json={
-            "target": "test", "load_timeout_s": 120, "ready_timeout_s": 60})
+        started = client.post(
+            "/api/v1/jobs",
+            headers=headers,
+            json={"target": "test", "load_timeout_s": 120, "ready_timeout_s": 60},
+        )
         assert started.status_code == 202, started.text
         job_id = started.json()["id"]
         seen_states: set[str] = set()
@@ -75,8 +82,9 @@ def test_deploy_through_the_api(triton_target: tuple[Workspace, TritonClient]) -
         assert len(ready) == 6
         status = client.get("/api/v1/status", params={"target": "test"}, headers=headers).json()
         assert status["in_sync"] is True
-        history = client.get("/api/v1/history", params={"target": "test"},
-                             headers=headers).json()["deployments"]
+        history = client.get("/api/v1/history", params={"target": "test"}, headers=headers).json()[
+            "deployments"
+        ]
         assert history[0]["outcome"] == "succeeded"
         assert history[0]["actor"].startswith(f"api:token {token.id} ({REC}, maintainer)")
         entry = workspace.access.entries(action="deploy")[0]

@@ -49,9 +49,15 @@ def test_every_operation_conforms_to_the_schema(api_ws: Workspace) -> None:
 
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20
+
     def fuzz(operation: Any, mode: GenerationMode) -> None:
-        @settings(max_examples=EXAMPLES_PER_OPERATION // 2, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck), derandomize=True)
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION // 2,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+        )
         @given(data=st.data())
         def check(data: st.DataObject) -> None:
             case = data.draw(operation.as_strategy(generation_mode=mode))
@@ -59,8 +65,7 @@ def test_every_operation_conforms_to_the_schema(api_ws: Workspace) -> None:
             calls[operation.label] = calls.get(operation.label, 0) + 1
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
             assert response.status_code != 500, (case.method, case.path, response.text)
-            case.validate_response(response, excluded_checks=EXCLUDED,
-                                   headers=headers())
+            case.validate_response(response, excluded_checks=EXCLUDED, headers=headers())
 
         check()
 
@@ -69,6 +74,8 @@ def test_every_operation_conforms_to_the_schema(api_ws: Workspace) -> None:
             fuzz(operation, mode)
     app.state.modelyard.jobs.join_all(60)
     seconds = time.perf_counter() - started
-    print(f"schemathesis: {sum(calls.values())} requests over {len(calls)} operations in "
-          f"{seconds:.1f} s; statuses {dict(sorted(statuses.items()))}")
+    print(
+        f"schemathesis: {sum(calls.values())} requests over {len(calls)} operations in "
+        f"{seconds:.1f} s; statuses {dict(sorted(statuses.items()))}"
+    )
     assert len(calls) == len(operations)

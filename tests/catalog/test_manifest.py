@@ -20,10 +20,11 @@ from modelyard import (
 from tests.conftest import NETFLIX_MODELS, NETFLIX_REFS
 
 
-
 def doc(name: str, *deps: str, version: str = "1.0", domain: str = "x", extra: str = "") -> str:
-    text = (f'name: {name}\nversion: "{version}"\nmodel_type: classification\n'
-            f"framework: pytorch\ndomain: {domain}\nowner_team: team\n")
+    text = (
+        f'name: {name}\nversion: "{version}"\nmodel_type: classification\n'
+        f"framework: pytorch\ndomain: {domain}\nowner_team: team\n"
+    )
     if deps:
         text += "dependencies:\n" + "".join(f"  - {d}\n" for d in deps)
     return text + extra
@@ -50,9 +51,15 @@ def spec(workspace: Workspace, ref: str) -> ModelSpec:
 
 
 def test_multi_document_file(workspace: Workspace, tmp_path: Path) -> None:
-    path = write(tmp_path / "m" / "three.yaml",
-                 "# three models in one file\n" + doc("a") + "---\n" + doc("b", "x/a")
-                 + "---\n# the last one\n" + doc("c", "x/b>=1.0,<2"))
+    path = write(
+        tmp_path / "m" / "three.yaml",
+        "# three models in one file\n"
+        + doc("a")
+        + "---\n"
+        + doc("b", "x/a")
+        + "---\n# the last one\n"
+        + doc("c", "x/b>=1.0,<2"),
+    )
     documents = load_manifests([path])
     assert [d.spec.ref for d in documents] == ["x/a@1.0", "x/b@1.0", "x/c@1.0"]
     assert [d.line for d in documents] == [2, 9, 19]
@@ -65,8 +72,7 @@ def test_multi_document_file(workspace: Workspace, tmp_path: Path) -> None:
 
 
 def test_empty_documents_are_skipped(workspace: Workspace, tmp_path: Path) -> None:
-    text = ("---\n# only a comment\n---\n" + doc("a") + "---\n---\n\n" + doc("b")
-            + "---\n...\n")
+    text = "---\n# only a comment\n---\n" + doc("a") + "---\n---\n\n" + doc("b") + "---\n...\n"
     path = write(tmp_path / "gaps.yaml", text)
     assert [d.spec.ref for d in load_manifests([path])] == ["x/a@1.0", "x/b@1.0"]
     assert workspace.apply([path]).created == ["x/a@1.0", "x/b@1.0"]
@@ -93,7 +99,8 @@ def test_parse_manifest_text() -> None:
 
 
 def test_folder_is_read_recursively_skipping_hidden_and_other_files(
-        workspace: Workspace, tmp_path: Path) -> None:
+    workspace: Workspace, tmp_path: Path
+) -> None:
     root = tmp_path / "models"
     write(root / "top.yaml", doc("top", "x/mid", "x/leaf"))
     write(root / "nested" / "mid.yml", doc("mid", "x/leaf"))
@@ -110,20 +117,29 @@ def test_folder_is_read_recursively_skipping_hidden_and_other_files(
 
     documents = load_manifests([root])
     assert sorted(d.spec.ref for d in documents) == [
-        "x/from_json@1.0", "x/leaf@1.0", "x/mid@1.0", "x/top@1.0"]
+        "x/from_json@1.0",
+        "x/leaf@1.0",
+        "x/mid@1.0",
+        "x/top@1.0",
+    ]
     assert all(Path(d.source).is_relative_to(root) for d in documents)
     result = workspace.apply([root])
     assert result.created == ["x/from_json@1.0", "x/leaf@1.0", "x/mid@1.0", "x/top@1.0"]
 
 
 def test_dependent_in_a_file_sorting_before_its_dependency(
-        netflix: Workspace, tmp_path: Path) -> None:
+    netflix: Workspace, tmp_path: Path
+) -> None:
     root = tmp_path / "models"
-    write(root / "a_ranker.yaml", doc("ranker", "x/z_features>=1.0",
-                                      "recommendation/user_embedding>=1.0,<2"))
+    write(
+        root / "a_ranker.yaml",
+        doc("ranker", "x/z_features>=1.0", "recommendation/user_embedding>=1.0,<2"),
+    )
     write(root / "z_features.yaml", doc("z_features"))
     assert [Path(d.source).name for d in load_manifests([root])] == [
-        "a_ranker.yaml", "z_features.yaml"]
+        "a_ranker.yaml",
+        "z_features.yaml",
+    ]
     result = netflix.apply([root])
     assert result.created == ["x/ranker@1.0", "x/z_features@1.0"]
     assert refs(netflix) == sorted(NETFLIX_REFS + ["x/ranker@1.0", "x/z_features@1.0"])
@@ -162,10 +178,16 @@ def test_missing_path_is_an_error(workspace: Workspace, tmp_path: Path) -> None:
 
 def _seed_entry(name: str, domain: str, **fields: object) -> dict[str, object]:
     entry: dict[str, object] = {
-        "name": name, "version": "1.0", "model_type": "embedding", "framework": "pytorch",
-        "domain": domain, "owner_team": "recommendation_platform",
-        "description": f"{name} from the notebook", "dependencies": [],
-        "resource_requirements": None, "sla_requirements": None,
+        "name": name,
+        "version": "1.0",
+        "model_type": "embedding",
+        "framework": "pytorch",
+        "domain": domain,
+        "owner_team": "recommendation_platform",
+        "description": f"{name} from the notebook",
+        "dependencies": [],
+        "resource_requirements": None,
+        "sla_requirements": None,
         "created_at": "2024-01-15T10:30:00.123456",
     }
     entry.update(fields)
@@ -173,28 +195,56 @@ def _seed_entry(name: str, domain: str, **fields: object) -> dict[str, object]:
 
 
 def test_seed_repository_metadata_json_with_null_defaults(
-        workspace: Workspace, tmp_path: Path) -> None:
+    workspace: Workspace, tmp_path: Path
+) -> None:
     seed = {
         "recommendation/user_embedding": _seed_entry("user_embedding", "recommendation"),
         "recommendation/ranker": _seed_entry(
-            "ranker", "recommendation", version="3.0", model_type="classification",
-            dependencies=["recommendation/user_embedding>=1.0,<2"], description=None,
-            resource_requirements={"memory_mb": 8192, "gpu_memory_mb": 12288, "cpu_cores": 8,
-                                   "max_batch_size": 32},
-            sla_requirements={"max_latency_p99_ms": 100, "min_throughput_rps": 25,
-                              "availability": 0.9999}),
-        "search/parser": _seed_entry("parser", "search", dependencies=None, labels=None,
-                                     inputs=None, outputs=None, triton=None),
+            "ranker",
+            "recommendation",
+            version="3.0",
+            model_type="classification",
+            dependencies=["recommendation/user_embedding>=1.0,<2"],
+            description=None,
+            resource_requirements={
+                "memory_mb": 8192,
+                "gpu_memory_mb": 12288,
+                "cpu_cores": 8,
+                "max_batch_size": 32,
+            },
+            sla_requirements={
+                "max_latency_p99_ms": 100,
+                "min_throughput_rps": 25,
+                "availability": 0.9999,
+            },
+        ),
+        "search/parser": _seed_entry(
+            "parser",
+            "search",
+            dependencies=None,
+            labels=None,
+            inputs=None,
+            outputs=None,
+            triton=None,
+        ),
     }
     path = write(tmp_path / "repository_metadata.json", json.dumps(seed, indent=2))
     result = workspace.apply([path])
-    assert result.created == ["recommendation/ranker@3.0", "recommendation/user_embedding@1.0",
-                              "search/parser@1.0"]
+    assert result.created == [
+        "recommendation/ranker@3.0",
+        "recommendation/user_embedding@1.0",
+        "search/parser@1.0",
+    ]
 
     defaulted = spec(workspace, "recommendation/user_embedding@1.0")
     resources = defaulted.resource_requirements
-    assert (resources.memory_mb, resources.gpu_memory_mb, resources.cpu_cores,
-            resources.max_batch_size, resources.instance_count) == (2048, 4096, 2, 32, 1)
+    assert (
+        resources.memory_mb,
+        resources.gpu_memory_mb,
+        resources.cpu_cores,
+        resources.max_batch_size,
+        resources.instance_count,
+    ) == (2048, 4096, 2, 32, 1)
     sla = defaulted.sla_requirements
     assert (sla.max_latency_p99_ms, sla.min_throughput_rps, sla.availability) == (100, 10, 0.999)
     assert "created_at" not in defaulted.model_dump()
@@ -209,14 +259,18 @@ def test_seed_repository_metadata_json_with_null_defaults(
     parser = spec(workspace, "search/parser")
     assert parser.dependencies == [] and parser.labels == {} and parser.inputs == []
     assert workspace.show("recommendation/ranker").dependencies == {
-        "recommendation/user_embedding>=1.0,<2": "recommendation/user_embedding@1.0"}
+        "recommendation/user_embedding>=1.0,<2": "recommendation/user_embedding@1.0"
+    }
 
 
 def test_seed_json_of_the_netflix_models_matches_the_yaml(
-        netflix: Workspace, tmp_path: Path) -> None:
+    netflix: Workspace, tmp_path: Path
+) -> None:
     # The same five models written the notebook's way are the same content.
-    seed = {s.id: {**s.model_dump(mode="json"), "created_at": "2024-01-15T10:30:00"}
-            for s in netflix.list_models()}
+    seed = {
+        s.id: {**s.model_dump(mode="json"), "created_at": "2024-01-15T10:30:00"}
+        for s in netflix.list_models()
+    }
     path = write(tmp_path / "repository_metadata.json", json.dumps(seed))
     result = netflix.apply([path])
     assert result.created == [] and result.unchanged == NETFLIX_REFS
@@ -263,8 +317,12 @@ def test_dry_run_writes_nothing(workspace: Workspace) -> None:
     result = workspace.apply([NETFLIX_MODELS], dry_run=True)
     assert result.dry_run is True
     assert result.created == NETFLIX_REFS and result.unchanged == []
-    assert result.to_dict() == {"ok": True, "dry_run": True, "created": NETFLIX_REFS,
-                                "unchanged": []}
+    assert result.to_dict() == {
+        "ok": True,
+        "dry_run": True,
+        "created": NETFLIX_REFS,
+        "unchanged": [],
+    }
     assert workspace.list_models(all_versions=True) == []
     assert workspace.apply([NETFLIX_MODELS]).created == NETFLIX_REFS
 
@@ -287,8 +345,9 @@ def test_dry_run_still_reports_errors(netflix: Workspace, tmp_path: Path) -> Non
 
 def test_artifact_is_resolved_and_hashed(workspace: Workspace, tmp_path: Path) -> None:
     weights = write(tmp_path / "weights" / "model.onnx", b"\x00onnx weights\x01" * 1000)
-    manifest = write(tmp_path / "models" / "m.yaml",
-                     doc("m", extra="artifact: ../weights/model.onnx\n"))
+    manifest = write(
+        tmp_path / "models" / "m.yaml", doc("m", extra="artifact: ../weights/model.onnx\n")
+    )
     [document] = load_manifests([manifest])
     assert document.spec.artifact == str(weights.resolve())
     assert Path(document.spec.artifact).is_absolute()
@@ -303,15 +362,18 @@ def test_artifact_is_resolved_and_hashed(workspace: Workspace, tmp_path: Path) -
 def test_artifact_with_the_right_pinned_digest(workspace: Workspace, tmp_path: Path) -> None:
     weights = write(tmp_path / "model.plan", b"engine")
     digest = hashlib.sha256(b"engine").hexdigest()
-    manifest = write(tmp_path / "m.yaml", doc(
-        "m", extra=f"artifact: {weights}\nartifact_sha256: {digest}\n"))
+    manifest = write(
+        tmp_path / "m.yaml", doc("m", extra=f"artifact: {weights}\nartifact_sha256: {digest}\n")
+    )
     assert workspace.apply([manifest]).created == ["x/m@1.0"]
     assert spec(workspace, "x/m").artifact_sha256 == digest
 
 
 def test_artifact_folder_digest_covers_names_and_contents(tmp_path: Path) -> None:
     def digest_of(files: dict[str, bytes]) -> str | None:
-        folder = tmp_path / "-".join(sorted(f"{k}={v!r}" for k, v in files.items())).replace("/", "_")
+        folder = tmp_path / "-".join(sorted(f"{k}={v!r}" for k, v in files.items())).replace(
+            "/", "_"
+        )
         for name, content in files.items():
             write(folder / "model" / name, content)
         write(folder / "m.yaml", doc("m", extra="artifact: model\n"))
@@ -362,7 +424,8 @@ outputs:
 
 
 def test_same_version_spelled_two_ways_in_one_apply_is_a_duplicate(
-        netflix: Workspace, tmp_path: Path) -> None:
+    netflix: Workspace, tmp_path: Path
+) -> None:
     short = write(tmp_path / "a.yaml", doc("m", version="1.0"))
     long = write(tmp_path / "b.yaml", doc("m", version="1.0.0"))
     with pytest.raises(InputError) as raised:
@@ -399,7 +462,8 @@ def test_newer_patch_is_a_new_version(netflix: Workspace, tmp_path: Path) -> Non
 
 
 def test_same_version_spelled_differently_later_is_unchanged(
-        netflix: Workspace, tmp_path: Path) -> None:
+    netflix: Workspace, tmp_path: Path
+) -> None:
     netflix.apply([write(tmp_path / "a.yaml", doc("m", version="1.0"))])
     result = netflix.apply([write(tmp_path / "b.yaml", doc("m", version="1.0.0"))])
     assert result.created == [] and result.unchanged == ["x/m@1.0.0"]

@@ -8,8 +8,23 @@ from hypothesis import strategies as st
 
 from modelyard.catalog.version import Version, VersionConstraint
 
-CANDIDATES = ["0.9", "1.0", "1.0.0", "1.0.1", "1.1", "1.2", "1.2.5", "1.9.9", "1.10",
-              "2.0", "2.1", "2.1.0", "2.1.1", "2.2", "3.0"]
+CANDIDATES = [
+    "0.9",
+    "1.0",
+    "1.0.0",
+    "1.0.1",
+    "1.1",
+    "1.2",
+    "1.2.5",
+    "1.9.9",
+    "1.10",
+    "2.0",
+    "2.1",
+    "2.1.0",
+    "2.1.1",
+    "2.2",
+    "3.0",
+]
 
 
 def allowed(constraint: str) -> list[str]:
@@ -36,14 +51,17 @@ def test_short_and_long_forms_are_one_version() -> None:
     assert not Version.parse("1.0") < Version.parse("1.0.0")
 
 
-@pytest.mark.parametrize(("low", "high"), [
-    ("1.9", "1.10"),
-    ("1.99.99", "2.0"),
-    ("1.0", "1.0.1"),
-    ("0.9", "1.0"),
-    ("1.2.9", "1.2.10"),
-    ("9.0", "10.0"),
-])
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [
+        ("1.9", "1.10"),
+        ("1.99.99", "2.0"),
+        ("1.0", "1.0.1"),
+        ("0.9", "1.0"),
+        ("1.2.9", "1.2.10"),
+        ("9.0", "10.0"),
+    ],
+)
 def test_ordering_is_numeric(low: str, high: str) -> None:
     assert Version.parse(low) < Version.parse(high)
     assert Version.parse(high) > Version.parse(low)
@@ -53,23 +71,54 @@ def test_ordering_is_numeric(low: str, high: str) -> None:
 def test_sorting() -> None:
     texts = ["1.10", "2.0", "1.9", "1.99.99", "0.1", "1.9.1"]
     assert [str(v) for v in sorted(Version.parse(t) for t in texts)] == [
-        "0.1", "1.9", "1.9.1", "1.10", "1.99.99", "2.0"]
+        "0.1",
+        "1.9",
+        "1.9.1",
+        "1.10",
+        "1.99.99",
+        "2.0",
+    ]
 
 
-@pytest.mark.parametrize("text", [
-    "", "1", "1.", ".1", "1.0.0.0", "v1.0", "1.0a1", "1.0-rc1", "01.0", "1.00", "1.0.01",
-    "-1.0", "1.-1", " 1.0", "1.0 ", "1,0", "a.b", "1.x", "1.0.0+local", "1234567890.0",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "1",
+        "1.",
+        ".1",
+        "1.0.0.0",
+        "v1.0",
+        "1.0a1",
+        "1.0-rc1",
+        "01.0",
+        "1.00",
+        "1.0.01",
+        "-1.0",
+        "1.-1",
+        " 1.0",
+        "1.0 ",
+        "1,0",
+        "a.b",
+        "1.x",
+        "1.0.0+local",
+        "1234567890.0",
+    ],
+)
 def test_invalid_versions_raise_value_error(text: str) -> None:
     with pytest.raises(ValueError, match="MAJOR.MINOR"):
         Version.parse(text)
 
 
-@given(st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6)),
-       st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6)),
-       st.booleans(), st.booleans())
-def test_ordering_matches_tuple_ordering(a: tuple[int, int, int], b: tuple[int, int, int],
-                                         short_a: bool, short_b: bool) -> None:
+@given(
+    st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6)),
+    st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6)),
+    st.booleans(),
+    st.booleans(),
+)
+def test_ordering_matches_tuple_ordering(
+    a: tuple[int, int, int], b: tuple[int, int, int], short_a: bool, short_b: bool
+) -> None:
     def spell(t: tuple[int, int, int], short: bool) -> str:
         return f"{t[0]}.{t[1]}" if short and t[2] == 0 else f"{t[0]}.{t[1]}.{t[2]}"
 
@@ -85,8 +134,7 @@ def test_ordering_matches_tuple_ordering(a: tuple[int, int, int], b: tuple[int, 
 
 
 def test_range() -> None:
-    assert allowed(">=1.0,<2") == ["1.0", "1.0.0", "1.0.1", "1.1", "1.2", "1.2.5", "1.9.9",
-                                   "1.10"]
+    assert allowed(">=1.0,<2") == ["1.0", "1.0.0", "1.0.1", "1.1", "1.2", "1.2.5", "1.9.9", "1.10"]
 
 
 def test_exact() -> None:
@@ -120,29 +168,49 @@ def test_other_operators_and_spaces() -> None:
     assert VersionConstraint.parse(" >= 1.0 , < 2 ").text == ">=1.0,<2"
 
 
-@pytest.mark.parametrize("text", [
-    ">>1", "abc", "1", "1.0.0.0", "1.01", "==", ">=", "1.x", ">=1.0;<2", "=>1.0", "<<2",
-    ">=1.0 <2", "latest",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        ">>1",
+        "abc",
+        "1",
+        "1.0.0.0",
+        "1.01",
+        "==",
+        ">=",
+        "1.x",
+        ">=1.0;<2",
+        "=>1.0",
+        "<<2",
+        ">=1.0 <2",
+        "latest",
+    ],
+)
 def test_invalid_constraints_raise_value_error(text: str) -> None:
     with pytest.raises(ValueError, match="not valid"):
         VersionConstraint.parse(text)
 
 
-@given(st.tuples(st.integers(0, 50), st.integers(0, 50), st.integers(0, 50)),
-       st.tuples(st.integers(0, 50), st.integers(0, 50)),
-       st.tuples(st.integers(0, 50), st.integers(0, 50)))
+@given(
+    st.tuples(st.integers(0, 50), st.integers(0, 50), st.integers(0, 50)),
+    st.tuples(st.integers(0, 50), st.integers(0, 50)),
+    st.tuples(st.integers(0, 50), st.integers(0, 50)),
+)
 def test_range_constraint_matches_tuple_comparison(
-        version: tuple[int, int, int], low: tuple[int, int], high: tuple[int, int]) -> None:
+    version: tuple[int, int, int], low: tuple[int, int], high: tuple[int, int]
+) -> None:
     constraint = VersionConstraint.parse(f">={low[0]}.{low[1]},<{high[0]}.{high[1]}")
     parsed = Version.parse("{}.{}.{}".format(*version))
     expected = (*low, 0) <= version < (*high, 0)
     assert constraint.allows(parsed) == expected
 
 
-@given(st.tuples(st.integers(0, 50), st.integers(0, 50), st.integers(0, 50)),
-       st.tuples(st.integers(0, 50), st.integers(0, 50), st.integers(0, 50)))
-def test_exact_constraint_matches_equality(version: tuple[int, int, int],
-                                           pinned: tuple[int, int, int]) -> None:
+@given(
+    st.tuples(st.integers(0, 50), st.integers(0, 50), st.integers(0, 50)),
+    st.tuples(st.integers(0, 50), st.integers(0, 50), st.integers(0, 50)),
+)
+def test_exact_constraint_matches_equality(
+    version: tuple[int, int, int], pinned: tuple[int, int, int]
+) -> None:
     constraint = VersionConstraint.parse("{}.{}.{}".format(*pinned))
     assert constraint.allows(Version.parse("{}.{}.{}".format(*version))) == (version == pinned)

@@ -7,13 +7,13 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from modelyard.cli.app import app
-from tests.conftest import Cli, NETFLIX, NETFLIX_MODELS, NETFLIX_REFS
-
+from tests.conftest import NETFLIX, NETFLIX_MODELS, NETFLIX_REFS, Cli
 
 
 def test_init_creates_config_and_catalog(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["init", str(tmp_path / "new"), "--json"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        app, ["init", str(tmp_path / "new"), "--json"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "new" / "modelyard.yaml").is_file()
     assert (tmp_path / "new" / ".modelyard" / "catalog.db").is_file()
@@ -38,8 +38,11 @@ def test_list_with_filters(cli: Cli) -> None:
     search = cli.json("list", "--domain", "search")["models"]
     assert [m["name"] for m in search] == ["content_retrieval", "query_understanding"]
     team = cli.json("list", "--team", "recommendation_platform")["models"]
-    assert {m["name"] for m in team} == {"user_embedding", "ranking_scorer",
-                                         "recommendation_ranker"}
+    assert {m["name"] for m in team} == {
+        "user_embedding",
+        "ranking_scorer",
+        "recommendation_ranker",
+    }
     ensembles = cli.json("list", "--framework", "ensemble")["models"]
     assert [m["id"] for m in ensembles] == ["recommendation/recommendation_ranker"]
 
@@ -54,8 +57,10 @@ def test_show_model_and_version(cli: Cli) -> None:
         "recommendation/ranking_scorer~=3.0": "recommendation/ranking_scorer@3.0",
     }
     assert [step["model"] for step in shown["spec"]["ensemble"]["steps"]] == [
-        "recommendation/user_embedding", "recommendation/content_embedding",
-        "recommendation/ranking_scorer"]
+        "recommendation/user_embedding",
+        "recommendation/content_embedding",
+        "recommendation/ranking_scorer",
+    ]
     exact = cli.json("show", "search/query_understanding@1.5")
     assert exact["versions"] == ["1.5"]
     missing = cli.json("show", "search/query_understanding@9.9", expect=3)
@@ -65,9 +70,11 @@ def test_show_model_and_version(cli: Cli) -> None:
 def test_deps_and_impact(cli: Cli) -> None:
     cli("apply", str(NETFLIX_MODELS))
     deps = cli.json("deps", "recommendation/recommendation_ranker")["dependencies"]
-    assert sorted(deps) == ["recommendation/content_embedding@2.1",
-                            "recommendation/ranking_scorer@3.0",
-                            "recommendation/user_embedding@1.0"]
+    assert sorted(deps) == [
+        "recommendation/content_embedding@2.1",
+        "recommendation/ranking_scorer@3.0",
+        "recommendation/user_embedding@1.0",
+    ]
     impact = cli.json("impact", "search/query_understanding")["dependents"]
     assert impact == ["search/content_retrieval@2.0"]
     assert cli.json("impact", "recommendation/recommendation_ranker")["dependents"] == []
@@ -75,15 +82,25 @@ def test_deps_and_impact(cli: Cli) -> None:
 
 def test_alias_compare_and_set(cli: Cli) -> None:
     cli("apply", str(NETFLIX_MODELS))
-    created = cli.json("alias", "set", "search/query_understanding", "production", "1.5",
-                       "--expect", "none")
+    created = cli.json(
+        "alias", "set", "search/query_understanding", "production", "1.5", "--expect", "none"
+    )
     assert created["revision"] == 1
-    stale = cli.json("alias", "set", "search/query_understanding", "production", "1.5",
-                     "--expect", "1.4", expect=4)
+    stale = cli.json(
+        "alias",
+        "set",
+        "search/query_understanding",
+        "production",
+        "1.5",
+        "--expect",
+        "1.4",
+        expect=4,
+    )
     assert stale["error"] == "alias_conflict"
     listed = cli.json("alias", "list")["aliases"]
     assert [(a["model"], a["alias"], a["version"]) for a in listed] == [
-        ("search/query_understanding", "production", "1.5")]
+        ("search/query_understanding", "production", "1.5")
+    ]
 
 
 def test_validate_reports_the_seed_catalogs_sla_warnings(cli: Cli) -> None:
@@ -102,13 +119,19 @@ def test_plan_waves_and_critical_path(cli: Cli) -> None:
     plan = cli.json("plan")
     waves = [[m["ref"] for m in wave] for wave in plan["waves"]]
     assert waves == [
-        ["recommendation/content_embedding@2.1", "recommendation/ranking_scorer@3.0",
-         "recommendation/user_embedding@1.0", "search/query_understanding@1.5"],
+        [
+            "recommendation/content_embedding@2.1",
+            "recommendation/ranking_scorer@3.0",
+            "recommendation/user_embedding@1.0",
+            "search/query_understanding@1.5",
+        ],
         ["recommendation/recommendation_ranker@3.0", "search/content_retrieval@2.0"],
     ]
     assert plan["critical_path_length"] == 2
-    assert plan["critical_path"][-1] in {"recommendation/recommendation_ranker@3.0",
-                                         "search/content_retrieval@2.0"}
+    assert plan["critical_path"][-1] in {
+        "recommendation/recommendation_ranker@3.0",
+        "search/content_retrieval@2.0",
+    }
 
 
 def test_report_json_has_the_seeds_three_analyses(cli: Cli) -> None:
@@ -124,15 +147,20 @@ def test_report_json_has_the_seeds_three_analyses(cli: Cli) -> None:
 
 def test_human_output_renders(cli: Cli) -> None:
     cli("apply", str(NETFLIX_MODELS))
-    for command in (["list"], ["show", "recommendation/recommendation_ranker"], ["plan"],
-                    ["report"], ["validate"], ["deps", "recommendation/recommendation_ranker"]):
+    for command in (
+        ["list"],
+        ["show", "recommendation/recommendation_ranker"],
+        ["plan"],
+        ["report"],
+        ["validate"],
+        ["deps", "recommendation/recommendation_ranker"],
+    ):
         output = cli(*command).stdout
         assert "recommendation" in output, command
 
 
 def test_missing_workspace_is_a_clear_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["list", "--workspace", str(tmp_path)],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(app, ["list", "--workspace", str(tmp_path)], catch_exceptions=False)
     assert result.exit_code == 3
     assert "not a modelyard workspace" in result.stderr
 
@@ -142,19 +170,32 @@ def test_db_option_works_without_a_workspace(tmp_path: Path) -> None:
     runner = CliRunner()
     init = runner.invoke(app, ["init", str(tmp_path / "ws"), "--db", url], catch_exceptions=False)
     assert init.exit_code == 0, init.output
-    result = runner.invoke(app, ["apply", str(NETFLIX_MODELS), "--db", url, "--json"],
-                           catch_exceptions=False)
+    result = runner.invoke(
+        app, ["apply", str(NETFLIX_MODELS), "--db", url, "--json"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
-    env_result = runner.invoke(app, ["list", "--json"], env={"MODELYARD_DB": url},
-                               catch_exceptions=False)
+    env_result = runner.invoke(
+        app, ["list", "--json"], env={"MODELYARD_DB": url}, catch_exceptions=False
+    )
     assert env_result.exit_code == 0, env_result.output
     assert '"search/content_retrieval@2.0"' in env_result.stdout
 
 
 def test_every_command_has_help() -> None:
     runner = CliRunner()
-    for command in (["init"], ["apply"], ["list"], ["show"], ["deps"], ["impact"], ["alias", "set"],
-                    ["alias", "list"], ["validate"], ["plan"], ["report"]):
+    for command in (
+        ["init"],
+        ["apply"],
+        ["list"],
+        ["show"],
+        ["deps"],
+        ["impact"],
+        ["alias", "set"],
+        ["alias", "list"],
+        ["validate"],
+        ["plan"],
+        ["report"],
+    ):
         result = runner.invoke(app, [*command, "--help"], catch_exceptions=False)
         assert result.exit_code == 0
         assert "--json" in result.stdout, command
@@ -174,14 +215,15 @@ name: user_embedding
 version: "2.0"
 model_type: embedding
 framework: onnx
-artifact: {artifacts / 'user_embedding.onnx'}
+artifact: {artifacts / "user_embedding.onnx"}
 domain: recommendation
 owner_team: recommendation_platform
 """)
     cli("apply", str(newer))
     # The ranker 3.0 (constraint <2) still needs 1.0, though 2.0 is now the newest version.
     assert cli.json("impact", "recommendation/user_embedding@1.0")["dependents"] == [
-        "recommendation/recommendation_ranker@3.0"]
+        "recommendation/recommendation_ranker@3.0"
+    ]
     assert cli.json("impact", "recommendation/user_embedding@2.0")["dependents"] == []
     shown = cli.json("show", "recommendation/user_embedding@1.0")
     assert shown["dependents"] == ["recommendation/recommendation_ranker@3.0"]
@@ -207,7 +249,9 @@ def test_compile_into_an_impossible_place(cli: Cli, tmp_path: Path) -> None:
     a_file = tmp_path / "a-file"
     a_file.write_text("")
     error = cli.json("compile", "--out", str(a_file / "repo"), expect=2)
-    assert error["error"] == "invalid_input" and "previous repository is unchanged" in error["message"]
+    assert (
+        error["error"] == "invalid_input" and "previous repository is unchanged" in error["message"]
+    )
 
 
 def test_place_the_netflix_example_on_its_fleet(cli: Cli) -> None:
@@ -231,9 +275,11 @@ def test_place_the_netflix_example_on_its_fleet(cli: Cli) -> None:
 def test_place_and_validate_name_what_does_not_fit(cli: Cli, tmp_path: Path) -> None:
     cli("apply", str(NETFLIX_MODELS))
     big = tmp_path / "big.yaml"
-    big.write_text("name: giant\nversion: \"1.0\"\nmodel_type: generation\nframework: pytorch\n"
-                   "domain: llm\nowner_team: llm_team\n"
-                   "resource_requirements: {gpu_memory_mb: 40000}\n")
+    big.write_text(
+        'name: giant\nversion: "1.0"\nmodel_type: generation\nframework: pytorch\n'
+        "domain: llm\nowner_team: llm_team\n"
+        "resource_requirements: {gpu_memory_mb: 40000}\n"
+    )
     cli("apply", str(big))
     placement = cli.json("place", expect=5)
     [unfit] = {(u["ref"], u["resource"]) for u in placement["unplaced"]}

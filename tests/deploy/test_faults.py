@@ -8,8 +8,8 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,17 +23,21 @@ from tests.deploy.test_rollout import FAST, GOOD_MODEL, python_model, ready_mode
 
 pytestmark = pytest.mark.triton
 
-SLOW_MODEL = GOOD_MODEL.replace('self.version = float(args["model_version"])',
-                                'import time; time.sleep(6); self.version = 1.0')
+SLOW_MODEL = GOOD_MODEL.replace(
+    'self.version = float(args["model_version"])', "import time; time.sleep(6); self.version = 1.0"
+)
 
 
 @pytest.fixture
-def server_and_workspace(tmp_path: Path, catalog_url: str) -> Iterator[tuple[Workspace, LocalTriton]]:
+def server_and_workspace(
+    tmp_path: Path, catalog_url: str
+) -> Iterator[tuple[Workspace, LocalTriton]]:
     root = tmp_path / "ws"
     root.mkdir()
     port = free_port()
     (root / "modelyard.yaml").write_text(
-        f"targets:\n  test: {{url: 'http://127.0.0.1:{port}', repository: repo, profile: local}}\n")
+        f"targets:\n  test: {{url: 'http://127.0.0.1:{port}', repository: repo, profile: local}}\n"
+    )
     workspace = init_workspace(root, catalog_url)
     workspace.apply([NETFLIX_MODELS])
     server = LocalTriton(root / "repo", root / ".modelyard" / "triton", http_port=port)
@@ -46,11 +50,13 @@ def server_and_workspace(tmp_path: Path, catalog_url: str) -> Iterator[tuple[Wor
 
 
 def test_server_killed_mid_rollout_then_the_next_deploy_converges(
-        server_and_workspace: tuple[Workspace, LocalTriton], tmp_path: Path) -> None:
+    server_and_workspace: tuple[Workspace, LocalTriton], tmp_path: Path
+) -> None:
     workspace, server = server_and_workspace
     slow = python_model(tmp_path, "slowpoke", "1.0", SLOW_MODEL)
-    after = python_model(tmp_path, "after", "1.0", GOOD_MODEL,
-                         dependencies="dependencies: ['tools/slowpoke>=1.0']")
+    after = python_model(
+        tmp_path, "after", "1.0", GOOD_MODEL, dependencies="dependencies: ['tools/slowpoke>=1.0']"
+    )
     workspace.apply([slow, after])
     failures: list[RolloutFailed] = []
 
@@ -90,8 +96,11 @@ def test_server_killed_mid_rollout_then_the_next_deploy_converges(
     try:
         result = workspace.deploy("test", options=FAST)
         assert result.ok
-        assert set(ready_models(client)) >= {"tools.slowpoke", "tools.after",
-                                             "search.query_understanding"}
+        assert set(ready_models(client)) >= {
+            "tools.slowpoke",
+            "tools.after",
+            "search.query_understanding",
+        }
         assert {a.action for a in workspace.rollout_plan("test").actions} == {"keep"}
     finally:
         client.close()
@@ -108,14 +117,21 @@ Workspace.open(sys.argv[1]).deploy("test", options=DeployOptions(
 
 
 def test_a_killed_deployer_keeps_nobody_out_for_long(
-        server_and_workspace: tuple[Workspace, LocalTriton], tmp_path: Path) -> None:
+    server_and_workspace: tuple[Workspace, LocalTriton], tmp_path: Path
+) -> None:
     workspace, server = server_and_workspace
     assert workspace.root is not None
     lease_ttl_s = 3.0
-    workspace.apply([python_model(tmp_path, "slowpoke", "1.0",
-                                  SLOW_MODEL.replace("time.sleep(6)", "time.sleep(20)"))])
-    deployer = subprocess.Popen([sys.executable, "-c", DEPLOY_IN_A_PROCESS, str(workspace.root),
-                                 str(lease_ttl_s)])
+    workspace.apply(
+        [
+            python_model(
+                tmp_path, "slowpoke", "1.0", SLOW_MODEL.replace("time.sleep(6)", "time.sleep(20)")
+            )
+        ]
+    )
+    deployer = subprocess.Popen(
+        [sys.executable, "-c", DEPLOY_IN_A_PROCESS, str(workspace.root), str(lease_ttl_s)]
+    )
     log = DeploymentLog(workspace.store)
     try:
         deadline = time.monotonic() + 60
@@ -145,5 +161,6 @@ def test_a_killed_deployer_keeps_nobody_out_for_long(
     from modelyard.doctor import diagnose
 
     interrupted = [c for c in diagnose(workspace.root).checks if c.area == "deployments"]
-    assert any(f"deployment {killed.id} to test" in c.detail and c.status == "warn"
-               for c in interrupted)
+    assert any(
+        f"deployment {killed.id} to test" in c.detail and c.status == "warn" for c in interrupted
+    )

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from modelyard import Workspace
 from modelyard.deploy.runner import DeployOptions
 from modelyard.triton.server import LocalTriton, free_port
 from tests.conftest import NETFLIX_MODELS, init_workspace
@@ -19,7 +18,8 @@ def test_each_server_gets_its_own_share(tmp_path: Path, catalog_url: str) -> Non
     root = tmp_path / "ws"
     root.mkdir()
     ports = [free_port(), free_port()]
-    servers = "\n".join(f"""\
+    servers = "\n".join(
+        f"""\
     - name: node-{i}
       url: http://127.0.0.1:{port}
       repository: repo-{i}
@@ -27,7 +27,9 @@ def test_each_server_gets_its_own_share(tmp_path: Path, catalog_url: str) -> Non
       memory_mb: 131072
       gpus:
         - {{index: 0, model: A10G, memory_mb: 24576}}
-        - {{index: 1, model: A10G, memory_mb: 24576}}""" for i, port in enumerate(ports))
+        - {{index: 1, model: A10G, memory_mb: 24576}}"""
+        for i, port in enumerate(ports)
+    )
     (root / "modelyard.yaml").write_text(f"fleet:\n  servers:\n{servers}\n")
     workspace = init_workspace(root, catalog_url)
     workspace.apply([NETFLIX_MODELS])
@@ -35,12 +37,15 @@ def test_each_server_gets_its_own_share(tmp_path: Path, catalog_url: str) -> Non
     single = python_model(tmp_path, "echo", "1.0", GOOD_MODEL)
     single.write_text(single.read_text() + "sla_requirements: {availability: 0.99}\n")
     workspace.apply([single])
-    tritons = [LocalTriton(root / f"repo-{i}", root / ".modelyard" / f"triton-{i}", http_port=port)
-               for i, port in enumerate(ports)]
+    tritons = [
+        LocalTriton(root / f"repo-{i}", root / ".modelyard" / f"triton-{i}", http_port=port)
+        for i, port in enumerate(ports)
+    ]
     clients = [triton.start() for triton in tritons]
     try:
-        results = workspace.deploy_fleet(profile="local",
-                                         options=DeployOptions(concurrency=4, ready_timeout_s=30))
+        results = workspace.deploy_fleet(
+            profile="local", options=DeployOptions(concurrency=4, ready_timeout_s=30)
+        )
         assert all(result.ok for result in results.values())
         served = [ready_models(client) for client in clients]
         placement = workspace.place()
@@ -51,8 +56,12 @@ def test_each_server_gets_its_own_share(tmp_path: Path, catalog_url: str) -> Non
         assert sum("tools.echo" in models for models in served) == 1
         # Two replicas of the ensemble: it and all its steps are READY on both servers.
         for models in served:
-            for name in ("recommendation.recommendation_ranker", "recommendation.user_embedding",
-                         "recommendation.content_embedding", "recommendation.ranking_scorer"):
+            for name in (
+                "recommendation.recommendation_ranker",
+                "recommendation.user_embedding",
+                "recommendation.content_embedding",
+                "recommendation.ranking_scorer",
+            ):
                 assert name in models
         assert {r.target for r in workspace.history()} == {"node-0", "node-1"}
     finally:

@@ -35,13 +35,16 @@ class TritonPythonModel:
         return [pb_utils.InferenceResponse([pb_utils.Tensor(
             "Y", np.full((1, 1), self.version, np.float32))]) for _ in requests]
 """
-FAILS_AT_LOAD = GOOD_MODEL.replace('self.version = float(args["model_version"])',
-                                   'raise RuntimeError("weights are corrupt")')
-SLOW_TO_LOAD = GOOD_MODEL.replace('self.version = float(args["model_version"])',
-                                  'import time; time.sleep(8); self.version = 0.0')
+FAILS_AT_LOAD = GOOD_MODEL.replace(
+    'self.version = float(args["model_version"])', 'raise RuntimeError("weights are corrupt")'
+)
+SLOW_TO_LOAD = GOOD_MODEL.replace(
+    'self.version = float(args["model_version"])', "import time; time.sleep(8); self.version = 0.0"
+)
 FAILS_TO_ANSWER = GOOD_MODEL.replace(
     "return [pb_utils.InferenceResponse([pb_utils.Tensor(",
-    "raise RuntimeError('cannot answer')\n        return [pb_utils.InferenceResponse([pb_utils.Tensor(")
+    "raise RuntimeError('cannot answer')\n        return [pb_utils.InferenceResponse([pb_utils.Tensor(",
+)
 
 
 @pytest.fixture
@@ -51,7 +54,8 @@ def deployed(tmp_path: Path, catalog_url: str) -> Iterator[tuple[Workspace, Trit
     root.mkdir()
     port = free_port()
     (root / "modelyard.yaml").write_text(
-        f"targets:\n  test: {{url: 'http://127.0.0.1:{port}', repository: repo, profile: local}}\n")
+        f"targets:\n  test: {{url: 'http://127.0.0.1:{port}', repository: repo, profile: local}}\n"
+    )
     workspace = init_workspace(root, catalog_url)
     workspace.apply([NETFLIX_MODELS])
     server = LocalTriton(root / "repo", root / ".modelyard" / "triton", http_port=port)
@@ -64,8 +68,9 @@ def deployed(tmp_path: Path, catalog_url: str) -> Iterator[tuple[Workspace, Trit
         workspace.close()
 
 
-def python_model(tmp_path: Path, name: str, version: str, code: str,
-                 dependencies: str = "") -> Path:
+def python_model(
+    tmp_path: Path, name: str, version: str, code: str, dependencies: str = ""
+) -> Path:
     folder = tmp_path / f"{name}-{version}"
     folder.mkdir()
     (folder / "model.py").write_text(code)
@@ -110,8 +115,9 @@ def test_full_rollout_then_nothing_to_do(deployed: tuple[Workspace, TritonClient
     assert workspace.status("test")["in_sync"] is True
 
 
-def test_upgrade_reloads_one_model_and_no_request_fails(deployed: tuple[Workspace, TritonClient],
-                                                        tmp_path: Path) -> None:
+def test_upgrade_reloads_one_model_and_no_request_fails(
+    deployed: tuple[Workspace, TritonClient], tmp_path: Path
+) -> None:
     workspace, client = deployed
     workspace.apply([python_model(tmp_path, "echo", "1.0", GOOD_MODEL)])
     workspace.deploy("test", options=FAST)
@@ -152,14 +158,22 @@ def test_upgrade_reloads_one_model_and_no_request_fails(deployed: tuple[Workspac
     assert answer(client, "tools.echo") == 1.0
 
 
-@pytest.mark.parametrize(("code", "options", "message"), [
-    (FAILS_AT_LOAD, FAST, "weights are corrupt"),
-    (SLOW_TO_LOAD, DeployOptions(load_timeout_s=3, ready_timeout_s=3), "echo"),
-    (FAILS_TO_ANSWER, FAST, "smoke inference on version 2 failed"),
-], ids=["raises-at-load", "not-ready-in-time", "smoke-fails"])
+@pytest.mark.parametrize(
+    ("code", "options", "message"),
+    [
+        (FAILS_AT_LOAD, FAST, "weights are corrupt"),
+        (SLOW_TO_LOAD, DeployOptions(load_timeout_s=3, ready_timeout_s=3), "echo"),
+        (FAILS_TO_ANSWER, FAST, "smoke inference on version 2 failed"),
+    ],
+    ids=["raises-at-load", "not-ready-in-time", "smoke-fails"],
+)
 def test_failed_upgrade_rolls_back_to_what_was_served(
-        deployed: tuple[Workspace, TritonClient], tmp_path: Path, code: str,
-        options: DeployOptions, message: str) -> None:
+    deployed: tuple[Workspace, TritonClient],
+    tmp_path: Path,
+    code: str,
+    options: DeployOptions,
+    message: str,
+) -> None:
     workspace, client = deployed
     workspace.apply([python_model(tmp_path, "echo", "1.0", GOOD_MODEL)])
     workspace.deploy("test", options=FAST)
@@ -183,16 +197,21 @@ PICKY_MODEL = GOOD_MODEL.replace(
     "for r in requests:\n"
     "            if pb_utils.get_input_tensor_by_name(r, 'X').as_numpy().ravel()[0] != 5.0:\n"
     "                raise RuntimeError('expects the example input')\n"
-    "        return [pb_utils.InferenceResponse([pb_utils.Tensor(")
+    "        return [pb_utils.InferenceResponse([pb_utils.Tensor(",
+)
 
 
-def test_smoke_test_sends_the_manifests_example(deployed: tuple[Workspace, TritonClient],
-                                                tmp_path: Path) -> None:
+def test_smoke_test_sends_the_manifests_example(
+    deployed: tuple[Workspace, TritonClient], tmp_path: Path
+) -> None:
     workspace, client = deployed
     manifest = python_model(tmp_path, "picky", "1.0", PICKY_MODEL)
-    manifest.write_text(manifest.read_text().replace(
-        "inputs: [{name: X, data_type: FP32, dims: [1]}]",
-        "inputs: [{name: X, data_type: FP32, dims: [1], example: [5.0]}]"))
+    manifest.write_text(
+        manifest.read_text().replace(
+            "inputs: [{name: X, data_type: FP32, dims: [1]}]",
+            "inputs: [{name: X, data_type: FP32, dims: [1], example: [5.0]}]",
+        )
+    )
     workspace.apply([manifest])
     assert workspace.deploy("test", options=FAST).ok
     assert ready_models(client)["tools.picky"] == [1]
@@ -237,13 +256,16 @@ def test_undeploy_refuses_while_needed(deployed: tuple[Workspace, TritonClient])
     assert workspace.undeploy("search/content_retrieval", "test") == ["search.content_retrieval"]
     unloaded = workspace.undeploy("recommendation/user_embedding", "test", cascade=True)
     assert unloaded == ["recommendation.recommendation_ranker", "recommendation.user_embedding"]
-    assert set(ready_models(client)) == {"recommendation.content_embedding",
-                                         "recommendation.ranking_scorer",
-                                         "search.query_understanding"}
+    assert set(ready_models(client)) == {
+        "recommendation.content_embedding",
+        "recommendation.ranking_scorer",
+        "search.query_understanding",
+    }
 
 
-def test_exported_script_deploys_the_same_state(deployed: tuple[Workspace, TritonClient],
-                                                tmp_path: Path) -> None:
+def test_exported_script_deploys_the_same_state(
+    deployed: tuple[Workspace, TritonClient], tmp_path: Path
+) -> None:
     from typer.testing import CliRunner
 
     from modelyard.cli.app import app
@@ -251,13 +273,24 @@ def test_exported_script_deploys_the_same_state(deployed: tuple[Workspace, Trito
     workspace, client = deployed
     assert workspace.root is not None
     script = tmp_path / "rollout.sh"
-    result = CliRunner().invoke(app, ["plan", "--target", "test", "--script", str(script),
-                                      "--workspace", str(workspace.root), "--json"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        app,
+        [
+            "plan",
+            "--target",
+            "test",
+            "--script",
+            str(script),
+            "--workspace",
+            str(workspace.root),
+            "--json",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     text = script.read_text()
     # The CLI under test is not on PATH here: compile with the library, run the curl part.
-    text = text.replace(text[text.index("# Write the repository"):text.index("load_model ")], "")
+    text = text.replace(text[text.index("# Write the repository") : text.index("load_model ")], "")
     workspace.compile(Path(workspace.target("test").repository), profile="local")
     script.write_text(text)
     ran = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=120)
@@ -270,24 +303,28 @@ def test_exported_script_deploys_the_same_state(deployed: tuple[Workspace, Trito
     assert failed.returncode != 0 and "no.such_model" in failed.stderr
 
 
-def test_netflix_upgrade_of_one_embedding(deployed: tuple[Workspace, TritonClient],
-                                          tmp_path: Path) -> None:
+def test_netflix_upgrade_of_one_embedding(
+    deployed: tuple[Workspace, TritonClient], tmp_path: Path
+) -> None:
     workspace, client = deployed
     workspace.deploy("test", options=FAST)
     manifest = tmp_path / "qu.yaml"
     source = (NETFLIX_MODELS / "search.yaml").read_text().split("---\n")[0]
-    manifest.write_text(source.replace('version: "1.5"', 'version: "1.6"').replace(
-        "../artifacts", str(ARTIFACTS)))
+    manifest.write_text(
+        source.replace('version: "1.5"', 'version: "1.6"').replace("../artifacts", str(ARTIFACTS))
+    )
     workspace.apply([manifest])
     result = workspace.deploy("test", options=FAST)
     assert {o.model: o.action for o in result.outcomes.values()} == {
-        "search.query_understanding": "reload"}
+        "search.query_understanding": "reload"
+    }
     assert ready_models(client)["search.query_understanding"] == [2]
     assert shutil.which("bash")
 
 
-def test_cli_deploy_status_history(deployed: tuple[Workspace, TritonClient],
-                                   tmp_path: Path) -> None:
+def test_cli_deploy_status_history(
+    deployed: tuple[Workspace, TritonClient], tmp_path: Path
+) -> None:
     import json
 
     from typer.testing import CliRunner
@@ -319,6 +356,6 @@ def test_cli_deploy_status_history(deployed: tuple[Workspace, TritonClient],
     assert [d["outcome"] for d in history["deployments"]] == ["failed", "succeeded"]  # type: ignore[index]
     page = workspace.html_report(tmp_path / "report").read_text()
     assert 'id="history-table"' in page and "weights are corrupt" in page
-    live = page[page.index('<h2 id="live">'):page.index('<h2 id="repository">')]
+    live = page[page.index('<h2 id="live">') : page.index('<h2 id="repository">')]
     assert "in sync with the catalog" in live or "drifted" in live
     assert "recommendation.recommendation_ranker" in live

@@ -20,48 +20,190 @@ from modelyard.store import CatalogStore
 
 # Names that try to leave the repository, or look like a safe name but are not one.
 ESCAPING_NAMES = [
-    "../x", "..", ".", "../../etc/passwd", "/abs", "/", "a/b", "a\\b", "a\0b", "\0",
-    "x" * 300, "a" * 65, "ａ", "\u0430", "café", "ǅ", "a b", " a", "a\n", "a\nb", "a\tb",
-    "CON", "con", "nul", "aux", "com1", "lpt1", "prn.txt", "a:b", "a*b", "a?b", "<a>", "a|b",
-    "~", "~root", "$HOME", "a;rm", "`id`", "-rf", "_x", "A", "a.b", "a..b", "\u202ea",
-    "a\u200bb", "\ufeffa", "",
+    "../x",
+    "..",
+    ".",
+    "../../etc/passwd",
+    "/abs",
+    "/",
+    "a/b",
+    "a\\b",
+    "a\0b",
+    "\0",
+    "x" * 300,
+    "a" * 65,
+    "ａ",
+    "\u0430",
+    "café",
+    "ǅ",
+    "a b",
+    " a",
+    "a\n",
+    "a\nb",
+    "a\tb",
+    "CON",
+    "con",
+    "nul",
+    "aux",
+    "com1",
+    "lpt1",
+    "prn.txt",
+    "a:b",
+    "a*b",
+    "a?b",
+    "<a>",
+    "a|b",
+    "~",
+    "~root",
+    "$HOME",
+    "a;rm",
+    "`id`",
+    "-rf",
+    "_x",
+    "A",
+    "a.b",
+    "a..b",
+    "\u202ea",
+    "a\u200bb",
+    "\ufeffa",
+    "",
 ]
 GOOD_NAMES = ["a", "b", "c", "emb", "ranker_2", "x-1", "9lives"]
 DOMAINS = ["d", "e"]
 VERSIONS = ["1.0", "1.1", "2.0", "1.0.1", "10.2.3"]
 TRICKY_VERSIONS = [
-    "1", "1.", ".1", "01.0", "1.00", "1.0.0.0", "v1.0", "1.0-rc1", "1.0a1", "1.10",
-    "999999999.0", "9999999999.0", "-1.0", "1.-1", "١.٠", "1.0 ", " 1.0", "1.0\n", "1,0",
-    "１.０", "1e3", "NaN", "inf", "",
+    "1",
+    "1.",
+    ".1",
+    "01.0",
+    "1.00",
+    "1.0.0.0",
+    "v1.0",
+    "1.0-rc1",
+    "1.0a1",
+    "1.10",
+    "999999999.0",
+    "9999999999.0",
+    "-1.0",
+    "1.-1",
+    "١.٠",
+    "1.0 ",
+    " 1.0",
+    "1.0\n",
+    "1,0",
+    "１.０",
+    "1e3",
+    "NaN",
+    "inf",
+    "",
 ]
 CONSTRAINTS = [
-    "", ">=1.0", ">=1.0,<2", "==1.0", "==1.*", "~=1.0", "!=2.0", "<1.0", ">0.1", "==2.0.0",
-    ">=1.0, <2", "*",
+    "",
+    ">=1.0",
+    ">=1.0,<2",
+    "==1.0",
+    "==1.*",
+    "~=1.0",
+    "!=2.0",
+    "<1.0",
+    ">0.1",
+    "==2.0.0",
+    ">=1.0, <2",
+    "*",
 ]
 TRICKY_CONSTRAINTS = [
-    "=1.0", "==", ">=", "~=1", "==1.*.1", ">=1.0,,<2", ">=1.0;<2", "===1.0", "==١.٠",
-    ">=1.0 <2", ">= 1.0", "<<1", "==1.0.0.0", "~=1.*", ">=99999999999999999999.0",
-    ">=-1.0", "!=", ",", "==v1", "@1.0", "==1.0\0",
+    "=1.0",
+    "==",
+    ">=",
+    "~=1",
+    "==1.*.1",
+    ">=1.0,,<2",
+    ">=1.0;<2",
+    "===1.0",
+    "==١.٠",
+    ">=1.0 <2",
+    ">= 1.0",
+    "<<1",
+    "==1.0.0.0",
+    "~=1.*",
+    ">=99999999999999999999.0",
+    ">=-1.0",
+    "!=",
+    ",",
+    "==v1",
+    "@1.0",
+    "==1.0\0",
 ]
 
 # Raw YAML that is no plain value: tags, special floats, anchors, dates, broken syntax.
 RAW_YAML = [
-    "!!binary AAEC", "!!binary /w==", ".nan", ".inf", "-.inf", "~", "null", "2024-01-01",
-    "2024-01-01T10:00:00Z", "0x1F", "0o17", "1_000", "!!set {a, b}", "!!str 1.0",
-    "!!int '3'", "!!float '1e999'", "&a [*a]", "&b {k: *b}", "*undefined", "'unterminated",
-    '"\\ud800"', '"\\0"', "!!python/object/apply:os.system ['true']", "!custom x",
-    "{a: 1, a: 2}", "[1, 2", "{? [a]: 1}", "|\n  block\n  text", ">-\n  folded", "@x",
-    "%YAML 1.1", "yes", "no", "on", "off", "Y", "1e400", "-0", "+1", "0.", "1e-400",
-    "12345678901234567890123", "-99999999999999999999", "'  '", "\"\\t\"",
-    "[" * 70 + "]" * 70, "{x: " * 70 + "1" + "}" * 70, "1" + "0" * 5000, "1_" + "0" * 4400,
-    "2024-02-30", "2024-01-01T25:00:00", "!!timestamp abc", "!!bool maybe", "!!int -",
-    "!!set [1]", "!!map [1]", "!!omap [{a: 1}]", "!!pairs [{a: 1}]", "{<<: {a: 1}, b: 2}",
+    "!!binary AAEC",
+    "!!binary /w==",
+    ".nan",
+    ".inf",
+    "-.inf",
+    "~",
+    "null",
+    "2024-01-01",
+    "2024-01-01T10:00:00Z",
+    "0x1F",
+    "0o17",
+    "1_000",
+    "!!set {a, b}",
+    "!!str 1.0",
+    "!!int '3'",
+    "!!float '1e999'",
+    "&a [*a]",
+    "&b {k: *b}",
+    "*undefined",
+    "'unterminated",
+    '"\\ud800"',
+    '"\\0"',
+    "!!python/object/apply:os.system ['true']",
+    "!custom x",
+    "{a: 1, a: 2}",
+    "[1, 2",
+    "{? [a]: 1}",
+    "|\n  block\n  text",
+    ">-\n  folded",
+    "@x",
+    "%YAML 1.1",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "Y",
+    "1e400",
+    "-0",
+    "+1",
+    "0.",
+    "1e-400",
+    "12345678901234567890123",
+    "-99999999999999999999",
+    "'  '",
+    '"\\t"',
+    "[" * 70 + "]" * 70,
+    "{x: " * 70 + "1" + "}" * 70,
+    "1" + "0" * 5000,
+    "1_" + "0" * 4400,
+    "2024-02-30",
+    "2024-01-01T25:00:00",
+    "!!timestamp abc",
+    "!!bool maybe",
+    "!!int -",
+    "!!set [1]",
+    "!!map [1]",
+    "!!omap [{a: 1}]",
+    "!!pairs [{a: 1}]",
+    "{<<: {a: 1}, b: 2}",
 ]
 
 # Placeholders for real artifacts; `with_artifacts` puts paths in their place.
 ONNX_ARTIFACT = "@ONNX_ARTIFACT@"
 PYTHON_ARTIFACT = "@PYTHON_ARTIFACT@"
-_NETFLIX_ONNX = Path(__file__).resolve().parents[2] / "examples/netflix/artifacts/user_embedding.onnx"
+_NETFLIX_ONNX = (
+    Path(__file__).resolve().parents[2] / "examples/netflix/artifacts/user_embedding.onnx"
+)
 
 
 def with_artifacts(text: str, folder: Path) -> str:
@@ -71,7 +213,8 @@ def with_artifacts(text: str, folder: Path) -> str:
     if not model_py.exists():
         model_py.write_text("# a python model\n")
     return text.replace(ONNX_ARTIFACT, json.dumps(str(_NETFLIX_ONNX))).replace(
-        PYTHON_ARTIFACT, json.dumps(str(model_py)))
+        PYTHON_ARTIFACT, json.dumps(str(model_py))
+    )
 
 
 NUMBERS = st.one_of(
@@ -82,7 +225,10 @@ NUMBERS = st.one_of(
     st.sampled_from([0.5, 1e-300, 1e308, -0.0]),
 )
 PLAIN_SCALARS = st.one_of(
-    st.none(), st.booleans(), NUMBERS, st.text(max_size=12),
+    st.none(),
+    st.booleans(),
+    NUMBERS,
+    st.text(max_size=12),
     st.sampled_from(ESCAPING_NAMES + TRICKY_VERSIONS),
 )
 
@@ -113,8 +259,9 @@ ANY_VALUE = st.one_of(
 )
 
 
-def mostly(good: st.SearchStrategy[str], *, bad: st.SearchStrategy[str] = ANY_VALUE
-           ) -> st.SearchStrategy[str]:
+def mostly(
+    good: st.SearchStrategy[str], *, bad: st.SearchStrategy[str] = ANY_VALUE
+) -> st.SearchStrategy[str]:
     """A valid value (as YAML text) most of the time, anything else sometimes."""
     return st.one_of(good, good, good, bad)
 
@@ -127,44 +274,91 @@ def names() -> st.SearchStrategy[str]:
 def dependency(draw: st.DrawFn) -> str:
     domain = draw(st.sampled_from(DOMAINS + ["..", "/", "a/b", "X"]))
     name = draw(st.sampled_from(GOOD_NAMES + ["..", "", "x" * 70, "ａ"]))
-    constraint = draw(st.one_of(st.sampled_from(CONSTRAINTS), st.sampled_from(CONSTRAINTS),
-                                st.sampled_from(TRICKY_CONSTRAINTS), st.text(max_size=8)))
+    constraint = draw(
+        st.one_of(
+            st.sampled_from(CONSTRAINTS),
+            st.sampled_from(CONSTRAINTS),
+            st.sampled_from(TRICKY_CONSTRAINTS),
+            st.text(max_size=8),
+        )
+    )
     return f"{domain}/{name}{constraint}"
 
 
 def _tensor(name: str) -> st.SearchStrategy[str]:
-    dims = st.one_of(st.just("[4]"), st.just("[-1, 8]"), raw(st.lists(NUMBERS, max_size=3)),
-                     st.sampled_from(RAW_YAML))
-    data_type = st.one_of(st.sampled_from(['FP32', 'TYPE_INT64', 'fp16', 'STRING', 'BOOL']),
-                          ANY_VALUE)
-    example = st.one_of(st.just(""), raw(st.lists(NUMBERS, max_size=4)).map(", example: {}".format),
-                        st.sampled_from(RAW_YAML).map(", example: [{}]".format))
+    dims = st.one_of(
+        st.just("[4]"),
+        st.just("[-1, 8]"),
+        raw(st.lists(NUMBERS, max_size=3)),
+        st.sampled_from(RAW_YAML),
+    )
+    data_type = st.one_of(
+        st.sampled_from(["FP32", "TYPE_INT64", "fp16", "STRING", "BOOL"]), ANY_VALUE
+    )
+    example = st.one_of(
+        st.just(""),
+        raw(st.lists(NUMBERS, max_size=4)).map(", example: {}".format),
+        st.sampled_from(RAW_YAML).map(", example: [{}]".format),
+    )
     return st.tuples(st.just(name), data_type, dims, example).map(
-        lambda t: f"{{name: {t[0]}, data_type: {t[1]}, dims: {t[2]}{t[3]}}}")
+        lambda t: f"{{name: {t[0]}, data_type: {t[1]}, dims: {t[2]}{t[3]}}}"
+    )
 
 
 TRITON_BLOCKS = [
-    "{max_batch_size: 4}", "{dynamic_batching: {max_queue_delay_microseconds: 100}}",
-    "{name: '../x'}", "{name: x.y}", "{name: ''}", "{name: '..'}", "{name: 'a/b'}",
-    "{default_model_filename: '../../x.onnx'}", "{default_model_filename: 'a/b'}",
-    "{runtime: '/lib/x.so'}", "{instance_group: [{kind: KIND_GPU, gpus: [-1]}]}",
-    "{max_batch_size: -1}", "{max_batch_size: 1e30}", "{max_batch_size: 'x'}",
-    "{not_a_field: 1}", "{input: 3}", "{parameters: {k: {string_value: v}}}",
-    "{version_policy: {latest: {num_versions: 99999999999999}}}", "{backend: python}",
-    "{platform: ensemble}", "{ensemble_scheduling: {step: []}}",
+    "{max_batch_size: 4}",
+    "{dynamic_batching: {max_queue_delay_microseconds: 100}}",
+    "{name: '../x'}",
+    "{name: x.y}",
+    "{name: ''}",
+    "{name: '..'}",
+    "{name: 'a/b'}",
+    "{default_model_filename: '../../x.onnx'}",
+    "{default_model_filename: 'a/b'}",
+    "{runtime: '/lib/x.so'}",
+    "{instance_group: [{kind: KIND_GPU, gpus: [-1]}]}",
+    "{max_batch_size: -1}",
+    "{max_batch_size: 1e30}",
+    "{max_batch_size: 'x'}",
+    "{not_a_field: 1}",
+    "{input: 3}",
+    "{parameters: {k: {string_value: v}}}",
+    "{version_policy: {latest: {num_versions: 99999999999999}}}",
+    "{backend: python}",
+    "{platform: ensemble}",
+    "{ensemble_scheduling: {step: []}}",
 ]
 
-TOP_KEYS = ["name", "version", "model_type", "framework", "domain", "owner_team", "description",
-            "dependencies", "resource_requirements", "sla_requirements", "artifact",
-            "artifact_sha256", "inputs", "outputs", "labels", "placement", "triton_version",
-            "ensemble", "triton"]
+TOP_KEYS = [
+    "name",
+    "version",
+    "model_type",
+    "framework",
+    "domain",
+    "owner_team",
+    "description",
+    "dependencies",
+    "resource_requirements",
+    "sla_requirements",
+    "artifact",
+    "artifact_sha256",
+    "inputs",
+    "outputs",
+    "labels",
+    "placement",
+    "triton_version",
+    "ensemble",
+    "triton",
+]
 
 
 def _good_dependencies() -> st.SearchStrategy[str]:
-    ids = st.tuples(st.sampled_from(DOMAINS), st.sampled_from(GOOD_NAMES),
-                    st.sampled_from(CONSTRAINTS))
+    ids = st.tuples(
+        st.sampled_from(DOMAINS), st.sampled_from(GOOD_NAMES), st.sampled_from(CONSTRAINTS)
+    )
     return st.lists(ids, max_size=2, unique_by=lambda t: t[:2]).map(
-        lambda deps: render([f"{d}/{n}{c}" for d, n, c in deps]))
+        lambda deps: render([f"{d}/{n}{c}" for d, n, c in deps])
+    )
 
 
 # Per key: (valid values, anything else), both as YAML text.
@@ -172,31 +366,74 @@ _OPTIONAL: dict[str, tuple[st.SearchStrategy[str], st.SearchStrategy[str]]] = {
     "description": (raw(st.text(max_size=30)), st.just(json.dumps("x" * 4001))),
     "dependencies": (_good_dependencies(), raw(st.lists(dependency(), max_size=3))),
     "resource_requirements": (
-        st.sampled_from(["{gpu_memory_mb: 0}", "{max_batch_size: 8, instance_count: 2}",
-                         "{memory_mb: 1, cpu_cores: 0.5}"]),
-        raw(st.dictionaries(st.sampled_from(["memory_mb", "gpu_memory_mb", "cpu_cores",
-                                             "max_batch_size", "instance_count", "gpu_mem"]),
-                            PLAIN_SCALARS, max_size=3))),
+        st.sampled_from(
+            [
+                "{gpu_memory_mb: 0}",
+                "{max_batch_size: 8, instance_count: 2}",
+                "{memory_mb: 1, cpu_cores: 0.5}",
+            ]
+        ),
+        raw(
+            st.dictionaries(
+                st.sampled_from(
+                    [
+                        "memory_mb",
+                        "gpu_memory_mb",
+                        "cpu_cores",
+                        "max_batch_size",
+                        "instance_count",
+                        "gpu_mem",
+                    ]
+                ),
+                PLAIN_SCALARS,
+                max_size=3,
+            )
+        ),
+    ),
     "sla_requirements": (
         st.sampled_from(["{max_latency_p99_ms: 5}", "{availability: 0.5, min_throughput_rps: 0}"]),
-        raw(st.dictionaries(st.sampled_from(["max_latency_p99_ms", "min_throughput_rps",
-                                             "availability", "latency"]),
-                            PLAIN_SCALARS, max_size=3))),
-    "artifact": (st.sampled_from(["~", ONNX_ARTIFACT, PYTHON_ARTIFACT]),
-                 st.sampled_from(["/nonexistent/model.onnx", "../x", "''", "/"])),
+        raw(
+            st.dictionaries(
+                st.sampled_from(
+                    ["max_latency_p99_ms", "min_throughput_rps", "availability", "latency"]
+                ),
+                PLAIN_SCALARS,
+                max_size=3,
+            )
+        ),
+    ),
+    "artifact": (
+        st.sampled_from(["~", ONNX_ARTIFACT, PYTHON_ARTIFACT]),
+        st.sampled_from(["/nonexistent/model.onnx", "../x", "''", "/"]),
+    ),
     "artifact_sha256": (st.just("~"), st.just(json.dumps("0" * 64))),
-    "inputs": (st.just("[{name: x, data_type: FP32, dims: [4], example: [1, 2, 3, 4]}]"),
-               st.lists(_tensor("x"), max_size=2).map(lambda ts: f"[{', '.join(ts)}]")),
-    "outputs": (st.just("[{name: y, data_type: TYPE_INT64, dims: [-1]}]"),
-                st.lists(_tensor("y"), max_size=1).map(lambda ts: f"[{', '.join(ts)}]")),
-    "labels": (st.just("{tier: gold}"),
-               raw(st.dictionaries(st.text(max_size=5), PLAIN_SCALARS, max_size=2))),
-    "placement": (st.sampled_from(["{replicas: 2}", "{requires: {gpu: a100}}"]),
-                  st.sampled_from(["{replicas: 0}", "{replicas: 1e9}", "{requires: [a]}"])),
+    "inputs": (
+        st.just("[{name: x, data_type: FP32, dims: [4], example: [1, 2, 3, 4]}]"),
+        st.lists(_tensor("x"), max_size=2).map(lambda ts: f"[{', '.join(ts)}]"),
+    ),
+    "outputs": (
+        st.just("[{name: y, data_type: TYPE_INT64, dims: [-1]}]"),
+        st.lists(_tensor("y"), max_size=1).map(lambda ts: f"[{', '.join(ts)}]"),
+    ),
+    "labels": (
+        st.just("{tier: gold}"),
+        raw(st.dictionaries(st.text(max_size=5), PLAIN_SCALARS, max_size=2)),
+    ),
+    "placement": (
+        st.sampled_from(["{replicas: 2}", "{requires: {gpu: a100}}"]),
+        st.sampled_from(["{replicas: 0}", "{replicas: 1e9}", "{requires: [a]}"]),
+    ),
     "triton_version": (raw(st.integers(1, 5)), raw(NUMBERS)),
-    "ensemble": (st.just("~"), st.sampled_from([
-        "{steps: [{model: d/a, input_map: {x: x}, output_map: {y: y}}]}",
-        "{steps: []}", "{steps: [{model: '../a', input_map: {x: x}, output_map: {y: y}}]}"])),
+    "ensemble": (
+        st.just("~"),
+        st.sampled_from(
+            [
+                "{steps: [{model: d/a, input_map: {x: x}, output_map: {y: y}}]}",
+                "{steps: []}",
+                "{steps: [{model: '../a', input_map: {x: x}, output_map: {y: y}}]}",
+            ]
+        ),
+    ),
     "triton": (st.sampled_from(TRITON_BLOCKS[:2]), st.sampled_from(TRITON_BLOCKS)),
 }
 
@@ -216,17 +453,22 @@ def manifest_document(draw: st.DrawFn) -> str:
     for key in draw(st.lists(st.sampled_from(sorted(_OPTIONAL)), max_size=3, unique=True)):
         fields[key] = draw(_OPTIONAL[key][0])
     bad: dict[str, st.SearchStrategy[str]] = {
-        "name": names(), "domain": names(), "owner_team": names(),
-        "version": st.one_of(st.sampled_from(TRICKY_VERSIONS).map(json.dumps),
-                             st.sampled_from(["1.0", "1.10", "2", "1.0.0"])),
+        "name": names(),
+        "domain": names(),
+        "owner_team": names(),
+        "version": st.one_of(
+            st.sampled_from(TRICKY_VERSIONS).map(json.dumps),
+            st.sampled_from(["1.0", "1.10", "2", "1.0.0"]),
+        ),
         "model_type": st.sampled_from(["Embedding", "", "a b", "a" * 65]),
         "framework": st.sampled_from(["onnx", "ensemble", "jax", "ONNX"]),
         **{key: strategies[1] for key, strategies in _OPTIONAL.items()},
     }
     lines = [[key, value] for key, value in fields.items()]
     for _ in range(draw(st.sampled_from([0, 0, 0, 1, 1, 2, 3]))):
-        kind = draw(st.sampled_from(["value", "value", "any", "drop", "unknown", "duplicate",
-                                     "noise"]))
+        kind = draw(
+            st.sampled_from(["value", "value", "any", "drop", "unknown", "duplicate", "noise"])
+        )
         if kind in ("value", "any"):
             key = draw(st.sampled_from(sorted(bad)))
             value = draw(bad[key] if kind == "value" else ANY_VALUE)
@@ -239,8 +481,9 @@ def manifest_document(draw: st.DrawFn) -> str:
         elif kind == "drop" and lines:
             lines.pop(draw(st.integers(0, len(lines) - 1)))
         elif kind == "unknown":
-            lines.append([draw(st.sampled_from(["nme", "versoin", "x", "", "resources"])),
-                          draw(ANY_VALUE)])
+            lines.append(
+                [draw(st.sampled_from(["nme", "versoin", "x", "", "resources"])), draw(ANY_VALUE)]
+            )
         elif kind == "duplicate" and lines:
             lines.append(list(draw(st.sampled_from(lines))))
         elif kind == "noise":
@@ -252,8 +495,11 @@ def manifest_document(draw: st.DrawFn) -> str:
 def manifest_text(draw: st.DrawFn) -> str:
     """One to three documents, now and then with odd separators or a non-mapping."""
     documents = draw(st.lists(manifest_document(), min_size=1, max_size=3))
-    tail = draw(st.sampled_from([None] * 12 + ["- a\n- b\n", "42\n", "'text'\n", "", "~\n",
-                                               "[1, 2\n", "{}\n"]))
+    tail = draw(
+        st.sampled_from(
+            [None] * 12 + ["- a\n- b\n", "42\n", "'text'\n", "", "~\n", "[1, 2\n", "{}\n"]
+        )
+    )
     if tail is not None:
         documents.append(tail)
     separator = draw(st.sampled_from(["---\n", "---\n", "--- \n", "...\n---\n"]))
@@ -266,8 +512,9 @@ def manifest_text(draw: st.DrawFn) -> str:
 def catalog_state(store: CatalogStore) -> tuple[Any, ...]:
     """Everything apply may change: each version with its digest, Triton folder and
     source, and every alias."""
-    versions = sorted((v.spec.ref, v.content_digest, v.triton_version, v.source)
-                      for v in store.versions())
+    versions = sorted(
+        (v.spec.ref, v.content_digest, v.triton_version, v.source) for v in store.versions()
+    )
     aliases = sorted((a.model_id, a.name, a.version, a.revision) for a in store.aliases())
     return tuple(versions), tuple(aliases)
 

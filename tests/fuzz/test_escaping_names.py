@@ -33,8 +33,28 @@ from tests.fuzz.support import ESCAPING_NAMES, tree_snapshot
 
 # Every one of these must be refused wherever a name goes.
 ALWAYS_REFUSED = [
-    "../x", "..", ".", "../../etc/passwd", "/abs", "/", "a/b", "a\\b", "a\0b", "\0", "x" * 300,
-    "ａ", "\u0430", "café", "a b", " a", "a\n", "a\nb", "a\tb", "a\u200bb", "\ufeffa", "\u202ea",
+    "../x",
+    "..",
+    ".",
+    "../../etc/passwd",
+    "/abs",
+    "/",
+    "a/b",
+    "a\\b",
+    "a\0b",
+    "\0",
+    "x" * 300,
+    "ａ",
+    "\u0430",
+    "café",
+    "a b",
+    " a",
+    "a\n",
+    "a\nb",
+    "a\tb",
+    "a\u200bb",
+    "\ufeffa",
+    "\u202ea",
     "",
 ]
 WINDOWS_RESERVED = ["CON", "con", "nul", "aux", "com1", "lpt1", "prn.txt"]
@@ -70,8 +90,9 @@ def manifests(bad: str, version: str = "1.0") -> dict[str, str]:
         "name": _MODEL.format(name=_q(bad), domain="d", version=version),
         "dependency domain": f"{good}---\n{other}dependencies: [{_q(bad + '/a')}]\n",
         "dependency name": f"{good}---\n{other}dependencies: [{_q('d/' + bad)}]\n",
-        "ensemble step": good + "---\n" + _ENSEMBLE.format(dependency="d/a", step=_q("d/" + bad),
-                                                          version=version),
+        "ensemble step": good
+        + "---\n"
+        + _ENSEMBLE.format(dependency="d/a", step=_q("d/" + bad), version=version),
         "triton.name": f"{good}triton: {{name: {_q(bad)}}}\n",
         "triton.default_model_filename": f"{good}triton: {{default_model_filename: {_q(bad)}}}\n",
         "triton.backend": f"{good}triton: {{backend: {_q(bad)}}}\n",
@@ -83,14 +104,22 @@ PLACES = list(manifests("x"))
 
 def _is_safe_component(name: str) -> bool:
     """A name that is one plain folder name on Linux (and reads as what it is)."""
-    return (0 < len(name.encode()) <= 255 and name not in (".", "..") and name.isascii()
-            and name.isprintable() and not re.search(r"[/\\\s]", name))
+    return (
+        0 < len(name.encode()) <= 255
+        and name not in (".", "..")
+        and name.isascii()
+        and name.isprintable()
+        and not re.search(r"[/\\\s]", name)
+    )
 
 
 def _is_file_name(name: str) -> bool:
     """One file name inside a folder (`default_model_filename` may be any such name)."""
-    return (0 < len(name.encode()) <= 255 and name not in (".", "..")
-            and not any(c in "/\\" or ord(c) < 0x20 for c in name))
+    return (
+        0 < len(name.encode()) <= 255
+        and name not in (".", "..")
+        and not any(c in "/\\" or ord(c) < 0x20 for c in name)
+    )
 
 
 def _acceptable(place: str, name: str) -> bool:
@@ -114,7 +143,8 @@ def folders(netflix: Workspace, tmp_path: Path) -> tuple[Workspace, Path]:
 
 
 def test_escaping_names_in_manifests_are_refused_before_anything_is_written(
-        folders: tuple[Workspace, Path]) -> None:
+    folders: tuple[Workspace, Path],
+) -> None:
     workspace, tmp_path = folders
     manifest = tmp_path / "incoming" / "m.yaml"
     manifest.parent.mkdir()
@@ -148,8 +178,9 @@ def test_escaping_names_through_the_cli(cli: Cli, tmp_path: Path, bad: str) -> N
     for number, place in enumerate(PLACES, start=1):
         manifest.write_text(manifests(bad, f"{number}.0")[place], encoding="utf-8")
         before = tree_snapshot(cli.root)
-        result = cli.runner.invoke(app, ["apply", str(manifest), "--workspace", str(cli.root)],
-                                   catch_exceptions=False)
+        result = cli.runner.invoke(
+            app, ["apply", str(manifest), "--workspace", str(cli.root)], catch_exceptions=False
+        )
         assert "Traceback" not in result.output
         if _acceptable(place, bad):  # e.g. a look-alike letter in a file name
             assert result.exit_code == 0, (place, result.output)
@@ -168,8 +199,9 @@ def test_escaping_alias_names_are_refused(folders: tuple[Workspace, Path], bad: 
 
 
 @pytest.mark.parametrize("name", WINDOWS_RESERVED)
-def test_windows_reserved_names_are_ordinary_names(workspace: Workspace, tmp_path: Path,
-                                                    name: str) -> None:
+def test_windows_reserved_names_are_ordinary_names(
+    workspace: Workspace, tmp_path: Path, name: str
+) -> None:
     manifest = tmp_path / "m.yaml"
     manifest.write_text(_MODEL.format(name=_q(name), domain="d", version="1.0"), encoding="utf-8")
     if NAME_PATTERN.fullmatch(name):
@@ -179,8 +211,9 @@ def test_windows_reserved_names_are_ordinary_names(workspace: Workspace, tmp_pat
             workspace.apply([manifest])
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(bad=st.one_of(st.text(max_size=70), st.sampled_from(ESCAPING_NAMES)))
 def test_any_accepted_name_is_one_safe_folder_name(store: CatalogStore, bad: str) -> None:
     """Every place: accepted means a single plain path component; else refused."""
@@ -212,7 +245,8 @@ _CONFIG_NAMES = ["../x", "..", "/abs", "a/b", "a\0b", "x" * 300, "ａ", "a b", "
 
 @pytest.mark.parametrize("folder", _FOLDERS)
 def test_import_refuses_model_folders_that_are_no_triton_name(
-        folders: tuple[Workspace, Path], folder: str) -> None:
+    folders: tuple[Workspace, Path], folder: str
+) -> None:
     workspace, tmp_path = folders
     repository = _triton_repository(tmp_path / "incoming", folder, None)
     before = tree_snapshot(tmp_path)
@@ -224,7 +258,8 @@ def test_import_refuses_model_folders_that_are_no_triton_name(
 
 @pytest.mark.parametrize("config_name", _CONFIG_NAMES)
 def test_import_refuses_config_names_other_than_the_folder(
-        folders: tuple[Workspace, Path], config_name: str) -> None:
+    folders: tuple[Workspace, Path], config_name: str
+) -> None:
     workspace, tmp_path = folders
     repository = _triton_repository(tmp_path / "incoming", "m", config_name)
     before = tree_snapshot(tmp_path)
@@ -234,8 +269,9 @@ def test_import_refuses_config_names_other_than_the_folder(
 
 
 @pytest.mark.parametrize("domain", ["../x", "/abs", "a\0b", "ａ", "a b"])
-def test_import_refuses_escaping_domains_and_teams(folders: tuple[Workspace, Path],
-                                                   domain: str) -> None:
+def test_import_refuses_escaping_domains_and_teams(
+    folders: tuple[Workspace, Path], domain: str
+) -> None:
     workspace, tmp_path = folders
     repository = _triton_repository(tmp_path / "incoming", "m", None)
     before = tree_snapshot(tmp_path)
@@ -251,15 +287,18 @@ def test_import_refuses_escaping_domains_and_teams(folders: tuple[Workspace, Pat
 
 @pytest.mark.parametrize("bad", ["../x", "..", "/abs", "a/b", "a\0b"])
 def test_compile_refuses_escaping_names_the_catalog_already_holds(
-        folders: tuple[Workspace, Path], bad: str) -> None:
+    folders: tuple[Workspace, Path], bad: str
+) -> None:
     """A catalog written before apply checked `triton` blocks (or by hand): compile still
     refuses the name before writing, and the previous repository stays as it was."""
     workspace, tmp_path = folders
     artifact = tmp_path / "model.py"
     artifact.write_text("# model\n")
     for number, key in enumerate(("name", "default_model_filename", "backend"), start=1):
-        text = (_MODEL.format(name="a", domain="d", version=f"1.{number}")
-                + f"artifact: {artifact}\ntriton: {{{key}: {_q(bad)}}}\n")
+        text = (
+            _MODEL.format(name="a", domain="d", version=f"1.{number}")
+            + f"artifact: {artifact}\ntriton: {{{key}: {_q(bad)}}}\n"
+        )
         escaping = parse_manifest_text(text, "m.yaml")[0].spec  # what apply now refuses
         with workspace.store.transaction() as tx:
             tx.insert([(escaping, "hand-written")])
@@ -284,18 +323,19 @@ def test_a_manifest_file_name_that_is_not_utf8_is_refused(cli: Cli, tmp_path: Pa
     """Crashed with UnicodeEncodeError when the catalog recorded the source file."""
     folder = tmp_path / "models"
     folder.mkdir()
-    _bytes_path(folder, b"m\xff.yaml").write_text(_MODEL.format(name="a", domain="d",
-                                                               version="1.0"))
+    _bytes_path(folder, b"m\xff.yaml").write_text(
+        _MODEL.format(name="a", domain="d", version="1.0")
+    )
     before = tree_snapshot(cli.root)
-    result = cli.runner.invoke(app, ["apply", str(folder), "--workspace", str(cli.root)],
-                               catch_exceptions=False)
+    result = cli.runner.invoke(
+        app, ["apply", str(folder), "--workspace", str(cli.root)], catch_exceptions=False
+    )
     assert result.exit_code == 2, result.output
     assert "m\\udcff.yaml: the file name is not UTF-8" in result.output
     assert tree_snapshot(cli.root) == before
 
 
-def test_an_artifact_path_that_is_not_utf8_is_refused(workspace: Workspace,
-                                                      tmp_path: Path) -> None:
+def test_an_artifact_path_that_is_not_utf8_is_refused(workspace: Workspace, tmp_path: Path) -> None:
     """Crashed with UnicodeEncodeError: in the digest (a file name inside a folder
     artifact) or when the catalog recorded the artifact's path."""
     folder = _bytes_path(tmp_path, b"art\xff")
@@ -314,8 +354,9 @@ def test_an_artifact_path_that_is_not_utf8_is_refused(workspace: Workspace,
     assert workspace.list_models() == []
 
 
-def test_a_triton_repository_path_that_is_not_utf8_is_refused(workspace: Workspace,
-                                                              tmp_path: Path) -> None:
+def test_a_triton_repository_path_that_is_not_utf8_is_refused(
+    workspace: Workspace, tmp_path: Path
+) -> None:
     repository = _triton_repository(_bytes_path(tmp_path, b"repo\xff"), "m", None)
     with pytest.raises(InputError, match="the path is not UTF-8"):
         workspace.import_triton(repository, domain="imported", owner_team="team")
@@ -342,7 +383,8 @@ def _out_cases(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_compile_refuses_an_out_that_is_not_its_own_before_creating_anything(
-        netflix: Workspace, tmp_path: Path) -> None:
+    netflix: Workspace, tmp_path: Path
+) -> None:
     """Refused, but `.mine.generations/.lock` beside the folder (and `/..generations` for
     `--out /`) was created first; links it did not make were replaced."""
     for case, out in _out_cases(tmp_path).items():
@@ -355,12 +397,16 @@ def test_compile_refuses_an_out_that_is_not_its_own_before_creating_anything(
     assert (tmp_path / "mine" / "keep.txt").read_text() == "keep me"
 
 
-def test_compile_out_through_the_cli_is_refused_without_a_traceback(cli: Cli,
-                                                                    tmp_path: Path) -> None:
+def test_compile_out_through_the_cli_is_refused_without_a_traceback(
+    cli: Cli, tmp_path: Path
+) -> None:
     for case, out in _out_cases(tmp_path).items():
         before = tree_snapshot(tmp_path)
-        result = cli.runner.invoke(app, ["compile", "--out", str(out), "--workspace",
-                                         str(cli.root)], catch_exceptions=False)
+        result = cli.runner.invoke(
+            app,
+            ["compile", "--out", str(out), "--workspace", str(cli.root)],
+            catch_exceptions=False,
+        )
         assert result.exit_code == 2, (case, result.output)
         assert "Traceback" not in result.output
         assert tree_snapshot(tmp_path) == before, case

@@ -36,8 +36,10 @@ from tests.conftest import NETFLIX, Cli, init_workspace
 from tests.fuzz.support import ESCAPING_NAMES, catalog_state, tree_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
-_CANDIDATES = [ROOT / "shared" / "corpus" / "triton-configs",
-               ROOT.parent / "shared" / "corpus" / "triton-configs"]
+_CANDIDATES = [
+    ROOT / "shared" / "corpus" / "triton-configs",
+    ROOT.parent / "shared" / "corpus" / "triton-configs",
+]
 CORPUS = next((p for p in _CANDIDATES if (p / "SOURCES.md").is_file()), None)
 CORPUS_FILES = sorted(CORPUS.glob("*.pbtxt")) if CORPUS else []
 ONNX = NETFLIX / "artifacts" / "user_embedding.onnx"
@@ -45,17 +47,45 @@ DOCUMENTED_EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 7, 8}
 
 pytestmark = pytest.mark.skipif(CORPUS is None, reason="the Triton config corpus is not here")
 
-FUZZ = settings(max_examples=200, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _ENUM = re.compile(r"\b(TYPE|KIND|FORMAT)_[A-Z0-9_]+\b")
-_NUMBERS = ["0", "-1", "-2", "1.5", "99999999999999999999", "2147483648", "-9223372036854775809",
-            "1e400", "nan", "inf", "0x10", "007"]
-_STRINGS = ESCAPING_NAMES + ["", "model.onnx", "onnxruntime", "ensemble", "python", "tensorrt_plan",
-                             "\\x00", "\\u0000", "\\\\", "\\"]
+_NUMBERS = [
+    "0",
+    "-1",
+    "-2",
+    "1.5",
+    "99999999999999999999",
+    "2147483648",
+    "-9223372036854775809",
+    "1e400",
+    "nan",
+    "inf",
+    "0x10",
+    "007",
+]
+_STRINGS = ESCAPING_NAMES + [
+    "",
+    "model.onnx",
+    "onnxruntime",
+    "ensemble",
+    "python",
+    "tensorrt_plan",
+    "\\x00",
+    "\\u0000",
+    "\\\\",
+    "\\",
+]
 
 
 def _corpus_text(index: int) -> str:
@@ -70,8 +100,22 @@ def pbtxt_text(draw: st.DrawFn) -> str:
     text = _corpus_text(draw(st.integers(0, max(len(CORPUS_FILES) - 1, 0))))
     for _ in range(draw(st.sampled_from([0, 1, 1, 2, 2, 3, 4]))):
         lines = text.splitlines()
-        kind = draw(st.sampled_from(["drop", "double", "cut", "number", "number", "string",
-                                     "string", "enum", "bracket", "swap"]))
+        kind = draw(
+            st.sampled_from(
+                [
+                    "drop",
+                    "double",
+                    "cut",
+                    "number",
+                    "number",
+                    "string",
+                    "string",
+                    "enum",
+                    "bracket",
+                    "swap",
+                ]
+            )
+        )
         if kind in ("drop", "double", "swap"):
             if not lines:
                 continue
@@ -85,11 +129,14 @@ def pbtxt_text(draw: st.DrawFn) -> str:
                 lines[at], lines[other] = lines[other], lines[at]
             text = "\n".join(lines) + "\n"
         elif kind == "cut":
-            text = text[:draw(st.integers(0, len(text)))]
+            text = text[: draw(st.integers(0, len(text)))]
         elif kind == "bracket":
             at = draw(st.integers(0, len(text)))
-            text = text[:at] + draw(st.sampled_from(["{", "}", "[", "]", ":", ",", '"', "#"])) \
+            text = (
+                text[:at]
+                + draw(st.sampled_from(["{", "}", "[", "]", ":", ",", '"', "#"]))
                 + text[at:]
+            )
         else:
             pattern = {"number": _NUMBER, "string": _STRING, "enum": _ENUM}[kind]
             matches = list(pattern.finditer(text))
@@ -101,9 +148,20 @@ def pbtxt_text(draw: st.DrawFn) -> str:
             elif kind == "string":
                 new = json.dumps(draw(st.sampled_from(_STRINGS)))
             else:
-                new = draw(st.sampled_from(["TYPE_FOO", "KIND_GPU", "KIND_MODEL", "TYPE_BF16",
-                                            "TYPE_STRING", "FORMAT_NCHW", "type_fp32"]))
-            text = text[:match.start()] + new + text[match.end():]
+                new = draw(
+                    st.sampled_from(
+                        [
+                            "TYPE_FOO",
+                            "KIND_GPU",
+                            "KIND_MODEL",
+                            "TYPE_BF16",
+                            "TYPE_STRING",
+                            "FORMAT_NCHW",
+                            "type_fp32",
+                        ]
+                    )
+                )
+            text = text[: match.start()] + new + text[match.end() :]
     return text
 
 
@@ -168,7 +226,8 @@ def _check_import(workspace: Workspace, repository: Path, out: Path) -> None:
 # <backends>/../../../tmp/evil/libtriton_....so, a library outside its backend folder.
 @example(text='backend: "../../../tmp/evil"\n')
 def test_fuzzed_configs_import_or_fail_cleanly(
-        new_catalog_url: Callable[[], str], tmp_path: Path, text: str) -> None:
+    new_catalog_url: Callable[[], str], tmp_path: Path, text: str
+) -> None:
     number = next(_counter)
     workspace = init_workspace(tmp_path / f"ws-{number}", new_catalog_url())
     try:
@@ -193,8 +252,19 @@ def test_rules_check_any_parsable_config_without_raising(text: str) -> None:
 def test_fuzzed_configs_through_the_cli(cli: Cli, tmp_path: Path, text: str) -> None:
     repository = make_repository(tmp_path, text)
     domain = f"d{next(_counter)}"  # one catalog for all examples: no conflicts between them
-    result = cli.runner.invoke(app, ["import-triton", str(repository), "--domain", domain,
-                                     "--owner-team", "team", "--workspace", str(cli.root)],
-                               catch_exceptions=False)
+    result = cli.runner.invoke(
+        app,
+        [
+            "import-triton",
+            str(repository),
+            "--domain",
+            domain,
+            "--owner-team",
+            "team",
+            "--workspace",
+            str(cli.root),
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code in DOCUMENTED_EXIT_CODES, (result.exit_code, result.output)
     assert "Traceback" not in result.output

@@ -6,6 +6,7 @@ line, field) through every command, never show a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from pathlib import Path
 
@@ -53,18 +54,28 @@ def config_text(draw: st.DrawFn) -> str:
 # UnicodeDecodeError.
 REGRESSIONS = {
     "control-character": ("catalog: {url: \x01}\n", "YAML error: unacceptable character"),
-    "huge-integer": ("fleet: {servers: [{name: a, memory_mb: 1" + "0" * 5000 + "}]}\n",
-                     r"modelyard.yaml:1: '1000.*cannot be read as int"),
-    "impossible-date": ("catalog: {url: 2024-02-30}\n",
-                        "modelyard.yaml:1: '2024-02-30' cannot be read as timestamp"),
+    "huge-integer": (
+        "fleet: {servers: [{name: a, memory_mb: 1" + "0" * 5000 + "}]}\n",
+        r"modelyard.yaml:1: '1000.*cannot be read as int",
+    ),
+    "impossible-date": (
+        "catalog: {url: 2024-02-30}\n",
+        "modelyard.yaml:1: '2024-02-30' cannot be read as timestamp",
+    ),
     "bool-tag": ("!!bool x: 1\n", "modelyard.yaml:1: 'x' cannot be read as bool"),
     # Not a crash on SQLite, but a lease row PostgreSQL refuses (VARCHAR(64)) at deploy.
-    "long-target-name": ("targets: {" + "t" * 70 + ": {url: 'http://x', repository: r}}\n",
-                         "targets: target name 'tttt.* is longer than 64 characters"),
-    "escaping-target-name": ("targets: {'../x': {url: 'http://x', repository: r}}\n",
-                             "targets: target name '../x' is not allowed"),
-    "duplicate-key": ("catalog: {}\ncatalog: {}\n",
-                      "modelyard.yaml:2: duplicate key 'catalog' \\(first on line 1\\); keep one"),
+    "long-target-name": (
+        "targets: {" + "t" * 70 + ": {url: 'http://x', repository: r}}\n",
+        "targets: target name 'tttt.* is longer than 64 characters",
+    ),
+    "escaping-target-name": (
+        "targets: {'../x': {url: 'http://x', repository: r}}\n",
+        "targets: target name '../x' is not allowed",
+    ),
+    "duplicate-key": (
+        "catalog: {}\ncatalog: {}\n",
+        "modelyard.yaml:2: duplicate key 'catalog' \\(first on line 1\\); keep one",
+    ),
 }
 
 
@@ -82,8 +93,11 @@ def test_config_that_is_not_utf8_is_an_input_error(tmp_path: Path) -> None:
         Workspace.open(tmp_path)
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(text=config_text())
 @example(text=REGRESSIONS["huge-integer"][0])
 @example(text="fleet: {servers: [{name: a, url: 'http://x', cpu_cores: .nan, memory_mb: 1}]}\n")
@@ -99,16 +113,20 @@ def test_fuzzed_configs_open_or_fail_cleanly(tmp_path: Path, text: str) -> None:
         assert str(error)
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(text=config_text(), command=st.sampled_from([["list"], ["validate"], ["plan"],
-                                                    ["alias", "list"]]))
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    text=config_text(),
+    command=st.sampled_from([["list"], ["validate"], ["plan"], ["alias", "list"]]),
+)
 def test_fuzzed_configs_through_the_cli(tmp_path: Path, text: str, command: list[str]) -> None:
     root = tmp_path / f"ws-{next(_COUNTER)}"
     root.mkdir()
     (root / "modelyard.yaml").write_text(text, encoding="utf-8")
-    result = CliRunner().invoke(app, [*command, "--workspace", str(root)],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(app, [*command, "--workspace", str(root)], catch_exceptions=False)
     assert result.exit_code in DOCUMENTED_EXIT_CODES, (result.exit_code, result.output)
     assert "Traceback" not in result.output
 
@@ -119,7 +137,5 @@ def test_raw_yaml_snippets_in_every_config_key(tmp_path: Path) -> None:
             root = tmp_path / f"ws-{number}-{key}"
             root.mkdir()
             (root / "modelyard.yaml").write_text(f"{key}: {snippet}\n", encoding="utf-8")
-            try:
+            with contextlib.suppress(ModelyardError):
                 Workspace.open(root)
-            except ModelyardError:
-                pass

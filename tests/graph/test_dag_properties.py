@@ -47,7 +47,9 @@ def digraphs(draw: st.DrawFn, max_nodes: int = 12) -> Adjacency:
     n = draw(st.integers(min_value=1, max_value=max_nodes))
     graph: Adjacency = {}
     for i in range(n):
-        graph[i] = draw(st.lists(st.integers(min_value=0, max_value=n - 1), max_size=4, unique=True))
+        graph[i] = draw(
+            st.lists(st.integers(min_value=0, max_value=n - 1), max_size=4, unique=True)
+        )
     return graph
 
 
@@ -99,7 +101,9 @@ def is_acyclic(graph: Mapping[int, Sequence[int]]) -> bool:
     return True
 
 
-def longest_from(graph: Mapping[int, Sequence[int]], node: int, weight: Mapping[int, float]) -> float:
+def longest_from(
+    graph: Mapping[int, Sequence[int]], node: int, weight: Mapping[int, float]
+) -> float:
     """Heaviest path starting at `node`, by enumerating every path (small DAGs only)."""
     best = 0.0
     stack: list[tuple[int, float]] = [(node, weight[node])]
@@ -179,7 +183,8 @@ def test_waves_respect_edges_cover_nodes_once_and_are_minimal(adjacency: Adjacen
 
 @given(dags(), st.data())
 def test_transitive_dependencies_match_reachability_in_dependency_order(
-        adjacency: Adjacency, data: st.DataObject) -> None:
+    adjacency: Adjacency, data: st.DataObject
+) -> None:
     assume(adjacency)
     graph = DependencyGraph(adjacency)
     node = data.draw(st.sampled_from(sorted(all_nodes(adjacency))))
@@ -194,7 +199,8 @@ def test_transitive_dependencies_match_reachability_in_dependency_order(
 
 @given(digraphs())
 def test_transitive_dependencies_on_cyclic_graphs_are_reachability_without_self(
-        adjacency: Adjacency) -> None:
+    adjacency: Adjacency,
+) -> None:
     graph = DependencyGraph(adjacency)
     for node in all_nodes(adjacency):
         closure = graph.transitive_dependencies(node)
@@ -207,7 +213,8 @@ def test_transitive_dependencies_on_cyclic_graphs_are_reachability_without_self(
 
 @given(dags(), st.data())
 def test_transitive_dependents_match_reverse_reachability_nearest_first(
-        adjacency: Adjacency, data: st.DataObject) -> None:
+    adjacency: Adjacency, data: st.DataObject
+) -> None:
     assume(adjacency)
     graph = DependencyGraph(adjacency)
     node = data.draw(st.sampled_from(sorted(all_nodes(adjacency))))
@@ -248,7 +255,8 @@ def test_cycles_are_real_and_cover_every_cyclic_component(adjacency: Adjacency) 
 
     for node in on_cycle:
         assert any(same_component(node, member) for cycle in cycles for member in cycle), (
-            f"{node} lies on a cycle but no reported cycle is in its component: {cycles}")
+            f"{node} lies on a cycle but no reported cycle is in its component: {cycles}"
+        )
     # One cycle per strongly connected component that has one, never two.
     for first, second in itertools.combinations(cycles, 2):
         assert not same_component(first[0], second[0])
@@ -268,8 +276,11 @@ def test_cycles_are_real_and_cover_every_cyclic_component(adjacency: Adjacency) 
 @given(dags(max_nodes=30), st.data())
 def test_cycle_injected_into_a_dag_is_reported(adjacency: Adjacency, data: st.DataObject) -> None:
     assume(len(adjacency) >= 2)
-    chain = data.draw(st.lists(st.sampled_from(sorted(adjacency)), min_size=2, max_size=8,
-                               unique=True).map(lambda xs: sorted(xs, reverse=True)))
+    chain = data.draw(
+        st.lists(st.sampled_from(sorted(adjacency)), min_size=2, max_size=8, unique=True).map(
+            lambda xs: sorted(xs, reverse=True)
+        )
+    )
     top, bottom = chain[0], chain[-1]
     for high, low in itertools.pairwise(chain):  # the chain top -> ... -> bottom
         if low not in adjacency[high]:
@@ -291,7 +302,8 @@ def test_cycle_injected_into_a_dag_is_reported(adjacency: Adjacency, data: st.Da
 
 @given(dags(max_nodes=30), st.integers(min_value=1, max_value=6), st.data())
 def test_cycle_on_a_new_chain_hanging_off_a_dag_is_reported_exactly(
-        adjacency: Adjacency, length: int, data: st.DataObject) -> None:
+    adjacency: Adjacency, length: int, data: st.DataObject
+) -> None:
     base = dict(adjacency)
     ring = [100 + i for i in range(length)]
     graph_input: dict[int, list[int]] = {n: list(d) for n, d in base.items()}
@@ -312,7 +324,8 @@ def test_cycle_on_a_new_chain_hanging_off_a_dag_is_reported_exactly(
 
 @given(dags(max_nodes=12), st.data())
 def test_longest_chains_and_critical_path_match_enumeration(
-        adjacency: Adjacency, data: st.DataObject) -> None:
+    adjacency: Adjacency, data: st.DataObject
+) -> None:
     graph = DependencyGraph(adjacency)
     nodes = sorted(all_nodes(adjacency))
     weights = {n: float(data.draw(st.integers(min_value=0, max_value=50))) for n in nodes}
@@ -349,15 +362,21 @@ NETFLIX_BY_NAME = {
 
 def test_netflix_waves_by_name() -> None:
     waves = DependencyGraph(NETFLIX_BY_NAME).waves()
-    assert waves == [["content_embedding", "query_understanding", "user_embedding"],
-                     ["content_retrieval", "recommendation_ranker"]]
+    assert waves == [
+        ["content_embedding", "query_understanding", "user_embedding"],
+        ["content_retrieval", "recommendation_ranker"],
+    ]
 
 
 def test_netflix_example_waves_from_the_catalog(netflix: Workspace) -> None:
     graph = netflix.select().graph
     assert graph.waves() == [
-        ["recommendation/content_embedding@2.1", "recommendation/ranking_scorer@3.0",
-         "recommendation/user_embedding@1.0", "search/query_understanding@1.5"],
+        [
+            "recommendation/content_embedding@2.1",
+            "recommendation/ranking_scorer@3.0",
+            "recommendation/user_embedding@1.0",
+            "search/query_understanding@1.5",
+        ],
         ["recommendation/recommendation_ranker@3.0", "search/content_retrieval@2.0"],
     ]
     assert graph.cycles() == []
@@ -440,10 +459,15 @@ def entry(model: str, version: str, *deps: str) -> VersionEntry:
 
 
 def test_highest_matching_version_is_chosen() -> None:
-    index = VersionIndex([
-        entry("d/base", "1.0"), entry("d/base", "1.10"), entry("d/base", "1.9.3"),
-        entry("d/base", "1.2"), entry("d/app", "1.0", "d/base>=1.0,<2"),
-    ])
+    index = VersionIndex(
+        [
+            entry("d/base", "1.0"),
+            entry("d/base", "1.10"),
+            entry("d/base", "1.9.3"),
+            entry("d/base", "1.2"),
+            entry("d/app", "1.0", "d/base>=1.0,<2"),
+        ]
+    )
     resolution = resolve(index, ["d/app@1.0"])
     assert resolution.ok
     assert resolution.resolved[("d/app@1.0", "d/base")] == "d/base@1.10"
@@ -453,21 +477,29 @@ def test_highest_matching_version_is_chosen() -> None:
 
 
 def test_constraint_excluding_the_newest_picks_an_older_one() -> None:
-    index = VersionIndex([
-        entry("d/base", "1.4"), entry("d/base", "2.0"), entry("d/base", "1.5.1"),
-        entry("d/app", "3.0", "d/base<2"),
-    ])
+    index = VersionIndex(
+        [
+            entry("d/base", "1.4"),
+            entry("d/base", "2.0"),
+            entry("d/base", "1.5.1"),
+            entry("d/app", "3.0", "d/base<2"),
+        ]
+    )
     resolution = resolve(index, ["d/app@3.0"])
     assert resolution.ok
     assert resolution.resolved[("d/app@3.0", "d/base")] == "d/base@1.5.1"
 
 
 def test_two_versions_of_one_model_can_both_be_resolved() -> None:
-    index = VersionIndex([
-        entry("d/base", "1.0"), entry("d/base", "2.0"),
-        entry("d/old", "1.0", "d/base~=1.0"), entry("d/new", "1.0", "d/base>=2"),
-        entry("d/app", "1.0", "d/old", "d/new"),
-    ])
+    index = VersionIndex(
+        [
+            entry("d/base", "1.0"),
+            entry("d/base", "2.0"),
+            entry("d/old", "1.0", "d/base~=1.0"),
+            entry("d/new", "1.0", "d/base>=2"),
+            entry("d/app", "1.0", "d/old", "d/new"),
+        ]
+    )
     resolution = resolve(index, ["d/app@1.0"])
     assert resolution.ok
     assert {"d/base@1.0", "d/base@2.0"} <= set(resolution.entries)
@@ -484,28 +516,39 @@ def test_resolving_everything_by_default() -> None:
 
 
 def test_missing_and_unsatisfiable_dependencies_are_distinct_problems() -> None:
-    index = VersionIndex([
-        entry("d/base", "1.0"), entry("d/base", "1.5"),
-        entry("d/app", "1.0", "d/ghost>=1.0", "d/base>=2", "d/base2"),
-    ])
+    index = VersionIndex(
+        [
+            entry("d/base", "1.0"),
+            entry("d/base", "1.5"),
+            entry("d/app", "1.0", "d/ghost>=1.0", "d/base>=2", "d/base2"),
+        ]
+    )
     resolution = resolve(index, ["d/app@1.0"])
     assert not resolution.ok
     codes = [(p.code, p.field) for p in resolution.problems]
-    assert codes == [("missing-dependency", "dependencies[0]"),
-                     ("unsatisfiable-dependency", "dependencies[1]"),
-                     ("missing-dependency", "dependencies[2]")]
-    assert all(p.severity is Severity.ERROR and p.model == "d/app@1.0"
-               for p in resolution.problems)
+    assert codes == [
+        ("missing-dependency", "dependencies[0]"),
+        ("unsatisfiable-dependency", "dependencies[1]"),
+        ("missing-dependency", "dependencies[2]"),
+    ]
+    assert all(p.severity is Severity.ERROR and p.model == "d/app@1.0" for p in resolution.problems)
     unsatisfiable = resolution.problems[1]
     assert unsatisfiable.details["available"] == ["1.0", "1.5"]
     assert resolution.graph.dependencies("d/app@1.0") == ()
 
 
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)),
-                min_size=1, max_size=8, unique=True),
-       st.sampled_from([">=1.0,<2", "<2", ">=2", "~=1.1", "==1.2", "", "!=3.3"]))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)),
+        min_size=1,
+        max_size=8,
+        unique=True,
+    ),
+    st.sampled_from([">=1.0,<2", "<2", ">=2", "~=1.1", "==1.2", "", "!=3.3"]),
+)
 def test_best_match_is_the_highest_allowed_version(
-        triples: list[tuple[int, int, int]], constraint: str) -> None:
+    triples: list[tuple[int, int, int]], constraint: str
+) -> None:
     entries = [entry("d/base", f"{a}.{b}.{c}") for a, b, c in triples]
     index = VersionIndex(entries + [entry("d/app", "1.0", f"d/base{constraint}")])
     dependency = Dependency.parse(f"d/base{constraint}")

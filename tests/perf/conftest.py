@@ -52,23 +52,39 @@ def live(workspace: Workspace, perf_triton: LocalTriton) -> Workspace:
     assert workspace.root is not None
     path = workspace.root / "modelyard.yaml"
     config = yaml.safe_load(path.read_text()) or {}
-    config["targets"] = {"test": {
-        "url": perf_triton.url, "repository": str(perf_triton.repository), "profile": "local",
-        "metrics_url": f"http://127.0.0.1:{perf_triton.metrics_port}/metrics"}}
+    config["targets"] = {
+        "test": {
+            "url": perf_triton.url,
+            "repository": str(perf_triton.repository),
+            "profile": "local",
+            "metrics_url": f"http://127.0.0.1:{perf_triton.metrics_port}/metrics",
+        }
+    }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     workspace.config = read_config(path)
     return workspace
 
 
-def sleeping_model(folder: Path, name: str, version: str, *, sleep_ms: float,
-                   p99_ms: float = 100, rps: float = 10, instances: int = 1,
-                   memory_mb: int = 2048, input_name: str = "X",
-                   output_name: str = "Y", dependencies: str = "[]") -> Path:
+def sleeping_model(
+    folder: Path,
+    name: str,
+    version: str,
+    *,
+    sleep_ms: float,
+    p99_ms: float = 100,
+    rps: float = 10,
+    instances: int = 1,
+    memory_mb: int = 2048,
+    input_name: str = "X",
+    output_name: str = "Y",
+    dependencies: str = "[]",
+) -> Path:
     """A python-backend model answering after `sleep_ms`; returns its manifest."""
     model = folder / f"{name}-{version}"
     model.mkdir(parents=True)
-    (model / "model.py").write_text(SLEEPING_MODEL.format(
-        sleep_s=sleep_ms / 1000, input=input_name, output=output_name))
+    (model / "model.py").write_text(
+        SLEEPING_MODEL.format(sleep_s=sleep_ms / 1000, input=input_name, output=output_name)
+    )
     manifest = model / "manifest.yaml"
     manifest.write_text(f"""\
 name: {name}

@@ -25,11 +25,14 @@ from modelyard.perf.figures import (
 MB = 1024 * 1024
 
 
-@given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=200),
-       st.sampled_from([0, 1, 50, 90, 99, 99.9, 100]))
+@given(
+    st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=200),
+    st.sampled_from([0, 1, 50, 90, 99, 99.9, 100]),
+)
 def test_percentile_matches_numpy(values: list[float], q: float) -> None:
-    assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)), rel=1e-9,
-                                                  abs=1e-9)
+    assert percentile(values, q) == pytest.approx(
+        float(np.percentile(values, q)), rel=1e-9, abs=1e-9
+    )
 
 
 def test_percentile_refuses_nothing_and_nonsense() -> None:
@@ -47,24 +50,41 @@ def test_latency_summary_in_milliseconds() -> None:
     assert summary.mean_ms == pytest.approx(25)
 
 
-def _stats(name: str, success: tuple[int, int], queue: int, infer: int,
-           version: str = "1") -> dict[str, object]:
+def _stats(
+    name: str, success: tuple[int, int], queue: int, infer: int, version: str = "1"
+) -> dict[str, object]:
     count, ns = success
-    return {"model_stats": [{
-        "name": name, "version": version, "inference_count": count, "execution_count": count,
-        "inference_stats": {"success": {"count": count, "ns": ns},
-                            "fail": {"count": 0, "ns": 0},
-                            "queue": {"count": count, "ns": queue},
-                            "compute_input": {"count": count, "ns": 0},
-                            "compute_infer": {"count": count, "ns": infer},
-                            "compute_output": {"count": count, "ns": 0}},
-        "memory_usage": [{"type": "CPU", "id": 0, "byte_size": 100 * MB},
-                         {"type": "GPU", "id": 0, "byte_size": 512 * MB}]}]}
+    return {
+        "model_stats": [
+            {
+                "name": name,
+                "version": version,
+                "inference_count": count,
+                "execution_count": count,
+                "inference_stats": {
+                    "success": {"count": count, "ns": ns},
+                    "fail": {"count": 0, "ns": 0},
+                    "queue": {"count": count, "ns": queue},
+                    "compute_input": {"count": count, "ns": 0},
+                    "compute_infer": {"count": count, "ns": infer},
+                    "compute_output": {"count": count, "ns": 0},
+                },
+                "memory_usage": [
+                    {"type": "CPU", "id": 0, "byte_size": 100 * MB},
+                    {"type": "GPU", "id": 0, "byte_size": 512 * MB},
+                ],
+            }
+        ]
+    }
 
 
 def test_statistics_deltas_per_request() -> None:
-    before = PhaseTotals.from_statistics(_stats("m", (10, 200_000_000), 10_000_000, 150_000_000), "m")
-    after = PhaseTotals.from_statistics(_stats("m", (30, 600_000_000), 50_000_000, 450_000_000), "m")
+    before = PhaseTotals.from_statistics(
+        _stats("m", (10, 200_000_000), 10_000_000, 150_000_000), "m"
+    )
+    after = PhaseTotals.from_statistics(
+        _stats("m", (30, 600_000_000), 50_000_000, 450_000_000), "m"
+    )
     times = after.minus(before)
     assert times.requests == 20
     assert times.request_ms == pytest.approx(20)
@@ -77,12 +97,14 @@ def test_statistics_deltas_per_request() -> None:
 
 def test_ensemble_step_shares() -> None:
     ensemble = PhaseTotals.from_statistics(_stats("e", (10, 300_000_000), 0, 0), "e").minus(
-        PhaseTotals.from_statistics(_stats("e", (0, 0), 0, 0), "e"))
-    step = PhaseTotals.from_statistics(_stats("s", (10, 200_000_000), 20_000_000, 150_000_000),
-                                       "s").minus(
-        PhaseTotals.from_statistics(_stats("s", (0, 0), 0, 0), "s"))
+        PhaseTotals.from_statistics(_stats("e", (0, 0), 0, 0), "e")
+    )
+    step = PhaseTotals.from_statistics(
+        _stats("s", (10, 200_000_000), 20_000_000, 150_000_000), "s"
+    ).minus(PhaseTotals.from_statistics(_stats("s", (0, 0), 0, 0), "s"))
     twice = PhaseTotals.from_statistics(_stats("t", (20, 100_000_000), 0, 100_000_000), "t").minus(
-        PhaseTotals.from_statistics(_stats("t", (0, 0), 0, 0), "t"))
+        PhaseTotals.from_statistics(_stats("t", (0, 0), 0, 0), "t")
+    )
     shares = {s.model: s for s in step_shares(ensemble, {"s": step, "t": twice})}
     assert shares["s"].request_ms == pytest.approx(20) and shares["s"].share == pytest.approx(2 / 3)
     assert shares["s"].queue_ms == pytest.approx(2)
@@ -92,18 +114,20 @@ def test_ensemble_step_shares() -> None:
 
 def test_prometheus_counters_per_request() -> None:
     before = parse_prometheus(
-        '# HELP nv_inference_request_success Number of successful requests\n'
+        "# HELP nv_inference_request_success Number of successful requests\n"
         'nv_inference_request_success{model="m",version="1"} 10\n'
         'nv_inference_queue_duration_us{model="m",version="1"} 1000\n'
         'nv_inference_compute_infer_duration_us{model="m",version="1"} 200000\n'
         'nv_inference_request_duration_us{model="m",version="1"} 210000\n'
-        'nv_inference_request_success{model="other",version="1"} 99\n')
+        'nv_inference_request_success{model="other",version="1"} 99\n'
+    )
     after = parse_prometheus(
         'nv_inference_request_success{model="m",version="1"} 30\n'
         'nv_inference_queue_duration_us{model="m",version="1"} 41000\n'
         'nv_inference_compute_infer_duration_us{model="m",version="1"} 600000\n'
         'nv_inference_request_duration_us{model="m",version="1"} 650000\n'
-        'nv_cpu_memory_used_bytes 1.5e+09\n')
+        "nv_cpu_memory_used_bytes 1.5e+09\n"
+    )
     times = metric_times(before, after, "m", 1)
     assert times is not None
     assert times.requests == 20
@@ -132,8 +156,10 @@ def test_sla_verdicts_with_margins() -> None:
     assert not latency.passed and latency.measured == 22 and latency.margin == pytest.approx(-12)
     assert "misses the declared 10 ms" in latency.describe()
     assert not throughput.passed and throughput.measured == 0
-    assert "no level had a p99 within 10 ms; the best throughput at any latency was 160.0 rps" \
+    assert (
+        "no level had a p99 within 10 ms; the best throughput at any latency was 160.0 rps"
         in throughput.note
+    )
 
     latency, _ = check_sla(levels, Sla(max_latency_p99_ms=100, min_throughput_rps=1000))
     assert latency.passed and latency.measured == 22 and "no level reached" in latency.note

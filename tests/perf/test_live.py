@@ -20,8 +20,9 @@ pytestmark = pytest.mark.triton
 ONE_LEVEL = PerfOptions(concurrency=(1,), duration_s=10, max_requests=100, warmup_requests=5)
 
 
-def test_a_20_ms_model_measures_20_ms_misses_10_and_meets_50(live: Workspace,
-                                                              tmp_path: Path) -> None:
+def test_a_20_ms_model_measures_20_ms_misses_10_and_meets_50(
+    live: Workspace, tmp_path: Path
+) -> None:
     live.apply([sleeping_model(tmp_path, "sleeper", "1.0", sleep_ms=20, p99_ms=10)])
     assert live.deploy("test", options=FAST).ok
     strict = live.perf("tools/sleeper", "test", options=ONE_LEVEL)
@@ -49,22 +50,34 @@ def test_a_20_ms_model_measures_20_ms_misses_10_and_meets_50(live: Workspace,
     assert relaxed.passed
 
     # The load also stops by itself on time.
-    timed = live.perf("tools/sleeper", "test", options=PerfOptions(
-        concurrency=(2,), duration_s=0.5, max_requests=100_000, warmup_requests=0))
+    timed = live.perf(
+        "tools/sleeper",
+        "test",
+        options=PerfOptions(
+            concurrency=(2,), duration_s=0.5, max_requests=100_000, warmup_requests=0
+        ),
+    )
     (level,) = timed.levels
     assert level.stopped_by == "time" and level.latency is not None
     assert 1 <= level.latency.requests < 1000 and level.warmup_requests == 0
 
     kept = live.measurements("tools/sleeper", target="test", limit=4)
     assert sorted((m.version, m.kind) for m in kept) == [
-        ("1.1", "memory"), ("1.1", "memory"), ("1.1", "perf"), ("1.1", "perf")]
+        ("1.1", "memory"),
+        ("1.1", "memory"),
+        ("1.1", "perf"),
+        ("1.1", "perf"),
+    ]
     assert len(live.measurements("tools/sleeper")) == 6  # 3 runs, perf and memory each
 
 
 def test_throughput_scales_with_instances(live: Workspace, tmp_path: Path) -> None:
-    live.apply([sleeping_model(tmp_path, "single", "1.0", sleep_ms=20, instances=1),
-                sleeping_model(tmp_path, "quad", "1.0", sleep_ms=20, instances=4,
-                               memory_mb=8)])
+    live.apply(
+        [
+            sleeping_model(tmp_path, "single", "1.0", sleep_ms=20, instances=1),
+            sleeping_model(tmp_path, "quad", "1.0", sleep_ms=20, instances=4, memory_mb=8),
+        ]
+    )
     assert live.deploy("test", options=FAST).ok
     options = PerfOptions(concurrency=(4,), duration_s=10, max_requests=120, warmup_requests=8)
     single = live.perf("tools/single", "test", options=options)
@@ -95,8 +108,9 @@ def test_throughput_scales_with_instances(live: Workspace, tmp_path: Path) -> No
 
 def test_ensemble_end_to_end_and_step_shares(live: Workspace, tmp_path: Path) -> None:
     fast = sleeping_model(tmp_path, "fast_step", "1.0", sleep_ms=5, output_name="MID")
-    slow = sleeping_model(tmp_path, "slow_step", "1.0", sleep_ms=25, input_name="MID",
-                          output_name="Y")
+    slow = sleeping_model(
+        tmp_path, "slow_step", "1.0", sleep_ms=25, input_name="MID", output_name="Y"
+    )
     pipeline = tmp_path / "pipeline.yaml"
     pipeline.write_text("""\
 name: pipeline
@@ -117,8 +131,11 @@ sla_requirements: {max_latency_p99_ms: 200, min_throughput_rps: 5}
 """)
     live.apply([fast, slow, pipeline])
     assert live.deploy("test", options=FAST).ok
-    report = live.perf("tools/pipeline", "test", options=PerfOptions(
-        concurrency=(1,), duration_s=10, max_requests=60, warmup_requests=5))
+    report = live.perf(
+        "tools/pipeline",
+        "test",
+        options=PerfOptions(concurrency=(1,), duration_s=10, max_requests=60, warmup_requests=5),
+    )
     assert report.steps == ["tools.fast_step", "tools.slow_step"]
     (level,) = report.levels
     assert level.latency is not None and 28 <= level.latency.p50_ms <= 100
@@ -133,22 +150,33 @@ sla_requirements: {max_latency_p99_ms: 200, min_throughput_rps: 5}
 
 def test_validate_live_findings_appear_and_disappear(live: Workspace, tmp_path: Path) -> None:
     # Declared, the chain fits: dep's 25 ms inside caller's 30 ms. Measured, it does not.
-    live.apply([sleeping_model(tmp_path, "dep", "1.0", sleep_ms=35, p99_ms=25),
-                sleeping_model(tmp_path, "caller", "1.0", sleep_ms=1, p99_ms=30,
-                               dependencies="[tools/dep]")])
+    live.apply(
+        [
+            sleeping_model(tmp_path, "dep", "1.0", sleep_ms=35, p99_ms=25),
+            sleeping_model(
+                tmp_path, "caller", "1.0", sleep_ms=1, p99_ms=30, dependencies="[tools/dep]"
+            ),
+        ]
+    )
 
     def live_codes(target: str = "test") -> set[tuple[str, str | None]]:
-        return {(p.code, p.model) for p in live.validate(live=True, target=target).problems
-                if p.code.startswith(("sla-live", "memory-over"))}
+        return {
+            (p.code, p.model)
+            for p in live.validate(live=True, target=target).problems
+            if p.code.startswith(("sla-live", "memory-over"))
+        }
 
     assert live_codes() == set()  # nothing measured yet
     assert live.deploy("test", options=FAST).ok
     live.perf("tools/dep", "test", options=ONE_LEVEL)
-    assert live_codes() == {("sla-live-latency", "tools/dep@1.0"),
-                            ("sla-live-throughput", "tools/dep@1.0"),
-                            ("sla-live-chain", "tools/caller@1.0")}
-    chain = next(p for p in live.validate(live=True, target="test").problems
-                 if p.code == "sla-live-chain")
+    assert live_codes() == {
+        ("sla-live-latency", "tools/dep@1.0"),
+        ("sla-live-throughput", "tools/dep@1.0"),
+        ("sla-live-chain", "tools/caller@1.0"),
+    }
+    chain = next(
+        p for p in live.validate(live=True, target="test").problems if p.code == "sla-live-chain"
+    )
     assert "tools/dep@1.0" in chain.message and "measured" in chain.message
     # Measurements of another target do not count for this one.
     assert live_codes("local") == set()
@@ -163,8 +191,13 @@ def test_validate_live_findings_appear_and_disappear(live: Workspace, tmp_path: 
     assert live_codes() == {("sla-live-chain", "tools/caller@1.0")}
 
     # The caller's budget grows (a new version): the last finding goes away.
-    live.apply([sleeping_model(tmp_path, "caller", "2.0", sleep_ms=1, p99_ms=5000,
-                               dependencies="[tools/dep]")])
+    live.apply(
+        [
+            sleeping_model(
+                tmp_path, "caller", "2.0", sleep_ms=1, p99_ms=5000, dependencies="[tools/dep]"
+            )
+        ]
+    )
     assert live_codes() == set()
 
 
@@ -178,8 +211,20 @@ def test_cli_perf_exit_codes_json_and_report(live: Workspace, tmp_path: Path) ->
     assert live.root is not None
     base = ["--workspace", str(live.root)]
     runner = CliRunner()
-    args = ["perf", "tools/sleeper", "--target", "test", "--concurrency", "1,2",
-            "--duration", "5s", "--requests", "30", "--warmup", "3"]
+    args = [
+        "perf",
+        "tools/sleeper",
+        "--target",
+        "test",
+        "--concurrency",
+        "1,2",
+        "--duration",
+        "5s",
+        "--requests",
+        "30",
+        "--warmup",
+        "3",
+    ]
     result = runner.invoke(app, [*args, *base, "--json"], catch_exceptions=False)
     assert result.exit_code == 1, result.output  # the 10 ms SLA fails
     data = json.loads(result.stdout)
@@ -192,31 +237,37 @@ def test_cli_perf_exit_codes_json_and_report(live: Workspace, tmp_path: Path) ->
     assert "FAIL" in shown.stdout and "p99 latency" in shown.stdout
     assert "client overhead" in shown.stdout and "per instance" in shown.stdout
 
-    validation = runner.invoke(app, ["validate", "--live", "--target", "test", *base, "--json"],
-                               catch_exceptions=False)
+    validation = runner.invoke(
+        app, ["validate", "--live", "--target", "test", *base, "--json"], catch_exceptions=False
+    )
     codes = {p["code"] for p in json.loads(validation.stdout)["problems"]}
     assert "sla-live-latency" in codes
-    strict = runner.invoke(app, ["validate", "--live", "--strict", *base, "--json"],
-                           catch_exceptions=False)
+    strict = runner.invoke(
+        app, ["validate", "--live", "--strict", *base, "--json"], catch_exceptions=False
+    )
     assert strict.exit_code == 1
 
-    placed = runner.invoke(app, ["place", "--calibrated", *base, "--json"],
-                           catch_exceptions=False)
+    placed = runner.invoke(app, ["place", "--calibrated", *base, "--json"], catch_exceptions=False)
     assert placed.exit_code == 0, placed.output
 
     page = live.html_report(tmp_path / "report").read_text()
-    table = page[page.index('id="measured-table"'):page.index('<h2 id="findings">')]
+    table = page[page.index('id="measured-table"') : page.index('<h2 id="findings">')]
     assert "tools/sleeper@1.0" in table and 'class="overrun"' in table
 
-    for bad, code in ((["--concurrency", "0"], 2), (["--duration", "soon"], 2),
-                      (["--target", "nowhere"], 3)):
-        refused = runner.invoke(app, ["perf", "tools/sleeper", *bad, *base, "--json"],
-                                catch_exceptions=False)
+    for bad, code in (
+        (["--concurrency", "0"], 2),
+        (["--duration", "soon"], 2),
+        (["--target", "nowhere"], 3),
+    ):
+        refused = runner.invoke(
+            app, ["perf", "tools/sleeper", *bad, *base, "--json"], catch_exceptions=False
+        )
         assert refused.exit_code == code, refused.output
 
 
-def test_perf_only_targets_the_workspace_names_and_served_versions(live: Workspace,
-                                                                    tmp_path: Path) -> None:
+def test_perf_only_targets_the_workspace_names_and_served_versions(
+    live: Workspace, tmp_path: Path
+) -> None:
     live.apply([sleeping_model(tmp_path, "idle", "1.0", sleep_ms=1)])
     with pytest.raises(NotFound, match="no target 'elsewhere'"):
         live.perf("tools/idle", "elsewhere")

@@ -13,10 +13,17 @@ from modelyard.placement.solver import Demand, Placement, place
 
 
 def fleet_of(gpu_sizes: list[list[int]]) -> Fleet:
-    return Fleet(servers=[
-        Server(name=f"s{i}", cpu_cores=64, memory_mb=1 << 20,
-               gpus=[Gpu(index=j, memory_mb=size) for j, size in enumerate(sizes)])
-        for i, sizes in enumerate(gpu_sizes)])
+    return Fleet(
+        servers=[
+            Server(
+                name=f"s{i}",
+                cpu_cores=64,
+                memory_mb=1 << 20,
+                gpus=[Gpu(index=j, memory_mb=size) for j, size in enumerate(sizes)],
+            )
+            for i, sizes in enumerate(gpu_sizes)
+        ]
+    )
 
 
 def check(placement: Placement, demands: list[Demand], fleet: Fleet) -> None:
@@ -35,8 +42,10 @@ def check(placement: Placement, demands: list[Demand], fleet: Fleet) -> None:
 def test_exact_beats_first_fit_where_first_fit_wastes_a_gpu() -> None:
     # Largest first: 5+4 | 3+3+3 | 2 (three GPUs); the optimum is 5+3+2 | 4+3+3 (two).
     fleet = fleet_of([[10, 10, 10]])
-    demands = [Demand(f"d/m{i}@1.0", f"d/m{i}", "d", "t", gpu_memory_mb=size)
-               for i, size in enumerate([5, 4, 3, 3, 3, 2])]
+    demands = [
+        Demand(f"d/m{i}@1.0", f"d/m{i}", "d", "t", gpu_memory_mb=size)
+        for i, size in enumerate([5, 4, 3, 3, 3, 2])
+    ]
     exact = place_exact(demands, fleet, time_limit_s=5)
     assert exact.placement is not None and exact.optimal
     check(exact.placement, demands, fleet)
@@ -52,15 +61,21 @@ def test_no_placement_is_said_plainly() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(sizes=st.lists(st.integers(1, 12), min_size=1, max_size=9),
-       replicas=st.lists(st.integers(1, 2), min_size=9, max_size=9),
-       fleet_gpus=st.lists(st.lists(st.sampled_from([8, 12, 16]), min_size=1, max_size=3),
-                           min_size=2, max_size=3))
-def test_exact_is_never_worse_than_first_fit(sizes: list[int], replicas: list[int],
-                                             fleet_gpus: list[list[int]]) -> None:
+@given(
+    sizes=st.lists(st.integers(1, 12), min_size=1, max_size=9),
+    replicas=st.lists(st.integers(1, 2), min_size=9, max_size=9),
+    fleet_gpus=st.lists(
+        st.lists(st.sampled_from([8, 12, 16]), min_size=1, max_size=3), min_size=2, max_size=3
+    ),
+)
+def test_exact_is_never_worse_than_first_fit(
+    sizes: list[int], replicas: list[int], fleet_gpus: list[list[int]]
+) -> None:
     fleet = fleet_of(fleet_gpus)
-    demands = [Demand(f"d/m{i}@1.0", f"d/m{i}", "d", "t", replicas=replicas[i],
-                      gpu_memory_mb=size) for i, size in enumerate(sizes)]
+    demands = [
+        Demand(f"d/m{i}@1.0", f"d/m{i}", "d", "t", replicas=replicas[i], gpu_memory_mb=size)
+        for i, size in enumerate(sizes)
+    ]
     first_fit = place(demands, fleet)
     exact = place_exact(demands, fleet, time_limit_s=5)
     if first_fit.feasible:

@@ -32,24 +32,56 @@ from tests.conftest import NETFLIX_MODELS
 GB = 1024
 
 
-def server(name: str, *gpus_gb: int, cpu: float = 32, memory_mb: int = 64 * GB,
-           labels: dict[str, str] | None = None, dedicated_to: Dedication | None = None,
-           gpu_dedicated_to: dict[int, Dedication] | None = None) -> Server:
+def server(
+    name: str,
+    *gpus_gb: int,
+    cpu: float = 32,
+    memory_mb: int = 64 * GB,
+    labels: dict[str, str] | None = None,
+    dedicated_to: Dedication | None = None,
+    gpu_dedicated_to: dict[int, Dedication] | None = None,
+) -> Server:
     dedicated = gpu_dedicated_to or {}
-    return Server(name=name, cpu_cores=cpu, memory_mb=memory_mb, labels=labels or {},
-                  dedicated_to=dedicated_to,
-                  gpus=[Gpu(index=i, memory_mb=size * GB, dedicated_to=dedicated.get(i))
-                        for i, size in enumerate(gpus_gb)])
+    return Server(
+        name=name,
+        cpu_cores=cpu,
+        memory_mb=memory_mb,
+        labels=labels or {},
+        dedicated_to=dedicated_to,
+        gpus=[
+            Gpu(index=i, memory_mb=size * GB, dedicated_to=dedicated.get(i))
+            for i, size in enumerate(gpus_gb)
+        ],
+    )
 
 
-def demand(name: str, gpu_gb: float = 0, *, replicas: int = 1, instances: int = 1,
-           memory_mb: int = 1 * GB, cpu: float = 1.0, domain: str = "d", team: str = "t",
-           requires: tuple[tuple[str, str], ...] = (), colocate_with: tuple[str, ...] = (),
-           version: str = "1.0") -> Demand:
-    return Demand(ref=f"{domain}/{name}@{version}", model_id=f"{domain}/{name}", domain=domain,
-                  team=team, replicas=replicas, instance_count=instances,
-                  gpu_memory_mb=int(gpu_gb * GB), memory_mb=memory_mb, cpu_cores=cpu,
-                  requires=requires, colocate_with=colocate_with)
+def demand(
+    name: str,
+    gpu_gb: float = 0,
+    *,
+    replicas: int = 1,
+    instances: int = 1,
+    memory_mb: int = 1 * GB,
+    cpu: float = 1.0,
+    domain: str = "d",
+    team: str = "t",
+    requires: tuple[tuple[str, str], ...] = (),
+    colocate_with: tuple[str, ...] = (),
+    version: str = "1.0",
+) -> Demand:
+    return Demand(
+        ref=f"{domain}/{name}@{version}",
+        model_id=f"{domain}/{name}",
+        domain=domain,
+        team=team,
+        replicas=replicas,
+        instance_count=instances,
+        gpu_memory_mb=int(gpu_gb * GB),
+        memory_mb=memory_mb,
+        cpu_cores=cpu,
+        requires=requires,
+        colocate_with=colocate_with,
+    )
 
 
 def where(placement: Placement, name: str, replica: int = 0) -> tuple[str, int | None]:
@@ -59,23 +91,41 @@ def where(placement: Placement, name: str, replica: int = 0) -> tuple[str, int |
     raise AssertionError(f"{name} replica {replica} is not placed: {placement.unplaced}")
 
 
-def spec(name: str, *, domain: str = "rec", team: str = "rec-team", availability: float = 0.99,
-         replicas: int | None = None, gpu_mb: int = 1024, steps: tuple[str, ...] = (),
-         requires: dict[str, str] | None = None) -> ModelSpec:
+def spec(
+    name: str,
+    *,
+    domain: str = "rec",
+    team: str = "rec-team",
+    availability: float = 0.99,
+    replicas: int | None = None,
+    gpu_mb: int = 1024,
+    steps: tuple[str, ...] = (),
+    requires: dict[str, str] | None = None,
+) -> ModelSpec:
     data: dict[str, Any] = {
-        "name": name, "version": "1.0", "domain": domain, "owner_team": team,
+        "name": name,
+        "version": "1.0",
+        "domain": domain,
+        "owner_team": team,
         "model_type": "ensemble" if steps else "classification",
         "framework": "ensemble" if steps else "onnx",
-        "resource_requirements": {"gpu_memory_mb": 0 if steps else gpu_mb, "memory_mb": 512,
-                                  "cpu_cores": 1.0, "instance_count": 1},
+        "resource_requirements": {
+            "gpu_memory_mb": 0 if steps else gpu_mb,
+            "memory_mb": 512,
+            "cpu_cores": 1.0,
+            "instance_count": 1,
+        },
         "sla_requirements": {"availability": availability},
         "placement": {"replicas": replicas, "requires": requires or {}},
     }
     if steps:
         data["dependencies"] = list(steps)
-        data["ensemble"] = {"steps": [
-            {"model": step, "input_map": {"x": "x"}, "output_map": {"y": f"y{i}"}}
-            for i, step in enumerate(steps)]}
+        data["ensemble"] = {
+            "steps": [
+                {"model": step, "input_map": {"x": "x"}, "output_map": {"y": f"y{i}"}}
+                for i, step in enumerate(steps)
+            ]
+        }
     return ModelSpec.model_validate(data)
 
 
@@ -98,7 +148,9 @@ def test_two_models_share_one_gpu() -> None:
         "d/small": [{"name": "gpu0_memory_mb", "count": 8 * GB}],
     }
     assert placement.rate_limit_flags("a") == [
-        "--rate-limit=execution_count", f"--rate-limit-resource=gpu0_memory_mb:{24 * GB}:0"]
+        "--rate-limit=execution_count",
+        f"--rate-limit-resource=gpu0_memory_mb:{24 * GB}:0",
+    ]
     usage = {(g.server, g.index): g.used_mb for g in placement.gpus}
     assert usage == {("a", 0): 18 * GB, ("a", 1): 0}
 
@@ -127,8 +179,10 @@ def test_a_model_too_big_for_any_gpu_is_a_shortfall_with_numbers() -> None:
     (short,) = placement.unplaced
     assert (short.ref, short.replica, short.resource) == ("d/huge@1.0", 0, GPU_MEMORY)
     assert (short.needed, short.available, short.gap) == (30 * GB, 24 * GB, 6 * GB)
-    assert "d/huge@1.0 replica 0: gpu_memory_mb: needs 30720, at most 24576 available " \
-           "(6144 short)" in str(short)
+    assert (
+        "d/huge@1.0 replica 0: gpu_memory_mb: needs 30720, at most 24576 available "
+        "(6144 short)" in str(short)
+    )
 
 
 def test_all_instances_of_a_replica_go_on_one_gpu() -> None:
@@ -138,16 +192,22 @@ def test_all_instances_of_a_replica_go_on_one_gpu() -> None:
     assert (short.resource, short.needed, short.available) == (GPU_MEMORY, 20 * GB, 16 * GB)
     fits = place([demand("twice", 7, instances=2, memory_mb=2 * GB, cpu=3)], fleet)
     assert fits.feasible
-    assert fits.instance_groups("a") == {"d/twice": [{"kind": "KIND_GPU", "count": 2,
-                                                      "gpus": [0]}]}
+    assert fits.instance_groups("a") == {"d/twice": [{"kind": "KIND_GPU", "count": 2, "gpus": [0]}]}
     (usage,) = fits.servers
-    assert (usage.used_memory_mb, usage.used_cpu_cores, usage.used_gpu_memory_mb) == \
-        (4 * GB, 6.0, 14 * GB)
+    assert (usage.used_memory_mb, usage.used_cpu_cores, usage.used_gpu_memory_mb) == (
+        4 * GB,
+        6.0,
+        14 * GB,
+    )
 
 
 def test_host_memory_and_cores_are_checked_per_server() -> None:
-    fleet = Fleet(servers=[server("a", 24, memory_mb=8 * GB, cpu=4),
-                           server("b", 24, memory_mb=4 * GB, cpu=16)])
+    fleet = Fleet(
+        servers=[
+            server("a", 24, memory_mb=8 * GB, cpu=4),
+            server("b", 24, memory_mb=4 * GB, cpu=16),
+        ]
+    )
     memory = place([demand("m", 1, memory_mb=10 * GB)], fleet).unplaced
     assert [(s.resource, s.needed, s.available) for s in memory] == [(MEMORY, 10 * GB, 8 * GB)]
     cores = place([demand("c", 1, cpu=20)], fleet).unplaced
@@ -177,7 +237,8 @@ def test_one_server_cannot_hold_two_replicas() -> None:
 def test_an_empty_fleet_places_nothing_and_says_so() -> None:
     placement = place([demand("x", 1)], Fleet())
     assert [(s.resource, s.reason) for s in placement.unplaced] == [
-        (DISTINCT_SERVERS, "the fleet has no servers")]
+        (DISTINCT_SERVERS, "the fleet has no servers")
+    ]
     assert placement.lower_bound_gpus == 0 and placement.gpus_used == 0
 
 
@@ -187,7 +248,8 @@ def test_cpu_models_use_no_gpu_and_spread_over_servers() -> None:
     assert placement.gpus_used == 0
     assert {where(placement, "c1")[0], where(placement, "c2")[0]} == {"a", "b"}
     assert placement.instance_groups(where(placement, "c1")[0]) == {
-        "d/c1": [{"kind": "KIND_CPU", "count": 1}]}
+        "d/c1": [{"kind": "KIND_CPU", "count": 1}]
+    }
 
 
 def test_ties_between_new_gpus_go_to_the_least_used_server() -> None:
@@ -200,8 +262,12 @@ def test_ties_between_new_gpus_go_to_the_least_used_server() -> None:
 def test_ensemble_and_steps_share_each_server() -> None:
     fleet = Fleet(servers=[server("a", 16), server("b", 16), server("c", 16)])
     steps = ("d/embed", "d/score")
-    demands = [demand("embed", 6, replicas=2), demand("score", 5, replicas=2),
-               demand("ranker", 0, replicas=2, colocate_with=steps), demand("other", 10)]
+    demands = [
+        demand("embed", 6, replicas=2),
+        demand("score", 5, replicas=2),
+        demand("ranker", 0, replicas=2, colocate_with=steps),
+        demand("other", 10),
+    ]
     placement = place(demands, fleet)
     assert placement.feasible
     for replica in (0, 1):
@@ -214,13 +280,17 @@ def test_ensemble_and_steps_share_each_server() -> None:
 def test_an_ensemble_that_fits_no_single_server_is_a_shortfall() -> None:
     # Each step fits any server alone; together (12 GB) they fit none (one 10 GB GPU).
     fleet = Fleet(servers=[server("a", 10), server("b", 10)])
-    demands = [demand("embed", 6), demand("score", 6),
-               demand("ranker", colocate_with=("d/embed", "d/score"))]
+    demands = [
+        demand("embed", 6),
+        demand("score", 6),
+        demand("ranker", colocate_with=("d/embed", "d/score")),
+    ]
     placement = place(demands, fleet)
     assert placement.assignments == []
     assert {s.ref for s in placement.unplaced} == {"d/embed@1.0", "d/score@1.0", "d/ranker@1.0"}
     assert {(s.resource, s.needed, s.available) for s in placement.unplaced} == {
-        (GPU_MEMORY, 12 * GB, 10 * GB)}
+        (GPU_MEMORY, 12 * GB, 10 * GB)
+    }
 
 
 def test_a_bundle_split_badly_over_gpus_names_the_replica_that_does_not_fit() -> None:
@@ -229,7 +299,8 @@ def test_a_bundle_split_badly_over_gpus_names_the_replica_that_does_not_fit() ->
     demands = [demand("s16", 16), demand("e", 30, colocate_with=("d/s16",))]
     placement = place(demands, fleet)
     assert {(s.resource, s.needed, s.available) for s in placement.unplaced} == {
-        (GPU_MEMORY, 16 * GB, 10 * GB)}
+        (GPU_MEMORY, 16 * GB, 10 * GB)
+    }
     assert "not on one GPU" in placement.unplaced[0].reason
 
 
@@ -243,8 +314,12 @@ def test_a_step_with_more_replicas_than_its_ensemble_places_the_extra_alone() ->
 
 
 def test_a_dedicated_server_keeps_other_teams_out() -> None:
-    fleet = Fleet(servers=[server("secure", 80, dedicated_to=Dedication(teams=["fraud"])),
-                           server("shared", 24)])
+    fleet = Fleet(
+        servers=[
+            server("secure", 80, dedicated_to=Dedication(teams=["fraud"])),
+            server("shared", 24),
+        ]
+    )
     placement = place([demand("first", 20), demand("second", 20)], fleet)
     # Only the shared 24 GB GPU is theirs: one of them fits, the other does not, although
     # the dedicated server's 80 GB GPU stands empty.
@@ -279,8 +354,12 @@ def test_a_dedicated_gpu_keeps_other_domains_out() -> None:
 
 
 def test_requires_labels() -> None:
-    fleet = Fleet(servers=[server("a10g", 80, labels={"gpu": "a10g"}),
-                           server("a100", 40, labels={"gpu": "a100", "zone": "eu"})])
+    fleet = Fleet(
+        servers=[
+            server("a10g", 80, labels={"gpu": "a10g"}),
+            server("a100", 40, labels={"gpu": "a100", "zone": "eu"}),
+        ]
+    )
     placement = place([demand("x", 4, requires=(("gpu", "a100"),))], fleet)
     assert where(placement, "x")[0] == "a100"
     (short,) = place([demand("y", 4, requires=(("gpu", "h100"),))], fleet).unplaced
@@ -350,7 +429,8 @@ def test_to_dict_is_json() -> None:
     assert data["unplaced"][0]["resource"] == GPU_MEMORY and data["unplaced"][0]["gap"] == 6 * GB
     assert [s["server"] for s in data["servers"]] == ["a", "b"]
     assert data["servers"][0]["instance_groups"] == {
-        "d/x": [{"kind": "KIND_GPU", "count": 1, "gpus": [0]}]}
+        "d/x": [{"kind": "KIND_GPU", "count": 1, "gpus": [0]}]
+    }
     with pytest.raises(NotFound, match="no server 'z'"):
         placement.instance_groups("z")
 
@@ -371,21 +451,31 @@ def test_bad_demands_are_input_errors() -> None:
 
 
 def test_replicas_follow_availability_and_the_manifest_override() -> None:
-    specs = [spec("low", availability=0.99), spec("high", availability=0.999),
-             spec("pinned", availability=0.9999, replicas=3),
-             spec("labelled", requires={"gpu": "a100"})]
+    specs = [
+        spec("low", availability=0.99),
+        spec("high", availability=0.999),
+        spec("pinned", availability=0.9999, replicas=3),
+        spec("labelled", requires={"gpu": "a100"}),
+    ]
     demands = {d.model_id: d for d in demands_from_specs({s.ref: s for s in specs})}
     assert {mid: d.replicas for mid, d in demands.items()} == {
-        "rec/low": 1, "rec/high": 2, "rec/pinned": 3, "rec/labelled": 1}
+        "rec/low": 1,
+        "rec/high": 2,
+        "rec/pinned": 3,
+        "rec/labelled": 1,
+    }
     assert demands["rec/labelled"].requires == (("gpu", "a100"),)
     assert demands["rec/low"].team == "rec-team" and demands["rec/low"].gpu_memory_mb == 1024
 
 
 def test_steps_get_their_ensembles_replicas() -> None:
-    specs = [spec("shared"), spec("own", replicas=4),
-             spec("e1", availability=0.999, steps=("rec/shared",)),
-             spec("e2", replicas=3, steps=("rec/shared", "rec/own")),
-             spec("outer", replicas=5, steps=("rec/e1",))]
+    specs = [
+        spec("shared"),
+        spec("own", replicas=4),
+        spec("e1", availability=0.999, steps=("rec/shared",)),
+        spec("e2", replicas=3, steps=("rec/shared", "rec/own")),
+        spec("outer", replicas=5, steps=("rec/e1",)),
+    ]
     demands = {d.model_id: d for d in demands_from_specs({s.ref: s for s in specs})}
     assert demands["rec/e1"].replicas == 5  # raised by `outer`, which nests it
     assert demands["rec/shared"].replicas == 5  # the most of e1 (5, nested) and e2 (3)
@@ -396,8 +486,12 @@ def test_steps_get_their_ensembles_replicas() -> None:
 def test_the_netflix_example_places_with_its_ensemble_together() -> None:
     specs = {d.spec.ref: d.spec for d in load_manifests([NETFLIX_MODELS])}
     demands = demands_from_specs(specs)
-    a10g_pairs = Fleet(servers=[server("inference-a", 24, 24, cpu=32, memory_mb=128 * GB),
-                                server("inference-b", 24, 24, cpu=32, memory_mb=128 * GB)])
+    a10g_pairs = Fleet(
+        servers=[
+            server("inference-a", 24, 24, cpu=32, memory_mb=128 * GB),
+            server("inference-b", 24, 24, cpu=32, memory_mb=128 * GB),
+        ]
+    )
     placement = place(demands, a10g_pairs)
     check(demands, a10g_pairs, placement)
     assert placement.feasible
@@ -428,7 +522,11 @@ def check(demands: list[Demand], fleet: Fleet, placement: Placement) -> None:
         placed[a.ref].add(a.replica)
         s = servers[a.server]
         assert (a.instances, a.gpu_memory_mb, a.memory_mb, a.cpu_cores) == (
-            d.instance_count, d.replica_gpu_memory_mb, d.replica_memory_mb, d.replica_cpu_cores)
+            d.instance_count,
+            d.replica_gpu_memory_mb,
+            d.replica_memory_mb,
+            d.replica_cpu_cores,
+        )
         if d.gpu_memory_mb:
             gpu = {g.index: g for g in s.gpus}[a.gpu_index]  # type: ignore[index]
             gpu_used[(s.name, gpu.index)] += a.gpu_memory_mb
@@ -465,9 +563,11 @@ def check(demands: list[Demand], fleet: Fleet, placement: Placement) -> None:
     assert placement.feasible == (not placement.unplaced)
     # Usage reported matches usage recomputed.
     assert {(g.server, g.index): g.used_mb for g in placement.gpus} == {
-        (s.name, g.index): gpu_used[(s.name, g.index)] for s in fleet.servers for g in s.gpus}
+        (s.name, g.index): gpu_used[(s.name, g.index)] for s in fleet.servers for g in s.gpus
+    }
     assert {u.server: u.used_memory_mb for u in placement.servers} == {
-        s.name: memory_used[s.name] for s in fleet.servers}
+        s.name: memory_used[s.name] for s in fleet.servers
+    }
     gpu_replicas = sum(1 for a in placement.assignments if a.gpu_index is not None)
     assert placement.gpus_used == len([k for k, v in gpu_used.items() if v > 0])
     assert placement.gpus_used <= gpu_replicas
@@ -495,13 +595,19 @@ def fleets(draw: st.DrawFn) -> Fleet:
     servers = []
     for n in range(draw(st.integers(min_value=1, max_value=6))):
         sizes = draw(st.lists(st.sampled_from([8, 16, 24, 40]), max_size=3))
-        servers.append(Server(
-            name=f"s{n}", cpu_cores=draw(st.sampled_from([4.0, 8.0, 32.0])),
-            memory_mb=draw(st.sampled_from([4, 16, 64])) * GB,
-            labels={"gpu": draw(st.sampled_from(["a", "b"]))},
-            dedicated_to=draw(dedications()),
-            gpus=[Gpu(index=i, memory_mb=size * GB, dedicated_to=draw(dedications()))
-                  for i, size in enumerate(sizes)]))
+        servers.append(
+            Server(
+                name=f"s{n}",
+                cpu_cores=draw(st.sampled_from([4.0, 8.0, 32.0])),
+                memory_mb=draw(st.sampled_from([4, 16, 64])) * GB,
+                labels={"gpu": draw(st.sampled_from(["a", "b"]))},
+                dedicated_to=draw(dedications()),
+                gpus=[
+                    Gpu(index=i, memory_mb=size * GB, dedicated_to=draw(dedications()))
+                    for i, size in enumerate(sizes)
+                ],
+            )
+        )
     return Fleet(servers=servers)
 
 
@@ -516,15 +622,21 @@ def demand_lists(draw: st.DrawFn) -> list[Demand]:
             steps = draw(st.lists(st.sampled_from(demands), max_size=2, unique_by=lambda d: d.ref))
         if steps:
             replicas = min([replicas, *(s.replicas for s in steps)])
-        demands.append(Demand(
-            ref=f"d/m{n}@1.0", model_id=f"d/m{n}", domain=draw(st.sampled_from(DOMAINS)),
-            team=draw(st.sampled_from(TEAMS)), replicas=replicas,
-            instance_count=draw(st.integers(min_value=1, max_value=2)),
-            gpu_memory_mb=draw(st.sampled_from([0, 1, 4, 8, 16, 30])) * GB,
-            memory_mb=draw(st.sampled_from([256, 2 * GB, 8 * GB])),
-            cpu_cores=draw(st.sampled_from([0.5, 1.0, 4.0])),
-            requires=draw(st.sampled_from([(), (), (("gpu", "a"),)])),
-            colocate_with=tuple(s.model_id for s in steps)))
+        demands.append(
+            Demand(
+                ref=f"d/m{n}@1.0",
+                model_id=f"d/m{n}",
+                domain=draw(st.sampled_from(DOMAINS)),
+                team=draw(st.sampled_from(TEAMS)),
+                replicas=replicas,
+                instance_count=draw(st.integers(min_value=1, max_value=2)),
+                gpu_memory_mb=draw(st.sampled_from([0, 1, 4, 8, 16, 30])) * GB,
+                memory_mb=draw(st.sampled_from([256, 2 * GB, 8 * GB])),
+                cpu_cores=draw(st.sampled_from([0.5, 1.0, 4.0])),
+                requires=draw(st.sampled_from([(), (), (("gpu", "a"),)])),
+                colocate_with=tuple(s.model_id for s in steps),
+            )
+        )
     return demands
 
 
@@ -542,15 +654,26 @@ def test_every_placement_respects_every_constraint(fleet: Fleet, demands: list[D
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fleets(), demand_lists(), st.sampled_from([0, 2, 8, 20]), st.integers(1, 2))
 def test_adding_a_model_keeps_the_others_unless_that_is_what_makes_it_fit(
-        fleet: Fleet, demands: list[Demand], gpu_gb: int, replicas: int) -> None:
+    fleet: Fleet, demands: list[Demand], gpu_gb: int, replicas: int
+) -> None:
     before = place(demands, fleet)
-    extra = Demand(ref="d/new@1.0", model_id="d/new", domain="d0", team="t0",
-                   replicas=replicas, gpu_memory_mb=gpu_gb * GB, memory_mb=GB, cpu_cores=1.0)
+    extra = Demand(
+        ref="d/new@1.0",
+        model_id="d/new",
+        domain="d0",
+        team="t0",
+        replicas=replicas,
+        gpu_memory_mb=gpu_gb * GB,
+        memory_mb=GB,
+        cpu_cores=1.0,
+    )
     after = place([*demands, extra], fleet, previous=before)
     check([*demands, extra], fleet, after)
     # Moves happen only when the placement that keeps everything does not fit all.
     assert after.moved == 0 or after.feasible
     if after.moved == 0:
         kept = {(a.ref, a.replica): (a.server, a.gpu_index) for a in before.assignments}
-        assert all(kept.get((a.ref, a.replica), (a.server, a.gpu_index)) == (a.server, a.gpu_index)
-                   for a in after.assignments)
+        assert all(
+            kept.get((a.ref, a.replica), (a.server, a.gpu_index)) == (a.server, a.gpu_index)
+            for a in after.assignments
+        )

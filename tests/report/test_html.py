@@ -15,8 +15,10 @@ from modelyard import Workspace
 from modelyard.cli.app import app
 from tests.conftest import NETFLIX_REFS, ROOT
 
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None and not os.environ.get("CI"),
-                               reason="Graphviz `dot` is not installed (make test installs it)")
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None and not os.environ.get("CI"),
+    reason="Graphviz `dot` is not installed (make test installs it)",
+)
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -30,19 +32,21 @@ def test_netflix_report_has_every_model_node_and_edge(netflix: Workspace, tmp_pa
     page = netflix.html_report(tmp_path / "report", repository=repository).read_text()
     for ref in NETFLIX_REFS:
         assert f'id="model-{ref}"' in page
-    svg = page[page.index('<div class="graph"'):]
-    svg = svg[:svg.index("</svg>")]
+    svg = page[page.index('<div class="graph"') :]
+    svg = svg[: svg.index("</svg>")]
     titles = re.findall(r'<g id="node\d+" class="node">\s*<title>([^<]+)</title>', svg)
     assert sorted(titles) == NETFLIX_REFS
     assert len(re.findall(r'class="edge"', svg)) == NETFLIX_EDGES
     assert 'stroke="#b00020"' in svg.lower()  # the critical path is marked
     # The chain overrun of the seed's content_retrieval is highlighted in the SLA table.
-    row = page[page.index('id="sla-table"'):]
+    row = page[page.index('id="sla-table"') :]
     assert re.search(r'<tr class="overrun"><td>search/content_retrieval@2.0', row)
     assert "search.content_retrieval/" in page  # the repository tree
     assert "cdn" not in page.lower() and "http://" not in page.replace(
-        'xmlns="http://www.w3.org/2000/svg"', "").replace("http://www.w3.org/1999/xlink", "") \
-        .replace("http://inference-a:8000", "").replace("http://inference-b:8000", "")
+        'xmlns="http://www.w3.org/2000/svg"', ""
+    ).replace("http://www.w3.org/1999/xlink", "").replace("http://inference-a:8000", "").replace(
+        "http://inference-b:8000", ""
+    )
 
 
 @needs_dot
@@ -51,8 +55,10 @@ def test_large_catalog_is_grouped_per_domain(workspace: Workspace, tmp_path: Pat
     for index in range(150):
         domain = f"d{index % 3}"
         dependency = f"\ndependencies: [d{(index - 1) % 3}/m{index - 1}]" if index else ""
-        documents.append(f"name: m{index}\nversion: \"1.0\"\nmodel_type: embedding\n"
-                         f"framework: onnx\ndomain: {domain}\nowner_team: t{index % 5}{dependency}\n")
+        documents.append(
+            f'name: m{index}\nversion: "1.0"\nmodel_type: embedding\n'
+            f"framework: onnx\ndomain: {domain}\nowner_team: t{index % 5}{dependency}\n"
+        )
     (tmp_path / "many.yaml").write_text("---\n".join(documents))
     workspace.apply([tmp_path / "many.yaml"])
     page = workspace.html_report(tmp_path / "report").read_text()
@@ -68,8 +74,11 @@ def test_graph_command_formats(netflix: Workspace) -> None:
     base = ["--workspace", str(netflix.root)]
     dot = runner.invoke(app, ["graph", *base], catch_exceptions=False).stdout
     assert dot.startswith('digraph "modelyard"') and dot.count(" -> ") == NETFLIX_EDGES
-    mermaid = runner.invoke(app, ["graph", "search/content_retrieval", "--format", "mermaid",
-                                  *base], catch_exceptions=False).stdout
+    mermaid = runner.invoke(
+        app,
+        ["graph", "search/content_retrieval", "--format", "mermaid", *base],
+        catch_exceptions=False,
+    ).stdout
     assert mermaid.splitlines()[0] == "graph LR" and mermaid.count("-->") == 1
     assert "recommendation" not in mermaid  # only the neighbourhood
     svg = runner.invoke(app, ["graph", "--format", "svg", "--json", *base], catch_exceptions=False)
@@ -95,8 +104,10 @@ def test_tree_command(netflix: Workspace, tmp_path: Path) -> None:
 
 
 @needs_dot
-@pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
-                    reason="Debian's chromium is not installed (make test installs it)")
+@pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (make test installs it)",
+)
 def test_report_in_a_real_browser(netflix: Workspace, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -105,12 +116,21 @@ def test_report_in_a_real_browser(netflix: Workspace, tmp_path: Path) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("console", lambda message: errors.append(message.text)
-                if message.type == "error" else None)
+        page.on(
+            "console",
+            lambda message: errors.append(message.text) if message.type == "error" else None,
+        )
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(page_path.as_uri())
         graph_box = page.locator(".graph svg").first.bounding_box()
@@ -119,8 +139,9 @@ def test_report_in_a_real_browser(netflix: Workspace, tmp_path: Path) -> None:
             box = page.locator(f"#{chart} svg").bounding_box()
             assert box and box["width"] > 100 and box["height"] > 30, chart
         bars = page.locator("#chart-gpu_memory_mb-domain rect.bar")
-        assert bars.count() == 2 and all((bars.nth(i).bounding_box() or {}).get("width", 0) > 1
-                                         for i in range(2))
+        assert bars.count() == 2 and all(
+            (bars.nth(i).bounding_box() or {}).get("width", 0) > 1 for i in range(2)
+        )
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
         browser.close()
@@ -131,8 +152,8 @@ def test_report_in_a_real_browser(netflix: Workspace, tmp_path: Path) -> None:
 @needs_dot
 def test_report_shows_the_placement_map(netflix: Workspace, tmp_path: Path) -> None:
     page = netflix.html_report(tmp_path / "report").read_text()
-    section = page[page.index('id="placement-map"'):]
-    section = section[:section.index('<h2 id="history">')]
+    section = page[page.index('id="placement-map"') :]
+    section = section[: section.index('<h2 id="history">')]
     assert "inference-a" in section and "inference-b" in section
     assert "recommendation/ranking_scorer@3.0 ×1" in section
     assert 'class="bar-fill" style="display:block;width:100.0%"' in section

@@ -43,10 +43,16 @@ class Outcome:
     seconds: float
 
     def row(self) -> dict[str, object]:
-        return {"scenario": self.scenario, "writers": self.writers,
-                "operations": self.operations, "lost": self.lost,
-                "duplicated": self.duplicated, "conflicts": self.conflicts,
-                "errors": len(self.errors), "seconds": round(self.seconds, 2)}
+        return {
+            "scenario": self.scenario,
+            "writers": self.writers,
+            "operations": self.operations,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "conflicts": self.conflicts,
+            "errors": len(self.errors),
+            "seconds": round(self.seconds, 2),
+        }
 
 
 def _manifest(writer: int, index: int) -> str:
@@ -57,10 +63,12 @@ def _manifest(writer: int, index: int) -> str:
         dependencies.append(f"w{writer}/m{index - 1}>=1.0")
     if index >= ROOTS_PER_WRITER and writer:
         dependencies.append(f"w{writer - 1}/m{index % ROOTS_PER_WRITER}>=1.0")
-    return (f"name: m{index}\nversion: '1.0'\nmodel_type: embedding\nframework: onnx\n"
-            f"domain: w{writer}\nowner_team: team{writer}\n"
-            f"dependencies: {dependencies!r}\n"
-            f"resource_requirements: {{memory_mb: {100 + index}}}\n")
+    return (
+        f"name: m{index}\nversion: '1.0'\nmodel_type: embedding\nframework: onnx\n"
+        f"domain: w{writer}\nowner_team: team{writer}\n"
+        f"dependencies: {dependencies!r}\n"
+        f"resource_requirements: {{memory_mb: {100 + index}}}\n"
+    )
 
 
 def _wait_for(start_at: float) -> None:
@@ -79,7 +87,7 @@ def _apply_worker(args: tuple[str, int, int, int, float]) -> tuple[int, list[str
     _wait_for(start_at)
     for start in range(0, per_writer, batch):
         # Later batches depend on the borrowed roots, registered with the first one.
-        chunk = (borrowed if start == 0 else []) + texts[start:start + batch]
+        chunk = (borrowed if start == 0 else []) + texts[start : start + batch]
         documents = [doc for text in chunk for doc in parse_manifest_text(text)]
         try:
             created += len(apply_documents(store, documents).created)
@@ -98,18 +106,22 @@ def _spawn_map(function: object, jobs: list[object]) -> list[object]:
 def _counts(store: CatalogStore) -> Counter[str]:
     with store.reader() as tx:
         rows = tx.connection.execute(
-            select(models.c.domain, models.c.name, model_versions.c.version)
-            .join(models, models.c.id == model_versions.c.model_id)).all()
+            select(models.c.domain, models.c.name, model_versions.c.version).join(
+                models, models.c.id == model_versions.c.model_id
+            )
+        ).all()
     return Counter(f"{d}/{n}@{v}" for d, n, v in rows)
 
 
-def concurrent_apply(url: str, writers: int = 8, per_writer: int = 500,
-                     batch: int = 100) -> Outcome:
+def concurrent_apply(
+    url: str, writers: int = 8, per_writer: int = 500, batch: int = 100
+) -> Outcome:
     """`writers` processes register `per_writer` distinct models each, at once."""
     started = time.perf_counter()
     start_at = time.time() + START_DELAY_S
-    results = _spawn_map(_apply_worker, [(url, w, per_writer, batch, start_at)
-                                         for w in range(writers)])
+    results = _spawn_map(
+        _apply_worker, [(url, w, per_writer, batch, start_at) for w in range(writers)]
+    )
     seconds = time.perf_counter() - started - START_DELAY_S
     store = CatalogStore.open(url)
     counts = _counts(store)
@@ -118,17 +130,28 @@ def concurrent_apply(url: str, writers: int = 8, per_writer: int = 500,
     expected = {f"w{w}/m{i}@1.0" for w in range(writers) for i in range(per_writer)}
     errors = [e for _, errs in results for e in errs]  # type: ignore[attr-defined]
     assert intact == len(counts)  # every stored spec decodes
-    return Outcome("apply distinct models", writers, writers * per_writer, len(expected),
-                   len(expected & set(counts)), len(expected - set(counts)),
-                   sum(n - 1 for n in counts.values() if n > 1), 0, errors, seconds)
+    return Outcome(
+        "apply distinct models",
+        writers,
+        writers * per_writer,
+        len(expected),
+        len(expected & set(counts)),
+        len(expected - set(counts)),
+        sum(n - 1 for n in counts.values() if n > 1),
+        0,
+        errors,
+        seconds,
+    )
 
 
 def _same_version_worker(args: tuple[str, int, bool, float]) -> str:
     url, writer, same_content, start_at = args
     store = CatalogStore.open(url)
     memory = 512 if same_content else 512 + writer
-    text = (f"name: shared\nversion: '1.0'\nmodel_type: ranker\nframework: onnx\n"
-            f"domain: race\nowner_team: t\nresource_requirements: {{memory_mb: {memory}}}\n")
+    text = (
+        f"name: shared\nversion: '1.0'\nmodel_type: ranker\nframework: onnx\n"
+        f"domain: race\nowner_team: t\nresource_requirements: {{memory_mb: {memory}}}\n"
+    )
     documents = parse_manifest_text(text)
     _wait_for(start_at)
     try:
@@ -146,19 +169,31 @@ def concurrent_same_version(url: str, writers: int = 8, same_content: bool = Tru
     """`writers` processes register one id@version at once, with the same content or not."""
     started = time.perf_counter()
     start_at = time.time() + START_DELAY_S
-    results = [str(r) for r in _spawn_map(
-        _same_version_worker, [(url, w, same_content, start_at) for w in range(writers)])]
+    results = [
+        str(r)
+        for r in _spawn_map(
+            _same_version_worker, [(url, w, same_content, start_at) for w in range(writers)]
+        )
+    ]
     seconds = time.perf_counter() - started - START_DELAY_S
     store = CatalogStore.open(url)
     counts = _counts(store)
     store.dispose()
     found = counts.get("race/shared@1.0", 0)
     name = "same version, same content" if same_content else "same version, other content"
-    return Outcome(name, writers, writers, 1, min(found, 1), 1 - min(found, 1),
-                   max(found - 1, 0), results.count("conflict"),
-                   [r for r in results if r.startswith("error")] + (
-                       [] if results.count("created") == 1 else [f"created {results}"]),
-                   seconds)
+    return Outcome(
+        name,
+        writers,
+        writers,
+        1,
+        min(found, 1),
+        1 - min(found, 1),
+        max(found - 1, 0),
+        results.count("conflict"),
+        [r for r in results if r.startswith("error")]
+        + ([] if results.count("created") == 1 else [f"created {results}"]),
+        seconds,
+    )
 
 
 def _alias_worker(args: tuple[str, int, int, float]) -> tuple[int, int]:
@@ -183,9 +218,14 @@ def concurrent_alias_moves(url: str, writers: int = 8, attempts: int = 50) -> Ou
     """`writers` processes move one alias with compare-and-set. Every successful move adds
     one revision, so revision - 1 == successful moves exactly when no update was lost."""
     store = CatalogStore.open(url)
-    documents = [doc for version in ("1.0", "2.0", "3.0") for doc in parse_manifest_text(
-        f"name: aliased\nversion: '{version}'\nmodel_type: ranker\nframework: onnx\n"
-        "domain: race\nowner_team: t\n")]
+    documents = [
+        doc
+        for version in ("1.0", "2.0", "3.0")
+        for doc in parse_manifest_text(
+            f"name: aliased\nversion: '{version}'\nmodel_type: ranker\nframework: onnx\n"
+            "domain: race\nowner_team: t\n"
+        )
+    ]
     apply_documents(store, documents)
     store.set_alias("race/aliased", "production", "1.0")
     started = time.perf_counter()
@@ -197,10 +237,18 @@ def concurrent_alias_moves(url: str, writers: int = 8, attempts: int = 50) -> Ou
     [final] = store.aliases("race/aliased")
     store.dispose()
     recorded = final.revision - 1
-    return Outcome("alias compare-and-set", writers, writers * attempts, moved, recorded,
-                   max(moved - recorded, 0), max(recorded - moved, 0), refused,
-                   [] if moved + refused == writers * attempts else ["attempts unaccounted"],
-                   seconds)
+    return Outcome(
+        "alias compare-and-set",
+        writers,
+        writers * attempts,
+        moved,
+        recorded,
+        max(moved - recorded, 0),
+        max(recorded - moved, 0),
+        refused,
+        [] if moved + refused == writers * attempts else ["attempts unaccounted"],
+        seconds,
+    )
 
 
 def _lease_worker(args: tuple[str, int, float]) -> str:
@@ -220,12 +268,23 @@ def concurrent_leases(url: str, writers: int = 8) -> Outcome:
     """`writers` processes take one target's deploy lease at the same moment."""
     started = time.perf_counter()
     start_at = time.time() + START_DELAY_S
-    results = [str(r) for r in _spawn_map(_lease_worker,
-                                          [(url, w, start_at) for w in range(writers)])]
+    results = [
+        str(r) for r in _spawn_map(_lease_worker, [(url, w, start_at) for w in range(writers)])
+    ]
     seconds = time.perf_counter() - started - START_DELAY_S
     acquired = results.count("acquired")
-    return Outcome("deploy lease", writers, writers, 1, min(acquired, 1), 1 - min(acquired, 1),
-                   max(acquired - 1, 0), results.count("refused"), [], seconds)
+    return Outcome(
+        "deploy lease",
+        writers,
+        writers,
+        1,
+        min(acquired, 1),
+        1 - min(acquired, 1),
+        max(acquired - 1, 0),
+        results.count("refused"),
+        [],
+        seconds,
+    )
 
 
 def _hold_lease_and_hang(url: str, ttl_s: float) -> None:
@@ -265,6 +324,7 @@ def killed_lease_holder(url: str, ttl_s: float = 2.0) -> tuple[str, str]:
 
 def _lease_holder(store: CatalogStore) -> str | None:
     with store.reader() as tx:
-        row = tx.connection.execute(select(leases.c.holder)
-                                    .where(leases.c.target == "killed-target")).first()
+        row = tx.connection.execute(
+            select(leases.c.holder).where(leases.c.target == "killed-target")
+        ).first()
     return None if row is None else str(row[0])

@@ -58,7 +58,8 @@ def test_audit_entries_newest_first_and_filtered(store: CatalogStore) -> None:
 
 
 def test_a_change_and_its_audit_entry_commit_together(
-        workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from modelyard import workspace as workspace_module
 
     workspace.apply([NETFLIX_MODELS], actor="api:token 1")
@@ -73,8 +74,9 @@ def test_a_change_and_its_audit_entry_commit_together(
     with pytest.raises(StorageError):
         workspace.set_alias("search/query_understanding", "production", "1.5")
     assert workspace.aliases() == moved_before  # no move without its audit entry
-    manifest = (NETFLIX_MODELS / "search.yaml").read_text().replace('version: "1.5"',
-                                                                     'version: "1.6"')
+    manifest = (
+        (NETFLIX_MODELS / "search.yaml").read_text().replace('version: "1.5"', 'version: "1.6"')
+    )
     with pytest.raises(StorageError):
         workspace.apply_text(manifest.split("---\n")[0], base_dir=NETFLIX_MODELS)
     assert "search/query_understanding@1.6" not in {s.ref for s in workspace.list_models()}

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from modelyard import AliasConflict, NotFound, VersionConflict, Workspace, parse_manifest_text
 from modelyard.registry import apply_documents
 from modelyard.store import CatalogStore, head_revision
-from tests.conftest import requires_sqlite
 from modelyard.store.rows import metadata
+from tests.conftest import requires_sqlite
 
 RANKER = """
 name: ranker
@@ -52,11 +52,14 @@ def test_open_without_a_database_says_what_to_do(tmp_path: Path) -> None:
 def test_a_published_version_is_immutable(store: CatalogStore) -> None:
     apply_documents(store, parse_manifest_text(RANKER))
     changed = RANKER.replace("max_latency_p99_ms: 40", "max_latency_p99_ms: 30").replace(
-        "gpu_memory_mb: 2048", "gpu_memory_mb: 4096")
+        "gpu_memory_mb: 2048", "gpu_memory_mb: 4096"
+    )
     with pytest.raises(VersionConflict) as caught:
         apply_documents(store, parse_manifest_text(changed))
-    assert caught.value.differing_fields == ["resource_requirements.gpu_memory_mb",
-                                             "sla_requirements.max_latency_p99_ms"]
+    assert caught.value.differing_fields == [
+        "resource_requirements.gpu_memory_mb",
+        "sla_requirements.max_latency_p99_ms",
+    ]
     assert "shop/ranker@1.0" in caught.value.message
     assert "new version" in caught.value.message
     assert store.get("shop/ranker").spec.sla_requirements.max_latency_p99_ms == 40
@@ -76,8 +79,12 @@ def test_many_versions_coexist_and_newest_wins(store: CatalogStore) -> None:
         apply_documents(store, parse_manifest_text(RANKER.replace('"1.0"', f'"{version}"')))
     assert store.get("shop/ranker").spec.version == "2.0.1"
     assert store.get("shop/ranker", "1.10").spec.version == "1.10"
-    assert [v.spec.version for v in store.versions(["shop/ranker"])] == ["1.0", "1.9", "1.10",
-                                                                         "2.0.1"]
+    assert [v.spec.version for v in store.versions(["shop/ranker"])] == [
+        "1.0",
+        "1.9",
+        "1.10",
+        "2.0.1",
+    ]
 
 
 def test_alias_compare_and_set(store: CatalogStore) -> None:
@@ -117,8 +124,9 @@ model_type: embedding
 framework: onnx
 domain: d{worker % 2}
 owner_team: team{worker}
-dependencies: [{'d0/m0_0' if worker and i == 0 else ''}]
-""".replace("dependencies: []", "") for i in range(40)
+dependencies: [{"d0/m0_0" if worker and i == 0 else ""}]
+""".replace("dependencies: []", "")
+        for i in range(40)
     ]
     created = 0
     for doc in docs:
@@ -156,14 +164,16 @@ def test_triton_versions_are_given_once_and_can_be_requested(store: CatalogStore
     apply_documents(store, parse_manifest_text(RANKER.replace('"1.0"', '"1.1"')))
     numbers = {v.spec.version: v.triton_version for v in store.versions(["shop/ranker"])}
     assert numbers == {"1.0": 1, "1.1": 2}
-    apply_documents(store, parse_manifest_text(
-        RANKER.replace('"1.0"', '"2.0"') + "triton_version: 7\n"))
+    apply_documents(
+        store, parse_manifest_text(RANKER.replace('"1.0"', '"2.0"') + "triton_version: 7\n")
+    )
     apply_documents(store, parse_manifest_text(RANKER.replace('"1.0"', '"2.1"')))
     numbers = {v.spec.version: v.triton_version for v in store.versions(["shop/ranker"])}
     assert numbers == {"1.0": 1, "1.1": 2, "2.0": 7, "2.1": 8}
     with pytest.raises(InputError, match="folder 7 is already given"):
-        apply_documents(store, parse_manifest_text(
-            RANKER.replace('"1.0"', '"3.0"') + "triton_version: 7\n"))
+        apply_documents(
+            store, parse_manifest_text(RANKER.replace('"1.0"', '"3.0"') + "triton_version: 7\n")
+        )
 
 
 def test_migration_0002_numbers_existing_versions(tmp_path: Path) -> None:
@@ -176,18 +186,32 @@ def test_migration_0002_numbers_existing_versions(tmp_path: Path) -> None:
     engine = create_engine(url)
     with engine.begin() as connection:
         command.upgrade(_alembic_config(connection), "0001_catalog")
-        connection.execute(text("INSERT INTO models (id, domain, name, created_at) "
-                                "VALUES (1, 'shop', 'ranker', '2026-01-01')"))
+        connection.execute(
+            text(
+                "INSERT INTO models (id, domain, name, created_at) "
+                "VALUES (1, 'shop', 'ranker', '2026-01-01')"
+            )
+        )
         for pk, version, registered in ((1, "2.0", "2026-01-02"), (2, "1.0", "2026-01-03")):
             major, minor = version.split(".")
             spec = parse_manifest_text(RANKER.replace('"1.0"', f'"{version}"'))[0].spec
-            connection.execute(text(
-                "INSERT INTO model_versions (id, model_id, version, version_major, version_minor, "
-                "version_patch, framework, model_type, owner_team, dependencies, spec_json, "
-                "content_digest, registered_at) VALUES (:id, 1, :v, :ma, :mi, 0, 'onnx', "
-                "'classification', 'shop_ml', '', :spec, :digest, :at)"),
-                {"id": pk, "v": version, "ma": int(major), "mi": int(minor),
-                 "spec": spec.model_dump_json(), "digest": spec.content_digest(), "at": registered})
+            connection.execute(
+                text(
+                    "INSERT INTO model_versions (id, model_id, version, version_major, version_minor, "
+                    "version_patch, framework, model_type, owner_team, dependencies, spec_json, "
+                    "content_digest, registered_at) VALUES (:id, 1, :v, :ma, :mi, 0, 'onnx', "
+                    "'classification', 'shop_ml', '', :spec, :digest, :at)"
+                ),
+                {
+                    "id": pk,
+                    "v": version,
+                    "ma": int(major),
+                    "mi": int(minor),
+                    "spec": spec.model_dump_json(),
+                    "digest": spec.content_digest(),
+                    "at": registered,
+                },
+            )
     engine.dispose()
     store = CatalogStore.open(url)
     assert store.schema_revision() == head_revision()
@@ -198,7 +222,8 @@ def test_migration_0002_numbers_existing_versions(tmp_path: Path) -> None:
 
 @requires_sqlite
 def test_a_writer_waits_out_a_lock_held_beyond_the_busy_timeout(
-        store: CatalogStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: CatalogStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sqlite3
     import threading
     import time
@@ -215,9 +240,13 @@ def test_a_writer_waits_out_a_lock_held_beyond_the_busy_timeout(
     released.start()
     try:
         began = time.monotonic()
-        created = apply_documents(impatient, parse_manifest_text(
-            "name: waited\nversion: '1.0'\nmodel_type: t\nframework: onnx\ndomain: d\n"
-            "owner_team: t\n")).created
+        created = apply_documents(
+            impatient,
+            parse_manifest_text(
+                "name: waited\nversion: '1.0'\nmodel_type: t\nframework: onnx\ndomain: d\n"
+                "owner_team: t\n"
+            ),
+        ).created
         assert created == ["d/waited@1.0"]
         assert time.monotonic() - began > 0.5  # it did wait for the lock, and then wrote
     finally:

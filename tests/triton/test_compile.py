@@ -14,18 +14,27 @@ from typer.testing import CliRunner
 from modelyard import InputError, ValidationFailed, Workspace
 from modelyard.cli.app import app
 from modelyard.triton.config import parse_pbtxt, preferred_batch_sizes, queue_delay_us
-from tests.conftest import NETFLIX, NETFLIX_MODELS
+from tests.conftest import NETFLIX
 
 ARTIFACTS = NETFLIX / "artifacts"
 
 
-def manifest(name: str, version: str = "1.0", *, artifact: Path | str | None = None,
-             extra: str = "", framework: str = "onnx", domain: str = "shop",
-             max_batch: int = 8) -> str:
+def manifest(
+    name: str,
+    version: str = "1.0",
+    *,
+    artifact: Path | str | None = None,
+    extra: str = "",
+    framework: str = "onnx",
+    domain: str = "shop",
+    max_batch: int = 8,
+) -> str:
     artifact_line = f"artifact: {artifact}\n" if artifact else ""
-    return (f"---\nname: {name}\nversion: \"{version}\"\nmodel_type: embedding\n"
-            f"framework: {framework}\ndomain: {domain}\nowner_team: shop_ml\n{artifact_line}"
-            f"resource_requirements: {{max_batch_size: {max_batch}}}\n{extra}")
+    return (
+        f'---\nname: {name}\nversion: "{version}"\nmodel_type: embedding\n'
+        f"framework: {framework}\ndomain: {domain}\nowner_team: shop_ml\n{artifact_line}"
+        f"resource_requirements: {{max_batch_size: {max_batch}}}\n{extra}"
+    )
 
 
 def apply_text(workspace: Workspace, tmp_path: Path, text: str, name: str = "m.yaml") -> None:
@@ -35,8 +44,9 @@ def apply_text(workspace: Workspace, tmp_path: Path, text: str, name: str = "m.y
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def test_layout_and_round_trip(netflix: Workspace, tmp_path: Path) -> None:
@@ -44,9 +54,14 @@ def test_layout_and_round_trip(netflix: Workspace, tmp_path: Path) -> None:
     result = netflix.compile(out)
     assert out.is_symlink()
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["recommendation.content_embedding", "recommendation.ranking_scorer",
-                     "recommendation.recommendation_ranker", "recommendation.user_embedding",
-                     "search.content_retrieval", "search.query_understanding"]
+    assert names == [
+        "recommendation.content_embedding",
+        "recommendation.ranking_scorer",
+        "recommendation.recommendation_ranker",
+        "recommendation.user_embedding",
+        "search.content_retrieval",
+        "search.query_understanding",
+    ]
     assert (out / "search.query_understanding" / "1" / "model.onnx").is_file()
     for model in result.plan.models.values():
         text = (out / model.triton_name / "config.pbtxt").read_text()
@@ -54,8 +69,10 @@ def test_layout_and_round_trip(netflix: Workspace, tmp_path: Path) -> None:
     scorer = result.plan.models["recommendation/ranking_scorer"].config
     assert scorer.backend == "onnxruntime"
     assert scorer.instance_group[0].kind == scorer.instance_group[0].KIND_GPU
-    assert [(t.name, list(t.dims)) for t in scorer.input] == [("user_vector", [8]),
-                                                             ("item_vector", [8])]
+    assert [(t.name, list(t.dims)) for t in scorer.input] == [
+        ("user_vector", [8]),
+        ("item_vector", [8]),
+    ]
     assert list(scorer.version_policy.specific.versions) == [1]
 
 
@@ -72,12 +89,22 @@ def test_triton_versions_are_stable(netflix: Workspace, tmp_path: Path) -> None:
     out = tmp_path / "repo"
     first = netflix.compile(out)
     assert first.plan.models["recommendation/user_embedding"].versions == {"1.0": 1}
-    same_sla = ("sla_requirements: {max_latency_p99_ms: 50, min_throughput_rps: 100, "
-                "availability: 0.9999}\n")
-    apply_text(netflix, tmp_path, manifest("user_embedding", "1.1", domain="recommendation",
-                                           artifact=ARTIFACTS / "user_embedding.onnx",
-                                           max_batch=128, extra=same_sla).replace(
-        "owner_team: shop_ml", "owner_team: recommendation_platform"))
+    same_sla = (
+        "sla_requirements: {max_latency_p99_ms: 50, min_throughput_rps: 100, "
+        "availability: 0.9999}\n"
+    )
+    apply_text(
+        netflix,
+        tmp_path,
+        manifest(
+            "user_embedding",
+            "1.1",
+            domain="recommendation",
+            artifact=ARTIFACTS / "user_embedding.onnx",
+            max_batch=128,
+            extra=same_sla,
+        ).replace("owner_team: shop_ml", "owner_team: recommendation_platform"),
+    )
     second = netflix.compile(out)
     assert second.plan.models["recommendation/user_embedding"].versions == {"1.1": 2}
     assert (out / "recommendation.user_embedding" / "2" / "model.onnx").is_file()
@@ -115,8 +142,12 @@ def test_check_reports_an_out_of_date_repository(netflix: Workspace, tmp_path: P
 def test_readers_never_see_a_partial_repository(workspace: Workspace, tmp_path: Path) -> None:
     artifact = ARTIFACTS / "user_embedding.onnx"
     for index in range(4):
-        apply_text(workspace, tmp_path, manifest("emb", f"1.{index}", artifact=artifact,
-                                                 max_batch=8 * (index + 1)), f"v{index}.yaml")
+        apply_text(
+            workspace,
+            tmp_path,
+            manifest("emb", f"1.{index}", artifact=artifact, max_batch=8 * (index + 1)),
+            f"v{index}.yaml",
+        )
         workspace.set_alias("shop/emb", f"v{index}", f"1.{index}")
     out = tmp_path / "repo"
     workspace.compile(out, alias="v0")
@@ -145,13 +176,18 @@ def test_readers_never_see_a_partial_repository(workspace: Workspace, tmp_path: 
     assert {"8", "16", "24", "32"} <= set(seen)
 
 
-def test_local_profile_wraps_onnx_and_skips_what_cannot_run(workspace: Workspace,
-                                                           tmp_path: Path) -> None:
+def test_local_profile_wraps_onnx_and_skips_what_cannot_run(
+    workspace: Workspace, tmp_path: Path
+) -> None:
     plan_file = tmp_path / "model.plan"
     plan_file.write_bytes(b"not really a TensorRT engine")
-    apply_text(workspace, tmp_path, manifest("emb", artifact=ARTIFACTS / "user_embedding.onnx")
-               + manifest("trt", framework="tensorrt", artifact=plan_file)
-               + manifest("meta_only"))
+    apply_text(
+        workspace,
+        tmp_path,
+        manifest("emb", artifact=ARTIFACTS / "user_embedding.onnx")
+        + manifest("trt", framework="tensorrt", artifact=plan_file)
+        + manifest("meta_only"),
+    )
     result = workspace.compile(tmp_path / "local", profile="local")
     assert set(result.plan.models) == {"shop/emb"}
     assert "no tensorrt backend" in result.plan.skipped["shop/trt"]
@@ -164,16 +200,26 @@ def test_local_profile_wraps_onnx_and_skips_what_cannot_run(workspace: Workspace
 
 
 def test_manifest_io_must_match_the_onnx_graph(workspace: Workspace, tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"m.yaml:2: inputs: the manifest declares user_features "
-                                         r"FP32 \[17\] but .* has user_features FP32 \[16\]"):
-        apply_text(workspace, tmp_path, manifest(
-            "emb", artifact=ARTIFACTS / "user_embedding.onnx",
-            extra="inputs: [{name: user_features, data_type: FP32, dims: [17]}]\n"))
+    with pytest.raises(
+        InputError,
+        match=r"m.yaml:2: inputs: the manifest declares user_features "
+        r"FP32 \[17\] but .* has user_features FP32 \[16\]",
+    ):
+        apply_text(
+            workspace,
+            tmp_path,
+            manifest(
+                "emb",
+                artifact=ARTIFACTS / "user_embedding.onnx",
+                extra="inputs: [{name: user_features, data_type: FP32, dims: [17]}]\n",
+            ),
+        )
     assert workspace.list_models() == []
 
 
-def test_artifact_missing_or_changed_after_registration(workspace: Workspace,
-                                                        tmp_path: Path) -> None:
+def test_artifact_missing_or_changed_after_registration(
+    workspace: Workspace, tmp_path: Path
+) -> None:
     copy = tmp_path / "emb.onnx"
     shutil.copyfile(ARTIFACTS / "user_embedding.onnx", copy)
     apply_text(workspace, tmp_path, manifest("emb", artifact=copy))
@@ -199,18 +245,28 @@ def test_unreadable_onnx_is_a_clear_error(workspace: Workspace, tmp_path: Path) 
 
 def test_two_models_on_one_triton_name(workspace: Workspace, tmp_path: Path) -> None:
     artifact = ARTIFACTS / "user_embedding.onnx"
-    apply_text(workspace, tmp_path, manifest("a", artifact=artifact, extra="triton: {name: same}\n")
-               + manifest("b", artifact=artifact, extra="triton: {name: same}\n"))
+    apply_text(
+        workspace,
+        tmp_path,
+        manifest("a", artifact=artifact, extra="triton: {name: same}\n")
+        + manifest("b", artifact=artifact, extra="triton: {name: same}\n"),
+    )
     with pytest.raises(ValidationFailed, match="compiles to the Triton model 'same', as shop/a"):
         workspace.compile(tmp_path / "repo")
     assert not (tmp_path / "repo").exists()
 
 
 def test_triton_block_overrides_generated_fields(workspace: Workspace, tmp_path: Path) -> None:
-    apply_text(workspace, tmp_path, manifest(
-        "emb", artifact=ARTIFACTS / "user_embedding.onnx",
-        extra="triton:\n  dynamic_batching: {max_queue_delay_microseconds: 123}\n"
-              "  instance_group: [{kind: KIND_CPU, count: 3}]\n"))
+    apply_text(
+        workspace,
+        tmp_path,
+        manifest(
+            "emb",
+            artifact=ARTIFACTS / "user_embedding.onnx",
+            extra="triton:\n  dynamic_batching: {max_queue_delay_microseconds: 123}\n"
+            "  instance_group: [{kind: KIND_CPU, count: 3}]\n",
+        ),
+    )
     config = workspace.compile(tmp_path / "repo").plan.models["shop/emb"].config
     assert config.dynamic_batching.max_queue_delay_microseconds == 123
     assert list(config.dynamic_batching.preferred_batch_size) == []  # replaced whole
@@ -227,8 +283,9 @@ def test_out_that_is_not_ours_is_refused(netflix: Workspace, tmp_path: Path) -> 
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders anyway")
-def test_unwritable_location_keeps_the_previous_repository(netflix: Workspace,
-                                                           tmp_path: Path) -> None:
+def test_unwritable_location_keeps_the_previous_repository(
+    netflix: Workspace, tmp_path: Path
+) -> None:
     out = tmp_path / "repo"
     netflix.compile(out)
     before = snapshot(out)
@@ -242,8 +299,7 @@ def test_unwritable_location_keeps_the_previous_repository(netflix: Workspace,
     assert snapshot(out) == before
 
 
-def test_a_bad_ensemble_fails_in_validate_not_at_load(workspace: Workspace,
-                                                      tmp_path: Path) -> None:
+def test_a_bad_ensemble_fails_in_validate_not_at_load(workspace: Workspace, tmp_path: Path) -> None:
     ensemble = """---
 name: pipeline
 version: "1.0"
@@ -261,8 +317,9 @@ ensemble:
       input_map: {user_feature: features}
       output_map: {user_vector: vector}
 """
-    apply_text(workspace, tmp_path, manifest("emb", artifact=ARTIFACTS / "user_embedding.onnx")
-               + ensemble)
+    apply_text(
+        workspace, tmp_path, manifest("emb", artifact=ARTIFACTS / "user_embedding.onnx") + ensemble
+    )
     report = workspace.validate()
     messages = [p.message for p in report.errors if p.code == "triton-config"]
     assert any("user_feature" in m for m in messages), messages  # not an input of emb
@@ -280,14 +337,27 @@ def test_import_triton_cli_then_compile(workspace: Workspace, tmp_path: Path) ->
         'backend: "python"\nmax_batch_size: 4\n'
         'input [{ name: "IN" data_type: TYPE_FP32 dims: [ 3 ] }]\n'
         'output [{ name: "OUT" data_type: TYPE_FP32 dims: [ 3 ] }]\n'
-        'instance_group [{ kind: KIND_CPU count: 2 }]\n')
+        "instance_group [{ kind: KIND_CPU count: 2 }]\n"
+    )
     (repo / "ident" / "1").mkdir(parents=True)
     (repo / "ident" / "1" / "model.bin").write_text("weights")
     (repo / "ident" / "config.pbtxt").write_text('backend: "identity"\nmax_batch_size: 2\n')
     runner = CliRunner()
-    result = runner.invoke(app, ["import-triton", str(repo), "--domain", "legacy", "--owner-team",
-                                 "ops", "--workspace", str(workspace.root), "--json"],
-                           catch_exceptions=False)
+    result = runner.invoke(
+        app,
+        [
+            "import-triton",
+            str(repo),
+            "--domain",
+            "legacy",
+            "--owner-team",
+            "ops",
+            "--workspace",
+            str(workspace.root),
+            "--json",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert '"legacy/echo@1.0"' in result.stdout and '"legacy/ident@1.0"' in result.stdout
     local = workspace.compile(tmp_path / "local", profile="local")
@@ -297,22 +367,34 @@ def test_import_triton_cli_then_compile(workspace: Workspace, tmp_path: Path) ->
     assert compiled.instance_group[0].count == 2 and compiled.max_batch_size == 4
 
 
-def test_concurrent_compiles_publish_only_complete_repositories(netflix: Workspace,
-                                                                tmp_path: Path) -> None:
+def test_concurrent_compiles_publish_only_complete_repositories(
+    netflix: Workspace, tmp_path: Path
+) -> None:
     import subprocess
     import sys
 
     assert netflix.root is not None
     out = tmp_path / "repo"
-    command = [sys.executable, "-m", "modelyard.cli", "compile", "--out", str(out),
-               "--workspace", str(netflix.root), "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "modelyard.cli",
+        "compile",
+        "--out",
+        str(out),
+        "--workspace",
+        str(netflix.root),
+        "--json",
+    ]
     for _ in range(2):
         shutil.rmtree(out, ignore_errors=True)
         if out.is_symlink():
             out.unlink()
         shutil.rmtree(tmp_path / ".repo.generations", ignore_errors=True)
-        runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                for _ in range(3)]
+        runs = [
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(3)
+        ]
         results = [run.communicate(timeout=120) for run in runs]
         assert [run.returncode for run in runs] == [0, 0, 0], [err for _, err in results]
         configs = sorted(p.parent.name for p in out.glob("*/config.pbtxt"))
@@ -329,8 +411,11 @@ def test_concurrent_writers_take_turns(tmp_path: Path) -> None:
         made = []
         for index in range(40):
             content = f"{tag} {index}\n".encode() * 50
-            made.append(RepoFile(f"m{index}/config.pbtxt", hashlib.sha256(content).hexdigest(),
-                                 content=content))
+            made.append(
+                RepoFile(
+                    f"m{index}/config.pbtxt", hashlib.sha256(content).hexdigest(), content=content
+                )
+            )
         return made
 
     out = tmp_path / "repo"
@@ -359,7 +444,8 @@ def test_imported_version_folders_keep_their_files(workspace: Workspace, tmp_pat
     (repo / "net" / "1").mkdir(parents=True)
     shutil.copyfile(ARTIFACTS / "user_embedding.onnx", repo / "net" / "1" / "net.onnx")
     (repo / "net" / "config.pbtxt").write_text(
-        'backend: "onnxruntime"\nmax_batch_size: 8\ndefault_model_filename: "net.onnx"\n')
+        'backend: "onnxruntime"\nmax_batch_size: 8\ndefault_model_filename: "net.onnx"\n'
+    )
     (repo / "ext" / "1").mkdir(parents=True)
     shutil.copyfile(ARTIFACTS / "content_embedding.onnx", repo / "ext" / "1" / "model.onnx")
     (repo / "ext" / "1" / "model.onnx.data").write_bytes(b"external weights")
@@ -368,14 +454,18 @@ def test_imported_version_folders_keep_their_files(workspace: Workspace, tmp_pat
     out = tmp_path / "out"
     workspace.compile(out)
     assert sorted(p.name for p in (out / "net" / "1").iterdir()) == ["net.onnx"]
-    assert sorted(p.name for p in (out / "ext" / "1").iterdir()) == ["model.onnx",
-                                                                   "model.onnx.data"]
-    assert parse_pbtxt((out / "net" / "config.pbtxt").read_text()).default_model_filename == \
-        "net.onnx"
+    assert sorted(p.name for p in (out / "ext" / "1").iterdir()) == [
+        "model.onnx",
+        "model.onnx.data",
+    ]
+    assert (
+        parse_pbtxt((out / "net" / "config.pbtxt").read_text()).default_model_filename == "net.onnx"
+    )
 
 
-def test_netflix_placement_compiles_into_one_repository_per_server(netflix: Workspace,
-                                                                   tmp_path: Path) -> None:
+def test_netflix_placement_compiles_into_one_repository_per_server(
+    netflix: Workspace, tmp_path: Path
+) -> None:
     out = tmp_path / "fleet"
     results = netflix.compile_fleet(out)
     assert set(results) == {"inference-a", "inference-b"}
@@ -385,8 +475,9 @@ def test_netflix_placement_compiles_into_one_repository_per_server(netflix: Work
         folders = {p.name for p in (out / server).iterdir()}
         assert folders == {f"{m.split('/')[0]}.{m.split('/')[1]}" for m in placed}
         for model_id, gpu in placed.items():
-            config = parse_pbtxt((out / server / model_id.replace("/", ".") / "config.pbtxt")
-                                 .read_text())
+            config = parse_pbtxt(
+                (out / server / model_id.replace("/", ".") / "config.pbtxt").read_text()
+            )
             if gpu is None:
                 assert all(g.kind != g.KIND_GPU for g in config.instance_group)
             else:

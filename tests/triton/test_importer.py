@@ -35,8 +35,10 @@ from tests.conftest import init_workspace
 
 ModelConfig = model_config_pb2.ModelConfig
 ROOT = Path(__file__).resolve().parents[2]
-_CANDIDATES = [ROOT / "shared" / "corpus" / "triton-configs",
-               ROOT.parent / "shared" / "corpus" / "triton-configs"]
+_CANDIDATES = [
+    ROOT / "shared" / "corpus" / "triton-configs",
+    ROOT.parent / "shared" / "corpus" / "triton-configs",
+]
 CORPUS = next((p for p in _CANDIDATES if (p / "SOURCES.md").is_file()), None)
 DOMAIN = "imported"
 TEAM = "ml-platform"
@@ -50,8 +52,12 @@ _AUTOCOMPLETE_FILES = {
     "server_qa_model_metrics_valid_partial": "model.py",
 }
 _FILES_BY_FRAMEWORK = {
-    "onnxruntime": "model.onnx", "onnxruntime_onnx": "model.onnx", "pytorch": "model.pt",
-    "pytorch_libtorch": "model.pt", "tensorrt": "model.plan", "tensorrt_plan": "model.plan",
+    "onnxruntime": "model.onnx",
+    "onnxruntime_onnx": "model.onnx",
+    "pytorch": "model.pt",
+    "pytorch_libtorch": "model.pt",
+    "tensorrt": "model.plan",
+    "tensorrt_plan": "model.plan",
     "python": "model.py",
 }
 
@@ -78,9 +84,11 @@ VALID = _valid_corpus_files()
 def _onnx_model() -> bytes:
     """A tiny real ONNX model (Identity, FP32 [batch, 4]): the compiler reads its I/O."""
     graph = helper.make_graph(
-        [helper.make_node("Identity", ["x"], ["y"])], "identity",
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "identity",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -99,8 +107,9 @@ def _model_file(config: Any, stem: str = "") -> str:
     return str(config.default_model_filename) or known or f"model.{kind}"
 
 
-def _place(repo: Path, name: str, text: str, config: Any, versions: list[int],
-           stem: str = "") -> None:
+def _place(
+    repo: Path, name: str, text: str, config: Any, versions: list[int], stem: str = ""
+) -> None:
     folder = repo / name
     folder.mkdir(parents=True)
     (folder / "config.pbtxt").write_text(text, encoding="utf-8")
@@ -108,8 +117,9 @@ def _place(repo: Path, name: str, text: str, config: Any, versions: list[int],
     for version in versions:
         target = folder / str(version) / file_name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(_onnx_model() if file_name == "model.onnx"
-                           else f"# {name} version {version}\n".encode())
+        target.write_bytes(
+            _onnx_model() if file_name == "model.onnx" else f"# {name} version {version}\n".encode()
+        )
 
 
 def _parse(text: str) -> Any:
@@ -122,8 +132,9 @@ def _corpus(stem: str) -> tuple[str, Any]:
     return text, _parse(text)
 
 
-def _real_composing_model(name: str, inputs: set[str], outputs: set[str],
-                          exclude: str, max_batch_size: int = 0) -> tuple[str, Any] | None:
+def _real_composing_model(
+    name: str, inputs: set[str], outputs: set[str], exclude: str, max_batch_size: int = 0
+) -> tuple[str, Any] | None:
     """A valid, non-ensemble corpus config called `name` with the tensors a step maps,
     batching at least as much as the ensemble (Triton refuses a smaller step)."""
     for stem in sorted(VALID):
@@ -151,9 +162,11 @@ def _stub(name: str, ensemble: Any, known: dict[str, Any]) -> str:
                 if key in {t.name for t in tensors}:
                     continue
                 source = known.get(tensor)
-                tensors.add(name=key,
-                            data_type=source.data_type if source else model_config_pb2.TYPE_FP32,
-                            dims=source.dims if source else [-1])
+                tensors.add(
+                    name=key,
+                    data_type=source.data_type if source else model_config_pb2.TYPE_FP32,
+                    dims=source.dims if source else [-1],
+                )
     return str(text_format.MessageToString(config))
 
 
@@ -173,8 +186,11 @@ def _build_repository(repo: Path, stem: str) -> dict[str, Any]:
         own = [s for s in steps if s.model_name == step_name]
         inputs = {k for s in own for k in s.input_map}
         outputs = {k for s in own for k in s.output_map}
-        real = None if step_name in placed else _real_composing_model(
-            step_name, inputs, outputs, stem, config.max_batch_size)
+        real = (
+            None
+            if step_name in placed
+            else _real_composing_model(step_name, inputs, outputs, stem, config.max_batch_size)
+        )
         chosen[step_name] = real
         if real is not None:
             declared = {t.name: t for t in [*real[1].input, *real[1].output]}
@@ -184,8 +200,10 @@ def _build_repository(repo: Path, stem: str) -> dict[str, Any]:
     for step_name, real in chosen.items():
         if step_name in placed:
             continue
-        pinned = sorted({s.model_version for s in steps
-                         if s.model_name == step_name and s.model_version > 0} | {1})
+        pinned = sorted(
+            {s.model_version for s in steps if s.model_name == step_name and s.model_version > 0}
+            | {1}
+        )
         step_text = real[0] if real else _stub(step_name, config, known)
         step_config = _parse(step_text)
         _place(repo, step_name, step_text, step_config, pinned)
@@ -212,10 +230,16 @@ def _differences(original: Any, compiled: Any) -> list[str]:
     beyond those the compiler may add (name, version_policy, parameters)."""
     before = json_format.MessageToDict(original, preserving_proto_field_name=True)
     after = json_format.MessageToDict(compiled, preserving_proto_field_name=True)
-    problems = [f"{key}: {before[key]!r} became {after.get(key)!r}"
-                for key in before if after.get(key) != before[key]]
-    problems += [f"{key} added: {after[key]!r}" for key in after
-                 if key not in before and key not in COMPILER_FIELDS]
+    problems = [
+        f"{key}: {before[key]!r} became {after.get(key)!r}"
+        for key in before
+        if after.get(key) != before[key]
+    ]
+    problems += [
+        f"{key} added: {after[key]!r}"
+        for key in after
+        if key not in before and key not in COMPILER_FIELDS
+    ]
     return problems
 
 
@@ -230,8 +254,9 @@ def _marks(stem: str) -> Any:
 
 @pytest.mark.skipif(CORPUS is None, reason="the Triton config corpus (shared/corpus) is not here")
 @pytest.mark.parametrize("stem", [_marks(stem) for stem in VALID])
-def test_compile_of_import_keeps_every_field(stem: str, tmp_path: Path,
-                                             empty_workspace: Workspace) -> None:
+def test_compile_of_import_keeps_every_field(
+    stem: str, tmp_path: Path, empty_workspace: Workspace
+) -> None:
     repo = tmp_path / "repo"
     originals = _build_repository(repo, stem)
     out = tmp_path / "out"
@@ -267,8 +292,9 @@ def _python_config(name: str = "", **fields: Any) -> str:
     return str(text_format.MessageToString(config))
 
 
-def _write(repo: Path, name: str, text: str, versions: tuple[int, ...] = (1,),
-           file_name: str = "model.py") -> Path:
+def _write(
+    repo: Path, name: str, text: str, versions: tuple[int, ...] = (1,), file_name: str = "model.py"
+) -> Path:
     folder = repo / name
     folder.mkdir(parents=True)
     (folder / "config.pbtxt").write_text(text)
@@ -293,8 +319,12 @@ def _ensemble(name: str, steps: list[tuple[str, int]]) -> str:
 
 def test_one_spec_per_version_folder_with_the_configs_fields(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    _write(repo, "ranker", _python_config(instance_group=[{"kind": "KIND_CPU", "count": 3}]),
-           versions=(1, 2))
+    _write(
+        repo,
+        "ranker",
+        _python_config(instance_group=[{"kind": "KIND_CPU", "count": 3}]),
+        versions=(1, 2),
+    )
     (repo / "ranker" / "0").mkdir()  # Triton ignores 0/ and 01/, and so does the import
     (repo / "ranker" / "01").mkdir()
     (repo / "ranker" / "tokenizer").mkdir()
@@ -323,28 +353,43 @@ def test_one_spec_per_version_folder_with_the_configs_fields(tmp_path: Path) -> 
     assert not COMPILER_FIELDS - {"name"} & set(spec.triton)
 
 
-@pytest.mark.parametrize(("backend", "platform", "framework"), [
-    ("onnxruntime", "", "onnx"), ("", "onnxruntime_onnx", "onnx"),
-    ("pytorch", "", "pytorch"), ("", "pytorch_libtorch", "pytorch"),
-    ("tensorflow", "", "tensorflow"), ("", "tensorflow_savedmodel", "tensorflow"),
-    ("", "tensorflow_graphdef", "tensorflow"),
-    ("tensorrt", "", "tensorrt"), ("", "tensorrt_plan", "tensorrt"), ("python", "", "python"),
-])
-def test_framework_from_backend_or_platform(tmp_path: Path, backend: str, platform: str,
-                                            framework: str) -> None:
+@pytest.mark.parametrize(
+    ("backend", "platform", "framework"),
+    [
+        ("onnxruntime", "", "onnx"),
+        ("", "onnxruntime_onnx", "onnx"),
+        ("pytorch", "", "pytorch"),
+        ("", "pytorch_libtorch", "pytorch"),
+        ("tensorflow", "", "tensorflow"),
+        ("", "tensorflow_savedmodel", "tensorflow"),
+        ("", "tensorflow_graphdef", "tensorflow"),
+        ("tensorrt", "", "tensorrt"),
+        ("", "tensorrt_plan", "tensorrt"),
+        ("python", "", "python"),
+    ],
+)
+def test_framework_from_backend_or_platform(
+    tmp_path: Path, backend: str, platform: str, framework: str
+) -> None:
     config = ModelConfig(backend=backend, platform=platform)
     _write(tmp_path / "repo", "m", str(text_format.MessageToString(config)))
-    (spec,) = [d.spec for d in read_triton_repository(tmp_path / "repo", domain=DOMAIN,
-                                                     owner_team=TEAM)]
+    (spec,) = [
+        d.spec for d in read_triton_repository(tmp_path / "repo", domain=DOMAIN, owner_team=TEAM)
+    ]
     assert spec.framework == framework
     assert spec.labels == {}
 
 
 def test_custom_backend_is_python_with_the_backend_label(tmp_path: Path) -> None:
-    _write(tmp_path / "repo", "dali_pipe", 'backend: "dali"\nmax_batch_size: 8\n',
-           file_name="model.dali")
-    (spec,) = [d.spec for d in read_triton_repository(tmp_path / "repo", domain=DOMAIN,
-                                                     owner_team=TEAM)]
+    _write(
+        tmp_path / "repo",
+        "dali_pipe",
+        'backend: "dali"\nmax_batch_size: 8\n',
+        file_name="model.dali",
+    )
+    (spec,) = [
+        d.spec for d in read_triton_repository(tmp_path / "repo", domain=DOMAIN, owner_team=TEAM)
+    ]
     assert spec.framework == "python"
     assert spec.labels == {BACKEND_LABEL: "dali"}
     assert spec.triton["backend"] == "dali"
@@ -354,15 +399,19 @@ def test_backend_from_the_model_file_or_folder_suffix(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     _write(repo, "plan", "max_batch_size: 2\n", file_name="model.plan")
     _write(repo, "echo.identity", "", file_name="weights.bin")
-    specs = {d.spec.name: d.spec for d in read_triton_repository(repo, domain=DOMAIN,
-                                                                owner_team=TEAM)}
+    specs = {
+        d.spec.name: d.spec for d in read_triton_repository(repo, domain=DOMAIN, owner_team=TEAM)
+    }
     assert specs["plan"].framework == "tensorrt"
-    assert (specs["echo_identity"].framework, specs["echo_identity"].labels) == \
-        ("python", {BACKEND_LABEL: "identity"})
+    assert (specs["echo_identity"].framework, specs["echo_identity"].labels) == (
+        "python",
+        {BACKEND_LABEL: "identity"},
+    )
 
 
-def test_catalog_name_is_safe_and_the_triton_name_is_kept(tmp_path: Path,
-                                                          empty_workspace: Workspace) -> None:
+def test_catalog_name_is_safe_and_the_triton_name_is_kept(
+    tmp_path: Path, empty_workspace: Workspace
+) -> None:
     repo = tmp_path / "repo"
     _write(repo, "Text.Recognition-v2", _python_config())
     _write(repo, "_private", _python_config())
@@ -374,8 +423,11 @@ def test_catalog_name_is_safe_and_the_triton_name_is_kept(tmp_path: Path,
     assert set(names) == {"text_recognition-v2", "m_private", "pipe"}
     assert names["text_recognition-v2"].triton["name"] == "Text.Recognition-v2"
     assert catalog_name("Text.Recognition-v2") == "text_recognition-v2"
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
-        ["Text.Recognition-v2", "_private", "pipe"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "Text.Recognition-v2",
+        "_private",
+        "pipe",
+    ]
 
 
 def test_ensemble_steps_become_dependencies_dependencies_first(tmp_path: Path) -> None:
@@ -387,15 +439,26 @@ def test_ensemble_steps_become_dependencies_dependencies_first(tmp_path: Path) -
     documents = read_triton_repository(repo, domain=DOMAIN, owner_team=TEAM)
 
     refs = [d.spec.ref for d in documents]
-    assert refs == ["imported/m_post@1.0", "imported/m_post@3.0", "imported/z_pre@1.0",
-                    "imported/z_pre@2.0", "imported/a_pipe@1.0"]
+    assert refs == [
+        "imported/m_post@1.0",
+        "imported/m_post@3.0",
+        "imported/z_pre@1.0",
+        "imported/z_pre@2.0",
+        "imported/a_pipe@1.0",
+    ]
     ensemble = documents[-1].spec
-    assert (ensemble.framework, ensemble.model_type, ensemble.artifact) == \
-        ("ensemble", "ensemble", None)
+    assert (ensemble.framework, ensemble.model_type, ensemble.artifact) == (
+        "ensemble",
+        "ensemble",
+        None,
+    )
     assert ensemble.dependencies == ["imported/m_post", "imported/z_pre==2.0"]
     assert ensemble.ensemble is not None
-    assert [s.model for s in ensemble.ensemble.steps] == \
-        ["imported/z_pre", "imported/m_post", "imported/z_pre"]
+    assert [s.model for s in ensemble.ensemble.steps] == [
+        "imported/z_pre",
+        "imported/m_post",
+        "imported/z_pre",
+    ]
     assert ensemble.resource_requirements.gpu_memory_mb == 0
 
 
@@ -403,20 +466,23 @@ def test_reimport_changes_nothing(tmp_path: Path, empty_workspace: Workspace) ->
     repo = tmp_path / "repo"
     _write(repo, "m", _python_config())
     _import_and_compile(empty_workspace, repo, tmp_path / "out")
-    again = apply_documents(empty_workspace.store,
-                            read_triton_repository(repo, domain=DOMAIN, owner_team=TEAM))
+    again = apply_documents(
+        empty_workspace.store, read_triton_repository(repo, domain=DOMAIN, owner_team=TEAM)
+    )
     assert (again.created, again.unchanged) == ([], ["imported/m@1.0"])
 
 
-def test_a_new_version_folder_is_a_new_catalog_version(tmp_path: Path,
-                                                       empty_workspace: Workspace) -> None:
+def test_a_new_version_folder_is_a_new_catalog_version(
+    tmp_path: Path, empty_workspace: Workspace
+) -> None:
     repo = tmp_path / "repo"
     _write(repo, "m", _python_config())
     _import_and_compile(empty_workspace, repo, tmp_path / "out")
     (repo / "m" / "2").mkdir()
     (repo / "m" / "2" / "model.py").write_text("# version 2\n")
-    result = apply_documents(empty_workspace.store,
-                             read_triton_repository(repo, domain=DOMAIN, owner_team=TEAM))
+    result = apply_documents(
+        empty_workspace.store, read_triton_repository(repo, domain=DOMAIN, owner_team=TEAM)
+    )
     assert (result.created, result.unchanged) == (["imported/m@2.0"], ["imported/m@1.0"])
 
 
@@ -430,8 +496,11 @@ def test_config_in_a_version_folder_is_refused(tmp_path: Path) -> None:
     version.mkdir(parents=True)
     text = (CORPUS / "invalid_tutorial_ensemble_config_in_version_dir.pbtxt").read_text()
     (version / "config.pbtxt").write_text(text)
-    with pytest.raises(InputError, match=r"ensemble_model/1/config\.pbtxt: config\.pbtxt "
-                                         r"belongs in the model folder"):
+    with pytest.raises(
+        InputError,
+        match=r"ensemble_model/1/config\.pbtxt: config\.pbtxt "
+        r"belongs in the model folder",
+    ):
         read_triton_repository(tmp_path / "repo", domain=DOMAIN, owner_team=TEAM)
 
 
@@ -452,8 +521,11 @@ def test_version_folders_without_a_config_are_refused(tmp_path: Path) -> None:
 
 def test_unparsable_config_is_refused(tmp_path: Path) -> None:
     _write(tmp_path / "repo", "broken", 'backend: "python"\nmax_batch_size: four\n')
-    with pytest.raises(InputError, match=r"repo/broken/config\.pbtxt:.*max_batch_size.*not a "
-                                         r"valid ModelConfig"):
+    with pytest.raises(
+        InputError,
+        match=r"repo/broken/config\.pbtxt:.*max_batch_size.*not a "
+        r"valid ModelConfig",
+    ):
         read_triton_repository(tmp_path / "repo", domain=DOMAIN, owner_team=TEAM)
 
 
@@ -465,8 +537,11 @@ def test_unknown_field_is_refused(tmp_path: Path) -> None:
 
 def test_name_other_than_the_folder_is_refused(tmp_path: Path) -> None:
     _write(tmp_path / "repo", "folder_name", _python_config(name="config_name"))
-    with pytest.raises(InputError, match=r"folder_name/config\.pbtxt: name: 'config_name' "
-                                         r"differs from its folder name 'folder_name'"):
+    with pytest.raises(
+        InputError,
+        match=r"folder_name/config\.pbtxt: name: 'config_name' "
+        r"differs from its folder name 'folder_name'",
+    ):
         read_triton_repository(tmp_path / "repo", domain=DOMAIN, owner_team=TEAM)
 
 
@@ -474,8 +549,11 @@ def test_step_running_a_model_outside_the_repository_is_refused(tmp_path: Path) 
     repo = tmp_path / "repo"
     _write(repo, "pre", _python_config())
     _write(repo, "pipe", _ensemble("pipe", [("pre", -1), ("missing_model", -1)]))
-    with pytest.raises(InputError, match=r"pipe/config\.pbtxt: ensemble_scheduling\.step\[1\]: "
-                                         r"runs the model 'missing_model', which is not in"):
+    with pytest.raises(
+        InputError,
+        match=r"pipe/config\.pbtxt: ensemble_scheduling\.step\[1\]: "
+        r"runs the model 'missing_model', which is not in",
+    ):
         read_triton_repository(repo, domain=DOMAIN, owner_team=TEAM)
 
 
@@ -483,8 +561,11 @@ def test_step_pinning_a_missing_version_is_refused(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     _write(repo, "pre", _python_config())
     _write(repo, "pipe", _ensemble("pipe", [("pre", 3)]))
-    with pytest.raises(InputError, match=r"step\[0\]: runs version 3 of 'pre', which has no "
-                                         r"version folder 3/"):
+    with pytest.raises(
+        InputError,
+        match=r"step\[0\]: runs version 3 of 'pre', which has no "
+        r"version folder 3/",
+    ):
         read_triton_repository(repo, domain=DOMAIN, owner_team=TEAM)
 
 
@@ -500,15 +581,21 @@ def test_ensembles_in_a_cycle_are_refused(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     _write(repo, "a", _ensemble("a", [("b", -1)]))
     _write(repo, "b", _ensemble("b", [("a", -1)]))
-    with pytest.raises(InputError, match=r"a/config\.pbtxt: ensembles run each other in a "
-                                         r"cycle: a -> b -> a"):
+    with pytest.raises(
+        InputError,
+        match=r"a/config\.pbtxt: ensembles run each other in a "
+        r"cycle: a -> b -> a",
+    ):
         read_triton_repository(repo, domain=DOMAIN, owner_team=TEAM)
 
 
 def test_unknown_platform_is_refused(tmp_path: Path) -> None:
     _write(tmp_path / "repo", "typo", 'platform: "onnxruntim"\n')
-    with pytest.raises(InputError, match=r"typo/config\.pbtxt: platform 'onnxruntim' is not a "
-                                         r"Triton platform"):
+    with pytest.raises(
+        InputError,
+        match=r"typo/config\.pbtxt: platform 'onnxruntim' is not a "
+        r"Triton platform",
+    ):
         read_triton_repository(tmp_path / "repo", domain=DOMAIN, owner_team=TEAM)
 
 
@@ -537,22 +624,29 @@ def test_bad_domain_or_team_names_the_flag(tmp_path: Path) -> None:
 # What the compiled repository still lacks ------------------------------------------------
 
 
-def test_compiled_version_folders_keep_their_numbers(tmp_path: Path,
-                                                     empty_workspace: Workspace) -> None:
+def test_compiled_version_folders_keep_their_numbers(
+    tmp_path: Path, empty_workspace: Workspace
+) -> None:
     repo = tmp_path / "repo"
     _write(repo, "m", _python_config(), versions=(2, 3))
     _import_and_compile(empty_workspace, repo, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out" / "m").iterdir() if p.is_dir()) == ["3"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "files beside config.pbtxt (label_filename files) are not part of any artifact, so the "
-    "compiled model folder lacks them and Triton cannot load it"))
-def test_label_file_beside_the_config_is_compiled(tmp_path: Path,
-                                                  empty_workspace: Workspace) -> None:
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "files beside config.pbtxt (label_filename files) are not part of any artifact, so the "
+        "compiled model folder lacks them and Triton cannot load it"
+    ),
+)
+def test_label_file_beside_the_config_is_compiled(
+    tmp_path: Path, empty_workspace: Workspace
+) -> None:
     config = ModelConfig(backend="python", max_batch_size=4)
-    config.output.add(name="OUT", data_type=model_config_pb2.TYPE_FP32, dims=[4],
-                      label_filename="labels.txt")
+    config.output.add(
+        name="OUT", data_type=model_config_pb2.TYPE_FP32, dims=[4], label_filename="labels.txt"
+    )
     folder = _write(tmp_path / "repo", "m", str(text_format.MessageToString(config)))
     (folder / "labels.txt").write_text("cat\ndog\n")
     _import_and_compile(empty_workspace, tmp_path / "repo", tmp_path / "out")

@@ -62,8 +62,10 @@ def test_every_netflix_model_is_ready(served: LocalServing) -> None:
 def test_ensemble_answers_what_onnxruntime_computes(served: LocalServing) -> None:
     reference = _reference()
     inputs = reference.example_inputs()
-    answer = served.client.infer("recommendation.recommendation_ranker", {
-        name: _tensor(value) for name, value in inputs.items()})
+    answer = served.client.infer(
+        "recommendation.recommendation_ranker",
+        {name: _tensor(value) for name, value in inputs.items()},
+    )
     expected = reference.reference_scores(inputs["user_features"], inputs["item_features"])
     assert np.allclose(np.array(answer["score"]).reshape(expected.shape), expected, atol=1e-6)
 
@@ -73,25 +75,32 @@ def test_search_models_answer_what_onnxruntime_computes(served: LocalServing) ->
     tokens = reference.example_search_inputs()["query_tokens"]
     intent = served.client.infer("search.query_understanding", {"query_tokens": _tensor(tokens)})
     intent_array = np.array(intent["query_intent"], dtype=np.float32).reshape(len(tokens), -1)
-    scores = served.client.infer("search.content_retrieval", {"query_intent": _tensor(intent_array)})
+    scores = served.client.infer(
+        "search.content_retrieval", {"query_intent": _tensor(intent_array)}
+    )
     expected = reference.reference_retrieval(tokens)
-    assert np.allclose(np.array(scores["retrieval_scores"]).reshape(expected.shape), expected,
-                       atol=1e-6)
+    assert np.allclose(
+        np.array(scores["retrieval_scores"]).reshape(expected.shape), expected, atol=1e-6
+    )
 
 
 def test_served_config_is_the_compiled_one(served: LocalServing) -> None:
     config = served.client.config("recommendation.recommendation_ranker")
     assert config["platform"] == "ensemble"
     assert [step["model_name"] for step in config["ensemble_scheduling"]["step"]] == [
-        "recommendation.user_embedding", "recommendation.content_embedding",
-        "recommendation.ranking_scorer"]
+        "recommendation.user_embedding",
+        "recommendation.content_embedding",
+        "recommendation.ranking_scorer",
+    ]
     scorer = served.client.config("recommendation.ranking_scorer")
     assert scorer["backend"] == "python"
     assert scorer["dynamic_batching"]["max_queue_delay_microseconds"] == 2000  # 10% of 20 ms
     assert scorer["parameters"]["owner_team"]["string_value"] == "recommendation_platform"
 
 
-def test_recompiling_unchanged_catalog_rewrites_nothing(served: LocalServing, tmp_path: Path) -> None:
+def test_recompiling_unchanged_catalog_rewrites_nothing(
+    served: LocalServing, tmp_path: Path
+) -> None:
     repository = served.server.repository
     before = (repository / "recommendation.user_embedding" / "1" / "model.onnx").resolve()
     generation = served.compiled.generation

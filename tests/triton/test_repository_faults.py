@@ -31,13 +31,29 @@ def _snapshot(out: Path) -> dict[str, str]:
     return found
 
 
-def _compile(workspace: Workspace, out: Path,
-             preexec: Callable[[], None] | None = None) -> subprocess.CompletedProcess[str]:
+def _compile(
+    workspace: Workspace, out: Path, preexec: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
     assert workspace.root is not None
     return subprocess.run(
-        [sys.executable, "-m", "modelyard.cli", "compile", "--out", str(out),
-         "--profile", "local", "--workspace", str(workspace.root)],
-        capture_output=True, text=True, timeout=120, preexec_fn=preexec, check=False)
+        [
+            sys.executable,
+            "-m",
+            "modelyard.cli",
+            "compile",
+            "--out",
+            str(out),
+            "--profile",
+            "local",
+            "--workspace",
+            str(workspace.root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=preexec,
+        check=False,
+    )
 
 
 def _limit_file_size() -> None:
@@ -54,8 +70,12 @@ def _plain_folder(folder: Path) -> Iterator[Path]:
 @contextmanager
 def _small_tmpfs(folder: Path) -> Iterator[Path]:
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
-                             capture_output=True, text=True, check=False)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
@@ -70,8 +90,9 @@ def _immutable(*folders: Path) -> Iterator[None]:
     done: list[Path] = []
     try:
         for folder in folders:
-            made = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True,
-                                  check=False)
+            made = subprocess.run(
+                ["chattr", "+i", str(folder)], capture_output=True, text=True, check=False
+            )
             if made.returncode != 0:
                 pytest.skip(f"cannot make a folder immutable here: {made.stderr.strip()}")
             done.append(folder)
@@ -83,11 +104,15 @@ def _immutable(*folders: Path) -> Iterator[None]:
 
 @pytest.mark.parametrize("fault", ["file-size-limit", "disk-full", "read-only"])
 def test_a_compile_that_cannot_finish_leaves_the_previous_repository(
-        workspace: Workspace, tmp_path: Path, fault: str) -> None:
+    workspace: Workspace, tmp_path: Path, fault: str
+) -> None:
     workspace.apply([python_model(tmp_path, "echo", "1.0", GOOD_MODEL)])
     big = python_model(tmp_path, "echo", "2.0", GOOD_MODEL + "#" * BIG_ARTIFACT_BYTES + "\n")
-    with _small_tmpfs(tmp_path / "small") if fault == "disk-full" \
-            else _plain_folder(tmp_path / "plain") as where:
+    with (
+        _small_tmpfs(tmp_path / "small")
+        if fault == "disk-full"
+        else _plain_folder(tmp_path / "plain") as where
+    ):
         out = where / "repository"
         first = _compile(workspace, out)
         assert first.returncode == 0, first.stderr
@@ -115,13 +140,15 @@ def test_a_compile_that_cannot_finish_leaves_the_previous_repository(
 
 
 @pytest.mark.triton
-def test_the_repository_left_by_a_failed_compile_still_loads(workspace: Workspace,
-                                                             tmp_path: Path) -> None:
+def test_the_repository_left_by_a_failed_compile_still_loads(
+    workspace: Workspace, tmp_path: Path
+) -> None:
     workspace.apply([python_model(tmp_path, "echo", "1.0", GOOD_MODEL)])
     out = tmp_path / "repository"
     assert _compile(workspace, out).returncode == 0
-    workspace.apply([python_model(tmp_path, "echo", "2.0",
-                                  GOOD_MODEL + "#" * BIG_ARTIFACT_BYTES + "\n")])
+    workspace.apply(
+        [python_model(tmp_path, "echo", "2.0", GOOD_MODEL + "#" * BIG_ARTIFACT_BYTES + "\n")]
+    )
     assert _compile(workspace, out, preexec=_limit_file_size).returncode == 2
     server = LocalTriton(out, tmp_path / "triton")
     client = server.start()

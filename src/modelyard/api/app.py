@@ -28,15 +28,16 @@ from modelyard.workspace import Workspace
 SHUTDOWN_WAIT_S = 30.0
 
 
-def create_app(workspace: Workspace | Callable[[], Workspace], *,
-               open_access: bool = False) -> FastAPI:
+def create_app(
+    workspace: Workspace | Callable[[], Workspace], *, open_access: bool = False
+) -> FastAPI:
     """The API and dashboard over one workspace (or a factory that opens it).
 
     With `open_access`, requests need no token while the catalog holds no active token
     (each is then the local admin); `modelyard server` allows this only on loopback.
     """
     opened = workspace if isinstance(workspace, Workspace) else workspace()
-    opened.store  # open (and migrate) the catalog now, not in the first request's thread
+    _ = opened.store  # open (and migrate) the catalog now, not in the first request's thread
     jobs = DeployJobs(opened)
 
     @asynccontextmanager
@@ -46,11 +47,16 @@ def create_app(workspace: Workspace | Callable[[], Workspace], *,
 
     # No /docs or /redoc: FastAPI loads their JavaScript from a CDN, which many networks
     # running Triton cannot reach; /openapi.json is the schema.
-    app = FastAPI(title="modelyard", version="0.1.0", lifespan=lifespan, docs_url=None,
-                  redoc_url=None,
-                  description="The catalog of models served by NVIDIA Triton: models and "
-                              "versions, aliases, validation, plans, deployments, reports. "
-                              "Authenticate with `Authorization: Bearer <token>`.")
+    app = FastAPI(
+        title="modelyard",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="The catalog of models served by NVIDIA Triton: models and "
+        "versions, aliases, validation, plans, deployments, reports. "
+        "Authenticate with `Authorization: Bearer <token>`.",
+    )
     app.state.modelyard = ApiState(opened, jobs, open_access)
     app.include_router(routes.router)
     app.include_router(dashboard.router)
@@ -61,9 +67,14 @@ def create_app(workspace: Workspace | Callable[[], Workspace], *,
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _errors_are_json(get_openapi(
-                title=app.title, version=app.version, description=app.description,
-                routes=app.routes))
+            app.openapi_schema = _errors_are_json(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -87,21 +98,36 @@ def _errors_are_json(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def error_body(code: str, message: str, status: int, field: str | None = None,
-               problems: list[Problem] | None = None) -> dict[str, Any]:
+def error_body(
+    code: str,
+    message: str,
+    status: int,
+    field: str | None = None,
+    problems: list[Problem] | None = None,
+) -> dict[str, Any]:
     problems = problems or []
     if field is None:
         field = next((p.field for p in problems if p.field), None)
-    return {"ok": False, "error": {"code": code, "message": message, "field": field},
-            "errors": [p.to_dict() for p in problems], "status": status}
+    return {
+        "ok": False,
+        "error": {"code": code, "message": message, "field": field},
+        "errors": [p.to_dict() for p in problems],
+        "status": status,
+    }
 
 
 def error_response(exc: ModelyardError) -> JSONResponse:
-    field = exc.differing_fields[0] if isinstance(exc, VersionConflict) and \
-        exc.differing_fields else None
+    field = (
+        exc.differing_fields[0]
+        if isinstance(exc, VersionConflict) and exc.differing_fields
+        else None
+    )
     headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-    return JSONResponse(error_body(exc.code, exc.message, exc.http_status, field, exc.problems),
-                        status_code=exc.http_status, headers=headers)
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.http_status, field, exc.problems),
+        status_code=exc.http_status,
+        headers=headers,
+    )
 
 
 async def _modelyard_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -116,18 +142,31 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
         location = list(error.get("loc", ()))
         where = str(location[0]) if location else "request"
         field = format_field(location[1:]) if len(location) > 1 else where
-        problems.append(Problem(Severity.ERROR, "invalid-request", str(error.get("msg", "")),
-                                source=where, field=field))
+        problems.append(
+            Problem(
+                Severity.ERROR,
+                "invalid-request",
+                str(error.get("msg", "")),
+                source=where,
+                field=field,
+            )
+        )
     message = "; ".join(f"{p.field}: {p.message}" for p in problems) or "invalid request"
-    return JSONResponse(error_body("invalid_input", message, 422, problems=problems),
-                        status_code=422)
+    return JSONResponse(
+        error_body("invalid_input", message, 422, problems=problems), status_code=422
+    )
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {400: "invalid_input", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return JSONResponse(error_body(code, str(exc.detail), exc.status_code),
-                        status_code=exc.status_code, headers=exc.headers)
+    code = {400: "invalid_input", 404: "not_found", 405: "method_not_allowed"}.get(
+        exc.status_code, "http_error"
+    )
+    return JSONResponse(
+        error_body(code, str(exc.detail), exc.status_code),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
 
 
 async def _internal_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -23,8 +23,9 @@ from modelyard.store.access import Role
 from modelyard.workspace import TargetConfig
 
 COOKIE = "modelyard_token"
-bearer = HTTPBearer(auto_error=False, scheme_name="token",
-                    description="An API token from `modelyard token create`.")
+bearer = HTTPBearer(
+    auto_error=False, scheme_name="token", description="An API token from `modelyard token create`."
+)
 
 
 @dataclass(frozen=True)
@@ -45,18 +46,23 @@ class Principal:
 
     def require_admin(self) -> None:
         if self.role != "admin":
-            raise Forbidden(f"this needs an admin token; yours is {self.role} of team {self.team!r}")
+            raise Forbidden(
+                f"this needs an admin token; yours is {self.role} of team {self.team!r}"
+            )
 
     def require_team(self, owner_team: str, what: str) -> None:
         """Maintainers change only what their team owns; admins change anything."""
         if self.role == "admin":
             return
         if self.role != "maintainer":
-            raise Forbidden(f"a viewer token cannot change {what}; ask for a maintainer token "
-                            f"of team {owner_team!r}")
+            raise Forbidden(
+                f"a viewer token cannot change {what}; ask for a maintainer token "
+                f"of team {owner_team!r}"
+            )
         if owner_team != self.team:
-            raise Forbidden(f"{what} is owned by team {owner_team!r}; your token is for team "
-                            f"{self.team!r}")
+            raise Forbidden(
+                f"{what} is owned by team {owner_team!r}; your token is for team {self.team!r}"
+            )
 
     def require_deploy(self, name: str, target: TargetConfig) -> None:
         if self.role == "admin":
@@ -65,8 +71,9 @@ class Principal:
             raise Forbidden("a viewer token cannot deploy; ask for a maintainer token")
         if target.teams is not None and self.team not in target.teams:
             allowed = ", ".join(target.teams) or "no team"
-            raise Forbidden(f"target {name!r} allows deployments by {allowed}, not by team "
-                            f"{self.team!r}")
+            raise Forbidden(
+                f"target {name!r} allows deployments by {allowed}, not by team {self.team!r}"
+            )
 
 
 OPEN_ACCESS = Principal(None, None, "local", "admin")
@@ -83,8 +90,10 @@ def authenticate(state: ApiState, secret: str | None) -> Principal:
     if not secret:
         if state.open_access and not access.has_active_tokens():
             return OPEN_ACCESS
-        raise Unauthenticated("no token: send `Authorization: Bearer <token>` (an admin "
-                              "creates tokens with `modelyard token create`)")
+        raise Unauthenticated(
+            "no token: send `Authorization: Bearer <token>` (an admin "
+            "creates tokens with `modelyard token create`)"
+        )
     token = access.token_for_secret(secret)
     if token is None:
         raise Unauthenticated("unknown token")
@@ -93,8 +102,9 @@ def authenticate(state: ApiState, secret: str | None) -> Principal:
     return Principal(token.id, token.prefix, token.team, token.role)
 
 
-def principal(request: Request,
-              credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+def principal(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> Principal:
     """FastAPI dependency: the authenticated caller (401 otherwise)."""
     secret = credentials.credentials if credentials is not None else None
     if secret is None and request.method in ("GET", "HEAD"):

@@ -24,8 +24,10 @@ _environment: Environment | None = None
 def _templates() -> Environment:
     global _environment
     if _environment is None:
-        _environment = Environment(loader=PackageLoader("modelyard.api", "templates"),
-                                   autoescape=select_autoescape(["html", "j2"]))
+        _environment = Environment(
+            loader=PackageLoader("modelyard.api", "templates"),
+            autoescape=select_autoescape(["html", "j2"]),
+        )
     return _environment
 
 
@@ -54,27 +56,38 @@ def login(request: Request, next: str = "/ui/catalog") -> Response:
 
 
 @router.get("/catalog")
-def catalog(request: Request,
-            domain: Annotated[str | None, Query(max_length=64)] = None,
-            team: Annotated[str | None, Query(max_length=64)] = None,
-            framework: Annotated[str | None, Query(max_length=32)] = None) -> Response:
+def catalog(
+    request: Request,
+    domain: Annotated[str | None, Query(max_length=64)] = None,
+    team: Annotated[str | None, Query(max_length=64)] = None,
+    framework: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response:
     caller = _caller(request)
     if caller is None:
         return _to_login(request)
     ws = api_state(request).workspace
     every = ws.list_models()
-    shown = ws.list_models(domain=domain or None, team=team or None,
-                           framework=framework or None)
+    shown = ws.list_models(domain=domain or None, team=team or None, framework=framework or None)
     shown.sort(key=lambda s: s.id)
-    return _page("catalog.html.j2", caller, title="Catalog", models=shown,
-                 domains=sorted({s.domain for s in every}), teams=sorted({s.owner_team for s in every}),
-                 frameworks=sorted({s.framework for s in every}),
-                 selected={"domain": domain or "", "team": team or "", "framework": framework or ""})
+    return _page(
+        "catalog.html.j2",
+        caller,
+        title="Catalog",
+        models=shown,
+        domains=sorted({s.domain for s in every}),
+        teams=sorted({s.owner_team for s in every}),
+        frameworks=sorted({s.framework for s in every}),
+        selected={"domain": domain or "", "team": team or "", "framework": framework or ""},
+    )
 
 
 @router.get("/models/{domain}/{name}")
-def model(request: Request, domain: str, name: str,
-          version: Annotated[str | None, Query(max_length=32)] = None) -> Response:
+def model(
+    request: Request,
+    domain: str,
+    name: str,
+    version: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response:
     caller = _caller(request)
     if caller is None:
         return _to_login(request)
@@ -98,12 +111,28 @@ def model(request: Request, domain: str, name: str,
         except ModelyardError as exc:
             live.append({"target": target, "error": exc.message, "models": []})
             continue
-        live.append({"target": target, "url": status["url"], "error": None,
-                     "models": [m for m in status["models"] if m["catalog_model"] == spec.id]})
-    may_change = caller.role == "admin" or (caller.role == "maintainer"
-                                            and caller.team == ws.owner_of(spec.id))
-    return _page("model.html.j2", caller, title=spec.ref, shown=shown, spec=spec,
-                 graph_svg=graph_svg, graph_error=graph_error, live=live, may_change=may_change)
+        live.append(
+            {
+                "target": target,
+                "url": status["url"],
+                "error": None,
+                "models": [m for m in status["models"] if m["catalog_model"] == spec.id],
+            }
+        )
+    may_change = caller.role == "admin" or (
+        caller.role == "maintainer" and caller.team == ws.owner_of(spec.id)
+    )
+    return _page(
+        "model.html.j2",
+        caller,
+        title=spec.ref,
+        shown=shown,
+        spec=spec,
+        graph_svg=graph_svg,
+        graph_error=graph_error,
+        live=live,
+        may_change=may_change,
+    )
 
 
 @router.get("/validation")
@@ -122,9 +151,14 @@ def deployments(request: Request) -> Response:
         return _to_login(request)
     state = api_state(request)
     ws = state.workspace
-    return _page("deployments.html.j2", caller, title="Deployments",
-                 targets=sorted({"local", *ws.config.targets}), history=ws.history(limit=50),
-                 jobs=state.jobs.list())
+    return _page(
+        "deployments.html.j2",
+        caller,
+        title="Deployments",
+        targets=sorted({"local", *ws.config.targets}),
+        history=ws.history(limit=50),
+        jobs=state.jobs.list(),
+    )
 
 
 @router.get("/report")

@@ -27,7 +27,7 @@ class DeployJob:
     alias: str | None
     actor: str
     started_at: datetime
-    state: str = "running"            # running | succeeded | failed
+    state: str = "running"  # running | succeeded | failed
     finished_at: datetime | None = None
     models: dict[str, str] = field(default_factory=dict)
     progress: list[dict[str, Any]] = field(default_factory=list)
@@ -36,10 +36,20 @@ class DeployJob:
     thread: threading.Thread | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": "deploy", "target": self.target, "alias": self.alias,
-                "actor": self.actor, "state": self.state, "started_at": self.started_at,
-                "finished_at": self.finished_at, "models": dict(self.models),
-                "progress": list(self.progress), "result": self.result, "error": self.error}
+        return {
+            "id": self.id,
+            "kind": "deploy",
+            "target": self.target,
+            "alias": self.alias,
+            "actor": self.actor,
+            "state": self.state,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "models": dict(self.models),
+            "progress": list(self.progress),
+            "result": self.result,
+            "error": self.error,
+        }
 
 
 class DeployJobs:
@@ -50,8 +60,9 @@ class DeployJobs:
         self._jobs: dict[str, DeployJob] = {}
         self._lock = threading.Lock()
 
-    def start(self, target: str, *, alias: str | None, options: DeployOptions,
-              actor: str) -> DeployJob:
+    def start(
+        self, target: str, *, alias: str | None, options: DeployOptions, actor: str
+    ) -> DeployJob:
         """Start a deployment of the selection to `target` in the background.
 
         Raises:
@@ -60,16 +71,21 @@ class DeployJobs:
         """
         self.workspace.target(target)
         with self._lock:
-            running = next((j for j in self._jobs.values()
-                            if j.target == target and j.state == "running"), None)
+            running = next(
+                (j for j in self._jobs.values() if j.target == target and j.state == "running"),
+                None,
+            )
             if running is not None:
-                raise Conflict(f"job {running.id} is deploying to {target!r} since "
-                               f"{running.started_at:%H:%M:%S} UTC; follow it at "
-                               f"/api/v1/jobs/{running.id} and try again when it is done")
+                raise Conflict(
+                    f"job {running.id} is deploying to {target!r} since "
+                    f"{running.started_at:%H:%M:%S} UTC; follow it at "
+                    f"/api/v1/jobs/{running.id} and try again when it is done"
+                )
             job = DeployJob(uuid.uuid4().hex[:12], target, alias, actor, datetime.now(UTC))
             self._jobs[job.id] = job
-            job.thread = threading.Thread(target=self._run, args=(job, options),
-                                          name=f"deploy-{job.id}", daemon=True)
+            job.thread = threading.Thread(
+                target=self._run, args=(job, options), name=f"deploy-{job.id}", daemon=True
+            )
         job.thread.start()
         return job
 
@@ -81,20 +97,34 @@ class DeployJobs:
                 del job.progress[:-MAX_EVENTS]
 
         try:
-            result = self.workspace.deploy(job.target, alias=job.alias, options=options,
-                                           progress=progress, actor=job.actor)
+            result = self.workspace.deploy(
+                job.target, alias=job.alias, options=options, progress=progress, actor=job.actor
+            )
         except ModelyardError as exc:
             failed = getattr(exc, "result", None)
-            self._finish(job, "failed", failed.to_dict() if isinstance(failed, DeployResult) else None,
-                         {"code": exc.code, "message": exc.message, "field": None})
+            self._finish(
+                job,
+                "failed",
+                failed.to_dict() if isinstance(failed, DeployResult) else None,
+                {"code": exc.code, "message": exc.message, "field": None},
+            )
         except Exception as exc:  # the thread's outermost edge: the job says what happened
-            self._finish(job, "failed", None, {"code": "internal", "field": None,
-                                               "message": f"{type(exc).__name__}: {exc}"})
+            self._finish(
+                job,
+                "failed",
+                None,
+                {"code": "internal", "field": None, "message": f"{type(exc).__name__}: {exc}"},
+            )
         else:
             self._finish(job, "succeeded", result.to_dict(), None)
 
-    def _finish(self, job: DeployJob, state: str, result: dict[str, Any] | None,
-                error: dict[str, Any] | None) -> None:
+    def _finish(
+        self,
+        job: DeployJob,
+        state: str,
+        result: dict[str, Any] | None,
+        error: dict[str, Any] | None,
+    ) -> None:
         with self._lock:
             job.result, job.error = result, error
             job.finished_at = datetime.now(UTC)
@@ -104,14 +134,18 @@ class DeployJobs:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
-                raise NotFound(f"no job {job_id!r} in this server (jobs live until it restarts; "
-                               "/api/v1/history has every deployment)")
+                raise NotFound(
+                    f"no job {job_id!r} in this server (jobs live until it restarts; "
+                    "/api/v1/history has every deployment)"
+                )
             return _copy(job)
 
     def list(self) -> list[DeployJob]:
         with self._lock:
-            return [_copy(j) for j in sorted(self._jobs.values(), key=lambda j: j.started_at,
-                                            reverse=True)]
+            return [
+                _copy(j)
+                for j in sorted(self._jobs.values(), key=lambda j: j.started_at, reverse=True)
+            ]
 
     def wait(self, job_id: str, timeout_s: float | None = None) -> DeployJob:
         """Block until the job is done (or `timeout_s` passed); its state then."""
@@ -131,6 +165,17 @@ class DeployJobs:
 
 
 def _copy(job: DeployJob) -> DeployJob:
-    return DeployJob(job.id, job.target, job.alias, job.actor, job.started_at, job.state,
-                     job.finished_at, dict(job.models), list(job.progress), job.result,
-                     job.error, job.thread)
+    return DeployJob(
+        job.id,
+        job.target,
+        job.alias,
+        job.actor,
+        job.started_at,
+        job.state,
+        job.finished_at,
+        dict(job.models),
+        list(job.progress),
+        job.result,
+        job.error,
+        job.thread,
+    )

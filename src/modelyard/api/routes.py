@@ -10,7 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path as PathParam, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 
 from modelyard.api import schemas
@@ -27,11 +28,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for status, description in (
         (400, "The body is not JSON."),
         (401, "No token, or an unknown or revoked one."),
-        (403, "The token's role or team does not allow this, or a manifest names an "
-              "artifact outside the server's `api.artifact_roots`."),
+        (
+            403,
+            "The token's role or team does not allow this, or a manifest names an "
+            "artifact outside the server's `api.artifact_roots`.",
+        ),
         (404, "No such model, version, alias, target or job."),
-        (409, "Conflict: a stale alias (compare-and-set), an immutable version, a deployment "
-              "already running on the target."),
+        (
+            409,
+            "Conflict: a stale alias (compare-and-set), an immutable version, a deployment "
+            "already running on the target.",
+        ),
         (422, "Malformed input: the offending field is named."),
         (502, "The Triton server refused or could not be reached."),
         (503, "The catalog database cannot be used."),
@@ -43,12 +50,19 @@ router = APIRouter(prefix="/api/v1", responses=_ERRORS)
 Caller = Annotated[Principal, Depends(principal)]
 Admin = Annotated[Principal, Depends(admin)]
 Domain = Annotated[str, Query(max_length=64)]
-VersionQuery = Annotated[str | None, Query(max_length=32, description="A version; default: "
-                                           "the newest.")]
-AliasQuery = Annotated[str | None, Query(max_length=64, description="Select the versions this "
-                                         "alias points to instead of the newest of each model.")]
-TargetQuery = Annotated[str, Query(max_length=64, description="A target in modelyard.yaml, "
-                                   "or local.")]
+VersionQuery = Annotated[
+    str | None, Query(max_length=32, description="A version; default: the newest.")
+]
+AliasQuery = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="Select the versions this alias points to instead of the newest of each model.",
+    ),
+]
+TargetQuery = Annotated[
+    str, Query(max_length=64, description="A target in modelyard.yaml, or local.")
+]
 
 
 def _ws(request: Request) -> Workspace:
@@ -60,20 +74,29 @@ def _reference(domain: str, name: str, version: str | None = None) -> str:
 
 
 def _summary(spec: ModelSpec) -> schemas.ModelSummary:
-    return schemas.ModelSummary(ref=spec.ref, id=spec.id, domain=spec.domain, name=spec.name,
-                                version=spec.version, framework=spec.framework,
-                                model_type=spec.model_type, owner_team=spec.owner_team,
-                                description=spec.description,
-                                dependencies=list(spec.dependencies))
+    return schemas.ModelSummary(
+        ref=spec.ref,
+        id=spec.id,
+        domain=spec.domain,
+        name=spec.name,
+        version=spec.version,
+        framework=spec.framework,
+        model_type=spec.model_type,
+        owner_team=spec.owner_team,
+        description=spec.description,
+        dependencies=list(spec.dependencies),
+    )
 
 
 # Who am I, and where can I deploy ----------------------------------------------------
 
+
 @router.get("/me", response_model=schemas.Me, tags=["access"])
 def me(caller: Caller) -> schemas.Me:
     """The caller's team and role."""
-    return schemas.Me(token_id=caller.token_id, prefix=caller.prefix, team=caller.team,
-                      role=caller.role)
+    return schemas.Me(
+        token_id=caller.token_id, prefix=caller.prefix, team=caller.team, role=caller.role
+    )
 
 
 @router.get("/targets", response_model=schemas.TargetList, tags=["deployments"])
@@ -84,29 +107,43 @@ def targets(request: Request, _caller: Caller) -> schemas.TargetList:
     found = []
     for name in names:
         config = ws.config.targets.get(name) or ws.target(name)
-        found.append(schemas.TargetOut(name=name, url=config.url, profile=config.profile,
-                                       teams=list(config.teams) if config.teams is not None
-                                       else None))
+        found.append(
+            schemas.TargetOut(
+                name=name,
+                url=config.url,
+                profile=config.profile,
+                teams=list(config.teams) if config.teams is not None else None,
+            )
+        )
     return schemas.TargetList(targets=found)
 
 
 # Models ------------------------------------------------------------------------------
 
+
 @router.get("/models", response_model=schemas.ModelList, tags=["models"])
-def list_models(request: Request, _caller: Caller,
-                domain: Annotated[str | None, Query(max_length=64)] = None,
-                team: Annotated[str | None, Query(max_length=64)] = None,
-                framework: Annotated[str | None, Query(max_length=32)] = None,
-                all_versions: bool = False) -> schemas.ModelList:
+def list_models(
+    request: Request,
+    _caller: Caller,
+    domain: Annotated[str | None, Query(max_length=64)] = None,
+    team: Annotated[str | None, Query(max_length=64)] = None,
+    framework: Annotated[str | None, Query(max_length=32)] = None,
+    all_versions: bool = False,
+) -> schemas.ModelList:
     """Registered models (the newest version of each, or every version), filtered."""
-    specs = _ws(request).list_models(domain=domain, team=team, framework=framework,
-                                     all_versions=all_versions)
+    specs = _ws(request).list_models(
+        domain=domain, team=team, framework=framework, all_versions=all_versions
+    )
     specs.sort(key=lambda s: (s.id, s.parsed_version))
     return schemas.ModelList(count=len(specs), models=[_summary(s) for s in specs])
 
 
-@router.post("/models", response_model=schemas.ApplyOut, tags=["models"],
-             summary="Register versions from a manifest body")
+@router.post(
+    "/models",
+    response_model=schemas.ApplyOut,
+    tags=["models"],
+    summary="Register versions from a manifest body",
+)
 def register(request: Request, body: schemas.ManifestIn, caller: Caller) -> dict[str, Any]:
     """Register the manifest's versions in one transaction, as `modelyard apply` does.
 
@@ -116,48 +153,74 @@ def register(request: Request, body: schemas.ManifestIn, caller: Caller) -> dict
     under `api.artifact_roots` of modelyard.yaml (default: the workspace folder): 403 if not.
     """
     if caller.role == "viewer":
-        raise Forbidden("a viewer token cannot register models; ask for a maintainer token of "
-                        "the team that owns them")
+        raise Forbidden(
+            "a viewer token cannot register models; ask for a maintainer token of "
+            "the team that owns them"
+        )
     ws = _ws(request)
     result = ws.apply_text(
-        body.manifest, source=f"<{caller.actor}>", dry_run=body.dry_run,
-        actor=caller.actor, owner_team=None if caller.role == "admin" else caller.team,
-        base_dir=ws.root, artifact_roots=ws.api_artifact_roots)
+        body.manifest,
+        source=f"<{caller.actor}>",
+        dry_run=body.dry_run,
+        actor=caller.actor,
+        owner_team=None if caller.role == "admin" else caller.team,
+        base_dir=ws.root,
+        artifact_roots=ws.api_artifact_roots,
+    )
     return result.to_dict()
 
 
 @router.get("/models/{domain}/{name}", response_model=schemas.ShowOut, tags=["models"])
-def show(request: Request, domain: str, name: str, _caller: Caller,
-         version: VersionQuery = None) -> dict[str, Any]:
+def show(
+    request: Request, domain: str, name: str, _caller: Caller, version: VersionQuery = None
+) -> dict[str, Any]:
     """One version in full: spec, other versions, aliases, resolved dependencies, dependents."""
     data = _ws(request).show(_reference(domain, name, version)).to_dict()
     data.pop("ok")
     return data
 
 
-@router.get("/models/{domain}/{name}/dependencies", response_model=schemas.DependenciesOut,
-            tags=["models"])
-def dependencies(request: Request, domain: str, name: str, _caller: Caller,
-                 version: VersionQuery = None) -> schemas.DependenciesOut:
+@router.get(
+    "/models/{domain}/{name}/dependencies", response_model=schemas.DependenciesOut, tags=["models"]
+)
+def dependencies(
+    request: Request, domain: str, name: str, _caller: Caller, version: VersionQuery = None
+) -> schemas.DependenciesOut:
     """Every version the model needs, directly or not, dependencies first."""
     reference = _reference(domain, name, version)
-    return schemas.DependenciesOut(model=reference,
-                                   dependencies=_ws(request).dependencies(reference))
+    return schemas.DependenciesOut(
+        model=reference, dependencies=_ws(request).dependencies(reference)
+    )
 
 
 @router.get("/models/{domain}/{name}/impact", response_model=schemas.ImpactOut, tags=["models"])
-def impact(request: Request, domain: str, name: str, _caller: Caller,
-           version: VersionQuery = None) -> schemas.ImpactOut:
+def impact(
+    request: Request, domain: str, name: str, _caller: Caller, version: VersionQuery = None
+) -> schemas.ImpactOut:
     """Every registered version that needs the model, nearest first."""
     reference = _reference(domain, name, version)
     return schemas.ImpactOut(model=reference, dependents=_ws(request).impact(reference))
 
 
-@router.get("/models/{domain}/{name}/graph", tags=["models"], response_class=Response,
-            responses={200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}},
-                             "description": "The model's dependency neighbourhood as SVG."}})
-def graph(request: Request, domain: str, name: str, _caller: Caller,
-          version: VersionQuery = None, alias: AliasQuery = None) -> Response:
+@router.get(
+    "/models/{domain}/{name}/graph",
+    tags=["models"],
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"image/svg+xml": {"schema": {"type": "string"}}},
+            "description": "The model's dependency neighbourhood as SVG.",
+        }
+    },
+)
+def graph(
+    request: Request,
+    domain: str,
+    name: str,
+    _caller: Caller,
+    version: VersionQuery = None,
+    alias: AliasQuery = None,
+) -> Response:
     """What the model needs and what needs it, drawn by Graphviz."""
     view = _ws(request).graph_view(_reference(domain, name, version), alias=alias)
     return Response(render_svg([to_dot(view)])[0], media_type="image/svg+xml")
@@ -165,9 +228,15 @@ def graph(request: Request, domain: str, name: str, _caller: Caller,
 
 # Aliases -----------------------------------------------------------------------------
 
+
 def _alias_out(record: Any) -> schemas.AliasOut:
-    return schemas.AliasOut(model=record.model_id, alias=record.name, version=record.version,
-                            revision=record.revision, updated_at=record.updated_at)
+    return schemas.AliasOut(
+        model=record.model_id,
+        alias=record.name,
+        version=record.version,
+        revision=record.revision,
+        updated_at=record.updated_at,
+    )
 
 
 @router.get("/aliases", response_model=schemas.AliasList, tags=["aliases"])
@@ -176,19 +245,19 @@ def all_aliases(request: Request, _caller: Caller) -> schemas.AliasList:
     return schemas.AliasList(aliases=[_alias_out(a) for a in _ws(request).aliases()])
 
 
-@router.get("/models/{domain}/{name}/aliases", response_model=schemas.AliasList,
-            tags=["aliases"])
-def model_aliases(request: Request, domain: str, name: str,
-                  _caller: Caller) -> schemas.AliasList:
+@router.get("/models/{domain}/{name}/aliases", response_model=schemas.AliasList, tags=["aliases"])
+def model_aliases(request: Request, domain: str, name: str, _caller: Caller) -> schemas.AliasList:
     """The model's aliases."""
     records = _ws(request).aliases(_reference(domain, name))
     return schemas.AliasList(aliases=[_alias_out(a) for a in records])
 
 
-@router.put("/models/{domain}/{name}/aliases/{alias}", response_model=schemas.AliasOut,
-            tags=["aliases"])
-def set_alias(request: Request, domain: str, name: str, alias: str, body: schemas.AliasIn,
-              caller: Caller) -> schemas.AliasOut:
+@router.put(
+    "/models/{domain}/{name}/aliases/{alias}", response_model=schemas.AliasOut, tags=["aliases"]
+)
+def set_alias(
+    request: Request, domain: str, name: str, alias: str, body: schemas.AliasIn, caller: Caller
+) -> schemas.AliasOut:
     """Point the alias at a version; with `expect`, only if it points there now (409 if not)."""
     ws = _ws(request)
     model_id = _reference(domain, name)
@@ -199,9 +268,11 @@ def set_alias(request: Request, domain: str, name: str, alias: str, body: schema
 
 # Validation and plans ----------------------------------------------------------------
 
+
 @router.get("/validation", response_model=schemas.ValidationOut, tags=["catalog"])
-def validation(request: Request, _caller: Caller, strict: bool = False,
-               alias: AliasQuery = None) -> dict[str, Any]:
+def validation(
+    request: Request, _caller: Caller, strict: bool = False, alias: AliasQuery = None
+) -> dict[str, Any]:
     """Every finding about the catalog: dependencies, cycles, capacity, SLA budgets."""
     return _ws(request).validate(strict=strict, alias=alias).to_dict()
 
@@ -213,16 +284,23 @@ def plan(request: Request, _caller: Caller, alias: AliasQuery = None) -> dict[st
 
 
 @router.get("/plan/rollout", response_model=schemas.RolloutPlanOut, tags=["deployments"])
-def rollout_plan(request: Request, _caller: Caller, target: TargetQuery = "local",
-                 alias: AliasQuery = None) -> dict[str, Any]:
+def rollout_plan(
+    request: Request, _caller: Caller, target: TargetQuery = "local", alias: AliasQuery = None
+) -> dict[str, Any]:
     """What a deploy would do on the target: load, reload, unload or keep each model."""
     return _ws(request).rollout_plan(target, alias=alias).to_dict()
 
 
 # Deployments -------------------------------------------------------------------------
 
-@router.post("/jobs", response_model=schemas.JobOut, status_code=202, tags=["deployments"],
-             summary="Start a deployment (a background job)")
+
+@router.post(
+    "/jobs",
+    response_model=schemas.JobOut,
+    status_code=202,
+    tags=["deployments"],
+    summary="Start a deployment (a background job)",
+)
 def start_deploy(request: Request, body: schemas.DeployIn, caller: Caller) -> dict[str, Any]:
     """Roll the selection out to the target in the background; follow it at /jobs/{id}.
 
@@ -230,9 +308,13 @@ def start_deploy(request: Request, body: schemas.DeployIn, caller: Caller) -> di
     """
     state = api_state(request)
     caller.require_deploy(body.target, state.workspace.target(body.target))
-    options = DeployOptions(concurrency=body.concurrency, load_timeout_s=body.load_timeout_s,
-                            ready_timeout_s=body.ready_timeout_s, smoke=body.smoke,
-                            wait_for_lease_s=body.wait_for_lease_s)
+    options = DeployOptions(
+        concurrency=body.concurrency,
+        load_timeout_s=body.load_timeout_s,
+        ready_timeout_s=body.ready_timeout_s,
+        smoke=body.smoke,
+        wait_for_lease_s=body.wait_for_lease_s,
+    )
     job = state.jobs.start(body.target, alias=body.alias, options=options, actor=caller.actor)
     return job.to_dict()
 
@@ -240,8 +322,9 @@ def start_deploy(request: Request, body: schemas.DeployIn, caller: Caller) -> di
 @router.get("/jobs", response_model=schemas.JobList, tags=["deployments"])
 def jobs(request: Request, _caller: Caller) -> schemas.JobList:
     """This server's deploy jobs, newest first."""
-    return schemas.JobList(jobs=[schemas.JobOut.model_validate(j.to_dict())
-                                 for j in api_state(request).jobs.list()])
+    return schemas.JobList(
+        jobs=[schemas.JobOut.model_validate(j.to_dict()) for j in api_state(request).jobs.list()]
+    )
 
 
 @router.get("/jobs/{job_id}", response_model=schemas.JobOut, tags=["deployments"])
@@ -250,10 +333,20 @@ def job(request: Request, job_id: str, _caller: Caller) -> dict[str, Any]:
     return api_state(request).jobs.get(job_id).to_dict()
 
 
-@router.delete("/targets/{target}/models/{domain}/{name}", response_model=schemas.UndeployOut,
-               tags=["deployments"])
-def undeploy(request: Request, target: str, domain: str, name: str, caller: Caller,
-             cascade: bool = False, alias: AliasQuery = None) -> schemas.UndeployOut:
+@router.delete(
+    "/targets/{target}/models/{domain}/{name}",
+    response_model=schemas.UndeployOut,
+    tags=["deployments"],
+)
+def undeploy(
+    request: Request,
+    target: str,
+    domain: str,
+    name: str,
+    caller: Caller,
+    cascade: bool = False,
+    alias: AliasQuery = None,
+) -> schemas.UndeployOut:
     """Unload the model from the target (refused while live models need it, unless cascade)."""
     ws = _ws(request)
     model_id = _reference(domain, name)
@@ -264,23 +357,29 @@ def undeploy(request: Request, target: str, domain: str, name: str, caller: Call
 
 
 @router.get("/history", response_model=schemas.HistoryOut, tags=["deployments"])
-def history(request: Request, _caller: Caller,
-            target: Annotated[str | None, Query(max_length=64)] = None,
-            limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> schemas.HistoryOut:
+def history(
+    request: Request,
+    _caller: Caller,
+    target: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> schemas.HistoryOut:
     """Recorded deployments, newest first: who, when, where, what, outcome."""
     records = _ws(request).history(target, limit)
-    return schemas.HistoryOut(deployments=[schemas.DeploymentOut.model_validate(r.to_dict())
-                                           for r in records])
+    return schemas.HistoryOut(
+        deployments=[schemas.DeploymentOut.model_validate(r.to_dict()) for r in records]
+    )
 
 
 @router.get("/status", response_model=schemas.StatusOut, tags=["deployments"])
-def status(request: Request, _caller: Caller, target: TargetQuery = "local",
-           alias: AliasQuery = None) -> dict[str, Any]:
+def status(
+    request: Request, _caller: Caller, target: TargetQuery = "local", alias: AliasQuery = None
+) -> dict[str, Any]:
     """Desired (the compiled selection) against live (the server's index), and drift."""
     return _ws(request).status(target, alias=alias, timeout_s=LIVE_READ_TIMEOUT_S)
 
 
 # Reports -----------------------------------------------------------------------------
+
 
 @router.get("/report", response_model=schemas.ReportOut, tags=["reports"])
 def report(request: Request, _caller: Caller, alias: AliasQuery = None) -> dict[str, Any]:
@@ -288,30 +387,45 @@ def report(request: Request, _caller: Caller, alias: AliasQuery = None) -> dict[
     return _ws(request).report(alias=alias).to_dict()
 
 
-@router.get("/report/html", tags=["reports"], response_class=HTMLResponse,
-            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
-                             "description": "The HTML report: one self-contained page."}})
+@router.get(
+    "/report/html",
+    tags=["reports"],
+    response_class=HTMLResponse,
+    responses={
+        200: {
+            "content": {"text/html": {"schema": {"type": "string"}}},
+            "description": "The HTML report: one self-contained page.",
+        }
+    },
+)
 def report_html(request: Request, _caller: Caller, alias: AliasQuery = None) -> HTMLResponse:
     """The HTML report (graph, charts, SLA table, findings, placement, history)."""
     with tempfile.TemporaryDirectory(prefix="modelyard-report-") as folder:
-        page = _ws(request).html_report(Path(folder), alias=alias,
-                                        live_timeout_s=LIVE_READ_TIMEOUT_S)
+        page = _ws(request).html_report(
+            Path(folder), alias=alias, live_timeout_s=LIVE_READ_TIMEOUT_S
+        )
         return HTMLResponse(page.read_text(encoding="utf-8"))
 
 
 # Audit and tokens (admin) ------------------------------------------------------------
 
+
 @router.get("/audit", response_model=schemas.AuditOut, tags=["access"])
-def audit(request: Request, _caller: Admin,
-          limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-          actor: Annotated[str | None, Query(max_length=200)] = None,
-          action: Annotated[str | None, Query(max_length=64, description="An action or its "
-                                              "prefix, e.g. alias or token.create.")] = None
-          ) -> schemas.AuditOut:
+def audit(
+    request: Request,
+    _caller: Admin,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    action: Annotated[
+        str | None,
+        Query(max_length=64, description="An action or its prefix, e.g. alias or token.create."),
+    ] = None,
+) -> schemas.AuditOut:
     """Every change, newest first: who, what, before, after, when (admins only)."""
     entries = _ws(request).access.entries(limit=limit, actor=actor, action=action)
-    return schemas.AuditOut(entries=[schemas.AuditEntryOut.model_validate(e.to_dict())
-                                     for e in entries])
+    return schemas.AuditOut(
+        entries=[schemas.AuditEntryOut.model_validate(e.to_dict()) for e in entries]
+    )
 
 
 @router.get("/tokens", response_model=schemas.TokenList, tags=["access"])
@@ -324,15 +438,18 @@ def tokens(request: Request, _caller: Admin, include_revoked: bool = False) -> s
 @router.post("/tokens", response_model=schemas.TokenCreated, status_code=201, tags=["access"])
 def create_token(request: Request, body: schemas.TokenIn, caller: Admin) -> schemas.TokenCreated:
     """A new token; its secret is in this response only."""
-    token, secret = _ws(request).access.create_token(body.team, body.role, body.description,
-                                                     actor=caller.actor)
-    return schemas.TokenCreated(token=schemas.TokenOut.model_validate(token.to_dict()),
-                                secret=secret)
+    token, secret = _ws(request).access.create_token(
+        body.team, body.role, body.description, actor=caller.actor
+    )
+    return schemas.TokenCreated(
+        token=schemas.TokenOut.model_validate(token.to_dict()), secret=secret
+    )
 
 
 @router.delete("/tokens/{token_id}", response_model=schemas.TokenOut, tags=["access"])
-def revoke_token(request: Request, token_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
-                 caller: Admin) -> schemas.TokenOut:
+def revoke_token(
+    request: Request, token_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], caller: Admin
+) -> schemas.TokenOut:
     """Revoke a token: it is refused (401) from now on."""
     token = _ws(request).access.revoke_token(token_id, actor=caller.actor)
     return schemas.TokenOut.model_validate(token.to_dict())

@@ -72,8 +72,11 @@ class ModelList(_Out):
 
 
 class ManifestIn(_In):
-    manifest: str = Field(max_length=5_000_000, description="Manifest YAML; several documents "
-                          "separated by `---` are registered in one transaction.")
+    manifest: str = Field(
+        max_length=5_000_000,
+        description="Manifest YAML; several documents "
+        "separated by `---` are registered in one transaction.",
+    )
     dry_run: bool = False
 
 
@@ -94,7 +97,8 @@ class ShowOut(_Out):
     versions: list[str]
     aliases: dict[str, str]
     dependencies: dict[str, str | None] = Field(
-        description="Each declared dependency and the version it resolves to (None: unresolved).")
+        description="Each declared dependency and the version it resolves to (None: unresolved)."
+    )
     dependents: list[str]
 
 
@@ -111,9 +115,11 @@ class ImpactOut(_Out):
 class AliasIn(_In):
     version: str = Field(max_length=32, description="The version the alias should point to.")
     expect: str | None = Field(
-        default=None, max_length=32,
+        default=None,
+        max_length=32,
         description="Compare-and-set: move the alias only if it points to this version now "
-                    "('none': only if it does not exist yet). 409 otherwise.")
+        "('none': only if it does not exist yet). 409 otherwise.",
+    )
 
 
 class AliasOut(_Out):
@@ -172,15 +178,22 @@ class RolloutPlanOut(_Out):
 
 class DeployIn(_In):
     target: str = Field(default="local", max_length=64)
-    alias: str | None = Field(default=None, max_length=64,
-                              description="Deploy the versions this alias points to "
-                                          "(default: the newest of every model).")
+    alias: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Deploy the versions this alias points to "
+        "(default: the newest of every model).",
+    )
     concurrency: int = Field(default=4, ge=1, le=64)
     load_timeout_s: float = Field(default=300.0, ge=1, le=3600)
     ready_timeout_s: float = Field(default=60.0, ge=1, le=3600)
     smoke: bool = True
-    wait_for_lease_s: float = Field(default=0.0, ge=0, le=600, description="Seconds to wait "
-                                    "for another deployer's lease on the target.")
+    wait_for_lease_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=600,
+        description="Seconds to wait for another deployer's lease on the target.",
+    )
 
 
 class ProgressEvent(_Out):
@@ -252,8 +265,9 @@ class TargetOut(_Out):
     name: str
     url: str
     profile: str
-    teams: list[str] | None = Field(description="Teams whose maintainers may deploy here "
-                                                "(None: any team).")
+    teams: list[str] | None = Field(
+        description="Teams whose maintainers may deploy here (None: any team)."
+    )
 
 
 class TargetList(_Out):

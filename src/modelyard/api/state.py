@@ -9,7 +9,6 @@ from starlette.requests import HTTPConnection
 from modelyard.api.jobs import DeployJobs
 from modelyard.workspace import Workspace
 
-
 # How long a page or API call waits for a target's live status: a server that accepts
 # connections but does not answer would otherwise hold it for the client's 30 s default.
 LIVE_READ_TIMEOUT_S = 2.0

@@ -49,10 +49,12 @@ class _ManifestLoader(_YamlLoader):  # type: ignore[misc]
                 line = key_node.start_mark.line + 1
                 if key_node.value in first_line:
                     raise _DuplicateKey(
-                        None, None,
+                        None,
+                        None,
                         f"duplicate key {key_node.value!r} (first on line "
                         f"{first_line[key_node.value]}); keep one",
-                        key_node.start_mark)
+                        key_node.start_mark,
+                    )
                 first_line[key_node.value] = line
         return super().construct_mapping(node, deep)
 
@@ -61,18 +63,26 @@ class _ManifestLoader(_YamlLoader):  # type: ignore[misc]
         # than 4300 digits, a date such as 2024-02-30, `!!bool maybe`, `!!set [1]`.
         try:
             return super().construct_object(node, deep)
-        except (ValueError, OverflowError, TypeError, KeyError, AttributeError,
-                IndexError) as exc:
+        except (ValueError, OverflowError, TypeError, KeyError, AttributeError, IndexError) as exc:
             kind = str(node.tag).rsplit(":", 1)[-1]
             if isinstance(node, yaml.ScalarNode):
                 text = str(node.value)
                 shown = repr(text if len(text) <= 40 else f"{text[:37]}...")
             else:
                 shown = "a sequence" if isinstance(node, yaml.SequenceNode) else "a mapping"
-            reason = (f" ({str(exc).split(';')[0]})"
-                      if isinstance(exc, (ValueError, OverflowError)) else "")
-            raise _UnreadableScalar(None, None, f"{shown} cannot be read as {kind}{reason}; "
-                                    "quote it to keep it as text", node.start_mark) from None
+            reason = (
+                f" ({str(exc).split(';')[0]})"
+                if isinstance(exc, (ValueError, OverflowError))
+                else ""
+            )
+            raise _UnreadableScalar(
+                None,
+                None,
+                f"{shown} cannot be read as {kind}{reason}; quote it to keep it as text",
+                node.start_mark,
+            ) from None
+
+
 _KNOWN_KEYS = tuple(ModelSpec.model_fields)
 
 
@@ -110,15 +120,27 @@ def load_manifests(paths: Sequence[str | Path]) -> list[ManifestDocument]:
         documents += docs
         problems += file_problems
     if not files and not problems:
-        problems.append(_problem(", ".join(str(p) for p in paths), None, None,
-                                 "no manifest files (*.yaml, *.yml, *.json) found", "no-manifests"))
+        problems.append(
+            _problem(
+                ", ".join(str(p) for p in paths),
+                None,
+                None,
+                "no manifest files (*.yaml, *.yml, *.json) found",
+                "no-manifests",
+            )
+        )
     if problems:
         raise InputError.from_problems(problems, "manifests are not valid; nothing was applied")
     return documents
 
 
-def parse_manifest_text(text: str, source: str = "<text>", *, base_dir: Path | None = None,
-                        artifact_roots: Sequence[Path] | None = None) -> list[ManifestDocument]:
+def parse_manifest_text(
+    text: str,
+    source: str = "<text>",
+    *,
+    base_dir: Path | None = None,
+    artifact_roots: Sequence[Path] | None = None,
+) -> list[ManifestDocument]:
     """Parse manifest YAML (or seed JSON) given as text, e.g. the body of an API call.
 
     Args:
@@ -132,13 +154,17 @@ def parse_manifest_text(text: str, source: str = "<text>", *, base_dir: Path | N
         Forbidden: an `artifact` outside `artifact_roots` (with any other problems).
         InputError: the text is not valid.
     """
-    docs, problems = _parse_text(text, source, is_json=False, base_dir=base_dir,
-                                 artifact_roots=artifact_roots)
+    docs, problems = _parse_text(
+        text, source, is_json=False, base_dir=base_dir, artifact_roots=artifact_roots
+    )
     outside = [p for p in problems if p.code == ARTIFACT_OUTSIDE_ROOTS]
     if outside:
         others = [p for p in problems if p.code != ARTIFACT_OUTSIDE_ROOTS]
-        raise Forbidden.from_problems(outside + others, "manifest names artifacts outside the "
-                                      "folders this server may read; nothing was applied")
+        raise Forbidden.from_problems(
+            outside + others,
+            "manifest names artifacts outside the "
+            "folders this server may read; nothing was applied",
+        )
     if problems:
         raise InputError.from_problems(problems, "manifest is not valid")
     return docs
@@ -151,14 +177,23 @@ def _manifest_files(paths: Sequence[str | Path], problems: list[Problem]) -> Ite
             found: list[Path] = []
             for root, dirs, names in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found += [Path(root) / n for n in names
-                          if n.lower().endswith(MANIFEST_SUFFIXES) and not n.startswith(".")]
+                found += [
+                    Path(root) / n
+                    for n in names
+                    if n.lower().endswith(MANIFEST_SUFFIXES) and not n.startswith(".")
+                ]
             yield from sorted(found)
         elif path.is_file():
             if path.suffix.lower() not in MANIFEST_SUFFIXES:
-                problems.append(_problem(str(path), None, None,
-                                         "not a manifest: expected a .yaml, .yml or .json file",
-                                         "not-a-manifest"))
+                problems.append(
+                    _problem(
+                        str(path),
+                        None,
+                        None,
+                        "not a manifest: expected a .yaml, .yml or .json file",
+                        "not-a-manifest",
+                    )
+                )
             else:
                 yield path
         else:
@@ -168,22 +203,37 @@ def _manifest_files(paths: Sequence[str | Path], problems: list[Problem]) -> Ite
 def _load_file(path: Path) -> tuple[list[ManifestDocument], list[Problem]]:
     source = str(path)
     if not is_utf8_path(path):
-        return [], [_problem(_show_path(path), None, None, "the file name is not UTF-8 (the "
-                             "catalog records where each version came from); rename it",
-                             "encoding")]
+        return [], [
+            _problem(
+                _show_path(path),
+                None,
+                None,
+                "the file name is not UTF-8 (the "
+                "catalog records where each version came from); rename it",
+                "encoding",
+            )
+        ]
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        return [], [_problem(source, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                             "encoding")]
+        return [], [
+            _problem(
+                source, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})", "encoding"
+            )
+        ]
     except OSError as exc:
         return [], [_problem(source, None, None, f"cannot read: {exc.strerror}", "unreadable")]
     return _parse_text(text, source, is_json=path.suffix.lower() == ".json", base_dir=path.parent)
 
 
-def _parse_text(text: str, source: str, *, is_json: bool, base_dir: Path | None = None,
-                artifact_roots: Sequence[Path] | None = None
-                ) -> tuple[list[ManifestDocument], list[Problem]]:
+def _parse_text(
+    text: str,
+    source: str,
+    *,
+    is_json: bool,
+    base_dir: Path | None = None,
+    artifact_roots: Sequence[Path] | None = None,
+) -> tuple[list[ManifestDocument], list[Problem]]:
     if is_json:
         return _parse_json(text, source, base_dir, artifact_roots)
     try:
@@ -224,7 +274,7 @@ def parse_yaml_document(text: str, source: str) -> Any:
         InputError: naming `source`, the line and the reason.
     """
     try:
-        return yaml.load(text, Loader=_ManifestLoader)  # noqa: S506 - a safe loader
+        return yaml.load(text, Loader=_ManifestLoader)
     except yaml.YAMLError as exc:
         raise InputError(str(_yaml_problem(exc, source))) from None
 
@@ -242,26 +292,32 @@ def _yaml_documents(text: str) -> Iterator[tuple[yaml.Node, Any]]:
         loader.dispose()
 
 
-def _parse_json(text: str, source: str, base_dir: Path | None,
-                artifact_roots: Sequence[Path] | None = None
-                ) -> tuple[list[ManifestDocument], list[Problem]]:
+def _parse_json(
+    text: str, source: str, base_dir: Path | None, artifact_roots: Sequence[Path] | None = None
+) -> tuple[list[ManifestDocument], list[Problem]]:
     try:
         data = json.loads(text.removeprefix("\ufeff"), object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
-        return [], [_problem(source, exc.lineno, None, f"JSON syntax error: {exc.msg}", "json-syntax")]
+        return [], [
+            _problem(source, exc.lineno, None, f"JSON syntax error: {exc.msg}", "json-syntax")
+        ]
     except _DuplicateJsonKey as exc:
         return [], [_problem(source, None, None, str(exc), "duplicate-key")]
     except ValueError as exc:  # a number of more than 4300 digits
-        return [], [_problem(source, None, None, f"JSON error: {str(exc).split(';')[0]}",
-                             "json-syntax")]
+        return [], [
+            _problem(source, None, None, f"JSON error: {str(exc).split(';')[0]}", "json-syntax")
+        ]
     except RecursionError:
-        return [], [_problem(source, None, None, "JSON error: nested too deeply to read",
-                             "json-syntax")]
+        return [], [
+            _problem(source, None, None, "JSON error: nested too deeply to read", "json-syntax")
+        ]
     entries: list[tuple[str | None, Any]]
     if isinstance(data, list):
         entries = [(None, item) for item in data]
-    elif isinstance(data, dict) and data and all(
-        isinstance(k, str) and "/" in k and isinstance(v, dict) for k, v in data.items()
+    elif (
+        isinstance(data, dict)
+        and data
+        and all(isinstance(k, str) and "/" in k and isinstance(v, dict) for k, v in data.items())
     ):
         # The seed notebook's repository_metadata.json: {"domain/name": {...}, ...}
         entries = list(data.items())
@@ -271,16 +327,26 @@ def _parse_json(text: str, source: str, base_dir: Path | None,
     problems: list[Problem] = []
     for key, entry in entries:
         if isinstance(entry, dict):
-            entry = {k: v for k, v in entry.items() if k != "created_at"}  # the catalog records its own
+            entry = {
+                k: v for k, v in entry.items() if k != "created_at"
+            }  # the catalog records its own
         document, doc_problems = _validate(entry, source, None, None, base_dir, artifact_roots)
         if key is not None:
-            doc_problems = [dataclasses.replace(p, message=f"entry {key!r}: {p.message}")
-                            for p in doc_problems]
+            doc_problems = [
+                dataclasses.replace(p, message=f"entry {key!r}: {p.message}") for p in doc_problems
+            ]
         problems += doc_problems
         if document and key is not None and key != document.spec.id:
-            problems.append(_problem(source, None, None,
-                                     f"entry {key!r} holds the model {document.spec.id}; "
-                                     "the key must be domain/name of its model", "key-mismatch"))
+            problems.append(
+                _problem(
+                    source,
+                    None,
+                    None,
+                    f"entry {key!r} holds the model {document.spec.id}; "
+                    "the key must be domain/name of its model",
+                    "key-mismatch",
+                )
+            )
             continue
         if document:
             documents.append(document)
@@ -301,13 +367,25 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
-def _validate(data: Any, source: str, line: int | None, node: yaml.Node | None,
-              base_dir: Path | None, artifact_roots: Sequence[Path] | None = None
-              ) -> tuple[ManifestDocument | None, list[Problem]]:
+def _validate(
+    data: Any,
+    source: str,
+    line: int | None,
+    node: yaml.Node | None,
+    base_dir: Path | None,
+    artifact_roots: Sequence[Path] | None = None,
+) -> tuple[ManifestDocument | None, list[Problem]]:
     if not isinstance(data, dict):
-        return None, [_problem(source, line, None,
-                               f"expected a mapping of manifest keys (name, version, ...), "
-                               f"got {type(data).__name__}", "not-a-mapping")]
+        return None, [
+            _problem(
+                source,
+                line,
+                None,
+                f"expected a mapping of manifest keys (name, version, ...), "
+                f"got {type(data).__name__}",
+                "not-a-mapping",
+            )
+        ]
     try:
         spec = ModelSpec.model_validate(data)
     except ValidationError as exc:
@@ -316,13 +394,20 @@ def _validate(data: Any, source: str, line: int | None, node: yaml.Node | None,
         spec, problem = _resolve_artifact(spec, source, node, line, base_dir, artifact_roots)
         if problem:
             return None, [problem]
-    dependency_lines = tuple(_line_of(node, ("dependencies", i)) for i in range(len(spec.dependencies)))
+    dependency_lines = tuple(
+        _line_of(node, ("dependencies", i)) for i in range(len(spec.dependencies))
+    )
     return ManifestDocument(spec, source, line, dependency_lines), []
 
 
-def _resolve_artifact(spec: ModelSpec, source: str, node: yaml.Node | None, doc_line: int | None,
-                      base_dir: Path | None, artifact_roots: Sequence[Path] | None = None
-                      ) -> tuple[ModelSpec, Problem | None]:
+def _resolve_artifact(
+    spec: ModelSpec,
+    source: str,
+    node: yaml.Node | None,
+    doc_line: int | None,
+    base_dir: Path | None,
+    artifact_roots: Sequence[Path] | None = None,
+) -> tuple[ModelSpec, Problem | None]:
     assert spec.artifact is not None
     line = _line_of(node, ("artifact",)) or doc_line
     try:
@@ -340,25 +425,42 @@ def _resolve_artifact(spec: ModelSpec, source: str, node: yaml.Node | None, doc_
     except (OSError, ValueError, RuntimeError) as exc:
         # NUL in the path (ValueError), `~nobody` (RuntimeError), a name too long (OSError).
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return spec, _problem(source, line, "artifact",
-                              f"{spec.ref}: {_show(spec.artifact)} is not a usable path "
-                              f"({reason}); give the model file's or folder's path",
-                              "artifact-path", model=spec.ref)
+        return spec, _problem(
+            source,
+            line,
+            "artifact",
+            f"{spec.ref}: {_show(spec.artifact)} is not a usable path "
+            f"({reason}); give the model file's or folder's path",
+            "artifact-path",
+            model=spec.ref,
+        )
     if not exists:
-        return spec, _problem(source, line, "artifact", f"{spec.ref}: no file or folder at {path}",
-                              "artifact-missing", model=spec.ref)
+        return spec, _problem(
+            source,
+            line,
+            "artifact",
+            f"{spec.ref}: no file or folder at {path}",
+            "artifact-missing",
+            model=spec.ref,
+        )
     try:
         digest = artifact_digest(path, artifact_roots)
     except ArtifactOutsideRoots:
         return spec, _outside_roots(spec, source, line, artifact_roots or ())
     except ArtifactUnreadable as exc:
-        return spec, _problem(source, line, "artifact", f"{spec.ref}: {exc}",
-                              "artifact-unreadable", model=spec.ref)
+        return spec, _problem(
+            source, line, "artifact", f"{spec.ref}: {exc}", "artifact-unreadable", model=spec.ref
+        )
     if spec.artifact_sha256 and spec.artifact_sha256 != digest:
         pinned_line = _line_of(node, ("artifact_sha256",)) or line
-        return spec, _problem(source, pinned_line, "artifact_sha256",
-                              f"{spec.ref}: {path} has SHA-256 {digest}, the manifest pins "
-                              f"{spec.artifact_sha256}", "artifact-digest", model=spec.ref)
+        return spec, _problem(
+            source,
+            pinned_line,
+            "artifact_sha256",
+            f"{spec.ref}: {path} has SHA-256 {digest}, the manifest pins {spec.artifact_sha256}",
+            "artifact-digest",
+            model=spec.ref,
+        )
     return spec.model_copy(update={"artifact": str(path), "artifact_sha256": digest}), None
 
 
@@ -370,15 +472,21 @@ def _is_under(path: Path, roots: Sequence[Path]) -> bool:
     return any(path.is_relative_to(root) for root in roots)
 
 
-def _outside_roots(spec: ModelSpec, source: str, line: int | None,
-                   roots: Sequence[Path]) -> Problem:
+def _outside_roots(
+    spec: ModelSpec, source: str, line: int | None, roots: Sequence[Path]
+) -> Problem:
     # The resolved path is not shown: it would tell where a symlink outside points.
     allowed = ", ".join(str(r) for r in roots) or "none"
-    return _problem(source, line, "artifact",
-                    f"{spec.ref}: {_show(spec.artifact)} is outside the folders this server "
-                    f"reads artifacts from ({allowed}); put the model file under one of them, "
-                    "or have an admin add its folder to `api.artifact_roots` in modelyard.yaml",
-                    ARTIFACT_OUTSIDE_ROOTS, model=spec.ref)
+    return _problem(
+        source,
+        line,
+        "artifact",
+        f"{spec.ref}: {_show(spec.artifact)} is outside the folders this server "
+        f"reads artifacts from ({allowed}); put the model file under one of them, "
+        "or have an admin add its folder to `api.artifact_roots` in modelyard.yaml",
+        ARTIFACT_OUTSIDE_ROOTS,
+        model=spec.ref,
+    )
 
 
 class ArtifactUnreadable(ValueError):
@@ -403,8 +511,10 @@ def artifact_digest(path: Path, roots: Sequence[Path] | None = None) -> str:
     digest = hashlib.sha256()
     if not path.is_file() and not path.is_dir():
         # Reading a pipe would wait forever and /dev/zero never ends (compile copies it).
-        raise ArtifactUnreadable(f"{path} is neither a regular file nor a folder (a device, "
-                                 "pipe or socket); point `artifact` at the model's file or folder")
+        raise ArtifactUnreadable(
+            f"{path} is neither a regular file nor a folder (a device, "
+            "pipe or socket); point `artifact` at the model's file or folder"
+        )
     try:
         files = [path] if path.is_file() else _folder_files(path)
         if roots is not None and not all(_is_under(f.resolve(), roots) for f in files):
@@ -416,8 +526,9 @@ def artifact_digest(path: Path, roots: Sequence[Path] | None = None) -> str:
                 for chunk in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(chunk)
     except OSError as exc:
-        raise ArtifactUnreadable(f"cannot read {exc.filename or path}: {exc.strerror or exc}; "
-                                 "make the artifact readable") from exc
+        raise ArtifactUnreadable(
+            f"cannot read {exc.filename or path}: {exc.strerror or exc}; make the artifact readable"
+        ) from exc
     return digest.hexdigest()
 
 
@@ -431,19 +542,22 @@ def _folder_files(folder: Path) -> list[Path]:
             if not is_utf8_path(Path(name)):
                 raise ArtifactUnreadable(
                     f"{_show_path(Path(root) / name)}: the file name is not UTF-8 (it goes into "
-                    "the digest and the repository's file list); rename it")
+                    "the digest and the repository's file list); rename it"
+                )
         for name in dirs:
             inner = Path(root) / name
             if not inner.is_symlink() and inner.stat().st_dev != device:
                 raise ArtifactUnreadable(
                     f"the artifact folder {folder} holds the mount point {inner} of another file "
-                    "system; point `artifact` at the model's own file or folder")
+                    "system; point `artifact` at the model's own file or folder"
+                )
         for name in names:
             inner = Path(root) / name
             if not inner.is_file() and not inner.is_symlink():  # a pipe, socket or device
                 raise ArtifactUnreadable(
                     f"{inner} in the artifact folder is neither a regular file nor a folder; "
-                    "remove it (a pipe blocks and a device never ends when copied)")
+                    "remove it (a pipe blocks and a device never ends when copied)"
+                )
         found += [Path(root) / name for name in names if (Path(root) / name).is_file()]
     return sorted(found)
 
@@ -466,8 +580,9 @@ def _raise(error: OSError) -> None:
     raise error  # os.walk would skip a folder it cannot list, leaving files out of the digest
 
 
-def _from_pydantic(error: Any, data: dict[str, Any], source: str, doc_line: int | None,
-                   node: yaml.Node | None) -> Problem:
+def _from_pydantic(
+    error: Any, data: dict[str, Any], source: str, doc_line: int | None, node: yaml.Node | None
+) -> Problem:
     loc: tuple[str | int, ...] = tuple(error["loc"])
     cause = error.get("ctx", {}).get("error")
     if isinstance(cause, ItemError):
@@ -484,7 +599,9 @@ def _from_pydantic(error: Any, data: dict[str, Any], source: str, doc_line: int 
             message += f"; did you mean {close[0]!r}?"
         return _problem(source, line, field, message, "unknown-key", model=model)
     if kind == "missing":
-        return _problem(source, doc_line, field, "required key is missing", "missing-key", model=model)
+        return _problem(
+            source, doc_line, field, "required key is missing", "missing-key", model=model
+        )
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
     message = message[0].lower() + message[1:] if message else message
@@ -505,8 +622,12 @@ def _known_keys_at(loc: tuple[str | int, ...]) -> Iterable[str]:
     from modelyard.catalog.spec import Resources, Sla, TensorSpec
 
     parent = loc[0] if len(loc) > 1 else None
-    by_parent: dict[str, type[BaseModel]] = {"resource_requirements": Resources, "sla_requirements": Sla,
-                 "inputs": TensorSpec, "outputs": TensorSpec}
+    by_parent: dict[str, type[BaseModel]] = {
+        "resource_requirements": Resources,
+        "sla_requirements": Sla,
+        "inputs": TensorSpec,
+        "outputs": TensorSpec,
+    }
     model = by_parent.get(str(parent)) if parent is not None else None
     return tuple(model.model_fields) if model else _KNOWN_KEYS
 
@@ -521,14 +642,28 @@ def _line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
     line = None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            found = next((value for key, value in node.value
-                          if isinstance(key, yaml.ScalarNode) and key.value == str(part)), None)
+            found = next(
+                (
+                    value
+                    for key, value in node.value
+                    if isinstance(key, yaml.ScalarNode) and key.value == str(part)
+                ),
+                None,
+            )
             if found is None:
-                key_node = next((key for key, _ in node.value
-                                 if isinstance(key, yaml.ScalarNode) and key.value == str(part)), None)
+                key_node = next(
+                    (
+                        key
+                        for key, _ in node.value
+                        if isinstance(key, yaml.ScalarNode) and key.value == str(part)
+                    ),
+                    None,
+                )
                 return key_node.start_mark.line + 1 if key_node else line
             node = found
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
         else:
             return line
@@ -536,6 +671,14 @@ def _line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
     return line
 
 
-def _problem(source: str, line: int | None, field: str | None, message: str, code: str,
-             model: str | None = None) -> Problem:
-    return Problem(Severity.ERROR, code, message, model=model, source=source, line=line, field=field)
+def _problem(
+    source: str,
+    line: int | None,
+    field: str | None,
+    message: str,
+    code: str,
+    model: str | None = None,
+) -> Problem:
+    return Problem(
+        Severity.ERROR, code, message, model=model, source=source, line=line, field=field
+    )

@@ -24,8 +24,20 @@ FRAMEWORKS: tuple[str, ...] = ("pytorch", "tensorflow", "onnx", "tensorrt", "pyt
 
 # Triton's tensor data types (model_config.proto DataType without the TYPE_ prefix).
 DataType = Literal[
-    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
-    "FP16", "FP32", "FP64", "BF16", "STRING",
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BF16",
+    "STRING",
 ]
 
 # At most 64 characters, as the catalog's column holds (PostgreSQL enforces it, SQLite not).
@@ -46,6 +58,7 @@ class ItemError(ValueError):
     def __init__(self, message: str, index: int) -> None:
         super().__init__(message)
         self.index = index
+
 
 JSON_DATA_MAX_VALUES = 2_000_000
 DIM_MAX = 2**63 - 1
@@ -73,22 +86,29 @@ def check_json_data(value: Any) -> None:
         where = (path if len(path) <= 60 else path[:57] + "...") or "the value"
         count += 1
         if count > JSON_DATA_MAX_VALUES:
-            raise ValueError(f"holds more than {JSON_DATA_MAX_VALUES} values once YAML aliases "
-                             "are expanded; write a smaller value")
+            raise ValueError(
+                f"holds more than {JSON_DATA_MAX_VALUES} values once YAML aliases "
+                "are expanded; write a smaller value"
+            )
         if item is None or isinstance(item, (bool, int, str)):
             continue
         if isinstance(item, float):
             if not math.isfinite(item):
-                raise ValueError(f"{where}: {item} is not a finite number; write a number "
-                                 "(JSON has no NaN or infinity)")
+                raise ValueError(
+                    f"{where}: {item} is not a finite number; write a number "
+                    "(JSON has no NaN or infinity)"
+                )
             continue
         if isinstance(item, (list, dict)):
             if id(item) in containers:
-                raise ValueError(f"{where}: contains itself (a YAML alias inside its own "
-                                 "anchor); write the value out")
+                raise ValueError(
+                    f"{where}: contains itself (a YAML alias inside its own "
+                    "anchor); write the value out"
+                )
             if len(containers) >= JSON_DATA_MAX_DEPTH:
-                raise ValueError(f"{where}: nested more than {JSON_DATA_MAX_DEPTH} levels deep; "
-                                 "flatten it")
+                raise ValueError(
+                    f"{where}: nested more than {JSON_DATA_MAX_DEPTH} levels deep; flatten it"
+                )
             inner = containers | {id(item)}
             if isinstance(item, list):
                 pending += [(each, f"{path}[{i}]", inner) for i, each in enumerate(item)]
@@ -98,10 +118,15 @@ def check_json_data(value: Any) -> None:
                     raise ValueError(f"{where}: key {key!r} must be a string; quote it")
                 pending.append((each, f"{path}.{key}" if path else key, inner))
             continue
-        kind = ("binary data (!!binary)" if isinstance(item, (bytes, bytearray))
-                else f"a {type(item).__name__}")
-        raise ValueError(f"{where}: expected JSON data (a string, number, true/false, null, "
-                         f"list or mapping), got {kind}; quote it as a string")
+        kind = (
+            "binary data (!!binary)"
+            if isinstance(item, (bytes, bytearray))
+            else f"a {type(item).__name__}"
+        )
+        raise ValueError(
+            f"{where}: expected JSON data (a string, number, true/false, null, "
+            f"list or mapping), got {kind}; quote it as a string"
+        )
 
 
 class _Strict(BaseModel):
@@ -174,7 +199,9 @@ class TensorSpec(_Strict):
     @classmethod
     def _check_name(cls, value: str) -> str:
         if not _TENSOR_NAME_PATTERN.fullmatch(value):
-            raise ValueError(f"tensor name {value!r} must be letters, digits, '_', '.', ':', '/' or '-'")
+            raise ValueError(
+                f"tensor name {value!r} must be letters, digits, '_', '.', ':', '/' or '-'"
+            )
         return value
 
     @field_validator("data_type", mode="before")
@@ -192,8 +219,9 @@ class TensorSpec(_Strict):
             if dim == 0 or dim < -1:
                 raise ValueError(f"dims must be positive or -1 (variable), got {dim}")
             if dim > DIM_MAX:
-                raise ValueError(f"dims must be at most {DIM_MAX} (Triton's dims are 64-bit "
-                                 f"integers), got {dim}")
+                raise ValueError(
+                    f"dims must be at most {DIM_MAX} (Triton's dims are 64-bit integers), got {dim}"
+                )
         return value
 
 
@@ -223,7 +251,8 @@ class EnsembleStep(_Strict):
             for name in (key, tensor):
                 if not _TENSOR_NAME_PATTERN.fullmatch(name):
                     raise ValueError(
-                        f"tensor name {name!r} must be letters, digits, '_', '.', ':', '/' or '-'")
+                        f"tensor name {name!r} must be letters, digits, '_', '.', ':', '/' or '-'"
+                    )
         return value
 
 
@@ -276,8 +305,16 @@ class ModelSpec(_Strict):
     def _nulls_mean_defaults(cls, data: Any) -> Any:
         # The seed's JSON writes `null` for "use the defaults" (its __post_init__ rule).
         if isinstance(data, dict):
-            defaulted = ("dependencies", "resource_requirements", "sla_requirements",
-                         "inputs", "outputs", "labels", "triton", "description")
+            defaulted = (
+                "dependencies",
+                "resource_requirements",
+                "sla_requirements",
+                "inputs",
+                "outputs",
+                "labels",
+                "triton",
+                "description",
+            )
             if any(data.get(key, 0) is None for key in defaulted):
                 data = {k: v for k, v in data.items() if not (k in defaulted and v is None)}
         return data
@@ -298,7 +335,7 @@ class ModelSpec(_Strict):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             example = f"{value}.0" if isinstance(value, int) else str(value)
             raise ValueError(
-                f"version must be a quoted string, e.g. \"{example}\" (YAML reads an "
+                f'version must be a quoted string, e.g. "{example}" (YAML reads an '
                 "unquoted 1.10 as the number 1.1, so quote every version)"
             )
         if isinstance(value, str):
@@ -439,7 +476,8 @@ def trusted_spec(data: dict[str, Any]) -> ModelSpec:
         fields["placement"] = PlacementSpec.model_construct(replicas=None, requires={})
     if fields.get("ensemble") is not None:
         fields["ensemble"] = Ensemble.model_construct(
-            steps=[EnsembleStep.model_construct(**step) for step in fields["ensemble"]["steps"]])
+            steps=[EnsembleStep.model_construct(**step) for step in fields["ensemble"]["steps"]]
+        )
     return ModelSpec.model_construct(**fields)
 
 

@@ -43,7 +43,9 @@ class Version:
 def _parse_version(value: str) -> Version:
     match = VERSION_PATTERN.fullmatch(value)
     if match is None:
-        raise ValueError(f"version {value!r} must be MAJOR.MINOR or MAJOR.MINOR.PATCH, e.g. '1.0' or '2.1.3'")
+        raise ValueError(
+            f"version {value!r} must be MAJOR.MINOR or MAJOR.MINOR.PATCH, e.g. '1.0' or '2.1.3'"
+        )
     major, minor, patch = match.groups()
     return Version(int(major), int(minor), int(patch or 0), value)
 
@@ -80,7 +82,8 @@ def _parse_constraint(value: str) -> VersionConstraint:
         text = f"=={text}"
     if not all(_CLAUSE_PATTERN.fullmatch(clause) for clause in text.split(",")):
         raise ValueError(
-            f"version constraint {value!r} is not valid: use comparisons (==, !=, >=, <=, >, <, ~=) "
+            f"version constraint {value!r} is not valid: use comparisons "
+            "(==, !=, >=, <=, >, <, ~=) "
             "of MAJOR[.MINOR[.PATCH]] joined by commas, e.g. '>=1.0,<2' or '==2.1'"
         )
     try:

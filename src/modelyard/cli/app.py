@@ -34,38 +34,54 @@ T = TypeVar("T")
 app = typer.Typer(
     name="modelyard",
     help="The system of record and rollout engine for models on NVIDIA Triton.\n\n"
-         "Exit codes: 0 ok, 1 validation errors, 2 bad input, 3 not found, 4 conflict, "
-         "5 capacity, 6 catalog database unusable, 7 Triton error, 8 rollout failed, "
-         "9 not authorized.",
+    "Exit codes: 0 ok, 1 validation errors, 2 bad input, 3 not found, 4 conflict, "
+    "5 capacity, 6 catalog database unusable, 7 Triton error, 8 rollout failed, "
+    "9 not authorized.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-alias_app = typer.Typer(help="Named pointers to versions (production, canary, ...), "
-                             "moved with compare-and-set.", no_args_is_help=True)
+alias_app = typer.Typer(
+    help="Named pointers to versions (production, canary, ...), moved with compare-and-set.",
+    no_args_is_help=True,
+)
 app.add_typer(alias_app, name="alias")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 WorkspaceOption = Annotated[
     Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder (default: the nearest "
-                 "modelyard.yaml at or above the current folder).", file_okay=False),
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder (default: the nearest "
+        "modelyard.yaml at or above the current folder).",
+        file_okay=False,
+    ),
 ]
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", envvar="MODELYARD_DB", help="Catalog database as a SQLAlchemy URL "
-                 "(default: the workspace's .modelyard/catalog.db).", show_envvar=True),
+    typer.Option(
+        "--db",
+        envvar="MODELYARD_DB",
+        help="Catalog database as a SQLAlchemy URL "
+        "(default: the workspace's .modelyard/catalog.db).",
+        show_envvar=True,
+    ),
 ]
 AliasOption = Annotated[
     str | None,
-    typer.Option("--alias", help="Select the versions this alias points to instead of the "
-                 "newest version of every model."),
+    typer.Option(
+        "--alias",
+        help="Select the versions this alias points to instead of the "
+        "newest version of every model.",
+    ),
 ]
 
 
-def _run(as_json: bool, action: Callable[[], T], show: Callable[[T], None],
-         to_data: Callable[[T], Any]) -> T:
+def _run(
+    as_json: bool, action: Callable[[], T], show: Callable[[T], None], to_data: Callable[[T], Any]
+) -> T:
     """Call the library, render the result, and turn our errors into exit codes."""
     try:
         result = action()
@@ -102,10 +118,12 @@ def _open(workspace: Path | None, db: str | None) -> Workspace:
 
 @app.command()
 def init(
-    path: Annotated[Path, typer.Argument(help="Folder for the workspace.", file_okay=False)]
-    = Path("."),
-    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", file_okay=False,
-                                                   help="Same as PATH.")] = None,
+    path: Annotated[Path, typer.Argument(help="Folder for the workspace.", file_okay=False)] = Path(
+        "."
+    ),
+    workspace: Annotated[
+        Path | None, typer.Option("--workspace", "-w", file_okay=False, help="Same as PATH.")
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -113,21 +131,28 @@ def init(
 
     An existing modelyard.yaml is kept; an existing catalog is migrated, never emptied.
     """
+
     def action() -> Workspace:
         created = Workspace.init(workspace or path, db_url=db)
         created.close()
         return created
 
-    _run(as_json, action,
-         lambda ws: render.console.print(f"workspace ready at {ws.root} (catalog {ws.db_url})"),
-         lambda ws: {"ok": True, "workspace": str(ws.root), "db": ws.db_url})
+    _run(
+        as_json,
+        action,
+        lambda ws: render.console.print(f"workspace ready at {ws.root} (catalog {ws.db_url})"),
+        lambda ws: {"ok": True, "workspace": str(ws.root), "db": ws.db_url},
+    )
 
 
 @app.command()
 def apply(
-    paths: Annotated[list[Path], typer.Argument(help="Manifest files or folders (read recursively).")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
-    = False,
+    paths: Annotated[
+        list[Path], typer.Argument(help="Manifest files or folders (read recursively).")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
+    ] = False,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -137,6 +162,7 @@ def apply(
     Re-applying the same content changes nothing; a registered version with different
     content is refused (published versions are immutable).
     """
+
     def action() -> Any:
         ws = _open(workspace, db)
         with render.err_console.status("applying manifests...", spinner="dots"):
@@ -150,32 +176,44 @@ def list_models(
     domain: Annotated[str | None, typer.Option(help="Only this domain.")] = None,
     team: Annotated[str | None, typer.Option(help="Only models owned by this team.")] = None,
     framework: Annotated[str | None, typer.Option(help="Only this framework.")] = None,
-    all_versions: Annotated[bool, typer.Option("--all-versions", help="Every version, not "
-                                               "just the newest of each model.")] = False,
+    all_versions: Annotated[
+        bool,
+        typer.Option("--all-versions", help="Every version, not just the newest of each model."),
+    ] = False,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List registered models (the newest version of each)."""
-    _run(as_json,
-         lambda: _open(workspace, db).list_models(domain=domain, team=team, framework=framework,
-                                                  all_versions=all_versions),
-         render.render_models,
-         lambda specs: {"ok": True, "models": [
-             {"ref": s.ref, "id": s.id, **s.model_dump(mode="json")} for s in specs]})
+    _run(
+        as_json,
+        lambda: _open(workspace, db).list_models(
+            domain=domain, team=team, framework=framework, all_versions=all_versions
+        ),
+        render.render_models,
+        lambda specs: {
+            "ok": True,
+            "models": [{"ref": s.ref, "id": s.id, **s.model_dump(mode="json")} for s in specs],
+        },
+    )
 
 
 @app.command()
 def show(
-    reference: Annotated[str, typer.Argument(metavar="ID[@VERSION]",
-                                             help="domain/name, optionally @version.")],
+    reference: Annotated[
+        str, typer.Argument(metavar="ID[@VERSION]", help="domain/name, optionally @version.")
+    ],
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show one model version: spec, versions, aliases, dependencies, dependents."""
-    _run(as_json, lambda: _open(workspace, db).show(reference), render.render_show,
-         lambda r: r.to_dict())
+    _run(
+        as_json,
+        lambda: _open(workspace, db).show(reference),
+        render.render_show,
+        lambda r: r.to_dict(),
+    )
 
 
 @app.command()
@@ -186,9 +224,12 @@ def deps(
     as_json: JsonOption = False,
 ) -> None:
     """Every model version ID needs, directly or not: each once, dependencies first."""
-    _run(as_json, lambda: _open(workspace, db).dependencies(reference),
-         lambda refs: render.render_refs(f"{reference} depends on", refs),
-         lambda refs: {"ok": True, "model": reference, "dependencies": refs})
+    _run(
+        as_json,
+        lambda: _open(workspace, db).dependencies(reference),
+        lambda refs: render.render_refs(f"{reference} depends on", refs),
+        lambda refs: {"ok": True, "model": reference, "dependencies": refs},
+    )
 
 
 @app.command()
@@ -199,9 +240,12 @@ def impact(
     as_json: JsonOption = False,
 ) -> None:
     """What breaks if ID goes away: every model that needs it, nearest first."""
-    _run(as_json, lambda: _open(workspace, db).impact(reference),
-         lambda refs: render.render_refs(f"needed by (directly or not) {reference}", refs),
-         lambda refs: {"ok": True, "model": reference, "dependents": refs})
+    _run(
+        as_json,
+        lambda: _open(workspace, db).impact(reference),
+        lambda refs: render.render_refs(f"needed by (directly or not) {reference}", refs),
+        lambda refs: {"ok": True, "model": reference, "dependents": refs},
+    )
 
 
 @alias_app.command("set")
@@ -209,20 +253,31 @@ def alias_set(
     reference: Annotated[str, typer.Argument(metavar="ID", help="domain/name")],
     name: Annotated[str, typer.Argument(help="Alias name, e.g. production or canary.")],
     version: Annotated[str, typer.Argument(help="The version it should point to.")],
-    expect: Annotated[str | None, typer.Option(
-        "--expect", metavar="OLD",
-        help="Only move it if it points to OLD now ('none': only if it does not exist yet).")]
-    = None,
+    expect: Annotated[
+        str | None,
+        typer.Option(
+            "--expect",
+            metavar="OLD",
+            help="Only move it if it points to OLD now ('none': only if it does not exist yet).",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Point alias NAME of model ID at VERSION (compare-and-set with --expect)."""
-    _run(as_json,
-         lambda: _open(workspace, db).set_alias(reference, name, version, expect=expect),
-         lambda a: render.render_aliases([a]),
-         lambda a: {"ok": True, "model": a.model_id, "alias": a.name, "version": a.version,
-                    "revision": a.revision})
+    _run(
+        as_json,
+        lambda: _open(workspace, db).set_alias(reference, name, version, expect=expect),
+        lambda a: render.render_aliases([a]),
+        lambda a: {
+            "ok": True,
+            "model": a.model_id,
+            "alias": a.name,
+            "version": a.version,
+            "revision": a.revision,
+        },
+    )
 
 
 @alias_app.command("list")
@@ -233,21 +288,44 @@ def alias_list(
     as_json: JsonOption = False,
 ) -> None:
     """List aliases (of one model, or of all)."""
-    _run(as_json, lambda: _open(workspace, db).aliases(reference),
-         render.render_aliases,
-         lambda records: {"ok": True, "aliases": [
-             {"model": a.model_id, "alias": a.name, "version": a.version,
-              "revision": a.revision, "updated_at": a.updated_at.isoformat()} for a in records]})
+    _run(
+        as_json,
+        lambda: _open(workspace, db).aliases(reference),
+        render.render_aliases,
+        lambda records: {
+            "ok": True,
+            "aliases": [
+                {
+                    "model": a.model_id,
+                    "alias": a.name,
+                    "version": a.version,
+                    "revision": a.revision,
+                    "updated_at": a.updated_at.isoformat(),
+                }
+                for a in records
+            ],
+        },
+    )
 
 
 @app.command()
 def validate(
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
-    live: Annotated[bool, typer.Option("--live", help="Also check the latest measurements "
-                                       "(modelyard perf): SLA misses, measured chains over "
-                                       "budget, memory above the declaration.")] = False,
-    target: Annotated[str | None, typer.Option("--target", help="With --live: only this "
-                                               "target's measurements (default: any).")] = None,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Also check the latest measurements "
+            "(modelyard perf): SLA misses, measured chains over "
+            "budget, memory above the declaration.",
+        ),
+    ] = False,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target", help="With --live: only this target's measurements (default: any)."
+        ),
+    ] = None,
     alias: AliasOption = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
@@ -257,21 +335,33 @@ def validate(
 
     Exit code 1 when there are errors (with --strict, warnings count as errors).
     """
-    report = _run(as_json, lambda: _open(workspace, db).validate(strict=strict, alias=alias,
-                                                                 live=live, target=target),
-                  render.render_validation, lambda r: r.to_dict())
+    report = _run(
+        as_json,
+        lambda: _open(workspace, db).validate(strict=strict, alias=alias, live=live, target=target),
+        render.render_validation,
+        lambda r: r.to_dict(),
+    )
     if not report.ok:
         raise typer.Exit(1)
 
 
 @app.command()
 def plan(
-    target: Annotated[str | None, typer.Option("--target", help="Compare with what this "
-                                               "target serves: load, reload, unload or keep.")]
-    = None,
-    script: Annotated[Path | None, typer.Option("--script", metavar="FILE", dir_okay=False,
-                                                help="With --target: write the rollout as a "
-                                                "bash script using curl.")] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target", help="Compare with what this target serves: load, reload, unload or keep."
+        ),
+    ] = None,
+    script: Annotated[
+        Path | None,
+        typer.Option(
+            "--script",
+            metavar="FILE",
+            dir_okay=False,
+            help="With --target: write the rollout as a bash script using curl.",
+        ),
+    ] = None,
     alias: AliasOption = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
@@ -283,11 +373,16 @@ def plan(
     """
     if target is None:
         if script is not None:
-            render.render_error(InputError("--script needs --target (the server to deploy to)"),
-                                as_json)
+            render.render_error(
+                InputError("--script needs --target (the server to deploy to)"), as_json
+            )
             raise typer.Exit(2)
-        _run(as_json, lambda: _open(workspace, db).plan(alias=alias), render.render_plan,
-             lambda p: p.to_dict())
+        _run(
+            as_json,
+            lambda: _open(workspace, db).plan(alias=alias),
+            render.render_plan,
+            lambda p: p.to_dict(),
+        )
         return
 
     def action() -> RolloutPlan:
@@ -295,10 +390,19 @@ def plan(
         rollout = ws.rollout_plan(target, alias=alias)
         if script is not None:
             config = ws.target(target)
-            compile_command = " ".join(shlex.quote(part) for part in [
-                sys.argv[0], "compile", "--out", config.repository, "--profile", config.profile,
-                *(["--workspace", str(ws.root)] if ws.root else []),
-                *(["--alias", alias] if alias else [])])
+            compile_command = " ".join(
+                shlex.quote(part)
+                for part in [
+                    sys.argv[0],
+                    "compile",
+                    "--out",
+                    config.repository,
+                    "--profile",
+                    config.profile,
+                    *(["--workspace", str(ws.root)] if ws.root else []),
+                    *(["--alias", alias] if alias else []),
+                ]
+            )
             script.write_text(rollout_script(rollout, config.url, compile_command=compile_command))
             script.chmod(0o755)
         return rollout
@@ -308,37 +412,58 @@ def plan(
 
 @app.command()
 def deploy(
-    target: Annotated[str, typer.Option("--target", help="A target in modelyard.yaml, or local.")]
-    = "local",
+    target: Annotated[
+        str, typer.Option("--target", help="A target in modelyard.yaml, or local.")
+    ] = "local",
     alias: AliasOption = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Loads at once.")] = 4,
     load_timeout: Annotated[float, typer.Option(min=1, help="Seconds one load may take.")] = 300,
     ready_timeout: Annotated[float, typer.Option(min=1, help="Seconds to become READY.")] = 60,
-    wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for another "
-                                        "deployment to this target to finish.")] = 0,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait", min=0, help="Seconds to wait for another deployment to this target to finish."
+        ),
+    ] = 0,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    fleet: Annotated[bool, typer.Option("--fleet", help="Place the selection on the fleet and "
-                                        "deploy each server's share to it (servers need url "
-                                        "and repository in modelyard.yaml).")] = False,
-    profile: Annotated[str, typer.Option(help="With --fleet: production or local.")]
-    = "production",
+    fleet: Annotated[
+        bool,
+        typer.Option(
+            "--fleet",
+            help="Place the selection on the fleet and "
+            "deploy each server's share to it (servers need url "
+            "and repository in modelyard.yaml).",
+        ),
+    ] = False,
+    profile: Annotated[str, typer.Option(help="With --fleet: production or local.")] = "production",
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Roll the selection out to a live Triton: dependencies first, no model offline during an
     upgrade, smoke-tested, rolled back on any failure."""
-    options = DeployOptions(concurrency=concurrency, load_timeout_s=load_timeout,
-                            ready_timeout_s=ready_timeout, wait_for_lease_s=wait)
+    options = DeployOptions(
+        concurrency=concurrency,
+        load_timeout_s=load_timeout,
+        ready_timeout_s=ready_timeout,
+        wait_for_lease_s=wait,
+    )
     if fleet:
         if profile not in PROFILES:
-            render.render_error(InputError(f"--profile: {profile!r} is not one of "
-                                           f"{', '.join(PROFILES)}"), as_json)
+            render.render_error(
+                InputError(f"--profile: {profile!r} is not one of {', '.join(PROFILES)}"), as_json
+            )
             raise typer.Exit(2)
-        _run(as_json, lambda: _open(workspace, db).deploy_fleet(
-            alias=alias, profile=profile, options=options),  # type: ignore[arg-type]
+        _run(
+            as_json,
+            lambda: _open(workspace, db).deploy_fleet(
+                alias=alias,
+                profile=profile,  # type: ignore[arg-type]
+                options=options,
+            ),
             render.render_fleet_deploy,
-            lambda results: {"ok": True, "servers": {k: r.to_dict() for k, r in results.items()}})
+            lambda results: {"ok": True, "servers": {k: r.to_dict() for k, r in results.items()}},
+        )
         return
 
     def action() -> DeployResult:
@@ -366,8 +491,12 @@ def history(
     as_json: JsonOption = False,
 ) -> None:
     """Deployments recorded in the catalog: who, when, where, what, outcome."""
-    _run(as_json, lambda: _open(workspace, db).history(target, limit), render.render_history,
-         lambda records: {"ok": True, "deployments": [r.to_dict() for r in records]})
+    _run(
+        as_json,
+        lambda: _open(workspace, db).history(target, limit),
+        render.render_history,
+        lambda records: {"ok": True, "deployments": [r.to_dict() for r in records]},
+    )
 
 
 @app.command()
@@ -379,8 +508,12 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Desired against live on a target: what is served, what drifted, what failed last."""
-    result = _run(as_json, lambda: _open(workspace, db).status(target, alias=alias),
-                  render.render_status, lambda r: r)
+    result = _run(
+        as_json,
+        lambda: _open(workspace, db).status(target, alias=alias),
+        render.render_status,
+        lambda r: r,
+    )
     if not result["in_sync"]:
         raise typer.Exit(1)
 
@@ -389,27 +522,41 @@ def status(
 def undeploy(
     reference: Annotated[str, typer.Argument(metavar="ID")],
     target: Annotated[str, typer.Option("--target")] = "local",
-    cascade: Annotated[bool, typer.Option("--cascade", help="Unload the live models that need "
-                                          "it first.")] = False,
+    cascade: Annotated[
+        bool, typer.Option("--cascade", help="Unload the live models that need it first.")
+    ] = False,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Unload a model from a target; refused while live models depend on it (see --cascade)."""
-    _run(as_json, lambda: _open(workspace, db).undeploy(reference, target, cascade=cascade),
-         lambda names: render.console.print("unloaded " + ", ".join(names)),
-         lambda names: {"ok": True, "unloaded": names})
+    _run(
+        as_json,
+        lambda: _open(workspace, db).undeploy(reference, target, cascade=cascade),
+        lambda names: render.console.print("unloaded " + ", ".join(names)),
+        lambda names: {"ok": True, "unloaded": names},
+    )
 
 
 @app.command()
 def report(
-    html: Annotated[Path | None, typer.Option("--html", metavar="DIR", file_okay=False,
-                                              help="Write a self-contained HTML report to "
-                                              "DIR/index.html (graph, charts, SLA, fleet).")]
-    = None,
-    repository: Annotated[Path | None, typer.Option(
-        "--repository", help="A compiled Triton repository to show as a tree in the HTML report.")]
-    = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="DIR",
+            file_okay=False,
+            help="Write a self-contained HTML report to "
+            "DIR/index.html (graph, charts, SLA, fleet).",
+        ),
+    ] = None,
+    repository: Annotated[
+        Path | None,
+        typer.Option(
+            "--repository",
+            help="A compiled Triton repository to show as a tree in the HTML report.",
+        ),
+    ] = None,
     alias: AliasOption = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
@@ -420,20 +567,30 @@ def report(
     With --html DIR, the same and more as one HTML page that opens from disk.
     """
     if html is not None:
-        _run(as_json, lambda: _open(workspace, db).html_report(html, alias=alias,
-                                                               repository=repository),
-             lambda path: render.console.print(f"report written to {path}"),
-             lambda path: {"ok": True, "html": str(path)})
+        _run(
+            as_json,
+            lambda: _open(workspace, db).html_report(html, alias=alias, repository=repository),
+            lambda path: render.console.print(f"report written to {path}"),
+            lambda path: {"ok": True, "html": str(path)},
+        )
         return
-    _run(as_json, lambda: _open(workspace, db).report(alias=alias), render.render_report,
-         lambda r: r.to_dict())
+    _run(
+        as_json,
+        lambda: _open(workspace, db).report(alias=alias),
+        render.render_report,
+        lambda r: r.to_dict(),
+    )
 
 
 @app.command()
 def graph(
-    reference: Annotated[str | None, typer.Argument(metavar="[ID]", help="Only this model's "
-                                                    "neighbourhood (what it needs and what needs it).")]
-    = None,
+    reference: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[ID]",
+            help="Only this model's neighbourhood (what it needs and what needs it).",
+        ),
+    ] = None,
     output_format: Annotated[str, typer.Option("--format", help="dot, mermaid or svg.")] = "dot",
     alias: AliasOption = None,
     workspace: WorkspaceOption = None,
@@ -442,8 +599,9 @@ def graph(
 ) -> None:
     """The dependency graph as Graphviz DOT, Mermaid or SVG (arrows point to dependencies)."""
     if output_format not in ("dot", "mermaid", "svg"):
-        render.render_error(InputError(f"--format: {output_format!r} is not dot, mermaid or svg"),
-                            as_json)
+        render.render_error(
+            InputError(f"--format: {output_format!r} is not dot, mermaid or svg"), as_json
+        )
         raise typer.Exit(2)
 
     def action() -> str:
@@ -453,34 +611,49 @@ def graph(
         dot = to_dot(view)
         return dot if output_format == "dot" else render_svg([dot])[0]
 
-    _run(as_json, action, lambda text: render.print_text(text),
-         lambda text: {"ok": True, "format": output_format, "graph": text})
+    _run(
+        as_json,
+        action,
+        lambda text: render.print_text(text),
+        lambda text: {"ok": True, "format": output_format, "graph": text},
+    )
 
 
 @app.command()
 def tree(
-    path: Annotated[Path | None, typer.Argument(metavar="[DIR]", help="A Triton repository "
-                                                "(default: the local one, .modelyard/triton/repository).")]
-    = None,
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[DIR]",
+            help="A Triton repository (default: the local one, .modelyard/triton/repository).",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """A compiled Triton repository as a tree with sizes."""
+
     def action() -> TreeNode:
         folder = path
         if folder is None:
             ws = _open(workspace, None)
             folder = (ws.root or Path(".")) / ".modelyard" / "triton" / "repository"
         if not folder.exists():
-            raise NotFound(f"{folder} does not exist; compile one with `modelyard compile --out DIR`")
+            raise NotFound(
+                f"{folder} does not exist; compile one with `modelyard compile --out DIR`"
+            )
         return read_tree(folder)
 
     _run(as_json, action, render.render_tree, lambda node: {"ok": True, "tree": _tree_dict(node)})
 
 
 def _tree_dict(node: TreeNode) -> dict[str, Any]:
-    return {"name": node.name, "size_bytes": node.size_bytes, "is_dir": node.is_dir,
-            "children": [_tree_dict(child) for child in node.children]}
+    return {
+        "name": node.name,
+        "size_bytes": node.size_bytes,
+        "is_dir": node.is_dir,
+        "children": [_tree_dict(child) for child in node.children],
+    }
 
 
 fleet_app = typer.Typer(help="The servers and GPUs models run on.", no_args_is_help=True)
@@ -489,10 +662,10 @@ app.add_typer(fleet_app, name="fleet")
 
 @fleet_app.command("detect")
 def fleet_detect(
-    name: Annotated[str | None, typer.Option(help="Server name (default: the host name).")]
-    = None,
-    url: Annotated[str, typer.Option(help="This server's Triton HTTP endpoint.")]
-    = "http://127.0.0.1:8000",
+    name: Annotated[str | None, typer.Option(help="Server name (default: the host name).")] = None,
+    url: Annotated[
+        str, typer.Option(help="This server's Triton HTTP endpoint.")
+    ] = "http://127.0.0.1:8000",
     as_json: JsonOption = False,
 ) -> None:
     """Describe this machine (GPUs through NVML, CPU cores, memory) as a fleet entry.
@@ -508,22 +681,46 @@ def fleet_detect(
         if note:
             render.err_console.print(f"note: no GPUs listed: {note}")
 
-    _run(as_json, lambda: detect_local_server(name, url), show,
-         lambda found: {"ok": True, "server": found[0].model_dump(mode="json"), "note": found[1]})
+    _run(
+        as_json,
+        lambda: detect_local_server(name, url),
+        show,
+        lambda found: {"ok": True, "server": found[0].model_dump(mode="json"), "note": found[1]},
+    )
 
 
 @app.command("place")
 def place_models(
-    exact: Annotated[bool | None, typer.Option("--exact/--first-fit", help="Solve for the "
-                                               "fewest GPUs (MIP, HiGHS), or first-fit-decreasing; "
-                                               "default: exact up to 40 replicas.")] = None,
-    time_limit: Annotated[float, typer.Option(min=0.1, help="Seconds the exact solver may "
-                                              "take; the best placement found is kept.")] = 10.0,
-    calibrated: Annotated[bool, typer.Option("--calibrated", help="Plan with the measured "
-                                             "memory per instance (modelyard perf) where "
-                                             "there is one, not the declared.")] = False,
-    target: Annotated[str | None, typer.Option("--target", help="With --calibrated: only this "
-                                               "target's measurements (default: any).")] = None,
+    exact: Annotated[
+        bool | None,
+        typer.Option(
+            "--exact/--first-fit",
+            help="Solve for the "
+            "fewest GPUs (MIP, HiGHS), or first-fit-decreasing; "
+            "default: exact up to 40 replicas.",
+        ),
+    ] = None,
+    time_limit: Annotated[
+        float,
+        typer.Option(
+            min=0.1, help="Seconds the exact solver may take; the best placement found is kept."
+        ),
+    ] = 10.0,
+    calibrated: Annotated[
+        bool,
+        typer.Option(
+            "--calibrated",
+            help="Plan with the measured "
+            "memory per instance (modelyard perf) where "
+            "there is one, not the declared.",
+        ),
+    ] = False,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target", help="With --calibrated: only this target's measurements (default: any)."
+        ),
+    ] = None,
     alias: AliasOption = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
@@ -533,70 +730,111 @@ def place_models(
 
     Exit code 5 when some replica does not fit; each is named with the resource and gap.
     """
+
     def action() -> tuple[Any, dict[str, Any]]:
         ws = _open(workspace, db)
-        placement = ws.place(alias=alias, exact=exact, time_limit_s=time_limit,
-                             calibrated=calibrated, target=target)
+        placement = ws.place(
+            alias=alias, exact=exact, time_limit_s=time_limit, calibrated=calibrated, target=target
+        )
         return placement, ws.calibration(alias=alias, target=target) if calibrated else {}
 
     def show(result: tuple[Any, dict[str, Any]]) -> None:
         render.render_placement(result[0])
         for ref, change in result[1].items():
-            figures = ", ".join(f"{key} {value['declared']:,} -> {value['measured']:,}"
-                                for key, value in change.items() if isinstance(value, dict))
+            figures = ", ".join(
+                f"{key} {value['declared']:,} -> {value['measured']:,}"
+                for key, value in change.items()
+                if isinstance(value, dict)
+            )
             render.console.print(f"calibrated {ref}: {figures} (measured on {change['target']})")
 
-    placement, _ = _run(as_json, action, show,
-                        lambda r: {"ok": r[0].feasible, **r[0].to_dict(),
-                                   **({"calibrated": r[1]} if calibrated else {})})
+    placement, _ = _run(
+        as_json,
+        action,
+        show,
+        lambda r: {
+            "ok": r[0].feasible,
+            **r[0].to_dict(),
+            **({"calibrated": r[1]} if calibrated else {}),
+        },
+    )
     if not placement.feasible:
         raise typer.Exit(5)
 
 
 @app.command("compile")
 def compile_repository(
-    out: Annotated[Path, typer.Option("--out", "-o", help="The repository folder (kept as a "
-                                      "link to complete generations).")],
-    profile: Annotated[str, typer.Option(help="production: native backends, KIND_GPU; local: "
-                                         "the embedded CPU Triton (ONNX via onnxruntime).")]
-    = "production",
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="The repository folder (kept as a link to complete generations)."
+        ),
+    ],
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="production: native backends, KIND_GPU; local: "
+            "the embedded CPU Triton (ONNX via onnxruntime)."
+        ),
+    ] = "production",
     alias: AliasOption = None,
-    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 and list the "
-                                        "differences when OUT is out of date.")] = False,
-    per_server: Annotated[bool, typer.Option("--per-server", help="Place the selection on the "
-                                             "fleet and write OUT/<server>/ for each server.")]
-    = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Write nothing; exit 1 and list the differences when OUT is out of date.",
+        ),
+    ] = False,
+    per_server: Annotated[
+        bool,
+        typer.Option(
+            "--per-server",
+            help="Place the selection on the fleet and write OUT/<server>/ for each server.",
+        ),
+    ] = False,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Compile the catalog into a Triton model repository that Triton loads as it is."""
     if profile not in PROFILES:
-        render.render_error(InputError(f"--profile: {profile!r} is not one of "
-                                       f"{', '.join(PROFILES)}"), as_json)
+        render.render_error(
+            InputError(f"--profile: {profile!r} is not one of {', '.join(PROFILES)}"), as_json
+        )
         raise typer.Exit(2)
     if per_server:
-        _run(as_json, lambda: _open(workspace, db).compile_fleet(
-            out, profile=profile, alias=alias),  # type: ignore[arg-type]
+        _run(
+            as_json,
+            lambda: _open(workspace, db).compile_fleet(out, profile=profile, alias=alias),  # type: ignore[arg-type]
             render.render_fleet_compile,
-            lambda results: {"ok": True, "servers": {k: r.to_dict() for k, r in results.items()}})
+            lambda results: {"ok": True, "servers": {k: r.to_dict() for k, r in results.items()}},
+        )
         return
-    result = _run(as_json,
-                  lambda: _open(workspace, db).compile(out, profile=profile,  # type: ignore[arg-type]
-                                                       alias=alias, check=check),
-                  render.render_compile, lambda r: r.to_dict())
+    result = _run(
+        as_json,
+        lambda: _open(workspace, db).compile(
+            out,
+            profile=profile,  # type: ignore[arg-type]
+            alias=alias,
+            check=check,
+        ),
+        render.render_compile,
+        lambda r: r.to_dict(),
+    )
     if check and not result.up_to_date:
         raise typer.Exit(1)
 
 
 @app.command("import-triton")
 def import_triton(
-    repository: Annotated[Path, typer.Argument(help="An existing Triton model repository.",
-                                               file_okay=False)],
+    repository: Annotated[
+        Path, typer.Argument(help="An existing Triton model repository.", file_okay=False)
+    ],
     domain: Annotated[str, typer.Option("--domain", help="Catalog domain for its models.")],
     owner_team: Annotated[str, typer.Option("--owner-team", help="Team that owns them.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be registered.")]
-    = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be registered.")
+    ] = False,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -607,19 +845,26 @@ def import_triton(
     artifact; the whole config goes into the manifest's `triton` block, so compiling
     reproduces every field.
     """
-    _run(as_json, lambda: _open(workspace, db).import_triton(
-        repository, domain=domain, owner_team=owner_team, dry_run=dry_run),
-        render.render_apply, lambda r: r.to_dict())
+    _run(
+        as_json,
+        lambda: _open(workspace, db).import_triton(
+            repository, domain=domain, owner_team=owner_team, dry_run=dry_run
+        ),
+        render.render_apply,
+        lambda r: r.to_dict(),
+    )
 
 
 @app.command()
 def serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="HTTP port.")] = 8000,
     grpc_port: Annotated[int, typer.Option(min=1, max=65535, help="gRPC port.")] = 8001,
-    metrics_port: Annotated[int, typer.Option(min=1, max=65535, help="Prometheus metrics port.")]
-    = 8002,
-    load: Annotated[bool, typer.Option("--load/--no-load", help="Load every compiled model.")]
-    = True,
+    metrics_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Prometheus metrics port.")
+    ] = 8002,
+    load: Annotated[
+        bool, typer.Option("--load/--no-load", help="Load every compiled model.")
+    ] = True,
     alias: AliasOption = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
@@ -636,12 +881,27 @@ def serve(
     # moment from here on, instead of leaving tritonserver running in its own session.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        serving = _run(as_json, lambda: serve_locally(
-        _open(workspace, db), http_port=port, grpc_port=grpc_port, metrics_port=metrics_port,
-        load=load, alias=alias), render.render_serving, lambda s: {
-            "ok": True, "url": s.server.url, "grpc_port": s.server.grpc_port,
-            "metrics_port": s.server.metrics_port, "loaded": s.loaded,
-            "skipped": s.compiled.plan.skipped, "log": str(s.server.log_file)})
+        serving = _run(
+            as_json,
+            lambda: serve_locally(
+                _open(workspace, db),
+                http_port=port,
+                grpc_port=grpc_port,
+                metrics_port=metrics_port,
+                load=load,
+                alias=alias,
+            ),
+            render.render_serving,
+            lambda s: {
+                "ok": True,
+                "url": s.server.url,
+                "grpc_port": s.server.grpc_port,
+                "metrics_port": s.server.metrics_port,
+                "loaded": s.loaded,
+                "skipped": s.compiled.plan.skipped,
+                "log": str(s.server.log_file),
+            },
+        )
     except KeyboardInterrupt:  # serve_locally already stopped what it had started
         render.err_console.print("interrupted; Triton stopped")
         raise typer.Exit(130) from None
@@ -671,8 +931,10 @@ def main() -> None:
     except Exception as exc:  # the outermost edge: one line, not a traceback
         if os.environ.get("MODELYARD_DEBUG"):
             raise
-        internal = ModelyardError(f"internal error: {type(exc).__name__}: {exc} (set "
-                                  "MODELYARD_DEBUG=1 for the traceback and report it)")
+        internal = ModelyardError(
+            f"internal error: {type(exc).__name__}: {exc} (set "
+            "MODELYARD_DEBUG=1 for the traceback and report it)"
+        )
         render.render_error(internal, "--json" in sys.argv)
         sys.exit(internal.exit_code)
 

@@ -10,12 +10,16 @@ from modelyard.cli import render
 from modelyard.cli.app import DbOption, JsonOption, WorkspaceOption
 from modelyard.doctor import DoctorReport, diagnose
 
-_MARKS = {"ok": Text("ok", style="green"), "warn": Text("warn", style="yellow"),
-          "fail": Text("FAIL", style="bold red")}
+_MARKS = {
+    "ok": Text("ok", style="green"),
+    "warn": Text("warn", style="yellow"),
+    "fail": Text("FAIL", style="bold red"),
+}
 
 
-def doctor(workspace: WorkspaceOption = None, db: DbOption = None,
-           as_json: JsonOption = False) -> None:
+def doctor(
+    workspace: WorkspaceOption = None, db: DbOption = None, as_json: JsonOption = False
+) -> None:
     """Check the workspace, the catalog database (integrity, schema, stored specs), the
     registered artifacts (present, SHA-256 as registered), each target's compiled
     repository (every file as written) and server (live, serving the catalog), and
@@ -43,5 +47,6 @@ def _show(report: DoctorReport) -> None:
     render.console.print(table)
     failed = sum(1 for c in report.checks if c.status == "fail")
     warned = sum(1 for c in report.checks if c.status == "warn")
-    render.console.print(f"{failed} failed, {warned} warning(s), "
-                         f"{len(report.checks) - failed - warned} ok")
+    render.console.print(
+        f"{failed} failed, {warned} warning(s), {len(report.checks) - failed - warned} ok"
+    )

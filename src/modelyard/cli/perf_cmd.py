@@ -30,8 +30,9 @@ def parse_duration_s(text: str) -> float:
     """`10s`, `500ms`, `2m` or a plain number of seconds -> seconds."""
     match = _DURATION.fullmatch(text)
     if match is None or float(match.group(1)) <= 0:
-        raise InputError(f"--duration: expected a positive duration such as 10s, 500ms or 2m, "
-                         f"got {text!r}")
+        raise InputError(
+            f"--duration: expected a positive duration such as 10s, 500ms or 2m, got {text!r}"
+        )
     return float(match.group(1)) * _UNIT_S[match.group(2)]
 
 
@@ -40,26 +41,47 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
     try:
         levels = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise InputError(f"--concurrency: expected comma-separated whole numbers such as "
-                         f"1,2,4,8, got {text!r}") from None
+        raise InputError(
+            f"--concurrency: expected comma-separated whole numbers such as 1,2,4,8, got {text!r}"
+        ) from None
     if not levels:
         raise InputError("--concurrency: give at least one level, e.g. 1,2,4,8")
     return levels
 
 
 def perf(
-    reference: Annotated[str, typer.Argument(metavar="ID", help="domain/name (the newest version "
-                                             "the target serves) or domain/name@version.")],
-    target: Annotated[str, typer.Option("--target", help="A target in modelyard.yaml, or local.")]
-    = "local",
-    concurrency: Annotated[str, typer.Option("--concurrency", help="Concurrency levels: requests "
-                                             "in flight at once, comma-separated.")] = "1,2,4,8",
-    duration: Annotated[str, typer.Option("--duration", help="Longest time per level (10s, "
-                                          "500ms, 2m); a level also ends at --requests.")] = "10s",
-    requests: Annotated[int, typer.Option("--requests", min=1, help="Most measured requests "
-                                          "per level.")] = 1000,
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Requests sent before each "
-                                        "level and left out of its figures.")] = 20,
+    reference: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID",
+            help="domain/name (the newest version the target serves) or domain/name@version.",
+        ),
+    ],
+    target: Annotated[
+        str, typer.Option("--target", help="A target in modelyard.yaml, or local.")
+    ] = "local",
+    concurrency: Annotated[
+        str,
+        typer.Option(
+            "--concurrency", help="Concurrency levels: requests in flight at once, comma-separated."
+        ),
+    ] = "1,2,4,8",
+    duration: Annotated[
+        str,
+        typer.Option(
+            "--duration",
+            help="Longest time per level (10s, 500ms, 2m); a level also ends at --requests.",
+        ),
+    ] = "10s",
+    requests: Annotated[
+        int, typer.Option("--requests", min=1, help="Most measured requests per level.")
+    ] = 1000,
+    warmup: Annotated[
+        int,
+        typer.Option(
+            "--warmup", min=0, help="Requests sent before each level and left out of its figures."
+        ),
+    ] = 20,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -77,9 +99,12 @@ def perf(
     model or target, 7 Triton did not answer or does not serve the model.
     """
     try:
-        options = PerfOptions(concurrency=parse_concurrency(concurrency),
-                              duration_s=parse_duration_s(duration), max_requests=requests,
-                              warmup_requests=warmup)
+        options = PerfOptions(
+            concurrency=parse_concurrency(concurrency),
+            duration_s=parse_duration_s(duration),
+            max_requests=requests,
+            warmup_requests=warmup,
+        )
     except ModelyardError as error:
         render.render_error(error, as_json)
         raise typer.Exit(error.exit_code) from None
@@ -88,8 +113,14 @@ def perf(
         ws = _open(workspace, db)
         if as_json:
             return ws.perf(reference, target, options=options)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=render.err_console, transient=True) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=render.err_console,
+            transient=True,
+        ) as bar:
             tasks: dict[str, TaskID] = {}
 
             def progress(phase: str, done: int, planned: int) -> None:
@@ -108,58 +139,96 @@ def render_perf(report: PerfReport) -> None:
     """Levels, Triton's own times, ensemble steps, memory, then the verdicts."""
     console = render.console
     subject = report.subject
-    console.print(f"[bold]{subject.model_id}@{subject.version}[/] on {subject.target} "
-                  f"({subject.url}, Triton model {subject.triton_name} version "
-                  f"{subject.triton_version})")
+    console.print(
+        f"[bold]{subject.model_id}@{subject.version}[/] on {subject.target} "
+        f"({subject.url}, Triton model {subject.triton_name} version "
+        f"{subject.triton_version})"
+    )
     table = Table(title="client-side latency (warm-up excluded)", title_justify="left")
-    for column in ("concurrency", "requests", "p50 ms", "p90 ms", "p99 ms", "rps",
-                   "Triton ms", "queue ms", "compute ms", "warm-up", "ended by"):
+    for column in (
+        "concurrency",
+        "requests",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "rps",
+        "Triton ms",
+        "queue ms",
+        "compute ms",
+        "warm-up",
+        "ended by",
+    ):
         table.add_column(column, justify="left" if column == "ended by" else "right")
     for level in report.levels:
         latency = level.latency
         server = level.server
         table.add_row(
-            str(level.concurrency), f"{latency.requests if latency else 0}"
+            str(level.concurrency),
+            f"{latency.requests if latency else 0}"
             + (f" ({level.errors} failed)" if level.errors else ""),
-            *(f"{v:,.2f}" for v in ((latency.p50_ms, latency.p90_ms, latency.p99_ms)
-                                    if latency else (0.0, 0.0, 0.0))),
+            *(
+                f"{v:,.2f}"
+                for v in (
+                    (latency.p50_ms, latency.p90_ms, latency.p99_ms) if latency else (0.0, 0.0, 0.0)
+                )
+            ),
             f"{level.throughput_rps:,.1f}",
-            *(f"{v:,.2f}" for v in ((server.request_ms, server.queue_ms, server.compute_ms)
-                                    if server else (0.0, 0.0, 0.0))),
-            f"{level.warmup_requests}" + (f" ({level.warmup_mean_ms:,.1f} ms)"
-                                          if level.warmup_mean_ms is not None else ""),
-            level.stopped_by)
+            *(
+                f"{v:,.2f}"
+                for v in (
+                    (server.request_ms, server.queue_ms, server.compute_ms)
+                    if server
+                    else (0.0, 0.0, 0.0)
+                )
+            ),
+            f"{level.warmup_requests}"
+            + (f" ({level.warmup_mean_ms:,.1f} ms)" if level.warmup_mean_ms is not None else ""),
+            level.stopped_by,
+        )
     console.print(table)
-    console.print(f"client overhead (empty round trip, median): {report.client_overhead_ms:,.3f} ms")
+    console.print(
+        f"client overhead (empty round trip, median): {report.client_overhead_ms:,.3f} ms"
+    )
     metrics = [lv for lv in report.levels if lv.metrics is not None]
     for level in metrics:
         assert level.metrics is not None
-        console.print(f"metrics endpoint, concurrency {level.concurrency}: queue "
-                      f"{level.metrics.queue_ms:,.2f} ms, compute {level.metrics.compute_infer_ms:,.2f}"
-                      f" ms per request ({level.metrics.requests} requests)")
+        console.print(
+            f"metrics endpoint, concurrency {level.concurrency}: queue "
+            f"{level.metrics.queue_ms:,.2f} ms, compute {level.metrics.compute_infer_ms:,.2f}"
+            f" ms per request ({level.metrics.requests} requests)"
+        )
     if report.steps and report.levels:
-        steps = Table(title="ensemble steps (Triton statistics, per ensemble request)",
-                      title_justify="left")
+        steps = Table(
+            title="ensemble steps (Triton statistics, per ensemble request)", title_justify="left"
+        )
         for column in ("concurrency", "step", "ms", "queue ms", "compute ms", "share"):
             steps.add_column(column, justify="left" if column == "step" else "right")
         for level in report.levels:
             for share in level.steps:
-                steps.add_row(str(level.concurrency), share.model, f"{share.request_ms:,.2f}",
-                              f"{share.queue_ms:,.2f}", f"{share.compute_ms:,.2f}",
-                              f"{share.share:.0%}")
+                steps.add_row(
+                    str(level.concurrency),
+                    share.model,
+                    f"{share.request_ms:,.2f}",
+                    f"{share.queue_ms:,.2f}",
+                    f"{share.compute_ms:,.2f}",
+                    f"{share.share:.0%}",
+                )
         console.print(steps)
     if report.memory is not None:
         memory = report.memory
         parts = []
         for label, measured, declared in (
-                ("memory", memory.memory_mb, memory.declared_memory_mb),
-                ("GPU memory", memory.gpu_memory_mb, memory.declared_gpu_memory_mb)):
+            ("memory", memory.memory_mb, memory.declared_memory_mb),
+            ("GPU memory", memory.gpu_memory_mb, memory.declared_gpu_memory_mb),
+        ):
             if measured is None:
                 parts.append(f"{label}: not measured (declared {declared:,} MB)")
             else:
                 style = "red" if measured > declared else "green"
-                parts.append(f"{label}: [{style}]{measured:,.0f} MB[/] measured, {declared:,} MB "
-                             f"declared (drift {measured - declared:+,.0f} MB)")
+                parts.append(
+                    f"{label}: [{style}]{measured:,.0f} MB[/] measured, {declared:,} MB "
+                    f"declared (drift {measured - declared:+,.0f} MB)"
+                )
         console.print(f"per instance ({memory.instances} instance(s)): " + "; ".join(parts))
     for note in report.notes:
         console.print(f"[cyan]note[/] {note}")
@@ -173,8 +242,9 @@ __all__ = ["parse_concurrency", "parse_duration_s", "perf", "render_perf"]
 
 
 def measurements(
-    reference: Annotated[str | None, typer.Argument(metavar="[ID]", help="domain/name; "
-                                                    "default: every model.")] = None,
+    reference: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="domain/name; default: every model.")
+    ] = None,
     target: Annotated[str | None, typer.Option("--target", help="Only this target.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Most entries shown.")] = 50,
     workspace: WorkspaceOption = None,
@@ -182,10 +252,12 @@ def measurements(
     as_json: JsonOption = False,
 ) -> None:
     """Recorded measurements (`modelyard perf` runs and memory readings), newest first."""
-    _run(as_json, lambda: _open(workspace, db).measurements(reference, target=target,
-                                                            limit=limit),
-         _show_measurements, lambda found: {"ok": True,
-                                            "measurements": [m.to_dict() for m in found]})
+    _run(
+        as_json,
+        lambda: _open(workspace, db).measurements(reference, target=target, limit=limit),
+        _show_measurements,
+        lambda found: {"ok": True, "measurements": [m.to_dict() for m in found]},
+    )
 
 
 def _show_measurements(found: list[Measurement]) -> None:
@@ -193,17 +265,23 @@ def _show_measurements(found: list[Measurement]) -> None:
     for column in ("measured (UTC)", "model", "target", "kind", "result"):
         table.add_column(column)
     for entry in found:
-        table.add_row(f"{entry.measured_at:%Y-%m-%d %H:%M:%S}", entry.ref, entry.target,
-                      entry.kind, _measurement_result(entry))
+        table.add_row(
+            f"{entry.measured_at:%Y-%m-%d %H:%M:%S}",
+            entry.ref,
+            entry.target,
+            entry.kind,
+            _measurement_result(entry),
+        )
     render.console.print(table)
 
 
 def _measurement_result(entry: Measurement) -> str:
     summary = entry.summary
     if entry.kind == "perf":
-        checks = "; ".join(f"{c['target']} {c['measured']:g} {c['unit']} "
-                           f"({'pass' if c['passed'] else 'FAIL'})"
-                           for c in summary.get("checks", []))
+        checks = "; ".join(
+            f"{c['target']} {c['measured']:g} {c['unit']} ({'pass' if c['passed'] else 'FAIL'})"
+            for c in summary.get("checks", [])
+        )
         return checks or ("pass" if summary.get("passed") else "no SLA target")
     drift = summary.get("drift", {})
     parts = [f"{key} {value:+,.0f} MB" for key, value in drift.items() if value is not None]

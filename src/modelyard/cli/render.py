@@ -17,16 +17,16 @@ from rich.tree import Tree
 from modelyard.catalog.spec import ModelSpec
 from modelyard.deploy.plan import RolloutPlan
 from modelyard.deploy.runner import DeployResult
-from modelyard.placement.solver import Placement
-from modelyard.store.history import DeploymentRecord
 from modelyard.errors import ModelyardError, Problem, Severity
+from modelyard.placement.solver import Placement
 from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
-from modelyard.report.tree import TreeNode, human_size
-from modelyard.store.store import AliasRecord
 from modelyard.report.data import CatalogReport
-from modelyard.validation import ValidationReport
+from modelyard.report.tree import TreeNode, human_size
 from modelyard.serving import LocalServing
+from modelyard.store.history import DeploymentRecord
+from modelyard.store.store import AliasRecord
+from modelyard.validation import ValidationReport
 from modelyard.workspace import CompileResult, ShowResult
 
 console = Console(highlight=False)
@@ -56,29 +56,47 @@ def render_apply(result: ApplyResult) -> None:
     verb = "would register" if result.dry_run else "registered"
     for ref in result.created:
         console.print(Text("+ ", style="green") + Text(ref))
-    console.print(f"{verb} {len(result.created)} new version(s); "
-                  f"{len(result.unchanged)} unchanged")
+    console.print(f"{verb} {len(result.created)} new version(s); {len(result.unchanged)} unchanged")
 
 
 def render_models(specs: list[ModelSpec]) -> None:
     # On a narrow terminal (or a log at 80 columns) the type and team columns give way
     # rather than every cell wrapping letter by letter.
     wide = console.width >= 110
-    columns = ["model", "version", *(["type"] if wide else []), "framework",
-               *(["team"] if wide else []), "GPU MB", "p99 ms", "deps"]
-    rows = [{"model": spec.id, "version": spec.version, "type": spec.model_type,
-             "framework": spec.framework, "team": spec.owner_team,
-             "GPU MB": f"{spec.resource_requirements.gpu_memory_mb:,}",
-             "p99 ms": f"{spec.sla_requirements.max_latency_p99_ms:g}",
-             "deps": str(len(spec.dependencies))}
-            for spec in sorted(specs, key=lambda s: (s.domain, s.name, s.parsed_version))]
+    columns = [
+        "model",
+        "version",
+        *(["type"] if wide else []),
+        "framework",
+        *(["team"] if wide else []),
+        "GPU MB",
+        "p99 ms",
+        "deps",
+    ]
+    rows = [
+        {
+            "model": spec.id,
+            "version": spec.version,
+            "type": spec.model_type,
+            "framework": spec.framework,
+            "team": spec.owner_team,
+            "GPU MB": f"{spec.resource_requirements.gpu_memory_mb:,}",
+            "p99 ms": f"{spec.sla_requirements.max_latency_p99_ms:g}",
+            "deps": str(len(spec.dependencies)),
+        }
+        for spec in sorted(specs, key=lambda s: (s.domain, s.name, s.parsed_version))
+    ]
     table = Table(title=f"{len(specs)} model(s)")
     for column in columns:
         # Every column but the model id keeps its full width; the id gives way first.
         width = max([len(column), *(len(row[column]) for row in rows)])
-        table.add_column(column, justify="right" if column in ("GPU MB", "p99 ms", "deps") else "left",
-                         no_wrap=True, overflow="ellipsis",
-                         min_width=None if column == "model" else width)
+        table.add_column(
+            column,
+            justify="right" if column in ("GPU MB", "p99 ms", "deps") else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            min_width=None if column == "model" else width,
+        )
     for row in rows:
         table.add_row(*(row[column] for column in columns))
     console.print(table)
@@ -94,11 +112,15 @@ def render_show(result: ShowResult) -> None:
     if result.aliases:
         tree.add("aliases: " + ", ".join(f"{a.name} -> {a.version}" for a in result.aliases))
     r = spec.resource_requirements
-    tree.add(f"resources: {r.memory_mb:,} MB memory, {r.gpu_memory_mb:,} MB GPU memory, "
-             f"{r.cpu_cores:g} CPU cores, max batch {r.max_batch_size}, {r.instance_count} instance(s)")
+    tree.add(
+        f"resources: {r.memory_mb:,} MB memory, {r.gpu_memory_mb:,} MB GPU memory, "
+        f"{r.cpu_cores:g} CPU cores, max batch {r.max_batch_size}, {r.instance_count} instance(s)"
+    )
     s = spec.sla_requirements
-    tree.add(f"SLA: p99 {s.max_latency_p99_ms:g} ms, {s.min_throughput_rps:g} rps, "
-             f"availability {s.availability:g}")
+    tree.add(
+        f"SLA: p99 {s.max_latency_p99_ms:g} ms, {s.min_throughput_rps:g} rps, "
+        f"availability {s.availability:g}"
+    )
     if spec.artifact:
         tree.add(f"artifact: {spec.artifact} (sha256 {spec.artifact_sha256})")
     deps = tree.add("dependencies" if result.dependencies else "dependencies: none")
@@ -108,8 +130,10 @@ def render_show(result: ShowResult) -> None:
         needed = tree.add("needed by")
         for ref in result.dependents:
             needed.add(ref)
-    tree.add(f"registered {result.stored.registered_at:%Y-%m-%d %H:%M:%S} UTC"
-             + (f" from {result.stored.source}" if result.stored.source else ""))
+    tree.add(
+        f"registered {result.stored.registered_at:%Y-%m-%d %H:%M:%S} UTC"
+        + (f" from {result.stored.source}" if result.stored.source else "")
+    )
     console.print(tree)
 
 
@@ -131,23 +155,32 @@ def render_aliases(records: list[AliasRecord]) -> None:
 def render_compile(result: CompileResult) -> None:
     for model in result.plan.models.values():
         versions = ", ".join(f"{v} -> {n}" for v, n in model.versions.items())
-        console.print(f"  {model.triton_name}  ({model.model_id}; versions {versions})",
-                      soft_wrap=True)
+        console.print(
+            f"  {model.triton_name}  ({model.model_id}; versions {versions})", soft_wrap=True
+        )
     for model_id, reason in result.plan.skipped.items():
         console.print(Text(f"  skipped {model_id}: {reason}", style="yellow"), soft_wrap=True)
     diff = result.diff
-    for label, paths, style in (("+", diff.added, "green"), ("~", diff.changed, "yellow"),
-                                ("-", diff.removed, "red")):
+    for label, paths, style in (
+        ("+", diff.added, "green"),
+        ("~", diff.changed, "yellow"),
+        ("-", diff.removed, "red"),
+    ):
         for path in paths:
             console.print(Text(f"{label} {path}", style=style))
     if result.checked:
-        console.print("up to date" if result.up_to_date else
-                      f"out of date: {len(diff.added)} added, {len(diff.changed)} changed, "
-                      f"{len(diff.removed)} removed")
+        console.print(
+            "up to date"
+            if result.up_to_date
+            else f"out of date: {len(diff.added)} added, {len(diff.changed)} changed, "
+            f"{len(diff.removed)} removed"
+        )
     else:
-        console.print(f"{len(result.plan.models)} model(s) compiled ({result.plan.profile}), "
-                      f"{len(result.plan.skipped)} skipped; "
-                      + ("nothing changed" if diff.is_empty else f"now serving {result.generation}"))
+        console.print(
+            f"{len(result.plan.models)} model(s) compiled ({result.plan.profile}), "
+            f"{len(result.plan.skipped)} skipped; "
+            + ("nothing changed" if diff.is_empty else f"now serving {result.generation}")
+        )
 
 
 def render_fleet_compile(results: dict[str, CompileResult]) -> None:
@@ -158,8 +191,11 @@ def render_fleet_compile(results: dict[str, CompileResult]) -> None:
 
 def render_serving(serving: LocalServing) -> None:
     server = serving.server
-    console.print(f"Triton is live at {server.url} (gRPC {server.grpc_port}, metrics "
-                  f"{server.metrics_port}); log: {server.log_file}", soft_wrap=True)
+    console.print(
+        f"Triton is live at {server.url} (gRPC {server.grpc_port}, metrics "
+        f"{server.metrics_port}); log: {server.log_file}",
+        soft_wrap=True,
+    )
     for name in serving.loaded:
         console.print(Text(f"  READY {name}", style="green"))
     for model_id, reason in serving.compiled.plan.skipped.items():
@@ -170,8 +206,10 @@ def render_serving(serving: LocalServing) -> None:
 def render_tree(root: TreeNode) -> None:
     def add(branch: Tree, node: TreeNode) -> None:
         for child in node.children:
-            label = Text(child.name + ("/" if child.is_dir else ""),
-                         style="bold blue" if child.is_dir else "")
+            label = Text(
+                child.name + ("/" if child.is_dir else ""),
+                style="bold blue" if child.is_dir else "",
+            )
             label.append(f"  {human_size(child.size_bytes)}", style="dim")
             add(branch.add(label), child)
 
@@ -186,10 +224,13 @@ def render_rollout_plan(plan: RolloutPlan) -> None:
         table.add_column(column, overflow="fold")
     styles = {"load": "green", "reload": "yellow", "unload": "red", "keep": "dim"}
     for action in plan.actions:
-        table.add_row(action.triton_name, Text(action.action, style=styles[action.action]),
-                      ",".join(map(str, action.versions)) or "-",
-                      ",".join(map(str, action.live_versions)) or "-",
-                      ", ".join(action.waits_for) or "-")
+        table.add_row(
+            action.triton_name,
+            Text(action.action, style=styles[action.action]),
+            ",".join(map(str, action.versions)) or "-",
+            ",".join(map(str, action.live_versions)) or "-",
+            ", ".join(action.waits_for) or "-",
+        )
     console.print(table)
     counts = {kind: len(plan.of(kind)) for kind in ("load", "reload", "unload", "keep")}
     console.print(", ".join(f"{n} to {kind}" for kind, n in counts.items()))
@@ -202,8 +243,7 @@ class DeployProgress:
         self.states: dict[str, str] = {}
         self.started: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._live = Live(self._table(), console=err_console, refresh_per_second=8,
-                          transient=False)
+        self._live = Live(self._table(), console=err_console, refresh_per_second=8, transient=False)
 
     def __enter__(self) -> DeployProgress:
         self._live.__enter__()
@@ -226,15 +266,23 @@ class DeployProgress:
         table.add_column("seconds", justify="right")
         colours = {"ready": "green", "failed": "bold red", "unloaded": "dim"}
         for model, state in self.states.items():
-            table.add_row(model, Text(state, style=colours.get(state, "yellow")),
-                          f"{time.monotonic() - self.started[model]:.1f}")
+            table.add_row(
+                model,
+                Text(state, style=colours.get(state, "yellow")),
+                f"{time.monotonic() - self.started[model]:.1f}",
+            )
         return table
 
 
 def render_deploy(result: DeployResult) -> None:
     changed = [o for o in result.outcomes.values() if o.status == "done"]
-    console.print(Text(f"deployment {result.deployment_id} to {result.target} succeeded in "
-                       f"{result.seconds:.1f} s: {len(changed)} model(s) changed", style="green"))
+    console.print(
+        Text(
+            f"deployment {result.deployment_id} to {result.target} succeeded in "
+            f"{result.seconds:.1f} s: {len(changed)} model(s) changed",
+            style="green",
+        )
+    )
 
 
 def render_fleet_deploy(results: dict[str, DeployResult]) -> None:
@@ -249,9 +297,16 @@ def render_history(records: list[DeploymentRecord]) -> None:
     for r in records:
         seconds = (r.finished_at - r.started_at).total_seconds() if r.finished_at else None
         style = {"succeeded": "green", "failed": "red"}.get(r.outcome, "yellow")
-        table.add_row(str(r.id), r.target, f"{r.started_at:%Y-%m-%d %H:%M:%S}",
-                      f"{seconds:.1f}" if seconds is not None else "-", Text(r.outcome, style=style),
-                      r.actor, r.selection, str(len(r.actions)))
+        table.add_row(
+            str(r.id),
+            r.target,
+            f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+            f"{seconds:.1f}" if seconds is not None else "-",
+            Text(r.outcome, style=style),
+            r.actor,
+            r.selection,
+            str(len(r.actions)),
+        )
     console.print(table)
 
 
@@ -261,23 +316,32 @@ def render_status(status: dict[str, Any]) -> None:
         table.add_column(column, overflow="fold")
     for m in status["models"]:
         style = "green" if m["state"] == "serving" else "yellow"
-        table.add_row(m["model"], ",".join(map(str, m["desired_versions"])) or "-",
-                      ",".join(map(str, m["live_versions"])) or "-", Text(m["state"], style=style))
+        table.add_row(
+            m["model"],
+            ",".join(map(str, m["desired_versions"])) or "-",
+            ",".join(map(str, m["live_versions"])) or "-",
+            Text(m["state"], style=style),
+        )
     console.print(table)
     console.print("in sync" if status["in_sync"] else f"{len(status['drift'])} model(s) drifted")
     if status["failed_models"]:
-        console.print(Text("failed in the last deployment: " + ", ".join(status["failed_models"]),
-                           style="red"))
+        console.print(
+            Text(
+                "failed in the last deployment: " + ", ".join(status["failed_models"]), style="red"
+            )
+        )
 
 
 def render_placement(placement: Placement) -> None:
     data = placement.to_dict()
     for server in data["servers"]:
-        table = Table(title=f"{server['server']}: {server['used_gpu_memory_mb']:,} of "
-                            f"{server['gpu_memory_mb']:,} MB GPU memory, "
-                            f"{server['used_memory_mb']:,} of {server['memory_mb']:,} MB memory, "
-                            f"{server['used_cpu_cores']:g} of {server['cpu_cores']:g} cores",
-                      title_justify="left")
+        table = Table(
+            title=f"{server['server']}: {server['used_gpu_memory_mb']:,} of "
+            f"{server['gpu_memory_mb']:,} MB GPU memory, "
+            f"{server['used_memory_mb']:,} of {server['memory_mb']:,} MB memory, "
+            f"{server['used_cpu_cores']:g} of {server['cpu_cores']:g} cores",
+            title_justify="left",
+        )
         table.add_column("GPU")
         table.add_column("used", justify="right")
         table.add_column("models")
@@ -285,8 +349,11 @@ def render_placement(placement: Placement) -> None:
         for a in placement.on(server["server"]):
             by_gpu.setdefault(a.gpu_index, []).append(f"{a.ref} ×{a.instances}")
         for gpu in server["gpus"]:
-            table.add_row(str(gpu["index"]), f"{gpu['used_mb']:,} / {gpu['memory_mb']:,} MB "
-                          f"({gpu['utilisation']:.0%})", "\n".join(by_gpu.get(gpu["index"], [])) or "-")
+            table.add_row(
+                str(gpu["index"]),
+                f"{gpu['used_mb']:,} / {gpu['memory_mb']:,} MB ({gpu['utilisation']:.0%})",
+                "\n".join(by_gpu.get(gpu["index"], [])) or "-",
+            )
         if by_gpu.get(None):
             table.add_row("CPU", "", "\n".join(by_gpu[None]))
         console.print(table)
@@ -303,11 +370,19 @@ def render_problems(problems: list[Problem]) -> None:
 
 def render_validation(report: ValidationReport) -> None:
     render_problems(report.problems)
-    status = "healthy" if report.ok and not report.warnings else (
-        "needs attention" if report.ok else "invalid")
+    status = (
+        "healthy"
+        if report.ok and not report.warnings
+        else ("needs attention" if report.ok else "invalid")
+    )
     style = "green" if status == "healthy" else ("yellow" if report.ok else "bold red")
-    console.print(Text(f"{report.models} model version(s): {len(report.errors)} error(s), "
-                       f"{len(report.warnings)} warning(s) — {status}", style=style))
+    console.print(
+        Text(
+            f"{report.models} model version(s): {len(report.errors)} error(s), "
+            f"{len(report.warnings)} warning(s) — {status}",
+            style=style,
+        )
+    )
 
 
 def render_plan(plan: DeploymentPlan) -> None:
@@ -319,8 +394,10 @@ def render_plan(plan: DeploymentPlan) -> None:
         for model in wave:
             table.add_row(model.model_id, model.version, "\n".join(model.dependencies) or "-")
         console.print(table)
-    console.print(f"{plan.models} model version(s) in {len(plan.waves)} wave(s); critical path "
-                  f"({len(plan.critical_path)} loads): {' -> '.join(plan.critical_path)}")
+    console.print(
+        f"{plan.models} model version(s) in {len(plan.waves)} wave(s); critical path "
+        f"({len(plan.critical_path)} loads): {' -> '.join(plan.critical_path)}"
+    )
 
 
 def render_report(report: CatalogReport) -> None:
@@ -333,16 +410,34 @@ def _structure(report: CatalogReport) -> None:
     wide = console.width >= 110
     for domain, models in report.structure.items():
         table = Table(title=f"{domain} ({len(models)} model(s))", title_justify="left")
-        columns = ["model", "version", "framework", "GPU MB", "p99 ms", "deps",
-                   *(["team", "description"] if wide else [])]
+        columns = [
+            "model",
+            "version",
+            "framework",
+            "GPU MB",
+            "p99 ms",
+            "deps",
+            *(["team", "description"] if wide else []),
+        ]
         for column in columns:
-            table.add_column(column, no_wrap=True, overflow="ellipsis",
-                             ratio=1 if column == "description" else None)
+            table.add_column(
+                column,
+                no_wrap=True,
+                overflow="ellipsis",
+                ratio=1 if column == "description" else None,
+            )
         for m in models:
-            values = [m["name"], m["version"], m["framework"], f"{m['gpu_memory_mb']:,}",
-                      f"{m['max_latency_p99_ms']:g}", str(len(m["dependencies"])),
-                      m["owner_team"], m["description"][:80]]
-            table.add_row(*values[:len(columns)])
+            values = [
+                m["name"],
+                m["version"],
+                m["framework"],
+                f"{m['gpu_memory_mb']:,}",
+                f"{m['max_latency_p99_ms']:g}",
+                str(len(m["dependencies"])),
+                m["owner_team"],
+                m["description"][:80],
+            ]
+            table.add_row(*values[: len(columns)])
         console.print(table)
 
 
@@ -360,18 +455,28 @@ def _resources(report: CatalogReport) -> None:
         return text
 
     console.print(Text("resource usage", style="bold"))
-    console.print(f"  memory {against('memory_mb', total['memory_mb'], 'MB')}; "
-                  f"GPU memory {against('gpu_memory_mb', total['gpu_memory_mb'], 'MB')}; "
-                  f"CPU cores {against('cpu_cores', total['cpu_cores'], 'cores')}")
-    for group, title in (("by_domain", "domain"), ("by_framework", "framework"),
-                         ("by_team", "team")):
+    console.print(
+        f"  memory {against('memory_mb', total['memory_mb'], 'MB')}; "
+        f"GPU memory {against('gpu_memory_mb', total['gpu_memory_mb'], 'MB')}; "
+        f"CPU cores {against('cpu_cores', total['cpu_cores'], 'cores')}"
+    )
+    for group, title in (
+        ("by_domain", "domain"),
+        ("by_framework", "framework"),
+        ("by_team", "team"),
+    ):
         table = Table(title=f"by {title}", title_justify="left")
         for column in (title, "models", "share", "memory GB", "GPU memory GB", "CPU cores"):
             table.add_column(column, justify="left" if column == title else "right")
         for key, values in resources[group].items():
-            table.add_row(key, str(values["models"]), f"{values['share']:.0%}",
-                          f"{values['memory_mb'] / 1024:,.1f}",
-                          f"{values['gpu_memory_mb'] / 1024:,.1f}", f"{values['cpu_cores']:g}")
+            table.add_row(
+                key,
+                str(values["models"]),
+                f"{values['share']:.0%}",
+                f"{values['memory_mb'] / 1024:,.1f}",
+                f"{values['gpu_memory_mb'] / 1024:,.1f}",
+                f"{values['cpu_cores']:g}",
+            )
         console.print(table)
 
 
@@ -381,14 +486,23 @@ def _sla(report: CatalogReport) -> None:
     for column in ("model", "p99 ms", "min rps", "availability"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for row in sla["models"]:
-        table.add_row(row["ref"], f"{row['max_latency_p99_ms']:g}",
-                      f"{row['min_throughput_rps']:g}", f"{row['availability']:.4%}")
+        table.add_row(
+            row["ref"],
+            f"{row['max_latency_p99_ms']:g}",
+            f"{row['min_throughput_rps']:g}",
+            f"{row['availability']:.4%}",
+        )
     console.print(table)
     if sla["latency_p99_ms"]:
         lat, thr, ava = sla["latency_p99_ms"], sla["throughput_rps"], sla["availability"]
-        console.print(f"  latency p99 ms: mean {lat['mean']:.1f}, min {lat['min']:g}, max {lat['max']:g}"
-                      f" (strictest: {sla['strictest_latency']})")
-        console.print(f"  throughput rps: mean {thr['mean']:.1f}, min {thr['min']:g}, max {thr['max']:g}"
-                      f" (highest: {sla['highest_throughput']})")
-        console.print(f"  availability: mean {ava['mean']:.3%}, min {ava['min']:.3%}, "
-                      f"max {ava['max']:.3%}")
+        console.print(
+            f"  latency p99 ms: mean {lat['mean']:.1f}, min {lat['min']:g}, max {lat['max']:g}"
+            f" (strictest: {sla['strictest_latency']})"
+        )
+        console.print(
+            f"  throughput rps: mean {thr['mean']:.1f}, min {thr['min']:g}, max {thr['max']:g}"
+            f" (highest: {sla['highest_throughput']})"
+        )
+        console.print(
+            f"  availability: mean {ava['mean']:.3%}, min {ava['min']:.3%}, max {ava['max']:.3%}"
+        )

@@ -14,8 +14,10 @@ from modelyard.errors import InputError
 from modelyard.store.access import ROLES, ApiToken, AuditEntry
 from modelyard.workspace import local_actor
 
-token_app = typer.Typer(help="API tokens for `modelyard server` (the catalog keeps only their "
-                             "SHA-256).", no_args_is_help=True)
+token_app = typer.Typer(
+    help="API tokens for `modelyard server` (the catalog keeps only their SHA-256).",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -35,9 +37,11 @@ def open_access_for(host: str, *, has_tokens: bool, insecure: bool) -> bool:
         return False
     if is_loopback(host) or insecure:
         return True
-    raise InputError(f"refusing to listen on {host} with no API token in the catalog: anyone "
-                     "reaching the port would be admin. Create one with `modelyard token create "
-                     "--team T --role admin`, bind to 127.0.0.1, or pass --insecure")
+    raise InputError(
+        f"refusing to listen on {host} with no API token in the catalog: anyone "
+        "reaching the port would be admin. Create one with `modelyard token create "
+        "--team T --role admin`, bind to 127.0.0.1, or pass --insecure"
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -50,12 +54,17 @@ def is_loopback(host: str) -> bool:
 
 
 def server(
-    host: Annotated[str, typer.Option(help="Address to listen on (default: loopback only).")]
-    = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (default: loopback only).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port.")] = 8080,
-    insecure: Annotated[bool, typer.Option("--insecure", help="Start on a non-loopback address "
-                                           "even with no API token (everyone is admin).")]
-    = False,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Start on a non-loopback address even with no API token (everyone is admin).",
+        ),
+    ] = False,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
 ) -> None:
@@ -65,25 +74,33 @@ def server(
     catalog, the server runs open (every request is admin), and only on loopback unless
     --insecure.
     """
+
     def action() -> tuple[Any, bool]:
         try:
             import uvicorn
 
             from modelyard.api import create_app
         except ImportError as exc:
-            raise InputError(f"`modelyard server` needs the api extra ({exc.name} is missing): "
-                             "pip install 'modelyard[api]'") from exc
+            raise InputError(
+                f"`modelyard server` needs the api extra ({exc.name} is missing): "
+                "pip install 'modelyard[api]'"
+            ) from exc
         ws = _open(workspace, db)
-        open_access = open_access_for(host, has_tokens=ws.access.has_active_tokens(),
-                                      insecure=insecure)
+        open_access = open_access_for(
+            host, has_tokens=ws.access.has_active_tokens(), insecure=insecure
+        )
         return (uvicorn, create_app(ws, open_access=open_access)), open_access
 
     (uvicorn, application), open_access = _run(False, action, lambda _r: None, lambda _r: None)
     if open_access:
-        render.err_console.print("[yellow]warning:[/] no API token in the catalog: every request "
-                                 "is admin until one is created (`modelyard token create`)")
-    render.err_console.print(f"dashboard: http://{host}:{port}/ui/  API: http://{host}:{port}"
-                             "/api/v1  schema: /openapi.json")
+        render.err_console.print(
+            "[yellow]warning:[/] no API token in the catalog: every request "
+            "is admin until one is created (`modelyard token create`)"
+        )
+    render.err_console.print(
+        f"dashboard: http://{host}:{port}/ui/  API: http://{host}:{port}"
+        "/api/v1  schema: /openapi.json"
+    )
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 
@@ -97,15 +114,22 @@ def token_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a token; its secret is printed once (the catalog keeps only a hash)."""
+
     def show(created: tuple[ApiToken, str]) -> None:
         token, secret = created
-        render.err_console.print(f"token {token.id} ({token.role} of team {token.team}); "
-                                 "the secret is shown only now:")
+        render.err_console.print(
+            f"token {token.id} ({token.role} of team {token.team}); the secret is shown only now:"
+        )
         render.print_text(secret)
 
-    _run(as_json, lambda: _open(workspace, db).access.create_token(
-        team, role, description, actor=local_actor()), show,
-        lambda created: {"ok": True, "token": created[0].to_dict(), "secret": created[1]})
+    _run(
+        as_json,
+        lambda: _open(workspace, db).access.create_token(
+            team, role, description, actor=local_actor()
+        ),
+        show,
+        lambda created: {"ok": True, "token": created[0].to_dict(), "secret": created[1]},
+    )
 
 
 @token_app.command("list")
@@ -116,16 +140,27 @@ def token_list(
     as_json: JsonOption = False,
 ) -> None:
     """List tokens (id, prefix, team, role; never the secrets)."""
+
     def show(tokens: list[ApiToken]) -> None:
         table = Table("id", "prefix", "team", "role", "description", "created", "revoked")
         for t in tokens:
-            table.add_row(str(t.id), t.prefix + "...", t.team, t.role, t.description,
-                          f"{t.created_at:%Y-%m-%d %H:%M}",
-                          f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "")
+            table.add_row(
+                str(t.id),
+                t.prefix + "...",
+                t.team,
+                t.role,
+                t.description,
+                f"{t.created_at:%Y-%m-%d %H:%M}",
+                f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "",
+            )
         render.console.print(table)
 
-    _run(as_json, lambda: _open(workspace, db).access.tokens(include_revoked=include_revoked),
-         show, lambda tokens: {"ok": True, "tokens": [t.to_dict() for t in tokens]})
+    _run(
+        as_json,
+        lambda: _open(workspace, db).access.tokens(include_revoked=include_revoked),
+        show,
+        lambda tokens: {"ok": True, "tokens": [t.to_dict() for t in tokens]},
+    )
 
 
 @token_app.command("revoke")
@@ -136,31 +171,48 @@ def token_revoke(
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a token: the server refuses it (401) from now on."""
-    _run(as_json, lambda: _open(workspace, db).access.revoke_token(token_id, actor=local_actor()),
-         lambda t: render.console.print(f"token {t.id} ({t.prefix}...) revoked"),
-         lambda t: {"ok": True, "token": t.to_dict()})
+    _run(
+        as_json,
+        lambda: _open(workspace, db).access.revoke_token(token_id, actor=local_actor()),
+        lambda t: render.console.print(f"token {t.id} ({t.prefix}...) revoked"),
+        lambda t: {"ok": True, "token": t.to_dict()},
+    )
 
 
 def audit(
     limit: Annotated[int, typer.Option(min=1, help="How many entries, newest first.")] = 50,
     actor: Annotated[str | None, typer.Option(help="Only this actor.")] = None,
-    action: Annotated[str | None, typer.Option("--action", help="Only this action or prefix "
-                                               "(model, alias, deploy, token...).")] = None,
+    action: Annotated[
+        str | None,
+        typer.Option(
+            "--action", help="Only this action or prefix (model, alias, deploy, token...)."
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The audit log: every change with who, what, before, after and when."""
+
     def show(entries: list[AuditEntry]) -> None:
         table = Table("when (UTC)", "actor", "action", "object", "before", "after")
         for e in entries:
-            table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, e.object,
-                          _short(e.before), _short(e.after))
+            table.add_row(
+                f"{e.at:%Y-%m-%d %H:%M:%S}",
+                e.actor,
+                e.action,
+                e.object,
+                _short(e.before),
+                _short(e.after),
+            )
         render.console.print(table)
 
-    _run(as_json, lambda: _open(workspace, db).access.entries(limit=limit, actor=actor,
-                                                               action=action),
-         show, lambda entries: {"ok": True, "entries": [e.to_dict() for e in entries]})
+    _run(
+        as_json,
+        lambda: _open(workspace, db).access.entries(limit=limit, actor=actor, action=action),
+        show,
+        lambda entries: {"ok": True, "entries": [e.to_dict() for e in entries]},
+    )
 
 
 def _short(value: Any) -> str:

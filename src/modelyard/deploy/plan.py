@@ -21,20 +21,25 @@ class ModelAction:
     triton_name: str
     model_id: str | None
     action: Action
-    versions: list[int]                 # the integer versions wanted (empty for unload)
-    live_versions: list[int]            # READY on the server now
+    versions: list[int]  # the integer versions wanted (empty for unload)
+    live_versions: list[int]  # READY on the server now
     waits_for: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.triton_name, "catalog_model": self.model_id,
-                "action": self.action, "versions": self.versions,
-                "live_versions": self.live_versions, "waits_for": self.waits_for}
+        return {
+            "model": self.triton_name,
+            "catalog_model": self.model_id,
+            "action": self.action,
+            "versions": self.versions,
+            "live_versions": self.live_versions,
+            "waits_for": self.waits_for,
+        }
 
 
 @dataclass(frozen=True)
 class RolloutPlan:
     target: str
-    actions: list[ModelAction]          # dependencies before dependents; unloads last
+    actions: list[ModelAction]  # dependencies before dependents; unloads last
 
     def of(self, kind: Action) -> list[ModelAction]:
         return [a for a in self.actions if a.action == kind]
@@ -44,9 +49,12 @@ class RolloutPlan:
         return [a for a in self.actions if a.action != "keep"]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": True, "target": self.target,
-                "summary": {kind: len(self.of(kind)) for kind in ("load", "reload", "unload", "keep")},
-                "actions": [a.to_dict() for a in self.actions]}
+        return {
+            "ok": True,
+            "target": self.target,
+            "summary": {kind: len(self.of(kind)) for kind in ("load", "reload", "unload", "keep")},
+            "actions": [a.to_dict() for a in self.actions],
+        }
 
 
 def live_versions(index: Sequence[Mapping[str, Any]]) -> dict[str, list[int]]:
@@ -58,9 +66,13 @@ def live_versions(index: Sequence[Mapping[str, Any]]) -> dict[str, list[int]]:
     return {name: sorted(versions) for name, versions in ready.items()}
 
 
-def plan_rollout(target: str, compiled: CompilePlan, changed_models: set[str],
-                 index: Sequence[Mapping[str, Any]],
-                 dependencies: Mapping[str, Sequence[str]]) -> RolloutPlan:
+def plan_rollout(
+    target: str,
+    compiled: CompilePlan,
+    changed_models: set[str],
+    index: Sequence[Mapping[str, Any]],
+    dependencies: Mapping[str, Sequence[str]],
+) -> RolloutPlan:
     """Decide each model's action.
 
     Args:

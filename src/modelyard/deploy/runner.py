@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import socket
@@ -56,14 +57,18 @@ class DeployOptions:
 class ModelOutcome:
     model: str
     action: str
-    status: str = "pending"        # pending | done | failed | skipped | rolled_back
+    status: str = "pending"  # pending | done | failed | skipped | rolled_back
     seconds: float | None = None
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "action": self.action, "status": self.status,
-                "seconds": round(self.seconds, 3) if self.seconds is not None else None,
-                "error": self.error}
+        return {
+            "model": self.model,
+            "action": self.action,
+            "status": self.status,
+            "seconds": round(self.seconds, 3) if self.seconds is not None else None,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -78,10 +83,15 @@ class DeployResult:
     rolled_back: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "deployment": self.deployment_id, "target": self.target,
-                "seconds": round(self.seconds, 3), "error": self.error,
-                "rolled_back": self.rolled_back,
-                "models": [o.to_dict() for o in self.outcomes.values()]}
+        return {
+            "ok": self.ok,
+            "deployment": self.deployment_id,
+            "target": self.target,
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+            "rolled_back": self.rolled_back,
+            "models": [o.to_dict() for o in self.outcomes.values()],
+        }
 
 
 def default_actor() -> str:
@@ -113,10 +123,9 @@ class _LeaseHeartbeat:
 
     def _beat(self) -> None:
         while not self._stopped.wait(self._ttl_s / 3):
-            try:
+            # The catalog was briefly unusable: the next beat tries again.
+            with contextlib.suppress(ModelyardError):
                 self._log.renew_lease(self._target, self._holder, self._ttl_s)
-            except ModelyardError:
-                pass  # the catalog was briefly unusable: the next beat tries again
 
 
 def _reached(outcomes: Mapping[str, ModelOutcome]) -> str:
@@ -132,17 +141,28 @@ def changed_triton_models(writer: RepositoryWriter, compiled: CompilePlan) -> se
 class Rollout:
     """One deployment of a compiled selection to one target."""
 
-    def __init__(self, log: DeploymentLog, target: str, url: str, repository: Path,
-                 compiled: CompilePlan, dependencies: Mapping[str, Sequence[str]], *,
-                 selection: str, actor: str | None = None,
-                 options: DeployOptions | None = None, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        log: DeploymentLog,
+        target: str,
+        url: str,
+        repository: Path,
+        compiled: CompilePlan,
+        dependencies: Mapping[str, Sequence[str]],
+        *,
+        selection: str,
+        actor: str | None = None,
+        options: DeployOptions | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         self.log = log
         self.target = target
         self.client = TritonClient(url, timeout_s=(options or DeployOptions()).load_timeout_s)
         # A rollback must outlast a load that timed out on our side but still runs in
         # Triton: the server finishes that load before it takes the next one for the model.
         self.rollback_client = TritonClient(
-            url, timeout_s=max((options or DeployOptions()).load_timeout_s, ROLLBACK_TIMEOUT_S))
+            url, timeout_s=max((options or DeployOptions()).load_timeout_s, ROLLBACK_TIMEOUT_S)
+        )
         self.writer = RepositoryWriter(repository)
         self.compiled = compiled
         self.dependencies = dependencies
@@ -155,8 +175,13 @@ class Rollout:
     # The plan ---------------------------------------------------------------------
 
     def plan(self) -> RolloutPlan:
-        return plan_rollout(self.target, self.compiled, changed_triton_models(self.writer, self.compiled),
-                            self.client.index(), self.dependencies)
+        return plan_rollout(
+            self.target,
+            self.compiled,
+            changed_triton_models(self.writer, self.compiled),
+            self.client.index(),
+            self.dependencies,
+        )
 
     # The run ------------------------------------------------------------------------
 
@@ -179,43 +204,76 @@ class Rollout:
             previous_generation = self.writer.current()
             previous_digests = self.writer.current_digests()
             plan = self.plan()
-            outcomes = {a.triton_name: ModelOutcome(a.triton_name, a.action)
-                        for a in plan.actions if a.action != "keep"}
+            outcomes = {
+                a.triton_name: ModelOutcome(a.triton_name, a.action)
+                for a in plan.actions
+                if a.action != "keep"
+            }
             try:
                 self._execute(plan, outcomes, previous_generation, previous_digests)
             except ModelyardError as exc:
                 try:
-                    rolled_back = self._roll_back(plan, outcomes, previous_generation,
-                                                  previous_digests)
+                    rolled_back = self._roll_back(
+                        plan, outcomes, previous_generation, previous_digests
+                    )
                 except RolloutFailed as rollback_error:
-                    message = (f"{exc.message}; {rollback_error.message}; reached "
-                               f"{_reached(outcomes)}")
-                    self.log.finish(deployment_id, "rollback_failed",
-                                    [o.to_dict() for o in outcomes.values()], message)
-                    result = DeployResult(deployment_id, self.target, plan, outcomes,
-                                          time.perf_counter() - started, False, message)
+                    message = (
+                        f"{exc.message}; {rollback_error.message}; reached {_reached(outcomes)}"
+                    )
+                    self.log.finish(
+                        deployment_id,
+                        "rollback_failed",
+                        [o.to_dict() for o in outcomes.values()],
+                        message,
+                    )
+                    result = DeployResult(
+                        deployment_id,
+                        self.target,
+                        plan,
+                        outcomes,
+                        time.perf_counter() - started,
+                        False,
+                        message,
+                    )
                     raise RolloutFailed(
                         f"deployment {deployment_id} to {self.target} failed: {exc.message}; "
                         f"it had reached {_reached(outcomes)}; the rollback failed too "
                         f"({rollback_error.message}); once the server answers again, run "
                         "`modelyard deploy` again: it loads what is missing",
-                        result=result) from exc
-                self.log.finish(deployment_id, "failed", [o.to_dict() for o in outcomes.values()],
-                                exc.message)
-                result = DeployResult(deployment_id, self.target, plan, outcomes,
-                                      time.perf_counter() - started, False, exc.message, rolled_back)
+                        result=result,
+                    ) from exc
+                self.log.finish(
+                    deployment_id, "failed", [o.to_dict() for o in outcomes.values()], exc.message
+                )
+                result = DeployResult(
+                    deployment_id,
+                    self.target,
+                    plan,
+                    outcomes,
+                    time.perf_counter() - started,
+                    False,
+                    exc.message,
+                    rolled_back,
+                )
                 raise RolloutFailed(
                     f"deployment {deployment_id} to {self.target} failed: {exc.message}; rolled "
                     f"back {', '.join(rolled_back) or 'nothing'}; the server serves what it served "
-                    "before", result=result) from exc
+                    "before",
+                    result=result,
+                ) from exc
             self.log.finish(deployment_id, "succeeded", [o.to_dict() for o in outcomes.values()])
-            return DeployResult(deployment_id, self.target, plan, outcomes,
-                                time.perf_counter() - started, True)
+            return DeployResult(
+                deployment_id, self.target, plan, outcomes, time.perf_counter() - started, True
+            )
         except RolloutFailed:
             raise
         except BaseException as exc:  # the server vanished, Ctrl-C...: record it, then re-raise
-            message = exc.message if isinstance(exc, ModelyardError) else f"{type(exc).__name__}: {exc}"
-            self.log.finish(deployment_id, "failed", [o.to_dict() for o in outcomes.values()], message)
+            message = (
+                exc.message if isinstance(exc, ModelyardError) else f"{type(exc).__name__}: {exc}"
+            )
+            self.log.finish(
+                deployment_id, "failed", [o.to_dict() for o in outcomes.values()], message
+            )
             raise
 
     def _acquire_lease(self) -> None:
@@ -229,8 +287,13 @@ class Rollout:
                     raise
                 time.sleep(0.5)
 
-    def _execute(self, plan: RolloutPlan, outcomes: dict[str, ModelOutcome],
-                 previous_generation: Path | None, previous_digests: dict[str, str]) -> None:
+    def _execute(
+        self,
+        plan: RolloutPlan,
+        outcomes: dict[str, ModelOutcome],
+        previous_generation: Path | None,
+        previous_digests: dict[str, str],
+    ) -> None:
         reloads = [a for a in plan.of("reload") if set(a.live_versions).isdisjoint(a.versions)]
         # Phase 1: old and new versions side by side where a model is upgraded.
         overlap = self._overlap_files(reloads, previous_generation, previous_digests)
@@ -251,30 +314,47 @@ class Rollout:
             outcome.status, outcome.seconds = "done", time.perf_counter() - began
             self.progress(action.triton_name, "unloaded")
 
-    def _overlap_files(self, reloads: list[ModelAction], previous_generation: Path | None,
-                       previous_digests: dict[str, str]) -> list[RepoFile] | None:
+    def _overlap_files(
+        self,
+        reloads: list[ModelAction],
+        previous_generation: Path | None,
+        previous_digests: dict[str, str],
+    ) -> list[RepoFile] | None:
         if not reloads or previous_generation is None:
             return None
         by_name = {m.triton_name: m for m in self.compiled.models.values()}
-        files = [f for f in self.compiled.files
-                 if f.path.split("/", 1)[0] not in {a.triton_name for a in reloads}
-                 or not f.path.endswith("/config.pbtxt") or f.path.count("/") > 1]
+        files = [
+            f
+            for f in self.compiled.files
+            if f.path.split("/", 1)[0] not in {a.triton_name for a in reloads}
+            or not f.path.endswith("/config.pbtxt")
+            or f.path.count("/") > 1
+        ]
         for action in reloads:
             model = by_name[action.triton_name]
             config = type(model.config)()
             config.CopyFrom(model.config)
             del config.version_policy.specific.versions[:]
             config.version_policy.specific.versions.extend(
-                sorted(set(action.versions) | set(action.live_versions)))
+                sorted(set(action.versions) | set(action.live_versions))
+            )
             text = to_pbtxt(config).encode()
             import hashlib
 
-            files.append(RepoFile(f"{action.triton_name}/config.pbtxt",
-                                  hashlib.sha256(text).hexdigest(), content=text))
+            files.append(
+                RepoFile(
+                    f"{action.triton_name}/config.pbtxt",
+                    hashlib.sha256(text).hexdigest(),
+                    content=text,
+                )
+            )
             for old in action.live_versions:
                 prefix = f"{action.triton_name}/{old}/"
-                files += [RepoFile(path, digest, source=previous_generation / path)
-                          for path, digest in previous_digests.items() if path.startswith(prefix)]
+                files += [
+                    RepoFile(path, digest, source=previous_generation / path)
+                    for path, digest in previous_digests.items()
+                    if path.startswith(prefix)
+                ]
         return files
 
     def _load_all(self, actions: list[ModelAction], outcomes: dict[str, ModelOutcome]) -> None:
@@ -288,8 +368,10 @@ class Rollout:
                     for name, action in list(pending.items()):
                         if len(running) >= self.options.concurrency:
                             break
-                        if all(dep in done or dep not in pending and dep not in running.values()
-                               for dep in action.waits_for):
+                        if all(
+                            dep in done or dep not in pending and dep not in running.values()
+                            for dep in action.waits_for
+                        ):
                             del pending[name]
                             running[pool.submit(self._load_one, action, outcomes[name])] = name
                 elif pending:
@@ -298,7 +380,9 @@ class Rollout:
                     pending.clear()
                 if not running:
                     if pending and not failure:  # nothing can start: a dependency never loads
-                        raise RolloutFailed(f"cannot order the loads of {', '.join(sorted(pending))}")
+                        raise RolloutFailed(
+                            f"cannot order the loads of {', '.join(sorted(pending))}"
+                        )
                     break
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
@@ -338,31 +422,48 @@ class Rollout:
             if all(self.client.is_ready(name, v) for v in versions):
                 return
             if time.monotonic() >= deadline:
-                raise TritonError(f"{name}: not READY within {self.options.ready_timeout_s:g} s "
-                                  f"(versions {', '.join(map(str, versions))})")
+                raise TritonError(
+                    f"{name}: not READY within {self.options.ready_timeout_s:g} s "
+                    f"(versions {', '.join(map(str, versions))})"
+                )
             time.sleep(0.1)
 
     def _smoke(self, name: str, versions: Sequence[int]) -> None:
         """One inference per version: the manifest's example inputs, else zeros."""
-        examples = next((m.examples for m in self.compiled.models.values()
-                         if m.triton_name == name), {})
+        examples = next(
+            (m.examples for m in self.compiled.models.values() if m.triton_name == name), {}
+        )
         inputs = request_inputs(self.client.config(name), examples)
         for version in versions:
             try:
                 self.client.infer(name, inputs, version=version)
             except TritonError as exc:
-                raise TritonError(f"{name}: smoke inference on version {version} failed: "
-                                  f"{exc.message}") from exc
+                raise TritonError(
+                    f"{name}: smoke inference on version {version} failed: {exc.message}"
+                ) from exc
 
     # Rollback -----------------------------------------------------------------------
 
-    def _roll_back(self, plan: RolloutPlan, outcomes: dict[str, ModelOutcome],
-                   previous_generation: Path | None, previous_digests: dict[str, str]) -> list[str]:
-        touched = [a for a in plan.actions if a.action in ("load", "reload")
-                   and outcomes[a.triton_name].status in ("done", "failed", "loading")]
+    def _roll_back(
+        self,
+        plan: RolloutPlan,
+        outcomes: dict[str, ModelOutcome],
+        previous_generation: Path | None,
+        previous_digests: dict[str, str],
+    ) -> list[str]:
+        touched = [
+            a
+            for a in plan.actions
+            if a.action in ("load", "reload")
+            and outcomes[a.triton_name].status in ("done", "failed", "loading")
+        ]
         if previous_generation is not None:
-            self.writer.write([RepoFile(path, digest, source=previous_generation / path)
-                               for path, digest in previous_digests.items()])
+            self.writer.write(
+                [
+                    RepoFile(path, digest, source=previous_generation / path)
+                    for path, digest in previous_digests.items()
+                ]
+            )
         rolled: list[str] = []
         problems: list[str] = []
         for action in reversed(touched):  # dependents first
@@ -381,4 +482,3 @@ class Rollout:
         if problems:
             raise RolloutFailed("the rollback itself failed: " + "; ".join(problems))
         return rolled
-

@@ -149,7 +149,9 @@ class DependencyGraph(Generic[N]):
                 if dep not in came_from:
                     came_from[dep] = node
                     queue.append(dep)
-        raise AssertionError("a strongly connected component always has a cycle")  # pragma: no cover
+        raise AssertionError(
+            "a strongly connected component always has a cycle"
+        )  # pragma: no cover
 
     def check_acyclic(self) -> None:
         """Raise CycleFound with the first cycle's path if there is one."""

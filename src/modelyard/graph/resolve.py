@@ -97,22 +97,34 @@ def resolve(index: VersionIndex, roots: Sequence[str] | None = None) -> Resoluti
     return Resolution(DependencyGraph(edges), entries, problems, resolved)
 
 
-def _unresolved(entry: VersionEntry, position: int, dependency: Dependency,
-                index: VersionIndex) -> Problem:
+def _unresolved(
+    entry: VersionEntry, position: int, dependency: Dependency, index: VersionIndex
+) -> Problem:
     field_name = f"dependencies[{position}]"
     available = index.by_model.get(dependency.model_id)
     if not available:
-        return Problem(Severity.ERROR, "missing-dependency",
-                       f"depends on {dependency.model_id}, which is not registered; "
-                       "apply its manifest first or in the same apply",
-                       model=entry.ref, field=field_name,
-                       details={"dependency": str(dependency), "position": position})
+        return Problem(
+            Severity.ERROR,
+            "missing-dependency",
+            f"depends on {dependency.model_id}, which is not registered; "
+            "apply its manifest first or in the same apply",
+            model=entry.ref,
+            field=field_name,
+            details={"dependency": str(dependency), "position": position},
+        )
     versions = ", ".join(str(e.version) for e in sorted(available, key=lambda e: e.version))
-    return Problem(Severity.ERROR, "unsatisfiable-dependency",
-                   f"{dependency} matches none of the registered versions ({versions})",
-                   model=entry.ref, field=field_name,
-                   details={"dependency": str(dependency), "position": position,
-                            "available": versions.split(", ")})
+    return Problem(
+        Severity.ERROR,
+        "unsatisfiable-dependency",
+        f"{dependency} matches none of the registered versions ({versions})",
+        model=entry.ref,
+        field=field_name,
+        details={
+            "dependency": str(dependency),
+            "position": position,
+            "available": versions.split(", "),
+        },
+    )
 
 
 def cycle_problems(graph: DependencyGraph[str]) -> list[Problem]:
@@ -121,9 +133,16 @@ def cycle_problems(graph: DependencyGraph[str]) -> list[Problem]:
     for cycle, members in graph.cycle_groups():
         others = sorted(members - set(cycle))
         also = f" (also caught up in it: {', '.join(others)})" if others else ""
-        problems.append(Problem(Severity.ERROR, "cycle", "dependency cycle: " + " -> ".join(cycle) + also,
-                                model=cycle[0], field="dependencies",
-                                details={"cycle": cycle, "members": sorted(members)}))
+        problems.append(
+            Problem(
+                Severity.ERROR,
+                "cycle",
+                "dependency cycle: " + " -> ".join(cycle) + also,
+                model=cycle[0],
+                field="dependencies",
+                details={"cycle": cycle, "members": sorted(members)},
+            )
+        )
     return problems
 
 

@@ -48,8 +48,15 @@ class LatencySummary:
     @classmethod
     def of(cls, latencies_s: Sequence[float]) -> LatencySummary:
         ms = [v * 1000 for v in latencies_s]
-        return cls(len(ms), percentile(ms, 50), percentile(ms, 90), percentile(ms, 99),
-                   sum(ms) / len(ms), min(ms), max(ms))
+        return cls(
+            len(ms),
+            percentile(ms, 50),
+            percentile(ms, 90),
+            percentile(ms, 99),
+            sum(ms) / len(ms),
+            min(ms),
+            max(ms),
+        )
 
 
 # Triton statistics -------------------------------------------------------------------
@@ -94,7 +101,8 @@ class PhaseTotals:
             queue_ms=per_request_ms("queue"),
             compute_input_ms=per_request_ms("compute_input"),
             compute_infer_ms=per_request_ms("compute_infer"),
-            compute_output_ms=per_request_ms("compute_output"))
+            compute_output_ms=per_request_ms("compute_output"),
+        )
 
 
 @dataclass(frozen=True)
@@ -118,8 +126,10 @@ class ServerTimes:
         return self.compute_input_ms + self.compute_infer_ms + self.compute_output_ms
 
     def to_dict(self) -> dict[str, Any]:
-        return {**{k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()},
-                "compute_ms": round(self.compute_ms, 4)}
+        return {
+            **{k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()},
+            "compute_ms": round(self.compute_ms, 4),
+        }
 
 
 @dataclass(frozen=True)
@@ -135,9 +145,14 @@ class StepShare:
     share: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "requests": self.requests,
-                "request_ms": round(self.request_ms, 4), "queue_ms": round(self.queue_ms, 4),
-                "compute_ms": round(self.compute_ms, 4), "share": round(self.share, 4)}
+        return {
+            "model": self.model,
+            "requests": self.requests,
+            "request_ms": round(self.request_ms, 4),
+            "queue_ms": round(self.queue_ms, 4),
+            "compute_ms": round(self.compute_ms, 4),
+            "share": round(self.share, 4),
+        }
 
 
 def step_shares(ensemble: ServerTimes, steps: Mapping[str, ServerTimes]) -> list[StepShare]:
@@ -155,16 +170,22 @@ def step_shares(ensemble: ServerTimes, steps: Mapping[str, ServerTimes]) -> list
             continue
         scale = times.requests / ensemble.requests
         per_request = times.request_ms * scale
-        shares.append(StepShare(
-            model, times.requests, per_request, times.queue_ms * scale,
-            times.compute_ms * scale,
-            per_request / ensemble.request_ms if ensemble.request_ms else 0.0))
+        shares.append(
+            StepShare(
+                model,
+                times.requests,
+                per_request,
+                times.queue_ms * scale,
+                times.compute_ms * scale,
+                per_request / ensemble.request_ms if ensemble.request_ms else 0.0,
+            )
+        )
     return shares
 
 
 # Prometheus ---------------------------------------------------------------------------
 
-_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)')
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 MetricSamples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -201,13 +222,19 @@ class MetricTimes:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
-def metric_times(before: MetricSamples, after: MetricSamples, model: str,
-                 version: int | None) -> MetricTimes | None:
+def metric_times(
+    before: MetricSamples, after: MetricSamples, model: str, version: int | None
+) -> MetricTimes | None:
     """The model's counter deltas between two scrapes; None if it has no samples."""
+
     def total(samples: MetricSamples, name: str) -> float | None:
-        found = [value for (metric, labels), value in samples.items()
-                 if metric == name and ("model", model) in labels
-                 and (version is None or ("version", str(version)) in labels)]
+        found = [
+            value
+            for (metric, labels), value in samples.items()
+            if metric == name
+            and ("model", model) in labels
+            and (version is None or ("version", str(version)) in labels)
+        ]
         return sum(found) if found else None
 
     def delta(name: str) -> float:
@@ -217,9 +244,12 @@ def metric_times(before: MetricSamples, after: MetricSamples, model: str,
         return None
     count = int(delta("nv_inference_request_success"))
     scale = 1 / count / 1000 if count else 0.0
-    return MetricTimes(count, delta("nv_inference_queue_duration_us") * scale,
-                       delta("nv_inference_compute_infer_duration_us") * scale,
-                       delta("nv_inference_request_duration_us") * scale)
+    return MetricTimes(
+        count,
+        delta("nv_inference_queue_duration_us") * scale,
+        delta("nv_inference_compute_infer_duration_us") * scale,
+        delta("nv_inference_request_duration_us") * scale,
+    )
 
 
 # Levels and SLA verdicts -------------------------------------------------------------
@@ -234,7 +264,7 @@ class LevelResult:
     throughput_rps: float
     duration_s: float
     errors: int
-    stopped_by: str                      # "requests" | "time"
+    stopped_by: str  # "requests" | "time"
     warmup_requests: int
     warmup_mean_ms: float | None
     server: ServerTimes | None = None
@@ -247,14 +277,20 @@ class LevelResult:
             "concurrency": self.concurrency,
             "requests": self.latency.requests if self.latency else 0,
             "errors": self.errors,
-            "latency_ms": ({k: round(v, 3) for k, v in asdict(self.latency).items()
-                            if k != "requests"} if self.latency else None),
+            "latency_ms": (
+                {k: round(v, 3) for k, v in asdict(self.latency).items() if k != "requests"}
+                if self.latency
+                else None
+            ),
             "throughput_rps": round(self.throughput_rps, 3),
             "duration_s": round(self.duration_s, 3),
             "stopped_by": self.stopped_by,
-            "warmup": {"requests": self.warmup_requests,
-                       "mean_ms": round(self.warmup_mean_ms, 3)
-                       if self.warmup_mean_ms is not None else None},
+            "warmup": {
+                "requests": self.warmup_requests,
+                "mean_ms": round(self.warmup_mean_ms, 3)
+                if self.warmup_mean_ms is not None
+                else None,
+            },
             "server": self.server.to_dict() if self.server else None,
             "metrics": self.metrics.to_dict() if self.metrics else None,
             "steps": [s.to_dict() for s in self.steps],
@@ -276,8 +312,12 @@ class LevelFigures:
         latency = data.get("latency_ms")
         if not latency or not data.get("requests"):
             return None
-        return cls(int(data["concurrency"]), int(data["requests"]), float(latency["p99_ms"]),
-                   float(data["throughput_rps"]))
+        return cls(
+            int(data["concurrency"]),
+            int(data["requests"]),
+            float(latency["p99_ms"]),
+            float(data["throughput_rps"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -285,7 +325,7 @@ class SlaCheck:
     """One SLA target against a measurement: the figure, the verdict and the margin
     (positive: room left; negative: missed by)."""
 
-    target: str                 # "latency_p99" | "throughput"
+    target: str  # "latency_p99" | "throughput"
     declared: float
     measured: float
     unit: str
@@ -300,18 +340,28 @@ class SlaCheck:
         return 100 * self.margin / self.declared if self.declared else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "declared": self.declared,
-                "measured": round(self.measured, 3), "unit": self.unit, "passed": self.passed,
-                "margin": round(self.margin, 3), "margin_pct": round(self.margin_pct, 1),
-                "concurrency": self.concurrency, "requests": self.requests, "note": self.note}
+        return {
+            "target": self.target,
+            "declared": self.declared,
+            "measured": round(self.measured, 3),
+            "unit": self.unit,
+            "passed": self.passed,
+            "margin": round(self.margin, 3),
+            "margin_pct": round(self.margin_pct, 1),
+            "concurrency": self.concurrency,
+            "requests": self.requests,
+            "note": self.note,
+        }
 
     def describe(self) -> str:
         verb = "meets" if self.passed else "misses"
         word = "p99 latency" if self.target == "latency_p99" else "throughput"
-        return (f"{word} {self.measured:,.2f} {self.unit} {verb} the declared "
-                f"{self.declared:g} {self.unit} (margin {self.margin:+,.2f} {self.unit}, "
-                f"{self.margin_pct:+.0f}%; concurrency {self.concurrency}, "
-                f"{self.requests} requests)" + (f"; {self.note}" if self.note else ""))
+        return (
+            f"{word} {self.measured:,.2f} {self.unit} {verb} the declared "
+            f"{self.declared:g} {self.unit} (margin {self.margin:+,.2f} {self.unit}, "
+            f"{self.margin_pct:+.0f}%; concurrency {self.concurrency}, "
+            f"{self.requests} requests)" + (f"; {self.note}" if self.note else "")
+        )
 
 
 def check_sla(levels: Iterable[LevelFigures], sla: Sla) -> list[SlaCheck]:
@@ -334,14 +384,31 @@ def check_sla(levels: Iterable[LevelFigures], sla: Sla) -> list[SlaCheck]:
     best_throughput = max(within or measured, key=lambda lv: (lv.throughput_rps, -lv.concurrency))
     served = best_throughput.throughput_rps if within else 0.0
     return [
-        SlaCheck("latency_p99", budget, best_latency.p99_ms, "ms",
-                 best_latency.p99_ms <= budget, budget - best_latency.p99_ms,
-                 best_latency.concurrency, best_latency.requests,
-                 "" if fast_enough else f"no level reached {needed:g} rps"),
-        SlaCheck("throughput", needed, served, "rps", bool(within) and served >= needed,
-                 served - needed, best_throughput.concurrency, best_throughput.requests,
-                 "" if within else f"no level had a p99 within {budget:g} ms; the best "
-                 f"throughput at any latency was {best_throughput.throughput_rps:,.1f} rps"),
+        SlaCheck(
+            "latency_p99",
+            budget,
+            best_latency.p99_ms,
+            "ms",
+            best_latency.p99_ms <= budget,
+            budget - best_latency.p99_ms,
+            best_latency.concurrency,
+            best_latency.requests,
+            "" if fast_enough else f"no level reached {needed:g} rps",
+        ),
+        SlaCheck(
+            "throughput",
+            needed,
+            served,
+            "rps",
+            bool(within) and served >= needed,
+            served - needed,
+            best_throughput.concurrency,
+            best_throughput.requests,
+            ""
+            if within
+            else f"no level had a p99 within {budget:g} ms; the best "
+            f"throughput at any latency was {best_throughput.throughput_rps:,.1f} rps",
+        ),
     ]
 
 
@@ -375,8 +442,9 @@ class MemoryDrift:
 
     @property
     def gpu_memory_drift_mb(self) -> float | None:
-        return (None if self.gpu_memory_mb is None
-                else self.gpu_memory_mb - self.declared_gpu_memory_mb)
+        return (
+            None if self.gpu_memory_mb is None else self.gpu_memory_mb - self.declared_gpu_memory_mb
+        )
 
     @property
     def over_declared(self) -> list[str]:
@@ -392,32 +460,47 @@ class MemoryDrift:
         def rounded(value: float | None) -> float | None:
             return None if value is None else round(value, 2)
 
-        return {"instances": self.instances,
-                "declared": {"memory_mb": self.declared_memory_mb,
-                             "gpu_memory_mb": self.declared_gpu_memory_mb},
-                "measured": {"memory_mb": rounded(self.memory_mb),
-                             "gpu_memory_mb": rounded(self.gpu_memory_mb)},
-                "drift": {"memory_mb": rounded(self.memory_drift_mb),
-                          "gpu_memory_mb": rounded(self.gpu_memory_drift_mb)},
-                "over_declared": self.over_declared,
-                "process_rss_mb": [round(v, 2) for v in self.process_rss_mb],
-                "triton_memory_usage_bytes": self.triton_memory_usage}
+        return {
+            "instances": self.instances,
+            "declared": {
+                "memory_mb": self.declared_memory_mb,
+                "gpu_memory_mb": self.declared_gpu_memory_mb,
+            },
+            "measured": {
+                "memory_mb": rounded(self.memory_mb),
+                "gpu_memory_mb": rounded(self.gpu_memory_mb),
+            },
+            "drift": {
+                "memory_mb": rounded(self.memory_drift_mb),
+                "gpu_memory_mb": rounded(self.gpu_memory_drift_mb),
+            },
+            "over_declared": self.over_declared,
+            "process_rss_mb": [round(v, 2) for v in self.process_rss_mb],
+            "triton_memory_usage_bytes": self.triton_memory_usage,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MemoryDrift:
-        return cls(int(data["instances"]), int(data["declared"]["memory_mb"]),
-                   int(data["declared"]["gpu_memory_mb"]), data["measured"]["memory_mb"],
-                   data["measured"]["gpu_memory_mb"], list(data.get("process_rss_mb", [])),
-                   dict(data.get("triton_memory_usage_bytes", {})))
+        return cls(
+            int(data["instances"]),
+            int(data["declared"]["memory_mb"]),
+            int(data["declared"]["gpu_memory_mb"]),
+            data["measured"]["memory_mb"],
+            data["measured"]["gpu_memory_mb"],
+            list(data.get("process_rss_mb", [])),
+            dict(data.get("triton_memory_usage_bytes", {})),
+        )
 
 
-def memory_usage_bytes(statistics: Mapping[str, Any], model: str,
-                       version: int | None) -> dict[str, int]:
+def memory_usage_bytes(
+    statistics: Mapping[str, Any], model: str, version: int | None
+) -> dict[str, int]:
     """Triton's `memory_usage` of a model (bytes by type: CPU, CPU_PINNED, GPU)."""
     totals: dict[str, int] = {}
     for entry in statistics.get("model_stats", []):
-        if entry.get("name") != model or (version is not None
-                                          and str(entry.get("version")) != str(version)):
+        if entry.get("name") != model or (
+            version is not None and str(entry.get("version")) != str(version)
+        ):
             continue
         for usage in entry.get("memory_usage", []) or []:
             kind = str(usage.get("type", "CPU"))
@@ -425,8 +508,12 @@ def memory_usage_bytes(statistics: Mapping[str, Any], model: str,
     return totals
 
 
-def memory_drift(resources: Resources, instances: int, process_rss_bytes: Sequence[int],
-                 triton_usage: Mapping[str, int]) -> MemoryDrift:
+def memory_drift(
+    resources: Resources,
+    instances: int,
+    process_rss_bytes: Sequence[int],
+    triton_usage: Mapping[str, int],
+) -> MemoryDrift:
     """Compare measured memory with `resources` (declared per instance)."""
     count = max(1, instances)
     host_reported = triton_usage.get("CPU", 0) + triton_usage.get("CPU_PINNED", 0)
@@ -434,7 +521,12 @@ def memory_drift(resources: Resources, instances: int, process_rss_bytes: Sequen
     if host_reported:
         candidates.append(host_reported / MB / count)
     gpu = triton_usage.get("GPU")
-    return MemoryDrift(count, resources.memory_mb, resources.gpu_memory_mb,
-                       max(candidates) if candidates else None,
-                       gpu / MB / count if gpu else None,
-                       [rss / MB for rss in process_rss_bytes], dict(triton_usage))
+    return MemoryDrift(
+        count,
+        resources.memory_mb,
+        resources.gpu_memory_mb,
+        max(candidates) if candidates else None,
+        gpu / MB / count if gpu else None,
+        [rss / MB for rss in process_rss_bytes],
+        dict(triton_usage),
+    )

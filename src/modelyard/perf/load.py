@@ -81,10 +81,20 @@ def client_overhead_s(client: TritonClient, samples: int = 20) -> float:
     return statistics.median(client.ready_round_trip_s() for _ in range(max(1, samples)))
 
 
-def run_level(url: str, model: str, version: int | None, inputs: RequestInputs, *,
-              concurrency: int, max_requests: int, duration_s: float, warmup_requests: int,
-              timeout_s: float = 30.0, progress: LoadProgress | None = None,
-              before_measuring: Callable[[], None] | None = None) -> RawLevel:
+def run_level(
+    url: str,
+    model: str,
+    version: int | None,
+    inputs: RequestInputs,
+    *,
+    concurrency: int,
+    max_requests: int,
+    duration_s: float,
+    warmup_requests: int,
+    timeout_s: float = 30.0,
+    progress: LoadProgress | None = None,
+    before_measuring: Callable[[], None] | None = None,
+) -> RawLevel:
     """Warm up, then measure one concurrency level.
 
     `before_measuring` runs between warm-up and measurement (to read Triton's counters
@@ -112,15 +122,20 @@ def run_level(url: str, model: str, version: int | None, inputs: RequestInputs, 
                 with lock:
                     if measured:
                         raw.latencies_s.append(ended - began)
-                        raw.first_start_s = (began if raw.first_start_s is None
-                                             else min(raw.first_start_s, began))
-                        raw.last_end_s = ended if raw.last_end_s is None else max(raw.last_end_s, ended)
+                        raw.first_start_s = (
+                            began if raw.first_start_s is None else min(raw.first_start_s, began)
+                        )
+                        raw.last_end_s = (
+                            ended if raw.last_end_s is None else max(raw.last_end_s, ended)
+                        )
                     else:
                         raw.warmup_latencies_s.append(ended - began)
                 tickets.finish()
 
-        threads = [threading.Thread(target=worker, args=(c,), daemon=True, name=f"perf-{name}-{i}")
-                   for i, c in enumerate(clients)]
+        threads = [
+            threading.Thread(target=worker, args=(c,), daemon=True, name=f"perf-{name}-{i}")
+            for i, c in enumerate(clients)
+        ]
         for thread in threads:
             thread.start()
         # A worker blocked on a hung server ends with its client's timeout at the latest.
@@ -145,6 +160,7 @@ def run_level(url: str, model: str, version: int | None, inputs: RequestInputs, 
             client.close()
     if not raw.latencies_s:
         detail = f": {raw.error_samples[0]}" if raw.error_samples else ""
-        raise TritonError(f"model {model}: no request succeeded at concurrency {concurrency}"
-                          f"{detail}")
+        raise TritonError(
+            f"model {model}: no request succeeded at concurrency {concurrency}{detail}"
+        )
     return raw

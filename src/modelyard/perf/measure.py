@@ -48,8 +48,10 @@ class PerfOptions:
 
     def __post_init__(self) -> None:
         if not self.concurrency or any(not 1 <= c <= MAX_CONCURRENCY for c in self.concurrency):
-            raise InputError(f"--concurrency: expected levels between 1 and {MAX_CONCURRENCY}, "
-                             f"got {list(self.concurrency)}")
+            raise InputError(
+                f"--concurrency: expected levels between 1 and {MAX_CONCURRENCY}, "
+                f"got {list(self.concurrency)}"
+            )
         if self.duration_s <= 0:
             raise InputError(f"--duration: expected a positive duration, got {self.duration_s:g} s")
         if self.max_requests < 1:
@@ -101,10 +103,12 @@ class PerfReport:
             "url": self.subject.url,
             "passed": self.passed,
             "client_overhead_ms": round(self.client_overhead_ms, 4),
-            "options": {"concurrency": list(self.options.concurrency),
-                        "duration_s": self.options.duration_s,
-                        "max_requests": self.options.max_requests,
-                        "warmup_requests": self.options.warmup_requests},
+            "options": {
+                "concurrency": list(self.options.concurrency),
+                "duration_s": self.options.duration_s,
+                "max_requests": self.options.max_requests,
+                "warmup_requests": self.options.warmup_requests,
+            },
             "sla": self.subject.sla.model_dump(),
             "checks": [c.to_dict() for c in self.checks],
             "levels": [level.to_dict() for level in self.levels],
@@ -113,14 +117,25 @@ class PerfReport:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": True, "passed": self.passed, "model": self.subject.model_id,
-                "version": self.subject.version, "target": self.subject.target,
-                "measured_at": self.measured_at.isoformat(), **self.perf_summary(),
-                "memory": self.memory.to_dict() if self.memory else None}
+        return {
+            "ok": True,
+            "passed": self.passed,
+            "model": self.subject.model_id,
+            "version": self.subject.version,
+            "target": self.subject.target,
+            "measured_at": self.measured_at.isoformat(),
+            **self.perf_summary(),
+            "memory": self.memory.to_dict() if self.memory else None,
+        }
 
 
-def measure(subject: PerfSubject, options: PerfOptions, *, measured_at: datetime,
-            progress: LoadProgress | None = None) -> PerfReport:
+def measure(
+    subject: PerfSubject,
+    options: PerfOptions,
+    *,
+    measured_at: datetime,
+    progress: LoadProgress | None = None,
+) -> PerfReport:
     """Measure `subject` on its server at every concurrency level of `options`.
 
     Raises:
@@ -130,10 +145,12 @@ def measure(subject: PerfSubject, options: PerfOptions, *, measured_at: datetime
     notes: list[str] = []
     with TritonClient(subject.url, timeout_s=options.timeout_s) as client:
         if not client.is_ready(name, version):
-            raise TritonError(f"model {name} version {version} ({subject.model_id}@"
-                              f"{subject.version}) is not READY on target {subject.target!r} "
-                              f"({subject.url}); deploy it first: modelyard deploy --target "
-                              f"{subject.target}")
+            raise TritonError(
+                f"model {name} version {version} ({subject.model_id}@"
+                f"{subject.version}) is not READY on target {subject.target!r} "
+                f"({subject.url}); deploy it first: modelyard deploy --target "
+                f"{subject.target}"
+            )
         config = client.config(name)
         inputs = request_inputs(config, subject.examples)
         steps = _ensemble_steps(config)
@@ -147,26 +164,49 @@ def measure(subject: PerfSubject, options: PerfOptions, *, measured_at: datetime
                 metrics_url = None
         levels = []
         for concurrency in options.concurrency:
-            levels.append(_measure_level(client, subject, options, concurrency, inputs, steps,
-                                         metrics_url, progress))
+            levels.append(
+                _measure_level(
+                    client, subject, options, concurrency, inputs, steps, metrics_url, progress
+                )
+            )
         memory = None
         if steps:
             notes.append("an ensemble has no instances of its own; see its steps for memory")
         else:
             memory = _memory(client, subject, config)
             if memory.memory_mb is None and memory.gpu_memory_mb is None:
-                notes.append("no memory figure: Triton reported no memory_usage and no "
-                             "backend process of the model runs on this machine")
-    figures = [LevelFigures(lv.concurrency, lv.latency.requests, lv.latency.p99_ms,
-                            lv.throughput_rps) for lv in levels if lv.latency]
-    return PerfReport(subject, measured_at, options, overhead_s * 1000, levels,
-                      check_sla(figures, subject.sla), memory, steps, notes)
+                notes.append(
+                    "no memory figure: Triton reported no memory_usage and no "
+                    "backend process of the model runs on this machine"
+                )
+    figures = [
+        LevelFigures(lv.concurrency, lv.latency.requests, lv.latency.p99_ms, lv.throughput_rps)
+        for lv in levels
+        if lv.latency
+    ]
+    return PerfReport(
+        subject,
+        measured_at,
+        options,
+        overhead_s * 1000,
+        levels,
+        check_sla(figures, subject.sla),
+        memory,
+        steps,
+        notes,
+    )
 
 
-def _measure_level(client: TritonClient, subject: PerfSubject, options: PerfOptions,
-                   concurrency: int, inputs: RequestInputs, steps: list[str],
-                   metrics_url: str | None,
-                   progress: LoadProgress | None) -> LevelResult:
+def _measure_level(
+    client: TritonClient,
+    subject: PerfSubject,
+    options: PerfOptions,
+    concurrency: int,
+    inputs: RequestInputs,
+    steps: list[str],
+    metrics_url: str | None,
+    progress: LoadProgress | None,
+) -> LevelResult:
     name, version = subject.triton_name, subject.triton_version
     before: dict[str, PhaseTotals] = {}
     scraped: list[MetricSamples] = []
@@ -182,26 +222,44 @@ def _measure_level(client: TritonClient, subject: PerfSubject, options: PerfOpti
         if progress is not None:
             progress(f"concurrency {concurrency}: {phase}", done, planned)
 
-    raw = run_level(subject.url, name, version, inputs, concurrency=concurrency,
-                    max_requests=options.max_requests, duration_s=options.duration_s,
-                    warmup_requests=options.warmup_requests, timeout_s=options.timeout_s,
-                    progress=report, before_measuring=snapshot)
+    raw = run_level(
+        subject.url,
+        name,
+        version,
+        inputs,
+        concurrency=concurrency,
+        max_requests=options.max_requests,
+        duration_s=options.duration_s,
+        warmup_requests=options.warmup_requests,
+        timeout_s=options.timeout_s,
+        progress=report,
+        before_measuring=snapshot,
+    )
     server = PhaseTotals.from_statistics(client.statistics(name, version), name).minus(before[name])
-    step_times = {step: PhaseTotals.from_statistics(client.statistics(step), step)
-                  .minus(before[step]) for step in steps}
+    step_times = {
+        step: PhaseTotals.from_statistics(client.statistics(step), step).minus(before[step])
+        for step in steps
+    }
     metrics = None
     if metrics_url is not None and scraped:
-        metrics = metric_times(scraped[0], parse_prometheus(read_metrics(metrics_url)), name,
-                               version)
+        metrics = metric_times(
+            scraped[0], parse_prometheus(read_metrics(metrics_url)), name, version
+        )
     warmup = raw.warmup_latencies_s
     return LevelResult(
-        concurrency=concurrency, latency=LatencySummary.of(raw.latencies_s),
-        throughput_rps=raw.throughput_rps, duration_s=raw.window_s, errors=raw.errors,
-        stopped_by=raw.stopped_by, warmup_requests=len(warmup),
+        concurrency=concurrency,
+        latency=LatencySummary.of(raw.latencies_s),
+        throughput_rps=raw.throughput_rps,
+        duration_s=raw.window_s,
+        errors=raw.errors,
+        stopped_by=raw.stopped_by,
+        warmup_requests=len(warmup),
         warmup_mean_ms=1000 * sum(warmup) / len(warmup) if warmup else None,
-        server=server, metrics=metrics,
+        server=server,
+        metrics=metrics,
         steps=step_shares(server, step_times) if steps else [],
-        error_samples=raw.error_samples)
+        error_samples=raw.error_samples,
+    )
 
 
 def _ensemble_steps(config: Mapping[str, Any]) -> list[str]:

@@ -14,6 +14,7 @@ one server's stubs from another's. Backends that run inside the tritonserver pro
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 STUB_NAME = "triton_python_backend_stub"
@@ -56,10 +57,8 @@ def stub_processes(repository: Path, model: str, version: int) -> dict[int, int]
 def _spellings(repository: Path) -> set[Path]:
     # Triton keeps the path it was given, or the generation the repository linked to.
     spellings = {repository.absolute()}
-    try:
+    with contextlib.suppress(OSError):
         spellings.add(repository.resolve())
-    except OSError:
-        pass
     return spellings
 
 

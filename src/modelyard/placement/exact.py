@@ -49,13 +49,16 @@ def _admits(dedication: Dedication | None, demand: Demand) -> bool:
     return dedication is None or dedication.admits(demand.domain, demand.team)
 
 
-def place_exact(demands: Sequence[Demand], fleet: Fleet, *, time_limit_s: float = 10.0
-                ) -> ExactResult:
+def place_exact(
+    demands: Sequence[Demand], fleet: Fleet, *, time_limit_s: float = 10.0
+) -> ExactResult:
     try:
         import highspy
         from highspy.highs import HighsError
     except ImportError:
-        raise InputError("the exact placement needs HiGHS: pip install 'modelyard[exact]'") from None
+        raise InputError(
+            "the exact placement needs HiGHS: pip install 'modelyard[exact]'"
+        ) from None
     try:
         return _place_exact(highspy, demands, fleet, time_limit_s)
     except HighsError as exc:
@@ -64,8 +67,9 @@ def place_exact(demands: Sequence[Demand], fleet: Fleet, *, time_limit_s: float 
         return ExactResult(None, False, f"HiGHS refused the model ({exc})")
 
 
-def _place_exact(highspy: Any, demands: Sequence[Demand], fleet: Fleet,
-                 time_limit_s: float) -> ExactResult:
+def _place_exact(
+    highspy: Any, demands: Sequence[Demand], fleet: Fleet, time_limit_s: float
+) -> ExactResult:
     highs = _quiet_highs(highspy)
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("time_limit", float(time_limit_s))
@@ -76,23 +80,31 @@ def _place_exact(highspy: Any, demands: Sequence[Demand], fleet: Fleet,
     options: dict[tuple[int, int], list[tuple[Any, int, int | None]]] = defaultdict(list)
     count = 0
     for i, demand in enumerate(demands):
-        servers = [s for s, server in enumerate(fleet.servers)
-                   if _admits(server.dedicated_to, demand)
-                   and all(server.labels.get(k) == v for k, v in demand.requires)]
+        servers = [
+            s
+            for s, server in enumerate(fleet.servers)
+            if _admits(server.dedicated_to, demand)
+            and all(server.labels.get(k) == v for k, v in demand.requires)
+        ]
         for replica in range(demand.replicas):
             for s in servers:
                 if demand.replica_gpu_memory_mb > 0:
                     for position, (owner, gpu) in enumerate(gpus):
-                        if owner == s and _admits(gpu.dedicated_to, demand) \
-                                and gpu.memory_mb >= demand.replica_gpu_memory_mb:
+                        if (
+                            owner == s
+                            and _admits(gpu.dedicated_to, demand)
+                            and gpu.memory_mb >= demand.replica_gpu_memory_mb
+                        ):
                             options[(i, replica)].append((highs.addBinary(), s, position))
                             count += 1
                 else:
                     options[(i, replica)].append((highs.addBinary(), s, None))
                     count += 1
             if count > MAX_VARIABLES:
-                raise InputError(f"too large for the exact solver ({count}+ variables); "
-                                 "use the default first-fit placement")
+                raise InputError(
+                    f"too large for the exact solver ({count}+ variables); "
+                    "use the default first-fit placement"
+                )
             if not options[(i, replica)]:
                 return ExactResult(None, True, "no admissible server or GPU for " + demand.ref)
             highs.addConstr(sum(v for v, _, _ in options[(i, replica)]) == 1)
@@ -108,14 +120,18 @@ def _place_exact(highspy: Any, demands: Sequence[Demand], fleet: Fleet,
                 on_gpu[gpu_position].append((variable, i))
     for position, (_, gpu) in enumerate(gpus):
         if on_gpu[position]:
-            highs.addConstr(sum(demands[i].replica_gpu_memory_mb * v for v, i in on_gpu[position])
-                            <= gpu.memory_mb * used[position])
+            highs.addConstr(
+                sum(demands[i].replica_gpu_memory_mb * v for v, i in on_gpu[position])
+                <= gpu.memory_mb * used[position]
+            )
     for s, server in enumerate(fleet.servers):
         if on_server[s]:
-            highs.addConstr(sum(demands[i].replica_memory_mb * v for v, i in on_server[s])
-                            <= server.memory_mb)
-            highs.addConstr(sum(demands[i].replica_cpu_cores * v for v, i in on_server[s])
-                            <= server.cpu_cores)
+            highs.addConstr(
+                sum(demands[i].replica_memory_mb * v for v, i in on_server[s]) <= server.memory_mb
+            )
+            highs.addConstr(
+                sum(demands[i].replica_cpu_cores * v for v, i in on_server[s]) <= server.cpu_cores
+            )
     by_model: dict[str, list[int]] = defaultdict(list)
     for i, demand in enumerate(demands):
         by_model[demand.model_id].append(i)
@@ -135,8 +151,11 @@ def _place_exact(highspy: Any, demands: Sequence[Demand], fleet: Fleet,
     has_solution = highs.getInfo().primal_solution_status == 2  # kSolutionStatusFeasible
     if not has_solution:
         return ExactResult(None, status == highspy.HighsModelStatus.kInfeasible, name)
-    return ExactResult(_placement(demands, fleet, options, gpus, highs),
-                       status == highspy.HighsModelStatus.kOptimal, name)
+    return ExactResult(
+        _placement(demands, fleet, options, gpus, highs),
+        status == highspy.HighsModelStatus.kOptimal,
+        name,
+    )
 
 
 def _quiet_highs(highspy: Any) -> Any:
@@ -153,9 +172,13 @@ def _quiet_highs(highspy: Any) -> Any:
         os.close(saved)
 
 
-def _placement(demands: Sequence[Demand], fleet: Fleet,
-               options: dict[tuple[int, int], list[tuple[Any, int, int | None]]],
-               gpus: list[tuple[int, Any]], highs: Any) -> Placement:
+def _placement(
+    demands: Sequence[Demand],
+    fleet: Fleet,
+    options: dict[tuple[int, int], list[tuple[Any, int, int | None]]],
+    gpus: list[tuple[int, Any]],
+    highs: Any,
+) -> Placement:
     assignments = []
     gpu_used = [0] * len(gpus)
     memory_used = [0] * len(fleet.servers)
@@ -167,19 +190,37 @@ def _placement(demands: Sequence[Demand], fleet: Fleet,
             gpu_used[position] += demand.replica_gpu_memory_mb
         memory_used[s] += demand.replica_memory_mb
         cpu_used[s] += demand.replica_cpu_cores
-        assignments.append(Assignment(
-            ref=demand.ref, model_id=demand.model_id, replica=replica,
-            server=fleet.servers[s].name,
-            gpu_index=None if position is None else gpus[position][1].index,
-            instances=demand.instance_count, gpu_memory_mb=demand.replica_gpu_memory_mb,
-            memory_mb=demand.replica_memory_mb, cpu_cores=demand.replica_cpu_cores))
+        assignments.append(
+            Assignment(
+                ref=demand.ref,
+                model_id=demand.model_id,
+                replica=replica,
+                server=fleet.servers[s].name,
+                gpu_index=None if position is None else gpus[position][1].index,
+                instances=demand.instance_count,
+                gpu_memory_mb=demand.replica_gpu_memory_mb,
+                memory_mb=demand.replica_memory_mb,
+                cpu_cores=demand.replica_cpu_cores,
+            )
+        )
     assignments.sort(key=lambda a: (a.ref, a.replica))
     servers = []
     for s, server in enumerate(fleet.servers):
         gpu_total = sum(g.memory_mb for g in server.gpus)
         gpu_in_use = sum(gpu_used[p] for p, (owner, _) in enumerate(gpus) if owner == s)
-        servers.append(ServerUsage(server.name, server.memory_mb, memory_used[s],
-                                   server.cpu_cores, cpu_used[s], gpu_total, gpu_in_use))
-    usage = [GpuUsage(fleet.servers[owner].name, gpu.index, gpu.memory_mb, gpu_used[p])
-             for p, (owner, gpu) in enumerate(gpus)]
+        servers.append(
+            ServerUsage(
+                server.name,
+                server.memory_mb,
+                memory_used[s],
+                server.cpu_cores,
+                cpu_used[s],
+                gpu_total,
+                gpu_in_use,
+            )
+        )
+    usage = [
+        GpuUsage(fleet.servers[owner].name, gpu.index, gpu.memory_mb, gpu_used[p])
+        for p, (owner, gpu) in enumerate(gpus)
+    ]
     return Placement(assignments, [], servers, usage, lower_bound_gpus(demands, fleet))

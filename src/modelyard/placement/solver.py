@@ -149,7 +149,8 @@ def demands_from_specs(specs: Mapping[str, ModelSpec]) -> list[Demand]:
         refs_by_id.setdefault(spec.id, []).append(spec.ref)
     steps: dict[str, tuple[str, ...]] = {
         spec.ref: tuple(dict.fromkeys(step.model for step in spec.ensemble.steps))
-        for spec in listed if spec.ensemble is not None
+        for spec in listed
+        if spec.ensemble is not None
     }
     # A fixpoint rather than a topological order: replicas only grow, up to the largest,
     # so this ends even on a (malformed) cyclic catalog.
@@ -165,14 +166,21 @@ def demands_from_specs(specs: Mapping[str, ModelSpec]) -> list[Demand]:
     demands = []
     for spec in listed:
         resources = spec.resource_requirements
-        demands.append(Demand(
-            ref=spec.ref, model_id=spec.id, domain=spec.domain, team=spec.owner_team,
-            replicas=replicas[spec.ref], instance_count=resources.instance_count,
-            gpu_memory_mb=resources.gpu_memory_mb, memory_mb=resources.memory_mb,
-            cpu_cores=float(resources.cpu_cores),
-            requires=tuple(sorted(spec.placement.requires.items())),
-            colocate_with=steps.get(spec.ref, ()),
-        ))
+        demands.append(
+            Demand(
+                ref=spec.ref,
+                model_id=spec.id,
+                domain=spec.domain,
+                team=spec.owner_team,
+                replicas=replicas[spec.ref],
+                instance_count=resources.instance_count,
+                gpu_memory_mb=resources.gpu_memory_mb,
+                memory_mb=resources.memory_mb,
+                cpu_cores=float(resources.cpu_cores),
+                requires=tuple(sorted(spec.placement.requires.items())),
+                colocate_with=steps.get(spec.ref, ()),
+            )
+        )
     return demands
 
 
@@ -194,10 +202,17 @@ class Assignment:
     cpu_cores: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ref": self.ref, "model_id": self.model_id, "replica": self.replica,
-                "server": self.server, "gpu_index": self.gpu_index,
-                "instances": self.instances, "gpu_memory_mb": self.gpu_memory_mb,
-                "memory_mb": self.memory_mb, "cpu_cores": self.cpu_cores}
+        return {
+            "ref": self.ref,
+            "model_id": self.model_id,
+            "replica": self.replica,
+            "server": self.server,
+            "gpu_index": self.gpu_index,
+            "instances": self.instances,
+            "gpu_memory_mb": self.gpu_memory_mb,
+            "memory_mb": self.memory_mb,
+            "cpu_cores": self.cpu_cores,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,13 +237,22 @@ class Shortfall:
         return self.needed - self.available
 
     def __str__(self) -> str:
-        return (f"{self.ref} replica {self.replica}: {self.resource}: needs {_num(self.needed)}, "
-                f"at most {_num(self.available)} available ({_num(self.gap)} short): {self.reason}")
+        return (
+            f"{self.ref} replica {self.replica}: {self.resource}: needs {_num(self.needed)}, "
+            f"at most {_num(self.available)} available ({_num(self.gap)} short): {self.reason}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ref": self.ref, "model_id": self.model_id, "replica": self.replica,
-                "resource": self.resource, "needed": self.needed, "available": self.available,
-                "gap": self.gap, "reason": self.reason}
+        return {
+            "ref": self.ref,
+            "model_id": self.model_id,
+            "replica": self.replica,
+            "resource": self.resource,
+            "needed": self.needed,
+            "available": self.available,
+            "gap": self.gap,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,8 +285,11 @@ class ServerUsage:
     def utilisation(self) -> dict[str, float]:
         """Fraction used of host memory, CPU cores and GPU memory (0 without GPUs)."""
         gpu = self.used_gpu_memory_mb / self.gpu_memory_mb if self.gpu_memory_mb else 0.0
-        return {MEMORY: self.used_memory_mb / self.memory_mb,
-                CPU_CORES: self.used_cpu_cores / self.cpu_cores, GPU_MEMORY: gpu}
+        return {
+            MEMORY: self.used_memory_mb / self.memory_mb,
+            CPU_CORES: self.used_cpu_cores / self.cpu_cores,
+            GPU_MEMORY: gpu,
+        }
 
 
 @dataclass
@@ -327,7 +354,8 @@ class Placement:
         for a in self.on(server):
             if a.gpu_index in shared:
                 resources.setdefault(a.model_id, []).append(
-                    {"name": _rate_resource(a.gpu_index), "count": a.gpu_memory_mb // a.instances})
+                    {"name": _rate_resource(a.gpu_index), "count": a.gpu_memory_mb // a.instances}
+                )
         return resources
 
     def rate_limit_flags(self, server: str) -> list[str]:
@@ -338,27 +366,39 @@ class Placement:
         flags = ["--rate-limit=execution_count"]
         for gpu in self.gpus:
             if gpu.server == server and gpu.index in shared:
-                flags.append(f"--rate-limit-resource={_rate_resource(gpu.index)}:"
-                             f"{gpu.memory_mb}:{gpu.index}")
+                flags.append(
+                    f"--rate-limit-resource={_rate_resource(gpu.index)}:{gpu.memory_mb}:{gpu.index}"
+                )
         return flags
 
     def to_dict(self) -> dict[str, Any]:
         servers = []
         for usage in self.servers:
-            servers.append({
-                "server": usage.server,
-                "memory_mb": usage.memory_mb, "used_memory_mb": usage.used_memory_mb,
-                "cpu_cores": usage.cpu_cores, "used_cpu_cores": usage.used_cpu_cores,
-                "gpu_memory_mb": usage.gpu_memory_mb,
-                "used_gpu_memory_mb": usage.used_gpu_memory_mb,
-                "utilisation": usage.utilisation,
-                "gpus": [{"index": g.index, "memory_mb": g.memory_mb, "used_mb": g.used_mb,
-                          "utilisation": g.utilisation}
-                         for g in self.gpus if g.server == usage.server],
-                "instance_groups": self.instance_groups(usage.server),
-                "rate_limiter_resources": self.rate_limiter_resources(usage.server),
-                "rate_limit_flags": self.rate_limit_flags(usage.server),
-            })
+            servers.append(
+                {
+                    "server": usage.server,
+                    "memory_mb": usage.memory_mb,
+                    "used_memory_mb": usage.used_memory_mb,
+                    "cpu_cores": usage.cpu_cores,
+                    "used_cpu_cores": usage.used_cpu_cores,
+                    "gpu_memory_mb": usage.gpu_memory_mb,
+                    "used_gpu_memory_mb": usage.used_gpu_memory_mb,
+                    "utilisation": usage.utilisation,
+                    "gpus": [
+                        {
+                            "index": g.index,
+                            "memory_mb": g.memory_mb,
+                            "used_mb": g.used_mb,
+                            "utilisation": g.utilisation,
+                        }
+                        for g in self.gpus
+                        if g.server == usage.server
+                    ],
+                    "instance_groups": self.instance_groups(usage.server),
+                    "rate_limiter_resources": self.rate_limiter_resources(usage.server),
+                    "rate_limit_flags": self.rate_limit_flags(usage.server),
+                }
+            )
         return {
             "feasible": self.feasible,
             "gpus_used": self.gpus_used,
@@ -438,8 +478,10 @@ def _units(demands: Sequence[Demand]) -> list[list[Item]]:
     for i, d in enumerate(demands):
         for step_id in d.colocate_with:
             if step_id not in by_model:
-                raise InputError(f"{d.ref}: step model {step_id} must be placed with it but is "
-                                 "not among the demands; place the whole (closed) selection")
+                raise InputError(
+                    f"{d.ref}: step model {step_id} must be placed with it but is "
+                    "not among the demands; place the whole (closed) selection"
+                )
             for j in by_model[step_id]:
                 if j == i:
                     continue
@@ -447,15 +489,15 @@ def _units(demands: Sequence[Demand]) -> list[list[Item]]:
                     raise InputError(
                         f"{demands[j].ref} has {demands[j].replicas} replica(s) but runs in every "
                         f"replica of ensemble {d.ref} ({d.replicas}); give it at least as many "
-                        "(demands_from_specs does)")
+                        "(demands_from_specs does)"
+                    )
                 parent[root(j)] = root(i)
     groups: dict[int, list[int]] = {}
     for i in range(len(demands)):
         groups.setdefault(root(i), []).append(i)
     units: list[list[Item]] = []
     for members in groups.values():
-        bundles = max((demands[i].replicas for i in members if demands[i].colocate_with),
-                      default=0)
+        bundles = max((demands[i].replicas for i in members if demands[i].colocate_with), default=0)
         for k in range(bundles):
             units.append([(i, k) for i in members if demands[i].replicas > k])
         for i in members:
@@ -463,8 +505,9 @@ def _units(demands: Sequence[Demand]) -> list[list[Item]]:
     return units
 
 
-def _previous_positions(demands: Sequence[Demand],
-                        previous: Placement) -> dict[Item, tuple[str, int | None]]:
+def _previous_positions(
+    demands: Sequence[Demand], previous: Placement
+) -> dict[Item, tuple[str, int | None]]:
     """Where each replica ran before: same ref and replica, else (a new version) the
     same model id and replica of a version no longer among the demands."""
     refs = {d.ref for d in demands}
@@ -504,8 +547,9 @@ def _pinned(before: Mapping[Item, tuple[str, int | None]], fleet: Fleet) -> dict
     return pinned
 
 
-def _count_moved(demands: Sequence[Demand], before: Mapping[Item, tuple[str, int | None]],
-                 placement: Placement) -> int:
+def _count_moved(
+    demands: Sequence[Demand], before: Mapping[Item, tuple[str, int | None]], placement: Placement
+) -> int:
     index_of = {d.ref: i for i, d in enumerate(demands)}
     moved = 0
     for a in placement.assignments:
@@ -529,8 +573,15 @@ class _GpuState:
 
 
 class _ServerState:
-    __slots__ = ("sid", "server", "free_memory_mb", "free_cpu_cores", "gpus", "gpu_memory_mb",
-                 "used_gpu_memory_mb")
+    __slots__ = (
+        "sid",
+        "server",
+        "free_memory_mb",
+        "free_cpu_cores",
+        "gpus",
+        "gpu_memory_mb",
+        "used_gpu_memory_mb",
+    )
 
     def __init__(self, sid: int, server: Server) -> None:
         self.sid = sid
@@ -555,20 +606,32 @@ class _Profile:
 
     __slots__ = ("label_servers", "servers", "server_ok", "gpu_ok", "confined", "few_servers")
 
-    def __init__(self, requires: tuple[tuple[str, str], ...], domain: str, team: str,
-                 servers: list[_ServerState], gpus: list[_GpuState]) -> None:
-        self.label_servers = [s.sid for s in servers
-                              if all(s.server.labels.get(k) == v for k, v in requires)]
-        self.servers = [sid for sid in self.label_servers
-                        if _admits(servers[sid].server.dedicated_to, domain, team)]
+    def __init__(
+        self,
+        requires: tuple[tuple[str, str], ...],
+        domain: str,
+        team: str,
+        servers: list[_ServerState],
+        gpus: list[_GpuState],
+    ) -> None:
+        self.label_servers = [
+            s.sid for s in servers if all(s.server.labels.get(k) == v for k, v in requires)
+        ]
+        self.servers = [
+            sid
+            for sid in self.label_servers
+            if _admits(servers[sid].server.dedicated_to, domain, team)
+        ]
         self.server_ok = [False] * len(servers)
         for sid in self.servers:
             self.server_ok[sid] = True
-        self.gpu_ok = [self.server_ok[g.sid] and _admits(g.dedicated_to, domain, team)
-                       for g in gpus]
+        self.gpu_ok = [
+            self.server_ok[g.sid] and _admits(g.dedicated_to, domain, team) for g in gpus
+        ]
         # Its labels rule out some servers, or isolation half of them: placed first.
-        self.confined = (len(self.label_servers) < len(servers)
-                         or 2 * len(self.servers) <= len(servers))
+        self.confined = len(self.label_servers) < len(servers) or 2 * len(self.servers) <= len(
+            servers
+        )
         # Few eligible servers: scan theirs rather than every open GPU.
         self.few_servers = len(self.servers) * 4 < len(servers)
 
@@ -592,8 +655,9 @@ class _Solver:
         # GPUs holding something, as (free_mb, gid), sorted: tightest fit by bisection.
         self.open: list[tuple[int, int]] = []
         # GPUs holding nothing, largest first.
-        self.unused: list[int] = sorted(range(len(self.gpus)),
-                                        key=lambda gid: (-self.gpus[gid].memory_mb, gid))
+        self.unused: list[int] = sorted(
+            range(len(self.gpus)), key=lambda gid: (-self.gpus[gid].memory_mb, gid)
+        )
         self.gpu_need = [d.replica_gpu_memory_mb for d in demands]
         self.memory_need = [d.replica_memory_mb for d in demands]
         self.cpu_need = [d.replica_cpu_cores for d in demands]
@@ -609,8 +673,9 @@ class _Solver:
 
     # Driver ---------------------------------------------------------------------
 
-    def solve(self, units: list[list[Item]], pinned: Mapping[Item, Position],
-              bound: int) -> Placement:
+    def solve(
+        self, units: list[list[Item]], pinned: Mapping[Item, Position], bound: int
+    ) -> Placement:
         units = sorted(units, key=self._unit_key)
         rest: list[list[Item]] = []
         for unit in units:
@@ -676,9 +741,12 @@ class _Solver:
     # Finding a place --------------------------------------------------------------
 
     def _server_fits(self, i: int, server: _ServerState, memory_mb: int, cpu_cores: float) -> bool:
-        return (self.profile[i].server_ok[server.sid] and server.sid not in self.taken[i]
-                and server.free_memory_mb >= memory_mb
-                and server.free_cpu_cores >= cpu_cores - _EPS)
+        return (
+            self.profile[i].server_ok[server.sid]
+            and server.sid not in self.taken[i]
+            and server.free_memory_mb >= memory_mb
+            and server.free_cpu_cores >= cpu_cores - _EPS
+        )
 
     def _find_single(self, item: Item) -> Position | None:
         i, _ = item
@@ -690,7 +758,8 @@ class _Solver:
             for sid in profile.servers:
                 server = self.servers[sid]
                 if self._server_fits(i, server, memory, cpu) and (
-                        best is None or server.load() < best.load()):
+                    best is None or server.load() < best.load()
+                ):
                     best = server
             return None if best is None else (best.sid, None)
         chosen = self._find_open_gpu(i, need, memory, cpu)
@@ -712,8 +781,11 @@ class _Solver:
                     if not gpu.in_use or gpu.free_mb < need or not profile.gpu_ok[gpu.gid]:
                         continue
                     load = server.load()
-                    if best is None or (gpu.free_mb, load, gpu.gid) < (best.free_mb, best_load,
-                                                                        best.gid):
+                    if best is None or (gpu.free_mb, load, gpu.gid) < (
+                        best.free_mb,
+                        best_load,
+                        best.gid,
+                    ):
                         best, best_load = gpu, load
             return best
         position = bisect.bisect_left(self.open, (need, -1))
@@ -762,15 +834,19 @@ class _Solver:
             if packed is None:
                 continue
             opened, plan = packed
-            opened_mb = sum(self.gpus[gid].memory_mb for gid in {g for _, g in plan.values()}
-                            if gid is not None and not self.gpus[gid].in_use)
+            opened_mb = sum(
+                self.gpus[gid].memory_mb
+                for gid in {g for _, g in plan.values()}
+                if gid is not None and not self.gpus[gid].in_use
+            )
             key = (opened, -opened_mb, self.servers[sid].load(), sid)
             if best is None or key < best:
                 best, best_plan = key, packed[1]
         return best_plan
 
-    def _pack_on_server(self, sid: int, unit: list[Item],
-                        pinned: Mapping[Item, Position]) -> tuple[int, dict[Item, Position]] | None:
+    def _pack_on_server(
+        self, sid: int, unit: list[Item], pinned: Mapping[Item, Position]
+    ) -> tuple[int, dict[Item, Position]] | None:
         """Fit every item of `unit` on server `sid` (pinned items on their GPU where they
         still fit): (new GPUs opened, positions), or None."""
         server = self.servers[sid]
@@ -781,8 +857,9 @@ class _Solver:
         opened, plan, failed = self._pack_gpus(sid, unit, pinned)
         return None if failed is not None else (opened, plan)
 
-    def _pack_gpus(self, sid: int, unit: list[Item], pinned: Mapping[Item, Position]
-                   ) -> tuple[int, dict[Item, Position], tuple[int, int] | None]:
+    def _pack_gpus(
+        self, sid: int, unit: list[Item], pinned: Mapping[Item, Position]
+    ) -> tuple[int, dict[Item, Position], tuple[int, int] | None]:
         """Items onto the GPUs of server `sid`, largest first: (new GPUs opened, positions,
         None) or, when an item does not fit, (_, _, (its need, the most free for it)).
         """
@@ -856,14 +933,18 @@ class _Solver:
         for i, replica in unit:
             d = self.demands[i]
             note = reason if len(unit) == 1 or d.ref == lead else f"{reason} (with {lead})"
-            shortfalls.append(Shortfall(d.ref, d.model_id, replica, resource, needed,
-                                        available, note))
+            shortfalls.append(
+                Shortfall(d.ref, d.model_id, replica, resource, needed, available, note)
+            )
         return shortfalls
 
     def _why(self, unit: list[Item]) -> tuple[str, float, float, str]:
         members = [i for i, _ in unit]
-        what = ("the bundle of " + ", ".join(self.demands[i].ref for i in members)
-                if len(unit) > 1 else "a replica")
+        what = (
+            "the bundle of " + ", ".join(self.demands[i].ref for i in members)
+            if len(unit) > 1
+            else "a replica"
+        )
         if not self.servers:
             replicas = max(self.demands[i].replicas for i in members)
             return DISTINCT_SERVERS, float(replicas), 0.0, "the fleet has no servers"
@@ -876,28 +957,51 @@ class _Solver:
             labelled &= own
         if not labelled:
             return LABELS, 1.0, 0.0, f"no one server has the labels every member of {what} requires"
-        eligible = [sid for sid in sorted(labelled)
-                    if all(self.profile[i].server_ok[sid] for i in members)]
+        eligible = [
+            sid for sid in sorted(labelled) if all(self.profile[i].server_ok[sid] for i in members)
+        ]
         if not eligible:
-            return ISOLATION, 1.0, 0.0, (
-                "every server with the required labels is dedicated to other domains or teams")
+            return (
+                ISOLATION,
+                1.0,
+                0.0,
+                ("every server with the required labels is dedicated to other domains or teams"),
+            )
         for i in members:
-            if self.gpu_need[i] and not any(self.profile[i].gpu_ok[g.gid]
-                                            for sid in eligible for g in self.servers[sid].gpus):
-                return ISOLATION, 1.0, 0.0, (
-                    f"every GPU {self.demands[i].ref} could use is dedicated to other domains "
-                    "or teams")
+            if self.gpu_need[i] and not any(
+                self.profile[i].gpu_ok[g.gid] for sid in eligible for g in self.servers[sid].gpus
+            ):
+                return (
+                    ISOLATION,
+                    1.0,
+                    0.0,
+                    (
+                        f"every GPU {self.demands[i].ref} could use is dedicated to other domains "
+                        "or teams"
+                    ),
+                )
         # A server without a GPU the member may use cannot hold it at all.
-        eligible = [sid for sid in eligible
-                    if all(not self.gpu_need[i] or any(self.profile[i].gpu_ok[g.gid]
-                                                       for g in self.servers[sid].gpus)
-                           for i in members)]
+        eligible = [
+            sid
+            for sid in eligible
+            if all(
+                not self.gpu_need[i]
+                or any(self.profile[i].gpu_ok[g.gid] for g in self.servers[sid].gpus)
+                for i in members
+            )
+        ]
         free_servers = [sid for sid in eligible if not any(sid in self.taken[i] for i in members)]
         if not free_servers:
             replicas = max(self.demands[i].replicas for i in members)
-            return DISTINCT_SERVERS, float(replicas), float(len(eligible)), (
-                f"{replicas} replicas need {replicas} different servers; "
-                f"{len(eligible)} can run this model")
+            return (
+                DISTINCT_SERVERS,
+                float(replicas),
+                float(len(eligible)),
+                (
+                    f"{replicas} replicas need {replicas} different servers; "
+                    f"{len(eligible)} can run this model"
+                ),
+            )
         gpu_items = [i for i in members if self.gpu_need[i]]
         largest = max(gpu_items, key=lambda i: self.gpu_need[i], default=None)
         total_gpu = sum(self.gpu_need[i] for i in gpu_items)
@@ -905,27 +1009,46 @@ class _Solver:
         cpu = sum(self.cpu_need[i] for i in members)
 
         def gpu_free(sid: int, i: int) -> int:
-            return max((g.free_mb for g in self.servers[sid].gpus if self.profile[i].gpu_ok[g.gid]),
-                       default=0)
+            return max(
+                (g.free_mb for g in self.servers[sid].gpus if self.profile[i].gpu_ok[g.gid]),
+                default=0,
+            )
 
         def gpu_free_total(sid: int) -> int:
-            return sum(g.free_mb for g in self.servers[sid].gpus
-                       if any(self.profile[i].gpu_ok[g.gid] for i in gpu_items))
+            return sum(
+                g.free_mb
+                for g in self.servers[sid].gpus
+                if any(self.profile[i].gpu_ok[g.gid] for i in gpu_items)
+            )
 
         if largest is not None:
             most = max(gpu_free(sid, largest) for sid in free_servers)
             if most < self.gpu_need[largest]:
-                return GPU_MEMORY, float(self.gpu_need[largest]), float(most), (
-                    f"no GPU has {self.gpu_need[largest]} MB free for "
-                    f"{self.demands[largest].ref} (instances x gpu_memory_mb)")
+                return (
+                    GPU_MEMORY,
+                    float(self.gpu_need[largest]),
+                    float(most),
+                    (
+                        f"no GPU has {self.gpu_need[largest]} MB free for "
+                        f"{self.demands[largest].ref} (instances x gpu_memory_mb)"
+                    ),
+                )
             most_total = max(gpu_free_total(sid) for sid in free_servers)
             if most_total < total_gpu:
-                return GPU_MEMORY, float(total_gpu), float(most_total), (
-                    f"no server has {total_gpu} MB GPU memory free for {what}")
+                return (
+                    GPU_MEMORY,
+                    float(total_gpu),
+                    float(most_total),
+                    (f"no server has {total_gpu} MB GPU memory free for {what}"),
+                )
         most_memory = max(self.servers[sid].free_memory_mb for sid in free_servers)
         if most_memory < memory:
-            return MEMORY, float(memory), float(most_memory), (
-                f"no server has {memory} MB host memory free for {what}")
+            return (
+                MEMORY,
+                float(memory),
+                float(most_memory),
+                (f"no server has {memory} MB host memory free for {what}"),
+            )
         most_cpu = max(self.servers[sid].free_cpu_cores for sid in free_servers)
         if most_cpu < cpu - _EPS:
             return CPU_CORES, cpu, most_cpu, f"no server has {_num(cpu)} cores free for {what}"
@@ -938,18 +1061,34 @@ class _Solver:
                 have = gpu_free(sid, largest) if len(gpu_items) == 1 else gpu_free_total(sid)
                 want = self.gpu_need[largest] if len(gpu_items) == 1 else total_gpu
                 gaps.append(((want - have) / want, GPU_MEMORY, float(want), float(have)))
-            gaps.append(((memory - server.free_memory_mb) / max(memory, 1), MEMORY,
-                         float(memory), float(server.free_memory_mb)))
-            gaps.append(((cpu - server.free_cpu_cores) / max(cpu, _EPS), CPU_CORES, cpu,
-                         server.free_cpu_cores))
+            gaps.append(
+                (
+                    (memory - server.free_memory_mb) / max(memory, 1),
+                    MEMORY,
+                    float(memory),
+                    float(server.free_memory_mb),
+                )
+            )
+            gaps.append(
+                (
+                    (cpu - server.free_cpu_cores) / max(cpu, _EPS),
+                    CPU_CORES,
+                    cpu,
+                    server.free_cpu_cores,
+                )
+            )
             worst = max(gaps)
             split = False
             if worst[0] <= 0:  # enough in sum, but split over GPUs so that one item fails
                 failed = self._pack_gpus(sid, unit, {})[2]
                 if failed is not None:
                     split = True
-                    worst = ((failed[0] - failed[1]) / failed[0], GPU_MEMORY, float(failed[0]),
-                             float(failed[1]))
+                    worst = (
+                        (failed[0] - failed[1]) / failed[0],
+                        GPU_MEMORY,
+                        float(failed[0]),
+                        float(failed[1]),
+                    )
             score = sum(max(gap[0], 0.0) for gap in gaps)
             if closest is None or score < closest[0]:
                 closest = (score, worst[1], worst[2], worst[3], sid, split)
@@ -957,12 +1096,24 @@ class _Solver:
         _, resource, needed, most_free, sid, split = closest
         name = self.servers[sid].server.name
         if split:
-            return resource, needed, most_free, (
-                f"{name} has the GPU memory for {what} in sum, but not on one GPU for each "
-                "replica (a replica's instances share one GPU)")
-        return resource, needed, most_free, (
-            f"no server has GPU memory, host memory and cores free together for {what}; "
-            f"closest: {name}")
+            return (
+                resource,
+                needed,
+                most_free,
+                (
+                    f"{name} has the GPU memory for {what} in sum, but not on one GPU for each "
+                    "replica (a replica's instances share one GPU)"
+                ),
+            )
+        return (
+            resource,
+            needed,
+            most_free,
+            (
+                f"no server has GPU memory, host memory and cores free together for {what}; "
+                f"closest: {name}"
+            ),
+        )
 
     # Result -------------------------------------------------------------------------
 
@@ -970,21 +1121,35 @@ class _Solver:
         assignments = []
         for (i, replica), (sid, gid) in self.placed.items():
             d = self.demands[i]
-            assignments.append(Assignment(
-                ref=d.ref, model_id=d.model_id, replica=replica,
-                server=self.servers[sid].server.name,
-                gpu_index=None if gid is None else self.gpus[gid].index,
-                instances=d.instance_count, gpu_memory_mb=self.gpu_need[i],
-                memory_mb=self.memory_need[i], cpu_cores=self.cpu_need[i]))
+            assignments.append(
+                Assignment(
+                    ref=d.ref,
+                    model_id=d.model_id,
+                    replica=replica,
+                    server=self.servers[sid].server.name,
+                    gpu_index=None if gid is None else self.gpus[gid].index,
+                    instances=d.instance_count,
+                    gpu_memory_mb=self.gpu_need[i],
+                    memory_mb=self.memory_need[i],
+                    cpu_cores=self.cpu_need[i],
+                )
+            )
         assignments.sort(key=lambda a: (a.ref, a.replica))
         shortfalls.sort(key=lambda s: (s.ref, s.replica))
-        servers = [ServerUsage(
-            server=s.server.name, memory_mb=s.server.memory_mb,
-            used_memory_mb=s.server.memory_mb - s.free_memory_mb,
-            cpu_cores=s.server.cpu_cores,
-            used_cpu_cores=max(s.server.cpu_cores - s.free_cpu_cores, 0.0),
-            gpu_memory_mb=s.gpu_memory_mb, used_gpu_memory_mb=s.used_gpu_memory_mb,
-        ) for s in self.servers]
-        gpus = [GpuUsage(self.servers[g.sid].server.name, g.index, g.memory_mb,
-                         g.memory_mb - g.free_mb) for g in self.gpus]
+        servers = [
+            ServerUsage(
+                server=s.server.name,
+                memory_mb=s.server.memory_mb,
+                used_memory_mb=s.server.memory_mb - s.free_memory_mb,
+                cpu_cores=s.server.cpu_cores,
+                used_cpu_cores=max(s.server.cpu_cores - s.free_cpu_cores, 0.0),
+                gpu_memory_mb=s.gpu_memory_mb,
+                used_gpu_memory_mb=s.used_gpu_memory_mb,
+            )
+            for s in self.servers
+        ]
+        gpus = [
+            GpuUsage(self.servers[g.sid].server.name, g.index, g.memory_mb, g.memory_mb - g.free_mb)
+            for g in self.gpus
+        ]
         return Placement(assignments, shortfalls, servers, gpus, bound)

@@ -24,32 +24,39 @@ class CatalogReport:
     sla: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": True, "structure": self.structure, "resources": self.resources,
-                "sla": self.sla}
+        return {
+            "ok": True,
+            "structure": self.structure,
+            "resources": self.resources,
+            "sla": self.sla,
+        }
 
 
 def build_report(specs: Iterable[ModelSpec], fleet: Fleet | None = None) -> CatalogReport:
     listed = sorted(specs, key=lambda s: (s.domain, s.name, s.parsed_version))
-    return CatalogReport(structure_by_domain(listed), resource_usage(listed, fleet),
-                         sla_statistics(listed))
+    return CatalogReport(
+        structure_by_domain(listed), resource_usage(listed, fleet), sla_statistics(listed)
+    )
 
 
 def structure_by_domain(specs: list[ModelSpec]) -> dict[str, list[dict[str, Any]]]:
     """Each domain's models with version, framework, GPU memory, latency, deps, team."""
     domains: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for spec in specs:
-        domains[spec.domain].append({
-            "ref": spec.ref,
-            "name": spec.name,
-            "version": spec.version,
-            "model_type": spec.model_type,
-            "framework": spec.framework,
-            "gpu_memory_mb": spec.resource_requirements.gpu_memory_mb,
-            "max_latency_p99_ms": spec.sla_requirements.max_latency_p99_ms,
-            "dependencies": list(spec.dependencies),
-            "owner_team": spec.owner_team,
-            "description": spec.description,
-        })
+        domains[spec.domain].append(
+            {
+                "ref": spec.ref,
+                "name": spec.name,
+                "version": spec.version,
+                "model_type": spec.model_type,
+                "framework": spec.framework,
+                "gpu_memory_mb": spec.resource_requirements.gpu_memory_mb,
+                "max_latency_p99_ms": spec.sla_requirements.max_latency_p99_ms,
+                "dependencies": list(spec.dependencies),
+                "owner_team": spec.owner_team,
+                "description": spec.description,
+            }
+        )
     return dict(domains)
 
 
@@ -59,16 +66,23 @@ def _instances(spec: ModelSpec) -> int:
 
 def resource_usage(specs: list[ModelSpec], fleet: Fleet | None) -> dict[str, Any]:
     """Totals and breakdowns by domain, framework and team (instances counted)."""
+
     def empty() -> dict[str, float]:
         return {"models": 0, **{key: 0 for key in _RESOURCE_KEYS}}
 
     total = empty()
     groups: dict[str, dict[str, dict[str, float]]] = {
-        "by_domain": defaultdict(empty), "by_framework": defaultdict(empty),
-        "by_team": defaultdict(empty)}
+        "by_domain": defaultdict(empty),
+        "by_framework": defaultdict(empty),
+        "by_team": defaultdict(empty),
+    }
     for spec in specs:
-        buckets = (total, groups["by_domain"][spec.domain],
-                   groups["by_framework"][spec.framework], groups["by_team"][spec.owner_team])
+        buckets = (
+            total,
+            groups["by_domain"][spec.domain],
+            groups["by_framework"][spec.framework],
+            groups["by_team"][spec.owner_team],
+        )
         for bucket in buckets:
             bucket["models"] += 1
             for key in _RESOURCE_KEYS:
@@ -79,23 +93,32 @@ def resource_usage(specs: list[ModelSpec], fleet: Fleet | None) -> dict[str, Any
             key: {**values, "share": values["models"] / total["models"] if total["models"] else 0.0}
             for key, values in sorted(group.items())
         }
-    result["capacity"] = None if fleet is None or not fleet.servers else {
-        "memory_mb": fleet.memory_mb, "gpu_memory_mb": fleet.gpu_memory_mb,
-        "cpu_cores": fleet.cpu_cores, "servers": len(fleet.servers),
-        "gpus": sum(len(s.gpus) for s in fleet.servers),
-    }
+    result["capacity"] = (
+        None
+        if fleet is None or not fleet.servers
+        else {
+            "memory_mb": fleet.memory_mb,
+            "gpu_memory_mb": fleet.gpu_memory_mb,
+            "cpu_cores": fleet.cpu_cores,
+            "servers": len(fleet.servers),
+            "gpus": sum(len(s.gpus) for s in fleet.servers),
+        }
+    )
     return result
 
 
 def sla_statistics(specs: list[ModelSpec]) -> dict[str, Any]:
     """Per-model SLA rows plus mean/min/max of latency, throughput and availability."""
-    rows: list[dict[str, Any]] = [{
-        "ref": spec.ref,
-        "domain": spec.domain,
-        "max_latency_p99_ms": spec.sla_requirements.max_latency_p99_ms,
-        "min_throughput_rps": spec.sla_requirements.min_throughput_rps,
-        "availability": spec.sla_requirements.availability,
-    } for spec in specs]
+    rows: list[dict[str, Any]] = [
+        {
+            "ref": spec.ref,
+            "domain": spec.domain,
+            "max_latency_p99_ms": spec.sla_requirements.max_latency_p99_ms,
+            "min_throughput_rps": spec.sla_requirements.min_throughput_rps,
+            "availability": spec.sla_requirements.availability,
+        }
+        for spec in specs
+    ]
 
     def stats(key: str) -> dict[str, float] | None:
         values = [row[key] for row in rows]
@@ -108,6 +131,10 @@ def sla_statistics(specs: list[ModelSpec]) -> dict[str, Any]:
         "latency_p99_ms": stats("max_latency_p99_ms"),
         "throughput_rps": stats("min_throughput_rps"),
         "availability": stats("availability"),
-        "strictest_latency": min(rows, key=lambda r: r["max_latency_p99_ms"])["ref"] if rows else None,
-        "highest_throughput": max(rows, key=lambda r: r["min_throughput_rps"])["ref"] if rows else None,
+        "strictest_latency": min(rows, key=lambda r: r["max_latency_p99_ms"])["ref"]
+        if rows
+        else None,
+        "highest_throughput": max(rows, key=lambda r: r["min_throughput_rps"])["ref"]
+        if rows
+        else None,
     }

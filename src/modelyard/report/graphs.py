@@ -19,8 +19,7 @@ from modelyard.errors import InputError
 from modelyard.graph.dag import DependencyGraph
 
 # Colour-blind-safe qualitative palette (Okabe & Ito), light enough for black text.
-PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
-           "#999999")
+PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999")
 DOT_TIMEOUT_S = 60
 
 
@@ -34,13 +33,18 @@ class GraphView:
     critical_path: list[str]
 
     @classmethod
-    def of(cls, graph: DependencyGraph[str], specs: dict[str, ModelSpec],
-           nodes: Iterable[str] | None = None) -> GraphView:
+    def of(
+        cls,
+        graph: DependencyGraph[str],
+        specs: dict[str, ModelSpec],
+        nodes: Iterable[str] | None = None,
+    ) -> GraphView:
         chosen = set(graph.nodes if nodes is None else nodes)
         ordered = sorted(chosen)
         edges = [(a, b) for a, b in graph.edges() if a in chosen and b in chosen]
-        sub: DependencyGraph[str] = DependencyGraph({n: [b for a, b in edges if a == n]
-                                                     for n in ordered})
+        sub: DependencyGraph[str] = DependencyGraph(
+            {n: [b for a, b in edges if a == n] for n in ordered}
+        )
         _, critical = sub.critical_path(lambda _ref: 1.0) if not sub.cycles() else (0.0, [])
         return cls(ordered, edges, specs, critical if len(critical) > 1 else [])
 
@@ -61,21 +65,26 @@ def _quote(text: str) -> str:
 def to_dot(view: GraphView, title: str = "modelyard") -> str:
     colours = domain_colours(view.specs[n].domain for n in view.nodes)
     on_path = set(zip(view.critical_path, view.critical_path[1:], strict=False))
-    lines = [f"digraph {_quote(title)} {{", "  rankdir=LR;",
-             '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11];',
-             '  edge [color="#555555", arrowsize=0.7];']
+    lines = [
+        f"digraph {_quote(title)} {{",
+        "  rankdir=LR;",
+        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11];',
+        '  edge [color="#555555", arrowsize=0.7];',
+    ]
     by_domain: dict[str, list[str]] = {}
     for node in view.nodes:
         by_domain.setdefault(view.specs[node].domain, []).append(node)
     for index, (domain, nodes) in enumerate(sorted(by_domain.items())):
         lines.append(f"  subgraph cluster_{index} {{")
-        lines.append(f"    label={_quote(domain)}; style=dashed; color=\"#888888\";")
+        lines.append(f'    label={_quote(domain)}; style=dashed; color="#888888";')
         for node in nodes:
             spec = view.specs[node]
             label = f"{spec.name}\\n{spec.version} · {spec.framework}"
-            extra = ", penwidth=2.5, color=\"#B00020\"" if node in view.critical_path else ""
-            lines.append(f"    {_quote(node)} [label=\"{label}\", fillcolor=\"{colours[domain]}\", "
-                         f"tooltip={_quote(node)}{extra}];")
+            extra = ', penwidth=2.5, color="#B00020"' if node in view.critical_path else ""
+            lines.append(
+                f'    {_quote(node)} [label="{label}", fillcolor="{colours[domain]}", '
+                f"tooltip={_quote(node)}{extra}];"
+            )
         lines.append("  }")
     for dependent, dependency in view.edges:
         # The critical path runs from the deepest dependency up: its edges point the other way.
@@ -106,16 +115,23 @@ def render_svg(dot_sources: Sequence[str]) -> list[str]:
     """Run Graphviz `dot -Tsvg` on each source (in parallel); the `<svg>` elements."""
     binary = shutil.which("dot")
     if binary is None:
-        raise InputError("drawing the graph needs Graphviz's `dot` (Debian: apt-get install "
-                         "graphviz; `make` installs it)")
+        raise InputError(
+            "drawing the graph needs Graphviz's `dot` (Debian: apt-get install "
+            "graphviz; `make` installs it)"
+        )
 
     def draw(source: str) -> str:
-        done = subprocess.run([binary, "-Tsvg"], input=source.encode(), capture_output=True,
-                              timeout=DOT_TIMEOUT_S, check=False)
+        done = subprocess.run(
+            [binary, "-Tsvg"],
+            input=source.encode(),
+            capture_output=True,
+            timeout=DOT_TIMEOUT_S,
+            check=False,
+        )
         if done.returncode != 0:
             raise InputError(f"Graphviz dot failed: {done.stderr.decode(errors='replace').strip()}")
         text = done.stdout.decode()
-        return text[text.index("<svg"):]  # drop the XML prologue: the SVG is inlined in HTML
+        return text[text.index("<svg") :]  # drop the XML prologue: the SVG is inlined in HTML
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         return list(pool.map(draw, dot_sources))

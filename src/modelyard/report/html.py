@@ -33,8 +33,11 @@ from modelyard.validation import ValidationReport
 # Above this many models the graph is drawn per domain: one picture of 1,000 boxes helps nobody.
 WHOLE_GRAPH_LIMIT = 120
 OPEN_SECTION_LIMIT = 60
-_CHART_METRICS = (("gpu_memory_mb", "GPU memory", "MB"), ("memory_mb", "host memory", "MB"),
-                  ("cpu_cores", "CPU cores", "cores"))
+_CHART_METRICS = (
+    ("gpu_memory_mb", "GPU memory", "MB"),
+    ("memory_mb", "host memory", "MB"),
+    ("cpu_cores", "CPU cores", "cores"),
+)
 _GROUPS = (("by_domain", "domain"), ("by_team", "team"), ("by_framework", "framework"))
 
 
@@ -46,12 +49,18 @@ class DrawnGraph:
     edges: int
 
 
-def build_html_report(view: CatalogView, fleet: Fleet | None, validation: ValidationReport,
-                      *, generated_at: datetime, repository: Path | None = None,
-                      history: Sequence[DeploymentRecord] = (),
-                      placement: Placement | None = None,
-                      live: Sequence[dict[str, Any]] = (),
-                      measured: Sequence[dict[str, Any]] = ()) -> str:
+def build_html_report(
+    view: CatalogView,
+    fleet: Fleet | None,
+    validation: ValidationReport,
+    *,
+    generated_at: datetime,
+    repository: Path | None = None,
+    history: Sequence[DeploymentRecord] = (),
+    placement: Placement | None = None,
+    live: Sequence[dict[str, Any]] = (),
+    measured: Sequence[dict[str, Any]] = (),
+) -> str:
     report = build_report(view.specs.values(), fleet)
     colours = domain_colours(spec.domain for spec in view.specs.values())
     findings_by_model: dict[str, list[str]] = {}
@@ -99,9 +108,12 @@ def write_html_report(html: str, out_dir: Path) -> Path:
 
 
 def _environment() -> Environment:
-    environment = Environment(loader=PackageLoader("modelyard.report", "templates"),
-                              autoescape=select_autoescape(["html", "j2"]),
-                              trim_blocks=True, lstrip_blocks=True)
+    environment = Environment(
+        loader=PackageLoader("modelyard.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     environment.filters["num"] = lambda v: f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
     environment.filters["gb"] = lambda mb: f"{mb / 1024:,.1f} GB"
     environment.filters["pct"] = lambda v: f"{v:.3%}"
@@ -115,11 +127,18 @@ def _charts(resources: dict[str, Any], colours: dict[str, str]) -> list[dict[str
         for group, group_label in _GROUPS:
             rows = [(name, float(values[key])) for name, values in resources[group].items()]
             title = f"{label} by {group_label}"
-            charts.append({
-                "id": f"chart-{key}-{group_label}",
-                "svg": bar_chart(title, rows, unit, capacity.get(key),
-                                 colours if group == "by_domain" else None),
-            })
+            charts.append(
+                {
+                    "id": f"chart-{key}-{group_label}",
+                    "svg": bar_chart(
+                        title,
+                        rows,
+                        unit,
+                        capacity.get(key),
+                        colours if group == "by_domain" else None,
+                    ),
+                }
+            )
     return charts
 
 
@@ -137,8 +156,10 @@ def _graphs(view: CatalogView) -> list[DrawnGraph]:
             external = {dep for ref in members for dep in graph.dependencies(ref)}
             parts.append((f"domain {domain}", GraphView.of(graph, view.specs, members | external)))
     svgs = render_svg([to_dot(part) for _, part in parts])
-    return [DrawnGraph(title, svg, len(part.nodes), len(part.edges))
-            for (title, part), svg in zip(parts, svgs, strict=True)]
+    return [
+        DrawnGraph(title, svg, len(part.nodes), len(part.edges))
+        for (title, part), svg in zip(parts, svgs, strict=True)
+    ]
 
 
 def _placement_rows(placement: Placement) -> list[dict[str, Any]]:
@@ -148,36 +169,60 @@ def _placement_rows(placement: Placement) -> list[dict[str, Any]]:
         by_gpu: dict[int | None, list[str]] = {}
         for a in placement.on(server["server"]):
             by_gpu.setdefault(a.gpu_index, []).append(f"{a.ref} ×{a.instances}")
-        servers.append({
-            "name": server["server"], "used_gpu": server["used_gpu_memory_mb"],
-            "gpu": server["gpu_memory_mb"], "used_memory": server["used_memory_mb"],
-            "memory": server["memory_mb"], "used_cpu": server["used_cpu_cores"],
-            "cpu": server["cpu_cores"],
-            "gpus": [{"index": g["index"], "used": g["used_mb"], "memory": g["memory_mb"],
-                      "percent": round(100 * g["utilisation"], 1),
-                      "models": by_gpu.get(g["index"], [])} for g in server["gpus"]],
-            "cpu_models": by_gpu.get(None, []),
-        })
+        servers.append(
+            {
+                "name": server["server"],
+                "used_gpu": server["used_gpu_memory_mb"],
+                "gpu": server["gpu_memory_mb"],
+                "used_memory": server["used_memory_mb"],
+                "memory": server["memory_mb"],
+                "used_cpu": server["used_cpu_cores"],
+                "cpu": server["cpu_cores"],
+                "gpus": [
+                    {
+                        "index": g["index"],
+                        "used": g["used_mb"],
+                        "memory": g["memory_mb"],
+                        "percent": round(100 * g["utilisation"], 1),
+                        "models": by_gpu.get(g["index"], []),
+                    }
+                    for g in server["gpus"]
+                ],
+                "cpu_models": by_gpu.get(None, []),
+            }
+        )
     return servers
 
 
 def _history_row(record: DeploymentRecord) -> dict[str, Any]:
-    seconds = ((record.finished_at - record.started_at).total_seconds()
-               if record.finished_at else None)
-    return {"id": record.id, "target": record.target, "actor": record.actor,
-            "started": f"{record.started_at:%Y-%m-%d %H:%M:%S}", "outcome": record.outcome,
-            "seconds": f"{seconds:.1f}" if seconds is not None else "–",
-            "selection": record.selection, "error": record.error or "",
-            "models": ", ".join(f"{a['model']} ({a['action']}: {a['status']})"
-                                for a in record.actions)}
+    seconds = (
+        (record.finished_at - record.started_at).total_seconds() if record.finished_at else None
+    )
+    return {
+        "id": record.id,
+        "target": record.target,
+        "actor": record.actor,
+        "started": f"{record.started_at:%Y-%m-%d %H:%M:%S}",
+        "outcome": record.outcome,
+        "seconds": f"{seconds:.1f}" if seconds is not None else "–",
+        "selection": record.selection,
+        "error": record.error or "",
+        "models": ", ".join(f"{a['model']} ({a['action']}: {a['status']})" for a in record.actions),
+    }
 
 
 def _tree_rows(root: TreeNode) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
 
     def walk(node: TreeNode, depth: int) -> None:
-        rows.append({"name": node.name + ("/" if node.is_dir else ""), "depth": depth,
-                     "size": human_size(node.size_bytes), "is_dir": node.is_dir})
+        rows.append(
+            {
+                "name": node.name + ("/" if node.is_dir else ""),
+                "depth": depth,
+                "size": human_size(node.size_bytes),
+                "is_dir": node.is_dir,
+            }
+        )
         for child in node.children:
             walk(child, depth + 1)
 

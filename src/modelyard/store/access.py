@@ -44,9 +44,15 @@ class ApiToken:
         return self.revoked_at is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "prefix": self.prefix, "team": self.team, "role": self.role,
-                "description": self.description, "created_at": self.created_at.isoformat(),
-                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None}
+        return {
+            "id": self.id,
+            "prefix": self.prefix,
+            "team": self.team,
+            "role": self.role,
+            "description": self.description,
+            "created_at": self.created_at.isoformat(),
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +68,15 @@ class AuditEntry:
     after: Any
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "at": self.at.isoformat(), "actor": self.actor,
-                "action": self.action, "object": self.object, "before": self.before,
-                "after": self.after}
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "action": self.action,
+            "object": self.object,
+            "before": self.before,
+            "after": self.after,
+        }
 
 
 def hash_secret(secret: str) -> str:
@@ -79,8 +91,15 @@ class AccessLog:
 
     # Tokens ---------------------------------------------------------------------------
 
-    def create_token(self, team: str, role: str = "viewer", description: str = "", *,
-                     actor: str, now: datetime | None = None) -> tuple[ApiToken, str]:
+    def create_token(
+        self,
+        team: str,
+        role: str = "viewer",
+        description: str = "",
+        *,
+        actor: str,
+        now: datetime | None = None,
+    ) -> tuple[ApiToken, str]:
         """A new token for `team` with `role`; returns it and its secret (shown only now).
 
         Raises:
@@ -97,9 +116,16 @@ class AccessLog:
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         prefix = secret[:_PREFIX_CHARS]
         with self.store.transaction() as tx:
-            result = tx.connection.execute(insert(api_tokens).values(
-                token_hash=hash_secret(secret), prefix=prefix, team=team, role=role,
-                description=description, created_at=now))
+            result = tx.connection.execute(
+                insert(api_tokens).values(
+                    token_hash=hash_secret(secret),
+                    prefix=prefix,
+                    team=team,
+                    role=role,
+                    description=description,
+                    created_at=now,
+                )
+            )
             key = result.inserted_primary_key
             assert key is not None
             token = ApiToken(int(key[0]), prefix, team, role, description, now, None)  # type: ignore[arg-type]
@@ -110,7 +136,8 @@ class AccessLog:
         """The token whose secret this is (revoked ones too), or None."""
         with self.store.reader() as tx:
             row = tx.connection.execute(
-                select(api_tokens).where(api_tokens.c.token_hash == hash_secret(secret))).first()
+                select(api_tokens).where(api_tokens.c.token_hash == hash_secret(secret))
+            ).first()
         return _token(row) if row is not None else None
 
     def tokens(self, *, include_revoked: bool = False) -> list[ApiToken]:
@@ -122,12 +149,14 @@ class AccessLog:
 
     def has_active_tokens(self) -> bool:
         with self.store.reader() as tx:
-            count = tx.connection.execute(select(func.count()).select_from(api_tokens)
-                                          .where(api_tokens.c.revoked_at.is_(None))).scalar_one()
+            count = tx.connection.execute(
+                select(func.count())
+                .select_from(api_tokens)
+                .where(api_tokens.c.revoked_at.is_(None))
+            ).scalar_one()
         return int(count) > 0
 
-    def revoke_token(self, token_id: int, *, actor: str,
-                     now: datetime | None = None) -> ApiToken:
+    def revoke_token(self, token_id: int, *, actor: str, now: datetime | None = None) -> ApiToken:
         """Revoke a token (idempotent: revoking a revoked token changes nothing).
 
         Raises:
@@ -135,31 +164,61 @@ class AccessLog:
         """
         now = now or datetime.now(UTC)
         with self.store.transaction() as tx:
-            row = tx.connection.execute(select(api_tokens)
-                                        .where(api_tokens.c.id == token_id)).first()
+            row = tx.connection.execute(
+                select(api_tokens).where(api_tokens.c.id == token_id)
+            ).first()
             if row is None:
                 raise NotFound(f"no token with id {token_id}; `modelyard token list` shows them")
             before = _token(row)
             if not before.is_active:
                 return before
-            tx.connection.execute(update(api_tokens).where(api_tokens.c.id == token_id)
-                                  .values(revoked_at=now))
-            after = ApiToken(before.id, before.prefix, before.team, before.role,
-                             before.description, before.created_at, now)
-            record(tx, actor, "token.revoke", f"token {token_id}", before.to_dict(),
-                   after.to_dict(), now=now)
+            tx.connection.execute(
+                update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=now)
+            )
+            after = ApiToken(
+                before.id,
+                before.prefix,
+                before.team,
+                before.role,
+                before.description,
+                before.created_at,
+                now,
+            )
+            record(
+                tx,
+                actor,
+                "token.revoke",
+                f"token {token_id}",
+                before.to_dict(),
+                after.to_dict(),
+                now=now,
+            )
         return after
 
     # Audit ----------------------------------------------------------------------------
 
-    def record(self, actor: str, action: str, object_: str, before: Any, after: Any, *,
-               now: datetime | None = None) -> None:
+    def record(
+        self,
+        actor: str,
+        action: str,
+        object_: str,
+        before: Any,
+        after: Any,
+        *,
+        now: datetime | None = None,
+    ) -> None:
         """Write one audit entry in its own transaction."""
         with self.store.transaction() as tx:
             record(tx, actor, action, object_, before, after, now=now)
 
-    def entries(self, *, limit: int = 100, actor: str | None = None, action: str | None = None,
-                object_: str | None = None) -> list[AuditEntry]:
+    def entries(
+        self,
+        *,
+        limit: int = 100,
+        actor: str | None = None,
+        action: str | None = None,
+        object_: str | None = None,
+    ) -> list[AuditEntry]:
         """Audit entries, newest first, optionally filtered (`action` matches a prefix)."""
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         if actor is not None:
@@ -170,16 +229,41 @@ class AccessLog:
             query = query.where(audit_log.c.object == object_)
         with self.store.reader() as tx:
             rows = tx.connection.execute(query).all()
-        return [AuditEntry(r.id, _utc(r.at), r.actor, r.action, r.object, _loads(r.before_json),
-                           _loads(r.after_json)) for r in rows]
+        return [
+            AuditEntry(
+                r.id,
+                _utc(r.at),
+                r.actor,
+                r.action,
+                r.object,
+                _loads(r.before_json),
+                _loads(r.after_json),
+            )
+            for r in rows
+        ]
 
 
-def record(tx: CatalogTransaction, actor: str, action: str, object_: str, before: Any,
-           after: Any, *, now: datetime | None = None) -> None:
+def record(
+    tx: CatalogTransaction,
+    actor: str,
+    action: str,
+    object_: str,
+    before: Any,
+    after: Any,
+    *,
+    now: datetime | None = None,
+) -> None:
     """Write one audit entry inside the caller's transaction."""
-    tx.connection.execute(insert(audit_log).values(
-        at=now or datetime.now(UTC), actor=actor[:200], action=action[:64],
-        object=object_[:200], before_json=_dumps(before), after_json=_dumps(after)))
+    tx.connection.execute(
+        insert(audit_log).values(
+            at=now or datetime.now(UTC),
+            actor=actor[:200],
+            action=action[:64],
+            object=object_[:200],
+            before_json=_dumps(before),
+            after_json=_dumps(after),
+        )
+    )
 
 
 def _dumps(value: Any) -> str | None:
@@ -191,5 +275,12 @@ def _loads(text: str | None) -> Any:
 
 
 def _token(row: Any) -> ApiToken:
-    return ApiToken(row.id, row.prefix, row.team, row.role, row.description,
-                    _utc(row.created_at), _utc(row.revoked_at) if row.revoked_at else None)
+    return ApiToken(
+        row.id,
+        row.prefix,
+        row.team,
+        row.role,
+        row.description,
+        _utc(row.created_at),
+        _utc(row.revoked_at) if row.revoked_at else None,
+    )

@@ -27,10 +27,17 @@ class DeploymentRecord:
     actions: list[dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "target": self.target, "actor": self.actor,
-                "selection": self.selection, "started_at": self.started_at.isoformat(),
-                "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-                "outcome": self.outcome, "error": self.error, "actions": self.actions}
+        return {
+            "id": self.id,
+            "target": self.target,
+            "actor": self.actor,
+            "selection": self.selection,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "outcome": self.outcome,
+            "error": self.error,
+            "actions": self.actions,
+        }
 
 
 @dataclass(frozen=True)
@@ -47,8 +54,9 @@ class DeploymentLog:
     def __init__(self, store: CatalogStore) -> None:
         self.store = store
 
-    def acquire_lease(self, target: str, holder: str, ttl_s: float,
-                      now: datetime | None = None) -> None:
+    def acquire_lease(
+        self, target: str, holder: str, ttl_s: float, now: datetime | None = None
+    ) -> None:
         """Take the target's lease, or raise Conflict naming who holds it and since when.
 
         A lease whose holder stopped renewing it (crashed, killed) expires after `ttl_s`.
@@ -56,53 +64,84 @@ class DeploymentLog:
         now = now or datetime.now(UTC)
         with self.store.transaction() as tx:
             row = tx.connection.execute(
-                select(leases.c.holder, leases.c.acquired_at, leases.c.expires_at)
-                .where(leases.c.target == target)).first()
+                select(leases.c.holder, leases.c.acquired_at, leases.c.expires_at).where(
+                    leases.c.target == target
+                )
+            ).first()
             if row is not None and _utc(row.expires_at) > now and row.holder != holder:
                 raise Conflict(
                     f"target {target!r} is being deployed by {row.holder} since "
                     f"{_utc(row.acquired_at):%Y-%m-%d %H:%M:%S} UTC (lease until "
-                    f"{_utc(row.expires_at):%H:%M:%S}); wait with --wait or try later")
-            values = {"holder": holder, "acquired_at": now,
-                      "expires_at": now + timedelta(seconds=ttl_s)}
+                    f"{_utc(row.expires_at):%H:%M:%S}); wait with --wait or try later"
+                )
+            values = {
+                "holder": holder,
+                "acquired_at": now,
+                "expires_at": now + timedelta(seconds=ttl_s),
+            }
             if row is None:
                 tx.connection.execute(insert(leases).values(target=target, **values))
             else:
-                tx.connection.execute(update(leases).where(leases.c.target == target).values(**values))
+                tx.connection.execute(
+                    update(leases).where(leases.c.target == target).values(**values)
+                )
 
     def leases(self) -> list[LeaseRecord]:
         with self.store.reader() as tx:
             rows = tx.connection.execute(select(leases).order_by(leases.c.target)).all()
-        return [LeaseRecord(r.target, r.holder, _utc(r.acquired_at), _utc(r.expires_at))
-                for r in rows]
+        return [
+            LeaseRecord(r.target, r.holder, _utc(r.acquired_at), _utc(r.expires_at)) for r in rows
+        ]
 
     def renew_lease(self, target: str, holder: str, ttl_s: float) -> None:
         now = datetime.now(UTC)
         with self.store.transaction() as tx:
-            tx.connection.execute(update(leases).where(leases.c.target == target,
-                                                       leases.c.holder == holder)
-                                  .values(expires_at=now + timedelta(seconds=ttl_s)))
+            tx.connection.execute(
+                update(leases)
+                .where(leases.c.target == target, leases.c.holder == holder)
+                .values(expires_at=now + timedelta(seconds=ttl_s))
+            )
 
     def release_lease(self, target: str, holder: str) -> None:
         with self.store.transaction() as tx:
-            tx.connection.execute(delete(leases).where(leases.c.target == target,
-                                                       leases.c.holder == holder))
+            tx.connection.execute(
+                delete(leases).where(leases.c.target == target, leases.c.holder == holder)
+            )
 
     def start(self, target: str, actor: str, selection: str) -> int:
         with self.store.transaction() as tx:
-            result = tx.connection.execute(insert(deployments).values(
-                target=target, actor=actor, selection=selection, started_at=datetime.now(UTC),
-                outcome="running", actions_json="[]"))
+            result = tx.connection.execute(
+                insert(deployments).values(
+                    target=target,
+                    actor=actor,
+                    selection=selection,
+                    started_at=datetime.now(UTC),
+                    outcome="running",
+                    actions_json="[]",
+                )
+            )
             key = result.inserted_primary_key
             assert key is not None
             return int(key[0])
 
-    def finish(self, deployment_id: int, outcome: str, actions: list[dict[str, Any]],
-               error: str | None = None) -> None:
+    def finish(
+        self,
+        deployment_id: int,
+        outcome: str,
+        actions: list[dict[str, Any]],
+        error: str | None = None,
+    ) -> None:
         with self.store.transaction() as tx:
-            tx.connection.execute(update(deployments).where(deployments.c.id == deployment_id)
-                                  .values(outcome=outcome, actions_json=json.dumps(actions),
-                                          error=error, finished_at=datetime.now(UTC)))
+            tx.connection.execute(
+                update(deployments)
+                .where(deployments.c.id == deployment_id)
+                .values(
+                    outcome=outcome,
+                    actions_json=json.dumps(actions),
+                    error=error,
+                    finished_at=datetime.now(UTC),
+                )
+            )
 
     def history(self, target: str | None = None, limit: int = 50) -> list[DeploymentRecord]:
         query = select(deployments).order_by(deployments.c.id.desc()).limit(limit)
@@ -110,9 +149,20 @@ class DeploymentLog:
             query = query.where(deployments.c.target == target)
         with self.store.reader() as tx:
             rows = tx.connection.execute(query).all()
-        return [DeploymentRecord(r.id, r.target, r.actor, r.selection, _utc(r.started_at),
-                                 _utc(r.finished_at) if r.finished_at else None, r.outcome,
-                                 r.error, json.loads(r.actions_json)) for r in rows]
+        return [
+            DeploymentRecord(
+                r.id,
+                r.target,
+                r.actor,
+                r.selection,
+                _utc(r.started_at),
+                _utc(r.finished_at) if r.finished_at else None,
+                r.outcome,
+                r.error,
+                json.loads(r.actions_json),
+            )
+            for r in rows
+        ]
 
     def last(self, target: str) -> DeploymentRecord:
         records = self.history(target, limit=1)

@@ -37,9 +37,15 @@ class Measurement:
         return f"{self.model_id}@{self.version}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "model": self.model_id, "version": self.version,
-                "target": self.target, "kind": self.kind,
-                "measured_at": self.measured_at.isoformat(), "summary": self.summary}
+        return {
+            "id": self.id,
+            "model": self.model_id,
+            "version": self.version,
+            "target": self.target,
+            "kind": self.kind,
+            "measured_at": self.measured_at.isoformat(),
+            "summary": self.summary,
+        }
 
 
 class MeasurementLog:
@@ -48,31 +54,51 @@ class MeasurementLog:
     def __init__(self, store: CatalogStore) -> None:
         self.store = store
 
-    def record(self, model_id: str, version: str, target: str, kind: MeasurementKind,
-               summary: dict[str, Any], measured_at: datetime | None = None) -> int:
+    def record(
+        self,
+        model_id: str,
+        version: str,
+        target: str,
+        kind: MeasurementKind,
+        summary: dict[str, Any],
+        measured_at: datetime | None = None,
+    ) -> int:
         """Keep one measurement; returns its id."""
         with self.store.transaction() as tx:
-            result = tx.connection.execute(insert(measurements).values(
-                model_id=model_id, version=version, target=target,
-                kind=kind, measured_at=measured_at or datetime.now(UTC),
-                summary_json=json.dumps(summary, sort_keys=True)))
+            result = tx.connection.execute(
+                insert(measurements).values(
+                    model_id=model_id,
+                    version=version,
+                    target=target,
+                    kind=kind,
+                    measured_at=measured_at or datetime.now(UTC),
+                    summary_json=json.dumps(summary, sort_keys=True),
+                )
+            )
             key = result.inserted_primary_key
             assert key is not None
             return int(key[0])
 
-    def latest(self, kind: MeasurementKind, refs: Iterable[tuple[str, str]],
-               target: str | None = None) -> dict[str, Measurement]:
+    def latest(
+        self, kind: MeasurementKind, refs: Iterable[tuple[str, str]], target: str | None = None
+    ) -> dict[str, Measurement]:
         """`domain/name@version` -> the newest measurement of that version (on `target`,
         or on any target), for each of `refs` (model id, version) that has one. Versions
         compare as versions: a measurement of `1.0` is one of `1.0.0`."""
-        wanted = {(model_id, Version.parse(version).canonical): f"{model_id}@{version}"
-                  for model_id, version in refs}
+        wanted = {
+            (model_id, Version.parse(version).canonical): f"{model_id}@{version}"
+            for model_id, version in refs
+        }
         if not wanted:
             return {}
-        query = (select(measurements)
-                 .where(measurements.c.kind == kind,
-                        measurements.c.model_id.in_(sorted({m for m, _ in wanted})))
-                 .order_by(measurements.c.measured_at.desc(), measurements.c.id.desc()))
+        query = (
+            select(measurements)
+            .where(
+                measurements.c.kind == kind,
+                measurements.c.model_id.in_(sorted({m for m, _ in wanted})),
+            )
+            .order_by(measurements.c.measured_at.desc(), measurements.c.id.desc())
+        )
         if target is not None:
             query = query.where(measurements.c.target == target)
         found: dict[str, Measurement] = {}
@@ -83,12 +109,20 @@ class MeasurementLog:
                     found[ref] = _measurement(row)
         return found
 
-    def history(self, model_id: str | None = None, *, target: str | None = None,
-                kind: MeasurementKind | None = None, limit: int = 50) -> list[Measurement]:
+    def history(
+        self,
+        model_id: str | None = None,
+        *,
+        target: str | None = None,
+        kind: MeasurementKind | None = None,
+        limit: int = 50,
+    ) -> list[Measurement]:
         """Measurements, newest first."""
-        query = (select(measurements)
-                 .order_by(measurements.c.measured_at.desc(), measurements.c.id.desc())
-                 .limit(limit))
+        query = (
+            select(measurements)
+            .order_by(measurements.c.measured_at.desc(), measurements.c.id.desc())
+            .limit(limit)
+        )
         if model_id is not None:
             query = query.where(measurements.c.model_id == model_id)
         if target is not None:
@@ -100,5 +134,12 @@ class MeasurementLog:
 
 
 def _measurement(row: Any) -> Measurement:
-    return Measurement(row.id, row.model_id, row.version, row.target, row.kind,
-                       _utc(row.measured_at), json.loads(row.summary_json))
+    return Measurement(
+        row.id,
+        row.model_id,
+        row.version,
+        row.target,
+        row.kind,
+        _utc(row.measured_at),
+        json.loads(row.summary_json),
+    )

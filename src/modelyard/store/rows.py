@@ -60,8 +60,13 @@ model_versions = Table(
     Column("registered_at", DateTime(timezone=True), nullable=False),
     # The version folder number in Triton repositories: given once, never changed.
     Column("triton_version", Integer, nullable=False),
-    UniqueConstraint("model_id", "version_major", "version_minor", "version_patch",
-                     name="uq_model_versions_model_version"),
+    UniqueConstraint(
+        "model_id",
+        "version_major",
+        "version_minor",
+        "version_patch",
+        name="uq_model_versions_model_version",
+    ),
     UniqueConstraint("model_id", "triton_version", name="uq_model_versions_triton_version"),
 )
 
@@ -71,8 +76,9 @@ aliases = Table(
     Column("id", Integer, primary_key=True),
     Column("model_id", Integer, ForeignKey("models.id", ondelete="RESTRICT"), nullable=False),
     Column("name", String(64), nullable=False),
-    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="RESTRICT"),
-           nullable=False),
+    Column(
+        "version_id", Integer, ForeignKey("model_versions.id", ondelete="RESTRICT"), nullable=False
+    ),
     Column("revision", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("model_id", "name", name="uq_aliases_model_name"),
@@ -120,8 +126,12 @@ measurements = Table(
     Column("measured_at", DateTime(timezone=True), nullable=False),
     Column("summary_json", Text, nullable=False),
 )
-Index("ix_measurements_model_target", measurements.c.model_id, measurements.c.target,
-      measurements.c.kind)
+Index(
+    "ix_measurements_model_target",
+    measurements.c.model_id,
+    measurements.c.target,
+    measurements.c.kind,
+)
 
 # API tokens: only a SHA-256 of the secret is stored; `prefix` identifies a token in
 # listings and audit entries without revealing it.

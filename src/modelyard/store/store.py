@@ -56,8 +56,11 @@ SQLITE_LOCK_RETRIES = 20
 _WRITE_LOCK_KEY = 0x6D6F64656C79  # "modely"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # Catalog versions are compared by these numbers; `1.0` and `1.0.0` are one version.
-_VERSION_KEY = (model_versions.c.version_major, model_versions.c.version_minor,
-                model_versions.c.version_patch)
+_VERSION_KEY = (
+    model_versions.c.version_major,
+    model_versions.c.version_minor,
+    model_versions.c.version_patch,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +110,11 @@ def head_revision() -> str:
 
 def _sqlite_file(url: str) -> Path | None:
     parsed = _parse_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not parsed.database
+        or parsed.database == ":memory:"
+    ):
         return None
     return Path(parsed.database)
 
@@ -116,8 +123,10 @@ def _parse_url(url: str) -> URL:
     try:
         return make_url(url)
     except ArgumentError:
-        raise StorageError(f"{url!r} is not a database URL; use e.g. sqlite:///path/catalog.db "
-                           "or postgresql+psycopg://user@host/db") from None
+        raise StorageError(
+            f"{url!r} is not a database URL; use e.g. sqlite:///path/catalog.db "
+            "or postgresql+psycopg://user@host/db"
+        ) from None
 
 
 def create_catalog_engine(url: str) -> Engine:
@@ -128,10 +137,14 @@ def create_catalog_engine(url: str) -> Engine:
             return create_engine(url, pool_pre_ping=True)
         engine = create_engine(url, poolclass=NullPool)
     except NoSuchModuleError:
-        raise StorageError(f"no SQLAlchemy dialect for {parsed.drivername!r}; check the URL") from None
+        raise StorageError(
+            f"no SQLAlchemy dialect for {parsed.drivername!r}; check the URL"
+        ) from None
     except ModuleNotFoundError as exc:
-        raise StorageError(f"the database driver for {parsed.drivername!r} is not installed "
-                           f"({exc.name}); for PostgreSQL: pip install 'psycopg[binary]'") from None
+        raise StorageError(
+            f"the database driver for {parsed.drivername!r} is not installed "
+            f"({exc.name}); for PostgreSQL: pip install 'psycopg[binary]'"
+        ) from None
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -172,7 +185,8 @@ class CatalogStore:
                 # must not quietly become an empty one.
                 raise StorageError(
                     f"the catalog database {sqlite_file} is empty (0 bytes): it was truncated; "
-                    "restore it from a backup (run `modelyard doctor` for details)")
+                    "restore it from a backup (run `modelyard doctor` for details)"
+                )
             if not sqlite_file.exists() and not create:
                 raise StorageError(
                     f"no catalog database at {sqlite_file}; run `modelyard init` in the "
@@ -181,8 +195,9 @@ class CatalogStore:
             try:
                 sqlite_file.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise StorageError(f"cannot create the catalog folder {sqlite_file.parent} "
-                                   f"({exc.strerror})") from exc
+                raise StorageError(
+                    f"cannot create the catalog folder {sqlite_file.parent} ({exc.strerror})"
+                ) from exc
         store = cls(create_catalog_engine(url))
         store.migrate()
         return store
@@ -204,8 +219,9 @@ class CatalogStore:
                 connection.commit()
         except SQLAlchemyError as exc:
             hint = _damage_hint(exc) if isinstance(exc, DBAPIError) else ""
-            raise StorageError(f"cannot open the catalog database {self._where()}: "
-                               f"{_reason(exc)}{hint}") from exc
+            raise StorageError(
+                f"cannot open the catalog database {self._where()}: {_reason(exc)}{hint}"
+            ) from exc
 
     def integrity_problems(self) -> list[str]:
         """What the database itself finds wrong with its files (SQLite's integrity_check;
@@ -246,11 +262,13 @@ class CatalogStore:
                     connection.execute(select(func.pg_advisory_xact_lock(_WRITE_LOCK_KEY)))
                 yield connection
         except IntegrityError as exc:
-            raise Conflict(f"the catalog changed underneath this write: {_reason(exc)}; "
-                           "run the command again") from exc
+            raise Conflict(
+                f"the catalog changed underneath this write: {_reason(exc)}; run the command again"
+            ) from exc
         except DBAPIError as exc:
-            raise StorageError(f"catalog database {self._where()}: {_reason(exc)}"
-                               f"{_damage_hint(exc)}") from exc
+            raise StorageError(
+                f"catalog database {self._where()}: {_reason(exc)}{_damage_hint(exc)}"
+            ) from exc
 
     @property
     def _is_postgres(self) -> bool:
@@ -274,7 +292,7 @@ class CatalogStore:
                 connection.close()
                 if "locked" not in str(exc.orig) or attempt == SQLITE_LOCK_RETRIES - 1:
                     raise
-                time.sleep(min(0.05 * 2 ** attempt, 1.0))
+                time.sleep(min(0.05 * 2**attempt, 1.0))
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
@@ -306,12 +324,20 @@ class CatalogStore:
         with self.reader() as tx:
             return tx.aliases(model_id)
 
-    def set_alias(self, model_id: str, name: str, version: str, *,
-                  expect: str | None = None, expect_absent: bool = False,
-                  now: datetime | None = None) -> AliasRecord:
+    def set_alias(
+        self,
+        model_id: str,
+        name: str,
+        version: str,
+        *,
+        expect: str | None = None,
+        expect_absent: bool = False,
+        now: datetime | None = None,
+    ) -> AliasRecord:
         with self.transaction() as tx:
-            return tx.set_alias(model_id, name, version, expect=expect,
-                                expect_absent=expect_absent, now=now)
+            return tx.set_alias(
+                model_id, name, version, expect=expect, expect_absent=expect_absent, now=now
+            )
 
 
 def _check_known_revision(current: str | None, where: str) -> None:
@@ -321,15 +347,19 @@ def _check_known_revision(current: str | None, where: str) -> None:
     config.set_main_option("script_location", str(_MIGRATIONS))
     known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
     if current not in known:
-        raise StorageError(f"the catalog database {where} has schema revision {current!r}, "
-                           "written by a newer modelyard; upgrade modelyard to use it")
+        raise StorageError(
+            f"the catalog database {where} has schema revision {current!r}, "
+            "written by a newer modelyard; upgrade modelyard to use it"
+        )
 
 
 def _damage_hint(exc: DBAPIError) -> str:
     text = str(exc.orig).lower()
     if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return ("; the catalog database file is damaged: run `modelyard doctor`, then "
-                "restore it from a backup")
+        return (
+            "; the catalog database file is damaged: run `modelyard doctor`, then "
+            "restore it from a backup"
+        )
     return ""
 
 
@@ -349,22 +379,29 @@ class CatalogTransaction:
         self.connection = connection
 
     def summaries(self) -> list[VersionSummary]:
-        query = (
-            select(models.c.domain, models.c.name, model_versions.c.version,
-                   model_versions.c.dependencies, model_versions.c.content_digest)
-            .join(models, models.c.id == model_versions.c.model_id)
-        )
+        query = select(
+            models.c.domain,
+            models.c.name,
+            model_versions.c.version,
+            model_versions.c.dependencies,
+            model_versions.c.content_digest,
+        ).join(models, models.c.id == model_versions.c.model_id)
         return [
-            VersionSummary(f"{domain}/{name}", Version.parse(version),
-                           _parse_dependencies(deps), digest)
+            VersionSummary(
+                f"{domain}/{name}", Version.parse(version), _parse_dependencies(deps), digest
+            )
             for domain, name, version, deps, digest in self.connection.execute(query)
         ]
 
     def versions(self, model_ids: Iterable[str] | None = None) -> list[StoredVersion]:
         query = (
-            select(model_versions.c.spec_json, model_versions.c.content_digest,
-                   model_versions.c.registered_at, model_versions.c.source,
-                   model_versions.c.triton_version)
+            select(
+                model_versions.c.spec_json,
+                model_versions.c.content_digest,
+                model_versions.c.registered_at,
+                model_versions.c.source,
+                model_versions.c.triton_version,
+            )
             .join(models, models.c.id == model_versions.c.model_id)
             .order_by(models.c.domain, models.c.name, *_VERSION_KEY)
         )
@@ -375,7 +412,8 @@ class CatalogTransaction:
             rows: list[Any] = []
             for chunk in _chunks(pairs, 400):
                 rows += self.connection.execute(
-                    query.where(tuple_(models.c.domain, models.c.name).in_(chunk))).all()
+                    query.where(tuple_(models.c.domain, models.c.name).in_(chunk))
+                ).all()
         else:
             rows = list(self.connection.execute(query))
         return [_stored(row) for row in rows]
@@ -383,9 +421,13 @@ class CatalogTransaction:
     def get(self, model_id: str, version: str | None = None) -> StoredVersion:
         domain, _, name = model_id.partition("/")
         query = (
-            select(model_versions.c.spec_json, model_versions.c.content_digest,
-                   model_versions.c.registered_at, model_versions.c.source,
-                   model_versions.c.triton_version)
+            select(
+                model_versions.c.spec_json,
+                model_versions.c.content_digest,
+                model_versions.c.registered_at,
+                model_versions.c.source,
+                model_versions.c.triton_version,
+            )
             .join(models, models.c.id == model_versions.c.model_id)
             .where(models.c.domain == domain, models.c.name == name)
         )
@@ -393,15 +435,22 @@ class CatalogTransaction:
             parsed = Version.parse(version)
             query = query.where(tuple_(*_VERSION_KEY) == (parsed.major, parsed.minor, parsed.patch))
         row = self.connection.execute(
-            query.order_by(*(c.desc() for c in _VERSION_KEY)).limit(1)).first()
+            query.order_by(*(c.desc() for c in _VERSION_KEY)).limit(1)
+        ).first()
         if row is None:
             known = self.connection.execute(
-                select(func.count()).select_from(models)
-                .where(models.c.domain == domain, models.c.name == name)).scalar_one()
+                select(func.count())
+                .select_from(models)
+                .where(models.c.domain == domain, models.c.name == name)
+            ).scalar_one()
             if known and version is not None:
-                raise NotFound(f"{model_id} has no version {version}; "
-                               f"`modelyard show {model_id}` lists its versions")
-            raise NotFound(f"no model {model_id} in the catalog; `modelyard list` shows what is registered")
+                raise NotFound(
+                    f"{model_id} has no version {version}; "
+                    f"`modelyard show {model_id}` lists its versions"
+                )
+            raise NotFound(
+                f"no model {model_id} in the catalog; `modelyard list` shows what is registered"
+            )
         return _stored(row)
 
     def digests(self, refs: Sequence[tuple[str, Version]]) -> dict[tuple[str, Version], str]:
@@ -411,8 +460,9 @@ class CatalogTransaction:
         model_pairs = sorted({tuple(m.split("/", 1)) for m, _ in refs})
         for chunk in _chunks(model_pairs, 400):
             query = (
-                select(models.c.domain, models.c.name, *_VERSION_KEY,
-                       model_versions.c.content_digest)
+                select(
+                    models.c.domain, models.c.name, *_VERSION_KEY, model_versions.c.content_digest
+                )
                 .join(models, models.c.id == model_versions.c.model_id)
                 .where(tuple_(models.c.domain, models.c.name).in_(chunk))
             )
@@ -422,8 +472,9 @@ class CatalogTransaction:
                     found[wanted[key]] = digest
         return found
 
-    def insert(self, specs: Sequence[tuple[ModelSpec, str | None]],
-               now: datetime | None = None) -> None:
+    def insert(
+        self, specs: Sequence[tuple[ModelSpec, str | None]], now: datetime | None = None
+    ) -> None:
         """Register new versions (specs with their source file). Callers check conflicts first."""
         if not specs:
             return
@@ -437,22 +488,24 @@ class CatalogTransaction:
             model_pk = ids[(spec.domain, spec.name)]
             triton_version = spec.triton_version or next_triton.get(model_pk, 1)
             next_triton[model_pk] = max(next_triton.get(model_pk, 1), triton_version + 1)
-            rows.append({
-                "model_id": model_pk,
-                "version": spec.version,
-                "version_major": version.major,
-                "version_minor": version.minor,
-                "version_patch": version.patch,
-                "framework": spec.framework,
-                "model_type": spec.model_type,
-                "owner_team": spec.owner_team,
-                "dependencies": "\n".join(spec.dependencies),
-                "spec_json": spec.model_dump_json(),
-                "content_digest": spec.content_digest(),
-                "source": source,
-                "registered_at": now,
-                "triton_version": triton_version,
-            })
+            rows.append(
+                {
+                    "model_id": model_pk,
+                    "version": spec.version,
+                    "version_major": version.major,
+                    "version_minor": version.minor,
+                    "version_patch": version.patch,
+                    "framework": spec.framework,
+                    "model_type": spec.model_type,
+                    "owner_team": spec.owner_team,
+                    "dependencies": "\n".join(spec.dependencies),
+                    "spec_json": spec.model_dump_json(),
+                    "content_digest": spec.content_digest(),
+                    "source": source,
+                    "registered_at": now,
+                    "triton_version": triton_version,
+                }
+            )
         self.connection.execute(model_versions.insert(), rows)
 
     def triton_versions_in_use(self, model_ids: Iterable[str]) -> dict[str, set[int]]:
@@ -460,9 +513,11 @@ class CatalogTransaction:
         found: dict[str, set[int]] = {}
         pairs = sorted({tuple(m.split("/", 1)) for m in model_ids})
         for chunk in _chunks(pairs, 400):
-            query = (select(models.c.domain, models.c.name, model_versions.c.triton_version)
-                     .join(models, models.c.id == model_versions.c.model_id)
-                     .where(tuple_(models.c.domain, models.c.name).in_(chunk)))
+            query = (
+                select(models.c.domain, models.c.name, model_versions.c.triton_version)
+                .join(models, models.c.id == model_versions.c.model_id)
+                .where(tuple_(models.c.domain, models.c.name).in_(chunk))
+            )
             for domain, name, number in self.connection.execute(query):
                 found.setdefault(f"{domain}/{name}", set()).add(number)
         return found
@@ -470,9 +525,11 @@ class CatalogTransaction:
     def _next_triton_versions(self, model_pks: set[int]) -> dict[int, int]:
         found: dict[int, int] = {}
         for chunk in _chunks(sorted(model_pks), 400):
-            query = (select(model_versions.c.model_id, func.max(model_versions.c.triton_version))
-                     .where(model_versions.c.model_id.in_(chunk))
-                     .group_by(model_versions.c.model_id))
+            query = (
+                select(model_versions.c.model_id, func.max(model_versions.c.triton_version))
+                .where(model_versions.c.model_id.in_(chunk))
+                .group_by(model_versions.c.model_id)
+            )
             for model_pk, highest in self.connection.execute(query):
                 found[model_pk] = highest + 1
         return found
@@ -481,9 +538,10 @@ class CatalogTransaction:
         found = self._existing_model_ids(names)
         missing = sorted(names - set(found))
         if missing:
-            self.connection.execute(models.insert(), [
-                {"domain": domain, "name": name, "created_at": now} for domain, name in missing
-            ])
+            self.connection.execute(
+                models.insert(),
+                [{"domain": domain, "name": name, "created_at": now} for domain, name in missing],
+            )
             found.update(self._existing_model_ids(set(missing)))
         return found
 
@@ -491,15 +549,22 @@ class CatalogTransaction:
         found: dict[tuple[str, str], int] = {}
         for chunk in _chunks(sorted(names), 400):
             query = select(models.c.domain, models.c.name, models.c.id).where(
-                tuple_(models.c.domain, models.c.name).in_(chunk))
+                tuple_(models.c.domain, models.c.name).in_(chunk)
+            )
             for domain, name, pk in self.connection.execute(query):
                 found[(domain, name)] = pk
         return found
 
     def aliases(self, model_id: str | None = None) -> list[AliasRecord]:
         query = (
-            select(models.c.domain, models.c.name, aliases.c.name, model_versions.c.version,
-                   aliases.c.revision, aliases.c.updated_at)
+            select(
+                models.c.domain,
+                models.c.name,
+                aliases.c.name,
+                model_versions.c.version,
+                aliases.c.revision,
+                aliases.c.updated_at,
+            )
             .join(models, models.c.id == aliases.c.model_id)
             .join(model_versions, model_versions.c.id == aliases.c.version_id)
             .order_by(models.c.domain, models.c.name, aliases.c.name)
@@ -507,12 +572,21 @@ class CatalogTransaction:
         if model_id is not None:
             domain, _, name = model_id.partition("/")
             query = query.where(models.c.domain == domain, models.c.name == name)
-        return [AliasRecord(f"{d}/{n}", alias, version, revision, _utc(updated))
-                for d, n, alias, version, revision, updated in self.connection.execute(query)]
+        return [
+            AliasRecord(f"{d}/{n}", alias, version, revision, _utc(updated))
+            for d, n, alias, version, revision, updated in self.connection.execute(query)
+        ]
 
-    def set_alias(self, model_id: str, name: str, version: str, *,
-                  expect: str | None = None, expect_absent: bool = False,
-                  now: datetime | None = None) -> AliasRecord:
+    def set_alias(
+        self,
+        model_id: str,
+        name: str,
+        version: str,
+        *,
+        expect: str | None = None,
+        expect_absent: bool = False,
+        now: datetime | None = None,
+    ) -> AliasRecord:
         """Point alias `name` of `model_id` at `version`, compare-and-set.
 
         With `expect`, the alias must point at that version now; with `expect_absent`,
@@ -528,8 +602,11 @@ class CatalogTransaction:
         target = self.connection.execute(
             select(models.c.id, model_versions.c.id, model_versions.c.version)
             .join(models, models.c.id == model_versions.c.model_id)
-            .where(models.c.domain == domain, models.c.name == model_name,
-                   tuple_(*_VERSION_KEY) == (parsed.major, parsed.minor, parsed.patch))
+            .where(
+                models.c.domain == domain,
+                models.c.name == model_name,
+                tuple_(*_VERSION_KEY) == (parsed.major, parsed.minor, parsed.patch),
+            )
         ).first()
         if target is None:
             self.get(model_id, version)  # raises NotFound naming what is missing
@@ -542,25 +619,36 @@ class CatalogTransaction:
         ).first()
         if current is None:
             if expect is not None:
-                raise AliasConflict(f"alias {name!r} of {model_id} does not exist "
-                                    f"(expected it at {expect}); nothing changed")
-            self.connection.execute(aliases.insert().values(
-                model_id=model_pk, name=name, version_id=version_pk, revision=1, updated_at=now))
+                raise AliasConflict(
+                    f"alias {name!r} of {model_id} does not exist "
+                    f"(expected it at {expect}); nothing changed"
+                )
+            self.connection.execute(
+                aliases.insert().values(
+                    model_id=model_pk, name=name, version_id=version_pk, revision=1, updated_at=now
+                )
+            )
             return AliasRecord(model_id, name, version_text, 1, now)
         alias_pk, revision, current_version = current
         if expect_absent:
-            raise AliasConflict(f"alias {name!r} of {model_id} already points at "
-                                f"{current_version}; nothing changed")
+            raise AliasConflict(
+                f"alias {name!r} of {model_id} already points at {current_version}; nothing changed"
+            )
         if expect is not None and Version.parse(expect) != Version.parse(current_version):
-            raise AliasConflict(f"alias {name!r} of {model_id} points at {current_version}, "
-                                f"not {expect}; nothing changed (re-read and retry)")
+            raise AliasConflict(
+                f"alias {name!r} of {model_id} points at {current_version}, "
+                f"not {expect}; nothing changed (re-read and retry)"
+            )
         moved = self.connection.execute(
             update(aliases)
             .where(aliases.c.id == alias_pk, aliases.c.revision == revision)
-            .values(version_id=version_pk, revision=revision + 1, updated_at=now))
+            .values(version_id=version_pk, revision=revision + 1, updated_at=now)
+        )
         if moved.rowcount != 1:
-            raise AliasConflict(f"alias {name!r} of {model_id} was moved by someone else; "
-                                "nothing changed (re-read and retry)")
+            raise AliasConflict(
+                f"alias {name!r} of {model_id} was moved by someone else; "
+                "nothing changed (re-read and retry)"
+            )
         return AliasRecord(model_id, name, version_text, revision + 1, now)
 
 
@@ -569,8 +657,10 @@ def _stored(row: Any) -> StoredVersion:
     try:
         spec = trusted_spec(json.loads(spec_json))
     except (ValueError, KeyError, TypeError) as exc:
-        raise StorageError(f"a stored spec cannot be read ({exc}); the catalog database is "
-                           "damaged: restore it from a backup") from exc
+        raise StorageError(
+            f"a stored spec cannot be read ({exc}); the catalog database is "
+            "damaged: restore it from a backup"
+        ) from exc
     return StoredVersion(spec, digest, _utc(registered_at), source, triton_version)
 
 
@@ -581,4 +671,4 @@ def _utc(value: datetime) -> datetime:
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]

@@ -29,24 +29,31 @@ class TritonClient:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, model: str | None = None,
-                 json: Any = None) -> httpx.Response:
+    def _request(
+        self, method: str, path: str, model: str | None = None, json: Any = None
+    ) -> httpx.Response:
         try:
             response = self._http.request(method, path, json=json)
         except httpx.TimeoutException as exc:
             subject = f"model {model}: " if model else ""
-            raise TritonError(f"Triton at {self.url} is not answering: {subject}no answer to "
-                              f"{method} {path} within "
-                              f"{self.timeout_s:g} s (a load may still be running in Triton)") from exc
+            raise TritonError(
+                f"Triton at {self.url} is not answering: {subject}no answer to "
+                f"{method} {path} within "
+                f"{self.timeout_s:g} s (a load may still be running in Triton)"
+            ) from exc
         except httpx.HTTPError as exc:
-            raise TritonError(f"Triton at {self.url} is unreachable ({type(exc).__name__}: {exc})") from exc
+            raise TritonError(
+                f"Triton at {self.url} is unreachable ({type(exc).__name__}: {exc})"
+            ) from exc
         if response.status_code >= 400:
             try:
                 message = response.json().get("error", response.text)
             except ValueError:
                 message = response.text
             subject = f" model {model}:" if model else ""
-            raise TritonError(f"Triton at {self.url}{subject} HTTP {response.status_code}: {message}")
+            raise TritonError(
+                f"Triton at {self.url}{subject} HTTP {response.status_code}: {message}"
+            )
         return response
 
     def is_live(self) -> bool:
@@ -79,14 +86,24 @@ class TritonClient:
             return False
 
     def config(self, model: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("GET", f"/v2/models/{model}/config", model=model).json()
+        result: dict[str, Any] = self._request(
+            "GET", f"/v2/models/{model}/config", model=model
+        ).json()
         return result
 
-    def infer(self, model: str, inputs: dict[str, tuple[str, list[int], list[Any]]],
-              version: int | None = None) -> dict[str, list[Any]]:
+    def infer(
+        self,
+        model: str,
+        inputs: dict[str, tuple[str, list[int], list[Any]]],
+        version: int | None = None,
+    ) -> dict[str, list[Any]]:
         """Run one request. `inputs`: name -> (datatype, shape, flat data). Returns output data."""
-        body = {"inputs": [{"name": name, "datatype": datatype, "shape": shape, "data": data}
-                           for name, (datatype, shape, data) in inputs.items()]}
+        body = {
+            "inputs": [
+                {"name": name, "datatype": datatype, "shape": shape, "data": data}
+                for name, (datatype, shape, data) in inputs.items()
+            ]
+        }
         path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
         answer = self._request("POST", path, model=model, json=body).json()
         return {output["name"]: output["data"] for output in answer["outputs"]}
@@ -119,8 +136,9 @@ def read_metrics(url: str, *, timeout_s: float = 10.0) -> str:
     try:
         response = httpx.get(url, timeout=timeout_s)
     except httpx.HTTPError as exc:
-        raise TritonError(f"Triton metrics at {url} are unreachable "
-                          f"({type(exc).__name__}: {exc})") from exc
+        raise TritonError(
+            f"Triton metrics at {url} are unreachable ({type(exc).__name__}: {exc})"
+        ) from exc
     if response.status_code >= 400:
         raise TritonError(f"Triton metrics at {url}: HTTP {response.status_code}")
     return response.text

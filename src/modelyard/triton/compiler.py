@@ -19,6 +19,7 @@ from google.protobuf import json_format
 from modelyard.catalog.manifest import ArtifactUnreadable, artifact_digest
 from modelyard.catalog.spec import ModelSpec, TensorSpec
 from modelyard.errors import Problem, Severity
+from modelyard.placement.solver import Placement
 from modelyard.triton.config import (
     MODEL_FILES,
     ConfigBuildError,
@@ -30,7 +31,6 @@ from modelyard.triton.config import (
 )
 from modelyard.triton.naming import check_triton_name, triton_name
 from modelyard.triton.onnx_io import ArtifactError, read_onnx_io
-from modelyard.placement.solver import Placement
 from modelyard.triton.repository import RepoFile
 from modelyard.triton.rules import check_ensemble_connections, check_model_config
 
@@ -49,9 +49,12 @@ class CompiledModel:
     examples: dict[str, list[Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"triton_name": self.triton_name, "model": self.model_id,
-                "versions": self.versions,
-                "backend": self.config.backend or self.config.platform}
+        return {
+            "triton_name": self.triton_name,
+            "model": self.model_id,
+            "versions": self.versions,
+            "backend": self.config.backend or self.config.platform,
+        }
 
 
 @dataclass
@@ -68,9 +71,13 @@ class CompilePlan:
         return [f for model in self.models.values() for f in model.files]
 
 
-def plan_compile(specs: dict[str, ModelSpec], triton_versions: dict[str, int],
-                 resolved: dict[tuple[str, str], str], profile: Profile,
-                 verify_artifacts: bool = True) -> CompilePlan:
+def plan_compile(
+    specs: dict[str, ModelSpec],
+    triton_versions: dict[str, int],
+    resolved: dict[tuple[str, str], str],
+    profile: Profile,
+    verify_artifacts: bool = True,
+) -> CompilePlan:
     """Build every config and file list; problems instead of exceptions.
 
     Args:
@@ -91,9 +98,15 @@ def plan_compile(specs: dict[str, ModelSpec], triton_versions: dict[str, int],
             plan.problems.append(_error("triton-name", reason, newest, "triton.name"))
             continue
         if name in names:
-            plan.problems.append(_error(
-                "triton-name", f"compiles to the Triton model {name!r}, as {names[name]} does; "
-                "give one of them another `triton: {name: ...}`", newest, "triton.name"))
+            plan.problems.append(
+                _error(
+                    "triton-name",
+                    f"compiles to the Triton model {name!r}, as {names[name]} does; "
+                    "give one of them another `triton: {name: ...}`",
+                    newest,
+                    "triton.name",
+                )
+            )
             continue
         names[name] = model_id
     order = _dependencies_first(specs, resolved)
@@ -109,22 +122,31 @@ def plan_compile(specs: dict[str, ModelSpec], triton_versions: dict[str, int],
             plan.skipped[model_id] = skip
             continue
         try:
-            plan.models[model_id] = _compile_model(name, refs, specs, triton_versions, resolved,
-                                                   profile, plan, verify_artifacts)
+            plan.models[model_id] = _compile_model(
+                name, refs, specs, triton_versions, resolved, profile, plan, verify_artifacts
+            )
         except (ConfigBuildError, ArtifactError, ArtifactUnreadable) as exc:
             # The messages name the model themselves; the problem's `model` says it again.
-            plan.problems.append(_error("compile", str(exc).removeprefix(f"{newest}: "), newest,
-                                        None))
+            plan.problems.append(
+                _error("compile", str(exc).removeprefix(f"{newest}: "), newest, None)
+            )
         except OSError as exc:  # an artifact file that cannot be read while listing it
-            plan.problems.append(_error(
-                "compile", f"cannot read {exc.filename}: {exc.strerror or exc}; make the "
-                "artifact readable", newest, "artifact"))
+            plan.problems.append(
+                _error(
+                    "compile",
+                    f"cannot read {exc.filename}: {exc.strerror or exc}; make the "
+                    "artifact readable",
+                    newest,
+                    "artifact",
+                )
+            )
     plan.problems += _conformance(plan, specs, by_model)
     return plan
 
 
-def _conformance(plan: CompilePlan, specs: dict[str, ModelSpec],
-                 by_model: dict[str, list[str]]) -> list[Problem]:
+def _conformance(
+    plan: CompilePlan, specs: dict[str, ModelSpec], by_model: dict[str, list[str]]
+) -> list[Problem]:
     """Triton's own rules on every config, and on how ensemble steps connect."""
     problems = []
     composing = {model.triton_name: model.config for model in plan.models.values()}
@@ -133,13 +155,21 @@ def _conformance(plan: CompilePlan, specs: dict[str, ModelSpec],
         issues = check_model_config(model.config, model_name=model.triton_name)
         if model.config.platform == "ensemble":
             issues += check_ensemble_connections(model.config, composing)
-        problems += [_error("triton-config", f"Triton would refuse {model.triton_name}: "
-                            f"{issue.message}", ref, issue.field) for issue in issues]
+        problems += [
+            _error(
+                "triton-config",
+                f"Triton would refuse {model.triton_name}: {issue.message}",
+                ref,
+                issue.field,
+            )
+            for issue in issues
+        ]
     return problems
 
 
-def _dependencies_first(specs: dict[str, ModelSpec],
-                        resolved: dict[tuple[str, str], str]) -> list[str]:
+def _dependencies_first(
+    specs: dict[str, ModelSpec], resolved: dict[tuple[str, str], str]
+) -> list[str]:
     import graphlib
 
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
@@ -154,8 +184,14 @@ def _dependencies_first(specs: dict[str, ModelSpec],
         return sorted({s.id for s in specs.values()})
 
 
-def _skip_reason(spec: ModelSpec, profile: Profile, specs: dict[str, ModelSpec],
-                 resolved: dict[tuple[str, str], str], ref: str, plan: CompilePlan) -> str | None:
+def _skip_reason(
+    spec: ModelSpec,
+    profile: Profile,
+    specs: dict[str, ModelSpec],
+    resolved: dict[tuple[str, str], str],
+    ref: str,
+    plan: CompilePlan,
+) -> str | None:
     if spec.framework == "ensemble":
         assert spec.ensemble is not None
         for step in spec.ensemble.steps:
@@ -169,18 +205,29 @@ def _skip_reason(spec: ModelSpec, profile: Profile, specs: dict[str, ModelSpec],
         return "no artifact registered (add `artifact:` to its manifest to serve it)"
     configured = spec.triton.get("backend") or spec.triton.get("platform")
     if profile == "local" and configured and configured != "python":
-        return (f"its Triton config names {configured!r}, which the local Triton (python "
-                "backend only) cannot run; it runs in the production profile")
+        return (
+            f"its Triton config names {configured!r}, which the local Triton (python "
+            "backend only) cannot run; it runs in the production profile"
+        )
     backend = backend_for(spec, profile)
     if profile == "local" and backend not in _LOCAL_BACKENDS:
-        return (f"the local Triton has no {backend} backend (only python, and ONNX through "
-                "onnxruntime); it runs in the production profile")
+        return (
+            f"the local Triton has no {backend} backend (only python, and ONNX through "
+            "onnxruntime); it runs in the production profile"
+        )
     return None
 
 
-def _compile_model(name: str, refs: list[str], specs: dict[str, ModelSpec],
-                   triton_versions: dict[str, int], resolved: dict[tuple[str, str], str],
-                   profile: Profile, plan: CompilePlan, verify_artifacts: bool) -> CompiledModel:
+def _compile_model(
+    name: str,
+    refs: list[str],
+    specs: dict[str, ModelSpec],
+    triton_versions: dict[str, int],
+    resolved: dict[tuple[str, str], str],
+    profile: Profile,
+    plan: CompilePlan,
+    verify_artifacts: bool,
+) -> CompiledModel:
     newest = refs[-1]
     spec = specs[newest]
     versions = {specs[r].version: triton_versions[r] for r in refs}
@@ -192,9 +239,20 @@ def _compile_model(name: str, refs: list[str], specs: dict[str, ModelSpec],
         version_spec = specs[ref]
         inputs, outputs = _tensors(version_spec)
         steps = _step_targets(version_spec, ref, resolved, plan) if version_spec.ensemble else None
-        configs.append((ref, build_model_config(
-            version_spec, name=name, inputs=inputs, outputs=outputs, profile=profile,
-            triton_versions=versions, steps=steps)))
+        configs.append(
+            (
+                ref,
+                build_model_config(
+                    version_spec,
+                    name=name,
+                    inputs=inputs,
+                    outputs=outputs,
+                    profile=profile,
+                    triton_versions=versions,
+                    steps=steps,
+                ),
+            )
+        )
     config = configs[-1][1]
     if profile == "local" and spec.framework == "onnx":
         onnx_name = spec.triton.get("default_model_filename") or "model.onnx"
@@ -206,7 +264,8 @@ def _compile_model(name: str, refs: list[str], specs: dict[str, ModelSpec],
             raise ConfigBuildError(
                 f"{ref} and {newest} are both selected, but Triton holds one config per model "
                 f"and theirs differ in {', '.join(differing)}; select one of them (e.g. with an "
-                "alias) or keep those fields equal")
+                "alias) or keep those fields equal"
+            )
     text = to_pbtxt(config).encode()
     files = [RepoFile(f"{name}/config.pbtxt", hashlib.sha256(text).hexdigest(), content=text)]
     backend = backend_for(spec, profile)
@@ -214,8 +273,13 @@ def _compile_model(name: str, refs: list[str], specs: dict[str, ModelSpec],
         version_spec = specs[ref]
         if backend is None:
             # Triton needs a version folder for an ensemble too, though it holds no model file.
-            files.append(RepoFile(f"{name}/{triton_versions[ref]}/.ensemble",
-                                  hashlib.sha256(b"").hexdigest(), content=b""))
+            files.append(
+                RepoFile(
+                    f"{name}/{triton_versions[ref]}/.ensemble",
+                    hashlib.sha256(b"").hexdigest(),
+                    content=b"",
+                )
+            )
             continue
         if version_spec.artifact is None:
             raise ConfigBuildError(f"{ref}: no artifact")
@@ -230,12 +294,15 @@ def _tensors(spec: ModelSpec) -> tuple[list[TensorSpec], list[TensorSpec]]:
         max_batch = spec.resource_requirements.max_batch_size
         file_name = spec.triton.get("default_model_filename") or "model.onnx"
         inputs, outputs = read_onnx_io(Path(spec.artifact), max_batch, str(file_name))
-        for declared, found, what in ((spec.inputs, inputs, "inputs"),
-                                      (spec.outputs, outputs, "outputs")):
+        for declared, found, what in (
+            (spec.inputs, inputs, "inputs"),
+            (spec.outputs, outputs, "outputs"),
+        ):
             if declared and io_key(declared) != io_key(found):
                 raise ConfigBuildError(
                     f"{spec.ref}: {what}: the manifest declares {show_io(declared)} but "
-                    f"{spec.artifact} has {show_io(found)}")
+                    f"{spec.artifact} has {show_io(found)}"
+                )
         return inputs, outputs
     return list(spec.inputs), list(spec.outputs)
 
@@ -248,8 +315,9 @@ def show_io(tensors: list[TensorSpec]) -> str:
     return ", ".join(f"{t.name} {t.data_type} {t.dims}" for t in tensors)
 
 
-def _step_targets(spec: ModelSpec, ref: str, resolved: dict[tuple[str, str], str],
-                  plan: CompilePlan) -> dict[str, StepTarget]:
+def _step_targets(
+    spec: ModelSpec, ref: str, resolved: dict[tuple[str, str], str], plan: CompilePlan
+) -> dict[str, StepTarget]:
     assert spec.ensemble is not None
     targets = {}
     for step in spec.ensemble.steps:
@@ -272,40 +340,56 @@ def verify_artifact(spec: ModelSpec) -> None:
         return
     source = Path(spec.artifact)
     if not source.exists():
-        raise ArtifactError(f"{spec.ref}: artifact {source} is missing; restore it or register "
-                            "a new version")
+        raise ArtifactError(
+            f"{spec.ref}: artifact {source} is missing; restore it or register a new version"
+        )
     if spec.artifact_sha256 and artifact_digest(source) != spec.artifact_sha256:
-        raise ArtifactError(f"{spec.ref}: artifact {source} changed after registration (SHA-256 "
-                            "differs); a registered version is immutable: register a new version")
+        raise ArtifactError(
+            f"{spec.ref}: artifact {source} changed after registration (SHA-256 "
+            "differs); a registered version is immutable: register a new version"
+        )
 
 
-def _version_files(name: str, number: int, spec: ModelSpec, backend: str,
-                   profile: Profile) -> list[RepoFile]:
+def _version_files(
+    name: str, number: int, spec: ModelSpec, backend: str, profile: Profile
+) -> list[RepoFile]:
     assert spec.artifact is not None
     source = Path(spec.artifact)
     digest = spec.artifact_sha256 or artifact_digest(source)
     folder = f"{name}/{number}"
     configured_name = spec.triton.get("default_model_filename")
-    file_name = configured_name if isinstance(configured_name, str) and configured_name else (
-        "model.onnx" if spec.framework == "onnx" else MODEL_FILES[backend])
+    file_name = (
+        configured_name
+        if isinstance(configured_name, str) and configured_name
+        else ("model.onnx" if spec.framework == "onnx" else MODEL_FILES[backend])
+    )
     if len(file_name.encode()) > FILE_NAME_MAX_BYTES:  # the rules check the characters
-        raise ConfigBuildError(f"{spec.ref}: triton.default_model_filename is "
-                               f"{len(file_name.encode())} bytes long; file systems allow "
-                               f"{FILE_NAME_MAX_BYTES}, so shorten it")
+        raise ConfigBuildError(
+            f"{spec.ref}: triton.default_model_filename is "
+            f"{len(file_name.encode())} bytes long; file systems allow "
+            f"{FILE_NAME_MAX_BYTES}, so shorten it"
+        )
     files: list[RepoFile] = []
     is_saved_model = source.is_dir() and (source / "saved_model.pb").is_file()
     if source.is_dir() and not is_saved_model:
         # A folder artifact is the version folder's content, names kept (external data
         # files of an ONNX model, model.py with its helpers, an imported version folder).
-        files = [RepoFile(f"{folder}/{p.relative_to(source).as_posix()}",
-                          hashlib.sha256(p.read_bytes()).hexdigest(), source=p)
-                 for p in sorted(source.rglob("*")) if p.is_file()]
+        files = [
+            RepoFile(
+                f"{folder}/{p.relative_to(source).as_posix()}",
+                hashlib.sha256(p.read_bytes()).hexdigest(),
+                source=p,
+            )
+            for p in sorted(source.rglob("*"))
+            if p.is_file()
+        ]
     else:  # one file, or a SavedModel folder, under the name the backend looks for
         files = [RepoFile(f"{folder}/{file_name}", digest, source=source)]
     if spec.framework == "onnx" and profile == "local":
         wrapper = _ONNX_WRAPPER.read_bytes()
-        files.append(RepoFile(f"{folder}/model.py", hashlib.sha256(wrapper).hexdigest(),
-                              content=wrapper))
+        files.append(
+            RepoFile(f"{folder}/model.py", hashlib.sha256(wrapper).hexdigest(), content=wrapper)
+        )
     return files
 
 
@@ -313,8 +397,9 @@ def _error(code: str, message: str, model: str | None, field_name: str | None) -
     return Problem(Severity.ERROR, code, message, model=model, field=field_name)
 
 
-def server_share(plan: CompilePlan, placement: Placement, server: str,
-                 profile: Profile) -> CompilePlan:
+def server_share(
+    plan: CompilePlan, placement: Placement, server: str, profile: Profile
+) -> CompilePlan:
     """The part of a compiled repository that `placement` puts on `server`, with each
     model's instance groups on the GPUs chosen for it (KIND_CPU in the local profile)."""
     here = {a.model_id for a in placement.on(server)}
@@ -329,15 +414,22 @@ def server_share(plan: CompilePlan, placement: Placement, server: str,
             del config.instance_group[:]
             for group in groups[model_id]:
                 message = config.instance_group.add()
-                json_format.ParseDict({k: v for k, v in group.items()
-                                       if profile == "production" or k != "gpus"}, message)
+                json_format.ParseDict(
+                    {k: v for k, v in group.items() if profile == "production" or k != "gpus"},
+                    message,
+                )
                 if profile == "local":
                     message.kind = message.KIND_CPU
         text = to_pbtxt(config).encode()
-        files = [RepoFile(f"{model.triton_name}/config.pbtxt", hashlib.sha256(text).hexdigest(),
-                          content=text)]
-        files += [f for f in model.files if not f.path.endswith("/config.pbtxt")
-                  or f.path.count("/") > 1]
-        share.models[model_id] = CompiledModel(model.triton_name, model.model_id, model.versions,
-                                               config, files, model.examples)
+        files = [
+            RepoFile(
+                f"{model.triton_name}/config.pbtxt", hashlib.sha256(text).hexdigest(), content=text
+            )
+        ]
+        files += [
+            f for f in model.files if not f.path.endswith("/config.pbtxt") or f.path.count("/") > 1
+        ]
+        share.models[model_id] = CompiledModel(
+            model.triton_name, model.model_id, model.versions, config, files, model.examples
+        )
     return share

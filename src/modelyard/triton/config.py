@@ -77,8 +77,9 @@ def queue_delay_us(latency_p99_ms: float) -> int:
 
 
 def preferred_batch_sizes(max_batch_size: int) -> list[int]:
-    return sorted({size for size in (max_batch_size // 4, max_batch_size // 2, max_batch_size)
-                   if size >= 2})
+    return sorted(
+        {size for size in (max_batch_size // 4, max_batch_size // 2, max_batch_size) if size >= 2}
+    )
 
 
 def build_model_config(
@@ -119,13 +120,17 @@ def build_model_config(
         if resources.max_batch_size > 1:
             batching = config.dynamic_batching
             batching.max_queue_delay_microseconds = queue_delay_us(
-                spec.sla_requirements.max_latency_p99_ms)
+                spec.sla_requirements.max_latency_p99_ms
+            )
             batching.preferred_batch_size.extend(preferred_batch_sizes(resources.max_batch_size))
         group = config.instance_group.add()
         group.count = resources.instance_count
         on_gpu = profile == "production" and resources.gpu_memory_mb > 0
-        group.kind = (model_config_pb2.ModelInstanceGroup.KIND_GPU if on_gpu
-                      else model_config_pb2.ModelInstanceGroup.KIND_CPU)
+        group.kind = (
+            model_config_pb2.ModelInstanceGroup.KIND_GPU
+            if on_gpu
+            else model_config_pb2.ModelInstanceGroup.KIND_CPU
+        )
     _add_parameters(config, spec, triton_versions)
     return apply_overrides(config, spec)
 
@@ -136,8 +141,9 @@ def _add_tensor(message: Any, tensor: TensorSpec) -> None:
     try:
         message.dims.extend(tensor.dims)
     except ValueError as exc:  # a catalog written before dims were bounded to int64
-        raise ConfigBuildError(f"tensor {tensor.name!r}: dims {tensor.dims}: {exc}; Triton's "
-                               "dims are 64-bit integers") from None
+        raise ConfigBuildError(
+            f"tensor {tensor.name!r}: dims {tensor.dims}: {exc}; Triton's dims are 64-bit integers"
+        ) from None
 
 
 def _add_ensemble_steps(config: Any, spec: ModelSpec, steps: Mapping[str, StepTarget]) -> None:
@@ -145,8 +151,10 @@ def _add_ensemble_steps(config: Any, spec: ModelSpec, steps: Mapping[str, StepTa
     for position, step in enumerate(spec.ensemble.steps):
         target = steps.get(step.model)
         if target is None:
-            raise ConfigBuildError(f"{spec.ref}: ensemble.steps[{position}]: {step.model} is not "
-                                   "compiled in this repository")
+            raise ConfigBuildError(
+                f"{spec.ref}: ensemble.steps[{position}]: {step.model} is not "
+                "compiled in this repository"
+            )
         message = config.ensemble_scheduling.step.add()
         message.model_name = target.triton_name
         # Pinned, not -1: the ensemble runs exactly the versions it was validated with.
@@ -166,8 +174,9 @@ def _add_parameters(config: Any, spec: ModelSpec, triton_versions: Mapping[str, 
         "sla_min_throughput_rps": f"{sla.min_throughput_rps:g}",
         "sla_availability": f"{sla.availability:g}",
         "modelyard_model": spec.id,
-        "modelyard_versions": ",".join(f"{v}={n}" for v, n in sorted(triton_versions.items(),
-                                                                      key=lambda item: item[1])),
+        "modelyard_versions": ",".join(
+            f"{v}={n}" for v, n in sorted(triton_versions.items(), key=lambda item: item[1])
+        ),
     }
     for key, value in values.items():
         config.parameters[key].string_value = value

@@ -143,17 +143,23 @@ def read_triton_repository(root: Path, *, domain: str, owner_team: str) -> list[
         raise InputError(f"--domain: {exc}") from None
     if not is_utf8_path(root.absolute()):
         shown = str(root).encode("utf-8", "backslashreplace").decode()
-        raise InputError(f"{shown}: the path is not UTF-8 (artifact paths are recorded in the "
-                         "catalog); rename the folders on it")
+        raise InputError(
+            f"{shown}: the path is not UTF-8 (artifact paths are recorded in the "
+            "catalog); rename the folders on it"
+        )
     if not root.is_dir():
         raise InputError(f"{root}: no such folder (expected a Triton model repository)")
     if (root / CONFIG_FILE).is_file():
-        raise InputError(f"{root / CONFIG_FILE}: {root} is a model folder, not a repository; "
-                         f"pass the folder that holds it ({root.parent})")
+        raise InputError(
+            f"{root / CONFIG_FILE}: {root} is a model folder, not a repository; "
+            f"pass the folder that holds it ({root.parent})"
+        )
     models = _find_models(root)
     if not models:
-        raise InputError(f"{root}: no model folders (a model folder holds {CONFIG_FILE} and a "
-                         "numeric version folder such as 1/)")
+        raise InputError(
+            f"{root}: no model folders (a model folder holds {CONFIG_FILE} and a "
+            "numeric version folder such as 1/)"
+        )
     by_name = {model.triton_name: model for model in models}
     _assign_catalog_names(models)
     for model in models:
@@ -177,37 +183,45 @@ def _find_models(root: Path) -> list[_Model]:
     for folder in sorted(root.iterdir()):
         if folder.name.startswith(".") or not folder.is_dir():
             continue
-        numbered = [child for child in sorted(folder.iterdir())
-                    if child.is_dir() and child.name.isdigit()]
+        numbered = [
+            child for child in sorted(folder.iterdir()) if child.is_dir() and child.name.isdigit()
+        ]
         for child in numbered:
             if (child / CONFIG_FILE).is_file():
                 raise InputError(
                     f"{child / CONFIG_FILE}: config.pbtxt belongs in the model folder "
                     f"{folder}/, not in its version folder {child.name}/ (Triton does not read "
-                    "it there); move it up one level")
+                    "it there); move it up one level"
+                )
         config_path = folder / CONFIG_FILE
-        versions = sorted(int(child.name) for child in numbered
-                          if _VERSION_FOLDER.fullmatch(child.name))
+        versions = sorted(
+            int(child.name) for child in numbered if _VERSION_FOLDER.fullmatch(child.name)
+        )
         if not config_path.is_file():
             if versions:
                 raise InputError(
                     f"{folder}: has version folders but no {CONFIG_FILE}; modelyard imports "
                     f"models by their config: add one (even an empty {CONFIG_FILE} lets Triton "
-                    "auto-complete it)")
+                    "auto-complete it)"
+                )
             continue  # not a model folder (docs, scripts, ...)
         config = _read_config(config_path)
         if config.name and config.name != folder.name:
             raise InputError(
                 f"{config_path}: name: {config.name!r} differs from its folder name "
-                f"{folder.name!r}; Triton requires them to be equal (or leave `name` out)")
+                f"{folder.name!r}; Triton requires them to be equal (or leave `name` out)"
+            )
         if not versions:
             raise InputError(
                 f"{folder}: no version folder; Triton serves a model only from numeric "
-                "version folders such as 1/ (not 0/ or 01/), so add one holding the model files")
+                "version folders such as 1/ (not 0/ or 01/), so add one holding the model files"
+            )
         too_big = [v for v in versions if not VERSION_PATTERN.fullmatch(f"{v}.0")]
         if too_big:
-            raise InputError(f"{folder / str(too_big[0])}: version folder {too_big[0]} is too "
-                             "large for a catalog version (at most 9 digits)")
+            raise InputError(
+                f"{folder / str(too_big[0])}: version folder {too_big[0]} is too "
+                "large for a catalog version (at most 9 digits)"
+            )
         reason = check_triton_name(folder.name)
         if reason:
             raise InputError(f"{folder}: {reason}; rename the folder to import it")
@@ -243,7 +257,8 @@ def _assign_catalog_names(models: list[_Model]) -> None:
         if name in taken:
             raise InputError(
                 f"{model.folder}: becomes the catalog name {name!r}, as {taken[name].folder} "
-                "does; rename one of the folders")
+                "does; rename one of the folders"
+            )
         taken[name] = model
         model.catalog_name = name
 
@@ -268,7 +283,8 @@ def _framework(model: _Model) -> tuple[str, str | None]:
             raise InputError(
                 f"{model.config_path}: platform {platform!r} is not a Triton platform "
                 f"({', '.join(sorted(_FRAMEWORK_BY_PLATFORM))}); a custom backend is named "
-                "with `backend:`")
+                "with `backend:`"
+            )
         return known, None
     for version in model.versions:
         folder = model.folder / str(version)
@@ -282,14 +298,17 @@ def _framework(model: _Model) -> tuple[str, str | None]:
     raise InputError(
         f"{model.config_path}: sets neither backend nor platform and its version folders hold "
         f"no model file Triton recognises ({', '.join(n for n, _ in _FRAMEWORK_BY_FILE)}); "
-        "set `backend:` or `platform:`")
+        "set `backend:` or `platform:`"
+    )
 
 
 def _step_constraints(model: _Model, by_name: Mapping[str, _Model], root: Path) -> dict[str, str]:
     steps = list(model.config.ensemble_scheduling.step)
     if not steps:
-        raise InputError(f"{model.config_path}: platform \"ensemble\" needs "
-                         "ensemble_scheduling { step [...] }; it has no steps")
+        raise InputError(
+            f'{model.config_path}: platform "ensemble" needs '
+            "ensemble_scheduling { step [...] }; it has no steps"
+        )
     pins: dict[str, set[int]] = {}
     for index, step in enumerate(steps):
         where = f"{model.config_path}: ensemble_scheduling.step[{index}]"
@@ -300,8 +319,10 @@ def _step_constraints(model: _Model, by_name: Mapping[str, _Model], root: Path) 
             raise InputError(f"{where}: runs the ensemble {name!r} itself (a cycle)")
         target = by_name.get(name)
         if target is None:
-            raise InputError(f"{where}: runs the model {name!r}, which is not in the repository "
-                             f"{root}; import the repository that holds it")
+            raise InputError(
+                f"{where}: runs the model {name!r}, which is not in the repository "
+                f"{root}; import the repository that holds it"
+            )
         version = int(step.model_version)
         if version == -1:
             pins.setdefault(name, set())
@@ -309,17 +330,20 @@ def _step_constraints(model: _Model, by_name: Mapping[str, _Model], root: Path) 
             if version not in target.versions:
                 raise InputError(
                     f"{where}: runs version {version} of {name!r}, which has no version folder "
-                    f"{version}/ (it has {', '.join(map(str, target.versions))})")
+                    f"{version}/ (it has {', '.join(map(str, target.versions))})"
+                )
             pins.setdefault(name, set()).add(version)
         else:
-            raise InputError(f"{where}: model_version {version} must be -1 (latest) or a "
-                             "version folder number")
+            raise InputError(
+                f"{where}: model_version {version} must be -1 (latest) or a version folder number"
+            )
     constraints = {}
     for name, pinned in pins.items():
         if len(pinned) > 1:
             raise InputError(
                 f"{model.config_path}: steps run versions {sorted(pinned)} of {name!r}; a catalog "
-                "dependency names one version of a model, so pin one version")
+                "dependency names one version of a model, so pin one version"
+            )
         constraints[name] = f"=={next(iter(pinned))}.0" if pinned else ""
     return constraints
 
@@ -334,9 +358,11 @@ def _dependencies_first(models: list[_Model]) -> list[_Model]:
         if model.triton_name in ordered:
             return
         if model.triton_name in path:
-            cycle = " -> ".join([*path[path.index(model.triton_name):], model.triton_name])
-            raise InputError(f"{model.config_path}: ensembles run each other in a cycle: "
-                             f"{cycle}; Triton refuses circular ensembles")
+            cycle = " -> ".join([*path[path.index(model.triton_name) :], model.triton_name])
+            raise InputError(
+                f"{model.config_path}: ensembles run each other in a cycle: "
+                f"{cycle}; Triton refuses circular ensembles"
+            )
         path.append(model.triton_name)
         for name in sorted(model.constraints):
             visit(by_name[name])
@@ -351,12 +377,15 @@ def _dependencies_first(models: list[_Model]) -> list[_Model]:
 # Specs ---------------------------------------------------------------------------------
 
 
-def _spec(model: _Model, version: int, by_name: Mapping[str, _Model], domain: str,
-          owner_team: str) -> ModelSpec:
+def _spec(
+    model: _Model, version: int, by_name: Mapping[str, _Model], domain: str, owner_team: str
+) -> ModelSpec:
     config = model.config
     is_ensemble = model.framework == "ensemble"
-    resources: dict[str, Any] = {"max_batch_size": int(config.max_batch_size),
-                                 "instance_count": _instance_count(config)}
+    resources: dict[str, Any] = {
+        "max_batch_size": int(config.max_batch_size),
+        "instance_count": _instance_count(config),
+    }
     if is_ensemble or _cpu_only(config):
         resources["gpu_memory_mb"] = 0
     data: dict[str, Any] = {
@@ -379,10 +408,12 @@ def _spec(model: _Model, version: int, by_name: Mapping[str, _Model], domain: st
     if is_ensemble:
         data["dependencies"] = [
             f"{model_id(domain, by_name[name].catalog_name)}{constraint}"
-            for name, constraint in sorted(model.constraints.items())]
+            for name, constraint in sorted(model.constraints.items())
+        ]
         steps = enumerate(config.ensemble_scheduling.step)
-        data["ensemble"] = {"steps": [_step(step, by_name, domain, model, index)
-                                      for index, step in steps]}
+        data["ensemble"] = {
+            "steps": [_step(step, by_name, domain, model, index) for index, step in steps]
+        }
     else:
         artifact = _artifact(model, version)
         data["artifact"] = str(artifact)
@@ -397,21 +428,28 @@ def _spec(model: _Model, version: int, by_name: Mapping[str, _Model], domain: st
         if flags:
             message = str(flags[0]["msg"]).removeprefix("Value error, ")
             raise InputError(f"--owner-team: {message}") from None
-        raise InputError(f"{model.config_path}: version {version} cannot become a catalog "
-                         f"entry: {_reasons(exc.errors())}") from None
+        raise InputError(
+            f"{model.config_path}: version {version} cannot become a catalog "
+            f"entry: {_reasons(exc.errors())}"
+        ) from None
 
 
 def _reasons(errors: Iterable[Any]) -> str:
-    return "; ".join(f"{format_field(tuple(e['loc'])) or 'spec'}: "
-                     f"{str(e['msg']).removeprefix('Value error, ')}" for e in errors)
+    return "; ".join(
+        f"{format_field(tuple(e['loc'])) or 'spec'}: {str(e['msg']).removeprefix('Value error, ')}"
+        for e in errors
+    )
 
 
 def triton_block(config: Any, triton_name: str) -> dict[str, Any]:
     """The manifest `triton` block that makes the compiler reproduce `config` exactly."""
     original = json_format.MessageToDict(config, preserving_proto_field_name=True)
     original["name"] = triton_name
-    return {f.name: original.get(f.name) for f in ModelConfig.DESCRIPTOR.fields
-            if f.name in original or f.name not in COMPILER_FIELDS}
+    return {
+        f.name: original.get(f.name)
+        for f in ModelConfig.DESCRIPTOR.fields
+        if f.name in original or f.name not in COMPILER_FIELDS
+    }
 
 
 def _tensors(messages: Iterable[Any]) -> list[dict[str, Any]]:
@@ -419,8 +457,11 @@ def _tensors(messages: Iterable[Any]) -> list[dict[str, Any]]:
     tensors = []
     for message in messages:
         data_type = model_config_type(message.data_type)
-        data = {"name": str(message.name), "data_type": data_type,
-                "dims": [int(d) for d in message.dims]}
+        data = {
+            "name": str(message.name),
+            "data_type": data_type,
+            "dims": [int(d) for d in message.dims],
+        }
         try:
             TensorSpec.model_validate(data)
         except ValidationError:
@@ -437,15 +478,21 @@ def model_config_type(value: int) -> str:
     return name if name in _DATA_TYPES else ""
 
 
-def _step(step: Any, by_name: Mapping[str, _Model], domain: str, model: _Model,
-          index: int) -> dict[str, Any]:
-    data = {"model": model_id(domain, by_name[str(step.model_name)].catalog_name),
-            "input_map": dict(step.input_map), "output_map": dict(step.output_map)}
+def _step(
+    step: Any, by_name: Mapping[str, _Model], domain: str, model: _Model, index: int
+) -> dict[str, Any]:
+    data = {
+        "model": model_id(domain, by_name[str(step.model_name)].catalog_name),
+        "input_map": dict(step.input_map),
+        "output_map": dict(step.output_map),
+    }
     try:
         EnsembleStep.model_validate(data)
     except ValidationError as exc:
-        raise InputError(f"{model.config_path}: ensemble_scheduling.step[{index}] cannot become a "
-                         f"catalog ensemble step: {_reasons(exc.errors())}") from None
+        raise InputError(
+            f"{model.config_path}: ensemble_scheduling.step[{index}] cannot become a "
+            f"catalog ensemble step: {_reasons(exc.errors())}"
+        ) from None
     return data
 
 

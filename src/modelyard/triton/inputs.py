@@ -14,8 +14,9 @@ RequestInputs = dict[str, tuple[str, list[int], list[Any]]]
 _ZERO_BY_TYPE: dict[str, Any] = {"TYPE_STRING": "", "TYPE_BOOL": False}
 
 
-def request_inputs(config: Mapping[str, Any],
-                   examples: Mapping[str, Sequence[Any]]) -> RequestInputs:
+def request_inputs(
+    config: Mapping[str, Any], examples: Mapping[str, Sequence[Any]]
+) -> RequestInputs:
     """name -> (datatype, shape, flat data) for every required input of `config` (the
     JSON of `GET v2/models/<m>/config`); `examples` maps input names to example values."""
     batching = int(config.get("max_batch_size", 0)) > 0
@@ -35,8 +36,11 @@ def request_inputs(config: Mapping[str, Any],
             shape = _shape_for(tensor.get("dims", []), len(example), batching)
         else:
             data = [_ZERO_BY_TYPE.get(data_type, 0)] * count
-        inputs[tensor["name"]] = (data_type.removeprefix("TYPE_").replace("STRING", "BYTES"),
-                                  shape, data)
+        inputs[tensor["name"]] = (
+            data_type.removeprefix("TYPE_").replace("STRING", "BYTES"),
+            shape,
+            data,
+        )
     return inputs
 
 

@@ -26,6 +26,8 @@ def triton_name(spec: ModelSpec) -> str:
 def check_triton_name(name: str) -> str | None:
     """Why `name` cannot be a Triton model (and folder) name, or None if it can."""
     if name in (".", "..") or not _TRITON_NAME.fullmatch(name):
-        return (f"Triton model name {name!r} must be letters, digits, '_', '.' or '-' "
-                "(it is a folder name), not '.' or '..'")
+        return (
+            f"Triton model name {name!r} must be letters, digits, '_', '.' or '-' "
+            "(it is a folder name), not '.' or '..'"
+        )
     return None

@@ -11,11 +11,20 @@ from modelyard.catalog.spec import TensorSpec
 
 # onnx element types -> Triton data types (model_config.proto, without TYPE_)
 _ONNX_TO_TRITON: dict[int, str] = {
-    TensorProto.BOOL: "BOOL", TensorProto.UINT8: "UINT8", TensorProto.UINT16: "UINT16",
-    TensorProto.UINT32: "UINT32", TensorProto.UINT64: "UINT64", TensorProto.INT8: "INT8",
-    TensorProto.INT16: "INT16", TensorProto.INT32: "INT32", TensorProto.INT64: "INT64",
-    TensorProto.FLOAT16: "FP16", TensorProto.FLOAT: "FP32", TensorProto.DOUBLE: "FP64",
-    TensorProto.BFLOAT16: "BF16", TensorProto.STRING: "STRING",
+    TensorProto.BOOL: "BOOL",
+    TensorProto.UINT8: "UINT8",
+    TensorProto.UINT16: "UINT16",
+    TensorProto.UINT32: "UINT32",
+    TensorProto.UINT64: "UINT64",
+    TensorProto.INT8: "INT8",
+    TensorProto.INT16: "INT16",
+    TensorProto.INT32: "INT32",
+    TensorProto.INT64: "INT64",
+    TensorProto.FLOAT16: "FP16",
+    TensorProto.FLOAT: "FP32",
+    TensorProto.DOUBLE: "FP64",
+    TensorProto.BFLOAT16: "BF16",
+    TensorProto.STRING: "STRING",
 }
 
 
@@ -35,8 +44,9 @@ def onnx_file(artifact: Path, file_name: str = "model.onnx") -> Path:
     return artifact
 
 
-def read_onnx_io(artifact: Path, max_batch_size: int,
-                 file_name: str = "model.onnx") -> tuple[list[TensorSpec], list[TensorSpec]]:
+def read_onnx_io(
+    artifact: Path, max_batch_size: int, file_name: str = "model.onnx"
+) -> tuple[list[TensorSpec], list[TensorSpec]]:
     """Graph inputs (without initializers) and outputs of an ONNX model.
 
     With `max_batch_size > 0` Triton adds the batch dimension itself, so the first
@@ -46,7 +56,9 @@ def read_onnx_io(artifact: Path, max_batch_size: int,
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, OSError, ValueError...
-        raise ArtifactError(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+        raise ArtifactError(
+            f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})"
+        ) from None
     _check_complete(model, path)
     graph = model.graph
     initializers = {init.name for init in graph.initializer}
@@ -67,28 +79,38 @@ def _check_complete(model: onnx.ModelProto, path: Path) -> None:
     """
     declared = {opset.domain or "ai.onnx" for opset in model.opset_import}
     if not declared:
-        raise ArtifactError(f"{path} declares no operator sets (opset_import), which every ONNX "
-                            "model ends with: the file is probably truncated; copy it again")
+        raise ArtifactError(
+            f"{path} declares no operator sets (opset_import), which every ONNX "
+            "model ends with: the file is probably truncated; copy it again"
+        )
     used = {node.domain or "ai.onnx" for node in model.graph.node}
     missing = sorted(used - declared - {function.domain for function in model.functions})
     if missing:
-        raise ArtifactError(f"{path}: its nodes use the operator domain {missing[0]!r}, which "
-                            "opset_import does not declare: the file is probably truncated or "
-                            "damaged; copy it again")
+        raise ArtifactError(
+            f"{path}: its nodes use the operator domain {missing[0]!r}, which "
+            "opset_import does not declare: the file is probably truncated or "
+            "damaged; copy it again"
+        )
 
 
 def _tensor(value: onnx.ValueInfoProto, max_batch_size: int, path: Path) -> TensorSpec:
     tensor_type = value.type.tensor_type
     data_type = _ONNX_TO_TRITON.get(tensor_type.elem_type)
     if data_type is None:
-        raise ArtifactError(f"{path}: tensor {value.name!r} has an element type Triton cannot serve "
-                            f"({TensorProto.DataType.Name(tensor_type.elem_type)})")
-    dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else -1
-            for d in tensor_type.shape.dim]
+        raise ArtifactError(
+            f"{path}: tensor {value.name!r} has an element type Triton cannot serve "
+            f"({TensorProto.DataType.Name(tensor_type.elem_type)})"
+        )
+    dims = [
+        d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else -1
+        for d in tensor_type.shape.dim
+    ]
     if max_batch_size > 0:
         if not dims:
-            raise ArtifactError(f"{path}: tensor {value.name!r} is a scalar, but max_batch_size "
-                                f"{max_batch_size} needs a leading batch dimension (use 0)")
+            raise ArtifactError(
+                f"{path}: tensor {value.name!r} is a scalar, but max_batch_size "
+                f"{max_batch_size} needs a leading batch dimension (use 0)"
+            )
         dims = dims[1:]
     if not dims:
         dims = [1]

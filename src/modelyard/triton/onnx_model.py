@@ -29,23 +29,29 @@ class TritonPythonModel:
         # ONNX file's name comes in a parameter of its own.
         parameters = config.get("parameters", {})
         file_name = parameters.get("onnx_file", {}).get("string_value") or "model.onnx"
-        self.session = ort.InferenceSession(os.path.join(folder, file_name), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            os.path.join(folder, file_name), options, providers=["CPUExecutionProvider"]
+        )
         self.input_names = [tensor["name"] for tensor in config["input"]]
         self.output_names = [tensor["name"] for tensor in config["output"]]
 
     def execute(self, requests: list[Any]) -> list[Any]:
         responses = []
         for request in requests:
-            feeds = {name: pb_utils.get_input_tensor_by_name(request, name).as_numpy()
-                     for name in self.input_names}
+            feeds = {
+                name: pb_utils.get_input_tensor_by_name(request, name).as_numpy()
+                for name in self.input_names
+            }
             try:
                 results = self.session.run(self.output_names, feeds)
             except Exception as exc:  # onnxruntime's own errors go back to the client
-                responses.append(pb_utils.InferenceResponse(
-                    error=pb_utils.TritonError(f"onnxruntime: {exc}")))
+                responses.append(
+                    pb_utils.InferenceResponse(error=pb_utils.TritonError(f"onnxruntime: {exc}"))
+                )
                 continue
-            tensors = [pb_utils.Tensor(name, np.ascontiguousarray(value))
-                       for name, value in zip(self.output_names, results, strict=True)]
+            tensors = [
+                pb_utils.Tensor(name, np.ascontiguousarray(value))
+                for name, value in zip(self.output_names, results, strict=True)
+            ]
             responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
         return responses

@@ -103,7 +103,8 @@ class RepositoryWriter:
         except OSError as exc:
             raise RepositoryWriteError(
                 f"cannot write the repository at {self.out} ({exc.strerror or exc}); the previous "
-                "repository is unchanged") from exc
+                "repository is unchanged"
+            ) from exc
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -130,8 +131,9 @@ class RepositoryWriter:
                 self._place(repo_file, staging, current, old_digests)
             staging.chmod(0o755)  # mkdtemp makes it private; Triton may run as another user
             os.rename(staging, final)
-            manifest.write_text(json.dumps({f.path: f.digest for f in files}, indent=1,
-                                           sort_keys=True))
+            manifest.write_text(
+                json.dumps({f.path: f.digest for f in files}, indent=1, sort_keys=True)
+            )
             link = self.out.parent / f".{self.out.name}.link-{os.getpid()}"
             if link.is_symlink() or link.exists():
                 link.unlink()
@@ -145,7 +147,8 @@ class RepositoryWriter:
                 manifest.unlink(missing_ok=True)
             raise RepositoryWriteError(
                 f"cannot write the repository at {self.out} ({exc.strerror or exc}); the previous "
-                "repository is unchanged") from exc
+                "repository is unchanged"
+            ) from exc
         self._prune(keep=final)
         return diff, final
 
@@ -156,9 +159,14 @@ class RepositoryWriter:
         a writer that died left a partial generation (the next compile removes it).
         """
         errors: list[str] = []
-        warnings = [f"{p} is a generation a writer left half-made; the next compile removes it"
-                    for p in sorted(self.generations.glob("*.partial-*"))] \
-            if self.generations.is_dir() else []
+        warnings = (
+            [
+                f"{p} is a generation a writer left half-made; the next compile removes it"
+                for p in sorted(self.generations.glob("*.partial-*"))
+            ]
+            if self.generations.is_dir()
+            else []
+        )
         if not self.out.is_symlink():
             if self.out.exists():
                 errors.append(f"{self.out} is not a link written by modelyard")
@@ -186,14 +194,16 @@ class RepositoryWriter:
             raise RepositoryWriteError(
                 f"{self.out}: the repository needs a folder of its own with a name of at most "
                 f"{_NAME_MAX_BYTES - len('..generations')} bytes (modelyard keeps "
-                f".NAME.generations beside it); choose another --out")
+                f".NAME.generations beside it); choose another --out"
+            )
         if self.out.is_symlink():
             target = os.readlink(self.out)
             if (self.out.parent / target).resolve().parent != self.generations.resolve():
                 raise RepositoryWriteError(
                     f"{self.out} is a link to {target} that modelyard did not make; choose "
                     "another --out or remove the link (modelyard keeps DIR as a link to "
-                    f"{self.generations.name}/NNNNNN)")
+                    f"{self.generations.name}/NNNNNN)"
+                )
             return
         if self.out.exists():
             if self.out.is_dir() and not any(self.out.iterdir()):
@@ -202,20 +212,28 @@ class RepositoryWriter:
                 return
             raise RepositoryWriteError(
                 f"{self.out} exists and was not written by modelyard; choose another --out or "
-                "move it away (modelyard keeps DIR as a link to complete generations)")
+                "move it away (modelyard keeps DIR as a link to complete generations)"
+            )
 
     def _next_number(self) -> int:
-        numbers = [int(p.name.split(".")[0]) for p in self.generations.iterdir()
-                   if p.name.split(".")[0].isdigit()]
+        numbers = [
+            int(p.name.split(".")[0])
+            for p in self.generations.iterdir()
+            if p.name.split(".")[0].isdigit()
+        ]
         return max(numbers, default=0) + 1
 
     @staticmethod
-    def _place(repo_file: RepoFile, root: Path, current: Path | None,
-               old_digests: dict[str, str]) -> None:
+    def _place(
+        repo_file: RepoFile, root: Path, current: Path | None, old_digests: dict[str, str]
+    ) -> None:
         target = root / repo_file.path
         target.parent.mkdir(parents=True, exist_ok=True)
-        unchanged = (current is not None and old_digests.get(repo_file.path) == repo_file.digest
-                     and (current / repo_file.path).exists())
+        unchanged = (
+            current is not None
+            and old_digests.get(repo_file.path) == repo_file.digest
+            and (current / repo_file.path).exists()
+        )
         if unchanged:
             assert current is not None
             _link_tree(current / repo_file.path, target)

@@ -435,17 +435,14 @@ def _check_io(
                         f"{prefix} {problem} for {label} (dims {dims}, reshape {shape})",
                     )
                 )
-    if kind == "input" and int(io.format) in (
-        _ModelInput.FORMAT_NHWC,
-        _ModelInput.FORMAT_NCHW,
-    ):
-        if len(dims) != 3:
-            issues.append(
-                ConfigIssue(
-                    f"{path}.format",
-                    f"{prefix}: NHWC/NCHW require 3 dims (got {len(dims)}) for {label}",
-                )
+    image_formats = (_ModelInput.FORMAT_NHWC, _ModelInput.FORMAT_NCHW)
+    if kind == "input" and int(io.format) in image_formats and len(dims) != 3:
+        issues.append(
+            ConfigIssue(
+                f"{path}.format",
+                f"{prefix}: NHWC/NCHW require 3 dims (got {len(dims)}) for {label}",
             )
+        )
     # A platform auto-complete would fill in is unknown here; skip rather than guess.
     if platform and platform != "tensorrt_plan":
         if bool(io.is_shape_tensor):
@@ -711,9 +708,7 @@ def _check_preferred_sizes(
     issues: list[ConfigIssue] = []
     for index, size in enumerate(sizes):
         if size <= 0:
-            issues.append(
-                ConfigIssue(f"{path}[{index}]", f"{what} must be positive for {label}")
-            )
+            issues.append(ConfigIssue(f"{path}[{index}]", f"{what} must be positive for {label}"))
         elif size > max_batch_size:
             issues.append(
                 ConfigIssue(
@@ -761,9 +756,7 @@ def _check_sequence_batching(
             )
         seen_tensors.add(tensor)
         for control_index, control in enumerate(control_input.control):
-            issues += _check_control(
-                f"{path}.control[{control_index}]", control, seen_kinds, label
-            )
+            issues += _check_control(f"{path}.control[{control_index}]", control, seen_kinds, label)
     if batcher.HasField("oldest"):
         issues += _check_preferred_sizes(
             "sequence_batching.oldest.preferred_batch_size",
@@ -906,8 +899,9 @@ def check_file_names(config: model_config_pb2.ModelConfig) -> list[ConfigIssue]:
     backend = str(config.backend)
     # Triton loads <backend-directory>/<backend>/libtriton_<backend>.so (backend_model.cc):
     # a backend name is one folder name, never a path (found by fuzzing import-triton).
-    if backend and (backend in (".", "..")
-                    or _first_unsafe_char(backend, allow_slash=False) is not None):
+    if backend and (
+        backend in (".", "..") or _first_unsafe_char(backend, allow_slash=False) is not None
+    ):
         issues.append(
             ConfigIssue(
                 "backend",
@@ -973,15 +967,14 @@ def _check_ensemble_structure(
             ConfigIssue(
                 "ensemble_scheduling",
                 f"ensemble scheduling cannot be set for model '{label}' whose platform is not "
-                "ensemble; set platform: \"ensemble\" or remove ensemble_scheduling",
+                'ensemble; set platform: "ensemble" or remove ensemble_scheduling',
             )
         )
     if is_platform and not has_scheduling:
         issues.append(
             ConfigIssue(
                 "ensemble_scheduling",
-                f"ensemble scheduling must be set for ensemble {label} whose platform is "
-                "ensemble",
+                f"ensemble scheduling must be set for ensemble {label} whose platform is ensemble",
             )
         )
     if is_platform:
@@ -1384,9 +1377,7 @@ def _cycle_issues(
     return issues
 
 
-def _path_back(
-    start: str, target: str, callees: Callable[[str], list[str]]
-) -> list[str] | None:
+def _path_back(start: str, target: str, callees: Callable[[str], list[str]]) -> list[str] | None:
     """A call path from `start` to `target` (both included), depth first, or None."""
     stack: list[tuple[str, list[str]]] = [(start, [start])]
     visited = {start}

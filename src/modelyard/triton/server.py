@@ -40,25 +40,36 @@ class TritonInstallation:
         """Locate the bundled Triton; InputError naming the extra to install if absent."""
         spec = importlib.util.find_spec("pytriton")
         if spec is None or not spec.submodule_search_locations:
-            raise InputError("the local Triton needs the nvidia-pytriton package (Linux x86-64): "
-                             "pip install 'modelyard[local-triton]'")
+            raise InputError(
+                "the local Triton needs the nvidia-pytriton package (Linux x86-64): "
+                "pip install 'modelyard[local-triton]'"
+            )
         package = Path(next(iter(spec.submodule_search_locations)))
         root = package / "tritonserver"
         version = f"{sys.version_info.major}.{sys.version_info.minor}"
-        found = cls(root / "bin" / "tritonserver", root / "backends" / "python",
-                    root / "python_backend_stubs" / version / "triton_python_backend_stub",
-                    package.parent / "nvidia_pytriton.libs")
+        found = cls(
+            root / "bin" / "tritonserver",
+            root / "backends" / "python",
+            root / "python_backend_stubs" / version / "triton_python_backend_stub",
+            package.parent / "nvidia_pytriton.libs",
+        )
         for path in (found.server_binary, found.python_backend, found.stub):
             if not path.exists():
-                raise InputError(f"the nvidia-pytriton installation lacks {path} (Python {version} "
-                                 "may not be supported by this release)")
+                raise InputError(
+                    f"the nvidia-pytriton installation lacks {path} (Python {version} "
+                    "may not be supported by this release)"
+                )
         return found
 
     def backend_directory(self, folder: Path) -> Path:
         """Assemble `folder/python/` (backend library, utils, this Python's stub); idempotent."""
         python_dir = folder / "python"
         python_dir.mkdir(parents=True, exist_ok=True)
-        for source in [*self.python_backend.glob("*.so"), *self.python_backend.glob("*.py"), self.stub]:
+        for source in [
+            *self.python_backend.glob("*.so"),
+            *self.python_backend.glob("*.py"),
+            self.stub,
+        ]:
             target = python_dir / source.name
             if not target.exists() or target.stat().st_size != source.stat().st_size:
                 shutil.copy2(source, target)
@@ -106,7 +117,8 @@ class LocalTriton:
         # The stub would otherwise write __pycache__ into the repository's generations.
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["LD_LIBRARY_PATH"] = os.pathsep.join(
-            filter(None, [str(installation.library_dir), env.get("LD_LIBRARY_PATH")]))
+            filter(None, [str(installation.library_dir), env.get("LD_LIBRARY_PATH")])
+        )
         self.log_file = self.log_file or self.state_dir / "tritonserver.log"
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         command = [
@@ -124,8 +136,9 @@ class LocalTriton:
             *([f"--model-load-thread-count={self.load_threads}"] if self.load_threads else []),
         ]
         with self.log_file.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
         client = TritonClient(self.url)
         try:
             self._wait_live(client, timeout_s)
@@ -142,12 +155,16 @@ class LocalTriton:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise TritonError(f"tritonserver exited with code {self.process.returncode} at "
-                                  f"start; see {self.log_file}:\n{self.log_tail()}")
+                raise TritonError(
+                    f"tritonserver exited with code {self.process.returncode} at "
+                    f"start; see {self.log_file}:\n{self.log_tail()}"
+                )
             if client.is_live():
                 return
             time.sleep(0.1)
-        raise TritonError(f"tritonserver did not become live in {timeout_s:g} s; see {self.log_file}")
+        raise TritonError(
+            f"tritonserver did not become live in {timeout_s:g} s; see {self.log_file}"
+        )
 
     def log_tail(self, lines: int = 20) -> str:
         if self.log_file is None or not self.log_file.exists():

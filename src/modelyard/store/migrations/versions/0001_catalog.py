@@ -43,10 +43,19 @@ def upgrade() -> None:
         sa.Column("source", sa.Text, nullable=True),
         sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_model_versions"),
-        sa.ForeignKeyConstraint(["model_id"], ["models.id"], ondelete="RESTRICT",
-                                name="fk_model_versions_model_id_models"),
-        sa.UniqueConstraint("model_id", "version_major", "version_minor", "version_patch",
-                            name="uq_model_versions_model_version"),
+        sa.ForeignKeyConstraint(
+            ["model_id"],
+            ["models.id"],
+            ondelete="RESTRICT",
+            name="fk_model_versions_model_id_models",
+        ),
+        sa.UniqueConstraint(
+            "model_id",
+            "version_major",
+            "version_minor",
+            "version_patch",
+            name="uq_model_versions_model_version",
+        ),
     )
     op.create_index("ix_model_versions_owner_team", "model_versions", ["owner_team"])
     op.create_table(
@@ -58,10 +67,15 @@ def upgrade() -> None:
         sa.Column("revision", sa.Integer, nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_aliases"),
-        sa.ForeignKeyConstraint(["model_id"], ["models.id"], ondelete="RESTRICT",
-                                name="fk_aliases_model_id_models"),
-        sa.ForeignKeyConstraint(["version_id"], ["model_versions.id"], ondelete="RESTRICT",
-                                name="fk_aliases_version_id_model_versions"),
+        sa.ForeignKeyConstraint(
+            ["model_id"], ["models.id"], ondelete="RESTRICT", name="fk_aliases_model_id_models"
+        ),
+        sa.ForeignKeyConstraint(
+            ["version_id"],
+            ["model_versions.id"],
+            ondelete="RESTRICT",
+            name="fk_aliases_version_id_model_versions",
+        ),
         sa.UniqueConstraint("model_id", "name", name="uq_aliases_model_name"),
     )
 

@@ -25,19 +25,24 @@ def upgrade() -> None:
         batch.add_column(sa.Column("triton_version", sa.Integer, nullable=True))
     # Number existing versions per model in registration order (then semantic order).
     connection = op.get_bind()
-    rows = connection.execute(sa.text(
-        "SELECT id, model_id FROM model_versions "
-        "ORDER BY model_id, registered_at, version_major, version_minor, version_patch, id"
-    )).all()
+    rows = connection.execute(
+        sa.text(
+            "SELECT id, model_id FROM model_versions "
+            "ORDER BY model_id, registered_at, version_major, version_minor, version_patch, id"
+        )
+    ).all()
     counters: dict[int, int] = {}
     for version_id, model_id in rows:
         counters[model_id] = counters.get(model_id, 0) + 1
-        connection.execute(sa.text("UPDATE model_versions SET triton_version = :n WHERE id = :id"),
-                           {"n": counters[model_id], "id": version_id})
+        connection.execute(
+            sa.text("UPDATE model_versions SET triton_version = :n WHERE id = :id"),
+            {"n": counters[model_id], "id": version_id},
+        )
     with op.batch_alter_table("model_versions") as batch:
         batch.alter_column("triton_version", existing_type=sa.Integer, nullable=False)
-        batch.create_unique_constraint("uq_model_versions_triton_version",
-                                       ["model_id", "triton_version"])
+        batch.create_unique_constraint(
+            "uq_model_versions_triton_version", ["model_id", "triton_version"]
+        )
 
 
 def downgrade() -> None:

@@ -28,8 +28,7 @@ def upgrade() -> None:
         sa.Column("summary_json", sa.Text, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_measurements"),
     )
-    op.create_index("ix_measurements_model_target", "measurements",
-                    ["model_id", "target", "kind"])
+    op.create_index("ix_measurements_model_target", "measurements", ["model_id", "target", "kind"])
 
 
 def downgrade() -> None:
