@@ -15,6 +15,7 @@ from modelyard.catalog import (
     load_manifests,
     parse_manifest_text,
 )
+from modelyard.config import WorkspaceConfig
 from modelyard.errors import (
     AliasConflict,
     CapacityError,
@@ -41,7 +42,7 @@ from modelyard.report.data import CatalogReport, build_report
 from modelyard.selection import CatalogView, select
 from modelyard.store import CatalogStore
 from modelyard.validation import ValidationReport, validate_view
-from modelyard.workspace import Workspace, WorkspaceConfig
+from modelyard.workspace import Workspace
 
 __version__ = "0.1.0"
 

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from modelyard import Workspace
+from modelyard.config import read_config
 from modelyard.deploy.runner import DeployOptions
 from modelyard.triton.server import LocalTriton
-from modelyard.workspace import read_config
 
 FAST = DeployOptions(concurrency=4, load_timeout_s=60, ready_timeout_s=30)
 

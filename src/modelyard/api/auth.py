@@ -18,9 +18,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from modelyard.api.state import ApiState, api_state
+from modelyard.config import TargetConfig
 from modelyard.errors import Forbidden, Unauthenticated
 from modelyard.store.access import Role
-from modelyard.workspace import TargetConfig
 
 COOKIE = "modelyard_token"
 bearer = HTTPBearer(

@@ -1,0 +1,138 @@
+"""`modelyard.yaml`: the catalog URL, the fleet, the deployment targets, what the API allows.
+
+Read once by the edges (CLI, API, Python `Workspace`) and passed down as values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from modelyard.catalog.manifest import parse_yaml_document
+from modelyard.catalog.naming import check_name
+from modelyard.errors import InputError, Problem, Severity
+from modelyard.placement.fleet import Fleet
+from modelyard.triton.config import Profile
+
+CONFIG_FILE = "modelyard.yaml"
+STATE_DIR = ".modelyard"
+DEFAULT_DB_FILE = "catalog.db"
+
+DEFAULT_CONFIG = """\
+# modelyard workspace. See README.md for every key.
+catalog:
+  # Any SQLAlchemy URL; a relative SQLite path is relative to this file.
+  url: sqlite:///.modelyard/catalog.db
+
+# The servers and GPUs models run on; `validate` checks capacity against them.
+# fleet:
+#   servers:
+#     - name: gpu-node-1
+#       url: http://gpu-node-1:8000
+#       cpu_cores: 64
+#       memory_mb: 262144
+#       gpus:
+#         - {index: 0, model: A100-80GB, memory_mb: 81920}
+#         - {index: 1, model: A100-80GB, memory_mb: 81920}
+"""
+
+
+class CatalogConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str | None = None
+
+
+class TargetConfig(BaseModel):
+    """A Triton server to deploy to: its HTTP endpoint, the repository folder it reads
+    (`--model-repository`, which modelyard writes), and the compile profile."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str
+    repository: str
+    profile: Profile = "production"
+    # Triton's Prometheus endpoint (`--metrics-port`, 8002 by default), read by
+    # `modelyard perf` for queue and compute times; unset: not read.
+    metrics_url: str | None = None
+    # Teams whose maintainers may deploy here through the API; absent: any team.
+    teams: tuple[str, ...] | None = None
+
+
+class ApiConfig(BaseModel):
+    """What the REST API (`modelyard server`) allows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The folders a manifest registered through the API may name an `artifact` in (it is
+    # read and hashed on the server's disk); relative ones are relative to the workspace
+    # folder. Absent: the workspace folder.
+    artifact_roots: tuple[str, ...] | None = None
+
+
+LOCAL_TARGET = TargetConfig(
+    url="http://127.0.0.1:8000",
+    repository=".modelyard/triton/repository",
+    profile="local",
+    metrics_url="http://127.0.0.1:8002/metrics",
+)
+
+
+class WorkspaceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
+    fleet: Fleet | None = None
+    targets: dict[str, TargetConfig] = Field(default_factory=dict)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+
+    @field_validator("targets")
+    @classmethod
+    def _check_target_names(cls, value: dict[str, TargetConfig]) -> dict[str, TargetConfig]:
+        # Target names go into the catalog (leases, history: at most 64 characters, which
+        # PostgreSQL enforces) and into API paths (/api/v1/targets/<name>/...).
+        for name in value:
+            check_name(name, "target name")
+        return value
+
+
+def find_workspace(start: Path) -> Path | None:
+    """The nearest folder at or above `start` holding a `modelyard.yaml`."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    return None
+
+
+def read_config(path: Path) -> WorkspaceConfig:
+    """Read `modelyard.yaml`; errors name the file, line and field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    # The manifest loader: PyYAML's own errors (huge integers, impossible dates) and
+    # duplicate keys become InputErrors with the line, never a traceback.
+    data = parse_yaml_document(text, str(path)) or {}
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping with keys 'catalog' and 'fleet'")
+    try:
+        return WorkspaceConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            Problem(
+                Severity.ERROR,
+                "invalid-config",
+                str(error["msg"]).removeprefix("Value error, "),
+                source=str(path),
+                field=".".join(str(p) for p in error["loc"]),
+            )
+            for error in exc.errors()
+        ]
+        raise InputError.from_problems(problems, f"{path} is not valid") from exc
+
+
+def sqlite_url_relative_to(url: str, root: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+        return prefix + str((root / url[len(prefix) :]).resolve())
+    return url
