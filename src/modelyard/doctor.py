@@ -252,9 +252,9 @@ def _check_server(report: DoctorReport, workspace: Workspace, target: str) -> No
         )
         return
     state = workspace.status(target)
-    drift = state["drift"]
+    drift = state.drift
     if drift:
-        names = ", ".join(f"{m['model']} ({m['state']})" for m in drift[:5])
+        names = ", ".join(f"{m.model} ({m.state})" for m in drift[:5])
         report.add(
             f"server {target}",
             "warn",
@@ -266,5 +266,5 @@ def _check_server(report: DoctorReport, workspace: Workspace, target: str) -> No
             f"server {target}",
             "ok",
             f"{config.url} is live and serves the catalog's "
-            f"selection ({len(state['models'])} model(s))",
+            f"selection ({len(state.models)} model(s))",
         )

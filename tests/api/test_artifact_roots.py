@@ -137,7 +137,7 @@ def test_artifact_under_the_workspace_is_registered(
     response = register(client, tokens, manifest("artifacts/../artifacts/model.py"))
     assert response.status_code == 200, response.text
     assert response.json()["created"] == ["search/tokenizer@1.0"]
-    spec = api_ws.show("search/tokenizer").stored.spec
+    spec = api_ws.show("search/tokenizer").spec
     assert spec.artifact == str(weights.resolve())
     assert spec.artifact_sha256 == hashlib.sha256(b"# the model\n").hexdigest()
     assert str(weights.resolve()) in opened_files  # the audit hook does see the reads

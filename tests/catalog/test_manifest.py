@@ -44,7 +44,7 @@ def refs(workspace: Workspace) -> list[str]:
 
 
 def spec(workspace: Workspace, ref: str) -> ModelSpec:
-    return workspace.show(ref).stored.spec
+    return workspace.show(ref).spec
 
 
 # Multi-document YAML and empty documents.
@@ -280,11 +280,11 @@ def test_seed_json_of_the_netflix_models_matches_the_yaml(
 
 
 def test_reapplying_the_same_content_is_a_no_op(netflix: Workspace) -> None:
-    before = {s.ref: netflix.show(s.ref).stored for s in netflix.list_models()}
+    before = {s.ref: netflix.show(s.ref) for s in netflix.list_models()}
     result = netflix.apply([NETFLIX_MODELS])
     assert result.created == [] and result.unchanged == NETFLIX_REFS
     assert refs(netflix) == NETFLIX_REFS
-    after = {s.ref: netflix.show(s.ref).stored for s in netflix.list_models()}
+    after = {s.ref: netflix.show(s.ref) for s in netflix.list_models()}
     assert after == before  # same registration time and source
 
 
@@ -448,7 +448,7 @@ def test_same_version_spelled_two_ways_in_one_file(workspace: Workspace, tmp_pat
 
 def test_longer_spelling_finds_the_registered_version(netflix: Workspace, tmp_path: Path) -> None:
     netflix.apply([write(tmp_path / "m.yaml", doc("m", version="1.0"))])
-    assert netflix.show("x/m@1.0.0").stored.spec.ref == "x/m@1.0"
+    assert netflix.show("x/m@1.0.0").spec.ref == "x/m@1.0"
     dependent = write(tmp_path / "d.yaml", doc("d", "x/m==1.0.0"))
     assert netflix.apply([dependent]).created == ["x/d@1.0"]
     assert netflix.show("x/d").dependencies == {"x/m==1.0.0": "x/m@1.0"}

@@ -28,13 +28,13 @@ from typer.testing import CliRunner
 from modelyard import Workspace
 from modelyard.catalog.manifest import load_manifests, parse_manifest_text
 from modelyard.catalog.naming import check_name, split_model_id
+from modelyard.catalog.ref import ModelRef
 from modelyard.catalog.spec import Dependency
 from modelyard.catalog.version import Version, VersionConstraint
 from modelyard.cli.app import app
 from modelyard.errors import InputError, ModelyardError
 from modelyard.registry import apply_documents
 from modelyard.store import CatalogStore
-from modelyard.workspace import parse_reference
 from tests.conftest import Cli
 from tests.fuzz.support import (
     CONSTRAINTS,
@@ -486,7 +486,7 @@ def test_dependencies_and_references_parse_or_refuse(value: str) -> None:
     else:
         split_model_id(dependency.model_id)
     try:
-        model_id, _ = parse_reference(value)
+        model_id = ModelRef.parse(value).model_id
     except InputError:
         return
     split_model_id(model_id)

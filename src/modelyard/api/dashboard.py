@@ -97,7 +97,7 @@ def model(
         shown = ws.show(reference)
     except ModelyardError as exc:
         return _page("error.html.j2", caller, title="Not found", error=exc.message)
-    spec = shown.stored.spec
+    spec = shown.spec
     graph_svg, graph_error = None, None
     try:
         graph_svg = render_svg([to_dot(ws.graph_view(spec.ref))])[0]
@@ -105,18 +105,16 @@ def model(
         graph_error = exc.message
     live: list[dict[str, Any]] = []
     names = sorted({*ws.config.targets, *(r.target for r in ws.history(limit=50))})
-    for target in names:
-        try:
-            status = ws.status(target, timeout_s=LIVE_READ_TIMEOUT_S)
-        except ModelyardError as exc:
-            live.append({"target": target, "error": exc.message, "models": []})
-            continue
+    for read in ws.statuses(names, timeout_s=LIVE_READ_TIMEOUT_S):
+        status = read.status
         live.append(
             {
-                "target": target,
-                "url": status["url"],
-                "error": None,
-                "models": [m for m in status["models"] if m["catalog_model"] == spec.id],
+                "target": read.target,
+                "url": status.url if status else None,
+                "error": read.error,
+                "models": [m for m in status.models if m.catalog_model == spec.id]
+                if status
+                else [],
             }
         )
     may_change = caller.role == "admin" or (
@@ -127,6 +125,7 @@ def model(
         caller,
         title=spec.ref,
         shown=shown,
+        aliases=ws.aliases(spec.id),
         spec=spec,
         graph_svg=graph_svg,
         graph_error=graph_error,

@@ -17,9 +17,12 @@ from fastapi.responses import HTMLResponse, Response
 from modelyard.api import schemas
 from modelyard.api.auth import Principal, admin, principal
 from modelyard.api.state import LIVE_READ_TIMEOUT_S, api_state
+from modelyard.catalog.ref import ModelRef, check_version
 from modelyard.catalog.spec import ModelSpec
 from modelyard.deploy.runner import DeployOptions
-from modelyard.errors import Forbidden
+from modelyard.errors import Forbidden, InputError
+from modelyard.ops.catalog import ShowResult
+from modelyard.ops.rollout import StatusResult
 from modelyard.report.graphs import render_svg, to_dot
 from modelyard.workspace import Workspace
 
@@ -69,8 +72,14 @@ def _ws(request: Request) -> Workspace:
     return api_state(request).workspace
 
 
-def _reference(domain: str, name: str, version: str | None = None) -> str:
-    return f"{domain}/{name}@{version}" if version else f"{domain}/{name}"
+def _reference(domain: str, name: str, version: str | None = None, alias: str | None = None) -> str:
+    """`domain/name`, `@version` or `@alias`: the reference every operation parses."""
+    if version and alias:
+        raise InputError("give either version or alias, not both")
+    if version:
+        check_version(version, "version")
+    reference = f"{domain}/{name}@{version or alias}" if version or alias else f"{domain}/{name}"
+    return str(ModelRef.parse(reference))
 
 
 def _summary(spec: ModelSpec) -> schemas.ModelSummary:
@@ -170,14 +179,20 @@ def register(request: Request, body: schemas.ManifestIn, caller: Caller) -> dict
     return result.to_dict()
 
 
-@router.get("/models/{domain}/{name}", response_model=schemas.ShowOut, tags=["models"])
+@router.get("/models/{domain}/{name}", response_model=ShowResult, tags=["models"])
 def show(
-    request: Request, domain: str, name: str, _caller: Caller, version: VersionQuery = None
-) -> dict[str, Any]:
-    """One version in full: spec, other versions, aliases, resolved dependencies, dependents."""
-    data = _ws(request).show(_reference(domain, name, version)).to_dict()
-    data.pop("ok")
-    return data
+    request: Request,
+    domain: str,
+    name: str,
+    _caller: Caller,
+    version: VersionQuery = None,
+    alias: Annotated[
+        str | None, Query(max_length=64, description="The version this alias points to.")
+    ] = None,
+) -> ShowResult:
+    """One version (the newest, `version`, or the one `alias` points to) in full: spec,
+    other versions, aliases, resolved dependencies, dependents."""
+    return _ws(request).show(_reference(domain, name, version, alias))
 
 
 @router.get(
@@ -370,10 +385,10 @@ def history(
     )
 
 
-@router.get("/status", response_model=schemas.StatusOut, tags=["deployments"])
+@router.get("/status", response_model=StatusResult, tags=["deployments"])
 def status(
     request: Request, _caller: Caller, target: TargetQuery = "local", alias: AliasQuery = None
-) -> dict[str, Any]:
+) -> StatusResult:
     """Desired (the compiled selection) against live (the server's index), and drift."""
     return _ws(request).status(target, alias=alias, timeout_s=LIVE_READ_TIMEOUT_S)
 

@@ -87,21 +87,6 @@ class ApplyOut(_Out):
     unchanged: list[str]
 
 
-class ShowOut(_Out):
-    ref: str
-    id: str
-    spec: dict[str, Any]
-    content_digest: str
-    registered_at: datetime
-    source: str | None
-    versions: list[str]
-    aliases: dict[str, str]
-    dependencies: dict[str, str | None] = Field(
-        description="Each declared dependency and the version it resolves to (None: unresolved)."
-    )
-    dependents: list[str]
-
-
 class DependenciesOut(_Out):
     model: str
     dependencies: list[str]
@@ -235,25 +220,6 @@ class DeploymentOut(_Out):
 
 class HistoryOut(_Out):
     deployments: list[DeploymentOut]
-
-
-class StatusModel(_Out):
-    model: str
-    catalog_model: str | None
-    desired_versions: list[int]
-    live_versions: list[int]
-    state: str
-
-
-class StatusOut(_Out):
-    ok: bool
-    target: str
-    url: str
-    in_sync: bool
-    models: list[StatusModel]
-    drift: list[StatusModel]
-    last_deployment: dict[str, Any] | None
-    failed_models: list[str]
 
 
 class UndeployOut(_Out):

@@ -212,7 +212,7 @@ def show(
         as_json,
         lambda: _open(workspace, db).show(reference),
         render.render_show,
-        lambda r: r.to_dict(),
+        lambda r: {"ok": True, **r.model_dump(mode="json")},
     )
 
 
@@ -512,9 +512,9 @@ def status(
         as_json,
         lambda: _open(workspace, db).status(target, alias=alias),
         render.render_status,
-        lambda r: r,
+        lambda r: r.model_dump(mode="json"),
     )
-    if not result["in_sync"]:
+    if not result.in_sync:
         raise typer.Exit(1)
 
 
@@ -805,7 +805,11 @@ def compile_repository(
     if per_server:
         _run(
             as_json,
-            lambda: _open(workspace, db).compile_fleet(out, profile=profile, alias=alias),  # type: ignore[arg-type]
+            lambda: _open(workspace, db).compile_fleet(
+                out,
+                profile=profile,  # type: ignore[arg-type]
+                alias=alias,
+            ),
             render.render_fleet_compile,
             lambda results: {"ok": True, "servers": {k: r.to_dict() for k, r in results.items()}},
         )

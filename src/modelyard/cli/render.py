@@ -18,6 +18,9 @@ from modelyard.catalog.spec import ModelSpec
 from modelyard.deploy.plan import RolloutPlan
 from modelyard.deploy.runner import DeployResult
 from modelyard.errors import ModelyardError, Problem, Severity
+from modelyard.ops.build import CompileResult
+from modelyard.ops.catalog import ShowResult
+from modelyard.ops.rollout import StatusResult
 from modelyard.placement.solver import Placement
 from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
@@ -27,7 +30,6 @@ from modelyard.serving import LocalServing
 from modelyard.store.history import DeploymentRecord
 from modelyard.store.store import AliasRecord
 from modelyard.validation import ValidationReport
-from modelyard.workspace import CompileResult, ShowResult
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -103,14 +105,17 @@ def render_models(specs: list[ModelSpec]) -> None:
 
 
 def render_show(result: ShowResult) -> None:
-    spec = result.stored.spec
+    spec = result.spec
     tree = Tree(Text(spec.ref, style="bold"))
     tree.add(f"type {spec.model_type}, framework {spec.framework}, team {spec.owner_team}")
     if spec.description:
         tree.add(spec.description)
     tree.add(f"versions: {', '.join(result.versions)}")
     if result.aliases:
-        tree.add("aliases: " + ", ".join(f"{a.name} -> {a.version}" for a in result.aliases))
+        tree.add(
+            "aliases: "
+            + ", ".join(f"{name} -> {version}" for name, version in result.aliases.items())
+        )
     r = spec.resource_requirements
     tree.add(
         f"resources: {r.memory_mb:,} MB memory, {r.gpu_memory_mb:,} MB GPU memory, "
@@ -131,8 +136,8 @@ def render_show(result: ShowResult) -> None:
         for ref in result.dependents:
             needed.add(ref)
     tree.add(
-        f"registered {result.stored.registered_at:%Y-%m-%d %H:%M:%S} UTC"
-        + (f" from {result.stored.source}" if result.stored.source else "")
+        f"registered {result.registered_at:%Y-%m-%d %H:%M:%S} UTC"
+        + (f" from {result.source}" if result.source else "")
     )
     console.print(tree)
 
@@ -310,25 +315,23 @@ def render_history(records: list[DeploymentRecord]) -> None:
     console.print(table)
 
 
-def render_status(status: dict[str, Any]) -> None:
-    table = Table(title=f"{status['target']} ({status['url']})", title_justify="left")
+def render_status(status: StatusResult) -> None:
+    table = Table(title=f"{status.target} ({status.url})", title_justify="left")
     for column in ("model", "desired", "live", "state"):
         table.add_column(column, overflow="fold")
-    for m in status["models"]:
-        style = "green" if m["state"] == "serving" else "yellow"
+    for m in status.models:
+        style = "green" if m.state == "serving" else "yellow"
         table.add_row(
-            m["model"],
-            ",".join(map(str, m["desired_versions"])) or "-",
-            ",".join(map(str, m["live_versions"])) or "-",
-            Text(m["state"], style=style),
+            m.model,
+            ",".join(map(str, m.desired_versions)) or "-",
+            ",".join(map(str, m.live_versions)) or "-",
+            Text(m.state, style=style),
         )
     console.print(table)
-    console.print("in sync" if status["in_sync"] else f"{len(status['drift'])} model(s) drifted")
-    if status["failed_models"]:
+    console.print("in sync" if status.in_sync else f"{len(status.drift)} model(s) drifted")
+    if status.failed_models:
         console.print(
-            Text(
-                "failed in the last deployment: " + ", ".join(status["failed_models"]), style="red"
-            )
+            Text("failed in the last deployment: " + ", ".join(status.failed_models), style="red")
         )
 
 

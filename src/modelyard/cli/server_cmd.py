@@ -11,8 +11,8 @@ from rich.table import Table
 from modelyard.cli import render
 from modelyard.cli.app import DbOption, JsonOption, WorkspaceOption, _open, _run
 from modelyard.errors import InputError
+from modelyard.ops.context import local_actor
 from modelyard.store.access import ROLES, ApiToken, AuditEntry
-from modelyard.workspace import local_actor
 
 token_app = typer.Typer(
     help="API tokens for `modelyard server` (the catalog keeps only their SHA-256).",

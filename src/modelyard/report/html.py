@@ -58,7 +58,7 @@ def build_html_report(
     repository: Path | None = None,
     history: Sequence[DeploymentRecord] = (),
     placement: Placement | None = None,
-    live: Sequence[dict[str, Any]] = (),
+    live: Sequence[Any] = (),  # ops.rollout.TargetStatus: target, status or error
     measured: Sequence[dict[str, Any]] = (),
 ) -> str:
     report = build_report(view.specs.values(), fleet)

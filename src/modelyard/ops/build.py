@@ -1,0 +1,304 @@
+"""Build use cases: select -> validate -> compile -> place, each once per operation.
+
+A `Build` is one selection of the catalog with its compiled repositories, computed on
+first use and kept for the rest of the operation: `status` of three targets and the HTML
+report read one selection and compile it once per profile, not once per question.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelyard.catalog.spec import ModelSpec
+from modelyard.errors import CapacityError, InputError, Severity, ValidationFailed
+from modelyard.fleet_detect import detect_local_server
+from modelyard.ops.context import Context, paused_gc
+from modelyard.perf.findings import calibrated_demands, live_problems
+from modelyard.placement.exact import place_exact
+from modelyard.placement.solver import Placement, demands_from_specs
+from modelyard.placement.solver import place as first_fit
+from modelyard.planning import DeploymentPlan, plan_deployment
+from modelyard.report.data import CatalogReport, build_report
+from modelyard.selection import CatalogView, select
+from modelyard.store.measurements import Measurement, MeasurementLog
+from modelyard.triton.compiler import CompilePlan, plan_compile, server_share
+from modelyard.triton.config import Profile
+from modelyard.triton.naming import triton_name
+from modelyard.triton.repository import RepositoryDiff, RepositoryWriteError, RepositoryWriter
+from modelyard.validation import ValidationReport, validate_view
+
+# Up to this many replicas, `place` solves exactly (HiGHS) unless told otherwise.
+EXACT_AUTO_REPLICAS = 40
+
+
+@dataclass
+class CompileResult:
+    plan: CompilePlan
+    diff: RepositoryDiff
+    generation: Path | None
+    checked: bool = False
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.diff.is_empty
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": not self.checked or self.up_to_date,
+            "profile": self.plan.profile,
+            "models": [m.to_dict() for m in self.plan.models.values()],
+            "skipped": self.plan.skipped,
+            "changes": self.diff.to_dict(),
+            "up_to_date": self.up_to_date,
+            "generation": str(self.generation) if self.generation else None,
+        }
+
+
+@dataclass
+class Build:
+    """One selection (newest, or an alias's versions) and what is derived from it."""
+
+    ctx: Context
+    alias: str | None = None
+    _view: CatalogView | None = field(default=None, repr=False)
+    _plans: dict[Profile, CompilePlan] = field(default_factory=dict, repr=False)
+
+    @property
+    def view(self) -> CatalogView:
+        if self._view is None:
+            with paused_gc():
+                self._view = select(self.ctx.store, alias=self.alias)
+        return self._view
+
+    def compiled(self, profile: Profile, headline: str) -> CompilePlan:
+        """The selection compiled for `profile`; ValidationFailed if either is invalid."""
+        plan = self._plans.get(profile)
+        if plan is None:
+            view = self.view
+            problems = view.problems()
+            if problems:
+                raise ValidationFailed.from_problems(problems, headline)
+            plan = plan_compile(view.specs, view.triton_versions, view.resolution.resolved, profile)
+            self._plans[profile] = plan
+        if plan.problems:
+            raise ValidationFailed.from_problems(plan.problems, f"{headline}; nothing was written")
+        return plan
+
+    def triton_dependencies(self) -> dict[str, list[str]]:
+        """Triton model name -> the Triton names it needs (within the selection)."""
+        view = self.view
+        names = {ref: triton_name(spec) for ref, spec in view.specs.items()}
+        dependencies: dict[str, list[str]] = {}
+        for ref in view.specs:
+            needed = dependencies.setdefault(names[ref], [])
+            for dep in view.graph.dependencies(ref):
+                if names[dep] != names[ref] and names[dep] not in needed:
+                    needed.append(names[dep])
+        return dependencies
+
+
+def select_view(
+    ctx: Context, alias: str | None = None, model_ids: Sequence[str] | None = None
+) -> CatalogView:
+    return select(ctx.store, alias=alias, model_ids=model_ids)
+
+
+def validate(
+    ctx: Context,
+    *,
+    strict: bool = False,
+    alias: str | None = None,
+    live: bool = False,
+    target: str | None = None,
+) -> ValidationReport:
+    """Every cross-model check; with `live`, also what the latest measurements of the
+    selected versions say (on `target`, or on any target): SLA misses, measured chains
+    over a dependent's budget, memory above the declaration."""
+    if target is not None:
+        ctx.target(target)  # NotFound for a target the workspace does not name
+    local = None
+    if not ctx.has_fleet:
+        local, _ = detect_local_server()  # no fleet declared: compare with this machine
+    with paused_gc():
+        view = select(ctx.store, alias=alias)
+        report = validate_view(view, ctx.fleet, strict=strict, local=local)
+    if not live:
+        return report
+    problems = live_problems(
+        view,
+        latest_measurements(ctx, "perf", view.specs.values(), target),
+        latest_measurements(ctx, "memory", view.specs.values(), target),
+        target,
+    )
+    if strict:
+        problems = [
+            dataclasses.replace(p, severity=Severity.ERROR) if p.severity is Severity.WARNING else p
+            for p in problems
+        ]
+    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    merged = sorted(
+        report.problems + problems, key=lambda p: (order[p.severity], p.code, p.model or "")
+    )
+    return dataclasses.replace(report, problems=merged)
+
+
+def plan(ctx: Context, *, alias: str | None = None) -> DeploymentPlan:
+    """Waves and critical path of the selection (no specs decoded)."""
+    with paused_gc():
+        return plan_deployment(select(ctx.store, alias=alias, with_specs=False))
+
+
+def report(ctx: Context, *, alias: str | None = None) -> CatalogReport:
+    """Structure, resources and SLA tables of the selection."""
+    with paused_gc():
+        return build_report(select(ctx.store, alias=alias).specs.values(), ctx.fleet)
+
+
+def compile_repository(
+    ctx: Context,
+    out: str | Path,
+    *,
+    profile: Profile = "production",
+    alias: str | None = None,
+    check: bool = False,
+) -> CompileResult:
+    """Compile the selection into a Triton repository at `out` (atomically).
+
+    With `check`, write nothing and report how `out` differs from a fresh compile.
+
+    Raises:
+        ValidationFailed: the selection or a config is invalid; nothing was written.
+        InputError: `out` cannot be written; the previous repository is unchanged.
+    """
+    compiled = Build(ctx, alias).compiled(profile, "cannot compile")
+    writer = RepositoryWriter(Path(out))
+    try:
+        if check:
+            return CompileResult(
+                compiled, writer.diff(compiled.files), writer.current(), checked=True
+            )
+        diff, generation = writer.write(compiled.files)
+    except RepositoryWriteError as exc:
+        raise InputError(str(exc)) from exc
+    return CompileResult(compiled, diff, generation)
+
+
+def compile_fleet(
+    ctx: Context, out: str | Path, *, profile: Profile = "production", alias: str | None = None
+) -> dict[str, CompileResult]:
+    """One repository per fleet server, `out/<server>/`, holding what placement put
+    there, with instance groups on the GPUs it chose.
+
+    Raises:
+        CapacityError: some replica does not fit the fleet (nothing is written).
+    """
+    build = Build(ctx, alias)
+    placement = feasible_placement(build, "nothing was written")
+    compiled = build.compiled(profile, "cannot compile")
+    results: dict[str, CompileResult] = {}
+    for server in ctx.require_fleet("compile --per-server").servers:
+        share = server_share(compiled, placement, server.name, profile)
+        writer = RepositoryWriter(Path(out) / server.name)
+        try:
+            diff, generation = writer.write(share.files)
+        except RepositoryWriteError as exc:
+            raise InputError(str(exc)) from exc
+        results[server.name] = CompileResult(share, diff, generation)
+    return results
+
+
+def feasible_placement(build: Build, consequence: str) -> Placement:
+    """`place`'s placement (the one `modelyard place` shows), or CapacityError."""
+    build.ctx.require_fleet("this")
+    placement = place_view(build.ctx, build.view)
+    if not placement.feasible:
+        raise CapacityError(
+            f"the fleet cannot hold the selection; {consequence}:\n  "
+            + "\n  ".join(str(s) for s in placement.unplaced)
+        )
+    return placement
+
+
+def place(
+    ctx: Context,
+    *,
+    alias: str | None = None,
+    exact: bool | None = None,
+    time_limit_s: float = 10.0,
+    calibrated: bool = False,
+    target: str | None = None,
+) -> Placement:
+    """Assign every replica of the selection to a server and GPU of the declared fleet.
+
+    `exact` solves the placement as a MIP (HiGHS) within `time_limit_s`; by default it
+    does so for small selections (up to EXACT_AUTO_REPLICAS replicas) and uses
+    first-fit-decreasing above. When the MIP finds nothing, first-fit runs to say what
+    does not fit and why. `calibrated` plans with the latest measured memory per
+    instance (from `modelyard perf`, on `target` or any) where there is one.
+    """
+    ctx.require_fleet("placement")
+    with paused_gc():
+        view = select(ctx.store, alias=alias)
+    return place_view(
+        ctx, view, exact=exact, time_limit_s=time_limit_s, calibrated=calibrated, target=target
+    )
+
+
+def place_view(
+    ctx: Context,
+    view: CatalogView,
+    *,
+    exact: bool | None = None,
+    time_limit_s: float = 10.0,
+    calibrated: bool = False,
+    target: str | None = None,
+) -> Placement:
+    """`place` over a selection already read."""
+    fleet = ctx.require_fleet("placement")
+    demands = demands_from_specs(view.specs)
+    if calibrated:
+        demands, _ = calibrated_demands(
+            demands, latest_measurements(ctx, "memory", view.specs.values(), target)
+        )
+    if exact is None:
+        exact = sum(d.replicas for d in demands) <= EXACT_AUTO_REPLICAS and _has_highs()
+    if exact:
+        result = place_exact(demands, fleet, time_limit_s=time_limit_s)
+        if result.placement is not None:
+            return result.placement
+    return first_fit(demands, fleet)
+
+
+def calibration(
+    ctx: Context, *, alias: str | None = None, target: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """What `place(calibrated=True)` changes: per model version, each resource's
+    declared and measured figure, and where it was measured."""
+    with paused_gc():
+        view = select(ctx.store, alias=alias)
+    _, changes = calibrated_demands(
+        demands_from_specs(view.specs),
+        latest_measurements(ctx, "memory", view.specs.values(), target),
+    )
+    return changes
+
+
+def latest_measurements(
+    ctx: Context, kind: str, specs: Iterable[ModelSpec], target: str | None = None
+) -> dict[str, Measurement]:
+    """`domain/name@version` -> the newest `kind` ("perf" | "memory") measurement of
+    each of these versions, on `target` or on any target."""
+    if kind not in ("perf", "memory"):
+        raise InputError(f"measurement kind {kind!r}: expected perf or memory")
+    return MeasurementLog(ctx.store).latest(
+        "perf" if kind == "perf" else "memory", [(spec.id, spec.version) for spec in specs], target
+    )
+
+
+def _has_highs() -> bool:
+    return importlib.util.find_spec("highspy") is not None

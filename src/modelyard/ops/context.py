@@ -1,0 +1,98 @@
+"""What every operation runs over: the catalog, modelyard.yaml, the folder, who asks, the time."""
+
+from __future__ import annotations
+
+import gc
+import getpass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from modelyard.config import LOCAL_TARGET, TargetConfig, WorkspaceConfig
+from modelyard.errors import InputError, NotFound
+from modelyard.placement.fleet import Fleet
+from modelyard.store.store import CatalogStore
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def local_actor() -> str:
+    """Who a change made outside the API (CLI, Python) is recorded as: `local:<user>`."""
+    try:
+        return f"local:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "local:unknown"
+
+
+@dataclass(frozen=True)
+class Context:
+    """The explicit inputs of an operation.
+
+    `actor` is who is audited for a change (an API token's name, or `local:<user>`); it
+    is never the lease holder, which stays unique per deploying process.
+    """
+
+    store: CatalogStore
+    config: WorkspaceConfig
+    root: Path | None
+    actor: str = field(default_factory=local_actor)
+    clock: Callable[[], datetime] = utc_now
+
+    @property
+    def fleet(self) -> Fleet | None:
+        return self.config.fleet
+
+    @property
+    def has_fleet(self) -> bool:
+        return self.config.fleet is not None and bool(self.config.fleet.servers)
+
+    def require_fleet(self, what: str) -> Fleet:
+        """The declared fleet, or InputError saying that `what` needs one."""
+        fleet = self.config.fleet
+        if fleet is None or not fleet.servers:
+            raise InputError(
+                f"{what} needs a fleet: declare `fleet: {{servers: [...]}}` in modelyard.yaml"
+            )
+        return fleet
+
+    def target(self, name: str = "local") -> TargetConfig:
+        """A deployment target by name, its repository path made absolute; `local` is
+        the server `modelyard serve` starts unless modelyard.yaml declares one."""
+        target = self.config.targets.get(name)
+        if target is None and name == "local":
+            target = LOCAL_TARGET
+        if target is None:
+            known = ", ".join(sorted({"local", *self.config.targets}))
+            raise NotFound(f"no target {name!r} in modelyard.yaml (known: {known})")
+        repository = self.resolve_path(target.repository, f"target {name!r}")
+        return target.model_copy(update={"repository": str(repository)})
+
+    def resolve_path(self, path: str, what: str) -> Path:
+        """`path` from modelyard.yaml, relative to the workspace folder."""
+        resolved = Path(path)
+        if resolved.is_absolute():
+            return resolved
+        if self.root is None:
+            raise InputError(f"{what}: a relative repository path needs a workspace")
+        return self.root / resolved
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Suspend the cyclic garbage collector during bulk work.
+
+    Reading 10,000 manifests creates millions of objects and no reference cycles worth
+    collecting; CPython's collector, triggered by allocation counts, then spent about
+    40% of the time walking them (measured with bench/catalog.py).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
