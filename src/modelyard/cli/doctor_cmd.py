@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from modelyard.cli import render
-from modelyard.cli.app import DbOption, JsonOption, WorkspaceOption
+from modelyard.cli.options import DbOption, JsonOption, WorkspaceOption
 from modelyard.doctor import DoctorReport, diagnose
 
 _MARKS = {

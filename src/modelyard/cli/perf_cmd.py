@@ -17,7 +17,7 @@ from rich.progress import (
 from rich.table import Table
 
 from modelyard.cli import render
-from modelyard.cli.app import DbOption, JsonOption, WorkspaceOption, _open, _run
+from modelyard.cli.options import DbOption, JsonOption, WorkspaceOption, open_workspace, run
 from modelyard.errors import InputError, ModelyardError
 from modelyard.perf.measure import PerfOptions, PerfReport
 from modelyard.store.measurements import Measurement
@@ -110,7 +110,7 @@ def perf(
         raise typer.Exit(error.exit_code) from None
 
     def action() -> PerfReport:
-        ws = _open(workspace, db)
+        ws = open_workspace(workspace, db)
         if as_json:
             return ws.perf(reference, target, options=options)
         with Progress(
@@ -130,7 +130,7 @@ def perf(
 
             return ws.perf(reference, target, options=options, progress=progress)
 
-    report = _run(as_json, action, render_perf, lambda r: r.to_dict())
+    report = run(as_json, action, render_perf, lambda r: r.to_dict())
     if not report.passed:
         raise typer.Exit(1)
 
@@ -252,9 +252,9 @@ def measurements(
     as_json: JsonOption = False,
 ) -> None:
     """Recorded measurements (`modelyard perf` runs and memory readings), newest first."""
-    _run(
+    run(
         as_json,
-        lambda: _open(workspace, db).measurements(reference, target=target, limit=limit),
+        lambda: open_workspace(workspace, db).measurements(reference, target=target, limit=limit),
         _show_measurements,
         lambda found: {"ok": True, "measurements": [m.to_dict() for m in found]},
     )

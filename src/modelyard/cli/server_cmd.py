@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from modelyard.cli import render
-from modelyard.cli.app import DbOption, JsonOption, WorkspaceOption, _open, _run
+from modelyard.cli.options import DbOption, JsonOption, WorkspaceOption, open_workspace, run
 from modelyard.errors import InputError
 from modelyard.ops.context import local_actor
 from modelyard.store.access import ROLES, ApiToken, AuditEntry
@@ -85,13 +85,13 @@ def server(
                 f"`modelyard server` needs the api extra ({exc.name} is missing): "
                 "pip install 'modelyard[api]'"
             ) from exc
-        ws = _open(workspace, db)
+        ws = open_workspace(workspace, db)
         open_access = open_access_for(
             host, has_tokens=ws.access.has_active_tokens(), insecure=insecure
         )
         return (uvicorn, create_app(ws, open_access=open_access)), open_access
 
-    (uvicorn, application), open_access = _run(False, action, lambda _r: None, lambda _r: None)
+    (uvicorn, application), open_access = run(False, action, lambda _r: None, lambda _r: None)
     if open_access:
         render.err_console.print(
             "[yellow]warning:[/] no API token in the catalog: every request "
@@ -122,9 +122,9 @@ def token_create(
         )
         render.print_text(secret)
 
-    _run(
+    run(
         as_json,
-        lambda: _open(workspace, db).access.create_token(
+        lambda: open_workspace(workspace, db).access.create_token(
             team, role, description, actor=local_actor()
         ),
         show,
@@ -155,9 +155,9 @@ def token_list(
             )
         render.console.print(table)
 
-    _run(
+    run(
         as_json,
-        lambda: _open(workspace, db).access.tokens(include_revoked=include_revoked),
+        lambda: open_workspace(workspace, db).access.tokens(include_revoked=include_revoked),
         show,
         lambda tokens: {"ok": True, "tokens": [t.to_dict() for t in tokens]},
     )
@@ -171,9 +171,9 @@ def token_revoke(
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a token: the server refuses it (401) from now on."""
-    _run(
+    run(
         as_json,
-        lambda: _open(workspace, db).access.revoke_token(token_id, actor=local_actor()),
+        lambda: open_workspace(workspace, db).access.revoke_token(token_id, actor=local_actor()),
         lambda t: render.console.print(f"token {t.id} ({t.prefix}...) revoked"),
         lambda t: {"ok": True, "token": t.to_dict()},
     )
@@ -207,9 +207,11 @@ def audit(
             )
         render.console.print(table)
 
-    _run(
+    run(
         as_json,
-        lambda: _open(workspace, db).access.entries(limit=limit, actor=actor, action=action),
+        lambda: open_workspace(workspace, db).access.entries(
+            limit=limit, actor=actor, action=action
+        ),
         show,
         lambda entries: {"ok": True, "entries": [e.to_dict() for e in entries]},
     )

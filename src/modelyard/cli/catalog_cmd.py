@@ -1,0 +1,325 @@
+"""Catalog commands: init, apply, list, show, deps, impact, alias, graph, tree, import-triton."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from modelyard.cli import render
+from modelyard.cli.options import (
+    AliasOption,
+    CommandGroup,
+    DbOption,
+    JsonOption,
+    WorkspaceOption,
+    open_workspace,
+    run,
+)
+from modelyard.errors import InputError, NotFound
+from modelyard.report.graphs import render_svg, to_dot, to_mermaid
+from modelyard.report.tree import TreeNode, read_tree
+from modelyard.workspace import Workspace
+
+commands = CommandGroup()
+alias_app = commands.group(
+    "alias",
+    "Named pointers to versions (production, canary, ...), moved with compare-and-set.",
+)
+
+
+@commands.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder for the workspace.", file_okay=False)] = Path(
+        "."
+    ),
+    workspace: Annotated[
+        Path | None, typer.Option("--workspace", "-w", file_okay=False, help="Same as PATH.")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a workspace: modelyard.yaml and the catalog database (.modelyard/catalog.db).
+
+    An existing modelyard.yaml is kept; an existing catalog is migrated, never emptied.
+    """
+
+    def action() -> Workspace:
+        created = Workspace.init(workspace or path, db_url=db)
+        created.close()
+        return created
+
+    run(
+        as_json,
+        action,
+        lambda ws: render.console.print(f"workspace ready at {ws.root} (catalog {ws.db_url})"),
+        lambda ws: {"ok": True, "workspace": str(ws.root), "db": ws.db_url},
+    )
+
+
+@commands.command()
+def apply(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Manifest files or folders (read recursively).")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
+    ] = False,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register every manifest given, in one transaction, in any order.
+
+    Re-applying the same content changes nothing; a registered version with different
+    content is refused (published versions are immutable).
+    """
+
+    def action() -> Any:
+        ws = open_workspace(workspace, db)
+        with render.err_console.status("applying manifests...", spinner="dots"):
+            return ws.apply(paths, dry_run=dry_run)
+
+    run(as_json, action, render.render_apply, lambda r: r.to_dict())
+
+
+@commands.command("list")
+def list_models(
+    domain: Annotated[str | None, typer.Option(help="Only this domain.")] = None,
+    team: Annotated[str | None, typer.Option(help="Only models owned by this team.")] = None,
+    framework: Annotated[str | None, typer.Option(help="Only this framework.")] = None,
+    all_versions: Annotated[
+        bool,
+        typer.Option("--all-versions", help="Every version, not just the newest of each model."),
+    ] = False,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List registered models (the newest version of each)."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).list_models(
+            domain=domain, team=team, framework=framework, all_versions=all_versions
+        ),
+        render.render_models,
+        lambda specs: {
+            "ok": True,
+            "models": [{"ref": s.ref, "id": s.id, **s.model_dump(mode="json")} for s in specs],
+        },
+    )
+
+
+@commands.command()
+def show(
+    reference: Annotated[
+        str, typer.Argument(metavar="ID[@VERSION]", help="domain/name, optionally @version.")
+    ],
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one model version: spec, versions, aliases, dependencies, dependents."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).show(reference),
+        render.render_show,
+        lambda r: {"ok": True, **r.model_dump(mode="json")},
+    )
+
+
+@commands.command()
+def deps(
+    reference: Annotated[str, typer.Argument(metavar="ID[@VERSION]")],
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every model version ID needs, directly or not: each once, dependencies first."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).dependencies(reference),
+        lambda refs: render.render_refs(f"{reference} depends on", refs),
+        lambda refs: {"ok": True, "model": reference, "dependencies": refs},
+    )
+
+
+@commands.command()
+def impact(
+    reference: Annotated[str, typer.Argument(metavar="ID[@VERSION]")],
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What breaks if ID goes away: every model that needs it, nearest first."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).impact(reference),
+        lambda refs: render.render_refs(f"needed by (directly or not) {reference}", refs),
+        lambda refs: {"ok": True, "model": reference, "dependents": refs},
+    )
+
+
+@alias_app.command("set")
+def alias_set(
+    reference: Annotated[str, typer.Argument(metavar="ID", help="domain/name")],
+    name: Annotated[str, typer.Argument(help="Alias name, e.g. production or canary.")],
+    version: Annotated[str, typer.Argument(help="The version it should point to.")],
+    expect: Annotated[
+        str | None,
+        typer.Option(
+            "--expect",
+            metavar="OLD",
+            help="Only move it if it points to OLD now ('none': only if it does not exist yet).",
+        ),
+    ] = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Point alias NAME of model ID at VERSION (compare-and-set with --expect)."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).set_alias(reference, name, version, expect=expect),
+        lambda a: render.render_aliases([a]),
+        lambda a: {
+            "ok": True,
+            "model": a.model_id,
+            "alias": a.name,
+            "version": a.version,
+            "revision": a.revision,
+        },
+    )
+
+
+@alias_app.command("list")
+def alias_list(
+    reference: Annotated[str | None, typer.Argument(metavar="[ID]")] = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List aliases (of one model, or of all)."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).aliases(reference),
+        render.render_aliases,
+        lambda records: {
+            "ok": True,
+            "aliases": [
+                {
+                    "model": a.model_id,
+                    "alias": a.name,
+                    "version": a.version,
+                    "revision": a.revision,
+                    "updated_at": a.updated_at.isoformat(),
+                }
+                for a in records
+            ],
+        },
+    )
+
+
+@commands.command()
+def graph(
+    reference: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[ID]",
+            help="Only this model's neighbourhood (what it needs and what needs it).",
+        ),
+    ] = None,
+    output_format: Annotated[str, typer.Option("--format", help="dot, mermaid or svg.")] = "dot",
+    alias: AliasOption = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The dependency graph as Graphviz DOT, Mermaid or SVG (arrows point to dependencies)."""
+    if output_format not in ("dot", "mermaid", "svg"):
+        render.render_error(
+            InputError(f"--format: {output_format!r} is not dot, mermaid or svg"), as_json
+        )
+        raise typer.Exit(2)
+
+    def action() -> str:
+        view = open_workspace(workspace, db).graph_view(reference, alias=alias)
+        if output_format == "mermaid":
+            return to_mermaid(view)
+        dot = to_dot(view)
+        return dot if output_format == "dot" else render_svg([dot])[0]
+
+    run(
+        as_json,
+        action,
+        lambda text: render.print_text(text),
+        lambda text: {"ok": True, "format": output_format, "graph": text},
+    )
+
+
+@commands.command()
+def tree(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[DIR]",
+            help="A Triton repository (default: the local one, .modelyard/triton/repository).",
+        ),
+    ] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A compiled Triton repository as a tree with sizes."""
+
+    def action() -> TreeNode:
+        folder = path
+        if folder is None:
+            ws = open_workspace(workspace, None)
+            folder = (ws.root or Path(".")) / ".modelyard" / "triton" / "repository"
+        if not folder.exists():
+            raise NotFound(
+                f"{folder} does not exist; compile one with `modelyard compile --out DIR`"
+            )
+        return read_tree(folder)
+
+    run(as_json, action, render.render_tree, lambda node: {"ok": True, "tree": _tree_dict(node)})
+
+
+def _tree_dict(node: TreeNode) -> dict[str, Any]:
+    return {
+        "name": node.name,
+        "size_bytes": node.size_bytes,
+        "is_dir": node.is_dir,
+        "children": [_tree_dict(child) for child in node.children],
+    }
+
+
+@commands.command("import-triton")
+def import_triton(
+    repository: Annotated[
+        Path, typer.Argument(help="An existing Triton model repository.", file_okay=False)
+    ],
+    domain: Annotated[str, typer.Option("--domain", help="Catalog domain for its models.")],
+    owner_team: Annotated[str, typer.Option("--owner-team", help="Team that owns them.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be registered.")
+    ] = False,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register every model of an existing Triton repository (config.pbtxt kept whole).
+
+    Each numeric version folder becomes catalog version N.0 with the folder as its
+    artifact; the whole config goes into the manifest's `triton` block, so compiling
+    reproduces every field.
+    """
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).import_triton(
+            repository, domain=domain, owner_team=owner_team, dry_run=dry_run
+        ),
+        render.render_apply,
+        lambda r: r.to_dict(),
+    )

@@ -1,0 +1,110 @@
+"""What every command shares: the common options, running a call, the opened workspaces.
+
+Command modules import this (never `app.py`), so the command modules and the application
+that gathers them import each other one way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from modelyard.cli import render
+from modelyard.errors import ModelyardError
+from modelyard.workspace import Workspace
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder (default: the nearest "
+        "modelyard.yaml at or above the current folder).",
+        file_okay=False,
+    ),
+]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="MODELYARD_DB",
+        help="Catalog database as a SQLAlchemy URL "
+        "(default: the workspace's .modelyard/catalog.db).",
+        show_envvar=True,
+    ),
+]
+AliasOption = Annotated[
+    str | None,
+    typer.Option(
+        "--alias",
+        help="Select the versions this alias points to instead of the "
+        "newest version of every model.",
+    ),
+]
+
+
+@dataclass
+class CommandGroup:
+    """Commands a module defines, added to the application by `register`."""
+
+    commands: list[tuple[str | None, Callable[..., Any]]] = field(default_factory=list)
+    groups: list[tuple[str, typer.Typer]] = field(default_factory=list)
+
+    def command(self, name: str | None = None) -> Callable[[F], F]:
+        def add(function: F) -> F:
+            self.commands.append((name, function))
+            return function
+
+        return add
+
+    def group(self, name: str, help: str) -> typer.Typer:
+        """A sub-command group (`modelyard alias ...`)."""
+        sub = typer.Typer(help=help, no_args_is_help=True)
+        self.groups.append((name, sub))
+        return sub
+
+    def register(self, app: typer.Typer) -> None:
+        for name, function in self.commands:
+            app.command(name)(function)
+        for name, sub in self.groups:
+            app.add_typer(sub, name=name)
+
+
+def run(
+    as_json: bool, action: Callable[[], T], show: Callable[[T], None], to_data: Callable[[T], Any]
+) -> T:
+    """Call the library, render the result, and turn our errors into exit codes."""
+    try:
+        result = action()
+    except ModelyardError as error:
+        render.render_error(error, as_json)
+        raise typer.Exit(error.exit_code) from None
+    if as_json:
+        render.print_json(to_data(result))
+    else:
+        show(result)
+    return result
+
+
+# Workspaces opened by the running command; closed when it ends, whichever way it ends,
+# so that no database connection outlives the command.
+_opened: list[Workspace] = []
+
+
+def close_opened() -> None:
+    while _opened:
+        _opened.pop().close()
+
+
+def open_workspace(workspace: Path | None, db: str | None) -> Workspace:
+    opened = Workspace.open(workspace, db_url=db)
+    _opened.append(opened)
+    return opened

@@ -1,0 +1,216 @@
+"""Rollout commands: deploy, history, status, undeploy, serve."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Annotated
+
+import typer
+
+from modelyard.cli import render
+from modelyard.cli.options import (
+    AliasOption,
+    CommandGroup,
+    DbOption,
+    JsonOption,
+    WorkspaceOption,
+    open_workspace,
+    run,
+)
+from modelyard.deploy.runner import DeployOptions, DeployResult
+from modelyard.errors import InputError
+from modelyard.triton.config import PROFILES
+
+commands = CommandGroup()
+
+
+@commands.command()
+def deploy(
+    target: Annotated[
+        str, typer.Option("--target", help="A target in modelyard.yaml, or local.")
+    ] = "local",
+    alias: AliasOption = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Loads at once.")] = 4,
+    load_timeout: Annotated[float, typer.Option(min=1, help="Seconds one load may take.")] = 300,
+    ready_timeout: Annotated[float, typer.Option(min=1, help="Seconds to become READY.")] = 60,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait", min=0, help="Seconds to wait for another deployment to this target to finish."
+        ),
+    ] = 0,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    fleet: Annotated[
+        bool,
+        typer.Option(
+            "--fleet",
+            help="Place the selection on the fleet and "
+            "deploy each server's share to it (servers need url "
+            "and repository in modelyard.yaml).",
+        ),
+    ] = False,
+    profile: Annotated[str, typer.Option(help="With --fleet: production or local.")] = "production",
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Roll the selection out to a live Triton: dependencies first, no model offline during an
+    upgrade, smoke-tested, rolled back on any failure."""
+    options = DeployOptions(
+        concurrency=concurrency,
+        load_timeout_s=load_timeout,
+        ready_timeout_s=ready_timeout,
+        wait_for_lease_s=wait,
+    )
+    if fleet:
+        if profile not in PROFILES:
+            render.render_error(
+                InputError(f"--profile: {profile!r} is not one of {', '.join(PROFILES)}"), as_json
+            )
+            raise typer.Exit(2)
+        run(
+            as_json,
+            lambda: open_workspace(workspace, db).deploy_fleet(
+                alias=alias,
+                profile=profile,  # type: ignore[arg-type]
+                options=options,
+            ),
+            render.render_fleet_deploy,
+            lambda results: {"ok": True, "servers": {k: r.to_dict() for k, r in results.items()}},
+        )
+        return
+
+    def action() -> DeployResult:
+        ws = open_workspace(workspace, db)
+        if not yes and sys.stdin.isatty() and not as_json:
+            preview = ws.rollout_plan(target, alias=alias)
+            render.render_rollout_plan(preview)
+            if not preview.changes:
+                raise typer.Exit(0)
+            typer.confirm(f"deploy to {target}?", abort=True)
+        if as_json:
+            return ws.deploy(target, alias=alias, options=options)
+        with render.DeployProgress() as progress:
+            return ws.deploy(target, alias=alias, options=options, progress=progress.update)
+
+    run(as_json, action, render.render_deploy, lambda r: r.to_dict())
+
+
+@commands.command()
+def history(
+    target: Annotated[str | None, typer.Option("--target", help="Only this target.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deployments recorded in the catalog: who, when, where, what, outcome."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).history(target, limit),
+        render.render_history,
+        lambda records: {"ok": True, "deployments": [r.to_dict() for r in records]},
+    )
+
+
+@commands.command()
+def status(
+    target: Annotated[str, typer.Option("--target")] = "local",
+    alias: AliasOption = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Desired against live on a target: what is served, what drifted, what failed last."""
+    result = run(
+        as_json,
+        lambda: open_workspace(workspace, db).status(target, alias=alias),
+        render.render_status,
+        lambda r: r.model_dump(mode="json"),
+    )
+    if not result.in_sync:
+        raise typer.Exit(1)
+
+
+@commands.command()
+def undeploy(
+    reference: Annotated[str, typer.Argument(metavar="ID")],
+    target: Annotated[str, typer.Option("--target")] = "local",
+    cascade: Annotated[
+        bool, typer.Option("--cascade", help="Unload the live models that need it first.")
+    ] = False,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Unload a model from a target; refused while live models depend on it (see --cascade)."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).undeploy(reference, target, cascade=cascade),
+        lambda names: render.console.print("unloaded " + ", ".join(names)),
+        lambda names: {"ok": True, "unloaded": names},
+    )
+
+
+@commands.command()
+def serve(
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="HTTP port.")] = 8000,
+    grpc_port: Annotated[int, typer.Option(min=1, max=65535, help="gRPC port.")] = 8001,
+    metrics_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Prometheus metrics port.")
+    ] = 8002,
+    load: Annotated[
+        bool, typer.Option("--load/--no-load", help="Load every compiled model.")
+    ] = True,
+    alias: AliasOption = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a Triton server on this machine with the catalog (local profile) until Ctrl-C.
+
+    Uses the tritonserver bundled in the nvidia-pytriton package, on CPU, in explicit
+    model-control mode; the repository is compiled into .modelyard/triton/repository.
+    """
+    from modelyard.serving import serve_locally
+
+    # SIGTERM (from a supervisor or `timeout`) stops the server as Ctrl-C does, at any
+    # moment from here on, instead of leaving tritonserver running in its own session.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        serving = run(
+            as_json,
+            lambda: serve_locally(
+                open_workspace(workspace, db),
+                http_port=port,
+                grpc_port=grpc_port,
+                metrics_port=metrics_port,
+                load=load,
+                alias=alias,
+            ),
+            render.render_serving,
+            lambda s: {
+                "ok": True,
+                "url": s.server.url,
+                "grpc_port": s.server.grpc_port,
+                "metrics_port": s.server.metrics_port,
+                "loaded": s.loaded,
+                "skipped": s.compiled.plan.skipped,
+                "log": str(s.server.log_file),
+            },
+        )
+    except KeyboardInterrupt:  # serve_locally already stopped what it had started
+        render.err_console.print("interrupted; Triton stopped")
+        raise typer.Exit(130) from None
+    try:
+        assert serving.server.process is not None
+        serving.server.process.wait()
+    except KeyboardInterrupt:
+        render.err_console.print("stopping Triton...")
+    finally:
+        serving.stop()
+
+
+def _raise_keyboard_interrupt(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
