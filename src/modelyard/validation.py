@@ -30,7 +30,7 @@ from modelyard.errors import Problem, Severity
 from modelyard.placement.fleet import Fleet, Server
 from modelyard.placement.solver import demands_from_specs, place
 from modelyard.selection import CatalogView
-from modelyard.triton.compiler import plan_compile
+from modelyard.triton.compiler import CompilePlan, plan_compile
 
 HIGH_UTILISATION = 0.8
 VERY_STRICT_LATENCY_MS = 10
@@ -77,8 +77,13 @@ def validate_view(
     *,
     strict: bool = False,
     local: Server | None = None,
+    compiled: CompilePlan | None = None,
 ) -> ValidationReport:
-    """Run every cross-model check over a selection."""
+    """Run every cross-model check over a selection.
+
+    `compiled` is the selection's production compile when the caller has one already
+    (with artifacts verified); otherwise it is compiled here.
+    """
     problems = view.problems()
     is_acyclic = not any(p.code == "cycle" for p in problems)
     specs = view.specs
@@ -95,7 +100,7 @@ def validate_view(
     problems += list(_throughput(view))
     problems += list(_sla_sanity(specs))
     if is_acyclic and not view.resolution.problems:
-        problems += _triton(view)
+        problems += _triton(view) if compiled is None else compiled.problems
     if strict:
         problems = [
             Problem(

@@ -20,6 +20,7 @@ from modelyard.fleet_detect import detect_local_server
 from modelyard.ops.context import Context, paused_gc
 from modelyard.perf.findings import calibrated_demands, live_problems
 from modelyard.placement.exact import place_exact
+from modelyard.placement.fleet import Server
 from modelyard.placement.solver import Placement, demands_from_specs
 from modelyard.placement.solver import place as first_fit
 from modelyard.planning import DeploymentPlan, plan_deployment
@@ -75,19 +76,36 @@ class Build:
                 self._view = select(self.ctx.store, alias=self.alias)
         return self._view
 
-    def compiled(self, profile: Profile, headline: str) -> CompilePlan:
-        """The selection compiled for `profile`; ValidationFailed if either is invalid."""
+    def plan(self, profile: Profile) -> CompilePlan:
+        """The selection compiled for `profile` (artifacts verified), problems and all."""
         plan = self._plans.get(profile)
         if plan is None:
             view = self.view
-            problems = view.problems()
-            if problems:
-                raise ValidationFailed.from_problems(problems, headline)
             plan = plan_compile(view.specs, view.triton_versions, view.resolution.resolved, profile)
             self._plans[profile] = plan
+        return plan
+
+    def compiled(self, profile: Profile, headline: str) -> CompilePlan:
+        """The selection compiled for `profile`; ValidationFailed if either is invalid."""
+        problems = self.view.problems()
+        if problems:
+            raise ValidationFailed.from_problems(problems, headline)
+        plan = self.plan(profile)
         if plan.problems:
             raise ValidationFailed.from_problems(plan.problems, f"{headline}; nothing was written")
         return plan
+
+    def validation(self, *, strict: bool = False, local: Server | None = None) -> ValidationReport:
+        """Every cross-model check of the selection, reusing its production compile."""
+        view = self.view
+        usable = not view.problems()
+        return validate_view(
+            view,
+            self.ctx.fleet,
+            strict=strict,
+            local=local,
+            compiled=self.plan("production") if usable else None,
+        )
 
     def triton_dependencies(self) -> dict[str, list[str]]:
         """Triton model name -> the Triton names it needs (within the selection)."""
@@ -124,9 +142,10 @@ def validate(
     local = None
     if not ctx.has_fleet:
         local, _ = detect_local_server()  # no fleet declared: compare with this machine
+    build = Build(ctx, alias)
     with paused_gc():
-        view = select(ctx.store, alias=alias)
-        report = validate_view(view, ctx.fleet, strict=strict, local=local)
+        view = build.view
+        report = build.validation(strict=strict, local=local)
     if not live:
         return report
     problems = live_problems(

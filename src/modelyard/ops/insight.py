@@ -19,7 +19,6 @@ from modelyard.store.measurements import Measurement, MeasurementLog
 from modelyard.store.store import StoredVersion
 from modelyard.triton.client import TritonClient
 from modelyard.triton.naming import triton_name
-from modelyard.validation import validate_view
 
 
 def perf(
@@ -103,7 +102,7 @@ def html_report(
     build = Build(ctx, alias)
     with paused_gc():
         view = build.view
-        validation = validate_view(view, ctx.fleet)
+        validation = build.validation()
         fleet = ctx.fleet
         placement = (
             first_fit(demands_from_specs(view.specs), fleet)
