@@ -15,6 +15,7 @@ from modelyard.catalog import (
     load_manifests,
     parse_manifest_text,
 )
+from modelyard.catalog.ref import ModelRef
 from modelyard.config import WorkspaceConfig
 from modelyard.errors import (
     AliasConflict,
@@ -63,6 +64,7 @@ __all__ = [
     "Gpu",
     "InputError",
     "ManifestDocument",
+    "ModelRef",
     "ModelSpec",
     "ModelyardError",
     "NotFound",
