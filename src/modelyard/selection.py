@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from modelyard.catalog.ref import model_id_of
 from modelyard.catalog.spec import ModelSpec
 from modelyard.errors import NotFound, Problem
 from modelyard.graph.dag import DependencyGraph
@@ -38,7 +39,7 @@ class CatalogView:
     def spec_of(self, model_id: str) -> ModelSpec:
         """The selected spec of a model (its root version if it has several)."""
         for ref in self.roots:
-            if ref.rsplit("@", 1)[0] == model_id:
+            if model_id_of(ref) == model_id:
                 return self.specs[ref]
         for spec in self.specs.values():
             if spec.id == model_id:
@@ -69,7 +70,7 @@ def select(
         triton_versions: dict[str, int] = {}
         if with_specs:
             wanted = set(resolution.entries)
-            needed_models = {ref.rsplit("@", 1)[0] for ref in wanted}
+            needed_models = {model_id_of(ref) for ref in wanted}
             everything = len(needed_models) == len(index.by_model)
             stored = tx.versions(None if everything else needed_models)
             specs = {v.spec.ref: v.spec for v in stored if v.spec.ref in wanted}
