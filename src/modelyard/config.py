@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from modelyard.catalog.manifest import parse_yaml_document
 from modelyard.catalog.naming import check_name
-from modelyard.errors import InputError, Problem, Severity
+from modelyard.errors import InputError, NotFound, Problem, Severity
 from modelyard.placement.fleet import Fleet
 from modelyard.triton.config import Profile
 
@@ -136,3 +136,51 @@ def sqlite_url_relative_to(url: str, root: Path) -> str:
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
         return prefix + str((root / url[len(prefix) :]).resolve())
     return url
+
+
+def create_workspace_folder(root: str | Path) -> Path:
+    """Create the folder and a default `modelyard.yaml` in it (an existing one is kept)."""
+    folder = Path(root).resolve()
+    config_path = folder / CONFIG_FILE
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not config_path.exists():
+            config_path.write_text(DEFAULT_CONFIG, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot create the workspace ({exc.strerror})") from exc
+    return folder
+
+
+def locate_workspace(
+    root: str | Path | None, db_url: str | None, cwd: str | Path | None = None
+) -> tuple[Path | None, WorkspaceConfig, str]:
+    """The workspace folder (`root`, else the nearest one at or above `cwd`), its
+    configuration and the catalog URL.
+
+    The URL is, first match wins: `db_url` (`--db`, or `MODELYARD_DB` read by the CLI),
+    `catalog.url` in `modelyard.yaml`, `sqlite:///<workspace>/.modelyard/catalog.db`.
+    Without any workspace, `db_url` alone is enough (no folder, an empty configuration).
+
+    Raises:
+        NotFound: no workspace and no database URL.
+    """
+    if root is not None:
+        folder = Path(root).resolve()
+        if not (folder / CONFIG_FILE).is_file():
+            raise NotFound(
+                f"{folder} is not a modelyard workspace (no {CONFIG_FILE}); "
+                "create one with `modelyard init`"
+            )
+    else:
+        found = find_workspace(Path(cwd) if cwd is not None else Path.cwd())
+        if found is None:
+            if db_url:
+                return None, WorkspaceConfig(), db_url
+            raise NotFound(
+                f"no {CONFIG_FILE} in this folder or above it; run `modelyard init`, "
+                "pass --workspace DIR, or give a catalog with --db / MODELYARD_DB"
+            )
+        folder = found
+    config = read_config(folder / CONFIG_FILE)
+    url = db_url or config.catalog.url or f"sqlite:///{STATE_DIR}/{DEFAULT_DB_FILE}"
+    return folder, config, sqlite_url_relative_to(url, folder)

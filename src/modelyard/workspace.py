@@ -8,55 +8,54 @@ This is the Python API the CLI and the REST API are thin shells around:
     report = ws.validate()
 
 Every method forwards to one use case in `modelyard.ops`, over a `Context` that names who
-acts (`actor`, default `local:<user>`). The database URL is chosen, first match wins: the
-`db_url` argument (`--db`), the `MODELYARD_DB` environment variable (read by the CLI and
-passed in), `catalog.url` in `modelyard.yaml`, and `sqlite:///<workspace>/.modelyard/catalog.db`.
+acts (`actor`, default `local:<user>`); most are `_forward(op)`, which keeps the operation's
+signature and docstring. How the folder and the catalog URL are
+found is `config.locate_workspace`'s docstring.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Concatenate, ParamSpec, TypeVar
 
-from modelyard.catalog.spec import ModelSpec
 from modelyard.config import (
-    CONFIG_FILE,
-    DEFAULT_CONFIG,
-    DEFAULT_DB_FILE,
-    STATE_DIR,
-    TargetConfig,
     WorkspaceConfig,
-    find_workspace,
-    read_config,
-    sqlite_url_relative_to,
+    create_workspace_folder,
+    locate_workspace,
 )
-from modelyard.deploy.plan import RolloutPlan
 from modelyard.deploy.runner import DeployOptions, DeployResult, Progress
-from modelyard.errors import InputError, NotFound
 from modelyard.ops import build, catalog, insight, rollout
 from modelyard.ops.build import CompileResult
 from modelyard.ops.catalog import ShowResult
 from modelyard.ops.context import Context, local_actor
-from modelyard.ops.rollout import StatusResult, TargetStatus
-from modelyard.perf.load import LoadProgress
-from modelyard.perf.measure import PerfOptions, PerfReport
+from modelyard.ops.rollout import StatusResult
 from modelyard.placement.fleet import Fleet
-from modelyard.placement.solver import Placement
-from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
-from modelyard.report.data import CatalogReport
-from modelyard.report.graphs import GraphView
-from modelyard.selection import CatalogView
 from modelyard.store.access import AccessLog
-from modelyard.store.history import DeploymentRecord
-from modelyard.store.measurements import Measurement
 from modelyard.store.store import AliasRecord, CatalogStore
 from modelyard.triton.config import Profile
-from modelyard.validation import ValidationReport
 
 __all__ = ["CompileResult", "ShowResult", "StatusResult", "Workspace", "local_actor"]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _forward(
+    operation: Callable[Concatenate[Context, P], R],
+) -> Callable[Concatenate[Workspace, P], R]:
+    """A `Workspace` method that runs `operation` over the workspace's context, with the
+    operation's own signature (after the context) and docstring."""
+
+    def method(self: Workspace, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return operation(self.context(), *args, **kwargs)
+
+    functools.update_wrapper(method, operation)
+    return method
 
 
 @dataclass
@@ -71,15 +70,7 @@ class Workspace:
     @classmethod
     def init(cls, root: str | Path, db_url: str | None = None) -> Workspace:
         """Create `modelyard.yaml` (unless present) and the catalog database."""
-        folder = Path(root).resolve()
-        config_path = folder / CONFIG_FILE
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            if not config_path.exists():
-                config_path.write_text(DEFAULT_CONFIG, encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"{folder}: cannot create the workspace ({exc.strerror})") from exc
-        workspace = cls._from_folder(folder, db_url)
+        workspace = cls(*locate_workspace(create_workspace_folder(root), db_url))
         workspace._store = CatalogStore.open(workspace.db_url, create=True)
         return workspace
 
@@ -90,34 +81,9 @@ class Workspace:
         db_url: str | None = None,
         cwd: str | Path | None = None,
     ) -> Workspace:
-        """Open the workspace at `root`, or the nearest one above `cwd`.
-
-        Raises:
-            NotFound: no workspace and no database URL.
-        """
-        if root is not None:
-            folder = Path(root).resolve()
-            if not (folder / CONFIG_FILE).is_file():
-                raise NotFound(
-                    f"{folder} is not a modelyard workspace (no {CONFIG_FILE}); "
-                    "create one with `modelyard init`"
-                )
-            return cls._from_folder(folder, db_url)
-        found = find_workspace(Path(cwd) if cwd is not None else Path.cwd())
-        if found is not None:
-            return cls._from_folder(found, db_url)
-        if db_url:
-            return cls(None, WorkspaceConfig(), db_url)
-        raise NotFound(
-            f"no {CONFIG_FILE} in this folder or above it; run `modelyard init`, "
-            "pass --workspace DIR, or give a catalog with --db / MODELYARD_DB"
-        )
-
-    @classmethod
-    def _from_folder(cls, folder: Path, db_url: str | None) -> Workspace:
-        config = read_config(folder / CONFIG_FILE)
-        url = db_url or config.catalog.url or f"sqlite:///{STATE_DIR}/{DEFAULT_DB_FILE}"
-        return cls(folder, config, sqlite_url_relative_to(url, folder))
+        """Open the workspace at `root`, or the nearest one above `cwd` (see
+        `config.locate_workspace`)."""
+        return cls(*locate_workspace(root, db_url, cwd))
 
     @property
     def store(self) -> CatalogStore:
@@ -150,39 +116,26 @@ class Workspace:
     ) -> ApplyResult:
         return catalog.apply(self.context(actor), paths, dry_run=dry_run)
 
-    def apply_text(self, text: str, *, actor: str | None = None, **options: Any) -> ApplyResult:
-        """See `ops.catalog.apply_text` (source, dry_run, owner_team, base_dir, artifact_roots)."""
-        return catalog.apply_text(self.context(actor), text, **options)
-
-    def import_triton(
-        self, root: str | Path, *, domain: str, owner_team: str, dry_run: bool = False
+    def apply_text(
+        self,
+        text: str,
+        *,
+        source: str = "<api>",
+        dry_run: bool = False,
+        actor: str | None = None,
+        owner_team: str | None = None,
+        base_dir: Path | None = None,
+        artifact_roots: Sequence[Path] | None = None,
     ) -> ApplyResult:
-        return catalog.import_triton(
-            self.context(), root, domain=domain, owner_team=owner_team, dry_run=dry_run
+        return catalog.apply_text(
+            self.context(actor),
+            text,
+            source=source,
+            dry_run=dry_run,
+            owner_team=owner_team,
+            base_dir=base_dir,
+            artifact_roots=artifact_roots,
         )
-
-    @property
-    def api_artifact_roots(self) -> list[Path]:
-        return catalog.api_artifact_roots(self.context())
-
-    def owner_of(self, model_id: str) -> str:
-        return catalog.owner_of(self.context(), model_id)
-
-    def list_models(self, **filters: Any) -> list[ModelSpec]:
-        """See `ops.catalog.list_models` (domain, team, framework, all_versions)."""
-        return catalog.list_models(self.context(), **filters)
-
-    def show(self, reference: str) -> ShowResult:
-        return catalog.show(self.context(), reference)
-
-    def dependencies(self, reference: str) -> list[str]:
-        return catalog.dependencies(self.context(), reference)
-
-    def impact(self, reference: str) -> list[str]:
-        return catalog.impact(self.context(), reference)
-
-    def graph_view(self, reference: str | None = None, *, alias: str | None = None) -> GraphView:
-        return catalog.graph_view(self.context(), reference, alias=alias)
 
     def set_alias(
         self,
@@ -195,64 +148,32 @@ class Workspace:
     ) -> AliasRecord:
         return catalog.set_alias(self.context(actor), reference, alias, version, expect=expect)
 
-    def aliases(self, reference: str | None = None) -> list[AliasRecord]:
-        return catalog.aliases(self.context(), reference)
+    @property
+    def api_artifact_roots(self) -> list[Path]:
+        return catalog.api_artifact_roots(self.context())
+
+    import_triton = _forward(catalog.import_triton)
+    owner_of = _forward(catalog.owner_of)
+    list_models = _forward(catalog.list_models)
+    show = _forward(catalog.show)
+    dependencies = _forward(catalog.dependencies)
+    impact = _forward(catalog.impact)
+    graph_view = _forward(catalog.graph_view)
+    aliases = _forward(catalog.aliases)
 
     # Build ------------------------------------------------------------------------
 
-    def select(
-        self, alias: str | None = None, model_ids: Sequence[str] | None = None
-    ) -> CatalogView:
-        return build.select_view(self.context(), alias, model_ids)
-
-    def validate(self, **options: Any) -> ValidationReport:
-        """See `ops.build.validate` (strict, alias, live, target)."""
-        return build.validate(self.context(), **options)
-
-    def plan(self, *, alias: str | None = None) -> DeploymentPlan:
-        return build.plan(self.context(), alias=alias)
-
-    def report(self, *, alias: str | None = None) -> CatalogReport:
-        return build.report(self.context(), alias=alias)
-
-    def compile(
-        self,
-        out: str | Path,
-        *,
-        profile: Profile = "production",
-        alias: str | None = None,
-        check: bool = False,
-    ) -> CompileResult:
-        return build.compile_repository(
-            self.context(), out, profile=profile, alias=alias, check=check
-        )
-
-    def compile_fleet(
-        self, out: str | Path, *, profile: Profile = "production", alias: str | None = None
-    ) -> dict[str, CompileResult]:
-        return build.compile_fleet(self.context(), out, profile=profile, alias=alias)
-
-    def place(self, **options: Any) -> Placement:
-        """See `ops.build.place` (alias, exact, time_limit_s, calibrated, target)."""
-        return build.place(self.context(), **options)
-
-    def calibration(
-        self, *, alias: str | None = None, target: str | None = None
-    ) -> dict[str, dict[str, Any]]:
-        return build.calibration(self.context(), alias=alias, target=target)
-
-    def latest_measurements(
-        self, kind: str, specs: Iterable[ModelSpec], target: str | None = None
-    ) -> dict[str, Measurement]:
-        return build.latest_measurements(self.context(), kind, specs, target)
+    select = _forward(build.select_view)
+    validate = _forward(build.validate)
+    plan = _forward(build.plan)
+    report = _forward(build.report)
+    compile = _forward(build.compile_repository)
+    compile_fleet = _forward(build.compile_fleet)
+    place = _forward(build.place)
+    calibration = _forward(build.calibration)
+    latest_measurements = _forward(build.latest_measurements)
 
     # Rollout ----------------------------------------------------------------------
-
-    def target(self, name: str = "local") -> TargetConfig:
-        return self.context().target(name)
-
-    def rollout_plan(self, target: str = "local", *, alias: str | None = None) -> RolloutPlan:
-        return rollout.rollout_plan(self.context(), target, alias=alias)
 
     def deploy(
         self,
@@ -280,16 +201,6 @@ class Workspace:
             self.context(actor), alias=alias, profile=profile, options=options, progress=progress
         )
 
-    def status(
-        self, target: str = "local", *, alias: str | None = None, timeout_s: float = 30.0
-    ) -> StatusResult:
-        return rollout.status(self.context(), target, alias=alias, timeout_s=timeout_s)
-
-    def statuses(
-        self, targets: list[str], *, alias: str | None = None, timeout_s: float = 30.0
-    ) -> list[TargetStatus]:
-        return rollout.statuses(self.context(), targets, alias=alias, timeout_s=timeout_s)
-
     def undeploy(
         self,
         reference: str,
@@ -303,26 +214,14 @@ class Workspace:
             self.context(actor), reference, target, cascade=cascade, alias=alias
         )
 
-    def history(self, target: str | None = None, limit: int = 50) -> list[DeploymentRecord]:
-        return rollout.history(self.context(), target, limit)
+    target = _forward(Context.target)
+    rollout_plan = _forward(rollout.rollout_plan)
+    status = _forward(rollout.status)
+    statuses = _forward(rollout.statuses)
+    history = _forward(rollout.history)
 
     # Insight ----------------------------------------------------------------------
 
-    def perf(
-        self,
-        reference: str,
-        target: str = "local",
-        *,
-        options: PerfOptions | None = None,
-        progress: LoadProgress | None = None,
-    ) -> PerfReport:
-        return insight.perf(self.context(), reference, target, options=options, progress=progress)
-
-    def measurements(
-        self, reference: str | None = None, *, target: str | None = None, limit: int = 50
-    ) -> list[Measurement]:
-        return insight.measurements(self.context(), reference, target=target, limit=limit)
-
-    def html_report(self, out_dir: str | Path, **options: Any) -> Path:
-        """See `ops.insight.html_report` (alias, repository, live_timeout_s)."""
-        return insight.html_report(self.context(), out_dir, **options)
+    perf = _forward(insight.perf)
+    measurements = _forward(insight.measurements)
+    html_report = _forward(insight.html_report)
