@@ -18,7 +18,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from modelyard.catalog.manifest import ManifestDocument
-from modelyard.catalog.spec import ModelSpec, differing_fields
+from modelyard.catalog.spec import differing_fields
 from modelyard.catalog.version import Version
 from modelyard.errors import InputError, Problem, Severity, ValidationFailed, VersionConflict
 from modelyard.graph.resolve import VersionEntry, VersionIndex, cycle_problems, entry_for, resolve
@@ -79,8 +79,14 @@ def apply_documents(
             elif digest == document.spec.content_digest():
                 unchanged.append(document.spec.ref)
             else:
+                # The stored spec decides, not its digest column: a digest left from an
+                # older rule must neither block an unchanged version nor name no fields.
                 stored = tx.get(document.spec.id, document.spec.version)
-                _raise_conflict(stored.spec, document)
+                fields = differing_fields(stored.spec, document.spec)
+                if not fields:
+                    unchanged.append(document.spec.ref)
+                    continue
+                _raise_conflict(document, fields)
         _check_requested_triton_versions(tx, new)
         if new:
             index = VersionIndex(
@@ -257,8 +263,7 @@ def _reject_duplicates(documents: Sequence[ManifestDocument]) -> None:
         )
 
 
-def _raise_conflict(stored: ModelSpec, document: ManifestDocument) -> None:
-    fields = differing_fields(stored, document.spec)
+def _raise_conflict(document: ManifestDocument, fields: list[str]) -> None:
     raise VersionConflict(
         f"{document.where}: {document.spec.ref} is already registered with different "
         f"{', '.join(fields)}; a published version is immutable, so give the change a new "

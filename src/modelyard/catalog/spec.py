@@ -447,16 +447,35 @@ class ModelSpec(_Strict):
         return tuple(Dependency.parse(text) for text in self.dependencies)
 
     def content(self) -> dict[str, Any]:
-        """The fields that identify this version's content (not where its file lies)."""
-        data = self.model_dump(mode="json")
-        for key in _LOCATION_FIELDS:
-            data.pop(key, None)
-        data["version"] = self.parsed_version.canonical  # `1.0` and `1.0.0` are one version
+        """The content the author wrote: what identifies this version.
+
+        Every field whose value equals its default is left out, recursively inside the
+        nested models (`resource_requirements.gpu_memory_mb: 4096` written out counts
+        the same as not written), and so is `artifact`, which is only where the file
+        lies on the registering machine (`artifact_sha256` identifies the file). Values
+        are the validated ones (normalised dependencies, `FP32` for `TYPE_FP32`), and
+        `version` is canonical (`1.0` and `1.0.0` are one version).
+
+        Leaving defaults out is what keeps identities stable: later features add
+        optional manifest fields, and a new field with a default must not change the
+        identity of every version registered before it existed.
+        """
+        data = self.model_dump(mode="json", exclude_defaults=True, exclude=set(_LOCATION_FIELDS))
+        data["version"] = self.parsed_version.canonical
         return data
 
     def content_digest(self) -> str:
-        canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        """SHA-256 of `content()` as canonical JSON (sorted keys, no whitespace).
+
+        A field added to the spec with a default leaves every digest as it was; changing
+        the rule itself needs a migration that recomputes the stored digests.
+        """
+        return hashlib.sha256(canonical_json(self.content()).encode()).hexdigest()
+
+
+def canonical_json(data: Any) -> str:
+    """The one JSON spelling that content digests hash: sorted keys, no whitespace."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 def trusted_spec(data: dict[str, Any]) -> ModelSpec:
@@ -482,14 +501,31 @@ def trusted_spec(data: dict[str, Any]) -> ModelSpec:
 
 
 def differing_fields(old: ModelSpec, new: ModelSpec) -> list[str]:
-    """Dotted names of the content fields whose values differ between two specs."""
+    """Dotted names of the content fields whose values differ between two specs, e.g.
+    `resource_requirements.gpu_memory_mb`: empty exactly when their digests are equal.
+
+    Compares the two `content()` dicts, so a field left out on one side (its default)
+    and written on the other differs; mappings are compared key by key, anything else
+    (lists, numbers, strings) as a whole by its canonical JSON, as the digest sees it.
+    """
     return sorted(_diff(old.content(), new.content(), ""))
 
 
-def _diff(old: Any, new: Any, prefix: str) -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        out: list[str] = []
-        for key in sorted(set(old) | set(new)):
-            out += _diff(old.get(key), new.get(key), f"{prefix}{key}.")
-        return out
-    return [] if old == new else [prefix.rstrip(".")]
+_MISSING: Any = object()
+
+
+def _diff(old: Any, new: Any, path: str) -> list[str]:
+    if isinstance(old, dict) or isinstance(new, dict):
+        # A nested model left out on one side holds only defaults there.
+        old_map = {} if old is _MISSING else old
+        new_map = {} if new is _MISSING else new
+        if isinstance(old_map, dict) and isinstance(new_map, dict):
+            out: list[str] = []
+            for key in sorted(set(old_map) | set(new_map)):
+                where = f"{path}.{key}" if path else key
+                out += _diff(old_map.get(key, _MISSING), new_map.get(key, _MISSING), where)
+            # Nothing inside differs, yet one side is missing: the other is an empty `{}`.
+            return out if out or (old is not _MISSING and new is not _MISSING) else [path]
+    if old is _MISSING or new is _MISSING:
+        return [path]
+    return [] if canonical_json(old) == canonical_json(new) else [path]

@@ -1,0 +1,1 @@
+"""Helpers shared by test packages (rather than importing one test module from another)."""
