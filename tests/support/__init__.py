@@ -1,0 +1,1 @@
+"""Helpers and fakes shared by tests: fakes sit only behind seams modelyard owns."""
