@@ -15,6 +15,10 @@ ALLOWED = {
     "graph": {"catalog", "graph"},
     "store": {"catalog", "store"},
     "placement": {"catalog", "graph", "placement"},
+    # A target kind builds on Triton's client and repositories (and its config entry).
+    "targets": {"catalog", "config", "graph", "placement", "triton", "targets"},
+    # Deploy: plans, the runner, leases, undeploy; through targets, never around them.
+    "deploy": {"catalog", "config", "graph", "placement", "triton", "targets", "store", "deploy"},
     "report": {
         "catalog",
         "graph",

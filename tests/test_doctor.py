@@ -116,10 +116,12 @@ def test_an_interrupted_deployment_and_an_unreachable_server(
         "repository: edge-repo, profile: local}\n"
     )
     log = DeploymentLog(workspace.store)
-    log.start("edge", "someone@host:1/abc", "newest")  # its deployer died: never finished
+    # Its deployer died: never finished.
+    log.start("edge", "token:alice", "newest", holder="someone@host:1/abc")
     checks = _checks(cli, expect=1)
     [deployments] = checks["deployments"]
     assert deployments["status"] == "warn" and "never finished" in deployments["detail"]
+    assert "by token:alice, deployer someone@host:1/abc)" in deployments["detail"]
     [server] = checks["server edge"]
     assert server["status"] == "fail" and "does not answer" in server["detail"]
     assert "start it" in (server["fix"] or "")

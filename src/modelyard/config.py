@@ -5,6 +5,7 @@ Read once by the edges (CLI, API, Python `Workspace`) and passed down as values.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -43,11 +44,31 @@ class CatalogConfig(BaseModel):
     url: str | None = None
 
 
+DEFAULT_TARGET_KIND = "triton"
+# A kind names an entry in modelyard.targets' registry (and maybe a plugin's entry point).
+TARGET_KIND_PATTERN = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+
+
+def check_target_kind(kind: str) -> str:
+    """`kind` if it is a safe target kind name, else ValueError saying what one looks like."""
+    if not TARGET_KIND_PATTERN.fullmatch(kind):
+        raise ValueError(
+            f"expected a target kind such as {DEFAULT_TARGET_KIND!r} (a lowercase letter, then "
+            f"at most 63 lowercase letters, digits, '.', '_' or '-'), got {kind!r}"
+        )
+    return kind
+
+
 class TargetConfig(BaseModel):
     """A Triton server to deploy to: its HTTP endpoint, the repository folder it reads
-    (`--model-repository`, which modelyard writes), and the compile profile."""
+    (`--model-repository`, which modelyard writes), and the compile profile.
+
+    `kind` says which of modelyard.targets' kinds opens it (`triton`: the server at `url`
+    reading the local folder `repository`); a kind unknown there is refused when the
+    target is opened, naming the known ones."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: str = DEFAULT_TARGET_KIND
     url: str
     repository: str
     profile: Profile = "production"
@@ -56,6 +77,11 @@ class TargetConfig(BaseModel):
     metrics_url: str | None = None
     # Teams whose maintainers may deploy here through the API; absent: any team.
     teams: tuple[str, ...] | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _check_kind(cls, value: str) -> str:
+        return check_target_kind(value)
 
 
 class ApiConfig(BaseModel):

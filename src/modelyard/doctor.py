@@ -153,11 +153,12 @@ def _check_deployments(report: DoctorReport, store: CatalogStore) -> None:
             lease = leases.get(record.target)
             if lease is None or lease.expires_at <= now:
                 found = True
+                deployer = f", deployer {record.holder}" if record.holder else ""
                 report.add(
                     "deployments",
                     "warn",
                     f"deployment {record.id} to {record.target} (started "
-                    f"{record.started_at:%Y-%m-%d %H:%M} UTC by {record.actor}) never "
+                    f"{record.started_at:%Y-%m-%d %H:%M} UTC by {record.actor}{deployer}) never "
                     "finished: its deployer died",
                     f"`modelyard status --target {record.target}` shows what is live; "
                     "deploy again to converge",

@@ -19,7 +19,8 @@ from modelyard.store.history import DeploymentLog
 from modelyard.triton.client import TritonClient
 from modelyard.triton.server import LocalTriton, free_port
 from tests.conftest import NETFLIX_MODELS, init_workspace
-from tests.deploy.test_rollout import FAST, GOOD_MODEL, python_model, ready_models
+from tests.support.live import FAST, ready_models
+from tests.support.models import GOOD_MODEL, python_model
 
 pytestmark = pytest.mark.triton
 

@@ -9,7 +9,8 @@ import pytest
 from modelyard.deploy.runner import DeployOptions
 from modelyard.triton.server import LocalTriton, free_port
 from tests.conftest import NETFLIX_MODELS, init_workspace
-from tests.deploy.test_rollout import GOOD_MODEL, python_model, ready_models
+from tests.support.live import ready_models
+from tests.support.models import GOOD_MODEL, python_model
 
 pytestmark = pytest.mark.triton
 

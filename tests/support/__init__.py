@@ -1,1 +1,2 @@
-"""Helpers shared by test packages (rather than importing one test module from another)."""
+"""Helpers and fakes shared by tests (rather than one test module importing another); fakes
+sit only behind seams modelyard owns."""

@@ -1,7 +1,9 @@
-"""The rollout runner: drives Triton's repository API along a RolloutPlan.
+"""The rollout runner: drives a Target (a Triton server and its repository) along a
+RolloutPlan.
 
 - One deployer per target: a lease in the catalog database, renewed every third of its
-  time to live while the deployment runs (a heartbeat thread).
+  time to live while the deployment runs (deploy/lease.py). The lease holder (this
+  deployer process) and the actor (who asked) are recorded apart.
 - Loads start as soon as the models they wait for are READY (no wave barriers), at
   most `concurrency` at once. Each load is followed by a readiness poll (with a
   timeout) and a smoke inference per version (zeros of the declared shapes).
@@ -16,27 +18,26 @@
 
 from __future__ import annotations
 
-import contextlib
-import getpass
-import os
-import socket
+import hashlib
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
+from modelyard.config import TargetConfig
+from modelyard.deploy.lease import DEFAULT_LEASE_TTL_S, default_holder, hold_lease
 from modelyard.deploy.plan import ModelAction, RolloutPlan, plan_rollout
-from modelyard.errors import Conflict, ModelyardError, RolloutFailed, TritonError
+from modelyard.errors import ModelyardError, RolloutFailed, TritonError
 from modelyard.store.history import DeploymentLog
-from modelyard.triton.client import TritonClient
+from modelyard.targets.base import Target
+from modelyard.targets.registry import open_target
 from modelyard.triton.compiler import CompilePlan
 from modelyard.triton.config import to_pbtxt
 from modelyard.triton.inputs import request_inputs
-from modelyard.triton.repository import RepoFile, RepositoryWriter
+from modelyard.triton.repository import RepoFile
 
 Progress = Callable[[str, str], None]
 
@@ -49,7 +50,7 @@ class DeployOptions:
     load_timeout_s: float = 300.0
     ready_timeout_s: float = 60.0
     smoke: bool = True
-    lease_ttl_s: float = 120.0
+    lease_ttl_s: float = DEFAULT_LEASE_TTL_S
     wait_for_lease_s: float = 0.0
 
 
@@ -94,38 +95,8 @@ class DeployResult:
         }
 
 
-def default_actor() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    # The token keeps two deployers in one process (threads, an API server) apart.
-    return f"{user}@{socket.gethostname()}:{os.getpid()}/{uuid.uuid4().hex[:6]}"
-
-
-class _LeaseHeartbeat:
-    """Renews a deployer's lease every third of its time to live while the deployment
-    runs, so that one load longer than the lease (a large model) does not let the lease
-    lapse under a live deployer; a killed deployer stops renewing and its lease expires."""
-
-    def __init__(self, log: DeploymentLog, target: str, holder: str, ttl_s: float) -> None:
-        self._log, self._target, self._holder, self._ttl_s = log, target, holder, ttl_s
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{target}", daemon=True)
-
-    def __enter__(self) -> _LeaseHeartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stopped.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        while not self._stopped.wait(self._ttl_s / 3):
-            # The catalog was briefly unusable: the next beat tries again.
-            with contextlib.suppress(ModelyardError):
-                self._log.renew_lease(self._target, self._holder, self._ttl_s)
+# Kept while workspace.py imports it: a lease holder, not an actor (deploy/lease.py).
+default_actor = default_holder
 
 
 def _reached(outcomes: Mapping[str, ModelOutcome]) -> str:
@@ -133,14 +104,57 @@ def _reached(outcomes: Mapping[str, ModelOutcome]) -> str:
     return ", ".join(reached) or "no model"
 
 
-def changed_triton_models(writer: RepositoryWriter, compiled: CompilePlan) -> set[str]:
-    diff = writer.diff(compiled.files)
+def changed_triton_models(target: Target, compiled: CompilePlan) -> set[str]:
+    """Triton names whose files on `target` differ from `compiled`'s."""
+    diff = target.diff(compiled.files)
     return {path.split("/", 1)[0] for path in diff.added + diff.changed + diff.removed}
 
 
-class Rollout:
-    """One deployment of a compiled selection to one target."""
+def rollout_plan(
+    target: Target, compiled: CompilePlan, dependencies: Mapping[str, Sequence[str]]
+) -> RolloutPlan:
+    """What a rollout of `compiled` to `target` would do: its files against the target's
+    repository, its versions against the server's index."""
+    return plan_rollout(
+        target.name,
+        compiled,
+        changed_triton_models(target, compiled),
+        target.index(),
+        dependencies,
+    )
 
+
+class Rollout:
+    """One deployment of a compiled selection to one target.
+
+    `Rollout(log, target, compiled, dependencies, selection=..., actor=...)` deploys
+    through an open Target, which the caller closes. `actor` is who asked (the history
+    records it); `holder` names this deployer in the target's lease (default: a new
+    `default_holder()`).
+
+    The older form `Rollout(log, name, url, repository, compiled, dependencies, ...)`
+    opens a `triton` target itself (closed by `run()`, or by `close()` after `plan()`),
+    and uses `actor` as the lease holder too, as before; it goes once workspace.py no
+    longer calls it.
+    """
+
+    @overload
+    def __init__(
+        self,
+        log: DeploymentLog,
+        target: Target,
+        compiled: CompilePlan,
+        dependencies: Mapping[str, Sequence[str]],
+        /,
+        *,
+        selection: str,
+        actor: str,
+        holder: str | None = None,
+        options: DeployOptions | None = None,
+        progress: Progress | None = None,
+    ) -> None: ...
+
+    @overload
     def __init__(
         self,
         log: DeploymentLog,
@@ -149,60 +163,87 @@ class Rollout:
         repository: Path,
         compiled: CompilePlan,
         dependencies: Mapping[str, Sequence[str]],
+        /,
         *,
         selection: str,
         actor: str | None = None,
         options: DeployOptions | None = None,
         progress: Progress | None = None,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        log: DeploymentLog,
+        target: Target | str,
+        /,
+        *args: Any,
+        selection: str,
+        actor: str | None = None,
+        holder: str | None = None,
+        options: DeployOptions | None = None,
+        progress: Progress | None = None,
     ) -> None:
-        self.log = log
-        self.target = target
-        self.client = TritonClient(url, timeout_s=(options or DeployOptions()).load_timeout_s)
-        # A rollback must outlast a load that timed out on our side but still runs in
-        # Triton: the server finishes that load before it takes the next one for the model.
-        self.rollback_client = TritonClient(
-            url, timeout_s=max((options or DeployOptions()).load_timeout_s, ROLLBACK_TIMEOUT_S)
-        )
-        self.writer = RepositoryWriter(repository)
-        self.compiled = compiled
-        self.dependencies = dependencies
-        self.selection = selection
-        self.actor = actor or default_actor()
         self.options = options or DeployOptions()
+        if isinstance(target, str):  # the older form: name, url, repository, ...
+            url, repository, compiled, dependencies = args
+            self.target: Target = open_target(
+                target,
+                TargetConfig(url=url, repository=str(repository)),
+                timeout_s=self.options.load_timeout_s,
+            )
+            self._owns_target = True
+            holder = holder or actor
+        else:
+            compiled, dependencies = args
+            self.target = target
+            self._owns_target = False
+        self.log = log
+        self.compiled: CompilePlan = compiled
+        self.dependencies: Mapping[str, Sequence[str]] = dependencies
+        self.selection = selection
+        self.holder = holder or default_holder()
+        self.actor = actor or self.holder
         self.progress = progress or (lambda _model, _state: None)
         self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Target:
+        """The target (kept for workspace.py, which closes `rollout.client` after a plan)."""
+        return self.target
+
+    def close(self) -> None:
+        """Close the target if this rollout opened it (the older constructor form)."""
+        if self._owns_target:
+            self.target.close()
 
     # The plan ---------------------------------------------------------------------
 
     def plan(self) -> RolloutPlan:
-        return plan_rollout(
-            self.target,
-            self.compiled,
-            changed_triton_models(self.writer, self.compiled),
-            self.client.index(),
-            self.dependencies,
-        )
+        return rollout_plan(self.target, self.compiled, self.dependencies)
 
     # The run ------------------------------------------------------------------------
 
     def run(self) -> DeployResult:
-        self._acquire_lease()
         try:
-            with _LeaseHeartbeat(self.log, self.target, self.actor, self.options.lease_ttl_s):
+            with hold_lease(
+                self.log,
+                self.target.name,
+                holder=self.holder,
+                ttl_s=self.options.lease_ttl_s,
+                wait_s=self.options.wait_for_lease_s,
+            ):
                 return self._run_leased()
         finally:
-            self.log.release_lease(self.target, self.actor)
-            self.client.close()
-            self.rollback_client.close()
+            self.close()
 
     def _run_leased(self) -> DeployResult:
         started = time.perf_counter()
-        deployment_id = self.log.start(self.target, self.actor, self.selection)
+        name = self.target.name
+        deployment_id = self.log.start(name, self.actor, self.selection, holder=self.holder)
         outcomes: dict[str, ModelOutcome] = {}
         plan: RolloutPlan | None = None
         try:
-            previous_generation = self.writer.current()
-            previous_digests = self.writer.current_digests()
+            previous_files = self.target.published_files()
             plan = self.plan()
             outcomes = {
                 a.triton_name: ModelOutcome(a.triton_name, a.action)
@@ -210,12 +251,10 @@ class Rollout:
                 if a.action != "keep"
             }
             try:
-                self._execute(plan, outcomes, previous_generation, previous_digests)
+                self._execute(plan, outcomes, previous_files)
             except ModelyardError as exc:
                 try:
-                    rolled_back = self._roll_back(
-                        plan, outcomes, previous_generation, previous_digests
-                    )
+                    rolled_back = self._roll_back(plan, outcomes, previous_files)
                 except RolloutFailed as rollback_error:
                     message = (
                         f"{exc.message}; {rollback_error.message}; reached {_reached(outcomes)}"
@@ -228,7 +267,7 @@ class Rollout:
                     )
                     result = DeployResult(
                         deployment_id,
-                        self.target,
+                        name,
                         plan,
                         outcomes,
                         time.perf_counter() - started,
@@ -236,7 +275,7 @@ class Rollout:
                         message,
                     )
                     raise RolloutFailed(
-                        f"deployment {deployment_id} to {self.target} failed: {exc.message}; "
+                        f"deployment {deployment_id} to {name} failed: {exc.message}; "
                         f"it had reached {_reached(outcomes)}; the rollback failed too "
                         f"({rollback_error.message}); once the server answers again, run "
                         "`modelyard deploy` again: it loads what is missing",
@@ -247,7 +286,7 @@ class Rollout:
                 )
                 result = DeployResult(
                     deployment_id,
-                    self.target,
+                    name,
                     plan,
                     outcomes,
                     time.perf_counter() - started,
@@ -256,14 +295,14 @@ class Rollout:
                     rolled_back,
                 )
                 raise RolloutFailed(
-                    f"deployment {deployment_id} to {self.target} failed: {exc.message}; rolled "
+                    f"deployment {deployment_id} to {name} failed: {exc.message}; rolled "
                     f"back {', '.join(rolled_back) or 'nothing'}; the server serves what it served "
                     "before",
                     result=result,
                 ) from exc
             self.log.finish(deployment_id, "succeeded", [o.to_dict() for o in outcomes.values()])
             return DeployResult(
-                deployment_id, self.target, plan, outcomes, time.perf_counter() - started, True
+                deployment_id, name, plan, outcomes, time.perf_counter() - started, True
             )
         except RolloutFailed:
             raise
@@ -276,51 +315,36 @@ class Rollout:
             )
             raise
 
-    def _acquire_lease(self) -> None:
-        deadline = time.monotonic() + self.options.wait_for_lease_s
-        while True:
-            try:
-                self.log.acquire_lease(self.target, self.actor, self.options.lease_ttl_s)
-                return
-            except Conflict:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.5)
-
     def _execute(
         self,
         plan: RolloutPlan,
         outcomes: dict[str, ModelOutcome],
-        previous_generation: Path | None,
-        previous_digests: dict[str, str],
+        previous_files: list[RepoFile] | None,
     ) -> None:
         reloads = [a for a in plan.of("reload") if set(a.live_versions).isdisjoint(a.versions)]
         # Phase 1: old and new versions side by side where a model is upgraded.
-        overlap = self._overlap_files(reloads, previous_generation, previous_digests)
-        self.writer.write(overlap if overlap is not None else self.compiled.files)
+        overlap = self._overlap_files(reloads, previous_files)
+        self.target.publish(overlap if overlap is not None else self.compiled.files)
         self._load_all([a for a in plan.actions if a.action in ("load", "reload")], outcomes)
         if overlap is not None:
             # Phase 2: the new versions answered; retire the old ones.
-            self.writer.write(self.compiled.files)
+            self.target.publish(self.compiled.files)
             for action in reloads:
                 self.progress(action.triton_name, "retiring old versions")
-                self.client.load(action.triton_name)
+                self.target.load(action.triton_name, timeout_s=self.options.load_timeout_s)
                 self._wait_ready(action.triton_name, action.versions)
         for action in plan.of("unload"):
             self.progress(action.triton_name, "unloading")
             began = time.perf_counter()
-            self.client.unload(action.triton_name)
+            self.target.unload(action.triton_name, timeout_s=self.options.load_timeout_s)
             outcome = outcomes[action.triton_name]
             outcome.status, outcome.seconds = "done", time.perf_counter() - began
             self.progress(action.triton_name, "unloaded")
 
     def _overlap_files(
-        self,
-        reloads: list[ModelAction],
-        previous_generation: Path | None,
-        previous_digests: dict[str, str],
+        self, reloads: list[ModelAction], previous_files: list[RepoFile] | None
     ) -> list[RepoFile] | None:
-        if not reloads or previous_generation is None:
+        if not reloads or previous_files is None:
             return None
         by_name = {m.triton_name: m for m in self.compiled.models.values()}
         files = [
@@ -339,8 +363,6 @@ class Rollout:
                 sorted(set(action.versions) | set(action.live_versions))
             )
             text = to_pbtxt(config).encode()
-            import hashlib
-
             files.append(
                 RepoFile(
                     f"{action.triton_name}/config.pbtxt",
@@ -350,11 +372,7 @@ class Rollout:
             )
             for old in action.live_versions:
                 prefix = f"{action.triton_name}/{old}/"
-                files += [
-                    RepoFile(path, digest, source=previous_generation / path)
-                    for path, digest in previous_digests.items()
-                    if path.startswith(prefix)
-                ]
+                files += [f for f in previous_files if f.path.startswith(prefix)]
         return files
 
     def _load_all(self, actions: list[ModelAction], outcomes: dict[str, ModelOutcome]) -> None:
@@ -403,7 +421,7 @@ class Rollout:
         outcome.status = "loading"
         self.progress(name, "loading")
         try:
-            self.client.load(name)
+            self.target.load(name, timeout_s=self.options.load_timeout_s)
             self._wait_ready(name, action.versions)
             if self.options.smoke:
                 self.progress(name, "smoke test")
@@ -419,7 +437,7 @@ class Rollout:
     def _wait_ready(self, name: str, versions: Sequence[int]) -> None:
         deadline = time.monotonic() + self.options.ready_timeout_s
         while True:
-            if all(self.client.is_ready(name, v) for v in versions):
+            if all(self.target.is_ready(name, v) for v in versions):
                 return
             if time.monotonic() >= deadline:
                 raise TritonError(
@@ -433,10 +451,12 @@ class Rollout:
         examples = next(
             (m.examples for m in self.compiled.models.values() if m.triton_name == name), {}
         )
-        inputs = request_inputs(self.client.config(name), examples)
+        inputs = request_inputs(self.target.model_config(name), examples)
         for version in versions:
             try:
-                self.client.infer(name, inputs, version=version)
+                self.target.infer(
+                    name, inputs, version=version, timeout_s=self.options.load_timeout_s
+                )
             except TritonError as exc:
                 raise TritonError(
                     f"{name}: smoke inference on version {version} failed: {exc.message}"
@@ -448,8 +468,7 @@ class Rollout:
         self,
         plan: RolloutPlan,
         outcomes: dict[str, ModelOutcome],
-        previous_generation: Path | None,
-        previous_digests: dict[str, str],
+        previous_files: list[RepoFile] | None,
     ) -> list[str]:
         touched = [
             a
@@ -457,13 +476,11 @@ class Rollout:
             if a.action in ("load", "reload")
             and outcomes[a.triton_name].status in ("done", "failed", "loading")
         ]
-        if previous_generation is not None:
-            self.writer.write(
-                [
-                    RepoFile(path, digest, source=previous_generation / path)
-                    for path, digest in previous_digests.items()
-                ]
-            )
+        if previous_files is not None:
+            self.target.publish(previous_files)
+        # A rollback must outlast a load that timed out on our side but still runs in
+        # Triton: the server finishes that load before it takes the next one for the model.
+        timeout_s = max(self.options.load_timeout_s, ROLLBACK_TIMEOUT_S)
         rolled: list[str] = []
         problems: list[str] = []
         for action in reversed(touched):  # dependents first
@@ -471,10 +488,10 @@ class Rollout:
             self.progress(name, "rolling back")
             try:
                 if action.live_versions:
-                    self.rollback_client.load(name)
+                    self.target.load(name, timeout_s=timeout_s)
                     self._wait_ready(name, action.live_versions)
                 else:
-                    self.rollback_client.unload(name)
+                    self.target.unload(name, timeout_s=timeout_s)
                 outcomes[name].status = "rolled_back"
                 rolled.append(name)
             except ModelyardError as exc:

@@ -25,6 +25,9 @@ class DeploymentRecord:
     outcome: str
     error: str | None
     actions: list[dict[str, Any]]
+    # The deployer process that held the lease; `actor` is who asked. None in records
+    # written before the catalog kept it.
+    holder: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,12 +111,15 @@ class DeploymentLog:
                 delete(leases).where(leases.c.target == target, leases.c.holder == holder)
             )
 
-    def start(self, target: str, actor: str, selection: str) -> int:
+    def start(self, target: str, actor: str, selection: str, *, holder: str | None = None) -> int:
+        """Record a deployment as running; `actor` asked for it, `holder` (the lease
+        holder, one deployer process) runs it."""
         with self.store.transaction() as tx:
             result = tx.connection.execute(
                 insert(deployments).values(
                     target=target,
                     actor=actor,
+                    holder=holder,
                     selection=selection,
                     started_at=datetime.now(UTC),
                     outcome="running",
@@ -160,6 +166,7 @@ class DeploymentLog:
                 r.outcome,
                 r.error,
                 json.loads(r.actions_json),
+                r.holder,
             )
             for r in rows
         ]

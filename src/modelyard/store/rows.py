@@ -91,7 +91,7 @@ deployments = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("target", String(64), nullable=False),
-    Column("actor", String(200), nullable=False),
+    Column("actor", String(200), nullable=False),  # who asked
     Column("selection", String(200), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
@@ -99,6 +99,8 @@ deployments = Table(
     Column("outcome", String(32), nullable=False),
     Column("error", Text, nullable=True),
     Column("actions_json", Text, nullable=False),
+    # The deployer process that held the target's lease (None before 0006).
+    Column("holder", String(200), nullable=True),
 )
 Index("ix_deployments_target", deployments.c.target)
 

@@ -15,10 +15,25 @@ from modelyard.errors import TritonError
 
 
 class TritonClient:
-    def __init__(self, url: str, *, timeout_s: float = 30.0) -> None:
+    """One Triton server's HTTP endpoint.
+
+    Args:
+        timeout_s: how long one request may take (a load and an inference may say
+            otherwise per call).
+        transport: what carries the requests (httpx's default: the network); tests put an
+            `httpx.MockTransport` here to produce faults a real server cannot on demand.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
-        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s, transport=transport)
 
     def close(self) -> None:
         self._http.close()
@@ -30,21 +45,31 @@ class TritonClient:
         self.close()
 
     def _request(
-        self, method: str, path: str, model: str | None = None, json: Any = None
+        self,
+        method: str,
+        path: str,
+        model: str | None = None,
+        json: Any = None,
+        timeout_s: float | None = None,
     ) -> httpx.Response:
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
         try:
-            response = self._http.request(method, path, json=json)
+            response = self._http.request(method, path, json=json, timeout=timeout_s)
         except httpx.TimeoutException as exc:
             subject = f"model {model}: " if model else ""
             raise TritonError(
                 f"Triton at {self.url} is not answering: {subject}no answer to "
                 f"{method} {path} within "
-                f"{self.timeout_s:g} s (a load may still be running in Triton)"
+                f"{timeout_s:g} s (a load may still be running in Triton)"
             ) from exc
         except httpx.HTTPError as exc:
-            raise TritonError(
-                f"Triton at {self.url} is unreachable ({type(exc).__name__}: {exc})"
-            ) from exc
+            reason = f"{type(exc).__name__}: {exc}"
+            if model:  # which request was cut off matters: a load may have begun in Triton
+                raise TritonError(
+                    f"Triton at {self.url} is unreachable: model {model}: {method} {path} "
+                    f"got no answer ({reason})"
+                ) from exc
+            raise TritonError(f"Triton at {self.url} is unreachable ({reason})") from exc
         if response.status_code >= 400:
             try:
                 message = response.json().get("error", response.text)
@@ -71,12 +96,23 @@ class TritonClient:
         result: list[dict[str, Any]] = self._request("POST", "/v2/repository/index", json={}).json()
         return result
 
-    def load(self, model: str) -> None:
-        self._request("POST", f"/v2/repository/models/{model}/load", model=model)
+    def load(self, model: str, *, timeout_s: float | None = None) -> None:
+        """Load (or reload) a model from the repository; `timeout_s`: this call's own limit."""
+        self._request(
+            "POST", f"/v2/repository/models/{model}/load", model=model, timeout_s=timeout_s
+        )
 
-    def unload(self, model: str, *, unload_dependents: bool = False) -> None:
+    def unload(
+        self, model: str, *, unload_dependents: bool = False, timeout_s: float | None = None
+    ) -> None:
         body = {"parameters": {"unload_dependents": unload_dependents}}
-        self._request("POST", f"/v2/repository/models/{model}/unload", model=model, json=body)
+        self._request(
+            "POST",
+            f"/v2/repository/models/{model}/unload",
+            model=model,
+            json=body,
+            timeout_s=timeout_s,
+        )
 
     def is_ready(self, model: str, version: int | None = None) -> bool:
         path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/ready"
@@ -96,6 +132,8 @@ class TritonClient:
         model: str,
         inputs: dict[str, tuple[str, list[int], list[Any]]],
         version: int | None = None,
+        *,
+        timeout_s: float | None = None,
     ) -> dict[str, list[Any]]:
         """Run one request. `inputs`: name -> (datatype, shape, flat data). Returns output data."""
         body = {
@@ -105,7 +143,7 @@ class TritonClient:
             ]
         }
         path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
-        answer = self._request("POST", path, model=model, json=body).json()
+        answer = self._request("POST", path, model=model, json=body, timeout_s=timeout_s).json()
         return {output["name"]: output["data"] for output in answer["outputs"]}
 
     def statistics(self, model: str, version: int | None = None) -> dict[str, Any]:

@@ -1,0 +1,111 @@
+"""The `triton` kind (the default): a Triton server's HTTP endpoint and the local folder
+it reads as `--model-repository`, written atomically by RepositoryWriter."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from modelyard.config import TargetConfig
+from modelyard.triton.client import TritonClient
+from modelyard.triton.inputs import RequestInputs
+from modelyard.triton.repository import RepoFile, RepositoryDiff, RepositoryWriter
+
+KIND = "triton"
+
+
+class TritonFolderTarget:
+    """A Triton server at `url` serving the repository folder `repository`."""
+
+    kind = KIND
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        repository: Path,
+        *,
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.client = TritonClient(url, timeout_s=timeout_s, transport=transport)
+        self.url = self.client.url
+        self.repository = Path(repository)
+        self.writer = RepositoryWriter(self.repository)
+
+    @classmethod
+    def from_config(
+        cls,
+        name: str,
+        config: TargetConfig,
+        *,
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> TritonFolderTarget:
+        """The registry's factory. A relative `repository` is taken as it is (relative to
+        the working folder): callers resolve it against the workspace first."""
+        return cls(
+            name, config.url, Path(config.repository), timeout_s=timeout_s, transport=transport
+        )
+
+    def __repr__(self) -> str:
+        return f"TritonFolderTarget({self.name!r}, {self.url!r}, {str(self.repository)!r})"
+
+    # The repository ------------------------------------------------------------------
+
+    def diff(self, files: Sequence[RepoFile]) -> RepositoryDiff:
+        return self.writer.diff(files)
+
+    def published_files(self) -> list[RepoFile] | None:
+        generation = self.writer.current()
+        if generation is None:
+            return None
+        # The writer keeps the last few generations, so these sources outlive the next
+        # publish (an overlap repository) and the one after it (the rollback).
+        return [
+            RepoFile(path, digest, source=generation / path)
+            for path, digest in self.writer.current_digests().items()
+        ]
+
+    def publish(self, files: Sequence[RepoFile]) -> None:
+        self.writer.write(files)
+
+    # The server ----------------------------------------------------------------------
+
+    def index(self) -> list[dict[str, Any]]:
+        return self.client.index()
+
+    def load(self, model: str, *, timeout_s: float | None = None) -> None:
+        self.client.load(model, timeout_s=timeout_s)
+
+    def unload(self, model: str, *, timeout_s: float | None = None) -> None:
+        self.client.unload(model, timeout_s=timeout_s)
+
+    def is_ready(self, model: str, version: int | None = None) -> bool:
+        return self.client.is_ready(model, version)
+
+    def model_config(self, model: str) -> dict[str, Any]:
+        return self.client.config(model)
+
+    def infer(
+        self,
+        model: str,
+        inputs: RequestInputs,
+        version: int | None = None,
+        *,
+        timeout_s: float | None = None,
+    ) -> dict[str, list[Any]]:
+        return self.client.infer(model, inputs, version, timeout_s=timeout_s)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> TritonFolderTarget:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
