@@ -60,7 +60,7 @@ def test_audit_entries_newest_first_and_filtered(store: CatalogStore) -> None:
 def test_a_change_and_its_audit_entry_commit_together(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modelyard import workspace as workspace_module
+    from modelyard.ops import catalog as catalog_ops
 
     workspace.apply([NETFLIX_MODELS], actor="api:token 1")
     [entry] = workspace.access.entries(action="model.register")
@@ -69,7 +69,7 @@ def test_a_change_and_its_audit_entry_commit_together(
     def broken_audit(*_args: object, **_kwargs: object) -> None:
         raise StorageError("the audit log cannot be written")
 
-    monkeypatch.setattr(workspace_module, "record_audit", broken_audit)
+    monkeypatch.setattr(catalog_ops, "record_audit", broken_audit)
     moved_before = workspace.aliases()
     with pytest.raises(StorageError):
         workspace.set_alias("search/query_understanding", "production", "1.5")

@@ -24,16 +24,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
-from modelyard.config import TargetConfig
 from modelyard.deploy.lease import DEFAULT_LEASE_TTL_S, default_holder, hold_lease
 from modelyard.deploy.plan import ModelAction, RolloutPlan, plan_rollout
 from modelyard.errors import ModelyardError, RolloutFailed, TritonError
 from modelyard.store.history import DeploymentLog
 from modelyard.targets.base import Target
-from modelyard.targets.registry import open_target
 from modelyard.triton.compiler import CompilePlan
 from modelyard.triton.config import to_pbtxt
 from modelyard.triton.inputs import request_inputs
@@ -95,10 +92,6 @@ class DeployResult:
         }
 
 
-# Kept while workspace.py imports it: a lease holder, not an actor (deploy/lease.py).
-default_actor = default_holder
-
-
 def _reached(outcomes: Mapping[str, ModelOutcome]) -> str:
     reached = [f"{o.model} ({o.status})" for o in outcomes.values() if o.status != "pending"]
     return ", ".join(reached) or "no model"
@@ -131,14 +124,8 @@ class Rollout:
     through an open Target, which the caller closes. `actor` is who asked (the history
     records it); `holder` names this deployer in the target's lease (default: a new
     `default_holder()`).
-
-    The older form `Rollout(log, name, url, repository, compiled, dependencies, ...)`
-    opens a `triton` target itself (closed by `run()`, or by `close()` after `plan()`),
-    and uses `actor` as the lease holder too, as before; it goes once workspace.py no
-    longer calls it.
     """
 
-    @overload
     def __init__(
         self,
         log: DeploymentLog,
@@ -152,69 +139,17 @@ class Rollout:
         holder: str | None = None,
         options: DeployOptions | None = None,
         progress: Progress | None = None,
-    ) -> None: ...
-
-    @overload
-    def __init__(
-        self,
-        log: DeploymentLog,
-        target: str,
-        url: str,
-        repository: Path,
-        compiled: CompilePlan,
-        dependencies: Mapping[str, Sequence[str]],
-        /,
-        *,
-        selection: str,
-        actor: str | None = None,
-        options: DeployOptions | None = None,
-        progress: Progress | None = None,
-    ) -> None: ...
-
-    def __init__(
-        self,
-        log: DeploymentLog,
-        target: Target | str,
-        /,
-        *args: Any,
-        selection: str,
-        actor: str | None = None,
-        holder: str | None = None,
-        options: DeployOptions | None = None,
-        progress: Progress | None = None,
     ) -> None:
         self.options = options or DeployOptions()
-        if isinstance(target, str):  # the older form: name, url, repository, ...
-            url, repository, compiled, dependencies = args
-            self.target: Target = open_target(
-                target,
-                TargetConfig(url=url, repository=str(repository)),
-                timeout_s=self.options.load_timeout_s,
-            )
-            self._owns_target = True
-            holder = holder or actor
-        else:
-            compiled, dependencies = args
-            self.target = target
-            self._owns_target = False
+        self.target = target
         self.log = log
         self.compiled: CompilePlan = compiled
         self.dependencies: Mapping[str, Sequence[str]] = dependencies
         self.selection = selection
         self.holder = holder or default_holder()
-        self.actor = actor or self.holder
+        self.actor = actor
         self.progress = progress or (lambda _model, _state: None)
         self._lock = threading.Lock()
-
-    @property
-    def client(self) -> Target:
-        """The target (kept for workspace.py, which closes `rollout.client` after a plan)."""
-        return self.target
-
-    def close(self) -> None:
-        """Close the target if this rollout opened it (the older constructor form)."""
-        if self._owns_target:
-            self.target.close()
 
     # The plan ---------------------------------------------------------------------
 
@@ -224,17 +159,14 @@ class Rollout:
     # The run ------------------------------------------------------------------------
 
     def run(self) -> DeployResult:
-        try:
-            with hold_lease(
-                self.log,
-                self.target.name,
-                holder=self.holder,
-                ttl_s=self.options.lease_ttl_s,
-                wait_s=self.options.wait_for_lease_s,
-            ):
-                return self._run_leased()
-        finally:
-            self.close()
+        with hold_lease(
+            self.log,
+            self.target.name,
+            holder=self.holder,
+            ttl_s=self.options.lease_ttl_s,
+            wait_s=self.options.wait_for_lease_s,
+        ):
+            return self._run_leased()
 
     def _run_leased(self) -> DeployResult:
         started = time.perf_counter()

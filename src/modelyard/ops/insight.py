@@ -17,7 +17,7 @@ from modelyard.placement.solver import place as first_fit
 from modelyard.report.html import build_html_report, write_html_report
 from modelyard.store.measurements import Measurement, MeasurementLog
 from modelyard.store.store import StoredVersion
-from modelyard.triton.client import TritonClient
+from modelyard.targets.registry import open_target
 from modelyard.triton.naming import triton_name
 
 
@@ -40,7 +40,7 @@ def perf(
     """
     model_id, version = resolve_ref(ctx, reference)
     config = ctx.target(target)
-    stored = _served_version(ctx, model_id, version, config.url)
+    stored = _served_version(ctx, model_id, version, target)
     spec = stored.spec
     subject = PerfSubject(
         target=target,
@@ -65,14 +65,14 @@ def perf(
     return report
 
 
-def _served_version(ctx: Context, model_id: str, version: str | None, url: str) -> StoredVersion:
+def _served_version(ctx: Context, model_id: str, version: str | None, target: str) -> StoredVersion:
     if version is not None:
         return ctx.store.get(model_id, version)
     stored = ctx.store.versions([model_id])
     if not stored:
         ctx.store.get(model_id)  # raises NotFound naming the model
-    with TritonClient(url) as client:
-        live = live_versions(client.index())
+    with open_target(target, ctx.target(target)) as opened:
+        live = live_versions(opened.index())
     served = [v for v in stored if v.triton_version in live.get(triton_name(v.spec), [])]
     # Nothing served: the newest, and `measure` says it is not READY.
     return max(served or stored, key=lambda v: v.spec.parsed_version)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -10,14 +9,15 @@ from pydantic import BaseModel, ConfigDict
 from modelyard.catalog.ref import ModelRef
 from modelyard.config import TargetConfig
 from modelyard.deploy.plan import RolloutPlan, live_versions
-from modelyard.deploy.runner import DeployOptions, DeployResult, Progress, Rollout, default_actor
-from modelyard.errors import Conflict, InputError, ModelyardError, NotFound, RolloutFailed
-from modelyard.graph.dag import DependencyGraph
+from modelyard.deploy.runner import DeployOptions, DeployResult, Progress, Rollout
+from modelyard.deploy.runner import rollout_plan as plan_on_target
+from modelyard.deploy.undeploy import run_undeploy
+from modelyard.errors import InputError, ModelyardError, NotFound, RolloutFailed
 from modelyard.ops.build import Build, feasible_placement
 from modelyard.ops.context import Context
 from modelyard.store.access import AccessLog
 from modelyard.store.history import DeploymentLog, DeploymentRecord
-from modelyard.triton.client import TritonClient
+from modelyard.targets.registry import open_target
 from modelyard.triton.compiler import CompilePlan, server_share
 from modelyard.triton.config import Profile
 
@@ -74,36 +74,11 @@ def deployment_inputs(
     return config, compiled, build.triton_dependencies()
 
 
-def _rollout(
-    ctx: Context,
-    target: str,
-    alias: str | None,
-    options: DeployOptions | None,
-    progress: Progress | None,
-) -> Rollout:
-    config, compiled, dependencies = deployment_inputs(Build(ctx, alias), target)
-    return Rollout(
-        DeploymentLog(ctx.store),
-        target,
-        config.url,
-        Path(config.repository),
-        compiled,
-        dependencies,
-        selection=f"alias {alias}" if alias else "newest",
-        # The lease holder must stay unique per deployer: keep default_actor's token.
-        actor=f"{ctx.actor} ({default_actor()})",
-        options=options,
-        progress=progress,
-    )
-
-
 def rollout_plan(ctx: Context, target: str = "local", *, alias: str | None = None) -> RolloutPlan:
     """What `deploy` would do: desired (compiled) against live (the server's index)."""
-    rollout = _rollout(ctx, target, alias, None, None)
-    try:
-        return rollout.plan()
-    finally:
-        rollout.client.close()
+    config, compiled, dependencies = deployment_inputs(Build(ctx, alias), target)
+    with open_target(target, config) as opened:
+        return plan_on_target(opened, compiled, dependencies)
 
 
 def deploy(
@@ -116,9 +91,20 @@ def deploy(
 ) -> DeployResult:
     """Roll the selection out to `target`, dependencies first, with rollback on failure."""
     selection = {"alias": alias}
-    rollout = _rollout(ctx, target, alias, options, progress)
+    options = options or DeployOptions()
+    config, compiled, dependencies = deployment_inputs(Build(ctx, alias), target)
     try:
-        result = rollout.run()
+        with open_target(target, config, timeout_s=options.load_timeout_s) as opened:
+            result = Rollout(
+                DeploymentLog(ctx.store),
+                opened,
+                compiled,
+                dependencies,
+                selection=f"alias {alias}" if alias else "newest",
+                actor=ctx.actor,
+                options=options,
+                progress=progress,
+            ).run()
     except ModelyardError as exc:  # recorded in the history too; the audit says who
         failed = (
             exc.result.to_dict()
@@ -163,22 +149,27 @@ def deploy_fleet(
     placement = feasible_placement(build, "nothing was deployed")
     results: dict[str, DeployResult] = {}
     selection = {"alias": alias, "fleet": True}
+    options = options or DeployOptions()
     for server in fleet.servers:
         assert server.url is not None and server.repository is not None
         share = server_share(compiled, placement, server.name, profile)
-        rollout = Rollout(
-            DeploymentLog(ctx.store),
-            server.name,
-            server.url,
-            ctx.resolve_path(server.repository, f"fleet server {server.name}"),
-            share,
-            dependencies,
-            selection=f"fleet, alias {alias}" if alias else "fleet, newest",
-            options=options,
-            progress=progress,
+        config = TargetConfig(
+            url=server.url,
+            repository=str(ctx.resolve_path(server.repository, f"fleet server {server.name}")),
+            profile=profile,
         )
         try:
-            results[server.name] = rollout.run()
+            with open_target(server.name, config, timeout_s=options.load_timeout_s) as opened:
+                results[server.name] = Rollout(
+                    DeploymentLog(ctx.store),
+                    opened,
+                    share,
+                    dependencies,
+                    selection=f"fleet, alias {alias}" if alias else "fleet, newest",
+                    actor=ctx.actor,
+                    options=options,
+                    progress=progress,
+                ).run()
         except ModelyardError as exc:
             audit(
                 ctx,
@@ -210,8 +201,8 @@ def status(
     `build` lets several targets' statuses share one selection and its compiles.
     """
     config, compiled, _ = deployment_inputs(build or Build(ctx, alias), target)
-    with TritonClient(config.url, timeout_s=timeout_s) as client:
-        live = live_versions(client.index())
+    with open_target(target, config, timeout_s=timeout_s) as opened:
+        live = live_versions(opened.index())
     models: list[StatusModel] = []
     for model in compiled.models.values():
         wanted = sorted(model.versions.values())
@@ -291,42 +282,21 @@ def undeploy(
     compiled_model = compiled.models.get(model_id)
     if compiled_model is None:
         raise NotFound(f"{model_id} is not in the compiled selection for {target!r}")
-    name = compiled_model.triton_name
-    log = DeploymentLog(ctx.store)
-    holder = default_actor()
-    log.acquire_lease(target, holder, DeployOptions().lease_ttl_s)
-    try:
-        with TritonClient(config.url) as client:
-            live = live_versions(client.index())
-            if name not in live:
-                raise NotFound(f"{name} is not loaded on {target!r}")
-            needing = _transitive_dependents(name, dependencies, set(live))
-            if needing and not cascade:
-                raise Conflict(
-                    f"{', '.join(needing)} on {target!r} need {name}; undeploy them "
-                    "first or pass --cascade to unload them too"
-                )
-            order = [*needing, name]
-            record = log.start(target, f"{ctx.actor} ({holder})", f"undeploy {model_id}")
-            for each in order:
-                client.unload(each)
-            log.finish(
-                record,
-                "succeeded",
-                [{"model": m, "action": "unload", "status": "done"} for m in order],
-            )
-            audit(ctx, "undeploy", f"target {target}", {"live": sorted(live)}, {"unloaded": order})
-            return order
-    finally:
-        log.release_lease(target, holder)
-
-
-def _transitive_dependents(
-    name: str, dependencies: dict[str, list[str]], live: set[str]
-) -> list[str]:
-    """Live models that need `name`, directly or not, dependents before what they need."""
-    graph: DependencyGraph[str] = DependencyGraph(dependencies)
-    if name not in graph.nodes:
-        return []
-    found = [n for n in graph.transitive_dependents(name) if n in live]
-    return list(reversed(found))
+    with open_target(target, config) as opened:
+        result = run_undeploy(
+            DeploymentLog(ctx.store),
+            opened,
+            compiled_model.triton_name,
+            dependencies,
+            cascade=cascade,
+            actor=ctx.actor,
+            selection=f"undeploy {model_id}",
+        )
+    audit(
+        ctx,
+        "undeploy",
+        f"target {target}",
+        {"live": result.live_before},
+        {"unloaded": result.unloaded},
+    )
+    return result.unloaded
