@@ -93,3 +93,16 @@ def test_deploy_through_the_api(triton_target: tuple[Workspace, TritonClient]) -
         client.cookies.set("modelyard_token", secret)
         page = client.get("/ui/models/recommendation/user_embedding").text
         assert "recommendation.user_embedding" in page and ">serving<" in page
+        # An undeploy through the API is audited as the token that asked, not the process.
+        client.cookies.clear()
+        gone = client.delete(
+            "/api/v1/targets/test/models/recommendation/recommendation_ranker", headers=headers
+        )
+        assert gone.status_code == 200, gone.text
+        assert gone.json()["unloaded"] == ["recommendation.recommendation_ranker"]
+        undeployed = workspace.access.entries(action="undeploy")[0]
+        assert undeployed.actor.startswith(f"api:token {token.id} ({REC}, maintainer)")
+        assert undeployed.after == {"unloaded": ["recommendation.recommendation_ranker"]}
+        record = workspace.history("test")[0]
+        assert record.selection == "undeploy recommendation/recommendation_ranker"
+        assert record.actor == undeployed.actor and record.holder != record.actor
