@@ -85,6 +85,7 @@ def _wait_for(url: str, process: subprocess.Popen[bytes]) -> httpx.Response:
             time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_server_runs_open_on_loopback_until_a_token_exists(workspace: Workspace) -> None:
     port = free_port()
     command = [

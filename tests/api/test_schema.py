@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,6 +33,7 @@ EXAMPLES_PER_OPERATION = 30
 EXCLUDED = [not_a_server_error, negative_data_rejection, positive_data_acceptance]
 
 
+@pytest.mark.slow
 def test_every_operation_conforms_to_the_schema(api_ws: Workspace) -> None:
     app = create_app(api_ws)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -224,6 +224,7 @@ def _check_import(workspace: Workspace, repository: Path, out: Path) -> None:
 @example(text='backend: "python"\nruntime: "/usr/lib/libevil.so"\n')
 # Imported and compiled before rules.py checked it: Triton would load
 # <backends>/../../../tmp/evil/libtriton_....so, a library outside its backend folder.
+@pytest.mark.slow
 @example(text='backend: "../../../tmp/evil"\n')
 def test_fuzzed_configs_import_or_fail_cleanly(
     new_catalog_url: Callable[[], str], tmp_path: Path, text: str
@@ -236,6 +237,7 @@ def test_fuzzed_configs_import_or_fail_cleanly(
         workspace.close()
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=1000)
 @given(text=pbtxt_text())
 def test_rules_check_any_parsable_config_without_raising(text: str) -> None:
@@ -247,6 +249,7 @@ def test_rules_check_any_parsable_config_without_raising(text: str) -> None:
         assert issue.field is not None and issue.message
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=60)
 @given(text=pbtxt_text())
 def test_fuzzed_configs_through_the_cli(cli: Cli, tmp_path: Path, text: str) -> None:

@@ -93,6 +93,7 @@ def test_config_that_is_not_utf8_is_an_input_error(tmp_path: Path) -> None:
         Workspace.open(tmp_path)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=300,
     deadline=None,
@@ -113,6 +114,7 @@ def test_fuzzed_configs_open_or_fail_cleanly(tmp_path: Path, text: str) -> None:
         assert str(error)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60,
     deadline=None,

@@ -103,6 +103,7 @@ def test_tree_command(netflix: Workspace, tmp_path: Path) -> None:
     assert missing.exit_code == 3
 
 
+@pytest.mark.browser
 @needs_dot
 @pytest.mark.skipif(
     not CHROMIUM.exists() and not os.environ.get("CI"),

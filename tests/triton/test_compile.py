@@ -367,6 +367,7 @@ def test_import_triton_cli_then_compile(workspace: Workspace, tmp_path: Path) ->
     assert compiled.instance_group[0].count == 2 and compiled.max_batch_size == 4
 
 
+@pytest.mark.slow
 def test_concurrent_compiles_publish_only_complete_repositories(
     netflix: Workspace, tmp_path: Path
 ) -> None:

@@ -102,6 +102,7 @@ def _immutable(*folders: Path) -> Iterator[None]:
             subprocess.run(["chattr", "-i", str(folder)], check=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["file-size-limit", "disk-full", "read-only"])
 def test_a_compile_that_cannot_finish_leaves_the_previous_repository(
     workspace: Workspace, tmp_path: Path, fault: str
