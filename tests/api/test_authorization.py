@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from modelyard import Workspace
-from tests.api.conftest import REC, ROLES, SEARCH, bearer
+from tests.support.api import REC, ROLES, SEARCH, bearer
 
 Headers = dict[str, str]
 Action = Callable[[TestClient, Headers], Response]

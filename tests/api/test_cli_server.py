@@ -13,7 +13,8 @@ import pytest
 from modelyard import InputError, Workspace
 from modelyard.cli.server_cmd import is_loopback, open_access_for
 from modelyard.triton.server import free_port
-from tests.conftest import NETFLIX_MODELS, Cli
+from tests.support.netflix import NETFLIX_MODELS
+from tests.support.workspaces import Cli
 
 
 def test_token_create_list_revoke(cli: Cli, workspace: Workspace) -> None:

@@ -18,8 +18,8 @@ from modelyard import Workspace
 from modelyard.api import create_app
 from modelyard.api.auth import COOKIE
 from modelyard.triton.server import free_port
-from tests.api.conftest import REC, SEARCH
-from tests.conftest import ROOT
+from tests.support.api import REC, SEARCH
+from tests.support.netflix import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"

@@ -22,7 +22,7 @@ from schemathesis.checks import (
 
 from modelyard import Workspace
 from modelyard.api import create_app
-from tests.api.conftest import REC, bearer
+from tests.support.api import REC, bearer
 
 EXAMPLES_PER_OPERATION = 30
 # 502/503 are documented answers (no Triton listens on the test targets), so "no 5xx" is

@@ -16,25 +16,14 @@ from modelyard.deploy.runner import DeployOptions
 from modelyard.store.history import DeploymentLog
 from modelyard.triton.client import TritonClient
 from modelyard.triton.server import LocalTriton, free_port
-from tests.conftest import NETFLIX, NETFLIX_MODELS, init_workspace
+from tests.support.netflix import NETFLIX, NETFLIX_MODELS
+from tests.support.rollout import FAST, GOOD_MODEL, python_model, ready_models
+from tests.support.workspaces import init_workspace
 
 pytestmark = pytest.mark.triton
 
 ARTIFACTS = NETFLIX / "artifacts"
-FAST = DeployOptions(concurrency=4, load_timeout_s=60, ready_timeout_s=20)
 
-GOOD_MODEL = """
-import numpy as np
-import triton_python_backend_utils as pb_utils
-
-class TritonPythonModel:
-    def initialize(self, args):
-        self.version = float(args["model_version"])
-
-    def execute(self, requests):
-        return [pb_utils.InferenceResponse([pb_utils.Tensor(
-            "Y", np.full((1, 1), self.version, np.float32))]) for _ in requests]
-"""
 FAILS_AT_LOAD = GOOD_MODEL.replace(
     'self.version = float(args["model_version"])', 'raise RuntimeError("weights are corrupt")'
 )
@@ -66,37 +55,6 @@ def deployed(tmp_path: Path, catalog_url: str) -> Iterator[tuple[Workspace, Trit
         client.close()
         server.stop()
         workspace.close()
-
-
-def python_model(
-    tmp_path: Path, name: str, version: str, code: str, dependencies: str = ""
-) -> Path:
-    folder = tmp_path / f"{name}-{version}"
-    folder.mkdir()
-    (folder / "model.py").write_text(code)
-    manifest = folder / "manifest.yaml"
-    manifest.write_text(f"""\
-name: {name}
-version: "{version}"
-model_type: regression
-framework: python
-domain: tools
-owner_team: platform
-artifact: model.py
-{dependencies}
-inputs: [{{name: X, data_type: FP32, dims: [1]}}]
-outputs: [{{name: Y, data_type: FP32, dims: [1]}}]
-resource_requirements: {{max_batch_size: 0, gpu_memory_mb: 0}}
-""")
-    return manifest
-
-
-def ready_models(client: TritonClient) -> dict[str, list[int]]:
-    ready: dict[str, list[int]] = {}
-    for entry in client.index():
-        if entry.get("state") == "READY":
-            ready.setdefault(entry["name"], []).append(int(entry["version"]))
-    return ready
 
 
 def answer(client: TritonClient, name: str) -> float:

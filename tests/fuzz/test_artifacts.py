@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from modelyard import Workspace
 from modelyard.errors import InputError, ValidationFailed
-from tests.conftest import NETFLIX
-from tests.fuzz.support import catalog_state, tree_snapshot
+from tests.support.fuzz import catalog_state, tree_snapshot
+from tests.support.netflix import NETFLIX
 
 ARTIFACTS = NETFLIX / "artifacts"
 ONNX_FILES = sorted(p.name for p in ARTIFACTS.glob("*.onnx"))

@@ -28,8 +28,8 @@ from modelyard.errors import InputError, ModelyardError, ValidationFailed
 from modelyard.registry import apply_documents
 from modelyard.store import CatalogStore
 from modelyard.triton.naming import check_triton_name
-from tests.conftest import Cli
-from tests.fuzz.support import ESCAPING_NAMES, tree_snapshot
+from tests.support.fuzz import ESCAPING_NAMES, tree_snapshot
+from tests.support.workspaces import Cli
 
 # Every one of these must be refused wherever a name goes.
 ALWAYS_REFUSED = [

@@ -35,8 +35,7 @@ from modelyard.errors import InputError, ModelyardError
 from modelyard.registry import apply_documents
 from modelyard.store import CatalogStore
 from modelyard.workspace import parse_reference
-from tests.conftest import Cli
-from tests.fuzz.support import (
+from tests.support.fuzz import (
     CONSTRAINTS,
     ESCAPING_NAMES,
     PYTHON_ARTIFACT,
@@ -46,6 +45,7 @@ from tests.fuzz.support import (
     manifest_text,
     with_artifacts,
 )
+from tests.support.workspaces import Cli
 
 FUZZ = settings(
     max_examples=250,

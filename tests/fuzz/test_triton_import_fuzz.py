@@ -32,8 +32,9 @@ from modelyard.errors import ModelyardError
 from modelyard.triton.config import ConfigBuildError, parse_pbtxt
 from modelyard.triton.naming import check_triton_name
 from modelyard.triton.rules import check_model_config
-from tests.conftest import NETFLIX, Cli, init_workspace
-from tests.fuzz.support import ESCAPING_NAMES, catalog_state, tree_snapshot
+from tests.support.fuzz import ESCAPING_NAMES, catalog_state, tree_snapshot
+from tests.support.netflix import NETFLIX
+from tests.support.workspaces import Cli, init_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 _CANDIDATES = [

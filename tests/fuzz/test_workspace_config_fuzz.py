@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from modelyard import Workspace
 from modelyard.cli.app import app
 from modelyard.errors import InputError, ModelyardError
-from tests.conftest import NETFLIX
-from tests.fuzz.support import ANY_VALUE, RAW_YAML
+from tests.support.fuzz import ANY_VALUE, RAW_YAML
+from tests.support.netflix import NETFLIX
 
 DOCUMENTED_EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 7, 8}
 _COUNTER = itertools.count()

@@ -27,7 +27,7 @@ from modelyard.placement.solver import (
     lower_bound_gpus,
     place,
 )
-from tests.conftest import NETFLIX_MODELS
+from tests.support.netflix import NETFLIX_MODELS
 
 GB = 1024
 

@@ -14,7 +14,7 @@ from modelyard import AliasConflict, NotFound, VersionConflict, Workspace, parse
 from modelyard.registry import apply_documents
 from modelyard.store import CatalogStore, head_revision
 from modelyard.store.rows import metadata
-from tests.conftest import requires_sqlite
+from tests.support.catalogs import requires_sqlite
 
 RANKER = """
 name: ranker

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from modelyard import InputError, ValidationFailed, Workspace
 from modelyard.cli.app import app
 from modelyard.triton.config import parse_pbtxt, preferred_batch_sizes, queue_delay_us
-from tests.conftest import NETFLIX
+from tests.support.netflix import NETFLIX
 
 ARTIFACTS = NETFLIX / "artifacts"
 

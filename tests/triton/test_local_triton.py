@@ -17,7 +17,7 @@ import pytest
 
 from modelyard import Workspace
 from modelyard.serving import LocalServing, serve_locally
-from tests.conftest import NETFLIX, NETFLIX_MODELS
+from tests.support.netflix import NETFLIX, NETFLIX_MODELS
 
 pytestmark = pytest.mark.triton
 

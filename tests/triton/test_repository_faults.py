@@ -16,7 +16,7 @@ import pytest
 
 from modelyard import Workspace
 from modelyard.triton.server import LocalTriton
-from tests.deploy.test_rollout import GOOD_MODEL, python_model
+from tests.support.rollout import GOOD_MODEL, python_model
 
 BIG_ARTIFACT_BYTES = 3 * 1024 * 1024
 
