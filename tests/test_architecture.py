@@ -318,3 +318,30 @@ def test_domain_packages_do_no_sql() -> None:
     for package in ("catalog", "graph", "placement"):
         for path in (SRC / package).rglob("*.py"):
             assert "sqlalchemy" not in path.read_text(), path
+
+
+def _imports_of_a_test_file(path: Path) -> Iterator[str]:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                yield "." * node.level + (node.module or "")
+            elif node.module == "tests":
+                yield from (f"tests.{a.name}" for a in node.names)
+            elif node.module:
+                yield node.module
+
+
+def test_tests_share_helpers_only_through_tests_support() -> None:
+    # STYLE.md section 6: shared helpers live in tests/support/, never in a conftest.py or
+    # in a test module that others import.
+    root = Path(__file__).resolve().parents[1]
+    found = [
+        f"{path.relative_to(root)} imports {name}"
+        for path in sorted([*(root / "tests").rglob("*.py"), *(root / "bench").rglob("*.py")])
+        for name in _imports_of_a_test_file(path)
+        if name.startswith(".")
+        or (name.split(".")[0] == "tests" and name.split(".")[:2] != ["tests", "support"])
+    ]
+    assert found == []
