@@ -1,11 +1,13 @@
 # `make demo`: set everything up and run the Netflix example end to end.
 # `make test`: install the test dependencies into the same venv and run the tests.
+# `make test-fast`: the tests that need no Triton, PostgreSQL or browser and are not slow.
+# `make lint`: ruff (lint, format) and mypy --strict, the gates CI runs before the tests.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo-workspace
 
-.PHONY: demo test bench typecheck clean system-demo system-test
+.PHONY: demo test test-fast lint bench typecheck clean system-demo system-test
 
 # Debian packages: Graphviz draws the dependency graph; Chromium opens the HTML report in
 # the browser test. Installed only when missing (needs root, as on CI).
@@ -44,17 +46,23 @@ demo: $(VENV)/.installed system-demo
 	$(BIN)/python examples/netflix/demo.py $(DEMO_DIR)
 	$(BIN)/modelyard doctor --workspace $(DEMO_DIR)
 
+# pytest exits 5 when it collected no test (a path or -m expression that matches nothing):
+# a failure like any other, and said so.
+PYTEST := $(BIN)/python -m pytest
+NO_TESTS = [ $$status -ne 5 ] || echo "== FAILED: pytest collected no tests (exit status 5)"
+
 # The suite runs twice: on SQLite, then on PostgreSQL when scripts/postgres.sh can start
 # one (it installs Debian's postgresql when run as root). MODELYARD_TEST_BACKENDS=sqlite
 # runs the first only.
 MODELYARD_TEST_BACKENDS ?= sqlite postgresql
 test: $(VENV)/.test-installed system-test
 	@case " $(MODELYARD_TEST_BACKENDS) " in *" sqlite "*) \
-		echo "== tests on SQLite" && $(BIN)/python -m pytest $(PYTEST_ARGS) || exit $$?;; esac
+		echo "== tests on SQLite" && $(PYTEST) $(PYTEST_ARGS) \
+			|| { status=$$?; $(NO_TESTS); exit $$status; };; esac
 	@case " $(MODELYARD_TEST_BACKENDS) " in *" postgresql "*) \
 		if url=$$(scripts/postgres.sh start); then \
 			echo "== tests on PostgreSQL ($$url)"; \
-			MODELYARD_TEST_DB=$$url $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+			MODELYARD_TEST_DB=$$url $(PYTEST) $(PYTEST_ARGS); status=$$?; $(NO_TESTS); \
 			scripts/postgres.sh stop; exit $$status; \
 		elif [ -n "$$MODELYARD_REQUIRE_POSTGRES" ]; then \
 			echo "== FAILED: PostgreSQL could not be started, and MODELYARD_REQUIRE_POSTGRES is set"; \
@@ -62,6 +70,21 @@ test: $(VENV)/.test-installed system-test
 		else \
 			echo "== SKIPPED: the PostgreSQL run of the tests (PostgreSQL could not be started)"; \
 		fi;; esac
+
+# Everything that needs no Triton, no PostgreSQL and no browser, and is not marked slow
+# (markers in pyproject.toml): under 90 s on two cores. `make test` runs these and the rest.
+FAST_TESTS = not triton and not slow and not browser
+test-fast: $(VENV)/.test-installed
+	@MODELYARD_TEST_DB= $(PYTEST) -m "$(FAST_TESTS)" $(PYTEST_ARGS) \
+		|| { status=$$?; $(NO_TESTS); exit $$status; }
+
+# What CI checks before the tests: ruff's lint and format over all Python, and mypy
+# --strict over src/modelyard (both configured in pyproject.toml, versions pinned there).
+LINT_PATHS = src tests bench scripts examples
+lint: $(VENV)/.test-installed
+	$(BIN)/python -m ruff check $(LINT_PATHS)
+	$(BIN)/python -m ruff format --check $(LINT_PATHS)
+	$(BIN)/python -m mypy
 
 typecheck: $(VENV)/.test-installed
 	$(BIN)/python -m mypy

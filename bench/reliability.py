@@ -3,7 +3,7 @@
     .venv/bin/python bench/reliability.py [--backends sqlite,postgresql] [--writers 8]
                                           [--per-writer 500] [--json]
 
-The scenarios are the ones the tests run (tests/store/scenarios.py), in separate
+The scenarios are the ones the tests run (tests/support/concurrency.py), in separate
 processes that start at the same moment:
 
 - apply distinct models: each writer registers --per-writer models in batches of 100,
@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.store import scenarios  # noqa: E402
+from tests.support import concurrency  # noqa: E402
 
 COLUMNS = [
     "backend",
@@ -98,12 +98,12 @@ def run(backend: str, server: str | None, writers: int, per_writer: int) -> list
     rows = []
     with tempfile.TemporaryDirectory(prefix="modelyard-reliability-") as scratch:
         urls = fresh_catalogs(backend, server, Path(scratch))
-        runs: list[Callable[[str], scenarios.Outcome]] = [
-            lambda url: scenarios.concurrent_apply(url, writers, per_writer),
-            lambda url: scenarios.concurrent_same_version(url, writers, same_content=True),
-            lambda url: scenarios.concurrent_same_version(url, writers, same_content=False),
-            lambda url: scenarios.concurrent_alias_moves(url, writers, attempts=50),
-            lambda url: scenarios.concurrent_leases(url, writers),
+        runs: list[Callable[[str], concurrency.Outcome]] = [
+            lambda url: concurrency.concurrent_apply(url, writers, per_writer),
+            lambda url: concurrency.concurrent_same_version(url, writers, same_content=True),
+            lambda url: concurrency.concurrent_same_version(url, writers, same_content=False),
+            lambda url: concurrency.concurrent_alias_moves(url, writers, attempts=50),
+            lambda url: concurrency.concurrent_leases(url, writers),
         ]
         for scenario in runs:
             url = next(urls)

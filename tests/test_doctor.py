@@ -11,7 +11,9 @@ import pytest
 from modelyard import Workspace
 from modelyard.store.history import DeploymentLog
 from modelyard.triton.server import free_port
-from tests.conftest import NETFLIX_MODELS, Cli, requires_sqlite
+from tests.support.catalogs import requires_sqlite
+from tests.support.netflix import NETFLIX_MODELS
+from tests.support.workspaces import Cli
 
 PAGE = 4096
 

@@ -13,7 +13,7 @@ import onnx
 import pytest
 from onnx import TensorProto, numpy_helper
 
-from tests.conftest import NETFLIX
+from tests.support.netflix import NETFLIX
 
 ARTIFACTS = NETFLIX / "artifacts"
 SCRIPT = NETFLIX / "make_artifacts.py"

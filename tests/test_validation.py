@@ -10,7 +10,8 @@ from modelyard import Fleet, ValidationFailed, Workspace, parse_manifest_text
 from modelyard.errors import Severity
 from modelyard.selection import select
 from modelyard.validation import validate_view
-from tests.conftest import NETFLIX_MODELS, init_workspace
+from tests.support.netflix import NETFLIX_MODELS
+from tests.support.workspaces import init_workspace
 
 
 def model(

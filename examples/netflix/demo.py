@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from modelyard import Workspace
-from modelyard.serving import serve_locally
 
 sys.path.insert(0, str(Path(__file__).parent))
 from reference import example_inputs, reference_scores
@@ -26,7 +25,7 @@ from reference import example_inputs, reference_scores
 def main(workspace_dir: str) -> int:
     workspace = Workspace.open(workspace_dir)
     started = time.perf_counter()
-    serving = serve_locally(workspace)
+    serving = workspace.serve_locally()
     try:
         print(
             f"Triton live at {serving.server.url}; loaded {len(serving.loaded)} models in "

@@ -27,7 +27,7 @@ from modelyard.config import (
     locate_workspace,
 )
 from modelyard.deploy.runner import DeployOptions, DeployResult, Progress
-from modelyard.ops import build, catalog, insight, rollout
+from modelyard.ops import build, catalog, insight, rollout, serving
 from modelyard.ops.build import CompileResult
 from modelyard.ops.catalog import ShowResult
 from modelyard.ops.context import Context, local_actor
@@ -225,3 +225,4 @@ class Workspace:
     perf = _forward(insight.perf)
     measurements = _forward(insight.measurements)
     html_report = _forward(insight.html_report)
+    serve_locally = _forward(serving.serve_locally)

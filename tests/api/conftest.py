@@ -10,10 +10,7 @@ from fastapi.testclient import TestClient
 from modelyard import Workspace
 from modelyard.api import create_app
 from modelyard.triton.server import free_port
-
-REC = "recommendation_platform"  # owns user_embedding, ranking_scorer, recommendation_ranker
-SEARCH = "search_experience"  # owns query_understanding, content_retrieval
-ROLES = ("viewer", "maintainer", "admin")
+from tests.support.api import REC, ROLES, SEARCH, bearer
 
 
 @pytest.fixture
@@ -45,10 +42,6 @@ def tokens(api_ws: Workspace) -> dict[tuple[str, str], str]:
         for role in ROLES
         for team in (REC, SEARCH)
     }
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from modelyard import Workspace
 from modelyard.api import create_app
-from tests.api.conftest import SEARCH, bearer
+from tests.support.api import SEARCH, bearer
 
 Tokens = dict[tuple[str, str], str]
 SECRET = b"root:$6$not-for-maintainers\n"

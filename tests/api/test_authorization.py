@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from modelyard import Workspace
-from tests.api.conftest import REC, ROLES, SEARCH, bearer
+from tests.support.api import REC, ROLES, SEARCH, bearer
 
 Headers = dict[str, str]
 Action = Callable[[TestClient, Headers], Response]
@@ -137,6 +137,7 @@ def test_maintainer_deploys_anywhere_a_target_allows(
     assert _deploy("local")(client, bearer(tokens[("maintainer", REC)])).status_code == 202
 
 
+@pytest.mark.slow
 def test_one_deploy_job_per_target(
     client: TestClient, tokens: dict[tuple[str, str], str], api_ws: Workspace
 ) -> None:

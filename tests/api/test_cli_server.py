@@ -13,7 +13,8 @@ import pytest
 from modelyard import InputError, Workspace
 from modelyard.cli.server_cmd import is_loopback, open_access_for
 from modelyard.triton.server import free_port
-from tests.conftest import NETFLIX_MODELS, Cli
+from tests.support.netflix import NETFLIX_MODELS
+from tests.support.workspaces import Cli
 
 
 def test_token_create_list_revoke(cli: Cli, workspace: Workspace) -> None:
@@ -85,6 +86,7 @@ def _wait_for(url: str, process: subprocess.Popen[bytes]) -> httpx.Response:
             time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_server_runs_open_on_loopback_until_a_token_exists(workspace: Workspace) -> None:
     port = free_port()
     command = [

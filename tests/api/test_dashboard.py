@@ -18,8 +18,8 @@ from modelyard import Workspace
 from modelyard.api import create_app
 from modelyard.api.auth import COOKIE
 from modelyard.triton.server import free_port
-from tests.api.conftest import REC, SEARCH
-from tests.conftest import ROOT
+from tests.support.api import REC, SEARCH
+from tests.support.netflix import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -92,6 +92,7 @@ def test_maintainer_sees_the_alias_form_of_own_models_only(
     assert 'id="deploy-form"' in client.get("/ui/deployments").text
 
 
+@pytest.mark.slow
 def test_a_target_that_never_answers_does_not_hold_the_model_page(
     api_ws: Workspace, tokens: Tokens
 ) -> None:
@@ -154,6 +155,7 @@ def live_server(api_ws: Workspace) -> Iterator[str]:
         thread.join(30)
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(
     not CHROMIUM.exists() and not os.environ.get("CI"),
     reason="Debian's chromium is not installed (make test installs it)",

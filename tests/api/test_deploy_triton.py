@@ -12,7 +12,7 @@ from modelyard import Workspace
 from modelyard.api import create_app
 from modelyard.triton.client import TritonClient
 from modelyard.triton.server import LocalTriton, free_port
-from tests.api.conftest import REC, SEARCH, bearer
+from tests.support.api import REC, SEARCH, bearer
 
 pytestmark = pytest.mark.triton
 

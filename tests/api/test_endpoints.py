@@ -7,8 +7,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from modelyard import Workspace
-from tests.api.conftest import REC, SEARCH, bearer
-from tests.conftest import NETFLIX_REFS
+from tests.support.api import REC, SEARCH, bearer
+from tests.support.netflix import NETFLIX_REFS
 
 Tokens = dict[tuple[str, str], str]
 

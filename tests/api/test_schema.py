@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,7 +22,7 @@ from schemathesis.checks import (
 
 from modelyard import Workspace
 from modelyard.api import create_app
-from tests.api.conftest import REC, bearer
+from tests.support.api import REC, bearer
 
 EXAMPLES_PER_OPERATION = 30
 # 502/503 are documented answers (no Triton listens on the test targets), so "no 5xx" is
@@ -32,6 +33,7 @@ EXAMPLES_PER_OPERATION = 30
 EXCLUDED = [not_a_server_error, negative_data_rejection, positive_data_acceptance]
 
 
+@pytest.mark.slow
 def test_every_operation_conforms_to_the_schema(api_ws: Workspace) -> None:
     app = create_app(api_ws)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

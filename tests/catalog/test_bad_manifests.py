@@ -20,7 +20,8 @@ import pytest
 
 from modelyard import Workspace
 from modelyard.errors import InputError, ModelyardError, Problem, ValidationFailed
-from tests.conftest import NETFLIX_REFS, Cli
+from tests.support.netflix import NETFLIX_REFS
+from tests.support.workspaces import Cli
 
 # The required keys of a valid manifest, one per line: lines 1-6, extras from line 7.
 _REQUIRED = {

@@ -10,8 +10,8 @@ from pydantic import Field
 
 from modelyard import parse_manifest_text
 from modelyard.catalog.spec import ModelSpec, Resources, differing_fields
-from tests.conftest import NETFLIX_MODELS
 from tests.support.digests import whole_spec_digest
+from tests.support.netflix import NETFLIX_MODELS
 
 RANKER = """
 name: ranker

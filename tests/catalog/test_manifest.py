@@ -17,7 +17,7 @@ from modelyard import (
     load_manifests,
     parse_manifest_text,
 )
-from tests.conftest import NETFLIX_MODELS, NETFLIX_REFS
+from tests.support.netflix import NETFLIX_MODELS, NETFLIX_REFS
 
 
 def doc(name: str, *deps: str, version: str = "1.0", domain: str = "x", extra: str = "") -> str:

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from modelyard import ModelRef, Workspace
 from modelyard.errors import InputError, NotFound
-from tests.conftest import NETFLIX_MODELS, Cli
+from tests.support.netflix import NETFLIX_MODELS
+from tests.support.workspaces import Cli
 
 NAME = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,10}", fullmatch=True)
 ALIAS = NAME.filter(lambda a: not a.isdigit())

@@ -7,7 +7,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from modelyard.cli.app import app
-from tests.conftest import NETFLIX, NETFLIX_MODELS, NETFLIX_REFS, Cli
+from tests.support.netflix import NETFLIX, NETFLIX_MODELS, NETFLIX_REFS
+from tests.support.workspaces import Cli
 
 
 def test_init_creates_config_and_catalog(tmp_path: Path) -> None:

@@ -18,9 +18,9 @@ from modelyard import Conflict, RolloutFailed, Workspace
 from modelyard.store.history import DeploymentLog
 from modelyard.triton.client import TritonClient
 from modelyard.triton.server import LocalTriton, free_port
-from tests.conftest import NETFLIX_MODELS, init_workspace
-from tests.support.live import FAST, ready_models
-from tests.support.models import GOOD_MODEL, python_model
+from tests.support.netflix import NETFLIX_MODELS
+from tests.support.rollout import FAST, GOOD_MODEL, python_model, ready_models
+from tests.support.workspaces import init_workspace
 
 pytestmark = pytest.mark.triton
 

@@ -8,9 +8,9 @@ import pytest
 
 from modelyard.deploy.runner import DeployOptions
 from modelyard.triton.server import LocalTriton, free_port
-from tests.conftest import NETFLIX_MODELS, init_workspace
-from tests.support.live import ready_models
-from tests.support.models import GOOD_MODEL, python_model
+from tests.support.netflix import NETFLIX_MODELS
+from tests.support.rollout import GOOD_MODEL, python_model, ready_models
+from tests.support.workspaces import init_workspace
 
 pytestmark = pytest.mark.triton
 

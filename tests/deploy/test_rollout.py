@@ -16,9 +16,9 @@ from modelyard.deploy.runner import DeployOptions
 from modelyard.store.history import DeploymentLog
 from modelyard.triton.client import TritonClient
 from modelyard.triton.server import LocalTriton, free_port
-from tests.conftest import NETFLIX, NETFLIX_MODELS, init_workspace
-from tests.support.live import FAST, ready_models
-from tests.support.models import GOOD_MODEL, python_model
+from tests.support.netflix import NETFLIX, NETFLIX_MODELS
+from tests.support.rollout import FAST, GOOD_MODEL, python_model, ready_models
+from tests.support.workspaces import init_workspace
 
 pytestmark = pytest.mark.triton
 
@@ -70,7 +70,7 @@ def test_full_rollout_then_nothing_to_do(deployed: tuple[Workspace, TritonClient
     assert {a.action for a in again.actions} == {"keep"}
     assert workspace.deploy("test", options=FAST).outcomes == {}
     assert [r.outcome for r in workspace.history("test")] == ["succeeded", "succeeded"]
-    assert workspace.status("test").in_sync is True
+    assert workspace.status("test")["in_sync"] is True
 
 
 def test_upgrade_reloads_one_model_and_no_request_fails(

@@ -11,7 +11,7 @@ from modelyard import RolloutFailed, Workspace
 from modelyard.deploy.runner import DeployOptions, Rollout, rollout_plan
 from modelyard.store.history import DeploymentLog
 from tests.support.fake_triton import FakeTriton
-from tests.support.models import GOOD_MODEL, compiled_selection, python_model
+from tests.support.rollout import GOOD_MODEL, compiled_selection, python_model
 
 QUICK = DeployOptions(concurrency=2, load_timeout_s=5, ready_timeout_s=1)
 RANKER = "recommendation.recommendation_ranker"

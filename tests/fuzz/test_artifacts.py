@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from modelyard import Workspace
 from modelyard.errors import InputError, ValidationFailed
-from tests.conftest import NETFLIX
-from tests.fuzz.support import catalog_state, tree_snapshot
+from tests.support.fuzz import catalog_state, tree_snapshot
+from tests.support.netflix import NETFLIX
 
 ARTIFACTS = NETFLIX / "artifacts"
 ONNX_FILES = sorted(p.name for p in ARTIFACTS.glob("*.onnx"))
@@ -39,6 +39,7 @@ def apply_text(workspace: Workspace, folder: Path, text: str) -> None:
     workspace.apply([path])
 
 
+@pytest.mark.slow
 @settings(FIXTURES, max_examples=60)
 @given(file_name=st.sampled_from(ONNX_FILES), data=st.data())
 # Cut at a field boundary: protobuf parsed what was left, only opset_import was missing,
@@ -113,6 +114,7 @@ def _assert_compile_refused(workspace: Workspace, out: Path, tmp_path: Path, mat
     assert not (tmp_path / "fresh").exists()
 
 
+@pytest.mark.slow
 @settings(FIXTURES, max_examples=25)
 @given(data=st.data())
 def test_a_file_artifact_changed_after_registration_is_refused_at_compile(

@@ -28,8 +28,8 @@ from modelyard.errors import InputError, ModelyardError, ValidationFailed
 from modelyard.registry import apply_documents
 from modelyard.store import CatalogStore
 from modelyard.triton.naming import check_triton_name
-from tests.conftest import Cli
-from tests.fuzz.support import ESCAPING_NAMES, tree_snapshot
+from tests.support.fuzz import ESCAPING_NAMES, tree_snapshot
+from tests.support.workspaces import Cli
 
 # Every one of these must be refused wherever a name goes.
 ALWAYS_REFUSED = [
@@ -142,6 +142,7 @@ def folders(netflix: Workspace, tmp_path: Path) -> tuple[Workspace, Path]:
     return netflix, tmp_path
 
 
+@pytest.mark.slow
 def test_escaping_names_in_manifests_are_refused_before_anything_is_written(
     folders: tuple[Workspace, Path],
 ) -> None:
@@ -211,6 +212,7 @@ def test_windows_reserved_names_are_ordinary_names(
             workspace.apply([manifest])
 
 
+@pytest.mark.slow
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

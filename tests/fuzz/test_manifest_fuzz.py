@@ -35,8 +35,7 @@ from modelyard.cli.app import app
 from modelyard.errors import InputError, ModelyardError
 from modelyard.registry import apply_documents
 from modelyard.store import CatalogStore
-from tests.conftest import Cli
-from tests.fuzz.support import (
+from tests.support.fuzz import (
     CONSTRAINTS,
     ESCAPING_NAMES,
     PYTHON_ARTIFACT,
@@ -46,6 +45,7 @@ from tests.fuzz.support import (
     manifest_text,
     with_artifacts,
 )
+from tests.support.workspaces import Cli
 
 FUZZ = settings(
     max_examples=250,
@@ -144,6 +144,7 @@ def _check_apply(store: CatalogStore, text: str, dry_run: bool, folder: Path) ->
     assert again.created == [] and catalog_state(store) == after
 
 
+@pytest.mark.slow
 @settings(FUZZ)
 @given(text=manifest_text(), dry_run=st.booleans())
 @example(text=_HEAD, dry_run=False)
@@ -173,6 +174,7 @@ _DOWNSTREAM = {
 @given(text=manifest_text())
 # Found by fuzzing: dims beyond int64 crashed validate/compile (protobuf's ValueError), a
 # cpu_cores of 1e-300 crashed place (HiGHS refused the coefficient).
+@pytest.mark.slow
 @example(text=_HEAD + "inputs: [{name: x, data_type: FP32, dims: [99999999999999999999999]}]\n")
 @example(
     text=_HEAD + f"resource_requirements: {{cpu_cores: 1.0e-300}}\nartifact: {PYTHON_ARTIFACT}\n"
@@ -286,6 +288,7 @@ _SEED_ENTRY = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=200)
 @given(
     data=st.one_of(
@@ -337,6 +340,7 @@ def test_aliases_expanding_without_end_are_refused(store: CatalogStore) -> None:
         parse_manifest_text(text, "fuzz.yaml")
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=60)
 @given(text=manifest_text(), dry_run=st.booleans())
 @example(text=REGRESSIONS["binary-triton"][0], dry_run=False)
@@ -392,6 +396,7 @@ _WORDS = st.one_of(
 ).filter(lambda t: not t.startswith("-"))
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=120)
 @given(
     command=st.sampled_from(

@@ -32,8 +32,9 @@ from modelyard.errors import ModelyardError
 from modelyard.triton.config import ConfigBuildError, parse_pbtxt
 from modelyard.triton.naming import check_triton_name
 from modelyard.triton.rules import check_model_config
-from tests.conftest import NETFLIX, Cli, init_workspace
-from tests.fuzz.support import ESCAPING_NAMES, catalog_state, tree_snapshot
+from tests.support.fuzz import ESCAPING_NAMES, catalog_state, tree_snapshot
+from tests.support.netflix import NETFLIX
+from tests.support.workspaces import Cli, init_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 _CANDIDATES = [
@@ -224,6 +225,7 @@ def _check_import(workspace: Workspace, repository: Path, out: Path) -> None:
 @example(text='backend: "python"\nruntime: "/usr/lib/libevil.so"\n')
 # Imported and compiled before rules.py checked it: Triton would load
 # <backends>/../../../tmp/evil/libtriton_....so, a library outside its backend folder.
+@pytest.mark.slow
 @example(text='backend: "../../../tmp/evil"\n')
 def test_fuzzed_configs_import_or_fail_cleanly(
     new_catalog_url: Callable[[], str], tmp_path: Path, text: str
@@ -236,6 +238,7 @@ def test_fuzzed_configs_import_or_fail_cleanly(
         workspace.close()
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=1000)
 @given(text=pbtxt_text())
 def test_rules_check_any_parsable_config_without_raising(text: str) -> None:
@@ -247,6 +250,7 @@ def test_rules_check_any_parsable_config_without_raising(text: str) -> None:
         assert issue.field is not None and issue.message
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=60)
 @given(text=pbtxt_text())
 def test_fuzzed_configs_through_the_cli(cli: Cli, tmp_path: Path, text: str) -> None:

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from modelyard import Workspace
 from modelyard.cli.app import app
 from modelyard.errors import InputError, ModelyardError
-from tests.conftest import NETFLIX
-from tests.fuzz.support import ANY_VALUE, RAW_YAML
+from tests.support.fuzz import ANY_VALUE, RAW_YAML
+from tests.support.netflix import NETFLIX
 
 DOCUMENTED_EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 7, 8}
 _COUNTER = itertools.count()
@@ -93,6 +93,7 @@ def test_config_that_is_not_utf8_is_an_input_error(tmp_path: Path) -> None:
         Workspace.open(tmp_path)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=300,
     deadline=None,
@@ -113,6 +114,7 @@ def test_fuzzed_configs_open_or_fail_cleanly(tmp_path: Path, text: str) -> None:
         assert str(error)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60,
     deadline=None,

@@ -13,7 +13,7 @@ import pytest
 
 from modelyard import NotFound, TritonError, Workspace
 from modelyard.perf.measure import PerfOptions
-from tests.perf.conftest import FAST, sleeping_model
+from tests.support.perf import FAST, sleeping_model
 
 pytestmark = pytest.mark.triton
 

@@ -7,7 +7,7 @@ import pytest
 from modelyard import InputError, PerfOptions, Workspace
 from modelyard.cli.perf_cmd import parse_concurrency, parse_duration_s
 from modelyard.store.measurements import MeasurementLog
-from tests.conftest import Cli
+from tests.support.workspaces import Cli
 
 
 @pytest.mark.parametrize(

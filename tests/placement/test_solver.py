@@ -27,7 +27,7 @@ from modelyard.placement.solver import (
     lower_bound_gpus,
     place,
 )
-from tests.conftest import NETFLIX_MODELS
+from tests.support.netflix import NETFLIX_MODELS
 
 GB = 1024
 
@@ -640,6 +640,7 @@ def demand_lists(draw: st.DrawFn) -> list[Demand]:
     return demands
 
 
+@pytest.mark.slow
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fleets(), demand_lists())
 def test_every_placement_respects_every_constraint(fleet: Fleet, demands: list[Demand]) -> None:
@@ -651,6 +652,7 @@ def test_every_placement_respects_every_constraint(fleet: Fleet, demands: list[D
     assert again.moved == 0 and again.assignments == placement.assignments
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fleets(), demand_lists(), st.sampled_from([0, 2, 8, 20]), st.integers(1, 2))
 def test_adding_a_model_keeps_the_others_unless_that_is_what_makes_it_fit(

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from modelyard import Workspace
 from modelyard.cli.app import app
-from tests.conftest import NETFLIX_REFS, ROOT
+from tests.support.netflix import NETFLIX_REFS, ROOT
 
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None and not os.environ.get("CI"),
@@ -103,6 +103,7 @@ def test_tree_command(netflix: Workspace, tmp_path: Path) -> None:
     assert missing.exit_code == 3
 
 
+@pytest.mark.browser
 @needs_dot
 @pytest.mark.skipif(
     not CHROMIUM.exists() and not os.environ.get("CI"),

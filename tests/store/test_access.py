@@ -11,7 +11,7 @@ from modelyard import InputError, NotFound, StorageError, Workspace
 from modelyard.store import CatalogStore
 from modelyard.store.access import AccessLog
 from modelyard.store.rows import api_tokens
-from tests.conftest import NETFLIX_MODELS
+from tests.support.netflix import NETFLIX_MODELS
 
 
 def test_tokens_are_stored_hashed_and_revocable(store: CatalogStore) -> None:

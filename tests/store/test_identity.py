@@ -16,8 +16,8 @@ from modelyard.registry import apply_documents
 from modelyard.store import CatalogStore, head_revision
 from modelyard.store.rows import model_versions, models
 from modelyard.store.store import CatalogTransaction, _alembic_config, create_catalog_engine
-from tests.conftest import NETFLIX_MODELS, NETFLIX_REFS
 from tests.support.digests import whole_spec_digest
+from tests.support.netflix import NETFLIX_MODELS, NETFLIX_REFS
 
 PREVIOUS_HEAD = "0005_access"
 RANKER = """

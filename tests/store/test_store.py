@@ -14,7 +14,7 @@ from modelyard import AliasConflict, NotFound, VersionConflict, Workspace, parse
 from modelyard.registry import apply_documents
 from modelyard.store import CatalogStore, head_revision
 from modelyard.store.rows import metadata
-from tests.conftest import requires_sqlite
+from tests.support.catalogs import requires_sqlite
 
 RANKER = """
 name: ranker
@@ -135,6 +135,7 @@ dependencies: [{"d0/m0_0" if worker and i == 0 else ""}]
     return created
 
 
+@pytest.mark.slow
 def test_concurrent_writers_lose_nothing(store: CatalogStore) -> None:
     url = store.engine.url.render_as_string(hide_password=False)
     _register_batch((url, 0))  # worker 0 first: the others depend on its first model

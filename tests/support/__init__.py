@@ -1,2 +1,6 @@
-"""Helpers and fakes shared by tests (rather than one test module importing another); fakes
-sit only behind seams modelyard owns."""
+"""Helpers shared by more than one test module: example paths, catalog backends, a CLI
+runner, model builders, Hypothesis strategies and concurrency scenarios.
+
+Test modules import from here (`from tests.support.netflix import NETFLIX_MODELS`), never
+from each other or from a conftest.py; conftest.py files hold the fixtures, built on these.
+"""

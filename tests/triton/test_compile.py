@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from modelyard import InputError, ValidationFailed, Workspace
 from modelyard.cli.app import app
 from modelyard.triton.config import parse_pbtxt, preferred_batch_sizes, queue_delay_us
-from tests.conftest import NETFLIX
+from tests.support.netflix import NETFLIX
 
 ARTIFACTS = NETFLIX / "artifacts"
 
@@ -367,6 +367,7 @@ def test_import_triton_cli_then_compile(workspace: Workspace, tmp_path: Path) ->
     assert compiled.instance_group[0].count == 2 and compiled.max_batch_size == 4
 
 
+@pytest.mark.slow
 def test_concurrent_compiles_publish_only_complete_repositories(
     netflix: Workspace, tmp_path: Path
 ) -> None:

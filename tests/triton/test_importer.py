@@ -31,7 +31,7 @@ from modelyard.triton.importer import (
     catalog_name,
     read_triton_repository,
 )
-from tests.conftest import init_workspace
+from tests.support.workspaces import init_workspace
 
 ModelConfig = model_config_pb2.ModelConfig
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from modelyard import Workspace
-from modelyard.serving import LocalServing, serve_locally
-from tests.conftest import NETFLIX, NETFLIX_MODELS
+from modelyard.ops.serving import LocalServing
+from tests.support.netflix import NETFLIX, NETFLIX_MODELS
 
 pytestmark = pytest.mark.triton
 
@@ -37,7 +37,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServing]:
     shutil.copyfile(NETFLIX / "modelyard.yaml", root / "modelyard.yaml")
     workspace = Workspace.init(root)
     workspace.apply([NETFLIX_MODELS])
-    serving = serve_locally(workspace)
+    serving = workspace.serve_locally()
     yield serving
     serving.stop()
     workspace.close()

@@ -16,7 +16,7 @@ import pytest
 
 from modelyard import Workspace
 from modelyard.triton.server import LocalTriton
-from tests.support.models import GOOD_MODEL, python_model
+from tests.support.rollout import GOOD_MODEL, python_model
 
 BIG_ARTIFACT_BYTES = 3 * 1024 * 1024
 
@@ -102,6 +102,7 @@ def _immutable(*folders: Path) -> Iterator[None]:
             subprocess.run(["chattr", "-i", str(folder)], check=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["file-size-limit", "disk-full", "read-only"])
 def test_a_compile_that_cannot_finish_leaves_the_previous_repository(
     workspace: Workspace, tmp_path: Path, fault: str

@@ -19,7 +19,6 @@ from modelyard.triton.rules import (
     ConfigIssue,
     check_ensemble_connections,
     check_model_config,
-    check_repository_layout,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,8 +170,9 @@ INVALID_CASES: dict[str, tuple[str, str]] = {
         "model input 'input' dimension must be integer >= 1, or -1 to indicate a variable-size "
         "dimension for zerodims_input0",
     ),
-    # A layout error first (see test_config_in_version_folder_is_a_layout_error); its content,
-    # once moved up, still lacks platform "ensemble".
+    # A layout error first (tests/triton/test_importer.py:
+    # test_config_in_a_version_folder_is_refused); its content, once moved up, still lacks
+    # platform "ensemble".
     "invalid_tutorial_ensemble_config_in_version_dir.pbtxt": (
         "ensemble_scheduling",
         "whose platform is not ensemble",
@@ -240,58 +240,6 @@ def test_invalid_case_fails_with_each_harness_platform(name: str, platform: str)
     issues = check_model_config(config, model_name=_name_of(config))
     assert _has(issues, field, message), issues
     assert not _has(issues, "platform", "unexpected platform type")
-
-
-def test_config_in_version_folder_is_a_layout_error() -> None:
-    name = "invalid_tutorial_ensemble_config_in_version_dir.pbtxt"
-    if name not in INVALID_SOURCES:
-        pytest.skip(NO_CORPUS)
-    # Feature_Guide/Data_Pipelines/model_repository/ensemble_model/1/config.pbtxt, and the
-    # repository's two python steps beside it.
-    source = INVALID_SOURCES[name]
-    misplaced = source.split("model_repository/", 1)[1]
-    assert misplaced == "ensemble_model/1/config.pbtxt"
-    assert _corpus(name).HasField("ensemble_scheduling")
-    paths = [misplaced, "model1/config.pbtxt", "model1/1/model.py"]
-    paths += ["model2/config.pbtxt", "model2/1/model.py"]
-    issues = check_repository_layout(paths)
-    assert len(issues) == 1
-    assert issues[0].field == misplaced
-    assert "config.pbtxt inside version folder '1' is ignored" in issues[0].message
-    assert "no configuration at all" in issues[0].message
-
-
-# --------------------------------------------------------------------------- layout
-
-
-def test_repository_layout_clean() -> None:
-    paths = [
-        "simple/config.pbtxt",
-        "simple/1/model.onnx",
-        "simple/2/model.onnx",
-        "simple/labels.txt",
-        "simple/configs/h100.pbtxt",
-        "ensemble/config.pbtxt",
-        "ensemble/1/.gitkeep",
-        "autocomplete/1/model.plan",
-        "empty_version/3/",
-        "README.md",
-    ]
-    assert check_repository_layout(paths) == []
-
-
-def test_repository_layout_ignored_and_missing_versions() -> None:
-    paths = ["m/config.pbtxt", "m/01/model.onnx", "m/v2/model.onnx", "n/config.pbtxt"]
-    issues = check_repository_layout(paths)
-    assert [i.field for i in issues] == ["m/01/", "m/v2/", "m/", "n/"]
-    assert "starts with 0 and is ignored" in issues[0].message
-    assert "not a numeric version and is ignored" in issues[1].message
-    assert "has no numeric version folder" in issues[2].message
-
-
-def test_repository_layout_zero_version_alone_is_not_a_version() -> None:
-    issues = check_repository_layout(["m/0/model.py"])
-    assert {i.field for i in issues} == {"m/0/", "m/"}
 
 
 # --------------------------------------------------------------------------- single config

@@ -21,12 +21,12 @@ from modelyard.errors import ModelyardError, Problem, Severity
 from modelyard.ops.build import CompileResult
 from modelyard.ops.catalog import ShowResult
 from modelyard.ops.rollout import StatusResult
+from modelyard.ops.serving import LocalServing
 from modelyard.placement.solver import Placement
 from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
 from modelyard.report.data import CatalogReport
 from modelyard.report.tree import TreeNode, human_size
-from modelyard.serving import LocalServing
 from modelyard.store.history import DeploymentRecord
 from modelyard.store.store import AliasRecord
 from modelyard.validation import ValidationReport

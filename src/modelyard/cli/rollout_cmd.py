@@ -173,16 +173,13 @@ def serve(
     Uses the tritonserver bundled in the nvidia-pytriton package, on CPU, in explicit
     model-control mode; the repository is compiled into .modelyard/triton/repository.
     """
-    from modelyard.serving import serve_locally
-
     # SIGTERM (from a supervisor or `timeout`) stops the server as Ctrl-C does, at any
     # moment from here on, instead of leaving tritonserver running in its own session.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         serving = run(
             as_json,
-            lambda: serve_locally(
-                open_workspace(workspace, db),
+            lambda: open_workspace(workspace, db).serve_locally(
                 http_port=port,
                 grpc_port=grpc_port,
                 metrics_port=metrics_port,

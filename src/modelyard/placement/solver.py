@@ -2,9 +2,12 @@
 
 Pure: `place(demands, fleet, previous)` -> `Placement`; no I/O, no clock.
 
-The solver is a first-fit-decreasing heuristic. An exact solver (OR-Tools CP-SAT) is not
-used: `ortools` pins a protobuf version that conflicts with the one `tritonclient[grpc]`
-needs, so the two cannot be installed side by side here.
+The solver here is a first-fit-decreasing heuristic; the exact one is
+`placement/exact.py` (the `exact` extra): the same rules as a mixed-integer program solved
+by HiGHS, for small inputs (`modelyard place --exact`, and by default for selections of
+up to 40 replicas when `highspy` is installed); it reuses this module's `Demand`,
+`Placement` and `lower_bound_gpus`. (Not OR-Tools CP-SAT: `ortools` pins a protobuf
+version that conflicts with the one `tritonclient[grpc]` needs.)
 
 Rules
 -----

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf import json_format
 
 from modelyard.catalog.manifest import ArtifactUnreadable, artifact_digest
 from modelyard.catalog.spec import ModelSpec, TensorSpec
 from modelyard.errors import Problem, Severity
-from modelyard.placement.solver import Placement
 from modelyard.triton.config import (
     MODEL_FILES,
     ConfigBuildError,
@@ -397,8 +397,25 @@ def _error(code: str, message: str, model: str | None, field_name: str | None) -
     return Problem(Severity.ERROR, code, message, model=model, field=field_name)
 
 
+class PlacedReplica(Protocol):
+    """What `server_share` reads of one placed replica (placement's `Assignment`)."""
+
+    @property
+    def model_id(self) -> str: ...
+
+
+class ServerPlacement(Protocol):
+    """What `server_share` needs of a placement (placement's `Placement` has it): the
+    replicas on a server and their instance groups. A protocol, so that triton/ does not
+    import placement/ (STYLE.md section 1: triton builds on catalog and graph)."""
+
+    def on(self, server: str) -> Sequence[PlacedReplica]: ...
+
+    def instance_groups(self, server: str) -> dict[str, list[dict[str, Any]]]: ...
+
+
 def server_share(
-    plan: CompilePlan, placement: Placement, server: str, profile: Profile
+    plan: CompilePlan, placement: ServerPlacement, server: str, profile: Profile
 ) -> CompilePlan:
     """The part of a compiled repository that `placement` puts on `server`, with each
     model's instance groups on the GPUs chosen for it (KIND_CPU in the local profile)."""

@@ -20,13 +20,13 @@ Two differences from Triton, both on purpose:
   can still load, so those omissions are not reported; rules that depend on a value
   auto-complete would supply (the platform, the inputs) are skipped when it is missing.
 
-Nothing here reads files or talks to a server: configs come in as `ModelConfig` messages,
-repository layouts as lists of relative paths.
+Nothing here reads files or talks to a server: configs come in as `ModelConfig` messages.
+(A repository's layout, version folders and a misplaced `config.pbtxt`, is checked where
+one is read: `triton/importer.py`.)
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -41,7 +41,6 @@ __all__ = [
     "check_ensemble_connections",
     "check_file_names",
     "check_model_config",
-    "check_repository_layout",
 ]
 
 ENSEMBLE_PLATFORM = "ensemble"
@@ -118,11 +117,6 @@ _FALSE_TRUE_FIELDS = ("int32_false_true", "fp32_false_true", "bool_false_true")
 # quotes and shell metacharacters (the DALI backend's injection case), backslashes, and
 # control characters. '/' is judged separately, per field.
 _UNSAFE_PATH_CHARS = frozenset("'\"`;$|&<>*?!\\")
-
-# Sub-folders of a model folder that are not versions: custom configs
-# (--model-config-name) and the warmup / initial-state data folders (constants.h).
-_NON_VERSION_DIRS = frozenset({"configs", "warmup", "initial_state"})
-_VERSION_DIR = re.compile(r"[1-9][0-9]*")
 
 
 @dataclass(frozen=True)
@@ -1390,78 +1384,3 @@ def _path_back(start: str, target: str, callees: Callable[[str], list[str]]) -> 
                 visited.add(callee)
                 stack.append((callee, [*path, callee]))
     return None
-
-
-# --------------------------------------------------------------------------- repository
-
-
-def check_repository_layout(paths: Iterable[str]) -> list[ConfigIssue]:
-    """Layout rules of a model repository, from its files' paths relative to the root.
-
-    Flags a `config.pbtxt` inside a version folder (Triton reads only
-    `<model>/config.pbtxt`), version folders Triton ignores (not numeric, or starting with
-    0), and model folders with no usable version folder. A path ending in '/' names an
-    (empty) folder.
-    """
-    has_config: dict[str, bool] = {}
-    subdirs: dict[str, set[str]] = {}
-    misplaced: list[tuple[str, str, str]] = []  # (model, version folder, path)
-    for raw in paths:
-        is_dir = raw.endswith("/")
-        parts = [p for p in raw.split("/") if p not in ("", ".")]
-        if not parts or (len(parts) == 1 and not is_dir):
-            continue  # files at the repository root are not models; Triton skips them
-        model = parts[0]
-        has_config.setdefault(model, False)
-        subdirs.setdefault(model, set())
-        if len(parts) == 2 and not is_dir:
-            if parts[1] == "config.pbtxt":
-                has_config[model] = True
-            continue
-        if len(parts) >= 2:
-            subdirs[model].add(parts[1])
-        if len(parts) == 3 and parts[2] == "config.pbtxt" and parts[1] not in _NON_VERSION_DIRS:
-            misplaced.append((model, parts[1], "/".join(parts)))
-
-    issues: list[ConfigIssue] = []
-    for model, folder, path in sorted(misplaced):
-        missing = "" if has_config[model] else f", so '{model}' has no configuration at all"
-        issues.append(
-            ConfigIssue(
-                path,
-                f"config.pbtxt inside version folder '{folder}' is ignored: Triton reads only "
-                f"{model}/config.pbtxt{missing}; move it up one level",
-            )
-        )
-    for model in sorted(subdirs):
-        versions = []
-        for folder in sorted(subdirs[model]):
-            if folder in _NON_VERSION_DIRS:
-                continue
-            if _VERSION_DIR.fullmatch(folder):
-                versions.append(folder)
-            elif folder.isdigit():
-                issues.append(
-                    ConfigIssue(
-                        f"{model}/{folder}/",
-                        f"version folder '{folder}' starts with 0 and is ignored by Triton; "
-                        f"name versions 1, 2, ... (rename it to {int(folder) or 1})",
-                    )
-                )
-            else:
-                issues.append(
-                    ConfigIssue(
-                        f"{model}/{folder}/",
-                        f"folder '{folder}' of model '{model}' is not a numeric version and is "
-                        "ignored by Triton",
-                    )
-                )
-        if not versions:
-            issues.append(
-                ConfigIssue(
-                    f"{model}/",
-                    f"model folder '{model}' has no numeric version folder (such as "
-                    f"{model}/1/); Triton cannot load a model without one",
-                )
-            )
-    return issues

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelyard.errors import TritonError
+from modelyard.ops.build import CompileResult, compile_repository
+from modelyard.ops.context import Context
 from modelyard.triton.client import TritonClient
 from modelyard.triton.server import LocalTriton
-from modelyard.workspace import CompileResult, Workspace
 
 
 @dataclass
@@ -27,14 +28,14 @@ class LocalServing:
         self.server.stop()
 
 
-def local_state_dir(workspace: Workspace) -> Path:
-    if workspace.root is None:
+def local_state_dir(ctx: Context) -> Path:
+    if ctx.root is None:
         raise TritonError("the local Triton lives in a workspace folder; pass --workspace DIR")
-    return workspace.root / ".modelyard" / "triton"
+    return ctx.root / ".modelyard" / "triton"
 
 
 def serve_locally(
-    workspace: Workspace,
+    ctx: Context,
     *,
     http_port: int = 0,
     grpc_port: int = 0,
@@ -43,9 +44,9 @@ def serve_locally(
     alias: str | None = None,
 ) -> LocalServing:
     """Compile the local profile, start Triton on it and (by default) load every model."""
-    state = local_state_dir(workspace)
+    state = local_state_dir(ctx)
     repository = state / "repository"
-    compiled = workspace.compile(repository, profile="local", alias=alias)
+    compiled = compile_repository(ctx, repository, profile="local", alias=alias)
     server = LocalTriton(repository, state, http_port, grpc_port, metrics_port)
     client = server.start()
     serving = LocalServing(server, client, compiled)

@@ -1,16 +1,20 @@
-"""Small catalogs for deploy tests: python-backend models written into tmp_path, and the
-compiled selection a rollout takes (what the ops layer builds from the catalog)."""
+"""Rollout helpers: deploy options for tests, a python-backend model that answers its own
+version, what a Triton has READY, and a compiled selection for the runner."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from modelyard.errors import ValidationFailed
-from modelyard.selection import select
+from modelyard.config import WorkspaceConfig
+from modelyard.deploy.runner import DeployOptions
+from modelyard.ops.build import Build
+from modelyard.ops.context import Context
 from modelyard.store import CatalogStore
-from modelyard.triton.compiler import CompilePlan, plan_compile
+from modelyard.triton.client import TritonClient
+from modelyard.triton.compiler import CompilePlan
 from modelyard.triton.config import Profile
-from modelyard.triton.naming import triton_name
+
+FAST = DeployOptions(concurrency=4, load_timeout_s=60, ready_timeout_s=20)
 
 GOOD_MODEL = """
 import numpy as np
@@ -29,7 +33,6 @@ class TritonPythonModel:
 def python_model(
     tmp_path: Path, name: str, version: str, code: str, dependencies: str = ""
 ) -> Path:
-    """The manifest of a python-backend model `tools/<name>@<version>` running `code`."""
     folder = tmp_path / f"{name}-{version}"
     folder.mkdir()
     (folder / "model.py").write_text(code)
@@ -50,21 +53,18 @@ resource_requirements: {{max_batch_size: 0, gpu_memory_mb: 0}}
     return manifest
 
 
+def ready_models(client: TritonClient) -> dict[str, list[int]]:
+    ready: dict[str, list[int]] = {}
+    for entry in client.index():
+        if entry.get("state") == "READY":
+            ready.setdefault(entry["name"], []).append(int(entry["version"]))
+    return ready
+
+
 def compiled_selection(
     store: CatalogStore, *, alias: str | None = None, profile: Profile = "local"
 ) -> tuple[CompilePlan, dict[str, list[str]]]:
-    """The catalog's selection compiled, and Triton name -> the Triton names it needs."""
-    view = select(store, alias=alias)
-    if view.problems():
-        raise ValidationFailed.from_problems(view.problems(), "cannot compile")
-    compiled = plan_compile(view.specs, view.triton_versions, view.resolution.resolved, profile)
-    if compiled.problems:
-        raise ValidationFailed.from_problems(compiled.problems, "cannot compile")
-    names = {ref: triton_name(spec) for ref, spec in view.specs.items()}
-    dependencies: dict[str, list[str]] = {}
-    for ref in view.specs:
-        needed = dependencies.setdefault(names[ref], [])
-        for dep in view.graph.dependencies(ref):
-            if names[dep] != names[ref] and names[dep] not in needed:
-                needed.append(names[dep])
-    return compiled, dependencies
+    """The catalog's selection compiled, and Triton name -> the Triton names it needs
+    (what `deploy` computes, through the same use-case code)."""
+    build = Build(Context(store, WorkspaceConfig(), None), alias)
+    return build.compiled(profile, "cannot compile"), build.triton_dependencies()

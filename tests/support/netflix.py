@@ -1,0 +1,18 @@
+"""The Netflix example in examples/netflix: its folders and the references of its models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+NETFLIX = ROOT / "examples" / "netflix"
+NETFLIX_MODELS = NETFLIX / "models"
+# The seed notebook's five models, plus the scorer that makes the ranker an ensemble.
+NETFLIX_REFS = [
+    "recommendation/content_embedding@2.1",
+    "recommendation/ranking_scorer@3.0",
+    "recommendation/recommendation_ranker@3.0",
+    "recommendation/user_embedding@1.0",
+    "search/content_retrieval@2.0",
+    "search/query_understanding@1.5",
+]
