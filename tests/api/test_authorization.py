@@ -154,4 +154,4 @@ def test_one_deploy_job_per_target(
     assert second.status_code == 409 and first["id"] in second.json()["error"]["message"]
     done = jobs.wait(first["id"], 60)
     # It got the lease when it expired, then found no Triton there.
-    assert done.state == "failed" and done.error["code"] == "triton"
+    assert done.state == "failed" and done.error is not None and done.error.code == "triton"

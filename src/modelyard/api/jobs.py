@@ -10,8 +10,11 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelyard.api.schemas import ErrorBody
 from modelyard.deploy.runner import DeployOptions, DeployResult
 from modelyard.errors import Conflict, ModelyardError, NotFound
 from modelyard.workspace import Workspace
@@ -35,21 +38,54 @@ class DeployJob:
     error: dict[str, Any] | None = None
     thread: threading.Thread | None = field(default=None, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": "deploy",
-            "target": self.target,
-            "alias": self.alias,
-            "actor": self.actor,
-            "state": self.state,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "models": dict(self.models),
-            "progress": list(self.progress),
-            "result": self.result,
-            "error": self.error,
-        }
+    def snapshot(self) -> JobSnapshot:
+        """The job as it stands (call with the jobs' lock held, or once it is done)."""
+        return JobSnapshot(
+            id=self.id,
+            target=self.target,
+            alias=self.alias,
+            actor=self.actor,
+            state=self.state,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            models=dict(self.models),
+            progress=[ProgressEvent.model_validate(e) for e in self.progress],
+            result=self.result,
+            error=ErrorBody.model_validate(self.error) if self.error else None,
+        )
+
+
+class ProgressEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: datetime
+    model: str
+    state: str
+
+
+class JobSnapshot(BaseModel):
+    """A deploy job as the API shows it: its progress so far, then its result or error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    kind: Literal["deploy"] = "deploy"
+    target: str
+    alias: str | None
+    actor: str
+    state: Literal["running", "succeeded", "failed"]
+    started_at: datetime
+    finished_at: datetime | None
+    models: dict[str, str] = Field(description="The latest state of each model.")
+    progress: list[ProgressEvent]
+    result: dict[str, Any] | None = Field(description="The deployment (DeployResult) once done.")
+    error: ErrorBody | None
+
+
+class JobList(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    jobs: list[JobSnapshot]
 
 
 class DeployJobs:
@@ -62,7 +98,7 @@ class DeployJobs:
 
     def start(
         self, target: str, *, alias: str | None, options: DeployOptions, actor: str
-    ) -> DeployJob:
+    ) -> JobSnapshot:
         """Start a deployment of the selection to `target` in the background.
 
         Raises:
@@ -86,8 +122,9 @@ class DeployJobs:
             job.thread = threading.Thread(
                 target=self._run, args=(job, options), name=f"deploy-{job.id}", daemon=True
             )
+            snapshot = job.snapshot()
         job.thread.start()
-        return job
+        return snapshot
 
     def _run(self, job: DeployJob, options: DeployOptions) -> None:
         def progress(model: str, state: str) -> None:
@@ -105,7 +142,7 @@ class DeployJobs:
             self._finish(
                 job,
                 "failed",
-                failed.to_dict() if isinstance(failed, DeployResult) else None,
+                failed.model_dump(mode="json") if isinstance(failed, DeployResult) else None,
                 {"code": exc.code, "message": exc.message, "field": None},
             )
         except Exception as exc:  # the thread's outermost edge: the job says what happened
@@ -116,7 +153,7 @@ class DeployJobs:
                 {"code": "internal", "field": None, "message": f"{type(exc).__name__}: {exc}"},
             )
         else:
-            self._finish(job, "succeeded", result.to_dict(), None)
+            self._finish(job, "succeeded", result.model_dump(mode="json"), None)
 
     def _finish(
         self,
@@ -130,7 +167,7 @@ class DeployJobs:
             job.finished_at = datetime.now(UTC)
             job.state = state
 
-    def get(self, job_id: str) -> DeployJob:
+    def get(self, job_id: str) -> JobSnapshot:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
@@ -138,16 +175,16 @@ class DeployJobs:
                     f"no job {job_id!r} in this server (jobs live until it restarts; "
                     "/api/v1/history has every deployment)"
                 )
-            return _copy(job)
+            return job.snapshot()
 
-    def list(self) -> list[DeployJob]:
+    def list(self) -> list[JobSnapshot]:
         with self._lock:
             return [
-                _copy(j)
+                j.snapshot()
                 for j in sorted(self._jobs.values(), key=lambda j: j.started_at, reverse=True)
             ]
 
-    def wait(self, job_id: str, timeout_s: float | None = None) -> DeployJob:
+    def wait(self, job_id: str, timeout_s: float | None = None) -> JobSnapshot:
         """Block until the job is done (or `timeout_s` passed); its state then."""
         with self._lock:
             job = self._jobs.get(job_id)
@@ -162,20 +199,3 @@ class DeployJobs:
             threads = [j.thread for j in self._jobs.values() if j.thread is not None]
         for thread in threads:
             thread.join(timeout_s)
-
-
-def _copy(job: DeployJob) -> DeployJob:
-    return DeployJob(
-        job.id,
-        job.target,
-        job.alias,
-        job.actor,
-        job.started_at,
-        job.state,
-        job.finished_at,
-        dict(job.models),
-        list(job.progress),
-        job.result,
-        job.error,
-        job.thread,
-    )

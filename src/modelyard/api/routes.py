@@ -16,9 +16,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from modelyard.api import schemas
 from modelyard.api.auth import Principal, admin, principal
+from modelyard.api.jobs import JobList, JobSnapshot
 from modelyard.api.state import LIVE_READ_TIMEOUT_S, api_state
 from modelyard.catalog.ref import ModelRef, check_version
 from modelyard.catalog.spec import ModelSpec
+from modelyard.deploy.plan import RolloutPlan
 from modelyard.deploy.runner import DeployOptions
 from modelyard.errors import Forbidden, InputError
 from modelyard.ops.catalog import ShowResult
@@ -298,12 +300,12 @@ def plan(request: Request, _caller: Caller, alias: AliasQuery = None) -> dict[st
     return _ws(request).plan(alias=alias).to_dict()
 
 
-@router.get("/plan/rollout", response_model=schemas.RolloutPlanOut, tags=["deployments"])
+@router.get("/plan/rollout", response_model=RolloutPlan, tags=["deployments"])
 def rollout_plan(
     request: Request, _caller: Caller, target: TargetQuery = "local", alias: AliasQuery = None
-) -> dict[str, Any]:
+) -> RolloutPlan:
     """What a deploy would do on the target: load, reload, unload or keep each model."""
-    return _ws(request).rollout_plan(target, alias=alias).to_dict()
+    return _ws(request).rollout_plan(target, alias=alias)
 
 
 # Deployments -------------------------------------------------------------------------
@@ -311,12 +313,12 @@ def rollout_plan(
 
 @router.post(
     "/jobs",
-    response_model=schemas.JobOut,
+    response_model=JobSnapshot,
     status_code=202,
     tags=["deployments"],
     summary="Start a deployment (a background job)",
 )
-def start_deploy(request: Request, body: schemas.DeployIn, caller: Caller) -> dict[str, Any]:
+def start_deploy(request: Request, body: schemas.DeployIn, caller: Caller) -> JobSnapshot:
     """Roll the selection out to the target in the background; follow it at /jobs/{id}.
 
     One job per target at a time (409 while one runs).
@@ -330,22 +332,19 @@ def start_deploy(request: Request, body: schemas.DeployIn, caller: Caller) -> di
         smoke=body.smoke,
         wait_for_lease_s=body.wait_for_lease_s,
     )
-    job = state.jobs.start(body.target, alias=body.alias, options=options, actor=caller.actor)
-    return job.to_dict()
+    return state.jobs.start(body.target, alias=body.alias, options=options, actor=caller.actor)
 
 
-@router.get("/jobs", response_model=schemas.JobList, tags=["deployments"])
-def jobs(request: Request, _caller: Caller) -> schemas.JobList:
+@router.get("/jobs", response_model=JobList, tags=["deployments"])
+def jobs(request: Request, _caller: Caller) -> JobList:
     """This server's deploy jobs, newest first."""
-    return schemas.JobList(
-        jobs=[schemas.JobOut.model_validate(j.to_dict()) for j in api_state(request).jobs.list()]
-    )
+    return JobList(jobs=api_state(request).jobs.list())
 
 
-@router.get("/jobs/{job_id}", response_model=schemas.JobOut, tags=["deployments"])
-def job(request: Request, job_id: str, _caller: Caller) -> dict[str, Any]:
+@router.get("/jobs/{job_id}", response_model=JobSnapshot, tags=["deployments"])
+def job(request: Request, job_id: str, _caller: Caller) -> JobSnapshot:
     """A deploy job: state, each model's progress, the result once done."""
-    return api_state(request).jobs.get(job_id).to_dict()
+    return api_state(request).jobs.get(job_id)
 
 
 @router.delete(
@@ -380,9 +379,7 @@ def history(
 ) -> schemas.HistoryOut:
     """Recorded deployments, newest first: who, when, where, what, outcome."""
     records = _ws(request).history(target, limit)
-    return schemas.HistoryOut(
-        deployments=[schemas.DeploymentOut.model_validate(r.to_dict()) for r in records]
-    )
+    return schemas.HistoryOut(deployments=records)
 
 
 @router.get("/status", response_model=StatusResult, tags=["deployments"])

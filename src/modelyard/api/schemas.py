@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelyard.store.history import DeploymentRecord
+
 Role = Literal["viewer", "maintainer", "admin"]
 
 
@@ -145,22 +147,6 @@ class PlanOut(_Out):
     critical_path_length: int
 
 
-class RolloutAction(_Out):
-    model: str
-    catalog_model: str | None
-    action: Literal["load", "reload", "unload", "keep"]
-    versions: list[int]
-    live_versions: list[int]
-    waits_for: list[str]
-
-
-class RolloutPlanOut(_Out):
-    ok: bool
-    target: str
-    summary: dict[str, int]
-    actions: list[RolloutAction]
-
-
 class DeployIn(_In):
     target: str = Field(default="local", max_length=64)
     alias: str | None = Field(
@@ -181,45 +167,8 @@ class DeployIn(_In):
     )
 
 
-class ProgressEvent(_Out):
-    at: datetime
-    model: str
-    state: str
-
-
-class JobOut(_Out):
-    id: str
-    kind: Literal["deploy"]
-    target: str
-    alias: str | None
-    actor: str
-    state: Literal["running", "succeeded", "failed"]
-    started_at: datetime
-    finished_at: datetime | None
-    models: dict[str, str] = Field(description="The latest state of each model.")
-    progress: list[ProgressEvent]
-    result: dict[str, Any] | None = Field(description="The deployment (DeployResult) once done.")
-    error: ErrorBody | None
-
-
-class JobList(_Out):
-    jobs: list[JobOut]
-
-
-class DeploymentOut(_Out):
-    id: int
-    target: str
-    actor: str
-    selection: str
-    started_at: datetime
-    finished_at: datetime | None
-    outcome: str
-    error: str | None
-    actions: list[dict[str, Any]]
-
-
 class HistoryOut(_Out):
-    deployments: list[DeploymentOut]
+    deployments: list[DeploymentRecord]
 
 
 class UndeployOut(_Out):

@@ -129,7 +129,7 @@ def plan(
             script.chmod(0o755)
         return rollout
 
-    run(as_json, action, render.render_rollout_plan, lambda p: p.to_dict())
+    run(as_json, action, render.render_rollout_plan, lambda p: p.model_dump(mode="json"))
 
 
 @commands.command()

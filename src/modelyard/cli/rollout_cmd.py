@@ -77,7 +77,10 @@ def deploy(
                 options=options,
             ),
             render.render_fleet_deploy,
-            lambda results: {"ok": True, "servers": {k: r.to_dict() for k, r in results.items()}},
+            lambda results: {
+                "ok": True,
+                "servers": {k: r.model_dump(mode="json") for k, r in results.items()},
+            },
         )
         return
 
@@ -94,7 +97,7 @@ def deploy(
         with render.DeployProgress() as progress:
             return ws.deploy(target, alias=alias, options=options, progress=progress.update)
 
-    run(as_json, action, render.render_deploy, lambda r: r.to_dict())
+    run(as_json, action, render.render_deploy, lambda r: r.model_dump(mode="json"))
 
 
 @commands.command()
@@ -110,7 +113,7 @@ def history(
         as_json,
         lambda: open_workspace(workspace, db).history(target, limit),
         render.render_history,
-        lambda records: {"ok": True, "deployments": [r.to_dict() for r in records]},
+        lambda records: {"ok": True, "deployments": [r.model_dump(mode="json") for r in records]},
     )
 
 

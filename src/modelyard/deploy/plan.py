@@ -8,38 +8,41 @@ starts each load as soon as its own dependencies are ready, without wave barrier
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from modelyard.triton.compiler import CompilePlan
 
 Action = Literal["load", "reload", "unload", "keep"]
 
 
-@dataclass(frozen=True)
-class ModelAction:
-    triton_name: str
-    model_id: str | None
+class ModelAction(BaseModel):
+    """What a rollout does to one Triton model (JSON: `model`, `catalog_model`, ...)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
+
+    triton_name: str = Field(serialization_alias="model")
+    model_id: str | None = Field(serialization_alias="catalog_model")
     action: Action
     versions: list[int]  # the integer versions wanted (empty for unload)
     live_versions: list[int]  # READY on the server now
-    waits_for: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.triton_name,
-            "catalog_model": self.model_id,
-            "action": self.action,
-            "versions": self.versions,
-            "live_versions": self.live_versions,
-            "waits_for": self.waits_for,
-        }
+    waits_for: list[str] = Field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class RolloutPlan:
+class RolloutPlan(BaseModel):
+    """Every model's action on one target: dependencies before dependents, unloads last."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ok: bool = True
     target: str
-    actions: list[ModelAction]  # dependencies before dependents; unloads last
+    actions: list[ModelAction]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def summary(self) -> dict[str, int]:
+        return {kind: len(self.of(kind)) for kind in ("load", "reload", "unload", "keep")}
 
     def of(self, kind: Action) -> list[ModelAction]:
         return [a for a in self.actions if a.action == kind]
@@ -47,14 +50,6 @@ class RolloutPlan:
     @property
     def changes(self) -> list[ModelAction]:
         return [a for a in self.actions if a.action != "keep"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": True,
-            "target": self.target,
-            "summary": {kind: len(self.of(kind)) for kind in ("load", "reload", "unload", "keep")},
-            "actions": [a.to_dict() for a in self.actions],
-        }
 
 
 def live_versions(index: Sequence[Mapping[str, Any]]) -> dict[str, list[int]]:
@@ -93,7 +88,24 @@ def plan_rollout(
         else:
             kind = "keep"
         waits = [d for d in dependencies.get(name, ()) if d in desired]
-        actions.append(ModelAction(name, model.model_id, kind, wanted, serving, waits))
+        actions.append(
+            ModelAction(
+                triton_name=name,
+                model_id=model.model_id,
+                action=kind,
+                versions=wanted,
+                live_versions=serving,
+                waits_for=waits,
+            )
+        )
     for name in sorted(set(live) - set(desired)):
-        actions.append(ModelAction(name, None, "unload", [], live[name]))
-    return RolloutPlan(target, actions)
+        actions.append(
+            ModelAction(
+                triton_name=name,
+                model_id=None,
+                action="unload",
+                versions=[],
+                live_versions=live[name],
+            )
+        )
+    return RolloutPlan(target=target, actions=actions)

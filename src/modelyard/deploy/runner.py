@@ -23,8 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.deploy.lease import DEFAULT_LEASE_TTL_S, default_holder, hold_lease
 from modelyard.deploy.plan import ModelAction, RolloutPlan, plan_rollout
@@ -53,43 +55,82 @@ class DeployOptions:
 
 @dataclass
 class ModelOutcome:
+    """One model's progress while a rollout runs (threads update it); `result()` freezes it."""
+
     model: str
     action: str
     status: str = "pending"  # pending | done | failed | skipped | rolled_back
     seconds: float | None = None
     error: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "action": self.action,
-            "status": self.status,
-            "seconds": round(self.seconds, 3) if self.seconds is not None else None,
-            "error": self.error,
-        }
+    def result(self) -> ModelResult:
+        return ModelResult(
+            model=self.model,
+            action=self.action,
+            status=self.status,
+            seconds=round(self.seconds, 3) if self.seconds is not None else None,
+            error=self.error,
+        )
 
 
-@dataclass
-class DeployResult:
-    deployment_id: int
-    target: str
-    plan: RolloutPlan
-    outcomes: dict[str, ModelOutcome]
-    seconds: float
+class ModelResult(BaseModel):
+    """What a rollout did to one model, and how long it took."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    action: str
+    status: str
+    seconds: float | None
+    error: str | None
+
+
+class DeployResult(BaseModel):
+    """One rollout to one target: each model's outcome, and what was rolled back."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
+
     ok: bool
+    deployment_id: int = Field(serialization_alias="deployment")
+    target: str
+    seconds: float
     error: str | None = None
-    rolled_back: list[str] = field(default_factory=list)
+    rolled_back: list[str] = Field(default_factory=list)
+    models: list[ModelResult]
+    plan: RolloutPlan = Field(exclude=True)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "deployment": self.deployment_id,
-            "target": self.target,
-            "seconds": round(self.seconds, 3),
-            "error": self.error,
-            "rolled_back": self.rolled_back,
-            "models": [o.to_dict() for o in self.outcomes.values()],
-        }
+    @classmethod
+    def of(
+        cls,
+        deployment_id: int,
+        target: str,
+        plan: RolloutPlan,
+        outcomes: Mapping[str, ModelOutcome],
+        seconds: float,
+        *,
+        error: str | None = None,
+        rolled_back: Sequence[str] = (),
+    ) -> DeployResult:
+        return cls(
+            ok=error is None,
+            deployment_id=deployment_id,
+            target=target,
+            seconds=round(seconds, 3),
+            error=error,
+            rolled_back=list(rolled_back),
+            models=[o.result() for o in outcomes.values()],
+            plan=plan,
+        )
+
+    @property
+    def outcomes(self) -> dict[str, ModelResult]:
+        """Each model's result by Triton name."""
+        return {m.model: m for m in self.models}
+
+
+def _records(outcomes: Mapping[str, ModelOutcome]) -> list[dict[str, Any]]:
+    """The history's actions: each model's result as JSON."""
+    return [o.result().model_dump(mode="json") for o in outcomes.values()]
 
 
 def _reached(outcomes: Mapping[str, ModelOutcome]) -> str:
@@ -194,17 +235,16 @@ class Rollout:
                     self.log.finish(
                         deployment_id,
                         "rollback_failed",
-                        [o.to_dict() for o in outcomes.values()],
+                        _records(outcomes),
                         message,
                     )
-                    result = DeployResult(
+                    result = DeployResult.of(
                         deployment_id,
                         name,
                         plan,
                         outcomes,
                         time.perf_counter() - started,
-                        False,
-                        message,
+                        error=message,
                     )
                     raise RolloutFailed(
                         f"deployment {deployment_id} to {name} failed: {exc.message}; "
@@ -214,17 +254,19 @@ class Rollout:
                         result=result,
                     ) from exc
                 self.log.finish(
-                    deployment_id, "failed", [o.to_dict() for o in outcomes.values()], exc.message
+                    deployment_id,
+                    "failed",
+                    _records(outcomes),
+                    exc.message,
                 )
-                result = DeployResult(
+                result = DeployResult.of(
                     deployment_id,
                     name,
                     plan,
                     outcomes,
                     time.perf_counter() - started,
-                    False,
-                    exc.message,
-                    rolled_back,
+                    error=exc.message,
+                    rolled_back=rolled_back,
                 )
                 raise RolloutFailed(
                     f"deployment {deployment_id} to {name} failed: {exc.message}; rolled "
@@ -232,9 +274,13 @@ class Rollout:
                     "before",
                     result=result,
                 ) from exc
-            self.log.finish(deployment_id, "succeeded", [o.to_dict() for o in outcomes.values()])
-            return DeployResult(
-                deployment_id, name, plan, outcomes, time.perf_counter() - started, True
+            self.log.finish(
+                deployment_id,
+                "succeeded",
+                _records(outcomes),
+            )
+            return DeployResult.of(
+                deployment_id, name, plan, outcomes, time.perf_counter() - started
             )
         except RolloutFailed:
             raise
@@ -243,7 +289,10 @@ class Rollout:
                 exc.message if isinstance(exc, ModelyardError) else f"{type(exc).__name__}: {exc}"
             )
             self.log.finish(
-                deployment_id, "failed", [o.to_dict() for o in outcomes.values()], message
+                deployment_id,
+                "failed",
+                _records(outcomes),
+                message,
             )
             raise
 

@@ -8,8 +8,8 @@ apart, as a rollout's does.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.deploy.lease import DEFAULT_LEASE_TTL_S, default_holder, hold_lease
 from modelyard.deploy.plan import live_versions
@@ -19,25 +19,17 @@ from modelyard.store.history import DeploymentLog
 from modelyard.targets.base import Target
 
 
-@dataclass(frozen=True)
-class UndeployResult:
+class UndeployResult(BaseModel):
     """What an undeploy unloaded, in order (dependents first), and what was live before."""
 
-    deployment_id: int
+    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
+
+    ok: bool = True
+    deployment_id: int = Field(serialization_alias="deployment")
     target: str
     model: str
     unloaded: list[str]
-    live_before: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": True,
-            "deployment": self.deployment_id,
-            "target": self.target,
-            "model": self.model,
-            "unloaded": self.unloaded,
-            "live_before": self.live_before,
-        }
+    live_before: list[str] = Field(default_factory=list)
 
 
 def live_dependents(
@@ -107,4 +99,10 @@ def run_undeploy(
                 raise
             action["status"] = "done"
         log.finish(record, "succeeded", actions)
-        return UndeployResult(record, target.name, name, order, sorted(live))
+        return UndeployResult(
+            deployment_id=record,
+            target=target.name,
+            model=name,
+            unloaded=order,
+            live_before=sorted(live),
+        )

@@ -45,7 +45,7 @@ class StatusResult(BaseModel):
     in_sync: bool
     models: list[StatusModel]
     drift: list[StatusModel]
-    last_deployment: dict[str, Any] | None
+    last_deployment: DeploymentRecord | None
     failed_models: list[str]
 
 
@@ -107,7 +107,7 @@ def deploy(
             ).run()
     except ModelyardError as exc:  # recorded in the history too; the audit says who
         failed = (
-            exc.result.to_dict()
+            exc.result.model_dump(mode="json")
             if isinstance(exc, RolloutFailed) and isinstance(exc.result, DeployResult)
             else None
         )
@@ -119,7 +119,7 @@ def deploy(
             {"ok": False, "error": exc.message, "deployment": failed},
         )
         raise
-    audit(ctx, "deploy", f"target {target}", selection, result.to_dict())
+    audit(ctx, "deploy", f"target {target}", selection, result.model_dump(mode="json"))
     return result
 
 
@@ -179,7 +179,13 @@ def deploy_fleet(
                 {"ok": False, "error": exc.message},
             )
             raise
-        audit(ctx, "deploy", f"target {server.name}", selection, results[server.name].to_dict())
+        audit(
+            ctx,
+            "deploy",
+            f"target {server.name}",
+            selection,
+            results[server.name].model_dump(mode="json"),
+        )
     return results
 
 
@@ -230,8 +236,8 @@ def status(
         if name not in desired
     ]
     records = history(ctx, target, limit=1)
-    last = records[0].to_dict() if records else None
-    failed = [a["model"] for a in (last or {}).get("actions", []) if a.get("status") == "failed"]
+    last = records[0] if records else None
+    failed = [a["model"] for a in (last.actions if last else []) if a.get("status") == "failed"]
     drift = [m for m in models if m.state != "serving"]
     return StatusResult(
         target=target,

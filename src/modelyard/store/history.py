@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete, insert, select, update
 
 from modelyard.errors import Conflict, NotFound
@@ -14,8 +15,11 @@ from modelyard.store.rows import deployments, leases
 from modelyard.store.store import CatalogStore, _utc
 
 
-@dataclass(frozen=True)
-class DeploymentRecord:
+class DeploymentRecord(BaseModel):
+    """One deployment (or undeploy) of a target, as the history keeps it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     id: int
     target: str
     actor: str
@@ -28,19 +32,6 @@ class DeploymentRecord:
     # The deployer process that held the lease; `actor` is who asked. None in records
     # written before the catalog kept it.
     holder: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "target": self.target,
-            "actor": self.actor,
-            "selection": self.selection,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "outcome": self.outcome,
-            "error": self.error,
-            "actions": self.actions,
-        }
 
 
 @dataclass(frozen=True)
@@ -157,16 +148,16 @@ class DeploymentLog:
             rows = tx.connection.execute(query).all()
         return [
             DeploymentRecord(
-                r.id,
-                r.target,
-                r.actor,
-                r.selection,
-                _utc(r.started_at),
-                _utc(r.finished_at) if r.finished_at else None,
-                r.outcome,
-                r.error,
-                json.loads(r.actions_json),
-                r.holder,
+                id=r.id,
+                target=r.target,
+                actor=r.actor,
+                selection=r.selection,
+                started_at=_utc(r.started_at),
+                finished_at=_utc(r.finished_at) if r.finished_at else None,
+                outcome=r.outcome,
+                error=r.error,
+                actions=json.loads(r.actions_json),
+                holder=r.holder,
             )
             for r in rows
         ]
