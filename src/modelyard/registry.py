@@ -10,12 +10,11 @@ Capacity never blocks registration; `validate` reports it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from google.protobuf import json_format
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.catalog.manifest import ManifestDocument
 from modelyard.catalog.spec import differing_fields
@@ -30,21 +29,15 @@ from modelyard.triton.onnx_io import ArtifactError, read_onnx_io
 from modelyard.triton.rules import check_file_names
 
 
-@dataclass(frozen=True, slots=True)
-class ApplyResult:
+class ApplyResult(BaseModel):
     """What an apply registered (or, on a dry run, would register)."""
 
-    created: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    dry_run: bool = False
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": True,
-            "dry_run": self.dry_run,
-            "created": self.created,
-            "unchanged": self.unchanged,
-        }
+    ok: bool = True
+    dry_run: bool = False
+    created: list[str] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
 
 
 def apply_documents(
@@ -94,7 +87,9 @@ def apply_documents(
                 + [entry_for(d.spec) for d in new]
             )
             _check_graph(index, new)
-        result = ApplyResult(sorted(d.spec.ref for d in new), sorted(unchanged), dry_run)
+        result = ApplyResult(
+            dry_run=dry_run, created=sorted(d.spec.ref for d in new), unchanged=sorted(unchanged)
+        )
         if not dry_run:
             tx.insert([(d.spec, d.source) for d in new], now=now)
             if audit is not None and new:

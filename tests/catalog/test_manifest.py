@@ -317,7 +317,7 @@ def test_dry_run_writes_nothing(workspace: Workspace) -> None:
     result = workspace.apply([NETFLIX_MODELS], dry_run=True)
     assert result.dry_run is True
     assert result.created == NETFLIX_REFS and result.unchanged == []
-    assert result.to_dict() == {
+    assert result.model_dump(mode="json") == {
         "ok": True,
         "dry_run": True,
         "created": NETFLIX_REFS,

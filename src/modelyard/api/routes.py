@@ -25,6 +25,7 @@ from modelyard.deploy.runner import DeployOptions
 from modelyard.errors import Forbidden, InputError
 from modelyard.ops.catalog import ShowResult
 from modelyard.ops.rollout import StatusResult
+from modelyard.registry import ApplyResult
 from modelyard.report.graphs import render_svg, to_dot
 from modelyard.workspace import Workspace
 
@@ -151,11 +152,11 @@ def list_models(
 
 @router.post(
     "/models",
-    response_model=schemas.ApplyOut,
+    response_model=ApplyResult,
     tags=["models"],
     summary="Register versions from a manifest body",
 )
-def register(request: Request, body: schemas.ManifestIn, caller: Caller) -> dict[str, Any]:
+def register(request: Request, body: schemas.ManifestIn, caller: Caller) -> ApplyResult:
     """Register the manifest's versions in one transaction, as `modelyard apply` does.
 
     Maintainers register only models their team owns; re-registering the same content
@@ -169,7 +170,7 @@ def register(request: Request, body: schemas.ManifestIn, caller: Caller) -> dict
             "the team that owns them"
         )
     ws = _ws(request)
-    result = ws.apply_text(
+    return ws.apply_text(
         body.manifest,
         source=f"<{caller.actor}>",
         dry_run=body.dry_run,
@@ -178,7 +179,6 @@ def register(request: Request, body: schemas.ManifestIn, caller: Caller) -> dict
         base_dir=ws.root,
         artifact_roots=ws.api_artifact_roots,
     )
-    return result.to_dict()
 
 
 @router.get("/models/{domain}/{name}", response_model=ShowResult, tags=["models"])

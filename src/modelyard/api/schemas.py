@@ -82,13 +82,6 @@ class ManifestIn(_In):
     dry_run: bool = False
 
 
-class ApplyOut(_Out):
-    ok: bool
-    dry_run: bool
-    created: list[str]
-    unchanged: list[str]
-
-
 class DependenciesOut(_Out):
     model: str
     dependencies: list[str]

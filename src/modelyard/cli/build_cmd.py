@@ -332,7 +332,10 @@ def compile_repository(
                 alias=alias,
             ),
             render.render_fleet_compile,
-            lambda results: {"ok": True, "servers": {k: r.to_dict() for k, r in results.items()}},
+            lambda results: {
+                "ok": True,
+                "servers": {k: r.model_dump(mode="json") for k, r in results.items()},
+            },
         )
         return
     result = run(
@@ -344,7 +347,7 @@ def compile_repository(
             check=check,
         ),
         render.render_compile,
-        lambda r: r.to_dict(),
+        lambda r: r.model_dump(mode="json"),
     )
     if check and not result.up_to_date:
         raise typer.Exit(1)

@@ -81,7 +81,7 @@ def apply(
         with render.err_console.status("applying manifests...", spinner="dots"):
             return ws.apply(paths, dry_run=dry_run)
 
-    run(as_json, action, render.render_apply, lambda r: r.to_dict())
+    run(as_json, action, render.render_apply, lambda r: r.model_dump(mode="json"))
 
 
 @commands.command("list")
@@ -321,5 +321,5 @@ def import_triton(
             repository, domain=domain, owner_team=owner_team, dry_run=dry_run
         ),
         render.render_apply,
-        lambda r: r.to_dict(),
+        lambda r: r.model_dump(mode="json"),
     )

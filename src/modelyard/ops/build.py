@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from modelyard.catalog.spec import ModelSpec
 from modelyard.errors import CapacityError, InputError, Severity, ValidationFailed
 from modelyard.fleet_detect import detect_local_server
@@ -37,27 +39,60 @@ from modelyard.validation import ValidationReport, validate_view
 EXACT_AUTO_REPLICAS = 40
 
 
-@dataclass
-class CompileResult:
-    plan: CompilePlan
-    diff: RepositoryDiff
-    generation: Path | None
-    checked: bool = False
+class CompiledModelSummary(BaseModel):
+    """One compiled model: its Triton name, catalog model, version folders and backend."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    triton_name: str
+    model: str
+    versions: dict[str, int]  # catalog version -> Triton version folder
+    backend: str
+
+
+class CompileResult(BaseModel):
+    """What a compile wrote (or, with `check`, would change) and what it skipped, why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    ok: bool
+    profile: Profile
+    models: list[CompiledModelSummary]
+    skipped: dict[str, str]
+    changes: RepositoryDiff
+    up_to_date: bool
+    generation: str | None
+    # The compiled repository itself (configs, files), for callers that go on with it.
+    plan: CompilePlan = Field(exclude=True)
+    checked: bool = Field(default=False, exclude=True)  # `--check`: nothing was written
+
+    @classmethod
+    def of(
+        cls, plan: CompilePlan, diff: RepositoryDiff, generation: Path | None, *, checked: bool
+    ) -> CompileResult:
+        return cls(
+            ok=not checked or diff.is_empty,
+            profile=plan.profile,
+            models=[
+                CompiledModelSummary(
+                    triton_name=m.triton_name,
+                    model=m.model_id,
+                    versions=m.versions,
+                    backend=m.config.backend or m.config.platform,
+                )
+                for m in plan.models.values()
+            ],
+            skipped=plan.skipped,
+            changes=diff,
+            up_to_date=diff.is_empty,
+            generation=str(generation) if generation else None,
+            plan=plan,
+            checked=checked,
+        )
 
     @property
-    def up_to_date(self) -> bool:
-        return self.diff.is_empty
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": not self.checked or self.up_to_date,
-            "profile": self.plan.profile,
-            "models": [m.to_dict() for m in self.plan.models.values()],
-            "skipped": self.plan.skipped,
-            "changes": self.diff.to_dict(),
-            "up_to_date": self.up_to_date,
-            "generation": str(self.generation) if self.generation else None,
-        }
+    def diff(self) -> RepositoryDiff:
+        return self.changes
 
 
 @dataclass
@@ -198,13 +233,13 @@ def compile_repository(
     writer = RepositoryWriter(Path(out))
     try:
         if check:
-            return CompileResult(
+            return CompileResult.of(
                 compiled, writer.diff(compiled.files), writer.current(), checked=True
             )
         diff, generation = writer.write(compiled.files)
     except RepositoryWriteError as exc:
         raise InputError(str(exc)) from exc
-    return CompileResult(compiled, diff, generation)
+    return CompileResult.of(compiled, diff, generation, checked=False)
 
 
 def compile_fleet(
@@ -227,7 +262,7 @@ def compile_fleet(
             diff, generation = writer.write(share.files)
         except RepositoryWriteError as exc:
             raise InputError(str(exc)) from exc
-        results[server.name] = CompileResult(share, diff, generation)
+        results[server.name] = CompileResult.of(share, diff, generation, checked=False)
     return results
 
 

@@ -48,14 +48,6 @@ class CompiledModel:
     files: list[RepoFile]
     examples: dict[str, list[Any]] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "triton_name": self.triton_name,
-            "model": self.model_id,
-            "versions": self.versions,
-            "backend": self.config.backend or self.config.platform,
-        }
-
 
 @dataclass
 class CompilePlan:

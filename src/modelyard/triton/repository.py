@@ -17,8 +17,10 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.catalog.manifest import artifact_digest
 
@@ -37,18 +39,18 @@ class RepoFile:
     source: Path | None = None
 
 
-@dataclass
-class RepositoryDiff:
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
+class RepositoryDiff(BaseModel):
+    """Files a write adds, changes and removes, by path inside the repository."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    added: list[str] = Field(default_factory=list)
+    changed: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
         return not (self.added or self.changed or self.removed)
-
-    def to_dict(self) -> dict[str, list[str]]:
-        return {"added": self.added, "changed": self.changed, "removed": self.removed}
 
 
 class RepositoryWriteError(OSError):
