@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from google.protobuf import json_format
 
 from modelyard.catalog.manifest import ArtifactUnreadable, artifact_digest
+from modelyard.catalog.ref import split_ref
 from modelyard.catalog.spec import ModelSpec, TensorSpec
 from modelyard.errors import Problem, Severity
 from modelyard.triton.config import (
@@ -315,7 +316,7 @@ def _step_targets(
     for step in spec.ensemble.steps:
         compiled = plan.models[step.model]
         dep_ref = resolved[(ref, step.model)]
-        dep_version = dep_ref.rsplit("@", 1)[1]
+        _, dep_version = split_ref(dep_ref)
         targets[step.model] = StepTarget(compiled.triton_name, compiled.versions[dep_version])
     return targets
 
