@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.catalog.spec import ModelSpec
-from modelyard.errors import CapacityError, InputError, Severity, ValidationFailed
+from modelyard.errors import CapacityError, InputError, Problem, Severity, ValidationFailed
 from modelyard.fleet_detect import detect_local_server
 from modelyard.ops.context import Context, paused_gc
 from modelyard.perf.findings import calibrated_demands, live_problems
@@ -232,6 +232,9 @@ def compile_repository(
     compiled = Build(ctx, alias).compiled(profile, "cannot compile")
     writer = RepositoryWriter(Path(out))
     try:
+        if not check:
+            writer.check_out()  # a bad --out is the first thing to say, whatever the catalog
+        _require_models(compiled)
         if check:
             return CompileResult.of(
                 compiled, writer.diff(compiled.files), writer.current(), checked=True
@@ -254,6 +257,7 @@ def compile_fleet(
     build = Build(ctx, alias)
     placement = feasible_placement(build, "nothing was written")
     compiled = build.compiled(profile, "cannot compile")
+    _require_models(compiled)
     results: dict[str, CompileResult] = {}
     for server in ctx.require_fleet("compile --per-server").servers:
         share = server_share(compiled, placement, server.name, profile)
@@ -264,6 +268,34 @@ def compile_fleet(
             raise InputError(str(exc)) from exc
         results[server.name] = CompileResult.of(share, diff, generation, checked=False)
     return results
+
+
+def _require_models(compiled: CompilePlan) -> None:
+    """ValidationFailed, with each skipped model's reason, when nothing would be compiled:
+    a repository without models is never what a compile was asked for."""
+    if compiled.models:
+        return
+    problems = [
+        Problem(
+            Severity.ERROR,
+            "nothing-compiled",
+            f"skipped: {reason}",
+            model=model_id,
+            field="artifact" if "artifact" in reason else None,
+        )
+        for model_id, reason in sorted(compiled.skipped.items())
+    ] or [
+        Problem(
+            Severity.ERROR,
+            "nothing-compiled",
+            "the selection holds no model; register some with `modelyard apply`",
+        )
+    ]
+    raise ValidationFailed.from_problems(
+        problems,
+        f"nothing to compile for the {compiled.profile} profile: every model was skipped; "
+        "nothing was written",
+    )
 
 
 def feasible_placement(build: Build, consequence: str) -> Placement:

@@ -191,6 +191,11 @@ class RepositoryWriter:
                 errors.append(f"{path} in {current} was changed after it was written")
         return errors, warnings
 
+    def check_out(self) -> None:
+        """RepositoryWriteError unless `out` may become (or already is) this repository;
+        creates nothing."""
+        self._check_out_path(remove_empty=False)
+
     def _check_out_path(self, remove_empty: bool = True) -> None:
         if not self.out.name or len(self.generations.name.encode()) > _NAME_MAX_BYTES:
             raise RepositoryWriteError(
