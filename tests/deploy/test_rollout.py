@@ -70,7 +70,7 @@ def test_full_rollout_then_nothing_to_do(deployed: tuple[Workspace, TritonClient
     assert {a.action for a in again.actions} == {"keep"}
     assert workspace.deploy("test", options=FAST).outcomes == {}
     assert [r.outcome for r in workspace.history("test")] == ["succeeded", "succeeded"]
-    assert workspace.status("test")["in_sync"] is True
+    assert workspace.status("test").in_sync is True
 
 
 def test_upgrade_reloads_one_model_and_no_request_fails(
