@@ -220,10 +220,13 @@ def compile_repository(
     profile: Profile = "production",
     alias: str | None = None,
     check: bool = False,
+    allow_empty: bool = False,
 ) -> CompileResult:
     """Compile the selection into a Triton repository at `out` (atomically).
 
-    With `check`, write nothing and report how `out` differs from a fresh compile.
+    With `check`, write nothing and report how `out` differs from a fresh compile. A
+    compile that yields no model fails unless `allow_empty` (a server started empty, for
+    deployments to fill).
 
     Raises:
         ValidationFailed: the selection or a config is invalid; nothing was written.
@@ -234,7 +237,8 @@ def compile_repository(
     try:
         if not check:
             writer.check_out()  # a bad --out is the first thing to say, whatever the catalog
-        _require_models(compiled)
+        if not allow_empty:
+            _require_models(compiled)
         if check:
             return CompileResult.of(
                 compiled, writer.diff(compiled.files), writer.current(), checked=True

@@ -46,7 +46,7 @@ def serve_locally(
     """Compile the local profile, start Triton on it and (by default) load every model."""
     state = local_state_dir(ctx)
     repository = state / "repository"
-    compiled = compile_repository(ctx, repository, profile="local", alias=alias)
+    compiled = compile_repository(ctx, repository, profile="local", alias=alias, allow_empty=True)
     server = LocalTriton(repository, state, http_port, grpc_port, metrics_port)
     client = server.start()
     serving = LocalServing(server, client, compiled)

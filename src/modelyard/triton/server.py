@@ -76,6 +76,18 @@ class TritonInstallation:
         return folder
 
 
+def check_port_free(port: int, what: str) -> None:
+    """TritonError naming the port unless it can be bound on loopback now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise TritonError(
+                f"the {what} port {port} on 127.0.0.1 is in use ({exc.strerror}); stop what "
+                "listens there or choose other ports (--port, --grpc-port, --metrics-port)"
+            ) from None
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -111,6 +123,14 @@ class LocalTriton:
         self.http_port = self.http_port or free_port()
         self.grpc_port = self.grpc_port or free_port()
         self.metrics_port = self.metrics_port or free_port()
+        # Another server on a port answers /v2/health/live as well as ours would, while
+        # ours dies with "Socket already in use": refuse before starting instead.
+        for what, port in (
+            ("HTTP", self.http_port),
+            ("gRPC", self.grpc_port),
+            ("metrics", self.metrics_port),
+        ):
+            check_port_free(port, what)
         backends = installation.backend_directory(self.state_dir / "backends")
         env = dict(os.environ)
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -159,7 +179,8 @@ class LocalTriton:
                     f"tritonserver exited with code {self.process.returncode} at "
                     f"start; see {self.log_file}:\n{self.log_tail()}"
                 )
-            if client.is_live():
+            # Live, and still our process that answers (not another server on the port).
+            if client.is_live() and self.process.poll() is None:
                 return
             time.sleep(0.1)
         raise TritonError(
