@@ -6,8 +6,13 @@ Before, another server on the port answered /v2/health/live for ours, which had 
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -43,11 +48,61 @@ def test_serve_refuses_a_port_in_use(cli: Cli, held_port: int) -> None:
     assert "live" not in result.stdout
 
 
-def test_local_triton_starts_nothing_on_a_port_in_use(tmp_path: object, held_port: int) -> None:
-    from pathlib import Path
-
-    root = Path(str(tmp_path))
+def test_local_triton_starts_nothing_on_a_port_in_use(tmp_path: Path, held_port: int) -> None:
+    root = tmp_path
     server = LocalTriton(root / "repo", root / "state", metrics_port=held_port)
     with pytest.raises(TritonError, match=f"metrics port {held_port} on 127.0.0.1 is in use"):
         server.start()
     assert server.process is None
+
+
+def _tritonserver_listening_on(port: int) -> int:
+    """The pid of the tritonserver whose command line names `--http-port=<port>`."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"tritonserver") and f"--http-port={port}".encode() in argv:
+            return int(entry.name)
+    raise AssertionError(f"no tritonserver on port {port}")
+
+
+@pytest.mark.slow
+def test_serve_exits_non_zero_when_its_triton_is_killed(cli: Cli) -> None:
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "modelyard.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--grpc-port",
+        str(free_port()),
+        "--metrics-port",
+        str(free_port()),
+        "--no-load",
+        "--workspace",
+        str(cli.root),
+    ]
+    serving = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert serving.stdout is not None
+        # Killed only once serve itself has said it is serving.
+        assert b"Triton is live" in serving.stdout.readline()
+        os.kill(_tritonserver_listening_on(port), signal.SIGKILL)
+        _, stderr = serving.communicate(timeout=60)
+    finally:
+        if serving.poll() is None:
+            serving.kill()
+            serving.wait()
+    assert serving.returncode == 7
+    assert "tritonserver exited with code -9 while serving" in stderr.decode()

@@ -19,7 +19,7 @@ from modelyard.cli.options import (
     run,
 )
 from modelyard.deploy.runner import DeployOptions, DeployResult
-from modelyard.errors import InputError
+from modelyard.errors import InputError, TritonError
 from modelyard.triton.config import PROFILES
 
 commands = CommandGroup()
@@ -205,11 +205,20 @@ def serve(
         raise typer.Exit(130) from None
     try:
         assert serving.server.process is not None
-        serving.server.process.wait()
+        code = serving.server.process.wait()
     except KeyboardInterrupt:
         render.err_console.print("stopping Triton...")
+        return
     finally:
         serving.stop()
+    # Triton ended by itself (killed, crashed): a supervisor must see a failure.
+    render.render_error(
+        TritonError(
+            f"tritonserver exited with code {code} while serving; see {serving.server.log_file}"
+        ),
+        as_json,
+    )
+    raise typer.Exit(TritonError.exit_code)
 
 
 def _raise_keyboard_interrupt(_signal: int, _frame: object) -> None:
