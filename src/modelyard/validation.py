@@ -256,7 +256,7 @@ def _placement(view: CatalogView, fleet: Fleet) -> list[Problem]:
             field="resource_requirements"
             if shortfall.resource.endswith(("_mb", "cores"))
             else "placement",
-            details=shortfall.to_dict(),
+            details=shortfall.model_dump(mode="json"),
         )
         for shortfall in placement.unplaced
     ]

@@ -275,7 +275,7 @@ def place_models(
         show,
         lambda r: {
             "ok": r[0].feasible,
-            **r[0].to_dict(),
+            **r[0].model_dump(mode="json"),
             **({"calibrated": r[1]} if calibrated else {}),
         },
     )
