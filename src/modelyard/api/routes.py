@@ -24,6 +24,7 @@ from modelyard.errors import Forbidden, InputError
 from modelyard.ops.catalog import ShowResult
 from modelyard.ops.rollout import StatusResult
 from modelyard.report.graphs import render_svg, to_dot
+from modelyard.store.access import ApiToken
 from modelyard.workspace import Workspace
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -438,16 +439,14 @@ def audit(
 ) -> schemas.AuditOut:
     """Every change, newest first: who, what, before, after, when (admins only)."""
     entries = _ws(request).access.entries(limit=limit, actor=actor, action=action)
-    return schemas.AuditOut(
-        entries=[schemas.AuditEntryOut.model_validate(e.to_dict()) for e in entries]
-    )
+    return schemas.AuditOut(entries=entries)
 
 
 @router.get("/tokens", response_model=schemas.TokenList, tags=["access"])
 def tokens(request: Request, _caller: Admin, include_revoked: bool = False) -> schemas.TokenList:
     """API tokens (never their secrets)."""
     found = _ws(request).access.tokens(include_revoked=include_revoked)
-    return schemas.TokenList(tokens=[schemas.TokenOut.model_validate(t.to_dict()) for t in found])
+    return schemas.TokenList(tokens=found)
 
 
 @router.post("/tokens", response_model=schemas.TokenCreated, status_code=201, tags=["access"])
@@ -456,15 +455,12 @@ def create_token(request: Request, body: schemas.TokenIn, caller: Admin) -> sche
     token, secret = _ws(request).access.create_token(
         body.team, body.role, body.description, actor=caller.actor
     )
-    return schemas.TokenCreated(
-        token=schemas.TokenOut.model_validate(token.to_dict()), secret=secret
-    )
+    return schemas.TokenCreated(token=token, secret=secret)
 
 
-@router.delete("/tokens/{token_id}", response_model=schemas.TokenOut, tags=["access"])
+@router.delete("/tokens/{token_id}", response_model=ApiToken, tags=["access"])
 def revoke_token(
     request: Request, token_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], caller: Admin
-) -> schemas.TokenOut:
+) -> ApiToken:
     """Revoke a token: it is refused (401) from now on."""
-    token = _ws(request).access.revoke_token(token_id, actor=caller.actor)
-    return schemas.TokenOut.model_validate(token.to_dict())
+    return _ws(request).access.revoke_token(token_id, actor=caller.actor)

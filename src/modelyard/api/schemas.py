@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelyard.store.access import ApiToken, AuditEntry
+
 Role = Literal["viewer", "maintainer", "admin"]
 
 
@@ -247,18 +249,8 @@ class ReportOut(_Out):
     sla: dict[str, Any]
 
 
-class AuditEntryOut(_Out):
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    object: str
-    before: Any
-    after: Any
-
-
 class AuditOut(_Out):
-    entries: list[AuditEntryOut]
+    entries: list[AuditEntry]
 
 
 class TokenIn(_In):
@@ -267,20 +259,10 @@ class TokenIn(_In):
     description: str = Field(default="", max_length=200)
 
 
-class TokenOut(_Out):
-    id: int
-    prefix: str
-    team: str
-    role: Role
-    description: str
-    created_at: datetime
-    revoked_at: datetime | None
-
-
 class TokenCreated(_Out):
-    token: TokenOut
+    token: ApiToken
     secret: str = Field(description="The bearer token; shown only in this response.")
 
 
 class TokenList(_Out):
-    tokens: list[TokenOut]
+    tokens: list[ApiToken]

@@ -256,7 +256,7 @@ def measurements(
         as_json,
         lambda: open_workspace(workspace, db).measurements(reference, target=target, limit=limit),
         _show_measurements,
-        lambda found: {"ok": True, "measurements": [m.to_dict() for m in found]},
+        lambda found: {"ok": True, "measurements": [m.model_dump(mode="json") for m in found]},
     )
 
 
