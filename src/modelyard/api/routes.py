@@ -23,8 +23,11 @@ from modelyard.deploy.runner import DeployOptions
 from modelyard.errors import Forbidden, InputError
 from modelyard.ops.catalog import ShowResult
 from modelyard.ops.rollout import StatusResult
+from modelyard.planning import DeploymentPlan
+from modelyard.report.data import CatalogReport
 from modelyard.report.graphs import render_svg, to_dot
 from modelyard.store.access import ApiToken
+from modelyard.validation import ValidationReport
 from modelyard.workspace import Workspace
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -285,18 +288,18 @@ def set_alias(
 # Validation and plans ----------------------------------------------------------------
 
 
-@router.get("/validation", response_model=schemas.ValidationOut, tags=["catalog"])
+@router.get("/validation", response_model=ValidationReport, tags=["catalog"])
 def validation(
     request: Request, _caller: Caller, strict: bool = False, alias: AliasQuery = None
-) -> dict[str, Any]:
+) -> ValidationReport:
     """Every finding about the catalog: dependencies, cycles, capacity, SLA budgets."""
-    return _ws(request).validate(strict=strict, alias=alias).to_dict()
+    return _ws(request).validate(strict=strict, alias=alias)
 
 
-@router.get("/plan", response_model=schemas.PlanOut, tags=["catalog"])
-def plan(request: Request, _caller: Caller, alias: AliasQuery = None) -> dict[str, Any]:
+@router.get("/plan", response_model=DeploymentPlan, tags=["catalog"])
+def plan(request: Request, _caller: Caller, alias: AliasQuery = None) -> DeploymentPlan:
     """Deployment order: waves, each model's dependencies, the critical path."""
-    return _ws(request).plan(alias=alias).to_dict()
+    return _ws(request).plan(alias=alias)
 
 
 @router.get("/plan/rollout", response_model=schemas.RolloutPlanOut, tags=["deployments"])
@@ -397,10 +400,10 @@ def status(
 # Reports -----------------------------------------------------------------------------
 
 
-@router.get("/report", response_model=schemas.ReportOut, tags=["reports"])
-def report(request: Request, _caller: Caller, alias: AliasQuery = None) -> dict[str, Any]:
+@router.get("/report", response_model=CatalogReport, tags=["reports"])
+def report(request: Request, _caller: Caller, alias: AliasQuery = None) -> CatalogReport:
     """Structure by domain, resource usage, SLA statistics."""
-    return _ws(request).report(alias=alias).to_dict()
+    return _ws(request).report(alias=alias)
 
 
 @router.get(

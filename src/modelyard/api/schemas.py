@@ -121,32 +121,6 @@ class AliasList(_Out):
     aliases: list[AliasOut]
 
 
-class ValidationOut(_Out):
-    ok: bool
-    status: Literal["healthy", "needs_attention", "invalid"]
-    models: int
-    strict: bool
-    errors: int
-    warnings: int
-    needs: dict[str, Any]
-    problems: list[ProblemOut]
-
-
-class PlannedModel(_Out):
-    ref: str
-    model: str
-    version: str
-    dependencies: list[str]
-
-
-class PlanOut(_Out):
-    ok: bool
-    models: int
-    waves: list[list[PlannedModel]]
-    critical_path: list[str]
-    critical_path_length: int
-
-
 class RolloutAction(_Out):
     model: str
     catalog_model: str | None
@@ -240,13 +214,6 @@ class TargetOut(_Out):
 
 class TargetList(_Out):
     targets: list[TargetOut]
-
-
-class ReportOut(_Out):
-    ok: bool
-    structure: dict[str, Any]
-    resources: dict[str, Any]
-    sla: dict[str, Any]
 
 
 class AuditOut(_Out):
