@@ -76,7 +76,14 @@ def test_memory_over_declaration_warns_and_calibrates_placement(
     log = MeasurementLog(netflix.store)
     declared = Resources(memory_mb=4096, gpu_memory_mb=6144)
     measured = memory_drift(declared, 1, [], {"CPU": 5000 * MB, "GPU": 9000 * MB})
-    log.record("recommendation/user_embedding", "1.0", "gpu", "memory", measured.to_dict(), AT)
+    log.record(
+        "recommendation/user_embedding",
+        "1.0",
+        "gpu",
+        "memory",
+        measured.model_dump(mode="json"),
+        AT,
+    )
     findings = [p for p in netflix.validate(live=True).problems if p.code == "memory-over-declared"]
     assert {p.field for p in findings} == {
         "resource_requirements.memory_mb",

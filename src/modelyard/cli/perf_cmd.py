@@ -130,7 +130,7 @@ def perf(
 
             return ws.perf(reference, target, options=options, progress=progress)
 
-    report = run(as_json, action, render_perf, lambda r: r.to_dict())
+    report = run(as_json, action, render_perf, lambda r: r.model_dump(mode="json"))
     if not report.passed:
         raise typer.Exit(1)
 
