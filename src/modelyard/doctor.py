@@ -8,11 +8,12 @@ can be run precisely when everything else fails.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from modelyard.catalog.manifest import ArtifactUnreadable
 from modelyard.errors import ModelyardError
@@ -28,21 +29,25 @@ Status = Literal["ok", "warn", "fail"]
 SERVER_TIMEOUT_S = 3.0
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(BaseModel):
+    """One finding: the area checked, its status, what was found and what to do."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     area: str
     status: Status
     detail: str
     fix: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"area": self.area, "status": self.status, "detail": self.detail, "fix": self.fix}
 
+class DoctorReport(BaseModel):
+    """Every check `diagnose` made, in order; `ok` when none failed."""
 
-@dataclass
-class DoctorReport:
-    checks: list[Check] = field(default_factory=list)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
+    checks: list[Check] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
         return all(c.status != "fail" for c in self.checks)
@@ -54,52 +59,60 @@ class DoctorReport:
             return 6
         return 0 if self.ok else 1
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checks": [c.to_dict() for c in self.checks]}
+
+class _Findings:
+    """The checks made so far; `diagnose` builds the report from them at the end."""
+
+    def __init__(self) -> None:
+        self.checks: list[Check] = []
 
     def add(self, area: str, status: Status, detail: str, fix: str | None = None) -> None:
-        self.checks.append(Check(area, status, detail, fix))
+        self.checks.append(Check(area=area, status=status, detail=detail, fix=fix))
 
 
 def diagnose(root: Path | None = None, db_url: str | None = None) -> DoctorReport:
-    report = DoctorReport()
+    findings = _Findings()
     try:
         workspace = Workspace.open(root, db_url=db_url)
     except ModelyardError as error:
-        report.add(
+        findings.add(
             "workspace",
             "fail",
             error.message,
             "run `modelyard init`, or pass --workspace DIR / --db URL",
         )
-        return report
+        return DoctorReport(checks=findings.checks)
     where = str(workspace.root) if workspace.root else "(no folder: --db only)"
-    report.add("workspace", "ok", f"{where}; catalog {_safe_url(workspace.db_url)}")
+    findings.add("workspace", "ok", f"{where}; catalog {_safe_url(workspace.db_url)}")
     try:
-        store = _check_catalog(report, workspace)
+        store = _check_catalog(findings, workspace)
         if store is None:
-            return report
-        _guarded(report, "deployments", lambda: _check_deployments(report, store))
-        _guarded(report, "artifacts", lambda: _check_artifacts(report, workspace))
+            return DoctorReport(checks=findings.checks)
+        _guarded(findings, "deployments", lambda: _check_deployments(findings, store))
+        _guarded(findings, "artifacts", lambda: _check_artifacts(findings, workspace))
         for target in _targets(workspace):
             _guarded(
-                report,
+                findings,
                 f"repository {target}",
-                partial(_check_repository, report, workspace, target),
+                partial(_check_repository, findings, workspace, target),
             )
-            _guarded(report, f"server {target}", partial(_check_server, report, workspace, target))
+            _guarded(
+                findings, f"server {target}", partial(_check_server, findings, workspace, target)
+            )
     finally:
         workspace.close()
-    return report
+    return DoctorReport(checks=findings.checks)
 
 
-def _guarded(report: DoctorReport, area: str, check: Callable[[], None]) -> None:
+def _guarded(findings: _Findings, area: str, check: Callable[[], None]) -> None:
     try:
         check()
     except ModelyardError as error:
-        report.add(area, "fail", error.message)
+        findings.add(area, "fail", error.message)
     except OSError as error:
-        report.add(area, "fail", f"{error.strerror or error}: {error.filename or ''}".rstrip(": "))
+        findings.add(
+            area, "fail", f"{error.strerror or error}: {error.filename or ''}".rstrip(": ")
+        )
 
 
 def _safe_url(url: str) -> str:
@@ -111,11 +124,11 @@ def _safe_url(url: str) -> str:
         return url
 
 
-def _check_catalog(report: DoctorReport, workspace: Workspace) -> CatalogStore | None:
+def _check_catalog(findings: _Findings, workspace: Workspace) -> CatalogStore | None:
     try:
         store = workspace.store
     except ModelyardError as error:
-        report.add(
+        findings.add(
             "catalog",
             "fail",
             error.message,
@@ -124,7 +137,7 @@ def _check_catalog(report: DoctorReport, workspace: Workspace) -> CatalogStore |
         return None
     problems = store.integrity_problems()
     if problems:
-        report.add(
+        findings.add(
             "catalog",
             "fail",
             "the database is damaged: " + "; ".join(problems),
@@ -135,7 +148,7 @@ def _check_catalog(report: DoctorReport, workspace: Workspace) -> CatalogStore |
     revision = store.schema_revision()
     versions = len(store.summaries())
     backend = store.engine.dialect.name
-    report.add(
+    findings.add(
         "catalog",
         "ok",
         f"{backend}, schema {revision}, {versions} model version(s), integrity check passed",
@@ -143,7 +156,7 @@ def _check_catalog(report: DoctorReport, workspace: Workspace) -> CatalogStore |
     return store
 
 
-def _check_deployments(report: DoctorReport, store: CatalogStore) -> None:
+def _check_deployments(findings: _Findings, store: CatalogStore) -> None:
     log = DeploymentLog(store)
     now = datetime.now(UTC)
     leases = {lease.target: lease for lease in log.leases()}
@@ -154,7 +167,7 @@ def _check_deployments(report: DoctorReport, store: CatalogStore) -> None:
             if lease is None or lease.expires_at <= now:
                 found = True
                 deployer = f", deployer {record.holder}" if record.holder else ""
-                report.add(
+                findings.add(
                     "deployments",
                     "warn",
                     f"deployment {record.id} to {record.target} (started "
@@ -165,7 +178,7 @@ def _check_deployments(report: DoctorReport, store: CatalogStore) -> None:
                 )
         elif record.outcome == "rollback_failed" and record.id == log.last(record.target).id:
             found = True
-            report.add(
+            findings.add(
                 "deployments",
                 "warn",
                 f"the last deployment to {record.target} ({record.id}) failed and could "
@@ -175,17 +188,17 @@ def _check_deployments(report: DoctorReport, store: CatalogStore) -> None:
     for lease in leases.values():
         if lease.expires_at <= now:
             found = True
-            report.add(
+            findings.add(
                 "deployments",
                 "warn",
                 f"an expired lease on {lease.target} is left by {lease.holder}",
                 "nothing to do: the next deploy takes it over",
             )
     if not found:
-        report.add("deployments", "ok", "no interrupted deployment, no stale lease")
+        findings.add("deployments", "ok", "no interrupted deployment, no stale lease")
 
 
-def _check_artifacts(report: DoctorReport, workspace: Workspace) -> None:
+def _check_artifacts(findings: _Findings, workspace: Workspace) -> None:
     specs = [stored.spec for stored in workspace.store.versions()]
     broken = []
     for spec in specs:
@@ -195,7 +208,7 @@ def _check_artifacts(report: DoctorReport, workspace: Workspace) -> None:
             broken.append(str(error))
     with_artifacts = sum(1 for s in specs if s.artifact is not None)
     if broken:
-        report.add(
+        findings.add(
             "artifacts",
             "fail",
             f"{len(broken)} of {with_artifacts} artifact(s) "
@@ -203,7 +216,7 @@ def _check_artifacts(report: DoctorReport, workspace: Workspace) -> None:
             "restore the registered files, or register new versions with the new files",
         )
     else:
-        report.add(
+        findings.add(
             "artifacts", "ok", f"{with_artifacts} artifact(s) present, SHA-256 as registered"
         )
 
@@ -212,17 +225,17 @@ def _targets(workspace: Workspace) -> list[str]:
     return ["local", *sorted(t for t in workspace.config.targets if t != "local")]
 
 
-def _check_repository(report: DoctorReport, workspace: Workspace, target: str) -> None:
+def _check_repository(findings: _Findings, workspace: Workspace, target: str) -> None:
     path = Path(workspace.target(target).repository)
     writer = RepositoryWriter(path)
     if not path.exists() and not path.is_symlink():
-        report.add(f"repository {target}", "ok", f"{path}: not compiled yet")
+        findings.add(f"repository {target}", "ok", f"{path}: not compiled yet")
         return
     errors, warnings = writer.verify()
     for warning in warnings:
-        report.add(f"repository {target}", "warn", warning, "nothing to do")
+        findings.add(f"repository {target}", "warn", warning, "nothing to do")
     if errors:
-        report.add(
+        findings.add(
             f"repository {target}",
             "fail",
             f"{path}: " + "; ".join(errors[:5]),
@@ -230,19 +243,19 @@ def _check_repository(report: DoctorReport, workspace: Workspace, target: str) -
             f"--out {path}`)",
         )
     else:
-        report.add(
+        findings.add(
             f"repository {target}", "ok", f"{path} -> {writer.current()}: every file as written"
         )
 
 
-def _check_server(report: DoctorReport, workspace: Workspace, target: str) -> None:
+def _check_server(findings: _Findings, workspace: Workspace, target: str) -> None:
     config = workspace.target(target)
     with TritonClient(config.url, timeout_s=SERVER_TIMEOUT_S) as client:
         live = client.is_live()
     if not live:
         deployed = bool(workspace.history(target, limit=1))
         status: Status = "fail" if deployed else "ok"
-        report.add(
+        findings.add(
             f"server {target}",
             status,
             f"{config.url} does not answer"
@@ -256,14 +269,14 @@ def _check_server(report: DoctorReport, workspace: Workspace, target: str) -> No
     drift = state.drift
     if drift:
         names = ", ".join(f"{m.model} ({m.state})" for m in drift[:5])
-        report.add(
+        findings.add(
             f"server {target}",
             "warn",
             f"{config.url} is live; {len(drift)} model(s) differ from the catalog: {names}",
             f"`modelyard deploy --target {target}`",
         )
     else:
-        report.add(
+        findings.add(
             f"server {target}",
             "ok",
             f"{config.url} is live and serves the catalog's "

@@ -21,8 +21,10 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from modelyard.catalog.naming import is_conventional_name
 from modelyard.catalog.spec import ModelSpec
@@ -37,12 +39,21 @@ VERY_STRICT_LATENCY_MS = 10
 VERY_HIGH_AVAILABILITY = 0.9999
 
 
-@dataclass
-class ValidationReport:
-    problems: list[Problem]
+class ValidationReport(BaseModel):
+    """Every finding about a selection, errors first; `ok` when there is no error."""
+
+    # Every key is always in the JSON, so the response schema requires each of them.
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        serialize_by_alias=True,
+        json_schema_serialization_defaults_required=True,
+    )
+
     models: int
     strict: bool = False
-    needs: dict[str, Any] = field(default_factory=dict)
+    needs: dict[str, Any] = Field(default_factory=dict)
+    problems: list[Problem]
 
     @property
     def errors(self) -> list[Problem]:
@@ -52,23 +63,27 @@ class ValidationReport:
     def warnings(self) -> list[Problem]:
         return [p for p in self.problems if p.severity is Severity.WARNING]
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
         return not self.errors
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "status": "healthy"
-            if self.ok and not self.warnings
-            else ("needs_attention" if self.ok else "invalid"),
-            "models": self.models,
-            "strict": self.strict,
-            "errors": len(self.errors),
-            "warnings": len(self.warnings),
-            "needs": self.needs,
-            "problems": [p.to_dict() for p in self.problems],
-        }
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> Literal["healthy", "needs_attention", "invalid"]:
+        if not self.ok:
+            return "invalid"
+        return "needs_attention" if self.warnings else "healthy"
+
+    @computed_field(alias="errors")  # type: ignore[prop-decorator]
+    @property
+    def error_count(self) -> int:
+        return len(self.errors)
+
+    @computed_field(alias="warnings")  # type: ignore[prop-decorator]
+    @property
+    def warning_count(self) -> int:
+        return len(self.warnings)
 
 
 def validate_view(
@@ -112,7 +127,7 @@ def validate_view(
         ]
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
     problems.sort(key=lambda p: (order[p.severity], p.code, p.model or ""))
-    return ValidationReport(problems, len(specs), strict, needs)
+    return ValidationReport(problems=problems, models=len(specs), strict=strict, needs=needs)
 
 
 def catalog_needs(specs: Any) -> dict[str, Any]:
@@ -256,7 +271,7 @@ def _placement(view: CatalogView, fleet: Fleet) -> list[Problem]:
             field="resource_requirements"
             if shortfall.resource.endswith(("_mb", "cores"))
             else "placement",
-            details=shortfall.to_dict(),
+            details=shortfall.model_dump(mode="json"),
         )
         for shortfall in placement.unplaced
     ]

@@ -332,7 +332,10 @@ def test_tokens_and_audit(
         "invalid_input",
     )
     # The secret is never stored: only its SHA-256.
-    assert all(secret not in str(t.to_dict()) for t in api_ws.access.tokens(include_revoked=True))
+    assert all(
+        secret not in str(t.model_dump(mode="json"))
+        for t in api_ws.access.tokens(include_revoked=True)
+    )
 
     audit = client.get("/api/v1/audit", params={"action": "token"}, headers=admin_headers).json()
     actions = [(e["action"], e["object"]) for e in audit["entries"]]

@@ -178,5 +178,5 @@ def test_memory_drift_from_processes_and_triton() -> None:
     drift = memory_drift(resources, 2, [], usage)
     assert drift.memory_mb == pytest.approx(50) and drift.gpu_memory_mb == pytest.approx(256)
     assert drift.over_declared == []
-    assert MemoryDrift.from_dict(drift.to_dict()) == drift
+    assert MemoryDrift.from_dict(drift.model_dump(mode="json")) == drift
     assert memory_drift(resources, 1, [], {}).memory_mb is None

@@ -76,7 +76,14 @@ def test_memory_over_declaration_warns_and_calibrates_placement(
     log = MeasurementLog(netflix.store)
     declared = Resources(memory_mb=4096, gpu_memory_mb=6144)
     measured = memory_drift(declared, 1, [], {"CPU": 5000 * MB, "GPU": 9000 * MB})
-    log.record("recommendation/user_embedding", "1.0", "gpu", "memory", measured.to_dict(), AT)
+    log.record(
+        "recommendation/user_embedding",
+        "1.0",
+        "gpu",
+        "memory",
+        measured.model_dump(mode="json"),
+        AT,
+    )
     findings = [p for p in netflix.validate(live=True).problems if p.code == "memory-over-declared"]
     assert {p.field for p in findings} == {
         "resource_requirements.memory_mb",
@@ -90,8 +97,8 @@ def test_memory_over_declaration_warns_and_calibrates_placement(
     def used(placement: dict[str, Any], key: str) -> int:
         return sum(int(server[key]) for server in placement["servers"])
 
-    plain = netflix.place(exact=False).to_dict()
-    calibrated = netflix.place(exact=False, calibrated=True).to_dict()
+    plain = netflix.place(exact=False).model_dump(mode="json")
+    calibrated = netflix.place(exact=False, calibrated=True).model_dump(mode="json")
     replicas = (
         sum(1 for a in calibrated["assignments"] if a["ref"] == "recommendation/user_embedding@1.0")
         or 1
@@ -104,7 +111,9 @@ def test_memory_over_declaration_warns_and_calibrates_placement(
         used(calibrated, "used_memory_mb") - used(plain, "used_memory_mb")
         == (5000 - 4096) * replicas
     )
-    assert netflix.place(exact=False, calibrated=True, target="local").to_dict() == plain
+    assert (
+        netflix.place(exact=False, calibrated=True, target="local").model_dump(mode="json") == plain
+    )
     placed = cli.json("place", "--calibrated", "--first-fit")
     assert placed["calibrated"]["recommendation/user_embedding@1.0"]["gpu_memory_mb"] == {
         "declared": 6144,

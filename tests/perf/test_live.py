@@ -97,8 +97,8 @@ def test_throughput_scales_with_instances(live: Workspace, tmp_path: Path) -> No
     assert [p.model for p in over] == ["tools/quad@1.0"]
     assert "more than the 8 MB declared" in over[0].message
 
-    declared = live.place().to_dict()
-    calibrated = live.place(calibrated=True).to_dict()
+    declared = live.place().model_dump(mode="json")
+    calibrated = live.place(calibrated=True).model_dump(mode="json")
     used = sum(s["used_memory_mb"] for s in declared["servers"])
     used_calibrated = sum(s["used_memory_mb"] for s in calibrated["servers"])
     # quad: 4 instances at the measured size instead of 8 MB; single: measured < 2048.

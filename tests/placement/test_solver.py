@@ -420,10 +420,10 @@ def test_lower_bound_counts_the_largest_gpus_first() -> None:
     assert lower_bound_gpus([demand("x", 100, replicas=2)], fleet) == 4  # more than all of it
 
 
-def test_to_dict_is_json() -> None:
+def test_model_dump_is_json() -> None:
     fleet = Fleet(servers=[server("a", 24), server("b", 24)])
     placement = place([demand("x", 4, replicas=2), demand("y", 30)], fleet)
-    data = json.loads(json.dumps(placement.to_dict()))
+    data = json.loads(json.dumps(placement.model_dump(mode="json")))
     assert data["feasible"] is False
     assert data["gpus_used"] == 2 and data["lower_bound_gpus"] == 2
     assert data["unplaced"][0]["resource"] == GPU_MEMORY and data["unplaced"][0]["gap"] == 6 * GB

@@ -32,4 +32,4 @@ def test_latest_per_version_and_target(store: CatalogStore) -> None:
     history = log.history("a/m", target="local", kind="perf")
     assert [m.summary["n"] for m in history] == [5, 3, 1]
     assert [m.ref for m in log.history(limit=2)] == ["b/other@1.0", "a/m@2.0"]
-    assert history[0].to_dict()["target"] == "local"
+    assert history[0].model_dump(mode="json")["target"] == "local"

@@ -19,6 +19,7 @@ from modelyard.deploy.runner import DeployOptions, DeployResult
 from modelyard.errors import Conflict, ModelyardError, NotFound
 from modelyard.workspace import Workspace
 
+JobState = Literal["running", "succeeded", "failed"]
 # Progress events kept per job (a large rollout keeps its latest ones).
 MAX_EVENTS = 2000
 
@@ -30,7 +31,7 @@ class DeployJob:
     alias: str | None
     actor: str
     started_at: datetime
-    state: str = "running"  # running | succeeded | failed
+    state: JobState = "running"
     finished_at: datetime | None = None
     models: dict[str, str] = field(default_factory=dict)
     progress: list[dict[str, Any]] = field(default_factory=list)
@@ -73,7 +74,7 @@ class JobSnapshot(BaseModel):
     target: str
     alias: str | None
     actor: str
-    state: Literal["running", "succeeded", "failed"]
+    state: JobState
     started_at: datetime
     finished_at: datetime | None
     models: dict[str, str] = Field(description="The latest state of each model.")
@@ -158,7 +159,7 @@ class DeployJobs:
     def _finish(
         self,
         job: DeployJob,
-        state: str,
+        state: JobState,
         result: dict[str, Any] | None,
         error: dict[str, Any] | None,
     ) -> None:

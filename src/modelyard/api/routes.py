@@ -25,8 +25,12 @@ from modelyard.deploy.runner import DeployOptions
 from modelyard.errors import Forbidden, InputError
 from modelyard.ops.catalog import ShowResult
 from modelyard.ops.rollout import StatusResult
+from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
+from modelyard.report.data import CatalogReport
 from modelyard.report.graphs import render_svg, to_dot
+from modelyard.store.access import ApiToken
+from modelyard.validation import ValidationReport
 from modelyard.workspace import Workspace
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -286,18 +290,18 @@ def set_alias(
 # Validation and plans ----------------------------------------------------------------
 
 
-@router.get("/validation", response_model=schemas.ValidationOut, tags=["catalog"])
+@router.get("/validation", response_model=ValidationReport, tags=["catalog"])
 def validation(
     request: Request, _caller: Caller, strict: bool = False, alias: AliasQuery = None
-) -> dict[str, Any]:
+) -> ValidationReport:
     """Every finding about the catalog: dependencies, cycles, capacity, SLA budgets."""
-    return _ws(request).validate(strict=strict, alias=alias).to_dict()
+    return _ws(request).validate(strict=strict, alias=alias)
 
 
-@router.get("/plan", response_model=schemas.PlanOut, tags=["catalog"])
-def plan(request: Request, _caller: Caller, alias: AliasQuery = None) -> dict[str, Any]:
+@router.get("/plan", response_model=DeploymentPlan, tags=["catalog"])
+def plan(request: Request, _caller: Caller, alias: AliasQuery = None) -> DeploymentPlan:
     """Deployment order: waves, each model's dependencies, the critical path."""
-    return _ws(request).plan(alias=alias).to_dict()
+    return _ws(request).plan(alias=alias)
 
 
 @router.get("/plan/rollout", response_model=RolloutPlan, tags=["deployments"])
@@ -393,10 +397,10 @@ def status(
 # Reports -----------------------------------------------------------------------------
 
 
-@router.get("/report", response_model=schemas.ReportOut, tags=["reports"])
-def report(request: Request, _caller: Caller, alias: AliasQuery = None) -> dict[str, Any]:
+@router.get("/report", response_model=CatalogReport, tags=["reports"])
+def report(request: Request, _caller: Caller, alias: AliasQuery = None) -> CatalogReport:
     """Structure by domain, resource usage, SLA statistics."""
-    return _ws(request).report(alias=alias).to_dict()
+    return _ws(request).report(alias=alias)
 
 
 @router.get(
@@ -435,16 +439,14 @@ def audit(
 ) -> schemas.AuditOut:
     """Every change, newest first: who, what, before, after, when (admins only)."""
     entries = _ws(request).access.entries(limit=limit, actor=actor, action=action)
-    return schemas.AuditOut(
-        entries=[schemas.AuditEntryOut.model_validate(e.to_dict()) for e in entries]
-    )
+    return schemas.AuditOut(entries=entries)
 
 
 @router.get("/tokens", response_model=schemas.TokenList, tags=["access"])
 def tokens(request: Request, _caller: Admin, include_revoked: bool = False) -> schemas.TokenList:
     """API tokens (never their secrets)."""
     found = _ws(request).access.tokens(include_revoked=include_revoked)
-    return schemas.TokenList(tokens=[schemas.TokenOut.model_validate(t.to_dict()) for t in found])
+    return schemas.TokenList(tokens=found)
 
 
 @router.post("/tokens", response_model=schemas.TokenCreated, status_code=201, tags=["access"])
@@ -453,15 +455,12 @@ def create_token(request: Request, body: schemas.TokenIn, caller: Admin) -> sche
     token, secret = _ws(request).access.create_token(
         body.team, body.role, body.description, actor=caller.actor
     )
-    return schemas.TokenCreated(
-        token=schemas.TokenOut.model_validate(token.to_dict()), secret=secret
-    )
+    return schemas.TokenCreated(token=token, secret=secret)
 
 
-@router.delete("/tokens/{token_id}", response_model=schemas.TokenOut, tags=["access"])
+@router.delete("/tokens/{token_id}", response_model=ApiToken, tags=["access"])
 def revoke_token(
     request: Request, token_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], caller: Admin
-) -> schemas.TokenOut:
+) -> ApiToken:
     """Revoke a token: it is refused (401) from now on."""
-    token = _ws(request).access.revoke_token(token_id, actor=caller.actor)
-    return schemas.TokenOut.model_validate(token.to_dict())
+    return _ws(request).access.revoke_token(token_id, actor=caller.actor)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelyard.store.access import ApiToken, AuditEntry
 from modelyard.store.history import DeploymentRecord
 
 Role = Literal["viewer", "maintainer", "admin"]
@@ -114,32 +115,6 @@ class AliasList(_Out):
     aliases: list[AliasOut]
 
 
-class ValidationOut(_Out):
-    ok: bool
-    status: Literal["healthy", "needs_attention", "invalid"]
-    models: int
-    strict: bool
-    errors: int
-    warnings: int
-    needs: dict[str, Any]
-    problems: list[ProblemOut]
-
-
-class PlannedModel(_Out):
-    ref: str
-    model: str
-    version: str
-    dependencies: list[str]
-
-
-class PlanOut(_Out):
-    ok: bool
-    models: int
-    waves: list[list[PlannedModel]]
-    critical_path: list[str]
-    critical_path_length: int
-
-
 class DeployIn(_In):
     target: str = Field(default="local", max_length=64)
     alias: str | None = Field(
@@ -182,25 +157,8 @@ class TargetList(_Out):
     targets: list[TargetOut]
 
 
-class ReportOut(_Out):
-    ok: bool
-    structure: dict[str, Any]
-    resources: dict[str, Any]
-    sla: dict[str, Any]
-
-
-class AuditEntryOut(_Out):
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    object: str
-    before: Any
-    after: Any
-
-
 class AuditOut(_Out):
-    entries: list[AuditEntryOut]
+    entries: list[AuditEntry]
 
 
 class TokenIn(_In):
@@ -209,20 +167,10 @@ class TokenIn(_In):
     description: str = Field(default="", max_length=200)
 
 
-class TokenOut(_Out):
-    id: int
-    prefix: str
-    team: str
-    role: Role
-    description: str
-    created_at: datetime
-    revoked_at: datetime | None
-
-
 class TokenCreated(_Out):
-    token: TokenOut
+    token: ApiToken
     secret: str = Field(description="The bearer token; shown only in this response.")
 
 
 class TokenList(_Out):
-    tokens: list[TokenOut]
+    tokens: list[ApiToken]

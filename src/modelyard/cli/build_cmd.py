@@ -61,7 +61,7 @@ def validate(
             strict=strict, alias=alias, live=live, target=target
         ),
         render.render_validation,
-        lambda r: r.to_dict(),
+        lambda r: r.model_dump(mode="json"),
     )
     if not report.ok:
         raise typer.Exit(1)
@@ -103,7 +103,7 @@ def plan(
             as_json,
             lambda: open_workspace(workspace, db).plan(alias=alias),
             render.render_plan,
-            lambda p: p.to_dict(),
+            lambda p: p.model_dump(mode="json"),
         )
         return
 
@@ -174,7 +174,7 @@ def report(
         as_json,
         lambda: open_workspace(workspace, db).report(alias=alias),
         render.render_report,
-        lambda r: r.to_dict(),
+        lambda r: r.model_dump(mode="json"),
     )
 
 
@@ -275,7 +275,7 @@ def place_models(
         show,
         lambda r: {
             "ok": r[0].feasible,
-            **r[0].to_dict(),
+            **r[0].model_dump(mode="json"),
             **({"calibrated": r[1]} if calibrated else {}),
         },
     )

@@ -30,7 +30,7 @@ def doctor(
     """
     report = diagnose(workspace, db)
     if as_json:
-        render.print_json(report.to_dict())
+        render.print_json(report.model_dump(mode="json"))
     else:
         _show(report)
     raise typer.Exit(report.exit_code)

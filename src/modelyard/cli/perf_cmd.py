@@ -130,7 +130,7 @@ def perf(
 
             return ws.perf(reference, target, options=options, progress=progress)
 
-    report = run(as_json, action, render_perf, lambda r: r.to_dict())
+    report = run(as_json, action, render_perf, lambda r: r.model_dump(mode="json"))
     if not report.passed:
         raise typer.Exit(1)
 
@@ -256,7 +256,7 @@ def measurements(
         as_json,
         lambda: open_workspace(workspace, db).measurements(reference, target=target, limit=limit),
         _show_measurements,
-        lambda found: {"ok": True, "measurements": [m.to_dict() for m in found]},
+        lambda found: {"ok": True, "measurements": [m.model_dump(mode="json") for m in found]},
     )
 
 

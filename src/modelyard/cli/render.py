@@ -336,26 +336,25 @@ def render_status(status: StatusResult) -> None:
 
 
 def render_placement(placement: Placement) -> None:
-    data = placement.to_dict()
-    for server in data["servers"]:
+    for server in placement.servers:
         table = Table(
-            title=f"{server['server']}: {server['used_gpu_memory_mb']:,} of "
-            f"{server['gpu_memory_mb']:,} MB GPU memory, "
-            f"{server['used_memory_mb']:,} of {server['memory_mb']:,} MB memory, "
-            f"{server['used_cpu_cores']:g} of {server['cpu_cores']:g} cores",
+            title=f"{server.server}: {server.used_gpu_memory_mb:,} of "
+            f"{server.gpu_memory_mb:,} MB GPU memory, "
+            f"{server.used_memory_mb:,} of {server.memory_mb:,} MB memory, "
+            f"{server.used_cpu_cores:g} of {server.cpu_cores:g} cores",
             title_justify="left",
         )
         table.add_column("GPU")
         table.add_column("used", justify="right")
         table.add_column("models")
         by_gpu: dict[int | None, list[str]] = {}
-        for a in placement.on(server["server"]):
+        for a in placement.on(server.server):
             by_gpu.setdefault(a.gpu_index, []).append(f"{a.ref} ×{a.instances}")
-        for gpu in server["gpus"]:
+        for gpu in placement.gpus_of(server.server):
             table.add_row(
-                str(gpu["index"]),
-                f"{gpu['used_mb']:,} / {gpu['memory_mb']:,} MB ({gpu['utilisation']:.0%})",
-                "\n".join(by_gpu.get(gpu["index"], [])) or "-",
+                str(gpu.index),
+                f"{gpu.used_mb:,} / {gpu.memory_mb:,} MB ({gpu.utilisation:.0%})",
+                "\n".join(by_gpu.get(gpu.index, [])) or "-",
             )
         if by_gpu.get(None):
             table.add_row("CPU", "", "\n".join(by_gpu[None]))

@@ -128,7 +128,11 @@ def token_create(
             team, role, description, actor=local_actor()
         ),
         show,
-        lambda created: {"ok": True, "token": created[0].to_dict(), "secret": created[1]},
+        lambda created: {
+            "ok": True,
+            "token": created[0].model_dump(mode="json"),
+            "secret": created[1],
+        },
     )
 
 
@@ -159,7 +163,7 @@ def token_list(
         as_json,
         lambda: open_workspace(workspace, db).access.tokens(include_revoked=include_revoked),
         show,
-        lambda tokens: {"ok": True, "tokens": [t.to_dict() for t in tokens]},
+        lambda tokens: {"ok": True, "tokens": [t.model_dump(mode="json") for t in tokens]},
     )
 
 
@@ -175,7 +179,7 @@ def token_revoke(
         as_json,
         lambda: open_workspace(workspace, db).access.revoke_token(token_id, actor=local_actor()),
         lambda t: render.console.print(f"token {t.id} ({t.prefix}...) revoked"),
-        lambda t: {"ok": True, "token": t.to_dict()},
+        lambda t: {"ok": True, "token": t.model_dump(mode="json")},
     )
 
 
@@ -213,7 +217,7 @@ def audit(
             limit=limit, actor=actor, action=action
         ),
         show,
-        lambda entries: {"ok": True, "entries": [e.to_dict() for e in entries]},
+        lambda entries: {"ok": True, "entries": [e.model_dump(mode="json") for e in entries]},
     )
 
 

@@ -198,7 +198,7 @@ def validate(
     merged = sorted(
         report.problems + problems, key=lambda p: (order[p.severity], p.code, p.model or "")
     )
-    return dataclasses.replace(report, problems=merged)
+    return report.model_copy(update={"problems": merged})
 
 
 def plan(ctx: Context, *, alias: str | None = None) -> DeploymentPlan:

@@ -60,7 +60,12 @@ def perf(
     log.record(model_id, spec.version, target, "perf", report.perf_summary(), report.measured_at)
     if report.memory is not None:
         log.record(
-            model_id, spec.version, target, "memory", report.memory.to_dict(), report.measured_at
+            model_id,
+            spec.version,
+            target,
+            "memory",
+            report.memory.model_dump(mode="json"),
+            report.measured_at,
         )
     return report
 

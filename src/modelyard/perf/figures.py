@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_serializer
 
 from modelyard.catalog.spec import Resources, Sla
 
@@ -105,12 +107,14 @@ class PhaseTotals:
         )
 
 
-@dataclass(frozen=True)
-class ServerTimes:
+class ServerTimes(BaseModel):
     """Triton's own view of the requests of one measurement, averages per request (ms).
 
     `request_ms` is Triton's end-to-end time inside the server; the rest of the
-    client-side latency is HTTP, (de)serialisation and the client itself."""
+    client-side latency is HTTP, (de)serialisation and the client itself. JSON rounds
+    the times to 4 decimals."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     requests: int
     failed: int
@@ -121,21 +125,28 @@ class ServerTimes:
     compute_infer_ms: float
     compute_output_ms: float
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def compute_ms(self) -> float:
         return self.compute_input_ms + self.compute_infer_ms + self.compute_output_ms
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **{k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()},
-            "compute_ms": round(self.compute_ms, 4),
-        }
+    @field_serializer(
+        "request_ms",
+        "queue_ms",
+        "compute_input_ms",
+        "compute_infer_ms",
+        "compute_output_ms",
+        "compute_ms",
+    )
+    def _rounded(self, value: float) -> float:
+        return round(value, 4)
 
 
-@dataclass(frozen=True)
-class StepShare:
+class StepShare(BaseModel):
     """One ensemble step: Triton's time per ensemble request in the step model, and its
-    share of the ensemble's end-to-end server time."""
+    share of the ensemble's end-to-end server time (JSON: rounded to 4 decimals)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str
     requests: int
@@ -144,15 +155,9 @@ class StepShare:
     compute_ms: float
     share: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "requests": self.requests,
-            "request_ms": round(self.request_ms, 4),
-            "queue_ms": round(self.queue_ms, 4),
-            "compute_ms": round(self.compute_ms, 4),
-            "share": round(self.share, 4),
-        }
+    @field_serializer("request_ms", "queue_ms", "compute_ms", "share")
+    def _rounded(self, value: float) -> float:
+        return round(value, 4)
 
 
 def step_shares(ensemble: ServerTimes, steps: Mapping[str, ServerTimes]) -> list[StepShare]:
@@ -166,18 +171,27 @@ def step_shares(ensemble: ServerTimes, steps: Mapping[str, ServerTimes]) -> list
     shares = []
     for model, times in steps.items():
         if ensemble.requests == 0:
-            shares.append(StepShare(model, times.requests, 0.0, 0.0, 0.0, 0.0))
+            shares.append(
+                StepShare(
+                    model=model,
+                    requests=times.requests,
+                    request_ms=0.0,
+                    queue_ms=0.0,
+                    compute_ms=0.0,
+                    share=0.0,
+                )
+            )
             continue
         scale = times.requests / ensemble.requests
         per_request = times.request_ms * scale
         shares.append(
             StepShare(
-                model,
-                times.requests,
-                per_request,
-                times.queue_ms * scale,
-                times.compute_ms * scale,
-                per_request / ensemble.request_ms if ensemble.request_ms else 0.0,
+                model=model,
+                requests=times.requests,
+                request_ms=per_request,
+                queue_ms=times.queue_ms * scale,
+                compute_ms=times.compute_ms * scale,
+                share=per_request / ensemble.request_ms if ensemble.request_ms else 0.0,
             )
         )
     return shares
@@ -209,17 +223,20 @@ def parse_prometheus(text: str) -> MetricSamples:
     return samples
 
 
-@dataclass(frozen=True)
-class MetricTimes:
-    """Queue and compute time per request from Triton's metrics endpoint (counters in µs)."""
+class MetricTimes(BaseModel):
+    """Queue and compute time per request from Triton's metrics endpoint (counters in µs;
+    JSON: ms rounded to 4 decimals)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     requests: int
     queue_ms: float
     compute_infer_ms: float
     request_ms: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+    @field_serializer("queue_ms", "compute_infer_ms", "request_ms")
+    def _rounded(self, value: float) -> float:
+        return round(value, 4)
 
 
 def metric_times(
@@ -245,57 +262,61 @@ def metric_times(
     count = int(delta("nv_inference_request_success"))
     scale = 1 / count / 1000 if count else 0.0
     return MetricTimes(
-        count,
-        delta("nv_inference_queue_duration_us") * scale,
-        delta("nv_inference_compute_infer_duration_us") * scale,
-        delta("nv_inference_request_duration_us") * scale,
+        requests=count,
+        queue_ms=delta("nv_inference_queue_duration_us") * scale,
+        compute_infer_ms=delta("nv_inference_compute_infer_duration_us") * scale,
+        request_ms=delta("nv_inference_request_duration_us") * scale,
     )
 
 
 # Levels and SLA verdicts -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LevelResult:
-    """One concurrency level: the measured requests (warm-up excluded) and what Triton saw."""
+class LevelResult(BaseModel):
+    """One concurrency level: the measured requests (warm-up excluded) and what Triton saw.
+
+    JSON: `requests` and `latency_ms` (rounded to 3 decimals) from `latency`, and
+    `warmup` with the warm-up's requests and mean."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     concurrency: int
-    latency: LatencySummary | None
+    latency: LatencySummary | None = Field(exclude=True)
     throughput_rps: float
     duration_s: float
     errors: int
     stopped_by: str  # "requests" | "time"
-    warmup_requests: int
-    warmup_mean_ms: float | None
+    warmup_requests: int = Field(exclude=True)
+    warmup_mean_ms: float | None = Field(exclude=True)
     server: ServerTimes | None = None
     metrics: MetricTimes | None = None
-    steps: list[StepShare] = field(default_factory=list)
-    error_samples: list[str] = field(default_factory=list)
+    steps: list[StepShare] = Field(default_factory=list)
+    error_samples: list[str] = Field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def requests(self) -> int:
+        return self.latency.requests if self.latency else 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def latency_ms(self) -> dict[str, float] | None:
+        if self.latency is None:
+            return None
+        return {k: round(v, 3) for k, v in asdict(self.latency).items() if k != "requests"}
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def warmup(self) -> dict[str, int | float | None]:
+        mean = self.warmup_mean_ms
         return {
-            "concurrency": self.concurrency,
-            "requests": self.latency.requests if self.latency else 0,
-            "errors": self.errors,
-            "latency_ms": (
-                {k: round(v, 3) for k, v in asdict(self.latency).items() if k != "requests"}
-                if self.latency
-                else None
-            ),
-            "throughput_rps": round(self.throughput_rps, 3),
-            "duration_s": round(self.duration_s, 3),
-            "stopped_by": self.stopped_by,
-            "warmup": {
-                "requests": self.warmup_requests,
-                "mean_ms": round(self.warmup_mean_ms, 3)
-                if self.warmup_mean_ms is not None
-                else None,
-            },
-            "server": self.server.to_dict() if self.server else None,
-            "metrics": self.metrics.to_dict() if self.metrics else None,
-            "steps": [s.to_dict() for s in self.steps],
-            "error_samples": self.error_samples,
+            "requests": self.warmup_requests,
+            "mean_ms": round(mean, 3) if mean is not None else None,
         }
+
+    @field_serializer("throughput_rps", "duration_s")
+    def _rounded(self, value: float) -> float:
+        return round(value, 3)
 
 
 @dataclass(frozen=True)
@@ -320,13 +341,14 @@ class LevelFigures:
         )
 
 
-@dataclass(frozen=True)
-class SlaCheck:
+class SlaCheck(BaseModel):
     """One SLA target against a measurement: the figure, the verdict and the margin
-    (positive: room left; negative: missed by)."""
+    (positive: room left; negative: missed by). JSON rounds the figures."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     target: str  # "latency_p99" | "throughput"
-    declared: float
+    declared: int | float  # as the SLA gives it (its defaults are ints)
     measured: float
     unit: str
     passed: bool
@@ -335,23 +357,18 @@ class SlaCheck:
     requests: int
     note: str = ""
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def margin_pct(self) -> float:
         return 100 * self.margin / self.declared if self.declared else 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "declared": self.declared,
-            "measured": round(self.measured, 3),
-            "unit": self.unit,
-            "passed": self.passed,
-            "margin": round(self.margin, 3),
-            "margin_pct": round(self.margin_pct, 1),
-            "concurrency": self.concurrency,
-            "requests": self.requests,
-            "note": self.note,
-        }
+    @field_serializer("measured", "margin")
+    def _rounded(self, value: float) -> float:
+        return round(value, 3)
+
+    @field_serializer("margin_pct")
+    def _rounded_pct(self, value: float) -> float:
+        return round(value, 1)
 
     def describe(self) -> str:
         verb = "meets" if self.passed else "misses"
@@ -385,26 +402,26 @@ def check_sla(levels: Iterable[LevelFigures], sla: Sla) -> list[SlaCheck]:
     served = best_throughput.throughput_rps if within else 0.0
     return [
         SlaCheck(
-            "latency_p99",
-            budget,
-            best_latency.p99_ms,
-            "ms",
-            best_latency.p99_ms <= budget,
-            budget - best_latency.p99_ms,
-            best_latency.concurrency,
-            best_latency.requests,
-            "" if fast_enough else f"no level reached {needed:g} rps",
+            target="latency_p99",
+            declared=budget,
+            measured=best_latency.p99_ms,
+            unit="ms",
+            passed=best_latency.p99_ms <= budget,
+            margin=budget - best_latency.p99_ms,
+            concurrency=best_latency.concurrency,
+            requests=best_latency.requests,
+            note="" if fast_enough else f"no level reached {needed:g} rps",
         ),
         SlaCheck(
-            "throughput",
-            needed,
-            served,
-            "rps",
-            bool(within) and served >= needed,
-            served - needed,
-            best_throughput.concurrency,
-            best_throughput.requests,
-            ""
+            target="throughput",
+            declared=needed,
+            measured=served,
+            unit="rps",
+            passed=bool(within) and served >= needed,
+            margin=served - needed,
+            concurrency=best_throughput.concurrency,
+            requests=best_throughput.requests,
+            note=""
             if within
             else f"no level had a p99 within {budget:g} ms; the best "
             f"throughput at any latency was {best_throughput.throughput_rps:,.1f} rps",
@@ -417,8 +434,7 @@ def check_sla(levels: Iterable[LevelFigures], sla: Sla) -> list[SlaCheck]:
 MB = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class MemoryDrift:
+class MemoryDrift(BaseModel):
     """Measured memory per instance against the declaration.
 
     `memory_mb` is the larger of the instances' process memory (resident set of the
@@ -426,15 +442,20 @@ class MemoryDrift:
     spread over the instances; `gpu_memory_mb` is Triton's GPU `memory_usage` spread
     over the instances, None where Triton reported none (a CPU-only server, or a
     backend that does not report it).
+
+    JSON (what the catalog keeps, read back by `from_dict`): `declared`, `measured` and
+    `drift`, each with `memory_mb` and `gpu_memory_mb`, MB rounded to 2 decimals.
     """
 
+    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
+
     instances: int
-    declared_memory_mb: int
-    declared_gpu_memory_mb: int
-    memory_mb: float | None
-    gpu_memory_mb: float | None
+    declared_memory_mb: int = Field(exclude=True)
+    declared_gpu_memory_mb: int = Field(exclude=True)
+    memory_mb: float | None = Field(exclude=True)
+    gpu_memory_mb: float | None = Field(exclude=True)
     process_rss_mb: list[float]
-    triton_memory_usage: dict[str, int]
+    triton_memory_usage: dict[str, int] = Field(serialization_alias="triton_memory_usage_bytes")
 
     @property
     def memory_drift_mb(self) -> float | None:
@@ -446,6 +467,25 @@ class MemoryDrift:
             None if self.gpu_memory_mb is None else self.gpu_memory_mb - self.declared_gpu_memory_mb
         )
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def declared(self) -> dict[str, int]:
+        return {"memory_mb": self.declared_memory_mb, "gpu_memory_mb": self.declared_gpu_memory_mb}
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def measured(self) -> dict[str, float | None]:
+        return {"memory_mb": _mb(self.memory_mb), "gpu_memory_mb": _mb(self.gpu_memory_mb)}
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def drift(self) -> dict[str, float | None]:
+        return {
+            "memory_mb": _mb(self.memory_drift_mb),
+            "gpu_memory_mb": _mb(self.gpu_memory_drift_mb),
+        }
+
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def over_declared(self) -> list[str]:
         """The resources (`memory_mb`, `gpu_memory_mb`) measured above their declaration."""
@@ -456,40 +496,26 @@ class MemoryDrift:
             over.append("gpu_memory_mb")
         return over
 
-    def to_dict(self) -> dict[str, Any]:
-        def rounded(value: float | None) -> float | None:
-            return None if value is None else round(value, 2)
-
-        return {
-            "instances": self.instances,
-            "declared": {
-                "memory_mb": self.declared_memory_mb,
-                "gpu_memory_mb": self.declared_gpu_memory_mb,
-            },
-            "measured": {
-                "memory_mb": rounded(self.memory_mb),
-                "gpu_memory_mb": rounded(self.gpu_memory_mb),
-            },
-            "drift": {
-                "memory_mb": rounded(self.memory_drift_mb),
-                "gpu_memory_mb": rounded(self.gpu_memory_drift_mb),
-            },
-            "over_declared": self.over_declared,
-            "process_rss_mb": [round(v, 2) for v in self.process_rss_mb],
-            "triton_memory_usage_bytes": self.triton_memory_usage,
-        }
+    @field_serializer("process_rss_mb")
+    def _rounded(self, values: list[float]) -> list[float]:
+        return [round(v, 2) for v in values]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MemoryDrift:
+        """A drift from its JSON form (a stored memory measurement's summary)."""
         return cls(
-            int(data["instances"]),
-            int(data["declared"]["memory_mb"]),
-            int(data["declared"]["gpu_memory_mb"]),
-            data["measured"]["memory_mb"],
-            data["measured"]["gpu_memory_mb"],
-            list(data.get("process_rss_mb", [])),
-            dict(data.get("triton_memory_usage_bytes", {})),
+            instances=int(data["instances"]),
+            declared_memory_mb=int(data["declared"]["memory_mb"]),
+            declared_gpu_memory_mb=int(data["declared"]["gpu_memory_mb"]),
+            memory_mb=data["measured"]["memory_mb"],
+            gpu_memory_mb=data["measured"]["gpu_memory_mb"],
+            process_rss_mb=list(data.get("process_rss_mb", [])),
+            triton_memory_usage=dict(data.get("triton_memory_usage_bytes", {})),
         )
+
+
+def _mb(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def memory_usage_bytes(
@@ -522,11 +548,11 @@ def memory_drift(
         candidates.append(host_reported / MB / count)
     gpu = triton_usage.get("GPU")
     return MemoryDrift(
-        count,
-        resources.memory_mb,
-        resources.gpu_memory_mb,
-        max(candidates) if candidates else None,
-        gpu / MB / count if gpu else None,
-        [rss / MB for rss in process_rss_bytes],
-        dict(triton_usage),
+        instances=count,
+        declared_memory_mb=resources.memory_mb,
+        declared_gpu_memory_mb=resources.gpu_memory_mb,
+        memory_mb=max(candidates) if candidates else None,
+        gpu_memory_mb=gpu / MB / count if gpu else None,
+        process_rss_mb=[rss / MB for rss in process_rss_bytes],
+        triton_memory_usage=dict(triton_usage),
     )

@@ -73,7 +73,7 @@ def live_problems(
                     details={
                         "measurement": measurement.id,
                         "target": measurement.target,
-                        "check": check.to_dict(),
+                        "check": check.model_dump(mode="json"),
                     },
                 )
             )

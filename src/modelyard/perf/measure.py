@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_serializer
+
 from modelyard.catalog.spec import Resources, Sla
 from modelyard.errors import InputError, TritonError
 from modelyard.perf.figures import (
@@ -28,6 +30,7 @@ from modelyard.perf.figures import (
 )
 from modelyard.perf.load import LoadProgress, client_overhead_s, run_level
 from modelyard.perf.processes import stub_processes
+from modelyard.store.timestamps import Timestamp
 from modelyard.triton.client import TritonClient, read_metrics
 from modelyard.triton.inputs import RequestInputs, request_inputs
 
@@ -77,56 +80,88 @@ class PerfSubject:
     metrics_url: str | None = None
 
 
-@dataclass
-class PerfReport:
-    """Everything one run measured, with the verdicts."""
+class PerfReport(BaseModel):
+    """Everything one run measured, with the verdicts.
 
-    subject: PerfSubject
-    measured_at: datetime
-    options: PerfOptions
+    JSON: the subject's model, version, target and Triton name, the options that shape
+    the load, the SLA, then the figures; `perf_summary` is the part the catalog keeps.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
+
+    ok: bool = True
+    subject: PerfSubject = Field(exclude=True)
+    measured_at: Timestamp
+    options: PerfOptions = Field(exclude=True)
     client_overhead_ms: float
     levels: list[LevelResult]
     checks: list[SlaCheck]
     memory: MemoryDrift | None
-    steps: list[str]
-    notes: list[str] = field(default_factory=list)
+    steps: list[str] = Field(serialization_alias="ensemble_steps")
+    notes: list[str] = Field(default_factory=list)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def passed(self) -> bool:
         return all(check.passed for check in self.checks)
 
-    def perf_summary(self) -> dict[str, Any]:
-        """What the catalog keeps of the run (measurements.summary_json, kind perf)."""
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def model(self) -> str:
+        return self.subject.model_id
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def version(self) -> str:
+        return self.subject.version
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def target(self) -> str:
+        return self.subject.target
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def triton_name(self) -> str:
+        return self.subject.triton_name
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def triton_version(self) -> int:
+        return self.subject.triton_version
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def url(self) -> str:
+        return self.subject.url
+
+    @computed_field(alias="options")  # type: ignore[prop-decorator]
+    @property
+    def load(self) -> dict[str, Any]:
+        """The options that shape the load (JSON: `options`)."""
         return {
-            "triton_name": self.subject.triton_name,
-            "triton_version": self.subject.triton_version,
-            "url": self.subject.url,
-            "passed": self.passed,
-            "client_overhead_ms": round(self.client_overhead_ms, 4),
-            "options": {
-                "concurrency": list(self.options.concurrency),
-                "duration_s": self.options.duration_s,
-                "max_requests": self.options.max_requests,
-                "warmup_requests": self.options.warmup_requests,
-            },
-            "sla": self.subject.sla.model_dump(),
-            "checks": [c.to_dict() for c in self.checks],
-            "levels": [level.to_dict() for level in self.levels],
-            "ensemble_steps": self.steps,
-            "notes": self.notes,
+            "concurrency": list(self.options.concurrency),
+            "duration_s": self.options.duration_s,
+            "max_requests": self.options.max_requests,
+            "warmup_requests": self.options.warmup_requests,
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": True,
-            "passed": self.passed,
-            "model": self.subject.model_id,
-            "version": self.subject.version,
-            "target": self.subject.target,
-            "measured_at": self.measured_at.isoformat(),
-            **self.perf_summary(),
-            "memory": self.memory.to_dict() if self.memory else None,
-        }
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sla(self) -> dict[str, Any]:
+        return self.subject.sla.model_dump()
+
+    @field_serializer("client_overhead_ms")
+    def _rounded(self, value: float) -> float:
+        return round(value, 4)
+
+    def perf_summary(self) -> dict[str, Any]:
+        """What the catalog keeps of the run (measurements.summary_json, kind perf)."""
+        return self.model_dump(mode="json", exclude=_NOT_SUMMARISED)
+
+
+# What `perf_summary` leaves out: the measurement row has these (or memory has its own).
+_NOT_SUMMARISED = {"ok", "model", "version", "target", "measured_at", "memory"}
 
 
 def measure(
@@ -185,15 +220,15 @@ def measure(
         if lv.latency
     ]
     return PerfReport(
-        subject,
-        measured_at,
-        options,
-        overhead_s * 1000,
-        levels,
-        check_sla(figures, subject.sla),
-        memory,
-        steps,
-        notes,
+        subject=subject,
+        measured_at=measured_at,
+        options=options,
+        client_overhead_ms=overhead_s * 1000,
+        levels=levels,
+        checks=check_sla(figures, subject.sla),
+        memory=memory,
+        steps=steps,
+        notes=notes,
     )
 
 

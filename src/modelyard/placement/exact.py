@@ -210,17 +210,28 @@ def _placement(
         gpu_in_use = sum(gpu_used[p] for p, (owner, _) in enumerate(gpus) if owner == s)
         servers.append(
             ServerUsage(
-                server.name,
-                server.memory_mb,
-                memory_used[s],
-                server.cpu_cores,
-                cpu_used[s],
-                gpu_total,
-                gpu_in_use,
+                server=server.name,
+                memory_mb=server.memory_mb,
+                used_memory_mb=memory_used[s],
+                cpu_cores=server.cpu_cores,
+                used_cpu_cores=cpu_used[s],
+                gpu_memory_mb=gpu_total,
+                used_gpu_memory_mb=gpu_in_use,
             )
         )
     usage = [
-        GpuUsage(fleet.servers[owner].name, gpu.index, gpu.memory_mb, gpu_used[p])
+        GpuUsage(
+            server=fleet.servers[owner].name,
+            index=gpu.index,
+            memory_mb=gpu.memory_mb,
+            used_mb=gpu_used[p],
+        )
         for p, (owner, gpu) in enumerate(gpus)
     ]
-    return Placement(assignments, [], servers, usage, lower_bound_gpus(demands, fleet))
+    return Placement(
+        assignments=assignments,
+        unplaced=[],
+        servers=servers,
+        gpus=usage,
+        lower_bound_gpus=lower_bound_gpus(demands, fleet),
+    )

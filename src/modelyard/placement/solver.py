@@ -67,8 +67,10 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field
 
 from modelyard.catalog.spec import ModelSpec
 from modelyard.errors import InputError, NotFound
@@ -190,9 +192,10 @@ def demands_from_specs(specs: Mapping[str, ModelSpec]) -> list[Demand]:
 # Outputs --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Assignment:
+class Assignment(BaseModel):
     """One replica on one server; resources are the replica's totals (all instances)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     ref: str
     model_id: str
@@ -204,28 +207,16 @@ class Assignment:
     memory_mb: int = 0
     cpu_cores: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ref": self.ref,
-            "model_id": self.model_id,
-            "replica": self.replica,
-            "server": self.server,
-            "gpu_index": self.gpu_index,
-            "instances": self.instances,
-            "gpu_memory_mb": self.gpu_memory_mb,
-            "memory_mb": self.memory_mb,
-            "cpu_cores": self.cpu_cores,
-        }
 
-
-@dataclass(frozen=True, slots=True)
-class Shortfall:
+class Shortfall(BaseModel):
     """A replica that does not fit: on which resource, and by how much.
 
     `needed` and `available` are in the resource's unit (MB, cores, or servers for
     `labels`, `isolation` and `replicas-need-distinct-servers`); `available` is the most
     any GPU or server eligible for the replica has free.
     """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     ref: str
     model_id: str
@@ -235,6 +226,7 @@ class Shortfall:
     available: float
     reason: str
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def gap(self) -> float:
         return self.needed - self.available
@@ -245,22 +237,13 @@ class Shortfall:
             f"at most {_num(self.available)} available ({_num(self.gap)} short): {self.reason}"
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ref": self.ref,
-            "model_id": self.model_id,
-            "replica": self.replica,
-            "resource": self.resource,
-            "needed": self.needed,
-            "available": self.available,
-            "gap": self.gap,
-            "reason": self.reason,
-        }
 
+class GpuUsage(BaseModel):
+    """One GPU's memory and how much of it the placement uses (JSON: under its server)."""
 
-@dataclass(frozen=True, slots=True)
-class GpuUsage:
-    server: str
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    server: str = Field(exclude=True)
     index: int
     memory_mb: int
     used_mb: int
@@ -269,13 +252,17 @@ class GpuUsage:
     def free_mb(self) -> int:
         return self.memory_mb - self.used_mb
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def utilisation(self) -> float:
         return self.used_mb / self.memory_mb
 
 
-@dataclass(frozen=True, slots=True)
-class ServerUsage:
+class ServerUsage(BaseModel):
+    """One server's capacity and what the placement uses of it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     server: str
     memory_mb: int
     used_memory_mb: int
@@ -284,6 +271,7 @@ class ServerUsage:
     gpu_memory_mb: int
     used_gpu_memory_mb: int
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def utilisation(self) -> dict[str, float]:
         """Fraction used of host memory, CPU cores and GPU memory (0 without GPUs)."""
@@ -295,30 +283,62 @@ class ServerUsage:
         }
 
 
-@dataclass
-class Placement:
-    """Where every replica runs, what did not fit, and how full the fleet is."""
+class ServerPlacement(ServerUsage):
+    """A server in a placement: its usage, its GPUs, and the Triton settings for it."""
 
-    assignments: list[Assignment]
-    unplaced: list[Shortfall]
-    servers: list[ServerUsage]
     gpus: list[GpuUsage]
+    instance_groups: dict[str, list[dict[str, Any]]]
+    rate_limiter_resources: dict[str, list[dict[str, Any]]]
+    rate_limit_flags: list[str]
+
+
+class Placement(BaseModel):
+    """Where every replica runs, what did not fit, and how full the fleet is.
+
+    JSON: `servers` is `per_server` (each server with its GPUs and Triton settings);
+    the flat `servers` and `gpus` lists are for Python callers.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
+
     lower_bound_gpus: int
     moved: int = 0
-    _by_server: dict[str, list[Assignment]] = field(init=False, repr=False, compare=False)
+    assignments: list[Assignment]
+    unplaced: list[Shortfall]
+    servers: list[ServerUsage] = Field(exclude=True)
+    gpus: list[GpuUsage] = Field(exclude=True)
+    _by_server: dict[str, list[Assignment]] = PrivateAttr(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self._by_server = {usage.server: [] for usage in self.servers}
+    def model_post_init(self, context: Any, /) -> None:
+        by_server: dict[str, list[Assignment]] = {usage.server: [] for usage in self.servers}
         for assignment in self.assignments:
-            self._by_server.setdefault(assignment.server, []).append(assignment)
+            by_server.setdefault(assignment.server, []).append(assignment)
+        self._by_server = by_server
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def feasible(self) -> bool:
         return not self.unplaced
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def gpus_used(self) -> int:
         return len({(a.server, a.gpu_index) for a in self.assignments if a.gpu_index is not None})
+
+    @computed_field(alias="servers")  # type: ignore[prop-decorator]
+    @property
+    def per_server(self) -> list[ServerPlacement]:
+        """Each server's usage, GPUs, instance groups and rate limiter settings."""
+        return [
+            ServerPlacement(
+                **{name: getattr(usage, name) for name in ServerUsage.model_fields},
+                gpus=self.gpus_of(usage.server),
+                instance_groups=self.instance_groups(usage.server),
+                rate_limiter_resources=self.rate_limiter_resources(usage.server),
+                rate_limit_flags=self.rate_limit_flags(usage.server),
+            )
+            for usage in self.servers
+        ]
 
     def on(self, server: str) -> list[Assignment]:
         """The replicas placed on `server`."""
@@ -326,6 +346,10 @@ class Placement:
             return list(self._by_server[server])
         except KeyError:
             raise NotFound(f"no server {server!r} in the fleet of this placement") from None
+
+    def gpus_of(self, server: str) -> list[GpuUsage]:
+        """The GPUs of `server`, in fleet order."""
+        return [gpu for gpu in self.gpus if gpu.server == server]
 
     def instance_groups(self, server: str) -> dict[str, list[dict[str, Any]]]:
         """Per model id on `server`: its Triton `instance_group` entries.
@@ -374,44 +398,6 @@ class Placement:
                 )
         return flags
 
-    def to_dict(self) -> dict[str, Any]:
-        servers = []
-        for usage in self.servers:
-            servers.append(
-                {
-                    "server": usage.server,
-                    "memory_mb": usage.memory_mb,
-                    "used_memory_mb": usage.used_memory_mb,
-                    "cpu_cores": usage.cpu_cores,
-                    "used_cpu_cores": usage.used_cpu_cores,
-                    "gpu_memory_mb": usage.gpu_memory_mb,
-                    "used_gpu_memory_mb": usage.used_gpu_memory_mb,
-                    "utilisation": usage.utilisation,
-                    "gpus": [
-                        {
-                            "index": g.index,
-                            "memory_mb": g.memory_mb,
-                            "used_mb": g.used_mb,
-                            "utilisation": g.utilisation,
-                        }
-                        for g in self.gpus
-                        if g.server == usage.server
-                    ],
-                    "instance_groups": self.instance_groups(usage.server),
-                    "rate_limiter_resources": self.rate_limiter_resources(usage.server),
-                    "rate_limit_flags": self.rate_limit_flags(usage.server),
-                }
-            )
-        return {
-            "feasible": self.feasible,
-            "gpus_used": self.gpus_used,
-            "lower_bound_gpus": self.lower_bound_gpus,
-            "moved": self.moved,
-            "assignments": [a.to_dict() for a in self.assignments],
-            "unplaced": [s.to_dict() for s in self.unplaced],
-            "servers": servers,
-        }
-
 
 def _rate_resource(gpu_index: int | None) -> str:
     return f"gpu{gpu_index}_memory_mb"
@@ -457,8 +443,7 @@ def place(demands: Sequence[Demand], fleet: Fleet, previous: Placement | None = 
         fresh = _Solver(demands, fleet).solve(units, {}, bound)
         if fresh.feasible:
             kept = fresh
-    kept.moved = _count_moved(demands, before, kept)
-    return kept
+    return kept.model_copy(update={"moved": _count_moved(demands, before, kept)})
 
 
 def _units(demands: Sequence[Demand]) -> list[list[Item]]:
@@ -937,7 +922,15 @@ class _Solver:
             d = self.demands[i]
             note = reason if len(unit) == 1 or d.ref == lead else f"{reason} (with {lead})"
             shortfalls.append(
-                Shortfall(d.ref, d.model_id, replica, resource, needed, available, note)
+                Shortfall(
+                    ref=d.ref,
+                    model_id=d.model_id,
+                    replica=replica,
+                    resource=resource,
+                    needed=needed,
+                    available=available,
+                    reason=note,
+                )
             )
         return shortfalls
 
@@ -1152,7 +1145,18 @@ class _Solver:
             for s in self.servers
         ]
         gpus = [
-            GpuUsage(self.servers[g.sid].server.name, g.index, g.memory_mb, g.memory_mb - g.free_mb)
+            GpuUsage(
+                server=self.servers[g.sid].server.name,
+                index=g.index,
+                memory_mb=g.memory_mb,
+                used_mb=g.memory_mb - g.free_mb,
+            )
             for g in self.gpus
         ]
-        return Placement(assignments, shortfalls, servers, gpus, bound)
+        return Placement(
+            assignments=assignments,
+            unplaced=shortfalls,
+            servers=servers,
+            gpus=gpus,
+            lower_bound_gpus=bound,
+        )

@@ -165,28 +165,28 @@ def _graphs(view: CatalogView) -> list[DrawnGraph]:
 def _placement_rows(placement: Placement) -> list[dict[str, Any]]:
     """Per server, per GPU: memory used of capacity and the replicas placed there."""
     servers = []
-    for server in placement.to_dict()["servers"]:
+    for server in placement.servers:
         by_gpu: dict[int | None, list[str]] = {}
-        for a in placement.on(server["server"]):
+        for a in placement.on(server.server):
             by_gpu.setdefault(a.gpu_index, []).append(f"{a.ref} ×{a.instances}")
         servers.append(
             {
-                "name": server["server"],
-                "used_gpu": server["used_gpu_memory_mb"],
-                "gpu": server["gpu_memory_mb"],
-                "used_memory": server["used_memory_mb"],
-                "memory": server["memory_mb"],
-                "used_cpu": server["used_cpu_cores"],
-                "cpu": server["cpu_cores"],
+                "name": server.server,
+                "used_gpu": server.used_gpu_memory_mb,
+                "gpu": server.gpu_memory_mb,
+                "used_memory": server.used_memory_mb,
+                "memory": server.memory_mb,
+                "used_cpu": server.used_cpu_cores,
+                "cpu": server.cpu_cores,
                 "gpus": [
                     {
-                        "index": g["index"],
-                        "used": g["used_mb"],
-                        "memory": g["memory_mb"],
-                        "percent": round(100 * g["utilisation"], 1),
-                        "models": by_gpu.get(g["index"], []),
+                        "index": g.index,
+                        "used": g.used_mb,
+                        "memory": g.memory_mb,
+                        "percent": round(100 * g.utilisation, 1),
+                        "models": by_gpu.get(g.index, []),
                     }
-                    for g in server["gpus"]
+                    for g in placement.gpus_of(server.server)
                 ],
                 "cpu_models": by_gpu.get(None, []),
             }

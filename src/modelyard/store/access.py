@@ -11,15 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, insert, select, update
 
 from modelyard.errors import InputError, NotFound
 from modelyard.store.rows import api_tokens, audit_log
 from modelyard.store.store import CatalogStore, CatalogTransaction, _utc
+from modelyard.store.timestamps import Timestamp
 
 Role = Literal["viewer", "maintainer", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -27,56 +28,36 @@ TOKEN_PREFIX = "myd_"
 _PREFIX_CHARS = 12
 
 
-@dataclass(frozen=True, slots=True)
-class ApiToken:
+class ApiToken(BaseModel):
     """A token as the catalog records it (never the secret)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: int
     prefix: str
     team: str
     role: Role
     description: str
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: Timestamp
+    revoked_at: Timestamp | None
 
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "prefix": self.prefix,
-            "team": self.team,
-            "role": self.role,
-            "description": self.description,
-            "created_at": self.created_at.isoformat(),
-            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
-        }
 
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
+class AuditEntry(BaseModel):
     """One change: who, what (action and object), the state before and after, when."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     id: int
-    at: datetime
+    at: Timestamp
     actor: str
     action: str
     object: str
     before: Any
     after: Any
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "at": self.at.isoformat(),
-            "actor": self.actor,
-            "action": self.action,
-            "object": self.object,
-            "before": self.before,
-            "after": self.after,
-        }
 
 
 def hash_secret(secret: str) -> str:
@@ -128,8 +109,17 @@ class AccessLog:
             )
             key = result.inserted_primary_key
             assert key is not None
-            token = ApiToken(int(key[0]), prefix, team, role, description, now, None)  # type: ignore[arg-type]
-            record(tx, actor, "token.create", f"token {token.id}", None, token.to_dict(), now=now)
+            token = ApiToken(
+                id=int(key[0]),
+                prefix=prefix,
+                team=team,
+                role=cast(Role, role),
+                description=description,
+                created_at=now,
+                revoked_at=None,
+            )
+            after = token.model_dump(mode="json")
+            record(tx, actor, "token.create", f"token {token.id}", None, after, now=now)
         return token, secret
 
     def token_for_secret(self, secret: str) -> ApiToken | None:
@@ -175,22 +165,14 @@ class AccessLog:
             tx.connection.execute(
                 update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=now)
             )
-            after = ApiToken(
-                before.id,
-                before.prefix,
-                before.team,
-                before.role,
-                before.description,
-                before.created_at,
-                now,
-            )
+            after = before.model_copy(update={"revoked_at": now})
             record(
                 tx,
                 actor,
                 "token.revoke",
                 f"token {token_id}",
-                before.to_dict(),
-                after.to_dict(),
+                before.model_dump(mode="json"),
+                after.model_dump(mode="json"),
                 now=now,
             )
         return after
@@ -231,13 +213,13 @@ class AccessLog:
             rows = tx.connection.execute(query).all()
         return [
             AuditEntry(
-                r.id,
-                _utc(r.at),
-                r.actor,
-                r.action,
-                r.object,
-                _loads(r.before_json),
-                _loads(r.after_json),
+                id=r.id,
+                at=_utc(r.at),
+                actor=r.actor,
+                action=r.action,
+                object=r.object,
+                before=_loads(r.before_json),
+                after=_loads(r.after_json),
             )
             for r in rows
         ]
@@ -276,11 +258,11 @@ def _loads(text: str | None) -> Any:
 
 def _token(row: Any) -> ApiToken:
     return ApiToken(
-        row.id,
-        row.prefix,
-        row.team,
-        row.role,
-        row.description,
-        _utc(row.created_at),
-        _utc(row.revoked_at) if row.revoked_at else None,
+        id=row.id,
+        prefix=row.prefix,
+        team=row.team,
+        role=row.role,
+        description=row.description,
+        created_at=_utc(row.created_at),
+        revoked_at=_utc(row.revoked_at) if row.revoked_at else None,
     )

@@ -8,44 +8,37 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import insert, select
 
 from modelyard.catalog.version import Version
 from modelyard.store.rows import measurements
 from modelyard.store.store import CatalogStore, _utc
+from modelyard.store.timestamps import Timestamp
 
 MeasurementKind = Literal["perf", "memory"]
 KINDS: tuple[str, ...] = ("perf", "memory")
 
 
-@dataclass(frozen=True)
-class Measurement:
+class Measurement(BaseModel):
+    """One stored measurement of a model version on a target (JSON: `model` is its id)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
+
     id: int
-    model_id: str
+    model_id: str = Field(serialization_alias="model")
     version: str
     target: str
     kind: str
-    measured_at: datetime
+    measured_at: Timestamp
     summary: dict[str, Any]
 
     @property
     def ref(self) -> str:
         return f"{self.model_id}@{self.version}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "model": self.model_id,
-            "version": self.version,
-            "target": self.target,
-            "kind": self.kind,
-            "measured_at": self.measured_at.isoformat(),
-            "summary": self.summary,
-        }
 
 
 class MeasurementLog:
@@ -135,11 +128,11 @@ class MeasurementLog:
 
 def _measurement(row: Any) -> Measurement:
     return Measurement(
-        row.id,
-        row.model_id,
-        row.version,
-        row.target,
-        row.kind,
-        _utc(row.measured_at),
-        json.loads(row.summary_json),
+        id=row.id,
+        model_id=row.model_id,
+        version=row.version,
+        target=row.target,
+        kind=row.kind,
+        measured_at=_utc(row.measured_at),
+        summary=json.loads(row.summary_json),
     )
