@@ -89,6 +89,9 @@ def expected(action: str, role: str, relation: str) -> int:
     return allowed if relation == "own" else 403
 
 
+# Every role x team relation x action: ~100 apps on fresh catalogs, most of this file's
+# time; the fast tier keeps the per-action and per-rule tests below.
+@pytest.mark.slow
 @pytest.mark.parametrize("action", ACTIONS)
 @pytest.mark.parametrize("relation", ["own", "other"])
 @pytest.mark.parametrize("role", ROLES)

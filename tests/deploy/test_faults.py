@@ -159,7 +159,7 @@ def test_a_killed_deployer_keeps_nobody_out_for_long(
     assert {a.action for a in workspace.rollout_plan("test").actions} == {"keep"}
     killed = workspace.history("test")[1]
     assert killed.outcome == "running"  # it never finished; doctor says so
-    from modelyard.doctor import diagnose
+    from modelyard.ops.doctor import diagnose
 
     interrupted = [c for c in diagnose(workspace.root).checks if c.area == "deployments"]
     assert any(

@@ -8,7 +8,7 @@ from rich.text import Text
 
 from modelyard.cli import render
 from modelyard.cli.options import DbOption, JsonOption, WorkspaceOption
-from modelyard.doctor import DoctorReport, diagnose
+from modelyard.ops.doctor import DoctorReport, diagnose
 
 _MARKS = {
     "ok": Text("ok", style="green"),

@@ -16,14 +16,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from modelyard.catalog.manifest import ArtifactUnreadable
+from modelyard.config import locate_workspace
 from modelyard.errors import ModelyardError
+from modelyard.ops import rollout
+from modelyard.ops.context import Context
 from modelyard.store.history import DeploymentLog
 from modelyard.store.store import CatalogStore
 from modelyard.triton.client import TritonClient
 from modelyard.triton.compiler import verify_artifact
 from modelyard.triton.onnx_io import ArtifactError
 from modelyard.triton.repository import RepositoryWriter
-from modelyard.workspace import Workspace
 
 Status = Literal["ok", "warn", "fail"]
 SERVER_TIMEOUT_S = 3.0
@@ -73,7 +75,7 @@ class _Findings:
 def diagnose(root: Path | None = None, db_url: str | None = None) -> DoctorReport:
     findings = _Findings()
     try:
-        workspace = Workspace.open(root, db_url=db_url)
+        folder, config, url = locate_workspace(root, db_url)
     except ModelyardError as error:
         findings.add(
             "workspace",
@@ -82,12 +84,13 @@ def diagnose(root: Path | None = None, db_url: str | None = None) -> DoctorRepor
             "run `modelyard init`, or pass --workspace DIR / --db URL",
         )
         return DoctorReport(checks=findings.checks)
-    where = str(workspace.root) if workspace.root else "(no folder: --db only)"
-    findings.add("workspace", "ok", f"{where}; catalog {_safe_url(workspace.db_url)}")
+    where = str(folder) if folder else "(no folder: --db only)"
+    findings.add("workspace", "ok", f"{where}; catalog {_safe_url(url)}")
+    store = _check_catalog(findings, url)
+    if store is None:
+        return DoctorReport(checks=findings.checks)
+    workspace = Context(store, config, folder)
     try:
-        store = _check_catalog(findings, workspace)
-        if store is None:
-            return DoctorReport(checks=findings.checks)
         _guarded(findings, "deployments", lambda: _check_deployments(findings, store))
         _guarded(findings, "artifacts", lambda: _check_artifacts(findings, workspace))
         for target in _targets(workspace):
@@ -100,7 +103,7 @@ def diagnose(root: Path | None = None, db_url: str | None = None) -> DoctorRepor
                 findings, f"server {target}", partial(_check_server, findings, workspace, target)
             )
     finally:
-        workspace.close()
+        store.dispose()
     return DoctorReport(checks=findings.checks)
 
 
@@ -124,9 +127,9 @@ def _safe_url(url: str) -> str:
         return url
 
 
-def _check_catalog(findings: _Findings, workspace: Workspace) -> CatalogStore | None:
+def _check_catalog(findings: _Findings, url: str) -> CatalogStore | None:
     try:
-        store = workspace.store
+        store = CatalogStore.open(url)
     except ModelyardError as error:
         findings.add(
             "catalog",
@@ -198,7 +201,7 @@ def _check_deployments(findings: _Findings, store: CatalogStore) -> None:
         findings.add("deployments", "ok", "no interrupted deployment, no stale lease")
 
 
-def _check_artifacts(findings: _Findings, workspace: Workspace) -> None:
+def _check_artifacts(findings: _Findings, workspace: Context) -> None:
     specs = [stored.spec for stored in workspace.store.versions()]
     broken = []
     for spec in specs:
@@ -221,11 +224,11 @@ def _check_artifacts(findings: _Findings, workspace: Workspace) -> None:
         )
 
 
-def _targets(workspace: Workspace) -> list[str]:
+def _targets(workspace: Context) -> list[str]:
     return ["local", *sorted(t for t in workspace.config.targets if t != "local")]
 
 
-def _check_repository(findings: _Findings, workspace: Workspace, target: str) -> None:
+def _check_repository(findings: _Findings, workspace: Context, target: str) -> None:
     path = Path(workspace.target(target).repository)
     writer = RepositoryWriter(path)
     if not path.exists() and not path.is_symlink():
@@ -248,12 +251,12 @@ def _check_repository(findings: _Findings, workspace: Workspace, target: str) ->
         )
 
 
-def _check_server(findings: _Findings, workspace: Workspace, target: str) -> None:
+def _check_server(findings: _Findings, workspace: Context, target: str) -> None:
     config = workspace.target(target)
     with TritonClient(config.url, timeout_s=SERVER_TIMEOUT_S) as client:
         live = client.is_live()
     if not live:
-        deployed = bool(workspace.history(target, limit=1))
+        deployed = bool(rollout.history(workspace, target, limit=1))
         status: Status = "fail" if deployed else "ok"
         findings.add(
             f"server {target}",
@@ -265,7 +268,7 @@ def _check_server(findings: _Findings, workspace: Workspace, target: str) -> Non
             else None,
         )
         return
-    state = workspace.status(target)
+    state = rollout.status(workspace, target)
     drift = state.drift
     if drift:
         names = ", ".join(f"{m.model} ({m.state})" for m in drift[:5])
