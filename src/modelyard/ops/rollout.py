@@ -90,9 +90,33 @@ def deploy(
     progress: Progress | None = None,
 ) -> DeployResult:
     """Roll the selection out to `target`, dependencies first, with rollback on failure."""
-    selection = {"alias": alias}
-    options = options or DeployOptions()
     config, compiled, dependencies = deployment_inputs(Build(ctx, alias), target)
+    return _audited_rollout(
+        ctx,
+        target,
+        config,
+        compiled,
+        dependencies,
+        described=f"alias {alias}" if alias else "newest",
+        selection={"alias": alias},
+        options=options or DeployOptions(),
+        progress=progress,
+    )
+
+
+def _audited_rollout(
+    ctx: Context,
+    target: str,
+    config: TargetConfig,
+    compiled: CompilePlan,
+    dependencies: dict[str, list[str]],
+    *,
+    described: str,
+    selection: dict[str, Any],
+    options: DeployOptions,
+    progress: Progress | None,
+) -> DeployResult:
+    """One rollout through the target's kind, audited as the context's actor either way."""
     try:
         with open_target(target, config, timeout_s=options.load_timeout_s) as opened:
             result = Rollout(
@@ -100,7 +124,7 @@ def deploy(
                 opened,
                 compiled,
                 dependencies,
-                selection=f"alias {alias}" if alias else "newest",
+                selection=described,
                 actor=ctx.actor,
                 options=options,
                 progress=progress,
@@ -148,7 +172,6 @@ def deploy_fleet(
     _, compiled, dependencies = deployment_inputs(build, "local", profile=profile)
     placement = feasible_placement(build, "nothing was deployed")
     results: dict[str, DeployResult] = {}
-    selection = {"alias": alias, "fleet": True}
     options = options or DeployOptions()
     for server in fleet.servers:
         assert server.url is not None and server.repository is not None
@@ -158,33 +181,16 @@ def deploy_fleet(
             repository=str(ctx.resolve_path(server.repository, f"fleet server {server.name}")),
             profile=profile,
         )
-        try:
-            with open_target(server.name, config, timeout_s=options.load_timeout_s) as opened:
-                results[server.name] = Rollout(
-                    DeploymentLog(ctx.store),
-                    opened,
-                    share,
-                    dependencies,
-                    selection=f"fleet, alias {alias}" if alias else "fleet, newest",
-                    actor=ctx.actor,
-                    options=options,
-                    progress=progress,
-                ).run()
-        except ModelyardError as exc:
-            audit(
-                ctx,
-                "deploy",
-                f"target {server.name}",
-                selection,
-                {"ok": False, "error": exc.message},
-            )
-            raise
-        audit(
+        results[server.name] = _audited_rollout(
             ctx,
-            "deploy",
-            f"target {server.name}",
-            selection,
-            results[server.name].model_dump(mode="json"),
+            server.name,
+            config,
+            share,
+            dependencies,
+            described=f"fleet, alias {alias}" if alias else "fleet, newest",
+            selection={"alias": alias, "fleet": True},
+            options=options,
+            progress=progress,
         )
     return results
 
