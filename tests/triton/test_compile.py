@@ -484,3 +484,9 @@ def test_netflix_placement_compiles_into_one_repository_per_server(
             else:
                 [group] = list(config.instance_group)
                 assert group.kind == group.KIND_GPU and list(group.gpus) == [gpu]
+                # Every Netflix GPU is shared: each group carries its memory as the GPU's
+                # rate limiter resource, as placement computed it.
+                [resource] = placement.rate_limiter_resources(server)[model_id]
+                assert [(r.name, r.count) for r in group.rate_limiter.resources] == [
+                    (resource["name"], resource["count"])
+                ]

@@ -385,6 +385,20 @@ class Placement(BaseModel):
                 )
         return resources
 
+    def rate_limiters(self, server: str) -> dict[tuple[str, int], dict[str, Any]]:
+        """(model id, GPU index) -> the Triton `rate_limiter` of that model's instance group
+        on a GPU of `server` shared with other models (its share of the GPU's memory)."""
+        shared = self._shared_gpus(server)
+        return {
+            (a.model_id, a.gpu_index): {
+                "resources": [
+                    {"name": _rate_resource(a.gpu_index), "count": a.gpu_memory_mb // a.instances}
+                ]
+            }
+            for a in self.on(server)
+            if a.gpu_index is not None and a.gpu_index in shared
+        }
+
     def rate_limit_flags(self, server: str) -> list[str]:
         """The tritonserver flags that give each shared GPU's resource its memory."""
         shared = self._shared_gpus(server)

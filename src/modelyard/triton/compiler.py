@@ -406,14 +406,21 @@ class ServerPlacement(Protocol):
 
     def instance_groups(self, server: str) -> dict[str, list[dict[str, Any]]]: ...
 
+    def rate_limiters(self, server: str) -> dict[tuple[str, int], dict[str, Any]]: ...
+
 
 def server_share(
     plan: CompilePlan, placement: ServerPlacement, server: str, profile: Profile
 ) -> CompilePlan:
     """The part of a compiled repository that `placement` puts on `server`, with each
-    model's instance groups on the GPUs chosen for it (KIND_CPU in the local profile)."""
+    model's instance groups on the GPUs chosen for it (KIND_CPU in the local profile).
+
+    In the production profile an instance group on a GPU that other models share gets
+    its rate limiter resource (its memory on that GPU), for a server started with
+    placement's `rate_limit_flags` (docs: user-guide/docs/rate_limiter.html)."""
     here = {a.model_id for a in placement.on(server)}
     groups = placement.instance_groups(server)
+    limiters = placement.rate_limiters(server) if profile == "production" else {}
     share = CompilePlan(plan.profile, skipped=dict(plan.skipped))
     for model_id, model in plan.models.items():
         if model_id not in here:
@@ -423,6 +430,9 @@ def server_share(
         if config.platform != "ensemble" and model_id in groups:
             del config.instance_group[:]
             for group in groups[model_id]:
+                limiter = limiters.get((model_id, group["gpus"][0])) if group.get("gpus") else None
+                if limiter is not None:
+                    group = {**group, "rate_limiter": limiter}
                 message = config.instance_group.add()
                 json_format.ParseDict(
                     {k: v for k, v in group.items() if profile == "production" or k != "gpus"},
