@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from modelyard import Workspace
+from modelyard.deploy.runner import DeployOptions
 from modelyard.errors import TritonError
 from modelyard.triton.server import LocalTriton, free_port
 from tests.support.workspaces import Cli
@@ -106,3 +108,43 @@ def test_serve_exits_non_zero_when_its_triton_is_killed(cli: Cli) -> None:
             serving.wait()
     assert serving.returncode == 7
     assert "tritonserver exited with code -9 while serving" in stderr.decode()
+
+
+def test_deploy_status_and_perf_reach_the_port_serve_was_given(netflix: Workspace) -> None:
+    """`serve --port P`, then the undeclared `local` target is that server, not port 8000."""
+    port = free_port()
+    serving = netflix.serve_locally(http_port=port, load=False)
+    try:
+        local = Workspace.open(netflix.root).target("local")
+        assert local.url == f"http://127.0.0.1:{port}"
+        assert local.metrics_url == f"http://127.0.0.1:{serving.server.metrics_port}/metrics"
+        deployed = netflix.deploy(options=DeployOptions(load_timeout_s=120, ready_timeout_s=60))
+        assert deployed.ok and len(deployed.models) == 6
+        assert netflix.status().in_sync
+    finally:
+        serving.stop()
+
+
+def test_serve_takes_its_ports_from_a_declared_local_target(netflix: Workspace) -> None:
+    assert netflix.root is not None
+    port, metrics = free_port(), free_port()
+    config = netflix.root / "modelyard.yaml"
+    config.write_text(
+        config.read_text()
+        + f"""
+targets:
+  local:
+    url: http://127.0.0.1:{port}
+    metrics_url: http://127.0.0.1:{metrics}/metrics
+    repository: .modelyard/triton/repository
+    profile: local
+"""
+    )
+    declared = Workspace.open(netflix.root)
+    serving = declared.serve_locally(http_port=None, metrics_port=None, load=False)
+    try:
+        assert (serving.server.http_port, serving.server.metrics_port) == (port, metrics)
+        assert declared.status().url == f"http://127.0.0.1:{port}"
+    finally:
+        serving.stop()
+        declared.close()

@@ -158,11 +158,24 @@ def undeploy(
 
 @commands.command()
 def serve(
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="HTTP port.")] = 8000,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            min=1,
+            max=65535,
+            help="HTTP port (default: the `local` target's in modelyard.yaml, else 8000).",
+        ),
+    ] = None,
     grpc_port: Annotated[int, typer.Option(min=1, max=65535, help="gRPC port.")] = 8001,
     metrics_port: Annotated[
-        int, typer.Option(min=1, max=65535, help="Prometheus metrics port.")
-    ] = 8002,
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Prometheus metrics port (default: the `local` target's, else 8002).",
+        ),
+    ] = None,
     load: Annotated[
         bool, typer.Option("--load/--no-load", help="Load every compiled model.")
     ] = True,
@@ -175,6 +188,8 @@ def serve(
 
     Uses the tritonserver bundled in the nvidia-pytriton package, on CPU, in explicit
     model-control mode; the repository is compiled into .modelyard/triton/repository.
+    Where it listens is recorded, so that `deploy`, `status` and `perf` reach it as the
+    `local` target without flags.
     """
     # SIGTERM (from a supervisor or `timeout`) stops the server as Ctrl-C does, at any
     # moment from here on, instead of leaving tritonserver running in its own session.

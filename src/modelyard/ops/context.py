@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import getpass
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +15,10 @@ from modelyard.config import LOCAL_TARGET, TargetConfig, WorkspaceConfig
 from modelyard.errors import InputError, NotFound
 from modelyard.placement.fleet import Fleet
 from modelyard.store.store import CatalogStore
+
+# Where `modelyard serve` records the ports it listens on, in its state folder.
+ENDPOINT_FILE = "endpoint.json"
+ENDPOINT_FILE_PATH = Path(".modelyard") / "triton" / ENDPOINT_FILE
 
 
 def utc_now() -> datetime:
@@ -64,12 +69,25 @@ class Context:
         the server `modelyard serve` starts unless modelyard.yaml declares one."""
         target = self.config.targets.get(name)
         if target is None and name == "local":
-            target = LOCAL_TARGET
+            target = self._served_locally()
         if target is None:
             known = ", ".join(sorted({"local", *self.config.targets}))
             raise NotFound(f"no target {name!r} in modelyard.yaml (known: {known})")
         repository = self.resolve_path(target.repository, f"target {name!r}")
         return target.model_copy(update={"repository": str(repository)})
+
+    def _served_locally(self) -> TargetConfig:
+        """The undeclared `local` target: where `modelyard serve` last said it listens
+        (`.modelyard/triton/endpoint.json`), else Triton's default ports."""
+        if self.root is None:
+            return LOCAL_TARGET
+        try:
+            endpoint = json.loads((self.root / ENDPOINT_FILE_PATH).read_text(encoding="utf-8"))
+            return LOCAL_TARGET.model_copy(
+                update={"url": str(endpoint["url"]), "metrics_url": str(endpoint["metrics_url"])}
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return LOCAL_TARGET  # never served here, or a file serve did not finish
 
     def resolve_path(self, path: str, what: str) -> Path:
         """`path` from modelyard.yaml, relative to the workspace folder."""

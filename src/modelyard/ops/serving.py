@@ -6,14 +6,19 @@ and loads every compiled model, dependencies first.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from modelyard.errors import TritonError
 from modelyard.ops.build import CompileResult, compile_repository
-from modelyard.ops.context import Context
+from modelyard.ops.context import ENDPOINT_FILE, Context
 from modelyard.triton.client import TritonClient
 from modelyard.triton.server import LocalTriton
+
+DEFAULT_HTTP_PORT = 8000
+DEFAULT_METRICS_PORT = 8002
 
 
 @dataclass
@@ -37,18 +42,30 @@ def local_state_dir(ctx: Context) -> Path:
 def serve_locally(
     ctx: Context,
     *,
-    http_port: int = 0,
+    http_port: int | None = 0,
     grpc_port: int = 0,
-    metrics_port: int = 0,
+    metrics_port: int | None = 0,
     load: bool = True,
     alias: str | None = None,
 ) -> LocalServing:
-    """Compile the local profile, start Triton on it and (by default) load every model."""
+    """Compile the local profile, start Triton on it and (by default) load every model.
+
+    `None` for the HTTP or metrics port means the `local` target's (modelyard.yaml's, else
+    8000 and 8002); 0 means any free port. Where it listens is written to
+    `.modelyard/triton/endpoint.json`, which the undeclared `local` target reads: after
+    `serve --port P`, `deploy`, `status` and `perf` reach that server without flags.
+    """
     state = local_state_dir(ctx)
     repository = state / "repository"
+    declared = ctx.config.targets.get("local")
+    if http_port is None:
+        http_port = _port_of(declared.url if declared else None, DEFAULT_HTTP_PORT)
+    if metrics_port is None:
+        metrics_port = _port_of(declared.metrics_url if declared else None, DEFAULT_METRICS_PORT)
     compiled = compile_repository(ctx, repository, profile="local", alias=alias, allow_empty=True)
     server = LocalTriton(repository, state, http_port, grpc_port, metrics_port)
     client = server.start()
+    _write_endpoint(state / ENDPOINT_FILE, server)
     serving = LocalServing(server, client, compiled)
     if load:
         try:
@@ -62,3 +79,19 @@ def serve_locally(
             serving.stop()
             raise
     return serving
+
+
+def _port_of(url: str | None, default: int) -> int:
+    port = urlsplit(url).port if url else None
+    return port or default
+
+
+def _write_endpoint(path: Path, server: LocalTriton) -> None:
+    """Record where this server listens (atomically: a reader never sees half a file)."""
+    endpoint = {
+        "url": server.url,
+        "metrics_url": f"http://127.0.0.1:{server.metrics_port}/metrics",
+    }
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(endpoint), encoding="utf-8")
+    partial.replace(path)
