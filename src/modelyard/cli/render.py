@@ -203,6 +203,8 @@ def render_serving(serving: LocalServing) -> None:
     )
     for name in serving.loaded:
         console.print(Text(f"  READY {name}", style="green"))
+    for name, reason in serving.failed.items():
+        console.print(Text(f"  FAILED {name}: {reason}", style="red"), soft_wrap=True)
     for model_id, reason in serving.compiled.plan.skipped.items():
         console.print(Text(f"  skipped {model_id}: {reason}", style="yellow"), soft_wrap=True)
     console.print("Ctrl-C stops the server.")

@@ -180,6 +180,12 @@ def serve(
         bool, typer.Option("--load/--no-load", help="Load every compiled model.")
     ] = True,
     alias: AliasOption = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Stop and exit 7 if any model fails to load (default: serve the rest)."
+        ),
+    ] = False,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -203,6 +209,7 @@ def serve(
                 metrics_port=metrics_port,
                 load=load,
                 alias=alias,
+                strict=strict,
             ),
             render.render_serving,
             lambda s: {
@@ -211,6 +218,7 @@ def serve(
                 "grpc_port": s.server.grpc_port,
                 "metrics_port": s.server.metrics_port,
                 "loaded": s.loaded,
+                "failed": s.failed,
                 "skipped": s.compiled.plan.skipped,
                 "log": str(s.server.log_file),
             },

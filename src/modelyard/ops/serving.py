@@ -27,6 +27,8 @@ class LocalServing:
     client: TritonClient
     compiled: CompileResult
     loaded: list[str] = field(default_factory=list)
+    # Triton name -> why it did not load (Triton's own message).
+    failed: dict[str, str] = field(default_factory=dict)
 
     def stop(self) -> None:
         self.client.close()
@@ -47,6 +49,7 @@ def serve_locally(
     metrics_port: int | None = 0,
     load: bool = True,
     alias: str | None = None,
+    strict: bool = False,
 ) -> LocalServing:
     """Compile the local profile, start Triton on it and (by default) load every model.
 
@@ -54,6 +57,10 @@ def serve_locally(
     8000 and 8002); 0 means any free port. Where it listens is written to
     `.modelyard/triton/endpoint.json`, which the undeclared `local` target reads: after
     `serve --port P`, `deploy`, `status` and `perf` reach that server without flags.
+
+    A model that fails to load is named in `failed` with Triton's reason and the others
+    are served (what needs it fails in turn, with its own reason); with `strict`, the
+    first failure stops the server and raises.
     """
     state = local_state_dir(ctx)
     repository = state / "repository"
@@ -70,7 +77,13 @@ def serve_locally(
     if load:
         try:
             for model in compiled.plan.models.values():  # dependencies come first
-                client.load(model.triton_name)
+                try:
+                    client.load(model.triton_name)
+                except TritonError as exc:
+                    if strict:
+                        raise
+                    serving.failed[model.triton_name] = exc.message
+                    continue
                 serving.loaded.append(model.triton_name)
         except TritonError as exc:
             serving.stop()
