@@ -79,6 +79,9 @@ class TritonInstallation:
 def check_port_free(port: int, what: str) -> None:
     """TritonError naming the port unless it can be bound on loopback now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As Triton binds: connections of a server just stopped (TIME_WAIT) do not count,
+        # only a process listening there now (Linux refuses that bind even so).
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as exc:
