@@ -115,7 +115,11 @@ def test_deploy_status_and_perf_reach_the_port_serve_was_given(netflix: Workspac
     port = free_port()
     serving = netflix.serve_locally(http_port=port, load=False)
     try:
-        local = Workspace.open(netflix.root).target("local")
+        reopened = Workspace.open(netflix.root)
+        try:
+            local = reopened.target("local")
+        finally:
+            reopened.close()  # on PostgreSQL an unclosed catalog is a ResourceWarning
         assert local.url == f"http://127.0.0.1:{port}"
         assert local.metrics_url == f"http://127.0.0.1:{serving.server.metrics_port}/metrics"
         deployed = netflix.deploy(options=DeployOptions(load_timeout_s=120, ready_timeout_s=60))
