@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
 from modelyard.config import (
+    TargetConfig,
     WorkspaceConfig,
     create_workspace_folder,
     locate_workspace,
@@ -30,7 +31,7 @@ from modelyard.deploy.runner import DeployOptions, DeployResult, Progress
 from modelyard.ops import build, catalog, insight, rollout, serving
 from modelyard.ops.build import CompileResult
 from modelyard.ops.catalog import ShowResult
-from modelyard.ops.context import Context, local_actor
+from modelyard.ops.context import Context, local_actor, resolve_target
 from modelyard.ops.rollout import StatusResult
 from modelyard.placement.fleet import Fleet
 from modelyard.registry import ApplyResult
@@ -214,7 +215,10 @@ class Workspace:
             self.context(actor), reference, target, cascade=cascade, alias=alias
         )
 
-    target = _forward(Context.target)
+    def target(self, name: str = "local") -> TargetConfig:
+        # Configuration only: no reason to open the catalog for it.
+        return resolve_target(self.config, self.root, name)
+
     rollout_plan = _forward(rollout.rollout_plan)
     status = _forward(rollout.status)
     statuses = _forward(rollout.statuses)

@@ -47,11 +47,6 @@ class ModelRef:
         check_alias_name(after, text)
         return cls(model_id, alias=after)
 
-    @classmethod
-    def of(cls, model_id: str, version: str) -> ModelRef:
-        """The reference of one catalog version (the form specs and graphs use)."""
-        return cls(model_id, version=version)
-
     @property
     def domain(self) -> str:
         return self.model_id.partition("/")[0]

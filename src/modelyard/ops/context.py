@@ -65,29 +65,8 @@ class Context:
         return fleet
 
     def target(self, name: str = "local") -> TargetConfig:
-        """A deployment target by name, its repository path made absolute; `local` is
-        the server `modelyard serve` starts unless modelyard.yaml declares one."""
-        target = self.config.targets.get(name)
-        if target is None and name == "local":
-            target = self._served_locally()
-        if target is None:
-            known = ", ".join(sorted({"local", *self.config.targets}))
-            raise NotFound(f"no target {name!r} in modelyard.yaml (known: {known})")
-        repository = self.resolve_path(target.repository, f"target {name!r}")
-        return target.model_copy(update={"repository": str(repository)})
-
-    def _served_locally(self) -> TargetConfig:
-        """The undeclared `local` target: where `modelyard serve` last said it listens
-        (`.modelyard/triton/endpoint.json`), else Triton's default ports."""
-        if self.root is None:
-            return LOCAL_TARGET
-        try:
-            endpoint = json.loads((self.root / ENDPOINT_FILE_PATH).read_text(encoding="utf-8"))
-            return LOCAL_TARGET.model_copy(
-                update={"url": str(endpoint["url"]), "metrics_url": str(endpoint["metrics_url"])}
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            return LOCAL_TARGET  # never served here, or a file serve did not finish
+        """A deployment target by name (see `resolve_target`)."""
+        return resolve_target(self.config, self.root, name)
 
     def resolve_path(self, path: str, what: str) -> Path:
         """`path` from modelyard.yaml, relative to the workspace folder."""
@@ -97,6 +76,37 @@ class Context:
         if self.root is None:
             raise InputError(f"{what}: a relative repository path needs a workspace")
         return self.root / resolved
+
+
+def resolve_target(config: WorkspaceConfig, root: Path | None, name: str) -> TargetConfig:
+    """A deployment target by name, its repository path made absolute; `local` is the
+    server `modelyard serve` starts unless modelyard.yaml declares one."""
+    target = config.targets.get(name)
+    if target is None and name == "local":
+        target = _served_locally(root)
+    if target is None:
+        known = ", ".join(sorted({"local", *config.targets}))
+        raise NotFound(f"no target {name!r} in modelyard.yaml (known: {known})")
+    repository = Path(target.repository)
+    if not repository.is_absolute():
+        if root is None:
+            raise InputError(f"target {name!r}: a relative repository path needs a workspace")
+        repository = root / repository
+    return target.model_copy(update={"repository": str(repository)})
+
+
+def _served_locally(root: Path | None) -> TargetConfig:
+    """The undeclared `local` target: where `modelyard serve` last said it listens
+    (`.modelyard/triton/endpoint.json`), else Triton's default ports."""
+    if root is None:
+        return LOCAL_TARGET
+    try:
+        endpoint = json.loads((root / ENDPOINT_FILE_PATH).read_text(encoding="utf-8"))
+        return LOCAL_TARGET.model_copy(
+            update={"url": str(endpoint["url"]), "metrics_url": str(endpoint["metrics_url"])}
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return LOCAL_TARGET  # never served here, or a file serve did not finish
 
 
 @contextmanager
