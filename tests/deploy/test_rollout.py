@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -57,8 +57,50 @@ def deployed(tmp_path: Path, catalog_url: str) -> Iterator[tuple[Workspace, Trit
         workspace.close()
 
 
-def answer(client: TritonClient, name: str) -> float:
-    return float(client.infer(name, {"X": ("FP32", [1], [0.0])})["Y"][0])
+def answer(client: TritonClient, name: str, version: int | None = None) -> float:
+    return float(client.infer(name, {"X": ("FP32", [1], [0.0])}, version=version)["Y"][0])
+
+
+class Asker:
+    """A client that keeps sending requests while a deployment runs: unversioned ones
+    and, with `pinned`, ones naming that version. It records every answer with the time
+    it arrived and every failure."""
+
+    def __init__(
+        self,
+        client: TritonClient,
+        name: str,
+        *,
+        pinned: int | None = None,
+        ask: Callable[[int | None], float] | None = None,
+    ) -> None:
+        self.pinned = pinned
+        self.ask = ask or (lambda version: answer(client, name, version))
+        self.answers: list[tuple[float, float]] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._ask)
+
+    def _ask(self) -> None:
+        while not self._stop.is_set():
+            for version in (None, self.pinned) if self.pinned else (None,):
+                try:
+                    self.answers.append((time.monotonic(), self.ask(version)))
+                except Exception as exc:  # any failed request is what the tests look for
+                    self.failures.append(repr(exc))
+            time.sleep(0.002)
+
+    def __enter__(self) -> Asker:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def values(self) -> set[float]:
+        return {value for _, value in self.answers}
 
 
 def test_full_rollout_then_nothing_to_do(deployed: tuple[Workspace, TritonClient]) -> None:
@@ -85,27 +127,19 @@ def test_upgrade_reloads_one_model_and_no_request_fails(
     plan = workspace.rollout_plan("test")
     assert [(a.triton_name, a.action) for a in plan.changes] == [("tools.echo", "reload")]
 
-    failures: list[str] = []
-    answers: set[float] = set()
-    stop = threading.Event()
+    events: list[tuple[float, str, str]] = []
 
-    def keep_asking() -> None:
-        while not stop.is_set():
-            try:
-                answers.add(answer(client, "tools.echo"))
-            except Exception as exc:  # any failed request is what this test looks for
-                failures.append(repr(exc))
-            time.sleep(0.005)
+    def progress(model: str, state: str) -> None:
+        events.append((time.monotonic(), model, state))
 
-    asker = threading.Thread(target=keep_asking)
-    asker.start()
-    try:
-        result = workspace.deploy("test", options=FAST)
-    finally:
-        stop.set()
-        asker.join()
-    assert result.ok and failures == []
-    assert answers == {1.0, 2.0}
+    with Asker(client, "tools.echo") as asker:
+        result = workspace.deploy("test", options=FAST, progress=progress)
+    assert result.ok and asker.failures == []
+    assert asker.values == {1.0, 2.0}
+    # No client saw version 2 before it passed its smoke test where no client could reach it.
+    verified = next(at for at, model, state in events if state == "candidate verified")
+    first_new = min(at for at, value in asker.answers if value == 2.0)
+    assert first_new > verified
     assert ready_models(client)["tools.echo"] == [2]
     # The rest of the catalog was left alone.
     assert {o.model for o in result.outcomes.values()} == {"tools.echo"}
@@ -137,8 +171,14 @@ def test_failed_upgrade_rolls_back_to_what_was_served(
     workspace.deploy("test", options=FAST)
     before = ready_models(client)
     workspace.apply([python_model(tmp_path, "echo", "2.0", code)])
-    with pytest.raises(RolloutFailed, match=message) as failed:
+    with (
+        Asker(client, "tools.echo", pinned=1) as asker,
+        pytest.raises(RolloutFailed, match=message) as failed,
+    ):
         workspace.deploy("test", options=options)
+    # Clients never noticed: every request, unversioned or naming version 1, was answered
+    # by version 1.
+    assert asker.failures == [] and asker.values == {1.0} and len(asker.answers) > 20
     assert "rolled back" in failed.value.message and "tools.echo" in failed.value.message
     time.sleep(0.5 if code is SLOW_TO_LOAD else 0)
     deadline = time.monotonic() + 30
@@ -278,6 +318,39 @@ def test_netflix_upgrade_of_one_embedding(
     }
     assert ready_models(client)["search.query_understanding"] == [2]
     assert shutil.which("bash")
+
+
+def test_netflix_upgrade_of_the_ensemble_no_request_fails(
+    deployed: tuple[Workspace, TritonClient], tmp_path: Path
+) -> None:
+    """An ensemble is verified as a candidate too: its steps name the served models."""
+    workspace, client = deployed
+    workspace.deploy("test", options=FAST)
+    source = (NETFLIX_MODELS / "recommendation.yaml").read_text().split("---\n")
+    ranker = next(doc for doc in source if "name: recommendation_ranker" in doc)
+    manifest = tmp_path / "ranker.yaml"
+    manifest.write_text(ranker.replace('version: "3.0"', 'version: "3.1"'))
+    workspace.apply([manifest])
+    features = {"user_features": ("FP32", [1, 16], [0.1] * 16)}
+    features["item_features"] = ("FP32", [1, 24], [0.2] * 24)
+
+    def score(version: int | None) -> float:
+        return float(
+            client.infer("recommendation.recommendation_ranker", features, version)["score"][0]
+        )
+
+    events: list[str] = []
+    with Asker(client, "recommendation.recommendation_ranker", ask=score) as asker:
+        result = workspace.deploy(
+            "test", options=FAST, progress=lambda model, state: events.append(state)
+        )
+    assert result.ok and asker.failures == [] and asker.values
+    assert {o.model: o.action for o in result.outcomes.values()} == {
+        "recommendation.recommendation_ranker": "reload"
+    }
+    assert "candidate verified" in events
+    assert ready_models(client)["recommendation.recommendation_ranker"] == [2]
+    assert not any("~" in name for name in ready_models(client))
 
 
 def test_cli_deploy_status_history(

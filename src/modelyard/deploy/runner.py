@@ -7,6 +7,13 @@ RolloutPlan.
 - Loads start as soon as the models they wait for are READY (no wave barriers), at
   most `concurrency` at once. Each load is followed by a readiness poll (with a
   timeout) and a smoke inference per version (zeros of the declared shapes).
+- No client request ever reaches an unverified version. Triton sends a request that
+  names no version to the highest READY version, so a new version loaded beside the old
+  one answers clients the moment it is ready. An upgrade therefore first loads the new
+  files as a *candidate*: the same files under the name `<model>~candidate`, which no
+  client asks for (`~` is not allowed in catalog or Triton names modelyard writes). Only
+  when the candidate is READY and answered its smoke inference is it unloaded and the
+  real model switched to the verified files.
 - Upgrades never take a model offline. Triton's docs withdrew the promise that a
   reload keeps the old version serving (TRITON-FACTS.md section 7), so the old and new
   versions are first served side by side (an "overlap" repository whose version_policy
@@ -18,6 +25,7 @@ RolloutPlan.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -33,7 +41,7 @@ from modelyard.deploy.plan import ModelAction, RolloutPlan, plan_rollout
 from modelyard.errors import ModelyardError, RolloutFailed, TritonError
 from modelyard.store.history import DeploymentLog
 from modelyard.targets.base import Target
-from modelyard.triton.compiler import CompilePlan
+from modelyard.triton.compiler import CompiledModel, CompilePlan
 from modelyard.triton.config import to_pbtxt
 from modelyard.triton.inputs import request_inputs
 from modelyard.triton.repository import RepoFile
@@ -41,6 +49,13 @@ from modelyard.triton.repository import RepoFile
 Progress = Callable[[str, str], None]
 
 ROLLBACK_TIMEOUT_S = 600.0
+
+CANDIDATE_SUFFIX = "~candidate"
+
+
+def candidate_name(triton_name: str) -> str:
+    """Where an upgrade's new files are verified: a name no client request uses."""
+    return triton_name + CANDIDATE_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,9 @@ class ModelOutcome:
     status: str = "pending"  # pending | done | failed | skipped | rolled_back
     seconds: float | None = None
     error: str | None = None
+    # Whether this rollout asked Triton to (re)load the model under its own name: only
+    # then does a rollback have anything of the model's to restore.
+    touched: bool = False
 
     def result(self) -> ModelResult:
         return ModelResult(
@@ -191,6 +209,7 @@ class Rollout:
         self.actor = actor
         self.progress = progress or (lambda _model, _state: None)
         self._lock = threading.Lock()
+        self._candidates: set[str] = set()  # loaded (or loading) and not yet unloaded
 
     # The plan ---------------------------------------------------------------------
 
@@ -302,15 +321,19 @@ class Rollout:
         outcomes: dict[str, ModelOutcome],
         previous_files: list[RepoFile] | None,
     ) -> None:
-        reloads = [a for a in plan.of("reload") if set(a.live_versions).isdisjoint(a.versions)]
-        # Phase 1: old and new versions side by side where a model is upgraded.
-        overlap = self._overlap_files(reloads, previous_files)
-        self.target.publish(overlap if overlap is not None else self.compiled.files)
+        upgrades = plan.of("reload")  # served now: clients are using these
+        overlaps = [a for a in upgrades if set(a.live_versions).isdisjoint(a.versions)]
+        # Phase 1: the candidates to verify, and old and new versions side by side
+        # where a model changes version. Nothing changes for clients until a load.
+        staged = self._overlap_files(overlaps, previous_files)
+        if upgrades:
+            staged = (staged or list(self.compiled.files)) + self._candidate_files(upgrades)
+        self.target.publish(staged if staged is not None else self.compiled.files)
         self._load_all([a for a in plan.actions if a.action in ("load", "reload")], outcomes)
-        if overlap is not None:
-            # Phase 2: the new versions answered; retire the old ones.
+        if staged is not None:
+            # Phase 2: the new versions answered; drop the candidates, retire the old.
             self.target.publish(self.compiled.files)
-            for action in reloads:
+            for action in overlaps:
                 self.progress(action.triton_name, "retiring old versions")
                 self.target.load(action.triton_name, timeout_s=self.options.load_timeout_s)
                 self._wait_ready(action.triton_name, action.versions)
@@ -322,12 +345,35 @@ class Rollout:
             outcome.status, outcome.seconds = "done", time.perf_counter() - began
             self.progress(action.triton_name, "unloaded")
 
+    def _compiled_model(self, triton_name: str) -> CompiledModel:
+        return next(m for m in self.compiled.models.values() if m.triton_name == triton_name)
+
+    def _candidate_files(self, upgrades: list[ModelAction]) -> list[RepoFile]:
+        """Each upgraded model's new files again, under its candidate name."""
+        files: list[RepoFile] = []
+        for action in upgrades:
+            model = self._compiled_model(action.triton_name)
+            candidate = candidate_name(action.triton_name)
+            config = type(model.config)()
+            config.CopyFrom(model.config)
+            config.name = candidate
+            text = to_pbtxt(config).encode()
+            files.append(
+                RepoFile(
+                    f"{candidate}/config.pbtxt", hashlib.sha256(text).hexdigest(), content=text
+                )
+            )
+            for file in model.files:
+                inside = file.path.split("/", 1)[1]
+                if inside != "config.pbtxt":
+                    files.append(dataclasses.replace(file, path=f"{candidate}/{inside}"))
+        return files
+
     def _overlap_files(
         self, reloads: list[ModelAction], previous_files: list[RepoFile] | None
     ) -> list[RepoFile] | None:
         if not reloads or previous_files is None:
             return None
-        by_name = {m.triton_name: m for m in self.compiled.models.values()}
         files = [
             f
             for f in self.compiled.files
@@ -336,7 +382,7 @@ class Rollout:
             or f.path.count("/") > 1
         ]
         for action in reloads:
-            model = by_name[action.triton_name]
+            model = self._compiled_model(action.triton_name)
             config = type(model.config)()
             config.CopyFrom(model.config)
             del config.version_policy.specific.versions[:]
@@ -400,8 +446,11 @@ class Rollout:
         name = action.triton_name
         began = time.perf_counter()
         outcome.status = "loading"
-        self.progress(name, "loading")
         try:
+            if action.live_versions:
+                self._verify_candidate(action)
+            self.progress(name, "loading")
+            outcome.touched = True
             self.target.load(name, timeout_s=self.options.load_timeout_s)
             self._wait_ready(name, action.versions)
             if self.options.smoke:
@@ -415,32 +464,51 @@ class Rollout:
         outcome.status, outcome.seconds = "done", time.perf_counter() - began
         self.progress(name, "ready")
 
-    def _wait_ready(self, name: str, versions: Sequence[int]) -> None:
+    def _verify_candidate(self, action: ModelAction) -> None:
+        """Load, check and unload the new files under the candidate name; raise if they
+        do not load, get READY or answer. The served model is not touched."""
+        name = action.triton_name
+        candidate = candidate_name(name)
+        self.progress(name, "verifying candidate")
+        with self._lock:
+            self._candidates.add(candidate)
+        self.target.load(candidate, timeout_s=self.options.load_timeout_s)
+        self._wait_ready(candidate, action.versions, model=name)
+        if self.options.smoke:
+            self._smoke(name, action.versions, served_as=candidate)
+        self.target.unload(candidate, timeout_s=self.options.load_timeout_s)
+        with self._lock:
+            self._candidates.discard(candidate)
+        self.progress(name, "candidate verified")
+
+    def _wait_ready(self, name: str, versions: Sequence[int], *, model: str | None = None) -> None:
         deadline = time.monotonic() + self.options.ready_timeout_s
         while True:
             if all(self.target.is_ready(name, v) for v in versions):
                 return
             if time.monotonic() >= deadline:
+                where = f" (checked as {name})" if model else ""
                 raise TritonError(
-                    f"{name}: not READY within {self.options.ready_timeout_s:g} s "
-                    f"(versions {', '.join(map(str, versions))})"
+                    f"{model or name}: not READY within {self.options.ready_timeout_s:g} s "
+                    f"(versions {', '.join(map(str, versions))}){where}"
                 )
             time.sleep(0.1)
 
-    def _smoke(self, name: str, versions: Sequence[int]) -> None:
-        """One inference per version: the manifest's example inputs, else zeros."""
-        examples = next(
-            (m.examples for m in self.compiled.models.values() if m.triton_name == name), {}
-        )
-        inputs = request_inputs(self.target.model_config(name), examples)
+    def _smoke(self, name: str, versions: Sequence[int], *, served_as: str | None = None) -> None:
+        """One inference per version: the manifest's example inputs, else zeros.
+        `served_as`: the name the files are loaded under (a candidate's), if not `name`."""
+        examples = self._compiled_model(name).examples
+        asked = served_as or name
+        inputs = request_inputs(self.target.model_config(asked), examples)
         for version in versions:
             try:
                 self.target.infer(
-                    name, inputs, version=version, timeout_s=self.options.load_timeout_s
+                    asked, inputs, version=version, timeout_s=self.options.load_timeout_s
                 )
             except TritonError as exc:
+                where = " (as a candidate, before any client could reach it)" if served_as else ""
                 raise TritonError(
-                    f"{name}: smoke inference on version {version} failed: {exc.message}"
+                    f"{name}: smoke inference on version {version} failed{where}: {exc.message}"
                 ) from exc
 
     # Rollback -----------------------------------------------------------------------
@@ -454,16 +522,22 @@ class Rollout:
         touched = [
             a
             for a in plan.actions
-            if a.action in ("load", "reload")
-            and outcomes[a.triton_name].status in ("done", "failed", "loading")
+            if a.action in ("load", "reload") and outcomes[a.triton_name].touched
         ]
-        if previous_files is not None:
-            self.target.publish(previous_files)
         # A rollback must outlast a load that timed out on our side but still runs in
         # Triton: the server finishes that load before it takes the next one for the model.
         timeout_s = max(self.options.load_timeout_s, ROLLBACK_TIMEOUT_S)
         rolled: list[str] = []
         problems: list[str] = []
+        with self._lock:
+            candidates = sorted(self._candidates)
+        for candidate in candidates:  # before their folders go: never touch a loaded model's
+            try:
+                self.target.unload(candidate, timeout_s=timeout_s)
+            except ModelyardError as exc:
+                problems.append(exc.message)
+        if previous_files is not None:
+            self.target.publish(previous_files)
         for action in reversed(touched):  # dependents first
             name = action.triton_name
             self.progress(name, "rolling back")
