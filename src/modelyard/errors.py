@@ -196,6 +196,10 @@ class TritonError(ModelyardError):
     code = "triton"
 
 
+class TritonUnreachable(TritonError):
+    """The server did not answer at all (refused, reset): no one model's fault."""
+
+
 class RolloutFailed(TritonError):
     """A deployment failed and was rolled back; `result` holds what happened per model."""
 
@@ -210,6 +214,7 @@ class RolloutFailed(TritonError):
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()
-        if self.result is not None and hasattr(self.result, "to_dict"):
-            data["deployment"] = self.result.to_dict()
+        if self.result is not None and hasattr(self.result, "model_dump"):
+            # Each model's outcome: what failed, what was skipped, what was rolled back.
+            data["deployment"] = self.result.model_dump(mode="json")
         return data

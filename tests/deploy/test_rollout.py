@@ -383,6 +383,9 @@ def test_cli_deploy_status_history(
     code, failed = run("deploy", "--target", "test", "--yes")
     assert code == 8 and failed["error"] == "rollout_failed"
     assert "weights are corrupt" in str(failed["message"])
+    outcome = failed["deployment"]
+    assert isinstance(outcome, dict) and outcome["ok"] is False
+    assert {m["model"]: m["status"] for m in outcome["models"]} == {"tools.echo": "rolled_back"}
     code, history = run("history", "--target", "test")
     assert [d["outcome"] for d in history["deployments"]] == ["failed", "succeeded"]  # type: ignore[index]
     page = workspace.html_report(tmp_path / "report").read_text()
@@ -390,3 +393,40 @@ def test_cli_deploy_status_history(
     live = page[page.index('<h2 id="live">') : page.index('<h2 id="repository">')]
     assert "in sync with the catalog" in live or "drifted" in live
     assert "recommendation.recommendation_ranker" in live
+
+
+def test_one_failed_model_does_not_roll_back_the_others(
+    deployed: tuple[Workspace, TritonClient], tmp_path: Path
+) -> None:
+    """Failures are isolated per model and what needs it: another team's new model and an
+    upgrade in the same deploy go through; the broken upgrade keeps serving version 1."""
+    workspace, client = deployed
+    workspace.apply([python_model(tmp_path, "echo", "1.0", GOOD_MODEL)])
+    workspace.deploy("test", options=FAST)
+    broken = python_model(tmp_path, "echo", "2.0", FAILS_AT_LOAD)
+    needs_echo = python_model(
+        tmp_path, "after", "1.0", GOOD_MODEL, dependencies="dependencies: [tools/echo>=2.0]"
+    )
+    other_team = python_model(tmp_path, "other", "1.0", GOOD_MODEL)
+    other_team.write_text(
+        other_team.read_text().replace("owner_team: platform", "owner_team: search_team")
+    )
+    workspace.apply([broken, needs_echo, other_team])
+    with Asker(client, "tools.echo") as asker, pytest.raises(RolloutFailed) as failed:
+        workspace.deploy("test", options=FAST)
+    assert asker.failures == [] and asker.values == {1.0}
+    result = failed.value.result
+    assert result is not None
+    statuses = {m.model: m.status for m in result.models}
+    assert statuses == {"tools.echo": "failed", "tools.after": "skipped", "tools.other": "done"}
+    message = failed.value.message
+    assert "weights are corrupt" in message and "needs tools.echo, which failed" in message
+    assert "deployed tools.other" in message
+    ready = ready_models(client)
+    assert ready["tools.echo"] == [1] and ready["tools.other"] == [1]
+    assert "tools.after" not in ready and len(ready) == 8
+    # The repository holds what the server serves: echo's folder went back to version 1.
+    repository = workspace.root / "repo"
+    assert (repository / "tools.echo" / "1").is_dir()
+    assert not (repository / "tools.echo" / "2").exists()
+    assert workspace.history("test")[0].outcome == "failed"

@@ -18,9 +18,14 @@ RolloutPlan.
   reload keeps the old version serving (TRITON-FACTS.md section 7), so the old and new
   versions are first served side by side (an "overlap" repository whose version_policy
   lists both), and only after the new one answered is the old one retired.
-- Any failure: nothing new starts, the repository goes back to the previous content,
-  every model this deployment touched is reloaded (or unloaded if it was not served
-  before), and the rollback is checked READY. The deployment record says what happened.
+- A model that fails (its load, readiness or smoke) stops only itself and the models
+  that need it (skipped): the rest of the plan goes through. Each failed model's folder
+  goes back to its previous files and, if it was switched, it is reloaded at its
+  previous versions (or unloaded if it was not served before) and checked READY. The
+  deployment record and the error say what failed, why, and what was rolled back.
+- A failure that is no single model's (the repository cannot be written, the server
+  stops answering): the whole target goes back, the repository to its previous content,
+  every model this deployment touched reloaded or unloaded.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.deploy.lease import DEFAULT_LEASE_TTL_S, default_holder, hold_lease
 from modelyard.deploy.plan import ModelAction, RolloutPlan, plan_rollout
-from modelyard.errors import ModelyardError, RolloutFailed, TritonError
+from modelyard.errors import ModelyardError, RolloutFailed, TritonError, TritonUnreachable
 from modelyard.store.history import DeploymentLog
 from modelyard.targets.base import Target
 from modelyard.triton.compiler import CompiledModel, CompilePlan
@@ -243,7 +248,11 @@ class Rollout:
                 if a.action != "keep"
             }
             try:
-                self._execute(plan, outcomes, previous_files)
+                failures = self._execute(plan, outcomes, previous_files)
+                if failures:
+                    self._settle(failures, plan, outcomes, previous_files, started, deployment_id)
+            except RolloutFailed:
+                raise
             except ModelyardError as exc:
                 try:
                     rolled_back = self._roll_back(plan, outcomes, previous_files)
@@ -320,7 +329,9 @@ class Rollout:
         plan: RolloutPlan,
         outcomes: dict[str, ModelOutcome],
         previous_files: list[RepoFile] | None,
-    ) -> None:
+    ) -> dict[str, str]:
+        """Run the plan; returns the models that failed (or were skipped because a model
+        they need failed) with why. Raises only for what is not one model's failure."""
         upgrades = plan.of("reload")  # served now: clients are using these
         overlaps = [a for a in upgrades if set(a.live_versions).isdisjoint(a.versions)]
         # Phase 1: the candidates to verify, and old and new versions side by side
@@ -329,11 +340,20 @@ class Rollout:
         if upgrades:
             staged = (staged or list(self.compiled.files)) + self._candidate_files(upgrades)
         self.target.publish(staged if staged is not None else self.compiled.files)
-        self._load_all([a for a in plan.actions if a.action in ("load", "reload")], outcomes)
-        if staged is not None:
+        failures = self._load_all(
+            [a for a in plan.actions if a.action in ("load", "reload")], outcomes
+        )
+        if failures:
+            self._unload_candidates(self.options.load_timeout_s)
+            # A failed model's folder goes back to what the server loaded it from.
+            self.target.publish(self._files_keeping_previous(set(failures), previous_files))
+        elif staged is not None:
             # Phase 2: the new versions answered; drop the candidates, retire the old.
             self.target.publish(self.compiled.files)
+        if staged is not None or failures:
             for action in overlaps:
+                if action.triton_name in failures:
+                    continue
                 self.progress(action.triton_name, "retiring old versions")
                 self.target.load(action.triton_name, timeout_s=self.options.load_timeout_s)
                 self._wait_ready(action.triton_name, action.versions)
@@ -344,6 +364,65 @@ class Rollout:
             outcome = outcomes[action.triton_name]
             outcome.status, outcome.seconds = "done", time.perf_counter() - began
             self.progress(action.triton_name, "unloaded")
+        return failures
+
+    def _files_keeping_previous(
+        self, failed: set[str], previous_files: list[RepoFile] | None
+    ) -> list[RepoFile]:
+        """The compiled repository, except that each failed model keeps the files it had."""
+        files = [f for f in self.compiled.files if f.path.split("/", 1)[0] not in failed]
+        files += [f for f in previous_files or () if f.path.split("/", 1)[0] in failed]
+        return files
+
+    def _settle(
+        self,
+        failures: dict[str, str],
+        plan: RolloutPlan,
+        outcomes: dict[str, ModelOutcome],
+        previous_files: list[RepoFile] | None,
+        started: float,
+        deployment_id: int,
+    ) -> None:
+        """The rest of the plan went through; put each failed model back as it was served
+        and raise RolloutFailed saying what failed, what was rolled back and what was not."""
+        failed = [a for a in plan.actions if a.triton_name in failures]
+        name = self.target.name
+        done = sorted(n for n, o in outcomes.items() if o.status == "done")
+        reasons = "; ".join(f"{model}: {why}" for model, why in failures.items())
+        try:
+            rolled_back = self._restore(failed, outcomes)
+        except RolloutFailed as rollback_error:
+            message = f"{reasons}; {rollback_error.message}"
+            self.log.finish(deployment_id, "rollback_failed", _records(outcomes), message)
+            raise RolloutFailed(
+                f"deployment {deployment_id} to {name}: {len(failures)} model(s) failed "
+                f"({reasons}); putting them back failed too ({rollback_error.message}); "
+                "once the server answers again, run `modelyard deploy` again",
+                result=DeployResult.of(
+                    deployment_id,
+                    name,
+                    plan,
+                    outcomes,
+                    time.perf_counter() - started,
+                    error=message,
+                ),
+            ) from None
+        self.log.finish(deployment_id, "failed", _records(outcomes), reasons)
+        raise RolloutFailed(
+            f"deployment {deployment_id} to {name}: {len(failures)} model(s) failed and "
+            f"serve what they served before ({reasons}); rolled back "
+            f"{', '.join(rolled_back) or 'nothing (no failed model had been switched)'}; "
+            f"deployed {', '.join(done) or 'nothing else'}",
+            result=DeployResult.of(
+                deployment_id,
+                name,
+                plan,
+                outcomes,
+                time.perf_counter() - started,
+                error=reasons,
+                rolled_back=rolled_back,
+            ),
+        )
 
     def _compiled_model(self, triton_name: str) -> CompiledModel:
         return next(m for m in self.compiled.models.values() if m.triton_name == triton_name)
@@ -402,29 +481,37 @@ class Rollout:
                 files += [f for f in previous_files if f.path.startswith(prefix)]
         return files
 
-    def _load_all(self, actions: list[ModelAction], outcomes: dict[str, ModelOutcome]) -> None:
+    def _load_all(
+        self, actions: list[ModelAction], outcomes: dict[str, ModelOutcome]
+    ) -> dict[str, str]:
+        """Load in dependency order, at most `concurrency` at once. A model that fails
+        stops only the models that need it (skipped); the others go on. Returns each
+        failed or skipped model with why."""
         pending = {a.triton_name: a for a in actions}
         done: set[str] = set()
-        failure: list[ModelyardError] = []
+        failures: dict[str, str] = {}
         running: dict[Future[None], str] = {}
         with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:
             while pending or running:
-                if not failure:
-                    for name, action in list(pending.items()):
-                        if len(running) >= self.options.concurrency:
-                            break
-                        if all(
-                            dep in done or dep not in pending and dep not in running.values()
-                            for dep in action.waits_for
-                        ):
-                            del pending[name]
-                            running[pool.submit(self._load_one, action, outcomes[name])] = name
-                elif pending:
-                    for name in pending:
+                for name, action in list(pending.items()):
+                    blocked = next((d for d in action.waits_for if d in failures), None)
+                    if blocked is not None:
+                        del pending[name]
                         outcomes[name].status = "skipped"
-                    pending.clear()
+                        outcomes[name].error = f"needs {blocked}, which failed"
+                        failures[name] = outcomes[name].error or ""
+                        self.progress(name, "skipped")
+                        continue
+                    if len(running) >= self.options.concurrency:
+                        continue
+                    if all(
+                        dep in done or dep not in pending and dep not in running.values()
+                        for dep in action.waits_for
+                    ):
+                        del pending[name]
+                        running[pool.submit(self._load_one, action, outcomes[name])] = name
                 if not running:
-                    if pending and not failure:  # nothing can start: a dependency never loads
+                    if pending:  # nothing can start: a dependency never loads
                         raise RolloutFailed(
                             f"cannot order the loads of {', '.join(sorted(pending))}"
                         )
@@ -435,12 +522,19 @@ class Rollout:
                     error = future.exception()
                     if error is None:
                         done.add(name)
+                    elif isinstance(error, TritonUnreachable):
+                        # The server, not the model: nothing more starts, and the whole
+                        # target goes back.
+                        for waiting in pending:
+                            outcomes[waiting].status = "skipped"
+                        raise error
                     elif isinstance(error, ModelyardError):
-                        failure.append(error)
+                        failures[name] = error.message
+                    elif isinstance(error, Exception):
+                        failures[name] = f"{type(error).__name__}: {error}"
                     else:
-                        failure.append(TritonError(f"{name}: {type(error).__name__}: {error}"))
-        if failure:
-            raise failure[0]
+                        raise error
+        return failures
 
     def _load_one(self, action: ModelAction, outcome: ModelOutcome) -> None:
         name = action.triton_name
@@ -519,27 +613,51 @@ class Rollout:
         outcomes: dict[str, ModelOutcome],
         previous_files: list[RepoFile] | None,
     ) -> list[str]:
-        touched = [
-            a
-            for a in plan.actions
-            if a.action in ("load", "reload") and outcomes[a.triton_name].touched
-        ]
-        # A rollback must outlast a load that timed out on our side but still runs in
-        # Triton: the server finishes that load before it takes the next one for the model.
-        timeout_s = max(self.options.load_timeout_s, ROLLBACK_TIMEOUT_S)
-        rolled: list[str] = []
-        problems: list[str] = []
-        with self._lock:
-            candidates = sorted(self._candidates)
-        for candidate in candidates:  # before their folders go: never touch a loaded model's
-            try:
-                self.target.unload(candidate, timeout_s=timeout_s)
-            except ModelyardError as exc:
-                problems.append(exc.message)
+        """Put the whole target back as it was: the previous repository, and every model
+        this rollout touched reloaded at its previous versions (or unloaded)."""
+        problems = self._unload_candidates(self._rollback_timeout_s())
         if previous_files is not None:
             self.target.publish(previous_files)
-        for action in reversed(touched):  # dependents first
+        touched = [a for a in plan.actions if a.action in ("load", "reload")]
+        try:
+            rolled = self._restore(touched, outcomes)
+        except RolloutFailed as exc:
+            problems.append(exc.message)
+        if problems:
+            raise RolloutFailed("the rollback itself failed: " + "; ".join(problems))
+        return rolled
+
+    def _rollback_timeout_s(self) -> float:
+        # A rollback must outlast a load that timed out on our side but still runs in
+        # Triton: the server finishes that load before it takes the next one for the model.
+        return max(self.options.load_timeout_s, ROLLBACK_TIMEOUT_S)
+
+    def _unload_candidates(self, timeout_s: float) -> list[str]:
+        """Unload every candidate still loaded (before its folder goes: never touch a
+        loaded model's folder); the problems, if any."""
+        with self._lock:
+            candidates = sorted(self._candidates)
+        problems: list[str] = []
+        for candidate in candidates:
+            try:
+                self.target.unload(candidate, timeout_s=timeout_s)
+                with self._lock:
+                    self._candidates.discard(candidate)
+            except ModelyardError as exc:
+                problems.append(exc.message)
+        return problems
+
+    def _restore(self, actions: list[ModelAction], outcomes: dict[str, ModelOutcome]) -> list[str]:
+        """Reload each of `actions`' models this rollout touched at its previous versions
+        (unload it if it was not served before), dependents first, from the repository
+        as published now. Returns the models restored."""
+        timeout_s = self._rollback_timeout_s()
+        rolled: list[str] = []
+        problems: list[str] = []
+        for action in reversed(actions):  # dependents first
             name = action.triton_name
+            if not outcomes[name].touched:
+                continue
             self.progress(name, "rolling back")
             try:
                 if action.live_versions:

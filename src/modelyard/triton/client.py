@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from modelyard.errors import TritonError
+from modelyard.errors import TritonError, TritonUnreachable
 
 
 class TritonClient:
@@ -65,11 +65,11 @@ class TritonClient:
         except httpx.HTTPError as exc:
             reason = f"{type(exc).__name__}: {exc}"
             if model:  # which request was cut off matters: a load may have begun in Triton
-                raise TritonError(
+                raise TritonUnreachable(
                     f"Triton at {self.url} is unreachable: model {model}: {method} {path} "
                     f"got no answer ({reason})"
                 ) from exc
-            raise TritonError(f"Triton at {self.url} is unreachable ({reason})") from exc
+            raise TritonUnreachable(f"Triton at {self.url} is unreachable ({reason})") from exc
         if response.status_code >= 400:
             try:
                 message = response.json().get("error", response.text)
