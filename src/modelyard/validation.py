@@ -282,8 +282,9 @@ def _latency_chains(view: CatalogView) -> Iterator[Problem]:
     for overrun in latency_chain_overruns(
         view, lambda r: specs[r].sla_requirements.max_latency_p99_ms
     ):
-        shown = " -> ".join(
-            f"{r} ({_num(specs[r].sla_requirements.max_latency_p99_ms)} ms)" for r in overrun.chain
+        shown = _chain_text(
+            overrun,
+            lambda r: f"{r} ({_num(specs[r].sla_requirements.max_latency_p99_ms)} ms)",
         )
         yield Problem(
             Severity.WARNING,
@@ -295,6 +296,7 @@ def _latency_chains(view: CatalogView) -> Iterator[Problem]:
             field="sla_requirements.max_latency_p99_ms",
             details={
                 "chain": overrun.chain,
+                "chain_length": overrun.length,
                 "needed_ms": overrun.needed_ms,
                 "budget_ms": overrun.budget_ms,
                 "overrun_ms": overrun.overrun_ms,
@@ -302,14 +304,27 @@ def _latency_chains(view: CatalogView) -> Iterator[Problem]:
         )
 
 
+# How many models of a dependency chain a problem names: a deep catalog has a chain
+# problem per model, and naming whole chains would make validate quadratic in time and
+# memory (a 4,000-model chain: 8 million names).
+CHAIN_SHOWN = 8
+
+
+def _chain_text(overrun: ChainOverrun, label: Callable[[str], str]) -> str:
+    shown = " -> ".join(label(r) for r in overrun.chain)
+    hidden = overrun.length - len(overrun.chain)
+    return shown + (f" -> ... ({hidden} more)" if hidden else "")
+
+
 @dataclass(frozen=True)
 class ChainOverrun:
     """A model whose heaviest dependency chain needs more than its own p99 budget."""
 
     ref: str
-    chain: list[str]  # the model, then its heaviest chain of dependencies
+    chain: list[str]  # the model, then its heaviest chain: at most CHAIN_SHOWN models
     needed_ms: float
     budget_ms: float
+    length: int  # of the whole chain, the model included
 
     @property
     def overrun_ms(self) -> float:
@@ -332,7 +347,13 @@ def latency_chain_overruns(
         needed = chains.weights[heaviest]
         budget = spec.sla_requirements.max_latency_p99_ms
         if needed > budget:
-            yield ChainOverrun(ref, [ref] + chains.path(heaviest), needed, budget)
+            yield ChainOverrun(
+                ref,
+                [ref] + chains.path(heaviest, limit=CHAIN_SHOWN - 1),
+                needed,
+                budget,
+                1 + chains.length(heaviest),
+            )
 
 
 def _availability(view: CatalogView) -> Iterator[Problem]:
@@ -369,8 +390,10 @@ def _availability(view: CatalogView) -> Iterator[Problem]:
         if product >= target:
             continue
         heaviest = max(graph.dependencies(ref), key=lambda d: weakest.weights[d])
-        chain = [ref] + weakest.path(heaviest)
+        chain = [ref] + weakest.path(heaviest, limit=CHAIN_SHOWN - 1)
         shown = " -> ".join(f"{r} ({specs[r].sla_requirements.availability:g})" for r in chain)
+        hidden = 1 + weakest.length(heaviest) - len(chain)
+        shown += f" -> ... ({hidden} more)" if hidden else ""
         yield Problem(
             Severity.WARNING,
             "sla-availability-chain",
@@ -381,6 +404,7 @@ def _availability(view: CatalogView) -> Iterator[Problem]:
             field="sla_requirements.availability",
             details={
                 "chain": chain,
+                "chain_length": len(chain) + hidden,
                 "combined_at_most": product,
                 "target": target,
                 "dependencies_counted": counted,

@@ -227,6 +227,7 @@ class DependencyGraph(Generic[N]):
         """For every node, the heaviest chain that starts at it and follows dependencies."""
         best: dict[N, float] = {}
         next_on_chain: dict[N, N | None] = {}
+        lengths: dict[N, int] = {}
         for node in self.topological_order():  # dependencies come first
             heaviest: N | None = None
             for dep in self._deps[node]:
@@ -234,7 +235,8 @@ class DependencyGraph(Generic[N]):
                     heaviest = dep
             best[node] = weight(node) + (best[heaviest] if heaviest is not None else 0.0)
             next_on_chain[node] = heaviest
-        return Chains(best, next_on_chain)
+            lengths[node] = 1 + (lengths[heaviest] if heaviest is not None else 0)
+        return Chains(best, next_on_chain, lengths)
 
     def critical_path(self, weight: Callable[[N], float]) -> tuple[float, list[N]]:
         """The heaviest dependency chain of the whole graph, deepest dependency first."""
@@ -248,15 +250,23 @@ class DependencyGraph(Generic[N]):
 class Chains(Generic[N]):
     """Heaviest dependency chains found by `DependencyGraph.longest_chains`."""
 
-    def __init__(self, weights: dict[N, float], next_on_chain: dict[N, N | None]) -> None:
+    def __init__(
+        self, weights: dict[N, float], next_on_chain: dict[N, N | None], lengths: dict[N, int]
+    ) -> None:
         self.weights = weights
         self._next = next_on_chain
+        self._lengths = lengths
 
-    def path(self, node: N) -> list[N]:
-        """`[node, dependency, its dependency, ...]` along the heaviest chain."""
+    def path(self, node: N, limit: int | None = None) -> list[N]:
+        """`[node, dependency, its dependency, ...]` along the heaviest chain; at most
+        `limit` nodes (a report per model that lists whole chains is quadratic)."""
         path = [node]
         step = self._next[node]
-        while step is not None:
+        while step is not None and (limit is None or len(path) < limit):
             path.append(step)
             step = self._next[step]
         return path
+
+    def length(self, node: N) -> int:
+        """How many nodes the heaviest chain from `node` has, `node` included."""
+        return self._lengths[node]

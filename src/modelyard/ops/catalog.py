@@ -276,8 +276,13 @@ def graph_view(
     ]
     if not refs:
         raise NotFound(f"{reference} is not in this selection; `modelyard list` shows the catalog")
-    nodes = {n for ref in refs for n in neighbourhood(view.graph, ref)}
-    return GraphView.of(view.graph, view.specs, nodes)
+    nodes: set[str] = set()
+    hidden = 0
+    for ref in refs:
+        shown, more = neighbourhood(view.graph, ref)
+        nodes.update(shown)
+        hidden += more
+    return GraphView.of(view.graph, view.specs, nodes, hidden=hidden)
 
 
 def set_alias(

@@ -92,6 +92,8 @@ def live_problems(
                 else f"{r} ({specs[r].sla_requirements.max_latency_p99_ms:g} ms declared)"
                 for r in overrun.chain[1:]
             )
+            if overrun.length > len(overrun.chain):
+                shown += f" -> ... ({overrun.length - len(overrun.chain)} more)"
             problems.append(
                 Problem(
                     Severity.WARNING,

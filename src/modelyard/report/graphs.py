@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ class GraphView:
     edges: list[tuple[str, str]]
     specs: dict[str, ModelSpec]
     critical_path: list[str]
+    hidden: int = 0  # models of the neighbourhood left out of the drawing
 
     @classmethod
     def of(
@@ -38,20 +40,50 @@ class GraphView:
         graph: DependencyGraph[str],
         specs: dict[str, ModelSpec],
         nodes: Iterable[str] | None = None,
+        *,
+        hidden: int = 0,
     ) -> GraphView:
         chosen = set(graph.nodes if nodes is None else nodes)
         ordered = sorted(chosen)
-        edges = [(a, b) for a, b in graph.edges() if a in chosen and b in chosen]
-        sub: DependencyGraph[str] = DependencyGraph(
-            {n: [b for a, b in edges if a == n] for n in ordered}
-        )
+        edges = [(a, b) for a in ordered for b in graph.dependencies(a) if b in chosen]
+        outgoing: dict[str, list[str]] = {n: [] for n in ordered}
+        for a, b in edges:
+            outgoing[a].append(b)
+        sub: DependencyGraph[str] = DependencyGraph(outgoing)
         _, critical = sub.critical_path(lambda _ref: 1.0) if not sub.cycles() else (0.0, [])
-        return cls(ordered, edges, specs, critical if len(critical) > 1 else [])
+        return cls(ordered, edges, specs, critical if len(critical) > 1 else [], hidden)
 
 
-def neighbourhood(graph: DependencyGraph[str], ref: str) -> list[str]:
-    """A model, everything it needs and everything that needs it."""
-    return [ref, *graph.transitive_dependencies(ref), *graph.transitive_dependents(ref)]
+# A model page draws at most this many models: Graphviz takes seconds per thousand nodes,
+# and a picture of thousands says nothing. The nearest come first.
+NEIGHBOURHOOD_LIMIT = 120
+
+
+def neighbourhood(
+    graph: DependencyGraph[str], ref: str, limit: int = NEIGHBOURHOOD_LIMIT
+) -> tuple[list[str], int]:
+    """A model and the nearest of what it needs and of what needs it (at most `limit` in
+    all, half each way when both have more), and how many more there are. Linear in the
+    size of the graph."""
+    needs = _nearest(ref, graph.dependencies)
+    needed_by = _nearest(ref, graph.dependents)
+    room = max(0, limit - 1)
+    take_needs = min(len(needs), max(room // 2, room - len(needed_by)))
+    take_needed_by = min(len(needed_by), room - take_needs)
+    shown = [ref, *needs[:take_needs], *needed_by[:take_needed_by]]
+    return shown, len(needs) + len(needed_by) - take_needs - take_needed_by
+
+
+def _nearest(ref: str, step: Callable[[str], Sequence[str]]) -> list[str]:
+    """Everything reachable from `ref` by `step`, nearest first (breadth first)."""
+    seen: dict[str, None] = {ref: None}
+    queue: deque[str] = deque([ref])
+    while queue:
+        for node in step(queue.popleft()):
+            if node not in seen:
+                seen[node] = None
+                queue.append(node)
+    return list(seen)[1:]
 
 
 def domain_colours(domains: Iterable[str]) -> dict[str, str]:
@@ -71,6 +103,12 @@ def to_dot(view: GraphView, title: str = "modelyard") -> str:
         '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11];',
         '  edge [color="#555555", arrowsize=0.7];',
     ]
+    if view.hidden:
+        note = (
+            f"the nearest {len(view.nodes)} models; {view.hidden:,} more are not drawn "
+            "(modelyard deps and impact list them all)"
+        )
+        lines.append(f"  label={_quote(note)}; labelloc=b;")
     by_domain: dict[str, list[str]] = {}
     for node in view.nodes:
         by_domain.setdefault(view.specs[node].domain, []).append(node)
