@@ -15,6 +15,10 @@ processes that start at the same moment:
   a lost update would show as moves counted by writers but missing in the alias revision.
 - deploy lease: every writer takes one target's lease at once; expected: one holder.
 
+- deep chains (`--chain-sizes`, SQLite): one chain of N models, each needing the one
+  before it, so every model has an SLA chain problem; `validate` runs in a fresh process
+  per N (its peak RSS is validate's alone). Time and memory must grow linearly in N.
+
 PostgreSQL: $MODELYARD_TEST_DB (a server URL) or a throwaway server that
 scripts/postgres.sh starts (and stops afterwards). `seconds` is the wall time from the
 common start to the last writer's end.
@@ -114,13 +118,90 @@ def run(backend: str, server: str | None, writers: int, per_writer: int) -> list
     return rows
 
 
+CHAIN_MANIFEST = """name: m{i}
+version: "1.0"
+model_type: regression
+framework: onnx
+domain: chain
+owner_team: chain_team
+{dependencies}inputs: [{{name: X, data_type: FP32, dims: [1]}}]
+outputs: [{{name: Y, data_type: FP32, dims: [1]}}]
+resource_requirements: {{max_batch_size: 0, gpu_memory_mb: 0}}
+sla_requirements: {{max_latency_p99_ms: 10, availability: 0.9999, min_throughput_rps: 1}}
+"""
+
+CHAIN_VALIDATE = """
+import json, resource, sys, time
+from modelyard import Workspace
+workspace = Workspace.open(sys.argv[1])
+began = time.perf_counter()
+report = workspace.validate()
+print(json.dumps({
+    "seconds": round(time.perf_counter() - began, 2),
+    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+    "problems": len(report.problems),
+}))
+"""
+
+
+def chain_row(size: int) -> dict[str, object]:
+    """Register a chain of `size` models, then time `validate` in a process of its own."""
+    from modelyard import Workspace
+
+    with tempfile.TemporaryDirectory(prefix="modelyard-chain-") as scratch:
+        folder = Path(scratch) / "models"
+        folder.mkdir()
+        for start in range(0, size, 1000):
+            documents = [
+                CHAIN_MANIFEST.format(
+                    i=i, dependencies=f"dependencies: [chain/m{i - 1}>=1.0]\n" if i else ""
+                )
+                for i in range(start, min(size, start + 1000))
+            ]
+            (folder / f"chain-{start:06d}.yaml").write_text("---\n".join(documents))
+        workspace = Workspace.init(Path(scratch) / "ws")
+        workspace.apply([folder])
+        workspace.close()
+        result = subprocess.run(
+            [sys.executable, "-c", CHAIN_VALIDATE, str(Path(scratch) / "ws")],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        )
+        return {"models": size, **json.loads(result.stdout)}
+
+
+def print_chains(sizes: list[int]) -> list[dict[str, object]]:
+    rows = [chain_row(size) for size in sizes]
+    print("\nvalidate of one dependency chain (SQLite, a fresh process per size)")
+    print("models | seconds | peak MB | problems | seconds per 1,000 models")
+    for row in rows:
+        per = float(str(row["seconds"])) / int(str(row["models"])) * 1000
+        print(
+            f"{row['models']} | {row['seconds']} | {row['peak_mb']} | {row['problems']} | {per:.3f}"
+        )
+    if len(rows) > 1:
+        first, last = rows[0], rows[-1]
+        growth = int(str(last["models"])) / int(str(first["models"]))
+        time_ratio = float(str(last["seconds"])) / max(float(str(first["seconds"])), 1e-9)
+        print(f"{growth:g}x the models: {time_ratio:.1f}x the time (linear: {growth:g}x)")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--per-writer", type=int, default=500)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument(
+        "--chain-sizes",
+        default="4000,8000,16000,32000",
+        help="chain lengths for the validate scenario; empty to leave it out",
+    )
     args = parser.parse_args()
+    chain_sizes = [int(n) for n in args.chain_sizes.split(",") if n]
     rows: list[dict[str, object]] = []
     for backend in args.backends.split(","):
         if backend == "postgresql":
@@ -129,13 +210,16 @@ def main() -> None:
         else:
             rows += run(backend, None, args.writers, args.per_writer)
     if args.json:
-        print(json.dumps(rows, indent=1))
+        chains = [chain_row(size) for size in chain_sizes]
+        print(json.dumps({"writers": rows, "chains": chains}, indent=1))
         return
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in COLUMNS}
     print(" | ".join(c.ljust(widths[c]) for c in COLUMNS))
     print("-|-".join("-" * widths[c] for c in COLUMNS))
     for row in rows:
         print(" | ".join(str(row[c]).ljust(widths[c]) for c in COLUMNS))
+    if chain_sizes:
+        print_chains(chain_sizes)
     lost = sum(int(str(r["lost"])) + int(str(r["duplicated"])) for r in rows)
     print(f"\nlost or duplicated writes: {lost}")
     sys.exit(1 if lost else 0)
