@@ -52,9 +52,7 @@ def dev(tmp_path: Path, catalog_url: str) -> Iterator[tuple[Workspace, FakeTrito
     workspace.apply(
         [
             python_model(models, "embed", "1.0", GOOD_MODEL),
-            python_model(
-                models, "ranker", "1.0", GOOD_MODEL, "dependencies: ['tools/embed>=1.0']"
-            ),
+            python_model(models, "ranker", "1.0", GOOD_MODEL, "dependencies: ['tools/embed>=1.0']"),
             python_model(models, "other", "1.0", GOOD_MODEL),
         ]
     )
@@ -92,7 +90,11 @@ def test_a_targeted_deploy_changes_the_named_model_and_keeps_every_other(
         ]
     )
     whole = workspace.rollout_plan("dev")
-    assert actions(whole) == {"tools.embed": "keep", "tools.other": "reload", "tools.ranker": "reload"}
+    assert actions(whole) == {
+        "tools.embed": "keep",
+        "tools.other": "reload",
+        "tools.ranker": "reload",
+    }
     plan = workspace.rollout_plan("dev", refs=["tools/ranker"])
     assert plan.targeted is True
     assert actions(plan) == {"tools.embed": "keep", "tools.ranker": "reload", "tools.other": "keep"}

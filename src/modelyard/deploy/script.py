@@ -93,6 +93,9 @@ roll_back() {  # the repository as it was, then every touched model, dependents 
     model=${touched[i]}; live=${touched_live[i]}
     echo "rolling back $model"
     if [[ -n "$live" ]]; then
+      # Triton reloads a model only when its folder looks newer than what it loaded, and
+      # the restored generation is older: give the folder the time of now (content as is).
+      touch "$REPOSITORY/$model" 2>/dev/null || true
       # shellcheck disable=SC2086
       if post "repository/models/$model/load" "" && wait_ready "$model" $live; then
         rolled+=("$model")
