@@ -229,6 +229,7 @@ class Workspace:
         return resolve_target(self.config, self.root, name)
 
     rollout_plan = _forward(rollout.rollout_plan)
+    confirm_plan = _forward(rollout.confirm_plan)
     export_script = _forward(rollout.export_script)
     status = _forward(rollout.status)
     statuses = _forward(rollout.statuses)

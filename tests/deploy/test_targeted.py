@@ -7,16 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from modelyard import Conflict, InputError, NotFound, ValidationFailed, Workspace
-from modelyard.config import TargetConfig
 from modelyard.deploy.plan import RolloutPlan
-from modelyard.targets import Target, TritonFolderTarget, register_target_kind
-from modelyard.targets.registry import registry
 from modelyard.triton.repository import RepositoryWriter
-from tests.support.fake_triton import FakeTriton
+from tests.support.fake_triton import FakeTriton, fake_target_kind
 from tests.support.rollout import FAST, GOOD_MODEL, python_model
 from tests.support.workspaces import Cli, init_workspace
 
@@ -34,19 +30,6 @@ def dev(tmp_path: Path, catalog_url: str) -> Iterator[tuple[Workspace, FakeTrito
     )
     workspace = init_workspace(root, catalog_url)
     fake = FakeTriton(root / "repo")
-
-    def open_fake(
-        name: str,
-        config: TargetConfig,
-        *,
-        timeout_s: float,
-        transport: httpx.BaseTransport | None,
-    ) -> Target:
-        return TritonFolderTarget(
-            name, config.url, Path(config.repository), timeout_s=timeout_s, transport=fake.transport
-        )
-
-    register_target_kind(FAKE_KIND, open_fake)
     models = tmp_path / "models"
     models.mkdir()
     workspace.apply(
@@ -57,9 +40,9 @@ def dev(tmp_path: Path, catalog_url: str) -> Iterator[tuple[Workspace, FakeTrito
         ]
     )
     try:
-        yield workspace, fake
+        with fake_target_kind(fake, FAKE_KIND):
+            yield workspace, fake
     finally:
-        registry.unregister(FAKE_KIND)
         workspace.close()
 
 

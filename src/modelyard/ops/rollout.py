@@ -175,12 +175,8 @@ def deploy(
     config, compiled, dependencies = targeted_inputs(ctx, target, alias, refs)
     if expect_digest is not None:
         with open_target(target, config) as opened:
-            now = _plan_on(opened, compiled, dependencies, targeted=bool(refs))
-        if now.digest != expect_digest:
-            doing = ", ".join(f"{a.action} {a.triton_name}" for a in now.changes) or "nothing"
-            raise Conflict(
-                f"the rollout plan for {target!r} changed since it was shown (the catalog or "
-                f"the server changed); it now does: {doing}; review the plan again"
+            _require_digest(
+                _plan_on(opened, compiled, dependencies, targeted=bool(refs)), expect_digest
             )
     return _audited_rollout(
         ctx,
@@ -194,6 +190,29 @@ def deploy(
         progress=progress,
         keep_others=bool(refs),
     )
+
+
+def confirm_plan(
+    ctx: Context,
+    target: str,
+    digest: str,
+    *,
+    alias: str | None = None,
+    refs: Sequence[str] | None = None,
+) -> RolloutPlan:
+    """Today's rollout plan if it is still the one with `digest` (the one a user was shown
+    and confirmed); Conflict saying what it does now otherwise."""
+    return _require_digest(rollout_plan(ctx, target, alias=alias, refs=refs), digest)
+
+
+def _require_digest(plan: RolloutPlan, digest: str) -> RolloutPlan:
+    if plan.digest != digest:
+        doing = ", ".join(f"{a.action} {a.triton_name}" for a in plan.changes) or "nothing"
+        raise Conflict(
+            f"the rollout plan for {plan.target!r} changed since it was shown (the catalog "
+            f"or the server changed); it now does: {doing}; review the plan again"
+        )
+    return plan
 
 
 def _described(alias: str | None, refs: Sequence[str] | None) -> str:
