@@ -302,6 +302,7 @@ def test_exported_script_deploys_the_same_state(
         ["bash", str(script)], capture_output=True, text=True, timeout=300, env=environment
     )
     assert failed.returncode == 8 and "load of no.such_model failed" in failed.stderr
+    assert "the server serves what it served before" in failed.stderr, failed.stderr
     assert ready_models(client) == {}  # what it loaded before the failure was unloaded
     script.write_text(text)
     ran = subprocess.run(
