@@ -164,6 +164,22 @@ def test_a_broken_model_blocks_only_the_deploys_that_name_it(
     assert [c for c in fake.calls if c[0] in ("load", "unload")] == []
 
 
+def test_a_named_model_the_profile_skips_is_refused_by_name(
+    dev: tuple[Workspace, FakeTriton], tmp_path: Path
+) -> None:
+    workspace, fake = dev
+    manifest = python_model(tmp_path, "bare", "1.0", GOOD_MODEL)
+    manifest.write_text(manifest.read_text().replace("artifact: model.py\n", ""))
+    workspace.apply([manifest])
+    with pytest.raises(ValidationFailed) as failed:
+        workspace.deploy("dev", refs=["tools/bare", "tools/other"], options=FAST)
+    assert failed.value.message == (
+        "tools/bare: is not compiled for the local profile of target 'dev': no artifact "
+        "registered (add `artifact:` to its manifest to serve it); nothing was deployed"
+    )
+    assert fake.ready == {}
+
+
 def test_references_that_name_nothing(dev: tuple[Workspace, FakeTriton]) -> None:
     workspace, _ = dev
     with pytest.raises(NotFound, match=r"tools/ranker@3\.0: tools/ranker has no version 3\.0"):

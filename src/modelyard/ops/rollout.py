@@ -144,15 +144,17 @@ def rollout_plan(
     `refs`, only the named models and what they need change; every other one is `keep`."""
     config, compiled, dependencies = targeted_inputs(ctx, target, alias, refs)
     with open_target(target, config) as opened:
-        return _plan_on(opened, compiled, dependencies, targeted=bool(refs))
+        return _plan_on(opened, compiled, dependencies, targeted=bool(refs))[0]
 
 
 def _plan_on(
     opened: Target, compiled: CompilePlan, dependencies: dict[str, list[str]], *, targeted: bool
-) -> RolloutPlan:
+) -> tuple[RolloutPlan, CompilePlan]:
+    """The plan on an open target, and the repository it publishes (targeted: with every
+    other model's files as the target has them)."""
     if targeted:
         compiled = keeping_others(compiled, opened.published_files())
-    return plan_on_target(opened, compiled, dependencies, keep_others=targeted)
+    return plan_on_target(opened, compiled, dependencies, keep_others=targeted), compiled
 
 
 def deploy(
@@ -175,9 +177,8 @@ def deploy(
     config, compiled, dependencies = targeted_inputs(ctx, target, alias, refs)
     if expect_digest is not None:
         with open_target(target, config) as opened:
-            _require_digest(
-                _plan_on(opened, compiled, dependencies, targeted=bool(refs)), expect_digest
-            )
+            now, _ = _plan_on(opened, compiled, dependencies, targeted=bool(refs))
+        _require_digest(now, expect_digest)
     return _audited_rollout(
         ctx,
         target,
@@ -240,9 +241,7 @@ def export_script(
             "`modelyard deploy`"
         )
     with open_target(target, config) as opened:
-        if refs:
-            compiled = keeping_others(compiled, opened.published_files())
-        plan = plan_on_target(opened, compiled, dependencies, keep_others=bool(refs))
+        plan, compiled = _plan_on(opened, compiled, dependencies, targeted=bool(refs))
     script = rollout_script(
         plan,
         compiled,
@@ -273,7 +272,7 @@ def compile_target_repository(
     """
     config, compiled, dependencies = targeted_inputs(ctx, target, alias, refs)
     with open_target(target, config) as opened:
-        now = _plan_on(opened, compiled, dependencies, targeted=bool(refs))
+        now, compiled = _plan_on(opened, compiled, dependencies, targeted=bool(refs))
         if expected is not None:
             changes = plan_changes(expected, now)
             if changes:
@@ -282,8 +281,6 @@ def compile_target_repository(
                     f"this was written from ({'; '.join(changes)}); nothing was written; "
                     f"export the plan again (`modelyard plan --target {target} --script FILE`)"
                 )
-        if bool(refs):
-            compiled = keeping_others(compiled, opened.published_files())
         diff = opened.diff(compiled.files)
         try:
             opened.publish(compiled.files)
