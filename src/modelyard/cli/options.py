@@ -56,7 +56,7 @@ RefsArgument = Annotated[
         metavar="REF",
         help="Only these models change (ID, ID@VERSION or ID@ALIAS; a bare ID takes "
         "--alias's version, else the newest), with what they need; every other model on "
-        "the target is kept as it is. Default: the whole selection, unloading the rest.",
+        "the target is kept as it is. Default: the whole selection (deploy unloads the rest).",
         show_default=False,
     ),
 ]
