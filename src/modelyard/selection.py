@@ -7,11 +7,12 @@ dependencies of the chosen versions are resolved and added, so a selection is cl
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from modelyard.catalog.ref import model_id_of
+from modelyard.catalog.ref import ModelRef, model_id_of
 from modelyard.catalog.spec import ModelSpec
+from modelyard.catalog.version import Version
 from modelyard.errors import NotFound, Problem
 from modelyard.graph.dag import DependencyGraph
 from modelyard.graph.resolve import Resolution, VersionEntry, VersionIndex, cycle_problems, resolve
@@ -56,15 +57,22 @@ def select(
     *,
     alias: str | None = None,
     model_ids: Iterable[str] | None = None,
+    refs: Sequence[ModelRef] | None = None,
     with_specs: bool = True,
 ) -> CatalogView:
     """Read a closed selection of the catalog in one snapshot.
 
+    `refs` names the roots one by one (a targeted deploy): `ID@VERSION`, `ID@ALIAS`, or
+    `ID` for the version `alias` points to (the newest without `alias`); each must exist.
     `with_specs=False` skips decoding the specs, for callers that need only the graph.
     """
     with store.reader() as tx:
         index = load_index(tx)
-        roots = _roots(tx, index, alias, model_ids)
+        roots = (
+            _roots(tx, index, alias, model_ids)
+            if refs is None
+            else _named_roots(tx, index, alias, refs)
+        )
         resolution = resolve(index, roots)
         specs: dict[str, ModelSpec] = {}
         triton_versions: dict[str, int] = {}
@@ -102,4 +110,39 @@ def _roots(
             f"no model has an alias {alias!r}; set one with "
             f"`modelyard alias set ID {alias} VERSION`"
         )
+    return roots
+
+
+def _named_roots(
+    tx: CatalogTransaction, index: VersionIndex, alias: str | None, refs: Sequence[ModelRef]
+) -> list[str]:
+    """The version each reference names; NotFound naming the reference otherwise."""
+    aliases = {(r.model_id, r.name): r.version for r in tx.aliases()}
+    roots: list[str] = []
+    for ref in refs:
+        listed = index.by_model.get(ref.model_id)
+        if not listed:
+            raise NotFound(
+                f"{ref}: no model {ref.model_id} in the catalog; `modelyard list` shows "
+                "what is registered"
+            )
+        alias_name = ref.alias or (alias if ref.version is None else None)
+        if alias_name is not None:
+            version = aliases.get((ref.model_id, alias_name))
+            if version is None:
+                raise NotFound(
+                    f"{ref}: {ref.model_id} has no alias {alias_name!r}; "
+                    f"`modelyard alias list {ref.model_id}` shows its aliases"
+                )
+        else:
+            version = ref.version or str(listed[0].version)
+        wanted = Version.parse(version)
+        entry = next((e for e in listed if e.version == wanted), None)
+        if entry is None:
+            raise NotFound(
+                f"{ref}: {ref.model_id} has no version {version}; "
+                f"`modelyard show {ref.model_id}` lists its versions"
+            )
+        if entry.ref not in roots:
+            roots.append(entry.ref)
     return roots

@@ -170,6 +170,7 @@ class Workspace:
     report = _forward(build.report)
     compile = _forward(build.compile_repository)
     compile_fleet = _forward(build.compile_fleet)
+    compile_target_repository = _forward(rollout.compile_target_repository)
     place = _forward(build.place)
     calibration = _forward(build.calibration)
     latest_measurements = _forward(build.latest_measurements)
@@ -181,12 +182,20 @@ class Workspace:
         target: str = "local",
         *,
         alias: str | None = None,
+        refs: Sequence[str] | None = None,
+        expect_digest: str | None = None,
         options: DeployOptions | None = None,
         progress: Progress | None = None,
         actor: str | None = None,
     ) -> DeployResult:
         return rollout.deploy(
-            self.context(actor), target, alias=alias, options=options, progress=progress
+            self.context(actor),
+            target,
+            alias=alias,
+            refs=refs,
+            expect_digest=expect_digest,
+            options=options,
+            progress=progress,
         )
 
     def deploy_fleet(
@@ -220,6 +229,8 @@ class Workspace:
         return resolve_target(self.config, self.root, name)
 
     rollout_plan = _forward(rollout.rollout_plan)
+    confirm_plan = _forward(rollout.confirm_plan)
+    export_script = _forward(rollout.export_script)
     status = _forward(rollout.status)
     statuses = _forward(rollout.statuses)
     history = _forward(rollout.history)

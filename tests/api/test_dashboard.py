@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from modelyard.api import create_app
 from modelyard.api.auth import COOKIE
 from modelyard.triton.server import free_port
 from tests.support.api import REC, SEARCH
+from tests.support.fake_triton import FakeTriton, fake_target_kind
 from tests.support.netflix import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -134,12 +136,18 @@ def test_a_target_that_never_answers_does_not_hold_the_model_page(
 @pytest.fixture
 def live_server(api_ws: Workspace) -> Iterator[str]:
     """The app served by uvicorn on a free loopback port, in a thread."""
+    with serving(api_ws) as url:
+        yield url
+
+
+@contextmanager
+def serving(workspace: Workspace) -> Iterator[str]:
     import uvicorn
 
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(api_ws), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+            create_app(workspace), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
@@ -183,7 +191,8 @@ def test_dashboard_in_a_real_browser(live_server: str, tokens: Tokens, api_ws: W
             "console",
             lambda message: (
                 errors.append(message.text)
-                if message.type == "error" and "401" not in message.text
+                # 401: the wrong token below; 502: the plan of a target nothing answers on.
+                if message.type == "error" and not re.search(r"\b(401|502)\b", message.text)
                 else None
             ),
         )
@@ -219,13 +228,74 @@ def test_dashboard_in_a_real_browser(live_server: str, tokens: Tokens, api_ws: W
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
-        # Start a deployment and follow it live until it ends (no Triton there: it fails).
+        # Deploy shows the plan first; no Triton answers there, so the plan says why and
+        # there is nothing to confirm.
         page.goto(f"{live_server}/ui/deployments")
         page.select_option("#deploy-form select[name=target]", "search-only")
         page.click("#deploy-form button[type=submit]")
-        expect(page.locator("#job-state")).to_have_text("failed", timeout=30_000)
-        expect(page.locator("#job-error")).to_contain_text("unreachable")
+        expect(page.locator("#plan-error")).to_contain_text("unreachable", timeout=30_000)
+        expect(page.locator("#confirm-deploy")).to_be_hidden()
         browser.close()
     assert errors == []
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
     assert api_ws.aliases("search/content_retrieval")[0].version == "2.0"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (make test installs it)",
+)
+def test_deploy_button_shows_the_plan_and_deploys_on_confirmation(
+    api_ws: Workspace, tokens: Tokens
+) -> None:
+    """The whole plan-then-confirm in Chromium, against a fake Triton (same process)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    assert api_ws.root is not None
+    config_path = api_ws.root / "modelyard.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["targets"]["dev"] = {
+        "kind": "fake-triton",
+        "url": "http://fake-triton:8000",
+        "repository": "repo-dev",
+        "profile": "local",
+    }
+    config_path.write_text(yaml.safe_dump(config))
+    fake = FakeTriton(api_ws.root / "repo-dev")
+    workspace = Workspace.open(api_ws.root, db_url=api_ws.db_url)
+    errors: list[str] = []
+    try:
+        with fake_target_kind(fake), serving(workspace) as url, sync_playwright() as playwright:
+            workspace.deploy("dev", refs=["search/query_understanding"])
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page()
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(f"{url}/ui/login?next=/ui/deployments")
+            page.fill("#token", tokens[("maintainer", REC)])
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{url}/ui/deployments")
+            page.select_option("#deploy-form select[name=target]", "dev")
+            page.fill("#deploy-form input[name=refs]", "recommendation/user_embedding")
+            page.click("#deploy-form button[type=submit]")
+            # The plan: what loads and what is kept; nothing has started yet.
+            expect(page.locator("#plan-actions tr")).to_have_count(2)
+            expect(page.locator("#plan-actions tr[data-action=load]")).to_contain_text(
+                "recommendation.user_embedding"
+            )
+            expect(page.locator("#plan-actions tr[data-action=keep]")).to_contain_text(
+                "search.query_understanding"
+            )
+            expect(page.locator("#plan-summary")).to_contain_text("kept as it is")
+            assert "recommendation.user_embedding" not in fake.ready
+            page.click("#confirm-deploy")
+            expect(page.locator("#job-state")).to_have_text("succeeded", timeout=30_000)
+            expect(page.locator("#job-models")).to_contain_text("recommendation.user_embedding")
+            expect(page.locator("#plan")).to_be_hidden()
+            browser.close()
+    finally:
+        workspace.close()
+    assert errors == []
+    assert fake.ready == {"recommendation.user_embedding": [1], "search.query_understanding": [1]}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import modelyard
 from modelyard import Conflict, RolloutFailed, Workspace
 from modelyard.deploy.runner import DeployOptions
 from modelyard.store.history import DeploymentLog
@@ -287,18 +290,27 @@ def test_exported_script_deploys_the_same_state(
     )
     assert result.exit_code == 0, result.output
     text = script.read_text()
-    # The CLI under test is not on PATH here: compile with the library, run the curl part.
-    text = text.replace(text[text.index("# Write the repository") : text.index("load_model ")], "")
-    workspace.compile(Path(workspace.target("test").repository), profile="local")
+    # The CLI under test, not the one on PATH, runs the script's compile step.
+    environment = {
+        **os.environ,
+        "MODELYARD": f"{sys.executable} -m modelyard.cli",
+        "PYTHONPATH": str(Path(modelyard.__file__).parents[1]),
+    }
+    broken = text.replace("deploy_model search.query_understanding", "deploy_model no.such_model")
+    script.write_text(broken)
+    failed = subprocess.run(
+        ["bash", str(script)], capture_output=True, text=True, timeout=300, env=environment
+    )
+    assert failed.returncode == 8 and "load of no.such_model failed" in failed.stderr
+    assert "the server serves what it served before" in failed.stderr, failed.stderr
+    assert ready_models(client) == {}  # what it loaded before the failure was unloaded
     script.write_text(text)
-    ran = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=120)
+    ran = subprocess.run(
+        ["bash", str(script)], capture_output=True, text=True, timeout=300, env=environment
+    )
     assert ran.returncode == 0, ran.stderr
     assert len(ready_models(client)) == 6
     assert {a.action for a in workspace.rollout_plan("test").actions} == {"keep"}
-    broken = text.replace("load_model search.query_understanding", "load_model no.such_model")
-    script.write_text(broken)
-    failed = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=120)
-    assert failed.returncode != 0 and "no.such_model" in failed.stderr
 
 
 def test_netflix_upgrade_of_one_embedding(

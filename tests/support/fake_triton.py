@@ -20,7 +20,8 @@ import httpx
 from google.protobuf import json_format
 
 from modelyard.config import TargetConfig
-from modelyard.targets import Target, open_target
+from modelyard.targets import Target, TritonFolderTarget, open_target, register_target_kind
+from modelyard.targets.registry import registry
 from modelyard.triton.config import parse_pbtxt
 
 URL = "http://fake-triton:8000"
@@ -176,3 +177,27 @@ class FakeTriton:
         if config.version_policy.HasField("specific"):
             return sorted(v for v in config.version_policy.specific.versions if v in present)
         return present[-1:]
+
+
+@contextmanager
+def fake_target_kind(fake: FakeTriton, kind: str = "fake-triton") -> Iterator[str]:
+    """A target kind `kind` (in the default registry, while in the block) whose targets are
+    Triton folders with their HTTP carried to `fake`: modelyard.yaml's targets of that kind
+    reach it through the workspace, the CLI and the API."""
+
+    def open_fake(
+        name: str,
+        config: TargetConfig,
+        *,
+        timeout_s: float,
+        transport: httpx.BaseTransport | None,
+    ) -> Target:
+        return TritonFolderTarget(
+            name, config.url, Path(config.repository), timeout_s=timeout_s, transport=fake.transport
+        )
+
+    register_target_kind(kind, open_fake)
+    try:
+        yield kind
+    finally:
+        registry.unregister(kind)

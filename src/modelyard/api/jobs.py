@@ -31,6 +31,8 @@ class DeployJob:
     alias: str | None
     actor: str
     started_at: datetime
+    refs: list[str] = field(default_factory=list)
+    expect_digest: str | None = None
     state: JobState = "running"
     finished_at: datetime | None = None
     models: dict[str, str] = field(default_factory=dict)
@@ -45,6 +47,7 @@ class DeployJob:
             id=self.id,
             target=self.target,
             alias=self.alias,
+            refs=list(self.refs),
             actor=self.actor,
             state=self.state,
             started_at=self.started_at,
@@ -73,6 +76,7 @@ class JobSnapshot(BaseModel):
     kind: Literal["deploy"] = "deploy"
     target: str
     alias: str | None
+    refs: list[str] = Field(description="The models named (empty: the whole selection).")
     actor: str
     state: JobState
     started_at: datetime
@@ -98,7 +102,14 @@ class DeployJobs:
         self._lock = threading.Lock()
 
     def start(
-        self, target: str, *, alias: str | None, options: DeployOptions, actor: str
+        self,
+        target: str,
+        *,
+        alias: str | None,
+        options: DeployOptions,
+        actor: str,
+        refs: list[str] | None = None,
+        expect_digest: str | None = None,
     ) -> JobSnapshot:
         """Start a deployment of the selection to `target` in the background.
 
@@ -118,7 +129,15 @@ class DeployJobs:
                     f"{running.started_at:%H:%M:%S} UTC; follow it at "
                     f"/api/v1/jobs/{running.id} and try again when it is done"
                 )
-            job = DeployJob(uuid.uuid4().hex[:12], target, alias, actor, datetime.now(UTC))
+            job = DeployJob(
+                uuid.uuid4().hex[:12],
+                target,
+                alias,
+                actor,
+                datetime.now(UTC),
+                refs=list(refs or []),
+                expect_digest=expect_digest,
+            )
             self._jobs[job.id] = job
             job.thread = threading.Thread(
                 target=self._run, args=(job, options), name=f"deploy-{job.id}", daemon=True
@@ -136,7 +155,13 @@ class DeployJobs:
 
         try:
             result = self.workspace.deploy(
-                job.target, alias=job.alias, options=options, progress=progress, actor=job.actor
+                job.target,
+                alias=job.alias,
+                refs=job.refs or None,
+                expect_digest=job.expect_digest,
+                options=options,
+                progress=progress,
+                actor=job.actor,
             )
         except ModelyardError as exc:
             failed = getattr(exc, "result", None)

@@ -304,12 +304,36 @@ def plan(request: Request, _caller: Caller, alias: AliasQuery = None) -> Deploym
     return _ws(request).plan(alias=alias)
 
 
+RefsQuery = Annotated[
+    list[Annotated[str, Query(max_length=200)]] | None,
+    Query(
+        max_length=1000,
+        description="Only these models (ID, ID@VERSION or ID@ALIAS) and what they need "
+        "change; every other model on the target is `keep`. Repeat for several.",
+    ),
+]
+
+
 @router.get("/plan/rollout", response_model=RolloutPlan, tags=["deployments"])
 def rollout_plan(
-    request: Request, _caller: Caller, target: TargetQuery = "local", alias: AliasQuery = None
+    request: Request,
+    _caller: Caller,
+    target: TargetQuery = "local",
+    alias: AliasQuery = None,
+    ref: RefsQuery = None,
 ) -> RolloutPlan:
-    """What a deploy would do on the target: load, reload, unload or keep each model."""
-    return _ws(request).rollout_plan(target, alias=alias)
+    """What a deploy would do on the target: load, reload, unload or keep each model.
+
+    Its `digest` is what POST /jobs takes as `expect_digest` to deploy this plan only.
+    """
+    return _ws(request).rollout_plan(target, alias=alias, refs=ref or None)
+
+
+def _require_named_models(ws: Workspace, caller: Principal, refs: list[str]) -> None:
+    """A maintainer names only models of their own team in a targeted deploy."""
+    for reference in refs:
+        model_id = ModelRef.parse(reference).model_id
+        caller.require_team(ws.owner_of(model_id), model_id)
 
 
 # Deployments -------------------------------------------------------------------------
@@ -325,10 +349,18 @@ def rollout_plan(
 def start_deploy(request: Request, body: schemas.DeployIn, caller: Caller) -> JobSnapshot:
     """Roll the selection out to the target in the background; follow it at /jobs/{id}.
 
-    One job per target at a time (409 while one runs).
+    With `refs`, only those models (which must be the caller's team's, unless an admin
+    calls) and what they need change. With `expect_digest`, 409 unless today's plan is
+    still the one reviewed (GET /plan/rollout). One job per target at a time (409 while
+    one runs).
     """
     state = api_state(request)
     caller.require_deploy(body.target, state.workspace.target(body.target))
+    _require_named_models(state.workspace, caller, body.refs)
+    if body.expect_digest is not None:  # say it now, not only in the job
+        state.workspace.confirm_plan(
+            body.target, body.expect_digest, alias=body.alias, refs=body.refs or None
+        )
     options = DeployOptions(
         concurrency=body.concurrency,
         load_timeout_s=body.load_timeout_s,
@@ -336,7 +368,14 @@ def start_deploy(request: Request, body: schemas.DeployIn, caller: Caller) -> Jo
         smoke=body.smoke,
         wait_for_lease_s=body.wait_for_lease_s,
     )
-    return state.jobs.start(body.target, alias=body.alias, options=options, actor=caller.actor)
+    return state.jobs.start(
+        body.target,
+        alias=body.alias,
+        refs=body.refs,
+        expect_digest=body.expect_digest,
+        options=options,
+        actor=caller.actor,
+    )
 
 
 @router.get("/jobs", response_model=JobList, tags=["deployments"])

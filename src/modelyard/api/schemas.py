@@ -7,7 +7,7 @@ free-form objects; everything a client branches on is typed.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -122,6 +122,19 @@ class DeployIn(_In):
         max_length=64,
         description="Deploy the versions this alias points to "
         "(default: the newest of every model).",
+    )
+    refs: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Deploy only these models (ID, ID@VERSION or ID@ALIAS) and what they "
+        "need; every other model on the target is kept as it is. Empty: the whole "
+        "selection, unloading what is not in it.",
+    )
+    expect_digest: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The `digest` of the rollout plan the caller reviewed: 409, and "
+        "nothing starts, unless today's plan is still that one.",
     )
     concurrency: int = Field(default=4, ge=1, le=64)
     load_timeout_s: float = Field(default=300.0, ge=1, le=3600)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,13 +15,14 @@ from modelyard.cli.options import (
     CommandGroup,
     DbOption,
     JsonOption,
+    RefsArgument,
     WorkspaceOption,
     open_workspace,
     run,
 )
 from modelyard.deploy.plan import RolloutPlan
-from modelyard.deploy.script import rollout_script
 from modelyard.errors import InputError
+from modelyard.ops.build import CompileResult
 from modelyard.triton.config import PROFILES
 
 commands = CommandGroup()
@@ -69,6 +69,7 @@ def validate(
 
 @commands.command()
 def plan(
+    refs: RefsArgument = None,
     target: Annotated[
         str | None,
         typer.Option(
@@ -81,7 +82,8 @@ def plan(
             "--script",
             metavar="FILE",
             dir_okay=False,
-            help="With --target: write the rollout as a bash script using curl.",
+            help="With --target: write the rollout as a bash script using curl, with smoke "
+            "tests and rollback; it refuses to run once the plan no longer holds.",
         ),
     ] = None,
     alias: AliasOption = None,
@@ -91,12 +93,14 @@ def plan(
 ) -> None:
     """Deployment order: waves, each model's dependencies and the critical path.
 
-    With --target, what a deploy would do on that server, in dependency order.
+    With --target, what a deploy would do on that server, in dependency order; with
+    REF..., what a targeted deploy of those models would do (the others: keep).
     """
     if target is None:
-        if script is not None:
+        if script is not None or refs:
+            what = "--script" if script is not None else "REF"
             render.render_error(
-                InputError("--script needs --target (the server to deploy to)"), as_json
+                InputError(f"{what} needs --target (the server to deploy to)"), as_json
             )
             raise typer.Exit(2)
         run(
@@ -109,27 +113,43 @@ def plan(
 
     def action() -> RolloutPlan:
         ws = open_workspace(workspace, db)
-        rollout = ws.rollout_plan(target, alias=alias)
-        if script is not None:
-            config = ws.target(target)
-            compile_command = " ".join(
-                shlex.quote(part)
-                for part in [
-                    sys.argv[0],
-                    "compile",
-                    "--out",
-                    config.repository,
-                    "--profile",
-                    config.profile,
-                    *(["--workspace", str(ws.root)] if ws.root else []),
-                    *(["--alias", alias] if alias else []),
-                ]
-            )
-            script.write_text(rollout_script(rollout, config.url, compile_command=compile_command))
-            script.chmod(0o755)
+        if script is None:
+            return ws.rollout_plan(target, alias=alias, refs=refs)
+        compile_args = [
+            "compile",
+            "--target",
+            target,
+            "--expect-plan",
+            "-",
+            *(["--workspace", str(ws.root)] if ws.root else []),
+            *(["--db", db] if db else []),
+            *(["--alias", alias] if alias else []),
+            *(refs or []),
+        ]
+        rollout, text = ws.export_script(
+            target, alias=alias, refs=refs, modelyard=_cli_command(), compile_args=compile_args
+        )
+        script.write_text(text)
+        script.chmod(0o755)
         return rollout
 
     run(as_json, action, render.render_rollout_plan, lambda p: p.model_dump(mode="json"))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise InputError(f"--expect-plan {path}: cannot read it ({exc.strerror or exc})") from exc
+
+
+def _cli_command() -> list[str]:
+    """How a script runs this CLI again: the `modelyard` program that runs now, else this
+    Python with `-m modelyard.cli`."""
+    program = Path(sys.argv[0])
+    if program.name == "modelyard" and program.exists():
+        return [str(program.absolute())]
+    return [sys.executable, "-m", "modelyard.cli"]
 
 
 @commands.command()
@@ -285,12 +305,31 @@ def place_models(
 
 @commands.command("compile")
 def compile_repository(
+    refs: RefsArgument = None,
     out: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--out", "-o", help="The repository folder (kept as a link to complete generations)."
         ),
-    ],
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="Instead of --out: write this target's repository as `deploy` would "
+            "publish it (with REF...: those models, the others' files as they are).",
+        ),
+    ] = None,
+    expect_plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--expect-plan",
+            metavar="FILE",
+            dir_okay=False,
+            help="With --target: write nothing (exit 4, naming what changed) unless the "
+            "rollout plan is still this one (`plan --target ... --json`; - reads stdin).",
+        ),
+    ] = None,
     profile: Annotated[
         str,
         typer.Option(
@@ -318,6 +357,33 @@ def compile_repository(
     as_json: JsonOption = False,
 ) -> None:
     """Compile the catalog into a Triton model repository that Triton loads as it is."""
+    problem = (
+        "give either --out DIR or --target NAME"
+        if (out is None) == (target is None)
+        else "--expect-plan and REF need --target (the target whose repository to write)"
+        if target is None and (expect_plan is not None or refs)
+        else "--check and --per-server go with --out, not --target"
+        if target is not None and (check or per_server)
+        else None
+    )
+    if problem is not None:
+        render.render_error(InputError(problem), as_json)
+        raise typer.Exit(2)
+    if target is not None:
+
+        def for_target() -> CompileResult:
+            expected = None
+            if expect_plan is not None:
+                source = "standard input" if str(expect_plan) == "-" else str(expect_plan)
+                text = sys.stdin.read() if str(expect_plan) == "-" else _read(expect_plan)
+                expected = RolloutPlan.from_json(text, f"--expect-plan {source}")
+            return open_workspace(workspace, db).compile_target_repository(
+                target, alias=alias, refs=refs, expected=expected
+            )
+
+        run(as_json, for_target, render.render_compile, lambda r: r.model_dump(mode="json"))
+        return
+    assert out is not None
     if profile not in PROFILES:
         render.render_error(
             InputError(f"--profile: {profile!r} is not one of {', '.join(PROFILES)}"), as_json

@@ -50,6 +50,17 @@ AliasOption = Annotated[
     ),
 ]
 
+RefsArgument = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="REF",
+        help="Only these models change (ID, ID@VERSION or ID@ALIAS; a bare ID takes "
+        "--alias's version, else the newest), with what they need; every other model on "
+        "the target is kept as it is. Default: the whole selection (deploy unloads the rest).",
+        show_default=False,
+    ),
+]
+
 
 @dataclass
 class CommandGroup:

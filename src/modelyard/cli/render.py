@@ -241,6 +241,12 @@ def render_rollout_plan(plan: RolloutPlan) -> None:
     console.print(table)
     counts = {kind: len(plan.of(kind)) for kind in ("load", "reload", "unload", "keep")}
     console.print(", ".join(f"{n} to {kind}" for kind, n in counts.items()))
+    if plan.targeted:
+        console.print(
+            "targeted: only the named models and what they need change; every other model "
+            "is kept as it is",
+            style="dim",
+        )
 
 
 class DeployProgress:

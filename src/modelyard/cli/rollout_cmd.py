@@ -14,6 +14,7 @@ from modelyard.cli.options import (
     CommandGroup,
     DbOption,
     JsonOption,
+    RefsArgument,
     WorkspaceOption,
     open_workspace,
     run,
@@ -27,6 +28,7 @@ commands = CommandGroup()
 
 @commands.command()
 def deploy(
+    refs: RefsArgument = None,
     target: Annotated[
         str, typer.Option("--target", help="A target in modelyard.yaml, or local.")
     ] = "local",
@@ -56,7 +58,11 @@ def deploy(
     as_json: JsonOption = False,
 ) -> None:
     """Roll the selection out to a live Triton: dependencies first, no model offline during an
-    upgrade, smoke-tested, rolled back on any failure."""
+    upgrade, smoke-tested, rolled back on any failure.
+
+    With REF..., only the named models and what they need change; the plan shows every
+    other model on the target as keep (its files untouched, not reloaded, not unloaded).
+    """
     options = DeployOptions(
         concurrency=concurrency,
         load_timeout_s=load_timeout,
@@ -64,6 +70,11 @@ def deploy(
         wait_for_lease_s=wait,
     )
     if fleet:
+        if refs:
+            render.render_error(
+                InputError("--fleet deploys the whole selection; give no REF with it"), as_json
+            )
+            raise typer.Exit(2)
         if profile not in PROFILES:
             render.render_error(
                 InputError(f"--profile: {profile!r} is not one of {', '.join(PROFILES)}"), as_json
@@ -86,16 +97,27 @@ def deploy(
 
     def action() -> DeployResult:
         ws = open_workspace(workspace, db)
+        confirmed = None  # the digest of the plan confirmed: the deploy runs that one only
         if not yes and sys.stdin.isatty() and not as_json:
-            preview = ws.rollout_plan(target, alias=alias)
+            preview = ws.rollout_plan(target, alias=alias, refs=refs)
             render.render_rollout_plan(preview)
             if not preview.changes:
                 raise typer.Exit(0)
             typer.confirm(f"deploy to {target}?", abort=True)
+            confirmed = preview.digest
         if as_json:
-            return ws.deploy(target, alias=alias, options=options)
+            return ws.deploy(
+                target, alias=alias, refs=refs, expect_digest=confirmed, options=options
+            )
         with render.DeployProgress() as progress:
-            return ws.deploy(target, alias=alias, options=options, progress=progress.update)
+            return ws.deploy(
+                target,
+                alias=alias,
+                refs=refs,
+                expect_digest=confirmed,
+                options=options,
+                progress=progress.update,
+            )
 
     run(as_json, action, render.render_deploy, lambda r: r.model_dump(mode="json"))
 

@@ -3,16 +3,26 @@
 Pure: the compiled plan, the files the target's repository holds now, and the server's
 index in; a RolloutPlan out. Every action lists the models it waits for, so the runner
 starts each load as soon as its own dependencies are ready, without wave barriers.
+
+A targeted deploy (`deploy REF...`) compiles only the named models and what they need;
+every other model keeps its files (`keeping_others`) and is shown as `keep`, never
+unloaded. A plan's digest covers the files it publishes and every action, so that a plan
+written down earlier (an exported script) can be checked against today's (`plan_changes`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
+from modelyard.errors import InputError
 from modelyard.triton.compiler import CompilePlan
+from modelyard.triton.repository import RepoFile
 
 Action = Literal["load", "reload", "unload", "keep"]
 
@@ -20,14 +30,22 @@ Action = Literal["load", "reload", "unload", "keep"]
 class ModelAction(BaseModel):
     """What a rollout does to one Triton model (JSON: `model`, `catalog_model`, ...)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        serialize_by_alias=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
 
-    triton_name: str = Field(serialization_alias="model")
-    model_id: str | None = Field(serialization_alias="catalog_model")
+    triton_name: str = Field(alias="model")
+    model_id: str | None = Field(alias="catalog_model")
     action: Action
     versions: list[int]  # the integer versions wanted (empty for unload)
     live_versions: list[int]  # READY on the server now
     waits_for: list[str] = Field(default_factory=list)
+    # sha256 of the model's files after the rollout (None: unloaded, or no files of ours).
+    digest: str | None = None
 
 
 class RolloutPlan(BaseModel):
@@ -38,6 +56,10 @@ class RolloutPlan(BaseModel):
     ok: bool = True
     target: str
     actions: list[ModelAction]
+    # Only the named models (and what they need) change; every other one is kept.
+    targeted: bool = False
+    # sha256 over the files the rollout publishes and every action (see plan_changes).
+    digest: str = ""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -46,6 +68,23 @@ class RolloutPlan(BaseModel):
 
     def of(self, kind: Action) -> list[ModelAction]:
         return [a for a in self.actions if a.action == kind]
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> RolloutPlan:
+        """A plan as `modelyard plan --target ... --json` writes it; InputError naming
+        `source` otherwise."""
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            data.pop("summary", None)  # computed from the actions
+            return cls.model_validate(data)
+        except (ValueError, ValidationError) as exc:
+            reason = str(exc).splitlines()[0]
+            raise InputError(
+                f"{source}: not a rollout plan ({reason}); give what "
+                "`modelyard plan --target NAME --json` prints"
+            ) from None
 
     @property
     def changes(self) -> list[ModelAction]:
@@ -67,14 +106,19 @@ def plan_rollout(
     changed_models: set[str],
     index: Sequence[Mapping[str, Any]],
     dependencies: Mapping[str, Sequence[str]],
+    *,
+    keep_others: bool = False,
 ) -> RolloutPlan:
     """Decide each model's action.
 
     Args:
         changed_models: Triton names whose files differ from the repository on disk now.
         dependencies: Triton name -> Triton names it needs (ensemble steps, catalog deps).
+        keep_others: a served model outside `compiled` is kept as it is (a targeted
+            deploy), not unloaded.
     """
     live = live_versions(index)
+    digests = _model_digests(compiled.files)
     desired = {model.triton_name: model for model in compiled.models.values()}
     actions: list[ModelAction] = []
     for model in compiled.models.values():  # compile order: dependencies first
@@ -96,6 +140,7 @@ def plan_rollout(
                 versions=wanted,
                 live_versions=serving,
                 waits_for=waits,
+                digest=digests.get(name),
             )
         )
     for name in sorted(set(live) - set(desired)):
@@ -103,9 +148,74 @@ def plan_rollout(
             ModelAction(
                 triton_name=name,
                 model_id=None,
-                action="unload",
-                versions=[],
+                action="keep" if keep_others else "unload",
+                versions=live[name] if keep_others else [],
                 live_versions=live[name],
+                digest=digests.get(name) if keep_others else None,
             )
         )
-    return RolloutPlan(target=target, actions=actions)
+    return RolloutPlan(
+        target=target,
+        actions=actions,
+        targeted=keep_others,
+        digest=_plan_digest(compiled.files, actions),
+    )
+
+
+def keeping_others(compiled: CompilePlan, published: Sequence[RepoFile] | None) -> CompilePlan:
+    """`compiled` plus every other model's files from the target's repository, unchanged:
+    what a targeted deploy publishes."""
+    names = {model.triton_name for model in compiled.models.values()}
+    kept = [f for f in published or () if f.path.split("/", 1)[0] not in names]
+    return dataclasses.replace(compiled, kept_files=kept)
+
+
+def plan_changes(expected: RolloutPlan, now: RolloutPlan) -> list[str]:
+    """What differs between a plan written down earlier and today's, one phrase a model
+    (empty when the digests agree)."""
+    if expected.digest == now.digest:
+        return []
+    before = {a.triton_name: a for a in expected.actions}
+    after = {a.triton_name: a for a in now.actions}
+    changes: list[str] = []
+    for name in sorted(before.keys() | after.keys()):
+        old, new = before.get(name), after.get(name)
+        if old is None:
+            assert new is not None
+            changes.append(f"{name}: new in the plan ({new.action})")
+        elif new is None:
+            changes.append(f"{name}: no longer in the plan (was {old.action})")
+        elif old.action != new.action:
+            changes.append(f"{name}: was {old.action}, now {new.action}")
+        elif old.digest != new.digest:
+            changes.append(f"{name}: its files changed")
+        elif old.versions != new.versions or old.live_versions != new.live_versions:
+            changes.append(f"{name}: versions {_versions(old)} then, {_versions(new)} now")
+    return changes or ["files outside the plan's models changed"]
+
+
+def _versions(action: ModelAction) -> str:
+    wanted = ",".join(map(str, action.versions)) or "-"
+    serving = ",".join(map(str, action.live_versions)) or "-"
+    return f"{wanted} (serving {serving})"
+
+
+def _model_digests(files: Sequence[RepoFile]) -> dict[str, str]:
+    """Triton name -> sha256 of its files' paths and digests."""
+    by_model: dict[str, list[str]] = {}
+    for f in files:
+        by_model.setdefault(f.path.split("/", 1)[0], []).append(f"{f.path}\0{f.digest}")
+    return {
+        name: hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()
+        for name, entries in by_model.items()
+    }
+
+
+def _plan_digest(files: Sequence[RepoFile], actions: Sequence[ModelAction]) -> str:
+    content = {
+        "files": sorted([f.path, f.digest] for f in files),
+        "actions": [
+            [a.triton_name, a.action, a.versions, a.live_versions, a.digest] for a in actions
+        ],
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()

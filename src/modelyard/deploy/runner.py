@@ -42,7 +42,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.deploy.lease import DEFAULT_LEASE_TTL_S, default_holder, hold_lease
-from modelyard.deploy.plan import ModelAction, RolloutPlan, plan_rollout
+from modelyard.deploy.plan import ModelAction, RolloutPlan, keeping_others, plan_rollout
 from modelyard.errors import ModelyardError, RolloutFailed, TritonError, TritonUnreachable
 from modelyard.store.history import DeploymentLog
 from modelyard.targets.base import Target
@@ -168,16 +168,22 @@ def changed_triton_models(target: Target, compiled: CompilePlan) -> set[str]:
 
 
 def rollout_plan(
-    target: Target, compiled: CompilePlan, dependencies: Mapping[str, Sequence[str]]
+    target: Target,
+    compiled: CompilePlan,
+    dependencies: Mapping[str, Sequence[str]],
+    *,
+    keep_others: bool = False,
 ) -> RolloutPlan:
     """What a rollout of `compiled` to `target` would do: its files against the target's
-    repository, its versions against the server's index."""
+    repository, its versions against the server's index. With `keep_others` (a targeted
+    deploy), `compiled` should carry the other models' files (`keeping_others`)."""
     return plan_rollout(
         target.name,
         compiled,
         changed_triton_models(target, compiled),
         target.index(),
         dependencies,
+        keep_others=keep_others,
     )
 
 
@@ -203,8 +209,11 @@ class Rollout:
         holder: str | None = None,
         options: DeployOptions | None = None,
         progress: Progress | None = None,
+        keep_others: bool = False,
     ) -> None:
         self.options = options or DeployOptions()
+        # A targeted deploy: models outside `compiled` keep their files and stay loaded.
+        self.keep_others = keep_others
         self.target = target
         self.log = log
         self.compiled: CompilePlan = compiled
@@ -219,7 +228,9 @@ class Rollout:
     # The plan ---------------------------------------------------------------------
 
     def plan(self) -> RolloutPlan:
-        return rollout_plan(self.target, self.compiled, self.dependencies)
+        return rollout_plan(
+            self.target, self.compiled, self.dependencies, keep_others=self.keep_others
+        )
 
     # The run ------------------------------------------------------------------------
 
@@ -241,6 +252,8 @@ class Rollout:
         plan: RolloutPlan | None = None
         try:
             previous_files = self.target.published_files()
+            if self.keep_others:  # read under the lease: no other deployer's files are lost
+                self.compiled = keeping_others(self.compiled, previous_files)
             plan = self.plan()
             outcomes = {
                 a.triton_name: ModelOutcome(a.triton_name, a.action)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelyard.catalog.ref import ModelRef
 from modelyard.catalog.spec import ModelSpec
 from modelyard.errors import CapacityError, InputError, Problem, Severity, ValidationFailed
 from modelyard.fleet_detect import detect_local_server
@@ -97,10 +98,15 @@ class CompileResult(BaseModel):
 
 @dataclass
 class Build:
-    """One selection (newest, or an alias's versions) and what is derived from it."""
+    """One selection (newest, or an alias's versions) and what is derived from it.
+
+    `refs` narrows the selection to the named versions and what they need (a targeted
+    deploy); a model outside it is not read, validated or compiled.
+    """
 
     ctx: Context
     alias: str | None = None
+    refs: tuple[ModelRef, ...] | None = None
     _view: CatalogView | None = field(default=None, repr=False)
     _plans: dict[Profile, CompilePlan] = field(default_factory=dict, repr=False)
 
@@ -108,7 +114,7 @@ class Build:
     def view(self) -> CatalogView:
         if self._view is None:
             with paused_gc():
-                self._view = select(self.ctx.store, alias=self.alias)
+                self._view = select(self.ctx.store, alias=self.alias, refs=self.refs)
         return self._view
 
     def plan(self, profile: Profile) -> CompilePlan:

@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from modelyard.catalog.ref import ModelRef
 from modelyard.config import TargetConfig
-from modelyard.deploy.plan import RolloutPlan, live_versions
+from modelyard.deploy.plan import RolloutPlan, keeping_others, live_versions, plan_changes
 from modelyard.deploy.runner import DeployOptions, DeployResult, Progress, Rollout
 from modelyard.deploy.runner import rollout_plan as plan_on_target
+from modelyard.deploy.script import rollout_script
 from modelyard.deploy.undeploy import run_undeploy
-from modelyard.errors import InputError, ModelyardError, NotFound, RolloutFailed
-from modelyard.ops.build import Build, feasible_placement
+from modelyard.errors import (
+    Conflict,
+    InputError,
+    ModelyardError,
+    NotFound,
+    Problem,
+    RolloutFailed,
+    Severity,
+    ValidationFailed,
+)
+from modelyard.ops.build import Build, CompileResult, feasible_placement
 from modelyard.ops.context import Context
 from modelyard.store.access import AccessLog
 from modelyard.store.history import DeploymentLog, DeploymentRecord
+from modelyard.targets.base import Target
 from modelyard.targets.registry import open_target
 from modelyard.triton.compiler import CompilePlan, server_share
 from modelyard.triton.config import Profile
+from modelyard.triton.repository import RepositoryWriteError
 
 
 class StatusModel(BaseModel):
@@ -74,11 +88,73 @@ def deployment_inputs(
     return config, compiled, build.triton_dependencies()
 
 
-def rollout_plan(ctx: Context, target: str = "local", *, alias: str | None = None) -> RolloutPlan:
-    """What `deploy` would do: desired (compiled) against live (the server's index)."""
-    config, compiled, dependencies = deployment_inputs(Build(ctx, alias), target)
+def parse_refs(refs: Sequence[str] | None) -> tuple[ModelRef, ...] | None:
+    """`ID`, `ID@VERSION`, `ID@ALIAS` each (InputError naming a malformed one); None for
+    no reference at all (the whole selection)."""
+    if not refs:
+        return None
+    return tuple(ModelRef.parse(ref) for ref in refs)
+
+
+def targeted_inputs(
+    ctx: Context, target: str, alias: str | None, refs: Sequence[str] | None
+) -> tuple[TargetConfig, CompilePlan, dict[str, list[str]]]:
+    """`deployment_inputs` of the whole selection, or (with `refs`) of the named versions
+    and what they need only. A named model that is broken, or needs a broken one, stops
+    the deploy before anything changes (ValidationFailed naming it); a model neither
+    named nor needed is not even validated."""
+    parsed = parse_refs(refs)
+    if parsed is None:
+        return deployment_inputs(Build(ctx, alias), target)
+    named = ", ".join(map(str, parsed))
+    try:
+        config, compiled, dependencies = deployment_inputs(Build(ctx, alias, parsed), target)
+    except ValidationFailed as exc:
+        fix = "fix it, or name only the other models"
+        if len(exc.problems) == 1:
+            message = f"{exc.problems[0]}; nothing was deployed to {target}: {fix}"
+            raise ValidationFailed(message, exc.problems) from None
+        raise ValidationFailed.from_problems(
+            exc.problems, f"cannot deploy {named} to {target}; nothing was deployed: {fix}"
+        ) from None
+    skipped = [
+        Problem(
+            Severity.ERROR,
+            "skipped",
+            f"is not compiled for the {compiled.profile} profile of target {target!r}: "
+            f"{compiled.skipped[ref.model_id]}; nothing was deployed",
+            model=str(ref),
+        )
+        for ref in parsed
+        if ref.model_id not in compiled.models and ref.model_id in compiled.skipped
+    ]
+    if skipped:
+        raise ValidationFailed.from_problems(skipped, f"cannot deploy {named} to {target}")
+    return config, compiled, dependencies
+
+
+def rollout_plan(
+    ctx: Context,
+    target: str = "local",
+    *,
+    alias: str | None = None,
+    refs: Sequence[str] | None = None,
+) -> RolloutPlan:
+    """What `deploy` would do: desired (compiled) against live (the server's index). With
+    `refs`, only the named models and what they need change; every other one is `keep`."""
+    config, compiled, dependencies = targeted_inputs(ctx, target, alias, refs)
     with open_target(target, config) as opened:
-        return plan_on_target(opened, compiled, dependencies)
+        return _plan_on(opened, compiled, dependencies, targeted=bool(refs))[0]
+
+
+def _plan_on(
+    opened: Target, compiled: CompilePlan, dependencies: dict[str, list[str]], *, targeted: bool
+) -> tuple[RolloutPlan, CompilePlan]:
+    """The plan on an open target, and the repository it publishes (targeted: with every
+    other model's files as the target has them)."""
+    if targeted:
+        compiled = keeping_others(compiled, opened.published_files())
+    return plan_on_target(opened, compiled, dependencies, keep_others=targeted), compiled
 
 
 def deploy(
@@ -86,22 +162,131 @@ def deploy(
     target: str = "local",
     *,
     alias: str | None = None,
+    refs: Sequence[str] | None = None,
+    expect_digest: str | None = None,
     options: DeployOptions | None = None,
     progress: Progress | None = None,
 ) -> DeployResult:
-    """Roll the selection out to `target`, dependencies first, with rollback on failure."""
-    config, compiled, dependencies = deployment_inputs(Build(ctx, alias), target)
+    """Roll the selection out to `target`, dependencies first, with rollback on failure.
+
+    With `refs` (`ID`, `ID@VERSION`, `ID@ALIAS`), only the named versions and what they
+    need change; every other model on the target keeps its files and stays loaded.
+    With `expect_digest` (a plan's `digest`, e.g. the one a user confirmed), nothing
+    starts unless today's plan is still that one (Conflict saying what it does now).
+    """
+    config, compiled, dependencies = targeted_inputs(ctx, target, alias, refs)
+    if expect_digest is not None:
+        with open_target(target, config) as opened:
+            now, _ = _plan_on(opened, compiled, dependencies, targeted=bool(refs))
+        _require_digest(now, expect_digest)
     return _audited_rollout(
         ctx,
         target,
         config,
         compiled,
         dependencies,
-        described=f"alias {alias}" if alias else "newest",
-        selection={"alias": alias},
+        described=_described(alias, refs),
+        selection={"alias": alias, **({"refs": list(refs)} if refs else {})},
         options=options or DeployOptions(),
         progress=progress,
+        keep_others=bool(refs),
     )
+
+
+def confirm_plan(
+    ctx: Context,
+    target: str,
+    digest: str,
+    *,
+    alias: str | None = None,
+    refs: Sequence[str] | None = None,
+) -> RolloutPlan:
+    """Today's rollout plan if it is still the one with `digest` (the one a user was shown
+    and confirmed); Conflict saying what it does now otherwise."""
+    return _require_digest(rollout_plan(ctx, target, alias=alias, refs=refs), digest)
+
+
+def _require_digest(plan: RolloutPlan, digest: str) -> RolloutPlan:
+    if plan.digest != digest:
+        doing = ", ".join(f"{a.action} {a.triton_name}" for a in plan.changes) or "nothing"
+        raise Conflict(
+            f"the rollout plan for {plan.target!r} changed since it was shown (the catalog "
+            f"or the server changed); it now does: {doing}; review the plan again"
+        )
+    return plan
+
+
+def _described(alias: str | None, refs: Sequence[str] | None) -> str:
+    base = f"alias {alias}" if alias else "newest"
+    return f"{', '.join(refs)} ({base}; others kept)" if refs else base
+
+
+def export_script(
+    ctx: Context,
+    target: str = "local",
+    *,
+    alias: str | None = None,
+    refs: Sequence[str] | None = None,
+    modelyard: Sequence[str],
+    compile_args: Sequence[str],
+) -> tuple[RolloutPlan, str]:
+    """Today's rollout plan for `target` and the bash script that performs it (with its
+    smoke tests, its rollback and the plan embedded for the compile step to check); see
+    deploy/script.py. Only targets of kind `triton` (a local repository folder)."""
+    config, compiled, dependencies = targeted_inputs(ctx, target, alias, refs)
+    if config.kind != "triton":
+        raise InputError(
+            f"target {target!r} is of kind {config.kind!r}: an exported script restores a "
+            "local repository folder on rollback, so it supports kind 'triton' only; use "
+            "`modelyard deploy`"
+        )
+    with open_target(target, config) as opened:
+        plan, compiled = _plan_on(opened, compiled, dependencies, targeted=bool(refs))
+    script = rollout_script(
+        plan,
+        compiled,
+        url=config.url,
+        repository=Path(config.repository),
+        modelyard=modelyard,
+        compile_args=compile_args,
+    )
+    return plan, script
+
+
+def compile_target_repository(
+    ctx: Context,
+    target: str = "local",
+    *,
+    alias: str | None = None,
+    refs: Sequence[str] | None = None,
+    expected: RolloutPlan | None = None,
+) -> CompileResult:
+    """Write `target`'s repository as `deploy` would publish it (with `refs`: the named
+    models compiled, every other model's files as they are), loading nothing.
+
+    With `expected` (a plan written down earlier, as an exported script embeds it),
+    write nothing unless today's plan is the same one.
+
+    Raises:
+        Conflict: today's plan is not `expected`; the message names what changed.
+    """
+    config, compiled, dependencies = targeted_inputs(ctx, target, alias, refs)
+    with open_target(target, config) as opened:
+        now, compiled = _plan_on(opened, compiled, dependencies, targeted=bool(refs))
+        if expected is not None:
+            changes = plan_changes(expected, now)
+            if changes:
+                raise Conflict(
+                    f"target {target!r}: the catalog or the server no longer matches the plan "
+                    f"this was written from ({'; '.join(changes)}); nothing was written; "
+                    f"export the plan again (`modelyard plan --target {target} --script FILE`)"
+                )
+        diff = opened.diff(compiled.files)
+        try:
+            opened.publish(compiled.files)
+        except RepositoryWriteError as exc:
+            raise InputError(str(exc)) from exc
+    return CompileResult.of(compiled, diff, None, checked=False)
 
 
 def _audited_rollout(
@@ -115,6 +300,7 @@ def _audited_rollout(
     selection: dict[str, Any],
     options: DeployOptions,
     progress: Progress | None,
+    keep_others: bool = False,
 ) -> DeployResult:
     """One rollout through the target's kind, audited as the context's actor either way."""
     try:
@@ -128,6 +314,7 @@ def _audited_rollout(
                 actor=ctx.actor,
                 options=options,
                 progress=progress,
+                keep_others=keep_others,
             ).run()
     except ModelyardError as exc:  # recorded in the history too; the audit says who
         failed = (

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from modelyard.errors import TritonError, TritonUnreachable
+from modelyard.triton.inputs import infer_body
 
 
 class TritonClient:
@@ -136,12 +137,7 @@ class TritonClient:
         timeout_s: float | None = None,
     ) -> dict[str, list[Any]]:
         """Run one request. `inputs`: name -> (datatype, shape, flat data). Returns output data."""
-        body = {
-            "inputs": [
-                {"name": name, "datatype": datatype, "shape": shape, "data": data}
-                for name, (datatype, shape, data) in inputs.items()
-            ]
-        }
+        body = infer_body(inputs)
         path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
         answer = self._request("POST", path, model=model, json=body, timeout_s=timeout_s).json()
         return {output["name"]: output["data"] for output in answer["outputs"]}

@@ -58,10 +58,13 @@ class CompilePlan:
     models: dict[str, CompiledModel] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # Other models' files carried over verbatim from a target's repository (a targeted
+    # deploy publishes them beside the compiled models): see deploy.plan.keeping_others.
+    kept_files: list[RepoFile] = field(default_factory=list)
 
     @property
     def files(self) -> list[RepoFile]:
-        return [f for model in self.models.values() for f in model.files]
+        return [f for model in self.models.values() for f in model.files] + self.kept_files
 
 
 def plan_compile(

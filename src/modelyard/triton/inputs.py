@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
 RequestInputs = dict[str, tuple[str, list[int], list[Any]]]
 
 _ZERO_BY_TYPE: dict[str, Any] = {"TYPE_STRING": "", "TYPE_BOOL": False}
@@ -42,6 +45,25 @@ def request_inputs(
             data,
         )
     return inputs
+
+
+def infer_body(inputs: RequestInputs) -> dict[str, Any]:
+    """The JSON body of `POST v2/models/<m>/infer` carrying `inputs`."""
+    return {
+        "inputs": [
+            {"name": name, "datatype": datatype, "shape": shape, "data": data}
+            for name, (datatype, shape, data) in inputs.items()
+        ]
+    }
+
+
+def compiled_request_inputs(
+    config: Message, examples: Mapping[str, Sequence[Any]]
+) -> RequestInputs:
+    """`request_inputs` from a compiled ModelConfig message instead of the live JSON (an
+    exported script computes its smoke requests when it is written)."""
+    as_json = json_format.MessageToDict(config, preserving_proto_field_name=True)
+    return request_inputs(as_json, examples)
 
 
 def _shape_for(dims: Sequence[Any], values: int, batching: bool) -> list[int]:
