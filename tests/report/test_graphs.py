@@ -6,7 +6,25 @@ from pathlib import Path
 
 from modelyard import Workspace
 from modelyard.report.graphs import NEIGHBOURHOOD_LIMIT, to_dot
-from tests.test_validation import apply_text, model
+
+
+def model(name: str, deps: tuple[str, ...] = ()) -> str:
+    needs = "".join(f"\n  - {d}" for d in deps)
+    return f"""---
+name: {name}
+version: "1.0"
+model_type: classification
+framework: onnx
+domain: shop
+owner_team: shop_ml
+dependencies:{needs or " []"}
+"""
+
+
+def apply_text(workspace: Workspace, tmp_path: Path, text: str) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(text)
+    workspace.apply([path])
 
 
 def test_a_model_page_draws_the_nearest_part_of_a_deep_chain(
