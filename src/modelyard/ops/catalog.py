@@ -455,8 +455,8 @@ def _mark(
         if mark == "yanked" and reason is not None and at_version and not force:
             listed = ", ".join(repr(name) for name in at_version)
             raise Conflict(
-                f"{stored.spec.ref} is what alias {listed} of {ref.model_id} points at; move "
-                f"it first (`modelyard alias set {ref.model_id} {at_version[0]} VERSION`), or "
+                f"cannot yank {stored.spec.ref}: alias {listed} points at it; move the alias "
+                f"first (`modelyard alias set {ref.model_id} {at_version[0]} VERSION`), or "
                 "yank with --force (selections through the alias then fail until it is "
                 "moved); nothing changed"
             )
