@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelyard import VersionYanked, Workspace
+from modelyard import ModelRef, VersionYanked, Workspace
 from modelyard.selection import select
 from tests.support.netflix import NETFLIX_MODELS, register_query_understanding
 
@@ -85,3 +85,23 @@ def test_selecting_a_model_whose_every_version_is_yanked_says_so(production: Wor
     assert not any(ref.startswith(QU) for ref in select(production.store).roots)
     with pytest.raises(VersionYanked, match=f"every version of {QU} is yanked"):
         select(production.store, model_ids=[QU])
+
+
+def test_named_roots_follow_the_same_rules(production: Workspace) -> None:
+    def named(*refs: str, alias: str | None = None) -> list[str]:
+        view = select(production.store, alias=alias, refs=[ModelRef.parse(r) for r in refs])
+        return sorted(view.specs)
+
+    # `deploy search/content_retrieval@production`: an alias selection of production.
+    assert named(f"{CR}@production") == [f"{CR}@2.0", f"{QU}@1.5"]
+    assert named(CR, alias="production") == [f"{CR}@2.0", f"{QU}@1.5"]
+    assert named(CR) == [f"{CR}@2.0", f"{QU}@1.6"]
+    production.yank(f"{QU}@1.6", "wrong tokenizer")
+    assert named(QU) == [f"{QU}@1.5"]
+    with pytest.raises(VersionYanked, match=rf"{QU}@1\.6 is yanked \(wrong tokenizer\)"):
+        named(f"{QU}@1.6")
+    production.yank(f"{QU}@1.5", "leaks memory", force=True)
+    with pytest.raises(VersionYanked, match="alias 'production' points at it"):
+        named(f"{QU}@production")
+    with pytest.raises(VersionYanked, match=f"every version of {QU} is yanked"):
+        named(QU)
