@@ -15,6 +15,7 @@ from modelyard.catalog import (
     load_manifests,
     parse_manifest_text,
 )
+from modelyard.catalog.lifecycle import VersionStatus
 from modelyard.catalog.ref import ModelRef
 from modelyard.config import WorkspaceConfig
 from modelyard.errors import (
@@ -33,6 +34,7 @@ from modelyard.errors import (
     Unauthenticated,
     ValidationFailed,
     VersionConflict,
+    VersionYanked,
 )
 from modelyard.graph import CycleFound, DependencyGraph
 from modelyard.perf import PerfOptions, PerfReport
@@ -85,6 +87,8 @@ __all__ = [
     "Version",
     "VersionConflict",
     "VersionConstraint",
+    "VersionStatus",
+    "VersionYanked",
     "Workspace",
     "WorkspaceConfig",
     "apply_documents",

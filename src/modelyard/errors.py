@@ -6,7 +6,8 @@ ModelyardError
 ├── ValidationFailed    problems: list[Problem] (all of them, not the first)
 ├── NotFound            unknown model, version, alias or workspace
 ├── Conflict            published version is immutable, stale alias
-│   └── VersionConflict same id and version, different content
+│   ├── VersionConflict same id and version, different content
+│   └── VersionYanked   a yanked version asked for where only a usable one will do
 ├── CapacityError       nothing fits: the model and the shortfall
 ├── StorageError        the catalog database cannot be opened or read
 ├── Unauthenticated     no token, or an unknown or revoked one (HTTP 401)
@@ -158,6 +159,13 @@ class AliasConflict(Conflict):
     """Compare-and-set on an alias failed: it no longer points where the caller expected."""
 
     code = "alias_conflict"
+
+
+class VersionYanked(Conflict):
+    """A yanked version was asked for where only one that can be chosen will do (an
+    alias target; the only versions of a model selected by name)."""
+
+    code = "version_yanked"
 
 
 class CapacityError(ModelyardError):

@@ -83,7 +83,12 @@ def apply_documents(
         _check_requested_triton_versions(tx, new)
         if new:
             index = VersionIndex(
-                [VersionEntry(s.model_id, s.version, s.dependencies) for s in tx.summaries()]
+                [
+                    VersionEntry(
+                        s.model_id, s.version, s.dependencies, s.yanked_reason, s.deprecated_reason
+                    )
+                    for s in tx.summaries()
+                ]
                 + [entry_for(d.spec) for d in new]
             )
             _check_graph(index, new)
@@ -271,8 +276,8 @@ def _raise_conflict(document: ManifestDocument, fields: list[str]) -> None:
 def _check_graph(index: VersionIndex, new: Sequence[ManifestDocument]) -> None:
     by_ref = {d.spec.ref: d for d in new}
     new_refs = list(by_ref)
-    # Only the new versions' own dependencies can be unresolved: registered ones resolved
-    # when they were applied and versions are never removed.
+    # Only the new versions' own dependencies are checked: registered ones resolved when
+    # they were applied (a yank since may have left one unresolved: validate says so).
     problems = [p for p in resolve(index, new_refs).problems]
     if not problems:
         # A new version can close a cycle through older ones, which resolve to the

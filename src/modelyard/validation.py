@@ -11,7 +11,9 @@ across models, each returning `Problem`s, all of them collected:
 - SLA availability: a model that needs all its dependencies cannot be more available
   than their product (warning, with the weakest chain);
 - SLA throughput: a dependency must sustain what its direct dependents declare;
-- the seed notebook's naming convention (lower_snake_case names) and SLA sanity.
+- the seed notebook's naming convention (lower_snake_case names) and SLA sanity;
+- deprecated versions in the selection (warning, naming who needs them); a yanked
+  version is never selected, and an alias left on one is an error of the selection.
 
 `strict` turns every warning into an error.
 """
@@ -103,6 +105,7 @@ def validate_view(
     is_acyclic = not any(p.code == "cycle" for p in problems)
     specs = view.specs
     problems += list(_naming(specs))
+    problems += list(_deprecated(view))
     needs = catalog_needs(specs.values())
     problems += list(_capacity(needs, fleet))
     if (fleet is None or not fleet.servers) and local is not None:
@@ -165,6 +168,22 @@ def _naming(specs: dict[str, ModelSpec]) -> Iterator[Problem]:
                     model=ref,
                     field=key,
                 )
+
+
+def _deprecated(view: CatalogView) -> Iterator[Problem]:
+    for ref, entry in view.resolution.entries.items():
+        if entry.deprecated is None:
+            continue
+        needed_by = view.graph.dependents(ref)
+        by = f"; needed by {', '.join(sorted(needed_by))}" if needed_by else ""
+        yield Problem(
+            Severity.WARNING,
+            "deprecated",
+            f"{ref} is deprecated ({entry.deprecated}){by}; move to another version "
+            "(`modelyard show " + entry.model_id + "` lists them)",
+            model=ref,
+            details={"reason": entry.deprecated, "needed_by": sorted(needed_by)},
+        )
 
 
 _RESOURCES = (

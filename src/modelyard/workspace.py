@@ -30,7 +30,7 @@ from modelyard.config import (
 from modelyard.deploy.runner import DeployOptions, DeployResult, Progress
 from modelyard.ops import build, catalog, insight, rollout, serving
 from modelyard.ops.build import CompileResult
-from modelyard.ops.catalog import ShowResult
+from modelyard.ops.catalog import ShowResult, StatusChange
 from modelyard.ops.context import Context, local_actor, resolve_target
 from modelyard.ops.rollout import StatusResult
 from modelyard.placement.fleet import Fleet
@@ -149,6 +149,20 @@ class Workspace:
     ) -> AliasRecord:
         return catalog.set_alias(self.context(actor), reference, alias, version, expect=expect)
 
+    def yank(
+        self, reference: str, reason: str, *, force: bool = False, actor: str | None = None
+    ) -> StatusChange:
+        return catalog.yank(self.context(actor), reference, reason, force=force)
+
+    def unyank(self, reference: str, *, actor: str | None = None) -> StatusChange:
+        return catalog.unyank(self.context(actor), reference)
+
+    def deprecate(self, reference: str, reason: str, *, actor: str | None = None) -> StatusChange:
+        return catalog.deprecate(self.context(actor), reference, reason)
+
+    def undeprecate(self, reference: str, *, actor: str | None = None) -> StatusChange:
+        return catalog.undeprecate(self.context(actor), reference)
+
     @property
     def api_artifact_roots(self) -> list[Path]:
         return catalog.api_artifact_roots(self.context())
@@ -156,6 +170,7 @@ class Workspace:
     import_triton = _forward(catalog.import_triton)
     owner_of = _forward(catalog.owner_of)
     list_models = _forward(catalog.list_models)
+    version_statuses = _forward(catalog.version_statuses)
     show = _forward(catalog.show)
     dependencies = _forward(catalog.dependencies)
     impact = _forward(catalog.impact)

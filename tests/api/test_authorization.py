@@ -56,6 +56,16 @@ ACTIONS: dict[str, Action] = {
         headers=h,
         json={"version": "1.5"},
     ),
+    "yank a version": lambda c, h: c.put(
+        "/api/v1/models/search/query_understanding/versions/1.5/yank",
+        headers=h,
+        json={"reason": "leaks memory"},
+    ),
+    "deprecate a version": lambda c, h: c.put(
+        "/api/v1/models/search/query_understanding/versions/1.5/deprecation",
+        headers=h,
+        json={"reason": "use 1.6"},
+    ),
     "deploy to a target allowing the team": _deploy("search-only"),
     "undeploy": lambda c, h: c.delete(
         "/api/v1/targets/search-only/models/search/query_understanding", headers=h

@@ -254,3 +254,69 @@ def test_a_writer_waits_out_a_lock_held_beyond_the_busy_timeout(
         released.join()
         holder.close()
         impatient.dispose()
+
+
+def _at_revision(url: str, revision: str) -> None:
+    from alembic import command
+
+    from modelyard.store.store import _alembic_config, create_catalog_engine
+
+    engine = create_catalog_engine(url)
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+        move = command.downgrade if current and current > revision else command.upgrade
+        move(_alembic_config(connection), revision)
+        connection.commit()
+    engine.dispose()
+
+
+def test_migration_0008_keeps_versions_active_and_downgrades(catalog_url: str) -> None:
+    from modelyard.store.store import CatalogTransaction, create_catalog_engine
+
+    # A catalog as 0007 left it, holding two versions.
+    _at_revision(catalog_url, "0007_deployment_holder")
+    specs = [
+        parse_manifest_text(RANKER.replace('"1.0"', f'"{version}"'))[0].spec
+        for version in ("1.0", "1.1")
+    ]
+    engine = create_catalog_engine(catalog_url)
+    with engine.connect() as connection:
+        CatalogTransaction(connection).insert([(s, None) for s in specs])
+        connection.commit()
+    engine.dispose()
+
+    store = CatalogStore.open(catalog_url)  # migrates to head
+    try:
+        assert store.schema_revision() == head_revision() == "0008_version_status"
+        assert [v.status.status for v in store.versions()] == ["active", "active"]
+        with store.transaction() as tx:
+            tx.mark("shop/ranker", "1.1", "yanked", "broken")
+        assert store.get("shop/ranker", "1.1").status.yanked_reason == "broken"
+    finally:
+        store.dispose()
+    # Down again: the marks go, every version stays.
+    _at_revision(catalog_url, "0007_deployment_holder")
+    engine = create_catalog_engine(catalog_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM model_versions")).scalar() == 2
+    engine.dispose()
+    store = CatalogStore.open(catalog_url)
+    try:
+        assert {v.spec.version: v.status.status for v in store.versions()} == {
+            "1.0": "active",
+            "1.1": "active",
+        }
+    finally:
+        store.dispose()
+
+
+def test_an_alias_never_points_at_a_yanked_version(store: CatalogStore) -> None:
+    from modelyard import VersionYanked
+
+    apply_documents(store, parse_manifest_text(RANKER))
+    with store.transaction() as tx:
+        tx.mark("shop/ranker", "1.0.0", "yanked", "wrong weights")
+    with pytest.raises(VersionYanked, match=r"shop/ranker@1\.0 is yanked \(wrong weights\)"):
+        store.set_alias("shop/ranker", "production", "1.0")
+    assert store.aliases() == []
+    assert store.get("shop/ranker").status.is_yanked  # still there, marked

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from modelyard import Workspace
+
 ROOT = Path(__file__).resolve().parents[2]
 NETFLIX = ROOT / "examples" / "netflix"
 NETFLIX_MODELS = NETFLIX / "models"
@@ -16,3 +18,13 @@ NETFLIX_REFS = [
     "search/content_retrieval@2.0",
     "search/query_understanding@1.5",
 ]
+
+
+def register_query_understanding(workspace: Workspace, version: str) -> str:
+    """Register another version of search/query_understanding (the example's manifest with
+    only the version changed); its reference."""
+    first = (NETFLIX_MODELS / "search.yaml").read_text().split("---\n")[0]
+    workspace.apply_text(
+        first.replace('version: "1.5"', f'version: "{version}"'), base_dir=NETFLIX_MODELS
+    )
+    return f"search/query_understanding@{version}"

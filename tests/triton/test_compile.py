@@ -112,9 +112,9 @@ def test_triton_versions_are_stable(netflix: Workspace, tmp_path: Path) -> None:
     netflix.set_alias("recommendation/user_embedding", "production", "1.0")
     netflix.set_alias("recommendation/recommendation_ranker", "production", "3.0")
     pinned = netflix.compile(tmp_path / "pinned", alias="production")
-    # The ranker's constraint <2 resolves to the newest allowed version, 1.1 -> 2, and the
-    # alias selects 1.0 -> 1: both folders, one config.
-    assert pinned.plan.models["recommendation/user_embedding"].versions == {"1.0": 1, "1.1": 2}
+    # The alias rule: the ranker's constraint <2 allows 1.0, the version the alias names, so
+    # the selection holds 1.0 alone, still in folder 1.
+    assert pinned.plan.models["recommendation/user_embedding"].versions == {"1.0": 1}
 
 
 def test_recompile_without_changes_writes_nothing(netflix: Workspace, tmp_path: Path) -> None:

@@ -74,6 +74,7 @@ def catalog(
         caller,
         title="Catalog",
         models=shown,
+        statuses=ws.version_statuses({s.id for s in shown}),
         domains=sorted({s.domain for s in every}),
         teams=sorted({s.owner_team for s in every}),
         frameworks=sorted({s.framework for s in every}),

@@ -18,12 +18,13 @@ from modelyard.api import schemas
 from modelyard.api.auth import Principal, admin, principal
 from modelyard.api.jobs import JobList, JobSnapshot
 from modelyard.api.state import LIVE_READ_TIMEOUT_S, api_state
+from modelyard.catalog.lifecycle import ACTIVE, VersionStatus
 from modelyard.catalog.ref import ModelRef, check_version
 from modelyard.catalog.spec import ModelSpec
 from modelyard.deploy.plan import RolloutPlan
 from modelyard.deploy.runner import DeployOptions
 from modelyard.errors import Forbidden, InputError
-from modelyard.ops.catalog import ShowResult
+from modelyard.ops.catalog import ShowResult, StatusChange
 from modelyard.ops.rollout import StatusResult
 from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
@@ -47,7 +48,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (
             409,
             "Conflict: a stale alias (compare-and-set), an immutable version, a deployment "
-            "already running on the target.",
+            "already running on the target, a yanked version (as an alias target), an "
+            "alias on a version being yanked.",
         ),
         (422, "Malformed input: the offending field is named."),
         (502, "The Triton server refused or could not be reached."),
@@ -89,7 +91,7 @@ def _reference(domain: str, name: str, version: str | None = None, alias: str | 
     return str(ModelRef.parse(reference))
 
 
-def _summary(spec: ModelSpec) -> schemas.ModelSummary:
+def _summary(spec: ModelSpec, status: VersionStatus) -> schemas.ModelSummary:
     return schemas.ModelSummary(
         ref=spec.ref,
         id=spec.id,
@@ -101,6 +103,8 @@ def _summary(spec: ModelSpec) -> schemas.ModelSummary:
         owner_team=spec.owner_team,
         description=spec.description,
         dependencies=list(spec.dependencies),
+        status=status.status,
+        status_reason=status.reason,
     )
 
 
@@ -146,12 +150,15 @@ def list_models(
     framework: Annotated[str | None, Query(max_length=32)] = None,
     all_versions: bool = False,
 ) -> schemas.ModelList:
-    """Registered models (the newest version of each, or every version), filtered."""
-    specs = _ws(request).list_models(
-        domain=domain, team=team, framework=framework, all_versions=all_versions
-    )
+    """Registered models (of each, the newest version not yanked; or every version),
+    filtered, each with its status."""
+    ws = _ws(request)
+    specs = ws.list_models(domain=domain, team=team, framework=framework, all_versions=all_versions)
     specs.sort(key=lambda s: (s.id, s.parsed_version))
-    return schemas.ModelList(count=len(specs), models=[_summary(s) for s in specs])
+    statuses = ws.version_statuses({s.id for s in specs})
+    return schemas.ModelList(
+        count=len(specs), models=[_summary(s, statuses.get(s.ref, ACTIVE)) for s in specs]
+    )
 
 
 @router.post(
@@ -285,6 +292,84 @@ def set_alias(
     caller.require_team(ws.owner_of(model_id), model_id)
     record = ws.set_alias(model_id, alias, body.version, expect=body.expect, actor=caller.actor)
     return _alias_out(record)
+
+
+# Yanked and deprecated versions ------------------------------------------------------
+
+VersionPath = Annotated[str, PathParam(max_length=32, description="MAJOR.MINOR[.PATCH]")]
+
+
+def _owned_version(
+    request: Request, caller: Principal, domain: str, name: str, version: str
+) -> str:
+    """`domain/name@version`, once the caller may change the model (its team, or admin)."""
+    reference = _reference(domain, name, version)
+    model_id = ModelRef.parse(reference).model_id
+    caller.require_team(_ws(request).owner_of(model_id), reference)
+    return reference
+
+
+@router.put(
+    "/models/{domain}/{name}/versions/{version}/yank",
+    response_model=StatusChange,
+    tags=["models"],
+)
+def yank(
+    request: Request,
+    domain: str,
+    name: str,
+    version: VersionPath,
+    body: schemas.YankIn,
+    caller: Caller,
+) -> StatusChange:
+    """Withdraw the version: it stays in the catalog, but no selection, constraint or
+    alias chooses it again. 409 while an alias points at it, unless `force`."""
+    reference = _owned_version(request, caller, domain, name, version)
+    return _ws(request).yank(reference, body.reason, force=body.force, actor=caller.actor)
+
+
+@router.delete(
+    "/models/{domain}/{name}/versions/{version}/yank",
+    response_model=StatusChange,
+    tags=["models"],
+)
+def unyank(
+    request: Request, domain: str, name: str, version: VersionPath, caller: Caller
+) -> StatusChange:
+    """Make the yanked version choosable again (a deprecation stays)."""
+    reference = _owned_version(request, caller, domain, name, version)
+    return _ws(request).unyank(reference, actor=caller.actor)
+
+
+@router.put(
+    "/models/{domain}/{name}/versions/{version}/deprecation",
+    response_model=StatusChange,
+    tags=["models"],
+)
+def deprecate(
+    request: Request,
+    domain: str,
+    name: str,
+    version: VersionPath,
+    body: schemas.DeprecateIn,
+    caller: Caller,
+) -> StatusChange:
+    """Deprecate the version: still chosen, and validation warns wherever it is."""
+    reference = _owned_version(request, caller, domain, name, version)
+    return _ws(request).deprecate(reference, body.reason, actor=caller.actor)
+
+
+@router.delete(
+    "/models/{domain}/{name}/versions/{version}/deprecation",
+    response_model=StatusChange,
+    tags=["models"],
+)
+def undeprecate(
+    request: Request, domain: str, name: str, version: VersionPath, caller: Caller
+) -> StatusChange:
+    """Clear the version's deprecation."""
+    reference = _owned_version(request, caller, domain, name, version)
+    return _ws(request).undeprecate(reference, actor=caller.actor)
 
 
 # Validation and plans ----------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelyard.catalog.lifecycle import REASON_MAX_CHARS, Status
 from modelyard.store.access import ApiToken, AuditEntry
 from modelyard.store.history import DeploymentRecord
 
@@ -67,6 +68,11 @@ class ModelSummary(_Out):
     owner_team: str
     description: str
     dependencies: list[str]
+    status: Status = Field(
+        description="yanked: never chosen by a selection, constraint or alias; "
+        "deprecated: chosen, and validation warns."
+    )
+    status_reason: str | None = Field(description="Why it is yanked or deprecated.")
 
 
 class ModelList(_Out):
@@ -101,6 +107,19 @@ class AliasIn(_In):
         description="Compare-and-set: move the alias only if it points to this version now "
         "('none': only if it does not exist yet). 409 otherwise.",
     )
+
+
+class YankIn(_In):
+    reason: str = Field(min_length=1, max_length=REASON_MAX_CHARS, description="Why, in one line.")
+    force: bool = Field(
+        default=False,
+        description="Yank it even though an alias points at it (409 otherwise); selections "
+        "through that alias then fail until it is moved.",
+    )
+
+
+class DeprecateIn(_In):
+    reason: str = Field(min_length=1, max_length=REASON_MAX_CHARS, description="Why, in one line.")
 
 
 class AliasOut(_Out):

@@ -1,4 +1,5 @@
-"""Catalog commands: init, apply, list, show, deps, impact, alias, graph, tree, import-triton."""
+"""Catalog commands: init, apply, list, show, deps, impact, alias, yank, unyank, deprecate,
+undeprecate, graph, tree, import-triton."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from modelyard.catalog.lifecycle import ACTIVE, VersionStatus
+from modelyard.catalog.spec import ModelSpec
 from modelyard.cli import render
 from modelyard.cli.options import (
     AliasOption,
@@ -18,6 +21,7 @@ from modelyard.cli.options import (
     run,
 )
 from modelyard.errors import InputError, NotFound
+from modelyard.ops.catalog import StatusChange
 from modelyard.report.graphs import render_svg, to_dot, to_mermaid
 from modelyard.report.tree import TreeNode, read_tree
 from modelyard.workspace import Workspace
@@ -97,18 +101,35 @@ def list_models(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List registered models (the newest version of each)."""
+    """List registered models (of each, the newest version not yanked), with their status
+    (active, deprecated or yanked)."""
+
+    def action() -> tuple[list[ModelSpec], dict[str, VersionStatus]]:
+        ws = open_workspace(workspace, db)
+        specs = ws.list_models(
+            domain=domain, team=team, framework=framework, all_versions=all_versions
+        )
+        return specs, ws.version_statuses({s.id for s in specs})
+
     run(
         as_json,
-        lambda: open_workspace(workspace, db).list_models(
-            domain=domain, team=team, framework=framework, all_versions=all_versions
-        ),
-        render.render_models,
-        lambda specs: {
+        action,
+        lambda listed: render.render_models(*listed),
+        lambda listed: {
             "ok": True,
-            "models": [{"ref": s.ref, "id": s.id, **s.model_dump(mode="json")} for s in specs],
+            "models": [_listed_json(s, listed[1].get(s.ref, ACTIVE)) for s in listed[0]],
         },
     )
+
+
+def _listed_json(spec: ModelSpec, status: VersionStatus) -> dict[str, Any]:
+    return {
+        "ref": spec.ref,
+        "id": spec.id,
+        **spec.model_dump(mode="json"),
+        "status": status.status,
+        "status_reason": status.reason,
+    }
 
 
 @commands.command()
@@ -218,6 +239,94 @@ def alias_list(
                 for a in records
             ],
         },
+    )
+
+
+VersionArgument = Annotated[
+    str, typer.Argument(metavar="ID@VERSION", help="domain/name@version, e.g. search/parser@1.6.")
+]
+ReasonOption = Annotated[
+    str,
+    typer.Option("--reason", help="Why, in one line; shown by list, show, validate and errors."),
+]
+
+
+def _status_json(change: StatusChange) -> dict[str, Any]:
+    return {"ok": True, **change.model_dump(mode="json")}
+
+
+@commands.command()
+def yank(
+    reference: VersionArgument,
+    reason: ReasonOption,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Yank it even though an alias points at it; selections through that "
+            "alias then fail until it is moved.",
+        ),
+    ] = False,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Withdraw a version: it stays in the catalog and its history, but no selection,
+    dependency constraint or alias chooses it again (`unyank` undoes it)."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).yank(reference, reason, force=force),
+        render.render_status_change,
+        _status_json,
+    )
+
+
+@commands.command()
+def unyank(
+    reference: VersionArgument,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a yanked version choosable again (a deprecation stays as it was)."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).unyank(reference),
+        render.render_status_change,
+        _status_json,
+    )
+
+
+@commands.command()
+def deprecate(
+    reference: VersionArgument,
+    reason: ReasonOption,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Discourage a version: it is still chosen, and `validate` warns wherever it is."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).deprecate(reference, reason),
+        render.render_status_change,
+        _status_json,
+    )
+
+
+@commands.command()
+def undeprecate(
+    reference: VersionArgument,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Clear a version's deprecation."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).undeprecate(reference),
+        render.render_status_change,
+        _status_json,
     )
 
 

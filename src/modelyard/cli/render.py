@@ -14,12 +14,13 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from modelyard.catalog.lifecycle import ACTIVE, VersionStatus
 from modelyard.catalog.spec import ModelSpec
 from modelyard.deploy.plan import RolloutPlan
 from modelyard.deploy.runner import DeployResult
 from modelyard.errors import ModelyardError, Problem, Severity
 from modelyard.ops.build import CompileResult
-from modelyard.ops.catalog import ShowResult
+from modelyard.ops.catalog import ShowResult, StatusChange
 from modelyard.ops.rollout import StatusResult
 from modelyard.ops.serving import LocalServing
 from modelyard.placement.solver import Placement
@@ -61,13 +62,16 @@ def render_apply(result: ApplyResult) -> None:
     console.print(f"{verb} {len(result.created)} new version(s); {len(result.unchanged)} unchanged")
 
 
-def render_models(specs: list[ModelSpec]) -> None:
+def render_models(specs: list[ModelSpec], statuses: dict[str, VersionStatus]) -> None:
     # On a narrow terminal (or a log at 80 columns) the type and team columns give way
     # rather than every cell wrapping letter by letter.
     wide = console.width >= 110
+    # The status column appears when a listed version is yanked or deprecated.
+    marked = any(spec.ref in statuses for spec in specs)
     columns = [
         "model",
         "version",
+        *(["status"] if marked else []),
         *(["type"] if wide else []),
         "framework",
         *(["team"] if wide else []),
@@ -79,6 +83,7 @@ def render_models(specs: list[ModelSpec]) -> None:
         {
             "model": spec.id,
             "version": spec.version,
+            "status": statuses.get(spec.ref, ACTIVE).status,
             "type": spec.model_type,
             "framework": spec.framework,
             "team": spec.owner_team,
@@ -110,7 +115,29 @@ def render_show(result: ShowResult) -> None:
     tree.add(f"type {spec.model_type}, framework {spec.framework}, team {spec.owner_team}")
     if spec.description:
         tree.add(spec.description)
-    tree.add(f"versions: {', '.join(result.versions)}")
+    status = result.lifecycle
+    if status.is_yanked:
+        tree.add(
+            Text(
+                f"YANKED: {status.yanked_reason} (since {status.yanked_at:%Y-%m-%d}); "
+                "no selection, constraint or alias chooses it",
+                style="bold red",
+            )
+        )
+    if status.is_deprecated:
+        tree.add(
+            Text(
+                f"deprecated: {status.deprecated_reason} (since {status.deprecated_at:%Y-%m-%d})",
+                style="yellow",
+            )
+        )
+    tree.add(
+        "versions: "
+        + ", ".join(
+            f"{v} ({result.marked_versions[v].status})" if v in result.marked_versions else v
+            for v in result.versions
+        )
+    )
     if result.aliases:
         tree.add(
             "aliases: "
@@ -140,6 +167,23 @@ def render_show(result: ShowResult) -> None:
         + (f" from {result.source}" if result.source else "")
     )
     console.print(tree)
+
+
+def render_status_change(change: StatusChange) -> None:
+    if not change.changed:
+        console.print(f"{change.ref} is already {change.status.describe()}; nothing changed")
+    else:
+        console.print(f"{change.ref} is now {change.status.describe()}")
+    if change.aliases:
+        names = ", ".join(change.aliases)
+        console.print(
+            Text(
+                f"alias {names} still points at it: selections through it fail until moved "
+                "(`modelyard alias set`)",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
 
 
 def render_refs(title: str, refs: list[str]) -> None:
@@ -412,6 +456,7 @@ def render_plan(plan: DeploymentPlan) -> None:
 
 def render_report(report: CatalogReport) -> None:
     _structure(report)
+    _lifecycle(report)
     _resources(report)
     _sla(report)
 
@@ -420,9 +465,11 @@ def _structure(report: CatalogReport) -> None:
     wide = console.width >= 110
     for domain, models in report.structure.items():
         table = Table(title=f"{domain} ({len(models)} model(s))", title_justify="left")
+        marked = any(m["status"] != "active" for m in models)
         columns = [
             "model",
             "version",
+            *(["status"] if marked else []),
             "framework",
             "GPU MB",
             "p99 ms",
@@ -440,6 +487,7 @@ def _structure(report: CatalogReport) -> None:
             values = [
                 m["name"],
                 m["version"],
+                *([m["status"]] if marked else []),
                 m["framework"],
                 f"{m['gpu_memory_mb']:,}",
                 f"{m['max_latency_p99_ms']:g}",
@@ -449,6 +497,23 @@ def _structure(report: CatalogReport) -> None:
             ]
             table.add_row(*values[: len(columns)])
         console.print(table)
+
+
+def _lifecycle(report: CatalogReport) -> None:
+    if not report.lifecycle:
+        return
+    table = Table(title="yanked and deprecated versions", title_justify="left")
+    for column in ("version", "status", "reason", "selected"):
+        table.add_column(column, overflow="fold")
+    for row in report.lifecycle:
+        style = "red" if row["status"] == "yanked" else "yellow"
+        table.add_row(
+            row["ref"],
+            Text(row["status"], style=style),
+            row["reason"],
+            "yes" if row["selected"] else "no",
+        )
+    console.print(table)
 
 
 def _resources(report: CatalogReport) -> None:

@@ -1,13 +1,16 @@
 """Resolve dependency constraints to registered versions and build the version graph.
 
-Each dependency resolves to the highest registered version its constraint allows.
-Nodes are model refs (`domain/name@version`), so two versions of one model can both
-be in a graph when different dependents need them.
+The rule, one for every selection: a dependency resolves to the version the selection
+*prefers* for that model (in an alias selection, the version the alias names) when its
+constraint allows it; otherwise to the highest registered version the constraint allows.
+A yanked version is never chosen, preferred or not. Nodes are model refs
+(`domain/name@version`), so two versions of one model can both be in a graph when
+different dependents need them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from modelyard.catalog.spec import Dependency, ModelSpec
@@ -23,10 +26,17 @@ class VersionEntry:
     model_id: str
     version: Version
     dependencies: tuple[Dependency, ...]
+    # Why the version was yanked or deprecated (None: it is not).
+    yanked: str | None = None
+    deprecated: str | None = None
 
     @property
     def ref(self) -> str:
         return f"{self.model_id}@{self.version}"
+
+    @property
+    def is_yanked(self) -> bool:
+        return self.yanked is not None
 
 
 @dataclass
@@ -57,21 +67,42 @@ class VersionIndex:
         self.by_model: dict[str, list[VersionEntry]] = versions
 
     def newest(self, model_id: str) -> VersionEntry | None:
-        listed = self.by_model.get(model_id)
-        return listed[0] if listed else None
+        """The newest version that is not yanked (None if there is none)."""
+        return next((e for e in self.by_model.get(model_id, ()) if not e.is_yanked), None)
 
-    def best_match(self, dependency: Dependency) -> VersionEntry | None:
+    def default(self, model_id: str) -> VersionEntry | None:
+        """What a bare `domain/name` shows: the newest version not yanked, else the newest."""
+        listed = self.by_model.get(model_id)
+        return (self.newest(model_id) or listed[0]) if listed else None
+
+    def best_match(
+        self, dependency: Dependency, preferred: Mapping[str, VersionEntry] | None = None
+    ) -> VersionEntry | None:
+        """The version `dependency` resolves to (the module docstring's rule)."""
+        pinned = preferred.get(dependency.model_id) if preferred else None
+        if (
+            pinned is not None
+            and not pinned.is_yanked
+            and dependency.constraint.allows(pinned.version)
+        ):
+            return pinned
         for entry in self.by_model.get(dependency.model_id, ()):
-            if dependency.constraint.allows(entry.version):
+            if not entry.is_yanked and dependency.constraint.allows(entry.version):
                 return entry
         return None
 
 
-def resolve(index: VersionIndex, roots: Sequence[str] | None = None) -> Resolution:
+def resolve(
+    index: VersionIndex,
+    roots: Sequence[str] | None = None,
+    preferred: Mapping[str, VersionEntry] | None = None,
+) -> Resolution:
     """Resolve the dependencies of `roots` (refs; default: every version) and theirs.
 
-    Missing models and constraints no registered version satisfies become error
-    problems; the graph then holds only the edges that did resolve.
+    `preferred` maps model ids to the version a dependency on that model resolves to
+    whenever its constraint allows it (an alias selection's versions). Missing models
+    and constraints no version satisfies become error problems; the graph then holds
+    only the edges that did resolve.
     """
     pending = list(roots) if roots is not None else list(index.by_ref)
     edges: dict[str, list[str]] = {}
@@ -84,7 +115,7 @@ def resolve(index: VersionIndex, roots: Sequence[str] | None = None) -> Resoluti
         entry = index.by_ref[ref]
         targets: list[str] = []
         for position, dependency in enumerate(entry.dependencies):
-            match = index.best_match(dependency)
+            match = index.best_match(dependency, preferred)
             if match is None:
                 problems.append(_unresolved(entry, position, dependency, index))
                 continue
@@ -112,17 +143,21 @@ def _unresolved(
             field=field_name,
             details={"dependency": str(dependency), "position": position},
         )
-    versions = ", ".join(str(e.version) for e in sorted(available, key=lambda e: e.version))
+    listed = sorted(available, key=lambda e: e.version)
+    versions = ", ".join(str(e.version) for e in listed)
+    yanked = [e for e in listed if e.is_yanked and dependency.constraint.allows(e.version)]
+    also = "".join(f"; {e.version} would, but it is yanked ({e.yanked})" for e in yanked)
     return Problem(
         Severity.ERROR,
         "unsatisfiable-dependency",
-        f"{dependency} matches none of the registered versions ({versions})",
+        f"{dependency} matches none of the registered versions ({versions}){also}",
         model=entry.ref,
         field=field_name,
         details={
             "dependency": str(dependency),
             "position": position,
             "available": versions.split(", "),
+            "yanked": [str(e.version) for e in yanked],
         },
     )
 
@@ -147,7 +182,7 @@ def cycle_problems(graph: DependencyGraph[str]) -> list[Problem]:
 
 
 def newest_refs(index: VersionIndex, model_ids: Iterable[str] | None = None) -> list[str]:
-    """The newest version of each model (of all models by default)."""
+    """The newest version not yanked of each model (of all models by default)."""
     ids = model_ids if model_ids is not None else index.by_model
     refs = []
     for model_id in ids:

@@ -216,7 +216,8 @@ def plan(ctx: Context, *, alias: str | None = None) -> DeploymentPlan:
 def report(ctx: Context, *, alias: str | None = None) -> CatalogReport:
     """Structure, resources and SLA tables of the selection."""
     with paused_gc():
-        return build_report(select(ctx.store, alias=alias).specs.values(), ctx.fleet)
+        view = select(ctx.store, alias=alias)
+        return build_report(view.specs.values(), ctx.fleet, view.marked_versions())
 
 
 def compile_repository(

@@ -1,25 +1,28 @@
-"""Catalog use cases: register, look up, walk dependencies, move aliases."""
+"""Catalog use cases: register, look up, walk dependencies, move aliases, yank and
+deprecate versions."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from modelyard.catalog.lifecycle import VersionStatus, check_reason
 from modelyard.catalog.manifest import ManifestDocument, load_manifests, parse_manifest_text
 from modelyard.catalog.ref import ModelRef, check_alias_name, check_version, model_id_of
 from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
-from modelyard.errors import Forbidden, InputError, NotFound
-from modelyard.graph.resolve import resolve
+from modelyard.errors import Conflict, Forbidden, InputError, NotFound
+from modelyard.graph.resolve import VersionEntry, VersionIndex, resolve
 from modelyard.ops.context import Context, paused_gc
 from modelyard.registry import ApplyResult, apply_documents
 from modelyard.report.graphs import GraphView, neighbourhood
-from modelyard.selection import CatalogView, load_index, select
+from modelyard.selection import CatalogView, alias_versions, load_index, select
 from modelyard.store.access import record as record_audit
-from modelyard.store.store import AliasRecord, CatalogTransaction
+from modelyard.store.store import AliasRecord, CatalogTransaction, StoredVersion
 from modelyard.triton.importer import read_triton_repository
 
 # An audit entry lists at most this many created versions (and counts them all).
@@ -34,10 +37,14 @@ class ShowResult(BaseModel):
     ref: str
     id: str
     spec: ModelSpec
+    # Whether this version is yanked or deprecated, why and since when.
+    lifecycle: VersionStatus
     content_digest: str
     registered_at: datetime
     source: str | None
     versions: list[str]
+    # The model's yanked or deprecated versions (this one included): version -> status.
+    marked_versions: dict[str, VersionStatus]
     aliases: dict[str, str]
     # Each declared dependency and the version it resolves to (None: unresolved).
     dependencies: dict[str, str | None]
@@ -180,10 +187,13 @@ def list_models(
     framework: str | None = None,
     all_versions: bool = False,
 ) -> list[ModelSpec]:
-    """Registered models (the newest version of each, or every version)."""
-    specs = [v.spec for v in ctx.store.versions()]
-    if not all_versions:
-        specs = newest_specs(specs)
+    """Registered models (every version, or of each model the version the default
+    selection takes: the newest not yanked; the newest, if every one is yanked).
+
+    `version_statuses` says which of them are yanked or deprecated.
+    """
+    stored = ctx.store.versions()
+    specs = [v.spec for v in stored] if all_versions else _listed(stored)
     return [
         s
         for s in specs
@@ -193,16 +203,45 @@ def list_models(
     ]
 
 
+def _listed(stored: Sequence[StoredVersion]) -> list[ModelSpec]:
+    """Per model, in first-seen order: the newest version not yanked, else the newest."""
+    chosen: dict[str, StoredVersion] = {}
+    for version in stored:
+        current = chosen.get(version.spec.id)
+        if current is None or _listing_key(current) < _listing_key(version):
+            chosen[version.spec.id] = version
+    return [v.spec for v in chosen.values()]
+
+
+def _listing_key(stored: StoredVersion) -> tuple[bool, Version]:
+    return not stored.status.is_yanked, stored.spec.parsed_version
+
+
+def version_statuses(
+    ctx: Context, model_ids: Iterable[str] | None = None
+) -> dict[str, VersionStatus]:
+    """`domain/name@version` -> status, for each yanked or deprecated version (of
+    `model_ids`, or of every model); versions not named are active."""
+    with ctx.store.reader() as tx:
+        return tx.marked(model_ids)
+
+
 def show(ctx: Context, reference: str) -> ShowResult:
-    """One version (`@version`, `@alias`, or the newest) in full."""
+    """One version (`@version`, `@alias`, or the one a bare id selects: the newest not
+    yanked) in full. Dependencies resolve as the selection would: after `@alias`, by
+    the alias rule (selection.py)."""
     model_id, version = resolve_ref(ctx, reference)
-    stored = ctx.store.get(model_id, version)
-    spec = stored.spec
     with ctx.store.reader() as tx:
         index = load_index(tx)
-        versions = [str(e.version) for e in reversed(index.by_model[model_id])]
+        if version is None and (default := index.default(model_id)) is not None:
+            version = str(default.version)
+        stored = tx.get(model_id, version)
+        preferred = _preferred(tx, index, reference)
         aliases = tx.aliases(model_id)
-    resolution = resolve(index, [spec.ref])
+        marked = tx.marked([model_id])
+    spec = stored.spec
+    versions = [str(e.version) for e in reversed(index.by_model[model_id])]
+    resolution = resolve(index, [spec.ref], preferred)
     dependencies = {
         str(d): resolution.resolved.get((spec.ref, d.model_id)) for d in spec.parsed_dependencies
     }
@@ -210,10 +249,12 @@ def show(ctx: Context, reference: str) -> ShowResult:
         ref=spec.ref,
         id=spec.id,
         spec=spec,
+        lifecycle=stored.status,
         content_digest=stored.content_digest,
         registered_at=stored.registered_at,
         source=stored.source,
         versions=versions,
+        marked_versions={ref.rpartition("@")[2]: status for ref, status in marked.items()},
         aliases={a.name: a.version for a in aliases},
         dependencies=dependencies,
         dependents=impact(ctx, spec.ref),
@@ -249,15 +290,26 @@ def impact(ctx: Context, reference: str) -> list[str]:
 
 
 def view_of(ctx: Context, reference: str) -> CatalogView:
-    """The closed selection of one model: a version, its alias's version, or the newest."""
+    """The closed selection of one model: a version, its alias's version (dependencies
+    then resolve by the alias rule), or the newest not yanked."""
     model_id, version = resolve_ref(ctx, reference)
     if version is None:
         return select(ctx.store, model_ids=[model_id])
-    stored = ctx.store.get(model_id, version)
     with ctx.store.reader() as tx:
+        stored = tx.get(model_id, version)
         index = load_index(tx)
-    resolution = resolve(index, [stored.spec.ref])
+        preferred = _preferred(tx, index, reference)
+    resolution = resolve(index, [stored.spec.ref], preferred)
     return CatalogView([stored.spec.ref], {stored.spec.ref: stored.spec}, resolution, index)
+
+
+def _preferred(
+    tx: CatalogTransaction, index: VersionIndex, reference: str
+) -> dict[str, VersionEntry]:
+    """What dependencies prefer when `reference` names a version by alias (`@production`):
+    that alias's versions (the alias rule, selection.py); nothing otherwise."""
+    alias = ModelRef.parse(reference).alias
+    return alias_versions(tx, index, alias) if alias is not None else {}
 
 
 def graph_view(
@@ -330,3 +382,103 @@ def aliases(ctx: Context, reference: str | None = None) -> list[AliasRecord]:
     if model_id is not None:
         ctx.store.get(model_id)
     return ctx.store.aliases(model_id)
+
+
+Mark = Literal["yanked", "deprecated"]
+
+
+class StatusChange(BaseModel):
+    """A version's status after `yank`, `unyank`, `deprecate` or `undeprecate`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ref: str
+    status: VersionStatus
+    # False when the version was already so (same reason): nothing was written.
+    changed: bool
+    # Aliases still pointing at the version now yanked (`yank --force`): alias selections
+    # through them fail until they are moved.
+    aliases: list[str]
+
+
+def yank(ctx: Context, reference: str, reason: str, *, force: bool = False) -> StatusChange:
+    """Withdraw `ID@VERSION`: it stays in the catalog, but no selection, constraint or
+    alias chooses it again. Yanking it again replaces the reason.
+
+    Raises:
+        InputError: no version in the reference, or no usable reason.
+        NotFound: no such model or version.
+        Conflict: an alias points at the version (move it first, or `force`: the alias
+            stays and selections through it fail until it is moved).
+    """
+    return _mark(ctx, reference, "yanked", check_reason(reason), force=force)
+
+
+def unyank(ctx: Context, reference: str) -> StatusChange:
+    """Make a yanked `ID@VERSION` choosable again (a deprecation stays as it was)."""
+    return _mark(ctx, reference, "yanked", None)
+
+
+def deprecate(ctx: Context, reference: str, reason: str) -> StatusChange:
+    """Discourage `ID@VERSION`: it is still chosen, and `validate` warns wherever it is."""
+    return _mark(ctx, reference, "deprecated", check_reason(reason))
+
+
+def undeprecate(ctx: Context, reference: str) -> StatusChange:
+    """Clear the deprecation of `ID@VERSION`."""
+    return _mark(ctx, reference, "deprecated", None)
+
+
+_ACTIONS = {
+    ("yanked", True): "version.yank",
+    ("yanked", False): "version.unyank",
+    ("deprecated", True): "version.deprecate",
+    ("deprecated", False): "version.undeprecate",
+}
+
+
+def _mark(
+    ctx: Context, reference: str, mark: Mark, reason: str | None, *, force: bool = False
+) -> StatusChange:
+    ref = ModelRef.parse(reference, allow_alias=False)
+    if ref.version is None:
+        raise InputError(f"{reference}: name the version, e.g. {ref.model_id}@1.0")
+    wanted = Version.parse(ref.version)
+    # The check, the change and its audit entry commit together.
+    with ctx.store.transaction() as tx:
+        stored = tx.get(ref.model_id, ref.version)
+        before = stored.status
+        current = before.yanked_reason if mark == "yanked" else before.deprecated_reason
+        at_version = [
+            a.name for a in tx.aliases(ref.model_id) if Version.parse(a.version) == wanted
+        ]
+        if mark == "yanked" and reason is not None and at_version and not force:
+            listed = ", ".join(repr(name) for name in at_version)
+            raise Conflict(
+                f"cannot yank {stored.spec.ref}: alias {listed} points at it; move the alias "
+                f"first (`modelyard alias set {ref.model_id} {at_version[0]} VERSION`), or "
+                "yank with --force (selections through the alias then fail until it is "
+                "moved); nothing changed"
+            )
+        if current == reason:
+            return StatusChange(
+                ref=stored.spec.ref,
+                status=before,
+                changed=False,
+                aliases=at_version if before.is_yanked else [],
+            )
+        after = tx.mark(ref.model_id, ref.version, mark, reason)
+        record_audit(
+            tx,
+            ctx.actor,
+            _ACTIONS[(mark, reason is not None)],
+            stored.spec.ref,
+            before.model_dump(mode="json"),
+            {**after.model_dump(mode="json"), "aliases": at_version},
+        )
+    return StatusChange(
+        ref=stored.spec.ref,
+        status=after,
+        changed=True,
+        aliases=at_version if after.is_yanked else [],
+    )

@@ -1,4 +1,5 @@
-"""The seed notebook's three analyses as data: structure, resource usage, SLA statistics.
+"""The seed notebook's three analyses as data: structure, resource usage, SLA statistics,
+plus the yanked and deprecated versions of the selected models.
 
 Pure functions of the specs (and the fleet): the text and HTML renderers draw them.
 """
@@ -7,12 +8,13 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from modelyard.catalog.spec import ModelSpec
+from modelyard.graph.resolve import VersionEntry
 from modelyard.placement.fleet import Fleet
 
 _RESOURCE_KEYS = ("memory_mb", "gpu_memory_mb", "cpu_cores")
@@ -29,20 +31,46 @@ class CatalogReport(BaseModel):
     structure: dict[str, list[dict[str, Any]]]
     resources: dict[str, Any]
     sla: dict[str, Any]
+    # The selected models' yanked and deprecated versions: ref, status, reason, and
+    # whether the selection holds it (a deprecated version it still uses).
+    lifecycle: list[dict[str, Any]] = []
 
 
-def build_report(specs: Iterable[ModelSpec], fleet: Fleet | None = None) -> CatalogReport:
+def build_report(
+    specs: Iterable[ModelSpec],
+    fleet: Fleet | None = None,
+    marked: Sequence[VersionEntry] = (),
+) -> CatalogReport:
+    """The report of a selection's `specs`; `marked` is `CatalogView.marked_versions()`."""
     listed = sorted(specs, key=lambda s: (s.domain, s.name, s.parsed_version))
     # Built here from the specs: validating (copying) 10,000 rows would add nothing.
     return CatalogReport.model_construct(
-        structure=structure_by_domain(listed),
+        structure=structure_by_domain(listed, marked),
         resources=resource_usage(listed, fleet),
         sla=sla_statistics(listed),
+        lifecycle=lifecycle_rows(marked, {spec.ref for spec in listed}),
     )
 
 
-def structure_by_domain(specs: list[ModelSpec]) -> dict[str, list[dict[str, Any]]]:
-    """Each domain's models with version, framework, GPU memory, latency, deps, team."""
+def lifecycle_rows(marked: Sequence[VersionEntry], selected: set[str]) -> list[dict[str, Any]]:
+    """One row per yanked or deprecated version (yanked wins when it is both)."""
+    return [
+        {
+            "ref": entry.ref,
+            "status": "yanked" if entry.yanked is not None else "deprecated",
+            "reason": entry.yanked if entry.yanked is not None else entry.deprecated,
+            "selected": entry.ref in selected,
+        }
+        for entry in marked
+    ]
+
+
+def structure_by_domain(
+    specs: list[ModelSpec], marked: Sequence[VersionEntry] = ()
+) -> dict[str, list[dict[str, Any]]]:
+    """Each domain's models with version, status, framework, GPU memory, latency, deps,
+    team."""
+    deprecated = {entry.ref for entry in marked if entry.deprecated is not None}
     domains: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for spec in specs:
         domains[spec.domain].append(
@@ -50,6 +78,7 @@ def structure_by_domain(specs: list[ModelSpec]) -> dict[str, list[dict[str, Any]
                 "ref": spec.ref,
                 "name": spec.name,
                 "version": spec.version,
+                "status": "deprecated" if spec.ref in deprecated else "active",
                 "model_type": spec.model_type,
                 "framework": spec.framework,
                 "gpu_memory_mb": spec.resource_requirements.gpu_memory_mb,

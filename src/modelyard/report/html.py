@@ -61,7 +61,7 @@ def build_html_report(
     live: Sequence[Any] = (),  # ops.rollout.TargetStatus: target, status or error
     measured: Sequence[dict[str, Any]] = (),
 ) -> str:
-    report = build_report(view.specs.values(), fleet)
+    report = build_report(view.specs.values(), fleet, view.marked_versions())
     colours = domain_colours(spec.domain for spec in view.specs.values())
     findings_by_model: dict[str, list[str]] = {}
     for problem in validation.problems:
@@ -73,6 +73,7 @@ def build_html_report(
         models=len(view.specs),
         domains=sorted(report.structure),
         structure=report.structure,
+        lifecycle=report.lifecycle,
         sla=report.sla,
         resources=report.resources,
         charts=_charts(report.resources, colours),

@@ -60,6 +60,12 @@ model_versions = Table(
     Column("registered_at", DateTime(timezone=True), nullable=False),
     # The version folder number in Triton repositories: given once, never changed.
     Column("triton_version", Integer, nullable=False),
+    # Withdrawn (yanked) or discouraged (deprecated) versions: why and since when; both
+    # None for an active version (catalog/lifecycle.py).
+    Column("yanked_reason", Text, nullable=True),
+    Column("yanked_at", DateTime(timezone=True), nullable=True),
+    Column("deprecated_reason", Text, nullable=True),
+    Column("deprecated_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint(
         "model_id",
         "version_major",

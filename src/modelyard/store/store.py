@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -43,9 +43,10 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.pool import NullPool
 
+from modelyard.catalog.lifecycle import ACTIVE, VersionStatus
 from modelyard.catalog.spec import Dependency, ModelSpec, trusted_spec
 from modelyard.catalog.version import Version
-from modelyard.errors import AliasConflict, Conflict, NotFound, StorageError
+from modelyard.errors import AliasConflict, Conflict, NotFound, StorageError, VersionYanked
 from modelyard.store.rows import aliases, model_versions, models
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -61,6 +62,24 @@ _VERSION_KEY = (
     model_versions.c.version_minor,
     model_versions.c.version_patch,
 )
+# What `StoredVersion` is read from (`_stored`).
+_STORED_COLUMNS = (
+    model_versions.c.spec_json,
+    model_versions.c.content_digest,
+    model_versions.c.registered_at,
+    model_versions.c.source,
+    model_versions.c.triton_version,
+    model_versions.c.yanked_reason,
+    model_versions.c.yanked_at,
+    model_versions.c.deprecated_reason,
+    model_versions.c.deprecated_at,
+)
+_MARK_COLUMNS = _STORED_COLUMNS[-4:]
+# The two marks a version can carry, each a reason column and a time column.
+_MARKS = {
+    "yanked": (model_versions.c.yanked_reason, model_versions.c.yanked_at),
+    "deprecated": (model_versions.c.deprecated_reason, model_versions.c.deprecated_at),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +91,7 @@ class StoredVersion:
     registered_at: datetime
     source: str | None
     triton_version: int
+    status: VersionStatus = ACTIVE
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +111,8 @@ class VersionSummary:
     version: Version
     dependencies: tuple[Dependency, ...]
     content_digest: str
+    yanked_reason: str | None = None
+    deprecated_reason: str | None = None
 
 
 def _alembic_config(connection: Connection) -> Config:
@@ -385,23 +407,26 @@ class CatalogTransaction:
             model_versions.c.version,
             model_versions.c.dependencies,
             model_versions.c.content_digest,
+            model_versions.c.yanked_reason,
+            model_versions.c.deprecated_reason,
         ).join(models, models.c.id == model_versions.c.model_id)
         return [
             VersionSummary(
-                f"{domain}/{name}", Version.parse(version), _parse_dependencies(deps), digest
+                f"{domain}/{name}",
+                Version.parse(version),
+                _parse_dependencies(deps),
+                digest,
+                yanked,
+                deprecated,
             )
-            for domain, name, version, deps, digest in self.connection.execute(query)
+            for domain, name, version, deps, digest, yanked, deprecated in self.connection.execute(
+                query
+            )
         ]
 
     def versions(self, model_ids: Iterable[str] | None = None) -> list[StoredVersion]:
         query = (
-            select(
-                model_versions.c.spec_json,
-                model_versions.c.content_digest,
-                model_versions.c.registered_at,
-                model_versions.c.source,
-                model_versions.c.triton_version,
-            )
+            select(*_STORED_COLUMNS)
             .join(models, models.c.id == model_versions.c.model_id)
             .order_by(models.c.domain, models.c.name, *_VERSION_KEY)
         )
@@ -421,13 +446,7 @@ class CatalogTransaction:
     def get(self, model_id: str, version: str | None = None) -> StoredVersion:
         domain, _, name = model_id.partition("/")
         query = (
-            select(
-                model_versions.c.spec_json,
-                model_versions.c.content_digest,
-                model_versions.c.registered_at,
-                model_versions.c.source,
-                model_versions.c.triton_version,
-            )
+            select(*_STORED_COLUMNS)
             .join(models, models.c.id == model_versions.c.model_id)
             .where(models.c.domain == domain, models.c.name == name)
         )
@@ -555,6 +574,60 @@ class CatalogTransaction:
                 found[(domain, name)] = pk
         return found
 
+    def mark(
+        self,
+        model_id: str,
+        version: str,
+        mark: Literal["yanked", "deprecated"],
+        reason: str | None,
+        *,
+        now: datetime | None = None,
+    ) -> VersionStatus:
+        """Set (`reason`) or clear (None) one mark of a version; its status after.
+
+        Raises:
+            NotFound: the model or version is not registered.
+        """
+        self.get(model_id, version)  # NotFound naming what is missing
+        domain, _, name = model_id.partition("/")
+        parsed = Version.parse(version)
+        reason_column, at_column = _MARKS[mark]
+        self.connection.execute(
+            update(model_versions)
+            .where(
+                model_versions.c.model_id
+                == select(models.c.id)
+                .where(models.c.domain == domain, models.c.name == name)
+                .scalar_subquery(),
+                tuple_(*_VERSION_KEY) == (parsed.major, parsed.minor, parsed.patch),
+            )
+            .values(
+                {
+                    reason_column: reason,
+                    at_column: None if reason is None else now or datetime.now(UTC),
+                }
+            )
+        )
+        return self.get(model_id, version).status
+
+    def marked(self, model_ids: Iterable[str] | None = None) -> dict[str, VersionStatus]:
+        """`domain/name@version` -> status of every yanked or deprecated version (of
+        `model_ids`, or of all models)."""
+        query = (
+            select(models.c.domain, models.c.name, model_versions.c.version, *_MARK_COLUMNS)
+            .join(models, models.c.id == model_versions.c.model_id)
+            .where(
+                model_versions.c.yanked_reason.is_not(None)
+                | model_versions.c.deprecated_reason.is_not(None)
+            )
+        )
+        wanted = None if model_ids is None else set(model_ids)
+        return {
+            f"{domain}/{name}@{version}": _status(*marks)
+            for domain, name, version, *marks in self.connection.execute(query)
+            if wanted is None or f"{domain}/{name}" in wanted
+        }
+
     def aliases(self, model_id: str | None = None) -> list[AliasRecord]:
         query = (
             select(
@@ -595,12 +668,18 @@ class CatalogTransaction:
         Raises:
             NotFound: the model or version is not registered.
             AliasConflict: the alias is not where the caller expected.
+            VersionYanked: `version` is yanked.
         """
         now = now or datetime.now(UTC)
         domain, _, model_name = model_id.partition("/")
         parsed = Version.parse(version)
         target = self.connection.execute(
-            select(models.c.id, model_versions.c.id, model_versions.c.version)
+            select(
+                models.c.id,
+                model_versions.c.id,
+                model_versions.c.version,
+                model_versions.c.yanked_reason,
+            )
             .join(models, models.c.id == model_versions.c.model_id)
             .where(
                 models.c.domain == domain,
@@ -611,7 +690,13 @@ class CatalogTransaction:
         if target is None:
             self.get(model_id, version)  # raises NotFound naming what is missing
             raise NotFound(f"{model_id}@{version} is not registered")  # pragma: no cover
-        model_pk, version_pk, version_text = target
+        model_pk, version_pk, version_text, yanked_reason = target
+        if yanked_reason is not None:
+            raise VersionYanked(
+                f"{model_id}@{version_text} is yanked ({yanked_reason}); an alias cannot "
+                f"point at a yanked version: choose another version, or run "
+                f"`modelyard unyank {model_id}@{version_text}` first; nothing changed"
+            )
         current = self.connection.execute(
             select(aliases.c.id, aliases.c.revision, model_versions.c.version)
             .join(model_versions, model_versions.c.id == aliases.c.version_id)
@@ -653,7 +738,7 @@ class CatalogTransaction:
 
 
 def _stored(row: Any) -> StoredVersion:
-    spec_json, digest, registered_at, source, triton_version = row
+    spec_json, digest, registered_at, source, triton_version, *marks = row
     try:
         spec = trusted_spec(json.loads(spec_json))
     except (ValueError, KeyError, TypeError) as exc:
@@ -661,7 +746,23 @@ def _stored(row: Any) -> StoredVersion:
             f"a stored spec cannot be read ({exc}); the catalog database is "
             "damaged: restore it from a backup"
         ) from exc
-    return StoredVersion(spec, digest, _utc(registered_at), source, triton_version)
+    return StoredVersion(spec, digest, _utc(registered_at), source, triton_version, _status(*marks))
+
+
+def _status(
+    yanked_reason: str | None,
+    yanked_at: datetime | None,
+    deprecated_reason: str | None,
+    deprecated_at: datetime | None,
+) -> VersionStatus:
+    if yanked_reason is None and deprecated_reason is None:
+        return ACTIVE
+    return VersionStatus(
+        yanked_reason=yanked_reason,
+        yanked_at=_utc(yanked_at) if yanked_at else None,
+        deprecated_reason=deprecated_reason,
+        deprecated_at=_utc(deprecated_at) if deprecated_at else None,
+    )
 
 
 def _utc(value: datetime) -> datetime:
