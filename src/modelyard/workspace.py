@@ -145,9 +145,17 @@ class Workspace:
         version: str,
         *,
         expect: str | None = None,
+        expect_revision: int | None = None,
         actor: str | None = None,
     ) -> AliasRecord:
-        return catalog.set_alias(self.context(actor), reference, alias, version, expect=expect)
+        return catalog.set_alias(
+            self.context(actor),
+            reference,
+            alias,
+            version,
+            expect=expect,
+            expect_revision=expect_revision,
+        )
 
     def yank(
         self, reference: str, reason: str, *, force: bool = False, actor: str | None = None

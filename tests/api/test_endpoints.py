@@ -211,6 +211,13 @@ def test_alias_compare_and_set(client: TestClient, tokens: Tokens, api_ws: Works
         ({"version": "1.5", "revision": 1}, {"version": "1.6", "revision": 2}),
     ]
     assert audit[0].object == "search/query_understanding alias production"
+    # A move away and back fools `expect`, never `expect_revision`.
+    client.put(path, json={"version": "1.5"}, headers=headers)
+    client.put(path, json={"version": "1.6"}, headers=headers)
+    aba = client.put(path, json={"version": "1.5", "expect_revision": 2}, headers=headers)
+    assert "at revision 4" in error_of(aba, 409, "alias_conflict")["error"]["message"]
+    zero = client.put(path, json={"version": "1.6", "expect_revision": 0}, headers=headers)
+    error_of(zero, 422, "invalid_input")
 
 
 def test_validation_plan_and_report(client: TestClient, tokens: Tokens) -> None:

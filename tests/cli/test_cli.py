@@ -102,6 +102,15 @@ def test_alias_compare_and_set(cli: Cli) -> None:
     assert [(a["model"], a["alias"], a["version"]) for a in listed] == [
         ("search/query_understanding", "production", "1.5")
     ]
+    qu = "search/query_understanding"
+    stale_revision = cli.json(
+        "alias", "set", qu, "production", "1.5", "--expect-revision", "2", expect=4
+    )
+    assert "is at revision 1" in stale_revision["message"]
+    moved = cli.json("alias", "set", qu, "production", "1.5", "--expect-revision", "1")
+    assert moved["revision"] == 2
+    zero = cli.json("alias", "set", qu, "production", "1.5", "--expect-revision", "0", expect=2)
+    assert "revisions start at 1" in zero["message"]
 
 
 def test_validate_reports_the_seed_catalogs_sla_warnings(cli: Cli) -> None:

@@ -105,6 +105,28 @@ def test_alias_compare_and_set(store: CatalogStore) -> None:
     assert [(a.name, a.version) for a in store.aliases("shop/ranker")] == [("production", "1.2")]
 
 
+def test_alias_compare_and_set_on_the_revision_notices_a_move_and_back(
+    store: CatalogStore,
+) -> None:
+    """ABA: A reads 1.0; B moves it to 1.1, C back to 1.0. `expect="1.0"` cannot tell,
+    the revision can."""
+    for version in ("1.0", "1.1", "1.2"):
+        apply_documents(store, parse_manifest_text(RANKER.replace('"1.0"', f'"{version}"')))
+    read = store.set_alias("shop/ranker", "production", "1.0")
+    store.set_alias("shop/ranker", "production", "1.1", expect="1.0")
+    store.set_alias("shop/ranker", "production", "1.0", expect="1.1")
+    with pytest.raises(AliasConflict, match="is at revision 3 .now 1.0., not 1: it moved"):
+        store.set_alias("shop/ranker", "production", "1.2", expect_revision=read.revision)
+    assert store.aliases("shop/ranker")[0].version == "1.0"
+    with pytest.raises(AliasConflict, match="does not exist .expected it at revision 1."):
+        store.set_alias("shop/ranker", "canary", "1.2", expect_revision=1)
+    moved = store.set_alias("shop/ranker", "production", "1.2", expect_revision=3)
+    assert (moved.version, moved.revision) == ("1.2", 4)
+    # The version form is fooled by the same history: that is the documented difference.
+    store.set_alias("shop/ranker", "production", "1.0")
+    assert store.set_alias("shop/ranker", "production", "1.1", expect="1.0").revision == 6
+
+
 def test_alias_to_unknown_version_or_model_is_not_found(store: CatalogStore) -> None:
     apply_documents(store, parse_manifest_text(RANKER))
     with pytest.raises(NotFound, match="no version 9.0"):

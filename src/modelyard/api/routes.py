@@ -290,7 +290,14 @@ def set_alias(
     ws = _ws(request)
     model_id = _reference(domain, name)
     caller.require_team(ws.owner_of(model_id), model_id)
-    record = ws.set_alias(model_id, alias, body.version, expect=body.expect, actor=caller.actor)
+    record = ws.set_alias(
+        model_id,
+        alias,
+        body.version,
+        expect=body.expect,
+        expect_revision=body.expect_revision,
+        actor=caller.actor,
+    )
     return _alias_out(record)
 
 

@@ -105,7 +105,14 @@ class AliasIn(_In):
         default=None,
         max_length=32,
         description="Compare-and-set: move the alias only if it points to this version now "
-        "('none': only if it does not exist yet). 409 otherwise.",
+        "('none': only if it does not exist yet). 409 otherwise. A move away and back in "
+        "between goes unnoticed: use expect_revision for that.",
+    )
+    expect_revision: int | None = Field(
+        default=None,
+        ge=1,
+        description="Compare-and-set on the alias's revision (every move raises it by one): "
+        "move it only if it is at this revision now. 409 otherwise.",
     )
 
 

@@ -192,17 +192,30 @@ def alias_set(
         typer.Option(
             "--expect",
             metavar="OLD",
-            help="Only move it if it points to OLD now ('none': only if it does not exist yet).",
+            help="Only move it if it points to OLD now ('none': only if it does not exist yet). "
+            "A move away from OLD and back in between goes unnoticed: see --expect-revision.",
+        ),
+    ] = None,
+    expect_revision: Annotated[
+        int | None,
+        typer.Option(
+            "--expect-revision",
+            metavar="N",
+            help="Only move it if it is at revision N now (`alias list` shows it; every move "
+            "raises it by one, so no move in between goes unnoticed).",
         ),
     ] = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Point alias NAME of model ID at VERSION (compare-and-set with --expect)."""
+    """Point alias NAME of model ID at VERSION (compare-and-set with --expect or
+    --expect-revision)."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).set_alias(reference, name, version, expect=expect),
+        lambda: open_workspace(workspace, db).set_alias(
+            reference, name, version, expect=expect, expect_revision=expect_revision
+        ),
         lambda a: render.render_aliases([a]),
         lambda a: {
             "ok": True,

@@ -338,16 +338,28 @@ def graph_view(
 
 
 def set_alias(
-    ctx: Context, reference: str, alias: str, version: str, *, expect: str | None = None
+    ctx: Context,
+    reference: str,
+    alias: str,
+    version: str,
+    *,
+    expect: str | None = None,
+    expect_revision: int | None = None,
 ) -> AliasRecord:
-    """Move alias `alias` of a model to `version`; `expect` makes it compare-and-set
-    (`expect="none"` means the alias must not exist yet)."""
+    """Move alias `alias` of a model to `version`; `expect` makes it compare-and-set on
+    the version (`expect="none"`: the alias must not exist yet), `expect_revision` on the
+    revision (every move raises it, so a move away and back is noticed)."""
     model_id = ModelRef.parse(reference).model_id
     check_alias_name(alias)
     check_version(version, "VERSION")
     expect_absent = expect is not None and expect.lower() == "none"
     if expect is not None and not expect_absent:
         check_version(expect, "--expect")
+    if expect_revision is not None and expect_revision < 1:
+        raise InputError(
+            f"--expect-revision {expect_revision}: revisions start at 1 (`modelyard alias "
+            "list` shows each alias's revision)"
+        )
     # The move and its audit entry commit together.
     with ctx.store.transaction() as tx:
         before = next(
@@ -364,6 +376,7 @@ def set_alias(
             version,
             expect=None if expect is None or expect_absent else expect,
             expect_absent=expect_absent,
+            expect_revision=expect_revision,
         )
         record_audit(
             tx,

@@ -354,11 +354,18 @@ class CatalogStore:
         *,
         expect: str | None = None,
         expect_absent: bool = False,
+        expect_revision: int | None = None,
         now: datetime | None = None,
     ) -> AliasRecord:
         with self.transaction() as tx:
             return tx.set_alias(
-                model_id, name, version, expect=expect, expect_absent=expect_absent, now=now
+                model_id,
+                name,
+                version,
+                expect=expect,
+                expect_absent=expect_absent,
+                expect_revision=expect_revision,
+                now=now,
             )
 
 
@@ -658,12 +665,15 @@ class CatalogTransaction:
         *,
         expect: str | None = None,
         expect_absent: bool = False,
+        expect_revision: int | None = None,
         now: datetime | None = None,
     ) -> AliasRecord:
         """Point alias `name` of `model_id` at `version`, compare-and-set.
 
-        With `expect`, the alias must point at that version now; with `expect_absent`,
-        it must not exist yet. Otherwise it is set unconditionally.
+        With `expect`, the alias must point at that version now (a move away and back in
+        between goes unnoticed); with `expect_revision`, it must be at that revision,
+        which every move raises by one (no move goes unnoticed); with `expect_absent`, it
+        must not exist yet. Otherwise it is set unconditionally.
 
         Raises:
             NotFound: the model or version is not registered.
@@ -703,10 +713,11 @@ class CatalogTransaction:
             .where(aliases.c.model_id == model_pk, aliases.c.name == name)
         ).first()
         if current is None:
-            if expect is not None:
+            if expect is not None or expect_revision is not None:
+                wanted = f"at {expect}" if expect is not None else f"at revision {expect_revision}"
                 raise AliasConflict(
                     f"alias {name!r} of {model_id} does not exist "
-                    f"(expected it at {expect}); nothing changed"
+                    f"(expected it {wanted}); nothing changed"
                 )
             self.connection.execute(
                 aliases.insert().values(
@@ -723,6 +734,12 @@ class CatalogTransaction:
             raise AliasConflict(
                 f"alias {name!r} of {model_id} points at {current_version}, "
                 f"not {expect}; nothing changed (re-read and retry)"
+            )
+        if expect_revision is not None and expect_revision != revision:
+            raise AliasConflict(
+                f"alias {name!r} of {model_id} is at revision {revision} (now {current_version}), "
+                f"not {expect_revision}: it moved since it was read; nothing changed (re-read "
+                "and retry)"
             )
         moved = self.connection.execute(
             update(aliases)
