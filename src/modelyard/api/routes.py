@@ -306,10 +306,17 @@ def plan(request: Request, _caller: Caller, alias: AliasQuery = None) -> Deploym
 
 @router.get("/plan/rollout", response_model=RolloutPlan, tags=["deployments"])
 def rollout_plan(
-    request: Request, _caller: Caller, target: TargetQuery = "local", alias: AliasQuery = None
+    request: Request,
+    _caller: Caller,
+    target: TargetQuery = "local",
+    alias: AliasQuery = None,
+    concurrency: Annotated[
+        int, Query(ge=1, le=64, description="The deploy's loads at once, for the estimate.")
+    ] = 4,
 ) -> RolloutPlan:
-    """What a deploy would do on the target: load, reload, unload or keep each model."""
-    return _ws(request).rollout_plan(target, alias=alias)
+    """What a deploy would do on the target: load, reload, unload or keep each model, and
+    how long its loads will take (from the target's earlier deployments)."""
+    return _ws(request).rollout_plan(target, alias=alias, concurrency=concurrency)
 
 
 # Deployments -------------------------------------------------------------------------

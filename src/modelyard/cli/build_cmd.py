@@ -84,6 +84,12 @@ def plan(
             help="With --target: write the rollout as a bash script using curl.",
         ),
     ] = None,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="With --target: the deploy's loads at once, for the estimate."
+        ),
+    ] = 4,
     alias: AliasOption = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
@@ -91,7 +97,9 @@ def plan(
 ) -> None:
     """Deployment order: waves, each model's dependencies and the critical path.
 
-    With --target, what a deploy would do on that server, in dependency order.
+    With --target, what a deploy would do on that server, in dependency order, and how
+    long its loads will take: scheduled as the deploy runs them, from the load times of
+    earlier deployments there (a guess for a model never loaded there).
     """
     if target is None:
         if script is not None:
@@ -109,7 +117,7 @@ def plan(
 
     def action() -> RolloutPlan:
         ws = open_workspace(workspace, db)
-        rollout = ws.rollout_plan(target, alias=alias)
+        rollout = ws.rollout_plan(target, alias=alias, concurrency=concurrency)
         if script is not None:
             config = ws.target(target)
             compile_command = " ".join(

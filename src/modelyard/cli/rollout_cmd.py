@@ -87,7 +87,7 @@ def deploy(
     def action() -> DeployResult:
         ws = open_workspace(workspace, db)
         if not yes and sys.stdin.isatty() and not as_json:
-            preview = ws.rollout_plan(target, alias=alias)
+            preview = ws.rollout_plan(target, alias=alias, concurrency=concurrency)
             render.render_rollout_plan(preview)
             if not preview.changes:
                 raise typer.Exit(0)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from modelyard.deploy.estimate import RolloutEstimate
 from modelyard.triton.compiler import CompilePlan
 
 Action = Literal["load", "reload", "unload", "keep"]
@@ -38,6 +39,8 @@ class RolloutPlan(BaseModel):
     ok: bool = True
     target: str
     actions: list[ModelAction]
+    # How long the loads will take, from earlier rollouts (ops/estimate.py adds it).
+    estimate: RolloutEstimate | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -15,6 +15,7 @@ from modelyard.deploy.undeploy import run_undeploy
 from modelyard.errors import InputError, ModelyardError, NotFound, RolloutFailed
 from modelyard.ops.build import Build, feasible_placement
 from modelyard.ops.context import Context
+from modelyard.ops.estimate import starting_estimate, with_estimate
 from modelyard.store.access import AccessLog
 from modelyard.store.history import DeploymentLog, DeploymentRecord
 from modelyard.targets.registry import open_target
@@ -74,11 +75,19 @@ def deployment_inputs(
     return config, compiled, build.triton_dependencies()
 
 
-def rollout_plan(ctx: Context, target: str = "local", *, alias: str | None = None) -> RolloutPlan:
-    """What `deploy` would do: desired (compiled) against live (the server's index)."""
+def rollout_plan(
+    ctx: Context,
+    target: str = "local",
+    *,
+    alias: str | None = None,
+    concurrency: int = DeployOptions.concurrency,
+) -> RolloutPlan:
+    """What `deploy` would do: desired (compiled) against live (the server's index), with
+    how long its loads will take at `concurrency` (ops/estimate.py)."""
     config, compiled, dependencies = deployment_inputs(Build(ctx, alias), target)
     with open_target(target, config) as opened:
-        return plan_on_target(opened, compiled, dependencies)
+        plan = plan_on_target(opened, compiled, dependencies)
+    return with_estimate(ctx, plan, compiled, config, concurrency)
 
 
 def deploy(
@@ -119,8 +128,11 @@ def _audited_rollout(
     """One rollout through the target's kind, audited as the context's actor either way."""
     try:
         with open_target(target, config, timeout_s=options.load_timeout_s) as opened:
+            estimate = starting_estimate(
+                ctx, opened, compiled, dependencies, config, options.concurrency
+            )
             result = Rollout(
-                DeploymentLog(ctx.store),
+                DeploymentLog(ctx.store, estimate=estimate),
                 opened,
                 compiled,
                 dependencies,
