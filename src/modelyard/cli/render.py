@@ -323,17 +323,17 @@ def render_fleet_deploy(results: dict[str, DeployResult]) -> None:
 
 def render_history(records: list[DeploymentRecord]) -> None:
     table = Table(title="deployments", title_justify="left")
-    columns = ("id", "target", "started", "seconds", "estimated", "outcome", "by", "selection")
-    for column in (*columns, "changed"):
+    for column in ("id", "target", "started", "seconds", "outcome", "by", "selection", "changed"):
         table.add_column(column, overflow="fold")
     for r in records:
         style = {"succeeded": "green", "failed": "red"}.get(r.outcome, "yellow")
+        took = f"{r.seconds:.1f}" if r.seconds is not None else "-"
+        estimated = f"est. {r.estimated_seconds:.1f}" if r.estimated_seconds is not None else ""
         table.add_row(
             str(r.id),
             r.target,
             f"{r.started_at:%Y-%m-%d %H:%M:%S}",
-            f"{r.seconds:.1f}" if r.seconds is not None else "-",
-            f"{r.estimated_seconds:.1f}" if r.estimated_seconds is not None else "-",
+            Text(took + (f"\n{estimated}" if estimated else "")),
             Text(r.outcome, style=style),
             r.actor,
             r.selection,
