@@ -77,6 +77,9 @@ class TargetConfig(BaseModel):
     metrics_url: str | None = None
     # Teams whose maintainers may deploy here through the API; absent: any team.
     teams: tuple[str, ...] | None = None
+    # The server's --model-load-thread-count (how many models Triton loads at once),
+    # which bounds a rollout's estimate; absent: Triton's default, 4.
+    load_threads: int | None = Field(default=None, ge=1)
 
     @field_validator("kind")
     @classmethod

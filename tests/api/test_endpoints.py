@@ -374,3 +374,28 @@ def test_open_access_only_while_no_token_exists(api_ws: Workspace) -> None:
         error_of(open_client.get("/api/v1/me"), 401, "unauthenticated")
     with TestClient(create_app(api_ws)) as closed_client:
         error_of(closed_client.get("/api/v1/models"), 401, "unauthenticated")
+
+
+def test_history_sets_each_estimate_against_the_time_taken(
+    client: TestClient, tokens: Tokens, api_ws: Workspace
+) -> None:
+    from modelyard.store.history import DeploymentLog
+
+    estimated = DeploymentLog(api_ws.store, estimate={"seconds": 3.5, "loads": []})
+    deployment = estimated.start("local", "token:alice", "newest")
+    estimated.finish(deployment, "succeeded", [])
+    DeploymentLog(api_ws.store).start("local", "token:bob", "newest")  # still running
+    headers = bearer(tokens[("viewer", REC)])
+    running, done = client.get("/api/v1/history", headers=headers).json()["deployments"]
+    assert done["estimated_seconds"] == 3.5 and done["estimate"]["seconds"] == 3.5
+    assert done["seconds"] is not None and done["seconds"] >= 0
+    assert (running["seconds"], running["estimated_seconds"], running["estimate"]) == (
+        None,
+        None,
+        None,
+    )
+    error_of(
+        client.get("/api/v1/plan/rollout", params={"concurrency": 0}, headers=headers),
+        422,
+        "invalid_input",
+    )

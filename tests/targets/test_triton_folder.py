@@ -25,11 +25,15 @@ def test_publish_then_published_files_serve_a_rollback(tmp_path: Path) -> None:
     with fake.serving() as target:
         assert target.published_files() is None
         first = [repo_file("m/config.pbtxt", CONFIG), repo_file("m/1/model.py", "one")]
-        assert target.diff(first).added == ["m/1/model.py", "m/config.pbtxt"]
+        # The writer adds the bytecode guard beside model.py (see RepositoryWriter).
+        assert target.diff(first).added == ["m/1/__pycache__", "m/1/model.py", "m/config.pbtxt"]
         target.publish(first)
         published = target.published_files()
         assert published is not None
-        assert {f.path: f.digest for f in published} == {f.path: f.digest for f in first}
+        assert {f.path: f.digest for f in published} == {
+            **{f.path: f.digest for f in first},
+            "m/1/__pycache__": hashlib.sha256(b"").hexdigest(),
+        }
         target.publish([repo_file("m/config.pbtxt", CONFIG), repo_file("m/1/model.py", "two")])
         assert (tmp_path / "repo" / "m" / "1" / "model.py").read_text() == "two"
         target.publish(published)  # what a rollback does

@@ -193,7 +193,8 @@ def test_local_profile_wraps_onnx_and_skips_what_cannot_run(
     assert "no tensorrt backend" in result.plan.skipped["shop/trt"]
     assert "no artifact" in result.plan.skipped["shop/meta_only"]
     folder = tmp_path / "local" / "shop.emb" / "1"
-    assert sorted(p.name for p in folder.iterdir()) == ["model.onnx", "model.py"]
+    assert sorted(p.name for p in folder.iterdir()) == ["__pycache__", "model.onnx", "model.py"]
+    assert (folder / "__pycache__").read_bytes() == b""  # the guard: no bytecode can go here
     production = workspace.compile(tmp_path / "prod")
     assert (tmp_path / "prod" / "shop.trt" / "1" / "model.plan").is_file()
     assert "shop/trt" in production.plan.models

@@ -413,12 +413,16 @@ def rollout_plan(
     target: TargetQuery = "local",
     alias: AliasQuery = None,
     ref: RefsQuery = None,
+    concurrency: Annotated[
+        int, Query(ge=1, le=64, description="The deploy's loads at once, for the estimate.")
+    ] = 4,
 ) -> RolloutPlan:
-    """What a deploy would do on the target: load, reload, unload or keep each model.
+    """What a deploy would do on the target: load, reload, unload or keep each model, and
+    how long its loads will take (from the target's earlier deployments).
 
     Its `digest` is what POST /jobs takes as `expect_digest` to deploy this plan only.
     """
-    return _ws(request).rollout_plan(target, alias=alias, refs=ref or None)
+    return _ws(request).rollout_plan(target, alias=alias, refs=ref or None, concurrency=concurrency)
 
 
 def _require_named_models(ws: Workspace, caller: Principal, refs: list[str]) -> None:

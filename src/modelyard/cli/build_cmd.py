@@ -86,6 +86,12 @@ def plan(
             "tests and rollback; it refuses to run once the plan no longer holds.",
         ),
     ] = None,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="With --target: the deploy's loads at once, for the estimate."
+        ),
+    ] = 4,
     alias: AliasOption = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
@@ -93,8 +99,10 @@ def plan(
 ) -> None:
     """Deployment order: waves, each model's dependencies and the critical path.
 
-    With --target, what a deploy would do on that server, in dependency order; with
-    REF..., what a targeted deploy of those models would do (the others: keep).
+    With --target, what a deploy would do on that server, in dependency order, and how
+    long its loads will take: scheduled as the deploy runs them, from the load times of
+    earlier deployments there (a guess for a model never loaded there); with REF..., what
+    a targeted deploy of those models would do (the others: keep).
     """
     if target is None:
         if script is not None or refs:
@@ -114,7 +122,7 @@ def plan(
     def action() -> RolloutPlan:
         ws = open_workspace(workspace, db)
         if script is None:
-            return ws.rollout_plan(target, alias=alias, refs=refs)
+            return ws.rollout_plan(target, alias=alias, refs=refs, concurrency=concurrency)
         compile_args = [
             "compile",
             "--target",

@@ -16,6 +16,7 @@ from rich.tree import Tree
 
 from modelyard.catalog.lifecycle import ACTIVE, VersionStatus
 from modelyard.catalog.spec import ModelSpec
+from modelyard.deploy.estimate import RolloutEstimate
 from modelyard.deploy.plan import RolloutPlan
 from modelyard.deploy.runner import DeployResult
 from modelyard.errors import ModelyardError, Problem, Severity
@@ -291,6 +292,29 @@ def render_rollout_plan(plan: RolloutPlan) -> None:
             "is kept as it is",
             style="dim",
         )
+    if plan.estimate is not None and plan.estimate.loads:
+        render_estimate(plan.estimate)
+
+
+def render_estimate(estimate: RolloutEstimate) -> None:
+    table = Table(title="estimate", title_justify="left")
+    for column in ("model", "seconds", "from", "starts", "ends"):
+        table.add_column(column, overflow="fold")
+    for load in estimate.loads:
+        table.add_row(
+            load.model,
+            f"{load.seconds:.1f}",
+            Text(load.how, style="green" if load.basis == "measured" else "yellow"),
+            f"{load.start_s:.1f}",
+            f"{load.finish_s:.1f}",
+        )
+    console.print(table)
+    console.print(
+        f"estimated {estimate.seconds:.1f} s for {len(estimate.loads)} load(s) on "
+        f"{estimate.workers} at once (concurrency {estimate.concurrency}, Triton load threads "
+        f"{estimate.load_threads}): {estimate.measured} measured, {estimate.guessed} guessed; "
+        f"critical path {' -> '.join(estimate.critical_path)}"
+    )
 
 
 class DeployProgress:
@@ -352,13 +376,14 @@ def render_history(records: list[DeploymentRecord]) -> None:
     for column in ("id", "target", "started", "seconds", "outcome", "by", "selection", "changed"):
         table.add_column(column, overflow="fold")
     for r in records:
-        seconds = (r.finished_at - r.started_at).total_seconds() if r.finished_at else None
         style = {"succeeded": "green", "failed": "red"}.get(r.outcome, "yellow")
+        took = f"{r.seconds:.1f}" if r.seconds is not None else "-"
+        estimated = f"est. {r.estimated_seconds:.1f}" if r.estimated_seconds is not None else ""
         table.add_row(
             str(r.id),
             r.target,
             f"{r.started_at:%Y-%m-%d %H:%M:%S}",
-            f"{seconds:.1f}" if seconds is not None else "-",
+            Text(took + (f"\n{estimated}" if estimated else "")),
             Text(r.outcome, style=style),
             r.actor,
             r.selection,

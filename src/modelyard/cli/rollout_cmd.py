@@ -99,7 +99,7 @@ def deploy(
         ws = open_workspace(workspace, db)
         confirmed = None  # the digest of the plan confirmed: the deploy runs that one only
         if not yes and sys.stdin.isatty() and not as_json:
-            preview = ws.rollout_plan(target, alias=alias, refs=refs)
+            preview = ws.rollout_plan(target, alias=alias, refs=refs, concurrency=concurrency)
             render.render_rollout_plan(preview)
             if not preview.changes:
                 raise typer.Exit(0)

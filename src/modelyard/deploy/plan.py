@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
+from modelyard.deploy.estimate import RolloutEstimate
 from modelyard.errors import InputError
 from modelyard.triton.compiler import CompilePlan
 from modelyard.triton.repository import RepoFile
@@ -60,6 +61,8 @@ class RolloutPlan(BaseModel):
     targeted: bool = False
     # sha256 over the files the rollout publishes and every action (see plan_changes).
     digest: str = ""
+    # How long the loads will take, from earlier rollouts (ops/estimate.py adds it).
+    estimate: RolloutEstimate | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

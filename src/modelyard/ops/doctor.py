@@ -237,6 +237,24 @@ def _check_repository(findings: _Findings, workspace: Context, target: str) -> N
     errors, warnings = writer.verify()
     for warning in warnings:
         findings.add(f"repository {target}", "warn", warning, "nothing to do")
+    strays = writer.strays()
+    if strays:
+        bytecode = any("__pycache__" in s.split("/") or s.endswith(".pyc") for s in strays)
+        findings.add(
+            f"repository {target}",
+            "warn",
+            f"{writer.current()} holds {len(strays)} path(s) modelyard did not write: "
+            + ", ".join(strays[:5])
+            + (", ..." if len(strays) > 5 else ""),
+            "remove them: they are in no diff and no manifest, yet a server reads (or an upload "
+            "copies) them"
+            + (
+                "; bytecode there comes from a repository written before modelyard guarded "
+                "version folders against it, and recompiling replaces it"
+                if bytecode
+                else ""
+            ),
+        )
     if errors:
         findings.add(
             f"repository {target}",

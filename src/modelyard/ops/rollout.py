@@ -27,6 +27,7 @@ from modelyard.errors import (
 )
 from modelyard.ops.build import Build, CompileResult, feasible_placement
 from modelyard.ops.context import Context
+from modelyard.ops.estimate import starting_estimate, with_estimate
 from modelyard.store.access import AccessLog
 from modelyard.store.history import DeploymentLog, DeploymentRecord
 from modelyard.targets.base import Target
@@ -139,12 +140,15 @@ def rollout_plan(
     *,
     alias: str | None = None,
     refs: Sequence[str] | None = None,
+    concurrency: int = DeployOptions.concurrency,
 ) -> RolloutPlan:
-    """What `deploy` would do: desired (compiled) against live (the server's index). With
-    `refs`, only the named models and what they need change; every other one is `keep`."""
+    """What `deploy` would do: desired (compiled) against live (the server's index), with
+    how long its loads will take at `concurrency` (ops/estimate.py). With `refs`, only the
+    named models and what they need change; every other one is `keep`."""
     config, compiled, dependencies = targeted_inputs(ctx, target, alias, refs)
     with open_target(target, config) as opened:
-        return _plan_on(opened, compiled, dependencies, targeted=bool(refs))[0]
+        plan, compiled = _plan_on(opened, compiled, dependencies, targeted=bool(refs))
+    return with_estimate(ctx, plan, compiled, config, concurrency)
 
 
 def _plan_on(
@@ -305,8 +309,11 @@ def _audited_rollout(
     """One rollout through the target's kind, audited as the context's actor either way."""
     try:
         with open_target(target, config, timeout_s=options.load_timeout_s) as opened:
+            estimate = starting_estimate(
+                ctx, opened, compiled, dependencies, config, options.concurrency
+            )
             result = Rollout(
-                DeploymentLog(ctx.store),
+                DeploymentLog(ctx.store, estimate=estimate),
                 opened,
                 compiled,
                 dependencies,

@@ -70,7 +70,14 @@ def serve_locally(
     if metrics_port is None:
         metrics_port = _port_of(declared.metrics_url if declared else None, DEFAULT_METRICS_PORT)
     compiled = compile_repository(ctx, repository, profile="local", alias=alias, allow_empty=True)
-    server = LocalTriton(repository, state, http_port, grpc_port, metrics_port)
+    server = LocalTriton(
+        repository,
+        state,
+        http_port,
+        grpc_port,
+        metrics_port,
+        load_threads=declared.load_threads if declared else None,
+    )
     client = server.start()
     _write_endpoint(state / ENDPOINT_FILE, server)
     serving = LocalServing(server, client, compiled)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 from sqlalchemy import delete, insert, select, update
 
 from modelyard.errors import Conflict, NotFound
@@ -32,6 +33,24 @@ class DeploymentRecord(BaseModel):
     # The deployer process that held the lease; `actor` is who asked. None in records
     # written before the catalog kept it.
     holder: str | None = None
+    # How long it was expected to take when it started (deploy/estimate.py's
+    # RolloutEstimate as JSON); None when none was made.
+    estimate: dict[str, Any] | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def seconds(self) -> float | None:
+        """How long it took (None while it runs)."""
+        if self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds(), 3)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def estimated_seconds(self) -> float | None:
+        """The estimate's length of the loads, to set against `seconds`."""
+        value = self.estimate.get("seconds") if self.estimate else None
+        return float(value) if isinstance(value, int | float) else None
 
 
 @dataclass(frozen=True)
@@ -45,8 +64,11 @@ class LeaseRecord:
 class DeploymentLog:
     """Deployments and leases in the catalog database."""
 
-    def __init__(self, store: CatalogStore) -> None:
+    def __init__(self, store: CatalogStore, *, estimate: Mapping[str, Any] | None = None) -> None:
         self.store = store
+        # Recorded on the deployments this log starts (`start`): the estimate of the
+        # rollout about to run, made by its caller.
+        self.estimate = estimate
 
     def acquire_lease(
         self, target: str, holder: str, ttl_s: float, now: datetime | None = None
@@ -115,6 +137,7 @@ class DeploymentLog:
                     started_at=datetime.now(UTC),
                     outcome="running",
                     actions_json="[]",
+                    estimate_json=None if self.estimate is None else json.dumps(self.estimate),
                 )
             )
             key = result.inserted_primary_key
@@ -158,6 +181,7 @@ class DeploymentLog:
                 error=r.error,
                 actions=json.loads(r.actions_json),
                 holder=r.holder,
+                estimate=json.loads(r.estimate_json) if r.estimate_json else None,
             )
             for r in rows
         ]

@@ -107,6 +107,8 @@ deployments = Table(
     Column("actions_json", Text, nullable=False),
     # The deployer process that held the target's lease (None before 0006).
     Column("holder", String(200), nullable=True),
+    # The rollout's estimate when it started (JSON; None before 0009, or none was made).
+    Column("estimate_json", Text, nullable=True),
 )
 Index("ix_deployments_target", deployments.c.target)
 

@@ -32,7 +32,7 @@ from modelyard.triton.config import (
 )
 from modelyard.triton.naming import check_triton_name, triton_name
 from modelyard.triton.onnx_io import ArtifactError, read_onnx_io
-from modelyard.triton.repository import RepoFile
+from modelyard.triton.repository import BYTECODE_GUARD, RepoFile
 from modelyard.triton.rules import check_ensemble_connections, check_model_config
 
 _ONNX_WRAPPER = Path(__file__).with_name("onnx_model.py")
@@ -369,7 +369,8 @@ def _version_files(
     is_saved_model = source.is_dir() and (source / "saved_model.pb").is_file()
     if source.is_dir() and not is_saved_model:
         # A folder artifact is the version folder's content, names kept (external data
-        # files of an ONNX model, model.py with its helpers, an imported version folder).
+        # files of an ONNX model, model.py with its helpers, an imported version folder),
+        # less Python bytecode: the writer guards each folder with .py files against it.
         files = [
             RepoFile(
                 f"{folder}/{p.relative_to(source).as_posix()}",
@@ -377,7 +378,7 @@ def _version_files(
                 source=p,
             )
             for p in sorted(source.rglob("*"))
-            if p.is_file()
+            if p.is_file() and not _is_bytecode(p.relative_to(source))
         ]
     else:  # one file, or a SavedModel folder, under the name the backend looks for
         files = [RepoFile(f"{folder}/{file_name}", digest, source=source)]
@@ -387,6 +388,11 @@ def _version_files(
             RepoFile(f"{folder}/model.py", hashlib.sha256(wrapper).hexdigest(), content=wrapper)
         )
     return files
+
+
+def _is_bytecode(relative: Path) -> bool:
+    """A compiled-Python file of an artifact folder (`__pycache__/...`, `*.pyc`)."""
+    return BYTECODE_GUARD in relative.parts or relative.suffix == ".pyc"
 
 
 def _error(code: str, message: str, model: str | None, field_name: str | None) -> Problem:

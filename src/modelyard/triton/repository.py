@@ -6,11 +6,20 @@ rewritten), then swaps the link with one `rename`, which POSIX makes atomic: a r
 of `DIR/<model>/config.pbtxt` sees the old repository or the new one, never a mix or a
 gap. If nothing changed, no generation is made. The last few generations are kept, so
 a server still reading an older one (and a rollback) finds its files.
+
+Every folder that holds a `.py` file also gets an empty *file* named `__pycache__` (a
+bytecode guard, recorded in the manifest like any file): Triton's python backend imports
+`model.py` and would otherwise write `__pycache__/*.pyc` into the repository. Its stub
+embeds an isolated interpreter, which ignores PYTHONDONTWRITEBYTECODE and
+PYTHONPYCACHEPREFIX, and read-only folders do not stop a Triton running as root (the NGC
+container's default). CPython cannot make the cache folder where a file has its name and
+silently skips the write (importlib's `SourceFileLoader.set_data`), whoever runs it.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -27,6 +36,8 @@ from modelyard.catalog.manifest import artifact_digest
 KEEP_GENERATIONS = 3
 _NAME_MAX_BYTES = 255  # NAME_MAX on Linux
 _MANIFEST_SUFFIX = ".json"
+BYTECODE_GUARD = "__pycache__"
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,20 @@ class RepositoryDiff(BaseModel):
     @property
     def is_empty(self) -> bool:
         return not (self.added or self.changed or self.removed)
+
+
+def with_bytecode_guards(files: Sequence[RepoFile]) -> list[RepoFile]:
+    """`files` and, in each folder holding a `.py` file, an empty `__pycache__` file (once)."""
+    paths = {f.path for f in files}
+    guards = sorted(
+        {
+            f"{folder}/{BYTECODE_GUARD}"
+            for folder, _, name in (f.path.rpartition("/") for f in files)
+            if folder and name.endswith(".py")
+        }
+        - paths
+    )
+    return [*files, *(RepoFile(path, _EMPTY_SHA256, content=b"") for path in guards)]
 
 
 class RepositoryWriteError(OSError):
@@ -79,9 +104,12 @@ class RepositoryWriter:
         return data
 
     def diff(self, files: Sequence[RepoFile]) -> RepositoryDiff:
+        """What writing `files` would change: against the files modelyard published (the
+        manifest), never the folder's other content, so files it did not write (see
+        `strays`) are in no diff."""
         self._check_out_path(remove_empty=False)
         old = self.current_digests()
-        new = {f.path: f.digest for f in files}
+        new = {f.path: f.digest for f in with_bytecode_guards(files)}
         return RepositoryDiff(
             added=sorted(p for p in new if p not in old),
             changed=sorted(p for p in new if p in old and old[p] != new[p]),
@@ -119,6 +147,7 @@ class RepositoryWriter:
 
     def _write_locked(self, files: Sequence[RepoFile]) -> tuple[RepositoryDiff, Path | None]:
         self._check_out_path()
+        files = with_bytecode_guards(files)
         diff = self.diff(files)
         current = self.current()
         if diff.is_empty and current is not None:
@@ -159,8 +188,10 @@ class RepositoryWriter:
     def verify(self) -> tuple[list[str], list[str]]:
         """Check the served generation against its manifest: (errors, warnings).
 
-        Errors: the link is broken, a file is missing or its bytes changed. Warnings:
-        a writer that died left a partial generation (the next compile removes it).
+        Errors: the link is broken, a file is missing or its bytes changed (a file added
+        inside a published folder changes that folder). Warnings: a writer that died left a
+        partial generation (the next compile removes it). Files beside the published ones
+        are not checked here: `strays` names them.
         """
         errors: list[str] = []
         warnings = (
@@ -192,6 +223,33 @@ class RepositoryWriter:
             elif artifact_digest(file) != digest:
                 errors.append(f"{path} in {current} was changed after it was written")
         return errors, warnings
+
+    def strays(self) -> list[str]:
+        """What the served generation holds that modelyard did not publish (not in its
+        manifest), by path inside the repository, a folder once with a trailing `/`:
+        bytecode a server wrote (`m/1/__pycache__/`), files copied in by hand."""
+        current = self.current()
+        if current is None or not current.is_dir():
+            return []
+        published = set(self.current_digests())
+        folders = {
+            "/".join(parts[:depth])
+            for parts in (p.split("/") for p in published)
+            for depth in range(1, len(parts))
+        }
+        found: list[str] = []
+        for folder, dirs, names in os.walk(current):
+            relative = Path(folder).relative_to(current).as_posix()
+            prefix = "" if relative == "." else relative + "/"
+            for name in sorted(dirs):
+                path = prefix + name
+                if path not in published and path not in folders:
+                    found.append(path + "/")
+            # Into the folders that hold published files only (a published folder is
+            # checked whole by `verify`).
+            dirs[:] = sorted(d for d in dirs if prefix + d in folders)
+            found += [prefix + n for n in sorted(names) if prefix + n not in published]
+        return sorted(found)
 
     def check_out(self) -> None:
         """RepositoryWriteError unless `out` may become (or already is) this repository;

@@ -137,7 +137,9 @@ class LocalTriton:
         backends = installation.backend_directory(self.state_dir / "backends")
         env = dict(os.environ)
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        # The stub would otherwise write __pycache__ into the repository's generations.
+        # For this server's own Python only: the backend stub's embedded interpreter is
+        # isolated and ignores it; RepositoryWriter's bytecode guards keep __pycache__
+        # out of the repository.
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["LD_LIBRARY_PATH"] = os.pathsep.join(
             filter(None, [str(installation.library_dir), env.get("LD_LIBRARY_PATH")])
