@@ -491,26 +491,3 @@ def test_netflix_placement_compiles_into_one_repository_per_server(
                 assert [(r.name, r.count) for r in group.rate_limiter.resources] == [
                     (resource["name"], resource["count"])
                 ]
-
-
-def test_unchanged_models_keep_their_folder_times(tmp_path: Path) -> None:
-    """Triton reloads a step of an ensemble when the newest time under its folder moved; a
-    new generation must not move it for a model whose files did not change."""
-    import hashlib
-
-    from modelyard.triton.repository import RepoFile, RepositoryWriter
-
-    def file(path: str, text: str) -> RepoFile:
-        return RepoFile(path, hashlib.sha256(text.encode()).hexdigest(), content=text.encode())
-
-    out = tmp_path / "repo"
-    writer = RepositoryWriter(out)
-    steady = [file("step/config.pbtxt", "name: 'step'"), file("step/1/model.py", "A = 1")]
-    writer.write([*steady, file("ens/config.pbtxt", "v1")])
-    past = time.time() - 3600
-    for folder in (out / "step", out / "step" / "1"):
-        os.utime(folder, (past, past))
-    times = {p: (out / p).stat().st_mtime_ns for p in ("step", "step/1")}
-    writer.write([*steady, file("ens/config.pbtxt", "v2"), file("ens/1/x", "new")])
-    assert {p: (out / p).stat().st_mtime_ns for p in ("step", "step/1")} == times
-    assert (out / "ens" / "config.pbtxt").read_text() == "v2"

@@ -160,8 +160,6 @@ class RepositoryWriter:
         try:
             for repo_file in files:
                 self._place(repo_file, staging, current, old_digests)
-            if current is not None:
-                _keep_unchanged_times(files, staging, current, old_digests)
             staging.chmod(0o755)  # mkdtemp makes it private; Triton may run as another user
             os.rename(staging, final)
             manifest.write_text(
@@ -322,36 +320,6 @@ class RepositoryWriter:
             if old != keep:
                 shutil.rmtree(old, ignore_errors=True)
                 old.with_name(old.name + _MANIFEST_SUFFIX).unlink(missing_ok=True)
-
-
-def _keep_unchanged_times(
-    files: Sequence[RepoFile], staging: Path, current: Path, old_digests: dict[str, str]
-) -> None:
-    """Give each unchanged model's folders the times they had in the current generation.
-
-    Triton takes a model as modified when the newest mtime under its folder changes, and
-    it reloads modified models when a model that needs them loads: without this, every
-    ensemble load would reload all its steps (an in-place reload, a stall for clients),
-    only because the new generation made their folders anew.
-    """
-    new_by_model: dict[str, dict[str, str]] = {}
-    for repo_file in files:
-        new_by_model.setdefault(repo_file.path.split("/", 1)[0], {})[repo_file.path] = (
-            repo_file.digest
-        )
-    old_by_model: dict[str, dict[str, str]] = {}
-    for path, digest in old_digests.items():
-        old_by_model.setdefault(path.split("/", 1)[0], {})[path] = digest
-    for model, digests in new_by_model.items():
-        if old_by_model.get(model) != digests or not (current / model).is_dir():
-            continue
-        for folder in sorted(
-            (p for p in (staging / model).rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)
-        ) + [staging / model]:
-            before = current / folder.relative_to(staging)
-            if before.is_dir():
-                times = before.stat()
-                os.utime(folder, ns=(times.st_atime_ns, times.st_mtime_ns))
 
 
 def _link_tree(source: Path, target: Path) -> None:
