@@ -19,7 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelyard.catalog.manifest import ManifestDocument
 from modelyard.catalog.spec import differing_fields
 from modelyard.catalog.version import Version
-from modelyard.errors import InputError, Problem, Severity, ValidationFailed, VersionConflict
+from modelyard.errors import (
+    Conflict,
+    Forbidden,
+    InputError,
+    Problem,
+    Severity,
+    ValidationFailed,
+    VersionConflict,
+)
 from modelyard.graph.resolve import VersionEntry, VersionIndex, cycle_problems, entry_for, resolve
 from modelyard.store.store import CatalogStore, CatalogTransaction
 from modelyard.triton.compiler import FILE_NAME_MAX_BYTES, io_key, show_io
@@ -38,6 +46,8 @@ class ApplyResult(BaseModel):
     dry_run: bool = False
     created: list[str] = Field(default_factory=list)
     unchanged: list[str] = Field(default_factory=list)
+    # Models handed to another team (--transfer-owner): model id -> {"from", "to"}.
+    transferred: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 def apply_documents(
@@ -47,14 +57,24 @@ def apply_documents(
     dry_run: bool = False,
     now: datetime | None = None,
     audit: Callable[[CatalogTransaction, ApplyResult], None] | None = None,
+    registering_team: str | None = None,
+    transfer_owner: bool = False,
 ) -> ApplyResult:
     """Register `documents` in one transaction (nothing on a dry run). `audit` writes the
     audit entry of what was registered inside that transaction: both commit, or neither.
+
+    Ownership is checked inside the transaction, so two teams racing to register one new
+    model cannot both win: a model belongs to the team of its newest version, a new
+    version naming another `owner_team` is refused unless `transfer_owner`, and with
+    `registering_team` (an API caller's team) every model must be that team's.
 
     Raises:
         InputError: the same id@version twice in the batch.
         VersionConflict: a registered version would get different content.
         ValidationFailed: missing or unsatisfiable dependencies, or a cycle.
+        Forbidden: a model of another team (with `registering_team`).
+        Conflict: an owner change without `transfer_owner`, or a Triton model name that
+            another model already compiles to.
     """
     _reject_duplicates(documents)
     _check_triton_blocks(documents)
@@ -80,6 +100,8 @@ def apply_documents(
                     unchanged.append(document.spec.ref)
                     continue
                 _raise_conflict(document, fields)
+        transferred = _check_owners(tx, new, registering_team, transfer_owner)
+        _check_triton_names(tx, new)
         _check_requested_triton_versions(tx, new)
         if new:
             index = VersionIndex(
@@ -93,13 +115,76 @@ def apply_documents(
             )
             _check_graph(index, new)
         result = ApplyResult(
-            dry_run=dry_run, created=sorted(d.spec.ref for d in new), unchanged=sorted(unchanged)
+            dry_run=dry_run,
+            created=sorted(d.spec.ref for d in new),
+            unchanged=sorted(unchanged),
+            transferred=transferred,
         )
         if not dry_run:
             tx.insert([(d.spec, d.source) for d in new], now=now)
             if audit is not None and new:
                 audit(tx, result)
     return result
+
+
+def _check_owners(
+    tx: CatalogTransaction,
+    new: Sequence[ManifestDocument],
+    registering_team: str | None,
+    transfer_owner: bool,
+) -> dict[str, dict[str, str]]:
+    """The ownership rule (see apply_documents); returns the models handed over."""
+    claimed: dict[str, ManifestDocument] = {}
+    for document in new:
+        first = claimed.setdefault(document.spec.id, document)
+        if first.spec.owner_team != document.spec.owner_team:
+            raise Conflict(
+                f"{document.where}: {document.spec.ref} names owner_team "
+                f"{document.spec.owner_team!r} and {first.where}: {first.spec.ref} names "
+                f"{first.spec.owner_team!r}; one model has one owner team"
+            )
+    owners = tx.owners(claimed)
+    transferred: dict[str, dict[str, str]] = {}
+    for model_id, document in sorted(claimed.items()):
+        owner = owners.get(model_id)
+        wanted = document.spec.owner_team
+        if registering_team is not None and owner not in (None, registering_team):
+            raise Forbidden(
+                f"{model_id} is owned by {owner!r}; team {registering_team!r} may not add "
+                "versions to it"
+            )
+        if owner is not None and owner != wanted and not transfer_owner:
+            raise Conflict(
+                f"{document.where}: {document.spec.ref} names owner_team {wanted!r}, but "
+                f"{model_id} is owned by {owner!r}; keep owner_team {owner!r}, or hand the "
+                "model over explicitly with --transfer-owner (audited); nothing was registered"
+            )
+        if owner is not None and owner != wanted:
+            transferred[model_id] = {"from": owner, "to": wanted}
+    return transferred
+
+
+def _check_triton_names(tx: CatalogTransaction, new: Sequence[ManifestDocument]) -> None:
+    """One model id per Triton model name: a second claimant is refused, naming the owner
+    (compile would otherwise fail for everyone whose selection holds both)."""
+    claims: dict[str, ManifestDocument] = {}
+    for document in new:
+        first = claims.setdefault(document.spec.triton_name, document)
+        if first.spec.id != document.spec.id:
+            raise Conflict(
+                f"{document.where}: {document.spec.ref} compiles to the Triton model "
+                f"{document.spec.triton_name!r}, as {first.spec.ref} in the same batch does; "
+                "choose another triton.name; nothing was registered"
+            )
+    for name, (model_id, owner) in sorted(tx.triton_name_owners(claims).items()):
+        document = claims[name]
+        if model_id != document.spec.id:
+            raise Conflict(
+                f"{document.where}: {document.spec.ref} compiles to the Triton model "
+                f"{name!r}, which {model_id} (team {owner!r}) already compiles to; choose "
+                "another triton.name (or another folder name for import-triton); nothing "
+                "was registered"
+            )
 
 
 def _check_requested_triton_versions(

@@ -113,9 +113,16 @@ class Workspace:
     # Catalog ----------------------------------------------------------------------
 
     def apply(
-        self, paths: Sequence[str | Path], *, dry_run: bool = False, actor: str | None = None
+        self,
+        paths: Sequence[str | Path],
+        *,
+        dry_run: bool = False,
+        transfer_owner: bool = False,
+        actor: str | None = None,
     ) -> ApplyResult:
-        return catalog.apply(self.context(actor), paths, dry_run=dry_run)
+        return catalog.apply(
+            self.context(actor), paths, dry_run=dry_run, transfer_owner=transfer_owner
+        )
 
     def apply_text(
         self,
@@ -127,6 +134,7 @@ class Workspace:
         owner_team: str | None = None,
         base_dir: Path | None = None,
         artifact_roots: Sequence[Path] | None = None,
+        transfer_owner: bool = False,
     ) -> ApplyResult:
         return catalog.apply_text(
             self.context(actor),
@@ -136,6 +144,7 @@ class Workspace:
             owner_team=owner_team,
             base_dir=base_dir,
             artifact_roots=artifact_roots,
+            transfer_owner=transfer_owner,
         )
 
     def set_alias(

@@ -94,6 +94,7 @@ def test_register_from_manifest_body(client: TestClient, tokens: Tokens, api_ws:
         "dry_run": True,
         "created": ["search/query_understanding@1.6"],
         "unchanged": [],
+        "transferred": {},
     }
     created = client.post("/api/v1/models", json={"manifest": NEW_VERSION}, headers=headers)
     assert created.status_code == 200 and created.json()["created"] == [

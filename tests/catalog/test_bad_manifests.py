@@ -787,6 +787,7 @@ def test_new_version_closing_a_cycle_through_netflix_models(
         version='"1.1"',
         model_type="embedding",
         domain="recommendation",
+        owner_team="recommendation_platform",
     )
     error, problem, files = _apply_files(netflix, tmp_path, {"user_embedding.yaml": text})
     assert type(error) is ValidationFailed

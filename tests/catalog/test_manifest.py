@@ -322,6 +322,7 @@ def test_dry_run_writes_nothing(workspace: Workspace) -> None:
         "dry_run": True,
         "created": NETFLIX_REFS,
         "unchanged": [],
+        "transferred": {},
     }
     assert workspace.list_models(all_versions=True) == []
     assert workspace.apply([NETFLIX_MODELS]).created == NETFLIX_REFS

@@ -24,7 +24,13 @@ def test_apply_then_reapply_is_a_no_op(cli: Cli) -> None:
     first = cli.json("apply", str(NETFLIX_MODELS))
     assert first["created"] == NETFLIX_REFS
     second = cli.json("apply", str(NETFLIX_MODELS))
-    assert second == {"ok": True, "dry_run": False, "created": [], "unchanged": NETFLIX_REFS}
+    assert second == {
+        "ok": True,
+        "dry_run": False,
+        "created": [],
+        "unchanged": NETFLIX_REFS,
+        "transferred": {},
+    }
 
 
 def test_apply_dry_run_writes_nothing(cli: Cli) -> None:

@@ -189,6 +189,7 @@ def register(request: Request, body: schemas.ManifestIn, caller: Caller) -> Appl
         owner_team=None if caller.role == "admin" else caller.team,
         base_dir=ws.root,
         artifact_roots=ws.api_artifact_roots,
+        transfer_owner=body.transfer_owner,
     )
 
 

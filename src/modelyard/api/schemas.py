@@ -87,6 +87,11 @@ class ManifestIn(_In):
         "separated by `---` are registered in one transaction.",
     )
     dry_run: bool = False
+    transfer_owner: bool = Field(
+        default=False,
+        description="Admins only: let a new version name another owner_team than its "
+        "model's (the model changes hands, audited). Refused (409) otherwise.",
+    )
 
 
 class DependenciesOut(_Out):

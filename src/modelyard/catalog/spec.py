@@ -438,6 +438,15 @@ class ModelSpec(_Strict):
         """`domain/name@version`, how messages and tables name one model version."""
         return f"{self.id}@{self.version}"
 
+    @property
+    def triton_name(self) -> str:
+        """The Triton model (and folder) this version compiles to: `triton.name` when the
+        manifest picks one, else `domain.name` (see triton/naming.py)."""
+        override = self.triton.get("name")
+        if isinstance(override, str) and override:
+            return override
+        return f"{self.domain}.{self.name}"
+
     @cached_property
     def parsed_version(self) -> Version:
         return Version.parse(self.version)

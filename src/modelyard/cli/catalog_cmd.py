@@ -70,6 +70,14 @@ def apply(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
     ] = False,
+    transfer_owner: Annotated[
+        bool,
+        typer.Option(
+            "--transfer-owner",
+            help="Let a new version name another owner_team than its model's: the model "
+            "changes hands (audited). Without it such a version is refused.",
+        ),
+    ] = False,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -77,13 +85,14 @@ def apply(
     """Register every manifest given, in one transaction, in any order.
 
     Re-applying the same content changes nothing; a registered version with different
-    content is refused (published versions are immutable).
+    content is refused (published versions are immutable), and so is a model whose Triton
+    name another model already has.
     """
 
     def action() -> Any:
         ws = open_workspace(workspace, db)
         with render.err_console.status("applying manifests...", spinner="dots"):
-            return ws.apply(paths, dry_run=dry_run)
+            return ws.apply(paths, dry_run=dry_run, transfer_owner=transfer_owner)
 
     run(as_json, action, render.render_apply, lambda r: r.model_dump(mode="json"))
 

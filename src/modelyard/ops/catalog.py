@@ -51,11 +51,22 @@ class ShowResult(BaseModel):
     dependents: list[str]
 
 
-def apply(ctx: Context, paths: Sequence[str | Path], *, dry_run: bool = False) -> ApplyResult:
-    """Register every manifest under `paths` in one transaction."""
+def apply(
+    ctx: Context,
+    paths: Sequence[str | Path],
+    *,
+    dry_run: bool = False,
+    transfer_owner: bool = False,
+) -> ApplyResult:
+    """Register every manifest under `paths` in one transaction. A new version naming
+    another `owner_team` than its model's is refused unless `transfer_owner` (audited)."""
     with paused_gc():
         return apply_documents(
-            ctx.store, load_manifests(paths), dry_run=dry_run, audit=_apply_audit(ctx.actor)
+            ctx.store,
+            load_manifests(paths),
+            dry_run=dry_run,
+            audit=_apply_audit(ctx.actor),
+            transfer_owner=transfer_owner,
         )
 
 
@@ -68,6 +79,7 @@ def apply_text(
     owner_team: str | None = None,
     base_dir: Path | None = None,
     artifact_roots: Sequence[Path] | None = None,
+    transfer_owner: bool = False,
 ) -> ApplyResult:
     """Register the manifests in `text` (YAML, `---` between documents), as `apply` does.
 
@@ -84,9 +96,16 @@ def apply_text(
     if not documents:
         raise InputError(f"{source}: no manifest documents (name, version, ...) in the text")
     if owner_team is not None:
-        _check_owner(ctx, documents, owner_team)
+        _check_owner(documents, owner_team)
     with paused_gc():
-        return apply_documents(ctx.store, documents, dry_run=dry_run, audit=_apply_audit(ctx.actor))
+        return apply_documents(
+            ctx.store,
+            documents,
+            dry_run=dry_run,
+            audit=_apply_audit(ctx.actor),
+            registering_team=owner_team,
+            transfer_owner=transfer_owner,
+        )
 
 
 def import_triton(
@@ -124,21 +143,16 @@ def newest_specs(specs: Sequence[ModelSpec]) -> list[ModelSpec]:
     return list(newest.values())
 
 
-def _check_owner(ctx: Context, documents: Sequence[ManifestDocument], team: str) -> None:
+def _check_owner(documents: Sequence[ManifestDocument], team: str) -> None:
+    """Every document names the caller's team. Whether the models are that team's is
+    checked in the registering transaction (registry._check_owners): a check here could
+    be raced by another team's registration."""
     for document in documents:
         if document.spec.owner_team != team:
             raise Forbidden(
                 f"{document.where}: {document.spec.ref} is owned by "
                 f"{document.spec.owner_team!r}; team {team!r} may only "
                 "register models it owns"
-            )
-    ids = {d.spec.id for d in documents}
-    registered = newest_specs([stored.spec for stored in ctx.store.versions(ids)])
-    for spec in sorted(registered, key=lambda s: s.id):
-        if spec.owner_team != team:
-            raise Forbidden(
-                f"{spec.id} is owned by {spec.owner_team!r}; team {team!r} "
-                "may not add versions to it"
             )
 
 
@@ -155,6 +169,15 @@ def _apply_audit(actor: str) -> Callable[[CatalogTransaction, ApplyResult], None
             None,
             {"created": shown, "created_count": len(result.created)},
         )
+        for model_id, change in sorted(result.transferred.items()):
+            record_audit(
+                tx,
+                actor,
+                "model.transfer_owner",
+                model_id,
+                {"owner_team": change["from"]},
+                {"owner_team": change["to"]},
+            )
 
     return write
 

@@ -60,6 +60,8 @@ model_versions = Table(
     Column("registered_at", DateTime(timezone=True), nullable=False),
     # The version folder number in Triton repositories: given once, never changed.
     Column("triton_version", Integer, nullable=False),
+    # The Triton model name it compiles to: one model id per name, checked at registration.
+    Column("triton_name", String(128), nullable=True),
     # Withdrawn (yanked) or discouraged (deprecated) versions: why and since when; both
     # None for an active version (catalog/lifecycle.py).
     Column("yanked_reason", Text, nullable=True),
@@ -91,6 +93,7 @@ aliases = Table(
 )
 
 Index("ix_model_versions_owner_team", model_versions.c.owner_team)
+Index("ix_model_versions_triton_name", model_versions.c.triton_name)
 
 deployments = Table(
     "deployments",

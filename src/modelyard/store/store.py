@@ -502,8 +502,13 @@ class CatalogTransaction:
         self, specs: Sequence[tuple[ModelSpec, str | None]], now: datetime | None = None
     ) -> None:
         """Register new versions (specs with their source file). Callers check conflicts first."""
-        if not specs:
-            return
+        if specs:
+            self.connection.execute(model_versions.insert(), self.version_rows(specs, now))
+
+    def version_rows(
+        self, specs: Sequence[tuple[ModelSpec, str | None]], now: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The model_versions rows `insert` writes (creating the models rows it needs)."""
         now = now or datetime.now(UTC)
         ids = self._model_ids({(s.domain, s.name) for s, _ in specs}, now)
         next_triton = self._next_triton_versions(set(ids.values()))
@@ -530,9 +535,46 @@ class CatalogTransaction:
                     "source": source,
                     "registered_at": now,
                     "triton_version": triton_version,
+                    "triton_name": spec.triton_name,
                 }
             )
-        self.connection.execute(model_versions.insert(), rows)
+        return rows
+
+    def triton_name_owners(self, names: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """For each of `names` some registered model compiles to: that model's id and its
+        newest version's owner team."""
+        found: dict[str, tuple[str, str]] = {}
+        for chunk in _chunks(sorted(set(names)), 400):
+            query = (
+                select(
+                    model_versions.c.triton_name,
+                    models.c.domain,
+                    models.c.name,
+                    model_versions.c.owner_team,
+                )
+                .join(models, models.c.id == model_versions.c.model_id)
+                .where(model_versions.c.triton_name.in_(chunk))
+                .order_by(*_VERSION_KEY)
+            )
+            for triton_name, domain, name, owner in self.connection.execute(query):
+                found[triton_name] = (f"{domain}/{name}", owner)
+        return found
+
+    def owners(self, model_ids: Iterable[str]) -> dict[str, str]:
+        """The owner team of each registered model among `model_ids`: its newest
+        version's `owner_team`."""
+        found: dict[str, str] = {}
+        pairs = sorted({tuple(m.split("/", 1)) for m in model_ids})
+        for chunk in _chunks(pairs, 400):
+            query = (
+                select(models.c.domain, models.c.name, model_versions.c.owner_team)
+                .join(models, models.c.id == model_versions.c.model_id)
+                .where(tuple_(models.c.domain, models.c.name).in_(chunk))
+                .order_by(*_VERSION_KEY)
+            )
+            for domain, name, owner in self.connection.execute(query):
+                found[f"{domain}/{name}"] = owner  # the newest comes last
+        return found
 
     def triton_versions_in_use(self, model_ids: Iterable[str]) -> dict[str, set[int]]:
         """The Triton version folders already given to each model's versions."""

@@ -17,10 +17,7 @@ _TRITON_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 def triton_name(spec: ModelSpec) -> str:
-    override = spec.triton.get("name")
-    if isinstance(override, str) and override:
-        return override
-    return f"{spec.domain}.{spec.name}"
+    return spec.triton_name
 
 
 def check_triton_name(name: str) -> str | None:
