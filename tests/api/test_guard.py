@@ -161,3 +161,16 @@ def test_invalid_content_length_is_refused(api_ws: Workspace, admin: dict[str, s
         create_app(api_ws), "POST", "/api/v1/models", headers={**admin, "Content-Length": "-5"}
     )
     problem(answer, 400, "invalid_input")
+
+
+def test_the_guards_answers_are_documented(api_ws: Workspace) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(api_ws)) as client:
+        schema = client.get("/openapi.json").json()
+    for path, method in (("/api/v1/models", "post"), ("/api/v1/me", "get")):
+        responses = schema["paths"][path][method]["responses"]
+        for status in ("413", "421", "429"):
+            assert responses[status]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorOut"
+            }, (path, status)

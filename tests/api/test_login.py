@@ -3,6 +3,7 @@ site, and failed token attempts throttled per address (api.limits)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -15,6 +16,7 @@ from modelyard.api.dashboard import safe_next
 from modelyard.api.limits import AttemptLimits, FailedAttempts
 from modelyard.errors import TooManyAttempts
 from tests.support.api import REC, bearer
+from tests.support.asgi import acall, call
 
 Tokens = dict[tuple[str, str], str]
 
@@ -124,29 +126,38 @@ def test_a_stale_cookie_is_forgotten(client: TestClient) -> None:
 def test_two_thousand_guesses_are_throttled(api_ws: Workspace, tokens: Tokens) -> None:
     clock = FakeClock()
     app = create_app(api_ws, failed_attempts=FailedAttempts(clock=clock))
-    statuses: dict[int, int] = {}
-    with TestClient(app) as client:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    async def guess_all() -> dict[int, int]:
+        statuses: dict[int, int] = {}
         for guess in range(2000):
             # Through the login form and the API alike: one budget per address.
             if guess % 2:
-                answer = client.post("/ui/login", data={"token": f"myd_guess{guess}"})
+                answer = await acall(
+                    app, "POST", "/ui/login", headers=form, chunks=[f"token=myd_{guess}".encode()]
+                )
             else:
-                answer = client.get("/api/v1/me", headers=bearer(f"myd_guess{guess}"))
-            statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
-            if answer.status_code == 429:
+                answer = await acall(app, "GET", "/api/v1/me", headers=bearer(f"myd_{guess}"))
+            statuses[answer.status] = statuses.get(answer.status, 0) + 1
+            if answer.status == 429:
                 assert int(answer.headers["retry-after"]) >= 1
-        assert statuses == {401: 10, 429: 1990}
-        throttled = client.get("/api/v1/me", headers=bearer(tokens[("admin", REC)]))
-        # Even the right token: a throttled address learns nothing about its guesses.
-        assert throttled.status_code == 429
-        body = throttled.json()
-        assert body["error"]["code"] == "too_many_attempts" and body["status"] == 429
-        assert "10 attempts, then one every 6 s" in body["error"]["message"]
-        assert throttled.headers["retry-after"] == "6"
-        clock.now_s += 6
-        assert client.get("/api/v1/me", headers=bearer(tokens[("admin", REC)])).status_code == 200
-        assert client.get("/api/v1/me", headers=bearer("myd_guess")).status_code == 401
-        assert client.get("/api/v1/me", headers=bearer("myd_guess")).status_code == 429
+        return statuses
+
+    assert asyncio.run(guess_all()) == {401: 10, 429: 1990}
+    # Another address is not affected.
+    assert call(app, "GET", "/api/v1/me", headers=bearer("myd_x"), client="10.0.0.9").status == 401
+    admin = bearer(tokens[("admin", REC)])
+    throttled = call(app, "GET", "/api/v1/me", headers=admin)
+    # Even the right token: a throttled address learns nothing about its guesses.
+    body = throttled.json()
+    assert throttled.status == 429 and body["status"] == 429
+    assert body["error"]["code"] == "too_many_attempts"
+    assert "10 attempts, then one every 6 s" in body["error"]["message"]
+    assert throttled.headers["retry-after"] == "6"
+    clock.now_s += 6
+    assert call(app, "GET", "/api/v1/me", headers=admin).status == 200
+    assert call(app, "GET", "/api/v1/me", headers=bearer("myd_guess")).status == 401
+    assert call(app, "GET", "/api/v1/me", headers=bearer("myd_guess")).status == 429
 
 
 def test_failed_attempts_bucket() -> None:

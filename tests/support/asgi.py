@@ -39,6 +39,19 @@ def call(
 ) -> AsgiAnswer:
     """One request to `app` with the body sent as `chunks` (a chunked body unless the
     headers declare a Content-Length); `body_read` counts what the app took of it."""
+    return asyncio.run(acall(app, method, path, headers=headers, chunks=chunks, client=client))
+
+
+async def acall(
+    app: ASGIApp,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    chunks: Iterable[bytes] = (),
+    client: str = "127.0.0.1",
+) -> AsgiAnswer:
+    """`call` inside a running event loop (many requests in one loop cost far less)."""
     sent_headers = {"host": "127.0.0.1:8080", **{k.lower(): v for k, v in (headers or {}).items()}}
     scope = {
         "type": "http",
@@ -81,9 +94,6 @@ def call(
             if not message.get("more_body", False):
                 done.set()
 
-    async def run() -> None:
-        await app(scope, receive, send)
-
-    asyncio.run(run())
+    await app(scope, receive, send)
     answer.body = b"".join(body)
     return answer

@@ -111,12 +111,24 @@ def create_app(
     return app
 
 
+# What api.guard may answer to any operation, before the route runs.
+GUARD_ANSWERS = {
+    "413": "The body is larger than `api.max_body_mb` (`modelyard server --max-body-mb`).",
+    "421": "Open mode (no tokens) answers only requests whose `Host` is localhost.",
+    "429": "Too many failed token attempts from this address; see `Retry-After`.",
+}
+
+
 def _errors_are_json(schema: dict[str, Any]) -> dict[str, Any]:
     """Error answers are JSON even where the success is HTML or SVG (FastAPI would give
-    them the route's media type)."""
+    them the route's media type); the request guard's answers are documented on every
+    operation."""
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in GUARD_ANSWERS.items():
+                responses.setdefault(status, {"description": description})
             for status, response in operation.get("responses", {}).items():
                 if status[0] in "45":
                     response["content"] = error
