@@ -44,6 +44,10 @@ class CatalogConfig(BaseModel):
     url: str | None = None
 
 
+# The API's default request-body limit (`api.max_body_mb`): a manifest of a few thousand
+# models fits; a body of hundreds of MiB is refused before it costs the server memory.
+DEFAULT_MAX_BODY_MB = 8
+
 DEFAULT_TARGET_KIND = "triton"
 # A kind names an entry in modelyard.targets' registry (and maybe a plugin's entry point).
 TARGET_KIND_PATTERN = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
@@ -95,6 +99,9 @@ class ApiConfig(BaseModel):
     # read and hashed on the server's disk); relative ones are relative to the workspace
     # folder. Absent: the workspace folder.
     artifact_roots: tuple[str, ...] | None = None
+    # The largest request body the server reads, in MiB; a longer one is answered 413
+    # before it is read past this size (`modelyard server --max-body-mb` overrides it).
+    max_body_mb: int = Field(default=DEFAULT_MAX_BODY_MB, ge=1, le=1024)
 
 
 LOCAL_TARGET = TargetConfig(

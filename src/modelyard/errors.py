@@ -12,6 +12,7 @@ ModelyardError
 ├── StorageError        the catalog database cannot be opened or read
 ├── Unauthenticated     no token, or an unknown or revoked one (HTTP 401)
 ├── Forbidden           the token's role or team does not allow this (HTTP 403)
+├── TooManyAttempts     too many failed token attempts from one address (HTTP 429)
 └── TritonError         the server refused: url, model, HTTP status, message
     └── RolloutFailed   what was rolled back and what is still serving
 ```
@@ -196,6 +197,19 @@ class Forbidden(ModelyardError):
     exit_code = 9
     http_status = 403
     code = "forbidden"
+
+
+class TooManyAttempts(ModelyardError):
+    """Too many failed token attempts from one client address; `retry_after_s` says when
+    the next attempt is heard (the API's `Retry-After`)."""
+
+    exit_code = 9
+    http_status = 429
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class TritonError(ModelyardError):

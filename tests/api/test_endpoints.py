@@ -369,7 +369,9 @@ def test_unknown_route_and_method_have_the_error_shape(
 def test_open_access_only_while_no_token_exists(api_ws: Workspace) -> None:
     from modelyard.api import create_app
 
-    with TestClient(create_app(api_ws, open_access=True)) as open_client:
+    with TestClient(
+        create_app(api_ws, open_access=True), base_url="http://127.0.0.1:8080"
+    ) as open_client:
         assert open_client.get("/api/v1/me").json()["role"] == "admin"
         api_ws.access.create_token("ops", "viewer", actor="test")
         error_of(open_client.get("/api/v1/me"), 401, "unauthenticated")

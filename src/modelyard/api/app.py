@@ -2,7 +2,8 @@
 
 Errors: every ModelyardError becomes its `http_status` and one JSON shape,
 `{"ok": false, "error": {"code", "message", "field"}, "errors": [problems], "status"}`;
-so do FastAPI's own request validation errors (422) and unknown routes (404).
+so do FastAPI's own request validation errors (422) and unknown routes (404), and the
+request guard's answers (api.guard: 401, 413, 421, 429 before a body is read).
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelyard.api import dashboard, routes
+from modelyard.api.guard import RequestGuard
 from modelyard.api.jobs import DeployJobs
+from modelyard.api.limits import MIB, FailedAttempts
+from modelyard.api.open_mode import OpenMode
+from modelyard.api.problems import error_body, error_response
 from modelyard.api.state import ApiState
 from modelyard.catalog.manifest import format_field
-from modelyard.errors import ModelyardError, Problem, Severity, VersionConflict
+from modelyard.errors import ModelyardError, Problem, Severity
 from modelyard.workspace import Workspace
 
 # How long shutting down waits for running deploy jobs (each also has its own timeouts).
@@ -29,12 +34,22 @@ SHUTDOWN_WAIT_S = 30.0
 
 
 def create_app(
-    workspace: Workspace | Callable[[], Workspace], *, open_access: bool = False
+    workspace: Workspace | Callable[[], Workspace],
+    *,
+    open_access: bool = False,
+    open_ip_hosts: bool = False,
+    max_body_mb: int | None = None,
+    failed_attempts: FailedAttempts | None = None,
 ) -> FastAPI:
     """The API and dashboard over one workspace (or a factory that opens it).
 
-    With `open_access`, requests need no token while the catalog holds no active token
-    (each is then the local admin); `modelyard server` allows this only on loopback.
+    Args:
+        open_access: start in open mode (api.open_mode): requests need no token until
+            the catalog holds one, and must name localhost as their `Host`;
+            `modelyard server` allows this only on loopback (or with --insecure).
+        open_ip_hosts: in open mode, also accept IP-address hosts (--insecure).
+        max_body_mb: the request-body limit; None: `api.max_body_mb` of modelyard.yaml.
+        failed_attempts: the failed-token-attempt limit (a test passes its own clock).
     """
     opened = workspace if isinstance(workspace, Workspace) else workspace()
     _ = opened.store  # open (and migrate) the catalog now, not in the first request's thread
@@ -57,7 +72,17 @@ def create_app(
         "versions, aliases, validation, plans, deployments, reports. "
         "Authenticate with `Authorization: Bearer <token>`.",
     )
-    app.state.modelyard = ApiState(opened, jobs, open_access)
+    body_mb = max_body_mb if max_body_mb is not None else opened.config.api.max_body_mb
+    state = ApiState(
+        opened,
+        jobs,
+        open_mode=OpenMode(open_access, ip_hosts=open_ip_hosts),
+        max_body_bytes=body_mb * MIB,
+        failed_attempts=failed_attempts or FailedAttempts(),
+    )
+    app.state.modelyard = state
+    # Outermost but for Starlette's error middleware: nothing reads a body before it.
+    app.add_middleware(RequestGuard, state=state)
     app.include_router(routes.router)
     app.include_router(dashboard.router)
     app.add_exception_handler(ModelyardError, _modelyard_error)
@@ -86,48 +111,28 @@ def create_app(
     return app
 
 
+# What api.guard may answer to any operation, before the route runs.
+GUARD_ANSWERS = {
+    "413": "The body is larger than `api.max_body_mb` (`modelyard server --max-body-mb`).",
+    "421": "Open mode (no tokens) answers only requests whose `Host` is localhost.",
+    "429": "Too many failed token attempts from this address; see `Retry-After`.",
+}
+
+
 def _errors_are_json(schema: dict[str, Any]) -> dict[str, Any]:
     """Error answers are JSON even where the success is HTML or SVG (FastAPI would give
-    them the route's media type)."""
+    them the route's media type); the request guard's answers are documented on every
+    operation."""
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in GUARD_ANSWERS.items():
+                responses.setdefault(status, {"description": description})
             for status, response in operation.get("responses", {}).items():
                 if status[0] in "45":
                     response["content"] = error
     return schema
-
-
-def error_body(
-    code: str,
-    message: str,
-    status: int,
-    field: str | None = None,
-    problems: list[Problem] | None = None,
-) -> dict[str, Any]:
-    problems = problems or []
-    if field is None:
-        field = next((p.field for p in problems if p.field), None)
-    return {
-        "ok": False,
-        "error": {"code": code, "message": message, "field": field},
-        "errors": [p.to_dict() for p in problems],
-        "status": status,
-    }
-
-
-def error_response(exc: ModelyardError) -> JSONResponse:
-    field = (
-        exc.differing_fields[0]
-        if isinstance(exc, VersionConflict) and exc.differing_fields
-        else None
-    )
-    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-    return JSONResponse(
-        error_body(exc.code, exc.message, exc.http_status, field, exc.problems),
-        status_code=exc.http_status,
-        headers=headers,
-    )
 
 
 async def _modelyard_error(_request: Request, exc: Exception) -> JSONResponse:

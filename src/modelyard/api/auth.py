@@ -8,6 +8,11 @@
 A request authenticates with `Authorization: Bearer <token>`. The dashboard's pages
 (GET only) may send the same token as the `modelyard_token` cookie; changes always need
 the header, so a page of another site cannot make a browser change the catalog (CSRF).
+
+A change (any method but GET, HEAD and OPTIONS) is authenticated by api.guard before its
+body is read. Failed token attempts are limited per client address (api.limits: 10, then
+one every 6 s; 429 with `Retry-After`). Open mode (no token needed) is api.open_mode's
+explicit state.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from modelyard.api.state import ApiState, api_state
+from modelyard.api.state import ApiState, api_state, client_address
 from modelyard.config import TargetConfig
 from modelyard.errors import Forbidden, Unauthenticated
 from modelyard.store.access import Role
@@ -79,27 +84,40 @@ class Principal:
 OPEN_ACCESS = Principal(None, None, "local", "admin")
 
 
-def authenticate(state: ApiState, secret: str | None) -> Principal:
-    """The principal for a bearer secret.
+def authenticate(state: ApiState, secret: str | None, *, client: str) -> Principal:
+    """The principal for a bearer secret sent from the address `client`.
 
     Raises:
-        Unauthenticated: no secret (and the server is not open), or an unknown or
-            revoked one.
+        Unauthenticated: no secret (and the server is not open), or an unknown one
+            (a failed attempt of `client`) or a revoked one.
+        TooManyAttempts: `client` has no failed attempt left (the secret is not looked at).
     """
     access = state.workspace.access
     if not secret:
-        if state.open_access and not access.has_active_tokens():
+        if state.open_mode.is_open(access):
             return OPEN_ACCESS
         raise Unauthenticated(
             "no token: send `Authorization: Bearer <token>` (an admin "
             "creates tokens with `modelyard token create`)"
         )
+    state.failed_attempts.check(client)
     token = access.token_for_secret(secret)
     if token is None:
+        state.failed_attempts.failed(client)
         raise Unauthenticated("unknown token")
     if not token.is_active:
+        # Not a guess (nobody guesses a 256-bit secret that once existed): not counted,
+        # so a client left with a revoked token keeps hearing why it is refused.
         raise Unauthenticated(f"token {token.prefix}... was revoked")
     return Principal(token.id, token.prefix, token.team, token.role)
+
+
+def bearer_secret(authorization: str | None) -> str | None:
+    """The secret of an `Authorization: Bearer <secret>` header (None for any other)."""
+    scheme, _, secret = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return secret.strip() or None
 
 
 def principal(
@@ -109,7 +127,7 @@ def principal(
     secret = credentials.credentials if credentials is not None else None
     if secret is None and request.method in ("GET", "HEAD"):
         secret = request.cookies.get(COOKIE)
-    return authenticate(api_state(request), secret)
+    return authenticate(api_state(request), secret, client=client_address(request))
 
 
 def admin(caller: Principal = Depends(principal)) -> Principal:

@@ -1,20 +1,25 @@
 """The dashboard: server-rendered pages over the same Workspace calls and permissions as
 the API. The token typed at /ui/login is kept in sessionStorage (sent as a Bearer header
 by the pages' JavaScript for changes) and in a SameSite cookie that GET pages read.
+
+The login form is POSTed (a token never goes into a URL, where access logs and browser
+history keep it; one in a query string is refused), counts against the failed-attempt
+limit like any token (api.limits), and redirects only to a path of this site (`next`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
 from modelyard.api.auth import COOKIE, Principal, authenticate
-from modelyard.api.state import LIVE_READ_TIMEOUT_S, api_state
-from modelyard.errors import ModelyardError, Unauthenticated
+from modelyard.api.state import LIVE_READ_TIMEOUT_S, api_state, client_address
+from modelyard.errors import ModelyardError, TooManyAttempts, Unauthenticated
 from modelyard.report.graphs import render_svg, to_dot
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -31,28 +36,135 @@ def _templates() -> Environment:
     return _environment
 
 
-def _page(template: str, caller: Principal | None, **values: Any) -> HTMLResponse:
+def _page(
+    template: str, caller: Principal | None, *, status_code: int = 200, **values: Any
+) -> HTMLResponse:
     html = _templates().get_template(template).render(caller=caller, **values)
-    return HTMLResponse(html)
+    return HTMLResponse(html, status_code=status_code)
 
 
 def _caller(request: Request) -> Principal | None:
     try:
-        return authenticate(api_state(request), request.cookies.get(COOKIE))
+        return authenticate(
+            api_state(request), request.cookies.get(COOKIE), client=client_address(request)
+        )
     except Unauthenticated:
         return None
 
 
 def _to_login(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)
+    response = RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)
+    if COOKIE in request.cookies:
+        # Its token is unknown or revoked: forget it, or every page view would count as
+        # one more failed attempt.
+        response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+DEFAULT_NEXT = "/ui/catalog"
+# Percent-decoding rounds before a `next` counts as hiding something (%25255C...).
+_DECODE_ROUNDS = 4
+
+
+def safe_next(target: str | None) -> str:
+    """`target` if it is a path of this site, else the catalog page (no open redirect).
+
+    The check runs on the fully percent-decoded text: a single leading `/`, no second
+    one after it, no backslash (browsers read `/\\evil.example` as `//evil.example`), no
+    control character or space (they drop tabs and newlines), no scheme or host, no `.`
+    or `..` segment.
+    """
+    if not target:
+        return DEFAULT_NEXT
+    decoded = target
+    for _ in range(_DECODE_ROUNDS):
+        once = unquote(decoded)
+        if once == decoded:
+            break
+        decoded = once
+    else:
+        return DEFAULT_NEXT
+    if not decoded.startswith("/") or decoded.startswith("//"):
+        return DEFAULT_NEXT
+    if any(c == "\\" or c.isspace() or not c.isprintable() for c in decoded):
+        return DEFAULT_NEXT
+    parts = urlsplit(decoded)
+    if parts.scheme or parts.netloc:
+        return DEFAULT_NEXT
+    segments = parts.path.split("/")
+    if "." in segments or ".." in segments:
+        return DEFAULT_NEXT
+    return target
+
+
+_TOKEN_IN_URL = (
+    "a token is never accepted in a URL (access logs and browser history keep it): "
+    "paste it into the form, or send `Authorization: Bearer <token>`"
+)
 
 
 @router.get("/login")
-def login(request: Request, next: str = "/ui/catalog") -> Response:
-    # Only paths of this site: never an absolute URL (an open redirect).
-    safe_next = next if next.startswith("/") and not next.startswith("//") else "/ui/catalog"
-    return _page("login.html.j2", _caller(request), next=safe_next, title="Log in")
+def login(request: Request, next: str = DEFAULT_NEXT) -> Response:
+    if "token" in request.query_params:
+        return _login_page(request, DEFAULT_NEXT, _TOKEN_IN_URL, 400)
+    return _login_page(request, safe_next(next))
+
+
+@router.post("/login")
+async def login_submit(request: Request) -> Response:
+    """The login form (also without JavaScript): sets the cookie, then redirects to `next`."""
+    if "token" in request.query_params:
+        return _login_page(request, DEFAULT_NEXT, _TOKEN_IN_URL, 400)
+    # api.guard has already refused a body over LOGIN_MAX_BODY_BYTES.
+    body = (await request.body()).decode("utf-8", "replace")
+    # The catalog lookups block: off the event loop, like FastAPI's sync routes.
+    return await run_in_threadpool(_log_in, request, body)
+
+
+def _log_in(request: Request, body: str) -> Response:
+    try:
+        fields = parse_qs(body, max_num_fields=8)
+    except ValueError:
+        return _login_page(request, DEFAULT_NEXT, "expected a login form", 400)
+    secret = (fields.get("token") or [""])[0].strip()
+    next_path = safe_next((fields.get("next") or [""])[0])
+    if not secret:
+        return _login_page(request, next_path, "paste a token", 400)
+    try:
+        authenticate(api_state(request), secret, client=client_address(request))
+    except TooManyAttempts as exc:
+        throttled = _login_page(request, next_path, exc.message, 429)
+        throttled.headers["Retry-After"] = str(exc.retry_after_s)
+        return throttled
+    except Unauthenticated as exc:
+        return _login_page(request, next_path, exc.message, 401)
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(
+        COOKIE,
+        secret,
+        path="/",
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+def _login_page(
+    request: Request, next_path: str, error: str | None = None, status_code: int = 200
+) -> HTMLResponse:
+    try:
+        caller = _caller(request)
+    except TooManyAttempts:
+        caller = None
+    return _page(
+        "login.html.j2",
+        caller,
+        status_code=status_code,
+        next=next_path,
+        error=error,
+        title="Log in",
+    )
 
 
 @router.get("/catalog")

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from modelyard.cli import render
 from modelyard.cli.options import DbOption, JsonOption, WorkspaceOption, open_workspace, run
+from modelyard.config import DEFAULT_MAX_BODY_MB
 from modelyard.errors import InputError
 from modelyard.ops.context import local_actor
 from modelyard.store.access import ROLES, ApiToken, AuditEntry
@@ -28,7 +29,10 @@ def register(app: typer.Typer) -> None:
 
 
 def open_access_for(host: str, *, has_tokens: bool, insecure: bool) -> bool:
-    """Whether the server may run without tokens (every request is then the local admin).
+    """Whether the server starts open: no token needed, every request the local admin.
+
+    `has_tokens` is whether the catalog has ever held a token (revoked ones count): once
+    tokens were in use, revoking them all never turns a server open (api.open_mode).
 
     Raises:
         InputError: no token exists and `host` is not a loopback address (unless insecure).
@@ -65,17 +69,28 @@ def server(
             help="Start on a non-loopback address even with no API token (everyone is admin).",
         ),
     ] = False,
+    max_body_mb: Annotated[
+        int | None,
+        typer.Option(
+            "--max-body-mb",
+            min=1,
+            max=1024,
+            help="The largest request body read, in MiB; larger ones get 413 "
+            f"(default: api.max_body_mb in modelyard.yaml, else {DEFAULT_MAX_BODY_MB}).",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
 ) -> None:
     """Run the REST API and the dashboard (http://HOST:PORT/ui/) until Ctrl-C.
 
-    Requests authenticate with `Authorization: Bearer <token>`. With no token in the
-    catalog, the server runs open (every request is admin), and only on loopback unless
+    Requests authenticate with `Authorization: Bearer <token>`. Over a catalog that has
+    never held a token, the server runs open (every request is admin, and must name
+    localhost as its Host) until the first token is created; only on loopback unless
     --insecure.
     """
 
-    def action() -> tuple[Any, bool]:
+    def action() -> tuple[Any, tuple[bool, bool]]:
         try:
             import uvicorn
 
@@ -86,16 +101,30 @@ def server(
                 "pip install 'modelyard[api]'"
             ) from exc
         ws = open_workspace(workspace, db)
-        open_access = open_access_for(
-            host, has_tokens=ws.access.has_active_tokens(), insecure=insecure
+        ever_had_tokens = bool(ws.access.tokens(include_revoked=True))
+        open_access = open_access_for(host, has_tokens=ever_had_tokens, insecure=insecure)
+        application = create_app(
+            ws,
+            open_access=open_access,
+            open_ip_hosts=open_access and not is_loopback(host),
+            max_body_mb=max_body_mb,
         )
-        return (uvicorn, create_app(ws, open_access=open_access)), open_access
+        no_valid_token = ever_had_tokens and not ws.access.has_active_tokens()
+        return (uvicorn, application), (open_access, no_valid_token)
 
-    (uvicorn, application), open_access = run(False, action, lambda _r: None, lambda _r: None)
+    (uvicorn, application), (open_access, no_valid_token) = run(
+        False, action, lambda _r: None, lambda _r: None
+    )
     if open_access:
         render.err_console.print(
             "[yellow]warning:[/] no API token in the catalog: every request "
             "is admin until one is created (`modelyard token create`)"
+        )
+    elif no_valid_token:
+        render.err_console.print(
+            "[yellow]warning:[/] every API token in the catalog is revoked: every request "
+            "is refused (401) until an admin creates one (`modelyard token create`); "
+            "a catalog that has held tokens never runs open again"
         )
     render.err_console.print(
         f"dashboard: http://{host}:{port}/ui/  API: http://{host}:{port}"
