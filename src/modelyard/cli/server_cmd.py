@@ -95,7 +95,8 @@ def server(
     if open_access:
         render.err_console.print(
             "[yellow]warning:[/] no API token in the catalog: every request "
-            "is admin until one is created (`modelyard token create`)"
+            "is admin until one is created (`modelyard token create`)",
+            markup=True,
         )
     render.err_console.print(
         f"dashboard: http://{host}:{port}/ui/  API: http://{host}:{port}"

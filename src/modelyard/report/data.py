@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from modelyard.catalog.spec import ModelSpec
+from modelyard.catalog.spec import ModelSpec, within_ranges
 from modelyard.placement.fleet import Fleet
 
 _RESOURCE_KEYS = ("memory_mb", "gpu_memory_mb", "cpu_cores")
@@ -32,7 +32,11 @@ class CatalogReport(BaseModel):
 
 
 def build_report(specs: Iterable[ModelSpec], fleet: Fleet | None = None) -> CatalogReport:
-    listed = sorted(specs, key=lambda s: (s.domain, s.name, s.parsed_version))
+    # Versions stored before their numbers' ranges were checked count the nearest bound
+    # (validate reports them), so that one cannot overflow every total.
+    listed = sorted(
+        (within_ranges(spec) for spec in specs), key=lambda s: (s.domain, s.name, s.parsed_version)
+    )
     # Built here from the specs: validating (copying) 10,000 rows would add nothing.
     return CatalogReport.model_construct(
         structure=structure_by_domain(listed),
@@ -63,7 +67,7 @@ def structure_by_domain(specs: list[ModelSpec]) -> dict[str, list[dict[str, Any]
 
 
 def _instances(spec: ModelSpec) -> int:
-    return spec.resource_requirements.instance_count
+    return spec.declared_instances
 
 
 def resource_usage(specs: list[ModelSpec], fleet: Fleet | None) -> dict[str, Any]:
