@@ -337,7 +337,8 @@ def check_new_version(
                 steps=steps,
             )
         except (ConfigBuildError, ValueError) as exc:
-            reasons[("triton", str(exc).removeprefix(f"{spec.ref}: "))] = None
+            message = str(exc).removeprefix(f"{spec.ref}: ").removeprefix("triton: ")
+            reasons[("triton", message)] = None
             continue
         for issue in check_model_config(config, model_name=name):
             field_name = _manifest_field(spec, issue.field)

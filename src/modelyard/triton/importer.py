@@ -199,7 +199,8 @@ def _find_models(root: Path) -> list[_Model]:
         versions = sorted(
             int(child.name) for child in numbered if _VERSION_FOLDER.fullmatch(child.name)
         )
-        if not config_path.is_file():
+        # Anything named config.pbtxt is read as one (a FIFO or a device is refused there).
+        if not (config_path.exists() or config_path.is_symlink()):
             if versions:
                 raise InputError(
                     f"{folder}: has version folders but no {CONFIG_FILE}; modelyard imports "
