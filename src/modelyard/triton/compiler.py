@@ -297,20 +297,17 @@ def check_new_version(
     judged on that config alone: what registration refuses, since a published version
     can never be fixed and a broken one would fail every compile and validate after it.
 
-    The config is built as compile builds it, in the production profile and, for a model
-    the local Triton can serve, in the local one (an ensemble's steps stand in for their
-    compiled models under their default names). The checks that need other models'
-    configs (how ensemble steps connect) stay with compile and validate.
+    The config is built as compile builds it, in the production profile (an ensemble's
+    steps stand in for their compiled models under their default names), from a spec
+    that passed the manifest's validation (its numbers are in range). The checks that
+    need other models' configs (how ensemble steps connect) stay with compile and
+    validate.
 
     Args:
         tensors: an ONNX artifact's inputs and outputs, when the caller has read them
             already; otherwise they are read from the artifact (or the manifest's).
     """
     reasons: dict[tuple[str, str], None] = {}
-    for field_name, reason in range_problems(spec):
-        reasons[(field_name, reason)] = None
-    if reasons:
-        return list(reasons)  # the config of out-of-range values cannot even be built
     name = triton_name(spec)
     try:
         inputs, outputs = tensors if tensors is not None else _tensors(spec)
@@ -321,10 +318,10 @@ def check_new_version(
         if spec.ensemble is not None
         else None
     )
+    # The production profile only: the local one differs in what the rules do not judge
+    # (instance kinds, ONNX served by the python backend), and registering 10,000
+    # versions must stay within seconds.
     profiles: list[Profile] = ["production"]
-    configured = spec.triton.get("backend") or spec.triton.get("platform")
-    if backend_for(spec, "local") in _LOCAL_BACKENDS and configured in (None, "python"):
-        profiles.append("local")
     for profile in profiles:
         try:
             config = build_model_config(
