@@ -199,11 +199,16 @@ def generate(n: int, out: Path, seed: int = SEED, shape: str = "layered") -> dic
         if framework == "ensemble":
             lines.append("ensemble:")
             lines.append("  steps:")
-            for k, j in enumerate(sorted(chosen)):
+            # A chain Triton accepts (registration checks the data flow): every ensemble
+            # input read, each step's output read by the next, the last one's the output.
+            steps = sorted(chosen)
+            for k, j in enumerate(steps):
+                features = "features" if k == 0 else f"step{k - 1}_scores"
+                scores = "scores" if k == len(steps) - 1 else f"step{k}_scores"
                 lines += [
                     f"    - model: {ids[j]}",
-                    "      input_map: {features: features}",
-                    f"      output_map: {{scores: step{k}_scores}}",
+                    f"      input_map: {{input_ids: input_ids, features: {features}}}",
+                    f"      output_map: {{scores: {scores}}}",
                 ]
         buffer.append("\n".join(lines) + "\n")
         if len(buffer) == MODELS_PER_FILE:

@@ -17,7 +17,7 @@ from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.catalog.manifest import ManifestDocument
-from modelyard.catalog.spec import differing_fields
+from modelyard.catalog.spec import TensorSpec, differing_fields
 from modelyard.catalog.version import Version
 from modelyard.errors import (
     Conflict,
@@ -30,7 +30,7 @@ from modelyard.errors import (
 )
 from modelyard.graph.resolve import VersionEntry, VersionIndex, cycle_problems, entry_for, resolve
 from modelyard.store.store import CatalogStore, CatalogTransaction
-from modelyard.triton.compiler import FILE_NAME_MAX_BYTES, io_key, show_io
+from modelyard.triton.compiler import FILE_NAME_MAX_BYTES, check_new_version, io_key, show_io
 from modelyard.triton.config import ModelConfig
 from modelyard.triton.naming import check_triton_name
 from modelyard.triton.onnx_io import ArtifactError, read_onnx_io
@@ -78,7 +78,7 @@ def apply_documents(
     """
     _reject_duplicates(documents)
     _check_triton_blocks(documents)
-    _check_onnx_artifacts(documents)
+    onnx_tensors = _check_onnx_artifacts(documents)
     with store.transaction() as tx:
         keys = [(d.spec.id, d.spec.parsed_version) for d in documents]
         registered = tx.digests(keys)
@@ -103,6 +103,7 @@ def apply_documents(
         transferred = _check_owners(tx, new, registering_team, transfer_owner)
         _check_triton_names(tx, new)
         _check_requested_triton_versions(tx, new)
+        _check_compiled_configs(new, onnx_tensors)
         if new:
             index = VersionIndex(
                 [
@@ -273,10 +274,42 @@ def _check_triton_blocks(documents: Sequence[ManifestDocument]) -> None:
         raise InputError.from_problems(problems, "triton blocks are not valid; nothing was applied")
 
 
-def _check_onnx_artifacts(documents: Sequence[ManifestDocument]) -> None:
+def _check_compiled_configs(
+    new: Sequence[ManifestDocument],
+    onnx_tensors: dict[str, tuple[list[TensorSpec], list[TensorSpec]]],
+) -> None:
+    """The config each new version compiles to must pass Triton's rules (a `triton` block
+    can set `max_batch_size: -5`, `dims: [-2]` or `platform: ensemble` on a python
+    model, which only the whole config shows): a published version cannot be fixed, and a
+    broken one would make every later compile and validate of the catalog fail."""
+    problems = [
+        Problem(
+            Severity.ERROR,
+            "triton-config",
+            reason,
+            model=document.spec.ref,
+            source=document.source,
+            line=document.line,
+            field=field,
+        )
+        for document in new
+        for field, reason in check_new_version(document.spec, onnx_tensors.get(document.spec.ref))
+    ]
+    if problems:
+        raise InputError.from_problems(
+            problems, "Triton would refuse these configurations; nothing was applied"
+        )
+
+
+def _check_onnx_artifacts(
+    documents: Sequence[ManifestDocument],
+) -> dict[str, tuple[list[TensorSpec], list[TensorSpec]]]:
     """An ONNX artifact must be readable, and agree with the manifest's inputs/outputs:
-    a published version is immutable, so a broken one would stay the newest for good."""
+    a published version is immutable, so a broken one would stay the newest for good.
+
+    Returns: each ONNX version's tensors as read from its artifact, by ref."""
     problems = []
+    read: dict[str, tuple[list[TensorSpec], list[TensorSpec]]] = {}
     for document in documents:
         spec = document.spec
         if spec.framework != "onnx" or spec.artifact is None:
@@ -299,6 +332,7 @@ def _check_onnx_artifacts(documents: Sequence[ManifestDocument]) -> None:
                 )
             )
             continue
+        read[spec.ref] = (inputs, outputs)
         for declared, found, key in (
             (spec.inputs, inputs, "inputs"),
             (spec.outputs, outputs, "outputs"),
@@ -320,6 +354,7 @@ def _check_onnx_artifacts(documents: Sequence[ManifestDocument]) -> None:
         raise InputError.from_problems(
             problems, "artifacts do not match their manifests; nothing was applied"
         )
+    return read
 
 
 def _reject_duplicates(documents: Sequence[ManifestDocument]) -> None:

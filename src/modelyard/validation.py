@@ -20,6 +20,7 @@ across models, each returning `Problem`s, all of them collected:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from modelyard.catalog.naming import is_conventional_name
-from modelyard.catalog.spec import ModelSpec
+from modelyard.catalog.spec import ModelSpec, range_problems, within_ranges
 from modelyard.errors import Problem, Severity
 from modelyard.placement.fleet import Fleet, Server
 from modelyard.placement.solver import demands_from_specs, place
@@ -103,6 +104,14 @@ def validate_view(
     """
     problems = view.problems()
     is_acyclic = not any(p.code == "cycle" for p in problems)
+    out_of_range = _out_of_range(view.specs)
+    problems += out_of_range
+    if out_of_range:
+        # Versions stored before their ranges were checked: their numbers are moved to
+        # the nearest bound for the checks below, so that one cannot overflow them all.
+        view = dataclasses.replace(
+            view, specs={ref: within_ranges(spec) for ref, spec in view.specs.items()}
+        )
     specs = view.specs
     problems += list(_naming(specs))
     problems += list(_deprecated(view))
@@ -133,6 +142,28 @@ def validate_view(
     return ValidationReport(problems=problems, models=len(specs), strict=strict, needs=needs)
 
 
+def _out_of_range(specs: dict[str, ModelSpec]) -> list[Problem]:
+    """Numbers outside their documented range, and examples that do not fit their
+    tensor, in versions registered before registration checked them."""
+    return [
+        Problem(
+            Severity.ERROR,
+            "out-of-range",
+            f"{reason}; this version was registered before modelyard checked that, so "
+            "register a new version that fixes it"
+            + (
+                " (until then capacity and reports count the nearest bound)"
+                if field.startswith(("resource_requirements.", "sla_requirements."))
+                else ""
+            ),
+            model=ref,
+            field=field,
+        )
+        for ref, spec in specs.items()
+        for field, reason in range_problems(spec)
+    ]
+
+
 def catalog_needs(specs: Any) -> dict[str, Any]:
     """Totals and largest single instance per resource (instances counted)."""
     totals = {"gpu_memory_mb": 0, "memory_mb": 0, "cpu_cores": 0.0, "instances": 0}
@@ -143,7 +174,7 @@ def catalog_needs(specs: Any) -> dict[str, Any]:
     }
     for spec in specs:
         resources = spec.resource_requirements
-        count = resources.instance_count
+        count = spec.declared_instances
         totals["instances"] += count
         for key in ("gpu_memory_mb", "memory_mb", "cpu_cores"):
             value = getattr(resources, key)

@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,9 @@ except AttributeError:  # pragma: no cover - only without libyaml
     _YamlLoader = yaml.SafeLoader
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+# The most one manifest file may hold (README: "Reading manifest files"): far more than
+# a folder of hand-written manifests, and a bound on what one apply reads into memory.
+MANIFEST_MAX_BYTES = 4 * 1024 * 1024
 
 
 class _DuplicateKey(yaml.constructor.ConstructorError):
@@ -106,17 +110,26 @@ class ManifestDocument:
         return f"{self.source}:{self.line}" if self.line else self.source
 
 
-def load_manifests(paths: Sequence[str | Path]) -> list[ManifestDocument]:
+def load_manifests(
+    paths: Sequence[str | Path], *, max_file_bytes: int = MANIFEST_MAX_BYTES
+) -> list[ManifestDocument]:
     """Read every manifest under `paths` (files or folders, recursively).
+
+    Only regular files are read (a link to one counts), each of at most
+    `max_file_bytes`; a device, pipe or socket is refused as such (see
+    `read_manifest_bytes`).
 
     Raises:
         InputError: listing every problem found, each with file, line and field.
     """
     documents: list[ManifestDocument] = []
     problems: list[Problem] = []
-    files = list(dict.fromkeys(p.resolve() for p in _manifest_files(paths, problems)))
-    for file in files:
-        docs, file_problems = _load_file(file)
+    # Each file once (resolved), named by the first path that led to it.
+    files: dict[Path, Path] = {}
+    for found in _manifest_files(paths, problems):
+        files.setdefault(found.resolve(), found)
+    for file, given in files.items():
+        docs, file_problems = _load_file(file, max_file_bytes, given)
         documents += docs
         problems += file_problems
     if not files and not problems:
@@ -183,6 +196,17 @@ def _manifest_files(paths: Sequence[str | Path], problems: list[Problem]) -> Ite
                     if n.lower().endswith(MANIFEST_SUFFIXES) and not n.startswith(".")
                 ]
             yield from sorted(found)
+        elif _is_special(path):
+            problems.append(
+                _problem(
+                    str(path),
+                    None,
+                    None,
+                    f"{_file_kind(path.stat().st_mode)}, not a regular file; only regular "
+                    "files are read as manifests",
+                    "not-a-file",
+                )
+            )
         elif path.is_file():
             if path.suffix.lower() not in MANIFEST_SUFFIXES:
                 problems.append(
@@ -196,11 +220,99 @@ def _manifest_files(paths: Sequence[str | Path], problems: list[Problem]) -> Ite
                 )
             else:
                 yield path
+        elif path.is_symlink():
+            problems.append(
+                _problem(
+                    str(path),
+                    None,
+                    None,
+                    "a symbolic link to nothing (its target is missing)",
+                    "not-found",
+                )
+            )
         else:
             problems.append(_problem(str(path), None, None, "no such file or folder", "not-found"))
 
 
-def _load_file(path: Path) -> tuple[list[ManifestDocument], list[Problem]]:
+def _is_special(path: Path) -> bool:
+    """Something at `path` that is neither a regular file nor a folder (a device, a pipe,
+    a socket), so that it is refused as such, not as missing."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "not a regular file"
+
+
+def read_manifest_bytes(path: Path, max_bytes: int = MANIFEST_MAX_BYTES) -> bytes:
+    """The bytes of the regular file at `path` (a link to one is followed), at most
+    `max_bytes` of them.
+
+    Anything else is refused before it is read: a device would never end (/dev/zero),
+    a pipe would block apply for ever. The file is checked by `stat` before it is
+    opened (opening some devices acts on them), opened without blocking and checked
+    again on the open file (it may have been swapped in between), and read no further
+    than the cap, whatever its size claimed.
+
+    Raises:
+        ManifestUnreadable: the reason, in words that name what is there.
+    """
+    try:
+        before = os.stat(path)
+    except OSError as exc:
+        raise ManifestUnreadable(f"cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(before.st_mode):
+        raise ManifestUnreadable(
+            f"{_file_kind(before.st_mode)}, not a regular file; only regular files are "
+            "read as manifests"
+        )
+    if before.st_size > max_bytes:
+        raise ManifestUnreadable(_too_large(before.st_size, max_bytes))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ManifestUnreadable(f"cannot read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        opened = os.fstat(handle.fileno())
+        if not stat.S_ISREG(opened.st_mode):
+            raise ManifestUnreadable(
+                f"{_file_kind(opened.st_mode)}, not a regular file (it changed while being "
+                "opened); only regular files are read as manifests"
+            )
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ManifestUnreadable(_too_large(len(data), max_bytes))
+    return data
+
+
+def _too_large(size: int, max_bytes: int) -> str:
+    return (
+        f"{size:,} bytes is larger than the {max_bytes:,} bytes a manifest file may hold; "
+        "split it into several files"
+    )
+
+
+class ManifestUnreadable(ValueError):
+    """A manifest path that is not read: not a regular file, too large, or unreadable."""
+
+
+def _load_file(
+    path: Path, max_bytes: int, given: Path | None = None
+) -> tuple[list[ManifestDocument], list[Problem]]:
     source = str(path)
     if not is_utf8_path(path):
         return [], [
@@ -214,15 +326,20 @@ def _load_file(path: Path) -> tuple[list[ManifestDocument], list[Problem]]:
             )
         ]
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_manifest_bytes(path, max_bytes).decode("utf-8")
     except UnicodeDecodeError as exc:
         return [], [
             _problem(
                 source, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})", "encoding"
             )
         ]
-    except OSError as exc:
-        return [], [_problem(source, None, None, f"cannot read: {exc.strerror}", "unreadable")]
+    except ManifestUnreadable as exc:
+        shown = source
+        if given is not None and given.is_symlink():
+            shown = f"{_show_path(given)} (a link to {source})"
+        return [], [_problem(shown, None, None, str(exc), "unreadable")]
+    # read_text() turned \r\n into \n; keep what the YAML and JSON readers saw.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _parse_text(text, source, is_json=path.suffix.lower() == ".json", base_dir=path.parent)
 
 

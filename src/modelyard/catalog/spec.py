@@ -10,6 +10,8 @@ import hashlib
 import json
 import math
 import re
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any, Literal
@@ -62,6 +64,18 @@ class ItemError(ValueError):
 
 JSON_DATA_MAX_VALUES = 2_000_000
 DIM_MAX = 2**63 - 1
+
+# The documented range of every number in a manifest (README: "Manifest limits"). Triton
+# holds counts and sizes in 32- and 64-bit integers; these maxima are far above any real
+# model yet far below where sums over a catalog of 50,000 models, or their conversion to
+# floats for reports, could overflow.
+MEMORY_MB_MAX = 16 * 1024 * 1024  # 16 TiB of host memory for one instance
+GPU_MEMORY_MB_MAX = 1024 * 1024  # 1 TiB on one GPU for one instance
+CPU_CORES_MAX = 4096
+MAX_BATCH_SIZE_MAX = 1_000_000
+INSTANCE_COUNT_MAX = 1024
+REPLICAS_MAX = 64
+TRITON_VERSION_MAX = 999_999_999
 # Far deeper than any ModelConfig or tensor example, far below the limits of pydantic's
 # and protobuf's serialisers (which fail with errors of their own above them).
 JSON_DATA_MAX_DEPTH = 64
@@ -164,11 +178,11 @@ class Dependency:
 class Resources(_Strict):
     """What one instance of the model needs (the seed's `resource_requirements`)."""
 
-    memory_mb: Annotated[int, Field(gt=0)] = 2048
-    gpu_memory_mb: Annotated[int, Field(ge=0)] = 4096
-    cpu_cores: Annotated[float, Field(gt=0, le=4096, allow_inf_nan=False)] = 2
-    max_batch_size: Annotated[int, Field(ge=0, le=1_000_000)] = 32
-    instance_count: Annotated[int, Field(ge=1, le=1024)] = 1
+    memory_mb: Annotated[int, Field(gt=0, le=MEMORY_MB_MAX)] = 2048
+    gpu_memory_mb: Annotated[int, Field(ge=0, le=GPU_MEMORY_MB_MAX)] = 4096
+    cpu_cores: Annotated[float, Field(gt=0, le=CPU_CORES_MAX, allow_inf_nan=False)] = 2
+    max_batch_size: Annotated[int, Field(ge=0, le=MAX_BATCH_SIZE_MAX)] = 32
+    instance_count: Annotated[int, Field(ge=1, le=INSTANCE_COUNT_MAX)] = 1
 
 
 class Sla(_Strict):
@@ -190,9 +204,14 @@ class TensorSpec(_Strict):
 
     @field_validator("example")
     @classmethod
-    def _check_example(cls, value: list[Any] | None) -> list[Any] | None:
+    def _check_example(cls, value: list[Any] | None, info: ValidationInfo) -> list[Any] | None:
         if value is not None:
             check_json_data(value)
+            data_type, dims = info.data.get("data_type"), info.data.get("dims")
+            if data_type is not None and dims is not None:  # else those fields' own errors
+                problem = example_problem(value, data_type, dims)
+                if problem:
+                    raise ValueError(problem)
         return value
 
     @field_validator("name")
@@ -223,6 +242,77 @@ class TensorSpec(_Strict):
                     f"dims must be at most {DIM_MAX} (Triton's dims are 64-bit integers), got {dim}"
                 )
         return value
+
+
+# The values Triton's JSON inference protocol accepts in a tensor of each data type.
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "INT8": (-(2**7), 2**7 - 1),
+    "INT16": (-(2**15), 2**15 - 1),
+    "INT32": (-(2**31), 2**31 - 1),
+    "INT64": (-(2**63), 2**63 - 1),
+    "UINT8": (0, 2**8 - 1),
+    "UINT16": (0, 2**16 - 1),
+    "UINT32": (0, 2**32 - 1),
+    "UINT64": (0, 2**64 - 1),
+}
+_FLOAT_MAX: dict[str, float] = {
+    "FP16": 65504.0,
+    "BF16": 3.3895313892515355e38,
+    "FP32": 3.4028234663852886e38,
+    "FP64": sys.float_info.max,
+}
+
+
+def example_problem(example: Sequence[Any], data_type: str, dims: Sequence[int]) -> str | None:
+    """Why `example` cannot be one request's (batch of one) flattened values of a tensor
+    of `data_type` and `dims`, or None. The smoke test after a deploy sends exactly these
+    values (triton/inputs.py), so a wrong count or type would fail every deploy."""
+    fixed = 1
+    for dim in dims:
+        if dim > 0:
+            fixed *= dim
+            if fixed > len(example):
+                break  # enough to know; dims may be huge
+    is_variable = any(dim < 0 for dim in dims)
+    count = len(example)
+    if is_variable and (count == 0 or count % fixed):
+        return (
+            f"{count} values for dims {list(dims)}: a variable dimension (-1) takes a "
+            f"positive multiple of {fixed} values (the product of the fixed dims); give "
+            "one request's values, flattened"
+        )
+    if not is_variable and count != fixed:
+        expected = "1 value" if fixed == 1 else f"{fixed} values"
+        return (
+            f"{count} values for dims {list(dims)}, which hold {expected} (one request, "
+            "flattened, without the batch dimension); give exactly that many"
+        )
+    for index, value in enumerate(example):
+        reason = _value_problem(value, data_type)
+        if reason:
+            return f"[{index}]: {reason}"
+    return None
+
+
+def _value_problem(value: Any, data_type: str) -> str | None:
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    if data_type == "BOOL":
+        return None if isinstance(value, bool) else f"{shown} is not true or false (BOOL)"
+    if data_type == "STRING":
+        return None if isinstance(value, str) else f"{shown} is not a string (STRING); quote it"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{shown} is not a number ({data_type})"
+    if data_type in _INT_RANGES:
+        low, high = _INT_RANGES[data_type]
+        if not isinstance(value, int):
+            return f"{shown} is not an integer ({data_type})"
+        if not low <= value <= high:
+            return f"{shown} is outside {data_type}'s range {low}..{high}"
+        return None
+    limit = _FLOAT_MAX[data_type]
+    if abs(value) > limit:
+        return f"{shown} is outside {data_type}'s range (at most {limit:g} in magnitude)"
+    return None
 
 
 class EnsembleStep(_Strict):
@@ -261,7 +351,7 @@ class PlacementSpec(_Strict):
     (>= 0.999 asks for two replicas on different servers); `requires` must match the
     labels of a server (e.g. `{gpu: a100}`)."""
 
-    replicas: Annotated[int, Field(ge=1, le=64)] | None = None
+    replicas: Annotated[int, Field(ge=1, le=REPLICAS_MAX)] | None = None
     requires: dict[str, str] = Field(default_factory=dict)
 
 
@@ -296,7 +386,7 @@ class ModelSpec(_Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     placement: PlacementSpec = Field(default_factory=PlacementSpec)
     # The Triton version folder; by default the catalog gives the next free integer.
-    triton_version: Annotated[int, Field(ge=1, le=999_999_999)] | None = None
+    triton_version: Annotated[int, Field(ge=1, le=TRITON_VERSION_MAX)] | None = None
     ensemble: Ensemble | None = None
     triton: dict[str, Any] = Field(default_factory=dict)
 
@@ -394,6 +484,9 @@ class ModelSpec(_Strict):
     @classmethod
     def _check_triton(cls, value: dict[str, Any]) -> dict[str, Any]:
         check_json_data(value)
+        problem = instance_group_problem(value.get("instance_group"))
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("artifact_sha256")
@@ -452,6 +545,19 @@ class ModelSpec(_Strict):
         return Version.parse(self.version)
 
     @cached_property
+    def declared_instances(self) -> int:
+        """The instances of one replica: those of `triton.instance_group` when the block
+        sets it (what Triton is given; a group's `count` times its listed `gpus`), else
+        `resource_requirements.instance_count`. Placement and capacity count these
+        (at most INSTANCE_COUNT_MAX)."""
+        counted = _instance_group_total(self.triton.get("instance_group"))
+        if counted is None:
+            return self.resource_requirements.instance_count
+        # Registration refuses more; a version stored before that is reported by
+        # `range_problems` and counted at the maximum meanwhile.
+        return min(counted, INSTANCE_COUNT_MAX)
+
+    @cached_property
     def parsed_dependencies(self) -> tuple[Dependency, ...]:
         return tuple(Dependency.parse(text) for text in self.dependencies)
 
@@ -480,6 +586,181 @@ class ModelSpec(_Strict):
         the rule itself needs a migration that recomputes the stored digests.
         """
         return hashlib.sha256(canonical_json(self.content()).encode()).hexdigest()
+
+
+def _as_count(value: Any) -> int | None:
+    """A count as protobuf's JSON mapping reads one (an integer, or its digits quoted)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 30:
+        return int(value)
+    return None
+
+
+def _instance_group_total(groups: Any) -> int | None:
+    """Instances declared by a `triton.instance_group` value (None: it declares none).
+
+    Triton gives a group without `count` (or a count below 1) one instance per listed
+    GPU, and a KIND_GPU group without `gpus` one per GPU of the server: modelyard places
+    all instances of a replica on one GPU, so such a group counts as one per listed GPU.
+    """
+    if not isinstance(groups, list) or not groups:
+        return None
+    total = 0
+    for group in groups:
+        if not isinstance(group, dict):
+            continue  # not a ModelConfig; the registry's protobuf check says so
+        count = _as_count(group.get("count"))
+        gpus = group.get("gpus")
+        per_gpu = max(count or 1, 1)
+        total += per_gpu * (len(gpus) if isinstance(gpus, list) and gpus else 1)
+    return total
+
+
+def instance_group_problem(groups: Any) -> str | None:
+    """Why a `triton.instance_group` value declares too many instances, or None."""
+    if not isinstance(groups, list):
+        return None
+    for index, group in enumerate(groups):
+        count = _as_count(group.get("count")) if isinstance(group, dict) else None
+        if count is not None and count > INSTANCE_COUNT_MAX:
+            return (
+                f"instance_group[{index}].count: {count} instances is more than "
+                f"{INSTANCE_COUNT_MAX}, the most one model may declare; give a smaller count "
+                "(placement reserves memory and cores for each instance)"
+            )
+    total = _instance_group_total(groups)
+    if total is not None and total > INSTANCE_COUNT_MAX:
+        return (
+            f"instance_group: {total} instances in all (counts times listed gpus) is more "
+            f"than {INSTANCE_COUNT_MAX}, the most one model may declare; declare fewer"
+        )
+    return None
+
+
+def _bounds(model: type[BaseModel]) -> dict[str, tuple[float | None, float | None, bool, bool]]:
+    """Per numeric field of `model`: (low, high, low is exclusive, high is exclusive)."""
+    out = {}
+    for name, info in model.model_fields.items():
+        low = high = None
+        low_open = high_open = False
+        for item in info.metadata:  # annotated_types' Gt, Ge, Lt, Le from Field(...)
+            if getattr(item, "gt", None) is not None:
+                low, low_open = item.gt, True
+            elif getattr(item, "ge", None) is not None:
+                low = item.ge
+            if getattr(item, "lt", None) is not None:
+                high, high_open = item.lt, True
+            elif getattr(item, "le", None) is not None:
+                high = item.le
+        if low is not None or high is not None:
+            out[name] = (low, high, low_open, high_open)
+    return out
+
+
+_RANGED: tuple[tuple[str, type[BaseModel]], ...] = (
+    ("resource_requirements", Resources),
+    ("sla_requirements", Sla),
+)
+_BOUNDS = {model: _bounds(model) for _, model in _RANGED}
+
+
+def range_problems(spec: ModelSpec, *, examples: bool = True) -> list[tuple[str, str]]:
+    """(field, reason) for every number of `spec` outside its documented range.
+
+    Registration refuses such values; this finds them in versions a catalog already
+    holds (registered before the ranges existed), which `trusted_spec` does not check,
+    so that validation, reports and compiles report that version instead of failing on
+    it (an integer of 400 digits overflows every float conversion). With `examples`,
+    tensor examples that do not fit their dims and data type count too.
+    """
+    found: list[tuple[str, str]] = []
+    for prefix, model in _RANGED:
+        values = getattr(spec, prefix)
+        for name, (low, high, low_open, high_open) in _BOUNDS[model].items():
+            value = getattr(values, name, None)
+            reason = _range_reason(value, low, high, low_open, high_open)
+            if reason:
+                found.append((f"{prefix}.{name}", reason))
+    for field, value, low, high in (
+        ("triton_version", spec.triton_version, 1, TRITON_VERSION_MAX),
+        ("placement.replicas", spec.placement.replicas, 1, REPLICAS_MAX),
+    ):
+        reason = None if value is None else _range_reason(value, low, high, False, False)
+        if reason:
+            found.append((field, reason))
+    for key in ("inputs", "outputs"):
+        for index, tensor in enumerate(getattr(spec, key)):
+            bad = [
+                d for d in tensor.dims if not isinstance(d, int) or d == 0 or d < -1 or d > DIM_MAX
+            ]
+            if bad:
+                found.append(
+                    (f"{key}[{index}].dims", f"{_short(bad[0])} is not -1 or 1..{DIM_MAX}")
+                )
+            elif examples and tensor.example is not None:
+                problem = example_problem(tensor.example, tensor.data_type, tensor.dims)
+                if problem:
+                    found.append((f"{key}[{index}].example", problem))
+    problem = instance_group_problem(spec.triton.get("instance_group"))
+    if problem:
+        found.append(("triton", problem))
+    return found
+
+
+def within_ranges(spec: ModelSpec) -> ModelSpec:
+    """`spec` itself when its resource and SLA numbers are in range, else a copy with
+    each offending one moved to the nearest bound (a non-number to its default).
+
+    For computations over a catalog that may hold versions registered before the
+    ranges were checked (capacity sums, placement, reports): `range_problems` reports
+    such a version, and this keeps one value from overflowing everyone's numbers.
+    """
+    updates: dict[str, Any] = {}
+    for prefix, model in _RANGED:
+        values = getattr(spec, prefix)
+        changed: dict[str, Any] = {}
+        for name, (low, high, low_open, high_open) in _BOUNDS[model].items():
+            value = getattr(values, name, None)
+            if _range_reason(value, low, high, low_open, high_open) is None:
+                continue
+            default = model.model_fields[name].default
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or (isinstance(value, float) and math.isnan(value))
+            ):
+                changed[name] = default
+            elif high is not None and value > high:
+                changed[name] = high
+            else:
+                changed[name] = default if low is None or low_open else low
+        if changed:
+            updates[prefix] = values.model_copy(update=changed)
+    return spec.model_copy(update=updates) if updates else spec
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
+def _range_reason(
+    value: Any, low: float | None, high: float | None, low_open: bool, high_open: bool
+) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{_short(value)} is not a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number"
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        lower = "" if low is None else f"{'>' if low_open else '>='} {low:,}"
+        upper = "" if high is None else f"{'<' if high_open else '<='} {high:,}"
+        return f"{_short(value)} is outside the range {' and '.join(filter(None, (lower, upper)))}"
+    return None
 
 
 def canonical_json(data: Any) -> str:

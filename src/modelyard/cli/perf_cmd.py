@@ -140,9 +140,10 @@ def render_perf(report: PerfReport) -> None:
     console = render.console
     subject = report.subject
     console.print(
-        f"[bold]{subject.model_id}@{subject.version}[/] on {subject.target} "
-        f"({subject.url}, Triton model {subject.triton_name} version "
-        f"{subject.triton_version})"
+        f"[bold]{render.safe_markup(subject.model_id)}@{render.safe_markup(subject.version)}[/]"
+        f" on {render.safe_markup(subject.target)} ({render.safe_markup(subject.url)}, Triton "
+        f"model {render.safe_markup(subject.triton_name)} version {subject.triton_version})",
+        markup=True,
     )
     table = Table(title="client-side latency (warm-up excluded)", title_justify="left")
     for column in (
@@ -229,13 +230,17 @@ def render_perf(report: PerfReport) -> None:
                     f"{label}: [{style}]{measured:,.0f} MB[/] measured, {declared:,} MB "
                     f"declared (drift {measured - declared:+,.0f} MB)"
                 )
-        console.print(f"per instance ({memory.instances} instance(s)): " + "; ".join(parts))
+        console.print(
+            f"per instance ({memory.instances} instance(s)): " + "; ".join(parts), markup=True
+        )
     for note in report.notes:
-        console.print(f"[cyan]note[/] {note}")
+        console.print(f"[cyan]note[/] {render.safe_markup(note)}", markup=True)
     for check in report.checks:
         mark = "[green]PASS[/]" if check.passed else "[bold red]FAIL[/]"
-        console.print(f"{mark} {check.describe()}")
-    console.print("SLA met" if report.passed else "[bold red]SLA not met[/] (exit code 1)")
+        console.print(f"{mark} {render.safe_markup(check.describe())}", markup=True)
+    console.print(
+        "SLA met" if report.passed else "[bold red]SLA not met[/] (exit code 1)", markup=True
+    )
 
 
 __all__ = ["parse_concurrency", "parse_duration_s", "perf", "render_perf"]

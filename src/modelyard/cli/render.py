@@ -1,15 +1,32 @@
-"""Rich renderers for the CLI. Each takes library results and draws them; no logic here."""
+"""Rich renderers for the CLI. Each takes library results and draws them; no logic here.
+
+Catalog strings (descriptions, names, teams, labels, error messages quoting them) come
+from whoever registered a model, so nothing read from the catalog is ever interpreted by
+the terminal or by Rich:
+
+- both consoles have Rich markup and emoji codes off, so a description such as
+  `[link=https://evil.example]...` or `[/]` is printed as written (markup that this
+  package writes itself is passed with `markup=True`, its values through `safe_markup`);
+- every control character but newline and tab (C0, DEL, C1, and the bidirectional
+  overrides of "Trojan Source") becomes a visible escape such as `\x1b` (`safe`), in
+  every string and every rendered segment, so `ESC]0;...` cannot set the terminal title;
+- `print_text` and `print_json` (raw output for pipes) get the same treatment.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType
 from rich.live import Live
+from rich.markup import escape
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -33,19 +50,75 @@ from modelyard.store.history import DeploymentRecord
 from modelyard.store.store import AliasRecord
 from modelyard.validation import ValidationReport
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# C0 controls but tab and newline, DEL, C1 controls (8-bit CSI/OSC: \x9b, \x9d), and the
+# bidirectional embeddings, overrides and isolates that reorder what a reader sees.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def safe(value: object) -> str:
+    """`value` as text a terminal only displays: each control character (ESC, CR,
+    backspace, C1, bidi overrides; not newline or tab) written as a visible escape."""
+    text = str(value)
+    return _CONTROL.sub(_visible, text) if _CONTROL.search(text) else text
+
+
+def safe_markup(value: object) -> str:
+    """`safe(value)` with Rich markup escaped, to interpolate into a string printed
+    with `markup=True`."""
+    return escape(safe(value))
+
+
+class SafeConsole(Console):
+    """A Console that never lets a control character through: strings are cleaned
+    before layout (so widths stay right), and every rendered segment again (a `Text`
+    built from catalog data anywhere in the CLI), leaving Rich's own control segments
+    (cursor moves of a live display) alone. Markup and emoji codes are off by default."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("markup", False)
+        kwargs.setdefault("emoji", False)
+        kwargs.setdefault("highlight", False)
+        super().__init__(**kwargs)
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(safe(text), **kwargs)
+
+    def render(
+        self, renderable: RenderableType, options: ConsoleOptions | None = None
+    ) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
+            if segment.control is None and _CONTROL.search(segment.text):
+                yield Segment(safe(segment.text), segment.style)
+            else:
+                yield segment
+
+
+console = SafeConsole()
+err_console = SafeConsole(stderr=True)
 
 _SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
+# What json.dumps(ensure_ascii=False) leaves raw that a terminal may act on: C1 controls
+# and bidi overrides (it escapes C0 itself). Only inside strings, where \uXXXX means the same.
+_JSON_RAW_CONTROL = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    text = json.dumps(data, indent=2, default=str, ensure_ascii=False)
+    text = _JSON_RAW_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    sys.stdout.write(text + "\n")
 
 
 def print_text(text: str) -> None:
-    """Raw text (DOT, Mermaid, SVG) to stdout, untouched by Rich's markup and wrapping."""
-    sys.stdout.write(text)
+    """Raw text (DOT, Mermaid, SVG) to stdout, untouched by Rich's markup and wrapping;
+    control characters written as visible escapes, as everywhere (see `safe`)."""
+    sys.stdout.write(safe(text))
 
 
 def render_error(error: ModelyardError, as_json: bool) -> None:
@@ -53,13 +126,13 @@ def render_error(error: ModelyardError, as_json: bool) -> None:
         print_json(error.to_dict())
         return
     # soft_wrap: one error is one line (or the problem list), whatever the terminal width.
-    err_console.print(Text("error: ", style="bold red") + Text(error.message), soft_wrap=True)
+    err_console.print(Text("error: ", style="bold red") + Text(safe(error.message)), soft_wrap=True)
 
 
 def render_apply(result: ApplyResult) -> None:
     verb = "would register" if result.dry_run else "registered"
     for ref in result.created:
-        console.print(Text("+ ", style="green") + Text(ref))
+        console.print(Text("+ ", style="green") + Text(safe(ref)))
     console.print(f"{verb} {len(result.created)} new version(s); {len(result.unchanged)} unchanged")
 
 
@@ -112,7 +185,7 @@ def render_models(specs: list[ModelSpec], statuses: dict[str, VersionStatus]) ->
 
 def render_show(result: ShowResult) -> None:
     spec = result.spec
-    tree = Tree(Text(spec.ref, style="bold"))
+    tree = Tree(Text(safe(spec.ref), style="bold"))
     tree.add(f"type {spec.model_type}, framework {spec.framework}, team {spec.owner_team}")
     if spec.description:
         tree.add(spec.description)
@@ -147,7 +220,8 @@ def render_show(result: ShowResult) -> None:
     r = spec.resource_requirements
     tree.add(
         f"resources: {r.memory_mb:,} MB memory, {r.gpu_memory_mb:,} MB GPU memory, "
-        f"{r.cpu_cores:g} CPU cores, max batch {r.max_batch_size}, {r.instance_count} instance(s)"
+        f"{r.cpu_cores:g} CPU cores, max batch {r.max_batch_size}, "
+        f"{spec.declared_instances} instance(s)"
     )
     s = spec.sla_requirements
     tree.add(
@@ -209,7 +283,7 @@ def render_compile(result: CompileResult) -> None:
             f"  {model.triton_name}  ({model.model_id}; versions {versions})", soft_wrap=True
         )
     for model_id, reason in result.plan.skipped.items():
-        console.print(Text(f"  skipped {model_id}: {reason}", style="yellow"), soft_wrap=True)
+        console.print(Text(safe(f"  skipped {model_id}: {reason}"), style="yellow"), soft_wrap=True)
     diff = result.diff
     for label, paths, style in (
         ("+", diff.added, "green"),
@@ -217,7 +291,7 @@ def render_compile(result: CompileResult) -> None:
         ("-", diff.removed, "red"),
     ):
         for path in paths:
-            console.print(Text(f"{label} {path}", style=style))
+            console.print(Text(safe(f"{label} {path}"), style=style))
     if result.checked:
         console.print(
             "up to date"
@@ -247,11 +321,11 @@ def render_serving(serving: LocalServing) -> None:
         soft_wrap=True,
     )
     for name in serving.loaded:
-        console.print(Text(f"  READY {name}", style="green"))
+        console.print(Text(safe(f"  READY {name}"), style="green"))
     for name, reason in serving.failed.items():
-        console.print(Text(f"  FAILED {name}: {reason}", style="red"), soft_wrap=True)
+        console.print(Text(safe(f"  FAILED {name}: {reason}"), style="red"), soft_wrap=True)
     for model_id, reason in serving.compiled.plan.skipped.items():
-        console.print(Text(f"  skipped {model_id}: {reason}", style="yellow"), soft_wrap=True)
+        console.print(Text(safe(f"  skipped {model_id}: {reason}"), style="yellow"), soft_wrap=True)
     console.print("Ctrl-C stops the server.")
 
 
@@ -259,13 +333,13 @@ def render_tree(root: TreeNode) -> None:
     def add(branch: Tree, node: TreeNode) -> None:
         for child in node.children:
             label = Text(
-                child.name + ("/" if child.is_dir else ""),
+                safe(child.name + ("/" if child.is_dir else "")),
                 style="bold blue" if child.is_dir else "",
             )
             label.append(f"  {human_size(child.size_bytes)}", style="dim")
             add(branch.add(label), child)
 
-    top = Tree(Text(f"{root.name}/  {human_size(root.size_bytes)}", style="bold"))
+    top = Tree(Text(safe(f"{root.name}/  {human_size(root.size_bytes)}"), style="bold"))
     add(top, root)
     console.print(top)
 
@@ -408,7 +482,10 @@ def render_status(status: StatusResult) -> None:
     console.print("in sync" if status.in_sync else f"{len(status.drift)} model(s) drifted")
     if status.failed_models:
         console.print(
-            Text("failed in the last deployment: " + ", ".join(status.failed_models), style="red")
+            Text(
+                safe("failed in the last deployment: " + ", ".join(status.failed_models)),
+                style="red",
+            )
         )
 
 
@@ -438,13 +515,13 @@ def render_placement(placement: Placement) -> None:
         console.print(table)
     console.print(f"{placement.gpus_used} GPU(s) used; lower bound {placement.lower_bound_gpus}")
     for shortfall in placement.unplaced:
-        console.print(Text(f"does not fit: {shortfall}", style="bold red"), soft_wrap=True)
+        console.print(Text(safe(f"does not fit: {shortfall}"), style="bold red"), soft_wrap=True)
 
 
 def render_problems(problems: list[Problem]) -> None:
     for problem in problems:
         label = Text(f"{problem.severity}: ", style=_SEVERITY_STYLE[problem.severity])
-        console.print(label + Text(str(problem)), soft_wrap=True)
+        console.print(label + Text(safe(problem)), soft_wrap=True)
 
 
 def render_validation(report: ValidationReport) -> None:

@@ -118,7 +118,8 @@ def server(
     if open_access:
         render.err_console.print(
             "[yellow]warning:[/] no API token in the catalog: every request "
-            "is admin until one is created (`modelyard token create`)"
+            "is admin until one is created (`modelyard token create`)",
+            markup=True,
         )
     elif no_valid_token:
         render.err_console.print(

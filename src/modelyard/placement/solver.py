@@ -20,7 +20,9 @@ Rules
   `instance_count` instances on ONE GPU of that server when the model needs GPU memory
   (`instance_count * gpu_memory_mb` free on that GPU) and always takes
   `instance_count * memory_mb` host memory and `instance_count * cpu_cores` cores of the
-  server. A model with `gpu_memory_mb == 0` runs on the CPU (KIND_CPU).
+  server. A model with `gpu_memory_mb == 0` runs on the CPU (KIND_CPU). The instance
+  count is `ModelSpec.declared_instances`: the `triton.instance_group` counts when the
+  manifest's `triton` block sets them (that is what Triton is given), else `instance_count`.
 - **Hard constraints**: GPU memory per GPU; host memory and CPU cores per server; the
   model's `requires` labels are all among the server's labels; isolation: a server or GPU
   with `dedicated_to` admits only models whose domain or team it names. Models of a
@@ -178,7 +180,7 @@ def demands_from_specs(specs: Mapping[str, ModelSpec]) -> list[Demand]:
                 domain=spec.domain,
                 team=spec.owner_team,
                 replicas=replicas[spec.ref],
-                instance_count=resources.instance_count,
+                instance_count=spec.declared_instances,
                 gpu_memory_mb=resources.gpu_memory_mb,
                 memory_mb=resources.memory_mb,
                 cpu_cores=float(resources.cpu_cores),

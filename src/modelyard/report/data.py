@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from modelyard.catalog.spec import ModelSpec
+from modelyard.catalog.spec import ModelSpec, within_ranges
 from modelyard.graph.resolve import VersionEntry
 from modelyard.placement.fleet import Fleet
 
@@ -42,7 +42,11 @@ def build_report(
     marked: Sequence[VersionEntry] = (),
 ) -> CatalogReport:
     """The report of a selection's `specs`; `marked` is `CatalogView.marked_versions()`."""
-    listed = sorted(specs, key=lambda s: (s.domain, s.name, s.parsed_version))
+    # Versions stored before their numbers' ranges were checked count the nearest bound
+    # (validate reports them), so that one cannot overflow every total.
+    listed = sorted(
+        (within_ranges(spec) for spec in specs), key=lambda s: (s.domain, s.name, s.parsed_version)
+    )
     # Built here from the specs: validating (copying) 10,000 rows would add nothing.
     return CatalogReport.model_construct(
         structure=structure_by_domain(listed, marked),
@@ -92,7 +96,7 @@ def structure_by_domain(
 
 
 def _instances(spec: ModelSpec) -> int:
-    return spec.resource_requirements.instance_count
+    return spec.declared_instances
 
 
 def resource_usage(specs: list[ModelSpec], fleet: Fleet | None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from google.protobuf import json_format
 
 from modelyard.catalog.manifest import ArtifactUnreadable, artifact_digest
 from modelyard.catalog.ref import split_ref
-from modelyard.catalog.spec import ModelSpec, TensorSpec
+from modelyard.catalog.spec import ModelSpec, TensorSpec, range_problems
 from modelyard.errors import Problem, Severity
 from modelyard.triton.config import (
     MODEL_FILES,
@@ -226,6 +226,14 @@ def _compile_model(
 ) -> CompiledModel:
     newest = refs[-1]
     spec = specs[newest]
+    for ref in refs:
+        out_of_range = range_problems(specs[ref], examples=False)
+        if out_of_range:  # a version registered before the ranges were checked
+            field_name, reason = out_of_range[0]
+            raise ConfigBuildError(
+                f"{ref}: {field_name}: {reason}; it cannot be compiled, so register a new "
+                "version with a value in range"
+            )
     versions = {specs[r].version: triton_versions[r] for r in refs}
     if verify_artifacts:
         for ref in refs:
@@ -282,6 +290,78 @@ def _compile_model(
         files += _version_files(name, triton_versions[ref], version_spec, backend, profile)
     examples = {t.name: list(t.example) for t in spec.inputs if t.example is not None}
     return CompiledModel(name, spec.id, versions, config, files, examples)
+
+
+def check_new_version(
+    spec: ModelSpec,
+    tensors: tuple[list[TensorSpec], list[TensorSpec]] | None = None,
+) -> list[tuple[str, str]]:
+    """(field, reason) for each rule of Triton's that the config `spec` compiles to breaks,
+    judged on that config alone: what registration refuses, since a published version
+    can never be fixed and a broken one would fail every compile and validate after it.
+
+    The config is built as compile builds it, in the production profile (an ensemble's
+    steps stand in for their compiled models under their default names), from a spec
+    that passed the manifest's validation (its numbers are in range). The checks that
+    need other models' configs (how ensemble steps connect) stay with compile and
+    validate.
+
+    Args:
+        tensors: an ONNX artifact's inputs and outputs, when the caller has read them
+            already; otherwise they are read from the artifact (or the manifest's).
+    """
+    reasons: dict[tuple[str, str], None] = {}
+    name = triton_name(spec)
+    try:
+        inputs, outputs = tensors if tensors is not None else _tensors(spec)
+    except (ConfigBuildError, ArtifactError) as exc:
+        return [("artifact", str(exc).removeprefix(f"{spec.ref}: "))]
+    steps = (
+        {step.model: StepTarget(step.model.replace("/", "."), 1) for step in spec.ensemble.steps}
+        if spec.ensemble is not None
+        else None
+    )
+    # The production profile only: the local one differs in what the rules do not judge
+    # (instance kinds, ONNX served by the python backend), and registering 10,000
+    # versions must stay within seconds.
+    profiles: list[Profile] = ["production"]
+    for profile in profiles:
+        try:
+            config = build_model_config(
+                spec,
+                name=name,
+                inputs=inputs,
+                outputs=outputs,
+                profile=profile,
+                triton_versions={spec.version: spec.triton_version or 1},
+                steps=steps,
+            )
+        except (ConfigBuildError, ValueError) as exc:
+            message = str(exc).removeprefix(f"{spec.ref}: ").removeprefix("triton: ")
+            reasons[("triton", message)] = None
+            continue
+        for issue in check_model_config(config, model_name=name):
+            field_name = _manifest_field(spec, issue.field)
+            reasons[(field_name, f"Triton would refuse {name}: {issue.message}")] = None
+    return list(reasons)
+
+
+_GENERATED_FROM = {
+    "input": "inputs",
+    "output": "outputs",
+    "max_batch_size": "resource_requirements.max_batch_size",
+    "backend": "framework",
+    "instance_group": "resource_requirements.instance_count",
+}
+
+
+def _manifest_field(spec: ModelSpec, config_field: str) -> str:
+    """The manifest key a config field comes from: `triton.<field>` when the `triton`
+    block sets that top-level field, else the manifest key it was generated from."""
+    top = config_field.split(".")[0].split("[")[0]
+    if top in spec.triton or top not in _GENERATED_FROM:
+        return f"triton.{config_field}"
+    return _GENERATED_FROM[top] + config_field[len(top) :]
 
 
 def _tensors(spec: ModelSpec) -> tuple[list[TensorSpec], list[TensorSpec]]:

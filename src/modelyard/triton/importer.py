@@ -59,9 +59,11 @@ from tritonclient.grpc import model_config_pb2
 from modelyard.catalog.manifest import (
     ArtifactUnreadable,
     ManifestDocument,
+    ManifestUnreadable,
     artifact_digest,
     format_field,
     is_utf8_path,
+    read_manifest_bytes,
 )
 from modelyard.catalog.naming import check_name, model_id
 from modelyard.catalog.spec import DataType, EnsembleStep, ModelSpec, TensorSpec
@@ -197,7 +199,8 @@ def _find_models(root: Path) -> list[_Model]:
         versions = sorted(
             int(child.name) for child in numbered if _VERSION_FOLDER.fullmatch(child.name)
         )
-        if not config_path.is_file():
+        # Anything named config.pbtxt is read as one (a FIFO or a device is refused there).
+        if not (config_path.exists() or config_path.is_symlink()):
             if versions:
                 raise InputError(
                     f"{folder}: has version folders but no {CONFIG_FILE}; modelyard imports "
@@ -231,8 +234,12 @@ def _find_models(root: Path) -> list[_Model]:
 
 def _read_config(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        # Only a regular file, of at most the manifest cap: a config.pbtxt that is a
+        # FIFO or a link to /dev/zero would hang or exhaust memory.
+        text = read_manifest_bytes(path).decode("utf-8")
+    except ManifestUnreadable as exc:
+        raise InputError(f"{path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
         raise InputError(f"{path}: cannot read: {exc}") from exc
     try:
         return parse_pbtxt(text, str(path))

@@ -887,9 +887,65 @@ def _first_unsafe_char(value: str, *, allow_slash: bool) -> str | None:
     return None
 
 
+def _plain_file_name_issue(field: str, label: str, value: str, inside: str) -> ConfigIssue | None:
+    """`value` must be one file name inside `inside` (no path, no '..', nothing unsafe)."""
+    if "/" in value:
+        return ConfigIssue(
+            field,
+            f"{label} {value!r} is a path, and Triton joins it onto {inside}: it must be a "
+            "plain file name there (no '/', no '..')",
+        )
+    bad = _first_unsafe_char(value, allow_slash=False)
+    if bad is not None:
+        return ConfigIssue(
+            field,
+            f"{label} {value!r} contains an invalid character: '{bad}'; it must be a plain "
+            f"file name inside {inside}",
+        )
+    if value in (".", ".."):
+        return ConfigIssue(
+            field, f"{label} {value!r} is not a file name; it must name a file inside {inside}"
+        )
+    return None
+
+
 def check_file_names(config: model_config_pb2.ModelConfig) -> list[ConfigIssue]:
-    """`default_model_filename`, `runtime` and `backend` must stay inside their directories."""
+    """Every field Triton joins onto a path must stay inside its directory:
+    `default_model_filename` and `cc_model_filenames` (files in the version folder),
+    `model_warmup[].inputs[].input_data_file` (a file in the model's `warmup/` folder),
+    `output[].label_filename` (a file in the model folder), `runtime` and `backend`."""
     issues: list[ConfigIssue] = []
+    for capability, file_name in sorted(config.cc_model_filenames.items()):
+        issue = _plain_file_name_issue(
+            f"cc_model_filenames.{capability}",
+            f"cc_model_filenames[{capability!r}]",
+            str(file_name),
+            "the version folder",
+        )
+        if issue:
+            issues.append(issue)
+    for index, warmup in enumerate(config.model_warmup):
+        for key, data in sorted(warmup.inputs.items()):
+            if data.WhichOneof("input_data_type") != "input_data_file":
+                continue
+            issue = _plain_file_name_issue(
+                f"model_warmup[{index}].inputs.{key}.input_data_file",
+                "warmup input_data_file",
+                str(data.input_data_file),
+                "the model's warmup/ folder",
+            )
+            if issue:
+                issues.append(issue)
+    for index, output in enumerate(config.output):
+        if output.label_filename:
+            issue = _plain_file_name_issue(
+                f"output[{index}].label_filename",
+                "label_filename",
+                str(output.label_filename),
+                "the model folder",
+            )
+            if issue:
+                issues.append(issue)
     backend = str(config.backend)
     # Triton loads <backend-directory>/<backend>/libtriton_<backend>.so (backend_model.cc):
     # a backend name is one folder name, never a path (found by fuzzing import-triton).
