@@ -15,7 +15,8 @@ from modelyard.catalog.spec import ModelSpec
 from modelyard.registry import apply_documents
 from modelyard.store import CatalogStore, head_revision
 from modelyard.store.rows import model_versions, models
-from modelyard.store.store import CatalogTransaction, _alembic_config, create_catalog_engine
+from modelyard.store.store import _alembic_config, create_catalog_engine
+from tests.support.catalogs import insert_at_old_revision
 from tests.support.digests import whole_spec_digest
 from tests.support.netflix import NETFLIX_MODELS, NETFLIX_REFS
 
@@ -135,12 +136,7 @@ def test_migration_0006_recomputes_digests_of_the_old_rule(catalog_url: str) -> 
     _set_revision(catalog_url, PREVIOUS_HEAD, down=True)
     engine = create_catalog_engine(catalog_url)
     with engine.connect() as connection:
-        # The columns 0005 had: the ones later migrations add are left out.
-        later = {"triton_name"}
-        rows = CatalogTransaction(connection).version_rows([(s, None) for s in specs])
-        connection.execute(
-            model_versions.insert(), [{k: v for k, v in r.items() if k not in later} for r in rows]
-        )
+        insert_at_old_revision(connection, specs, PREVIOUS_HEAD)
         rows = connection.execute(select(model_versions.c.id, model_versions.c.spec_json)).all()
         old = []
         for pk, spec_json in rows:
@@ -186,7 +182,7 @@ def test_migration_0006_leaves_a_damaged_spec_to_doctor(catalog_url: str) -> Non
     spec = parse_manifest_text(RANKER)[0].spec
     engine = create_catalog_engine(catalog_url)
     with engine.connect() as connection:
-        CatalogTransaction(connection).insert([(spec, None)])
+        insert_at_old_revision(connection, [spec], PREVIOUS_HEAD)
         connection.execute(
             update(model_versions).values(spec_json="{not json", content_digest="a" * 64)
         )

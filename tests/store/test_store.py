@@ -14,7 +14,7 @@ from modelyard import AliasConflict, NotFound, VersionConflict, Workspace, parse
 from modelyard.registry import apply_documents
 from modelyard.store import CatalogStore, head_revision
 from modelyard.store.rows import metadata
-from tests.support.catalogs import requires_sqlite
+from tests.support.catalogs import insert_at_old_revision, requires_sqlite
 
 RANKER = """
 name: ranker
@@ -293,7 +293,7 @@ def _at_revision(url: str, revision: str) -> None:
 
 
 def test_migration_0008_keeps_versions_active_and_downgrades(catalog_url: str) -> None:
-    from modelyard.store.store import CatalogTransaction, create_catalog_engine
+    from modelyard.store.store import create_catalog_engine
 
     # A catalog as 0007 left it, holding two versions.
     _at_revision(catalog_url, "0007_deployment_holder")
@@ -303,13 +303,13 @@ def test_migration_0008_keeps_versions_active_and_downgrades(catalog_url: str) -
     ]
     engine = create_catalog_engine(catalog_url)
     with engine.connect() as connection:
-        CatalogTransaction(connection).insert([(s, None) for s in specs])
+        insert_at_old_revision(connection, specs, "0007_deployment_holder")
         connection.commit()
     engine.dispose()
 
     store = CatalogStore.open(catalog_url)  # migrates to head
     try:
-        assert store.schema_revision() == head_revision() == "0008_version_status"
+        assert store.schema_revision() == head_revision()
         assert [v.status.status for v in store.versions()] == ["active", "active"]
         with store.transaction() as tx:
             tx.mark("shop/ranker", "1.1", "yanked", "broken")

@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from modelyard.catalog.spec import ModelSpec
 from modelyard.store import CatalogStore
 
 SERVER_URL = os.environ.get("MODELYARD_TEST_DB")
@@ -70,3 +73,21 @@ class Catalogs:
         if SERVER_URL:
             self.drop_created()
             self._admin_execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+
+
+# Columns later migrations add to model_versions: a catalog written at an older revision
+# has none of them.
+LATER_VERSION_COLUMNS = {"triton_name": "0010_triton_name"}
+
+
+def insert_at_old_revision(connection: Any, specs: Sequence[ModelSpec], revision: str) -> None:
+    """Register `specs` into a catalog left at `revision` (older than head), writing only
+    the columns that revision had."""
+    from modelyard.store.rows import model_versions
+    from modelyard.store.store import CatalogTransaction
+
+    later = {c for c, added in LATER_VERSION_COLUMNS.items() if added > revision}
+    rows = CatalogTransaction(connection).version_rows([(s, None) for s in specs])
+    connection.execute(
+        model_versions.insert(), [{k: v for k, v in r.items() if k not in later} for r in rows]
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from modelyard import InputError, ValidationFailed, Workspace
+from modelyard import Conflict, InputError, ValidationFailed, Workspace
 from modelyard.cli.app import app
 from modelyard.triton.config import parse_pbtxt, preferred_batch_sizes, queue_delay_us
 from tests.support.netflix import NETFLIX
@@ -245,16 +245,17 @@ def test_unreadable_onnx_is_a_clear_error(workspace: Workspace, tmp_path: Path) 
 
 
 def test_two_models_on_one_triton_name(workspace: Workspace, tmp_path: Path) -> None:
+    """Refused at registration now (compile would fail for every selection holding both);
+    tests/catalog/test_ownership.py covers the other orders."""
     artifact = ARTIFACTS / "user_embedding.onnx"
-    apply_text(
-        workspace,
-        tmp_path,
-        manifest("a", artifact=artifact, extra="triton: {name: same}\n")
-        + manifest("b", artifact=artifact, extra="triton: {name: same}\n"),
-    )
-    with pytest.raises(ValidationFailed, match="compiles to the Triton model 'same', as shop/a"):
-        workspace.compile(tmp_path / "repo")
-    assert not (tmp_path / "repo").exists()
+    with pytest.raises(Conflict, match="compiles to the Triton model 'same', as shop/a"):
+        apply_text(
+            workspace,
+            tmp_path,
+            manifest("a", artifact=artifact, extra="triton: {name: same}\n")
+            + manifest("b", artifact=artifact, extra="triton: {name: same}\n"),
+        )
+    assert workspace.store.summaries() == []
 
 
 def test_triton_block_overrides_generated_fields(workspace: Workspace, tmp_path: Path) -> None:

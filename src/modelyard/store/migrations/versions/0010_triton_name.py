@@ -35,7 +35,10 @@ def upgrade() -> None:
     ).all()
     names = []
     for row_id, domain, name, spec_json in rows:
-        override = (json.loads(spec_json).get("triton") or {}).get("name")
+        try:
+            override = (json.loads(spec_json).get("triton") or {}).get("name")
+        except (ValueError, AttributeError):  # a damaged spec: `doctor` names it
+            override = None
         chosen = override if isinstance(override, str) and override else f"{domain}.{name}"
         names.append({"row_id": row_id, "triton_name": chosen})
     if names:
