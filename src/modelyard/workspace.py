@@ -262,6 +262,7 @@ class Workspace:
 
     rollout_plan = _forward(rollout.rollout_plan)
     confirm_plan = _forward(rollout.confirm_plan)
+    team_deploy_refs = _forward(rollout.team_deploy_refs)
     export_script = _forward(rollout.export_script)
     status = _forward(rollout.status)
     statuses = _forward(rollout.statuses)

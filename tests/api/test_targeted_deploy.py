@@ -4,6 +4,7 @@ and a maintainer names only their own team's models."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -159,3 +160,57 @@ def test_the_deployments_page_has_the_plan_and_its_confirmation(
     page = client.get("/ui/deployments").text
     assert 'id="deploy-form"' in page and 'name="refs"' in page
     assert 'id="plan" hidden' in page and 'id="confirm-deploy"' in page
+
+
+def test_a_maintainers_deploy_never_unloads_or_reloads_another_teams_models(
+    dev: tuple[TestClient, Workspace, FakeTriton], tmp_path: Path
+) -> None:
+    """Issue 18's attack: a maintainer of one team points an alias of their own at a
+    selection without the other team's models and deploys it; the other team's models
+    used to be unloaded. A maintainer's deploy is their team's models, targeted."""
+    client, workspace, fake = dev
+    admin = token(workspace, "platform", "admin")
+    everything = client.post("/api/v1/jobs", headers=admin, json={"target": "dev"})
+    assert finished(client, admin, everything.json()["id"])["state"] == "succeeded"
+    served = dict(fake.ready)
+    assert len(served) == 6
+
+    search = token(workspace, SEARCH)
+    mine = client.put(
+        "/api/v1/models/search/query_understanding/aliases/mine",
+        json={"version": "1.5", "expect": "none"},
+        headers=search,
+    )
+    assert mine.status_code == 200, mine.text
+    job = client.post("/api/v1/jobs", headers=search, json={"target": "dev", "alias": "mine"})
+    assert job.status_code == 202, job.text
+    done = finished(client, search, job.json()["id"])
+    assert done["state"] == "succeeded", done["error"]
+    assert fake.ready == served  # nothing of the recommendation team's was touched
+    assert not [c for c in fake.calls if c[0] == "unload"]
+
+    # A plan that would reload another team's model is refused before anything starts:
+    # a new search model needs user_embedding 1.1, and 1.0 is served.
+    spec = workspace.store.get(USER_EMBEDDING).spec
+    newer = spec.model_dump(mode="json", exclude_defaults=True) | {"version": "1.1"}
+    workspace.apply_text(json.dumps(newer))
+    template = workspace.store.get("search/query_understanding").spec
+    needs = template.model_dump(mode="json", exclude_defaults=True) | {
+        "name": "uses_rec",
+        "version": "1.0",
+        "dependencies": [f"{USER_EMBEDDING}>=1.1"],
+    }
+    workspace.apply_text(json.dumps(needs))
+    refused = client.post(
+        "/api/v1/jobs", headers=search, json={"target": "dev", "refs": ["search/uses_rec"]}
+    )
+    assert refused.status_code == 403, refused.text
+    message = refused.json()["error"]["message"]
+    assert "would reload models of other teams: recommendation.user_embedding" in message
+    assert fake.ready == served
+    # Its owners (or an admin) can.
+    rec = token(workspace, REC)
+    ok = client.post("/api/v1/jobs", headers=rec, json={"target": "dev"})
+    assert ok.status_code == 202, ok.text
+    assert finished(client, rec, ok.json()["id"])["state"] == "succeeded"
+    assert fake.ready["recommendation.user_embedding"] == [2]

@@ -410,7 +410,7 @@ RefsQuery = Annotated[
 @router.get("/plan/rollout", response_model=RolloutPlan, tags=["deployments"])
 def rollout_plan(
     request: Request,
-    _caller: Caller,
+    caller: Caller,
     target: TargetQuery = "local",
     alias: AliasQuery = None,
     ref: RefsQuery = None,
@@ -422,8 +422,14 @@ def rollout_plan(
     how long its loads will take (from the target's earlier deployments).
 
     Its `digest` is what POST /jobs takes as `expect_digest` to deploy this plan only.
+    A maintainer's plan is the one their deploy would run: without `ref`, their team's
+    models of the selection, every other model kept.
     """
-    return _ws(request).rollout_plan(target, alias=alias, refs=ref or None, concurrency=concurrency)
+    ws = _ws(request)
+    refs = ref or None
+    if caller.role != "admin":
+        refs = ws.team_deploy_refs(target, caller.team, alias=alias, refs=refs, check=False)
+    return ws.rollout_plan(target, alias=alias, refs=refs, concurrency=concurrency)
 
 
 def _require_named_models(ws: Workspace, caller: Principal, refs: list[str]) -> None:
@@ -447,13 +453,23 @@ def start_deploy(request: Request, body: schemas.DeployIn, caller: Caller) -> Jo
     """Roll the selection out to the target in the background; follow it at /jobs/{id}.
 
     With `refs`, only those models (which must be the caller's team's, unless an admin
-    calls) and what they need change. With `expect_digest`, 409 unless today's plan is
-    still the one reviewed (GET /plan/rollout). One job per target at a time (409 while
-    one runs).
+    calls) and what they need change. A maintainer's deploy without `refs` is the
+    selection's models of the caller's team, targeted: every other model on the target is
+    kept, and a plan that would reload another team's model is refused (403). With
+    `expect_digest`, 409 unless today's plan is still the one reviewed (GET /plan/rollout).
+    One job per target at a time (409 while one runs).
     """
     state = api_state(request)
     caller.require_deploy(body.target, state.workspace.target(body.target))
     _require_named_models(state.workspace, caller, body.refs)
+    if caller.role != "admin":
+        body = body.model_copy(
+            update={
+                "refs": state.workspace.team_deploy_refs(
+                    body.target, caller.team, alias=body.alias, refs=body.refs or None
+                )
+            }
+        )
     if body.expect_digest is not None:  # say it now, not only in the job
         state.workspace.confirm_plan(
             body.target, body.expect_digest, alias=body.alias, refs=body.refs or None

@@ -17,12 +17,14 @@ from modelyard.deploy.script import rollout_script
 from modelyard.deploy.undeploy import run_undeploy
 from modelyard.errors import (
     Conflict,
+    Forbidden,
     InputError,
     ModelyardError,
     NotFound,
     Problem,
     RolloutFailed,
     Severity,
+    TritonError,
     ValidationFailed,
 )
 from modelyard.ops.build import Build, CompileResult, feasible_placement
@@ -195,6 +197,60 @@ def deploy(
         progress=progress,
         keep_others=bool(refs),
     )
+
+
+def team_deploy_refs(
+    ctx: Context,
+    target: str,
+    team: str,
+    *,
+    alias: str | None = None,
+    refs: Sequence[str] | None = None,
+    check: bool = True,
+) -> list[str]:
+    """What a deploy by `team` (not an admin) may run: the named refs, or without any the
+    selection's models `team` owns, so that it is targeted and every other model on the
+    target is kept. With `check`, refused (Forbidden, naming them) when its plan would
+    reload or unload a model of another team; loading one that is not served yet is
+    allowed (no client of that team is served by it).
+
+    Raises:
+        Forbidden: the plan reloads another team's models.
+        NotFound: the selection holds none of the team's models.
+    """
+    chosen = list(refs or ())
+    if not chosen:
+        view = Build(ctx, alias).view
+        chosen = [ref for ref, spec in view.specs.items() if spec.owner_team == team]
+        chosen = [ref for ref in view.roots if ref in set(chosen)]
+        if not chosen:
+            raise NotFound(
+                f"the selection ({_described(alias, None)}) holds no model of team {team!r}: "
+                "nothing for this team to deploy"
+            )
+    if not check:
+        return chosen
+    try:
+        plan = rollout_plan(ctx, target, alias=alias, refs=chosen)
+    except TritonError:
+        # The server does not answer: the deploy cannot reload anything either, and fails
+        # with the same reason in its job; what it may change is still only `chosen`.
+        return chosen
+    owners = ctx.store.owners(a.model_id for a in plan.changes if a.model_id)
+    others = sorted(
+        f"{a.triton_name} ({owners[a.model_id]})"
+        for a in plan.changes
+        if a.action in ("reload", "unload")
+        and a.model_id is not None
+        and owners.get(a.model_id, team) != team
+    )
+    if others:
+        raise Forbidden(
+            f"deploying {', '.join(chosen)} to {target} would reload models of other teams: "
+            f"{', '.join(others)}; ask those teams or an admin to deploy them first; "
+            "nothing changed"
+        )
+    return chosen
 
 
 def confirm_plan(

@@ -338,6 +338,10 @@ class CatalogStore:
         with self.reader() as tx:
             return tx.versions(model_ids)
 
+    def owners(self, model_ids: Iterable[str]) -> dict[str, str]:
+        with self.reader() as tx:
+            return tx.owners(model_ids)
+
     def get(self, model_id: str, version: str | None = None) -> StoredVersion:
         with self.reader() as tx:
             return tx.get(model_id, version)
