@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelyard import Conflict, Forbidden, Workspace
+from modelyard import Conflict, Forbidden, InputError, Workspace
 from tests.support.netflix import NETFLIX_MODELS
 from tests.support.workspaces import Cli, init_workspace
 
@@ -124,3 +124,33 @@ def test_two_teams_racing_for_new_models_never_both_win(tmp_path: Path, catalog_
 
 def test_netflix_models_keep_their_names(netflix: Workspace) -> None:
     assert netflix.apply([NETFLIX_MODELS]).unchanged
+
+
+def test_an_artifact_inside_modelyards_own_folders_is_refused(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """`artifact: .modelyard/catalog.db` changed with the next write and then failed every
+    compile; what modelyard writes is never an artifact."""
+    assert workspace.root is not None
+    (workspace.root / ".modelyard").mkdir(exist_ok=True)
+    (workspace.root / ".modelyard" / "state.json").write_text("{}")
+    catalog = workspace.store.engine.url.database
+    for artifact in filter(None, [".modelyard/state.json", ".modelyard", catalog]):
+        text = manifest("sneaky", "team_x", extra=f"artifact: {artifact}\n")
+        with pytest.raises(InputError, match="which modelyard itself writes") as refused:
+            workspace.apply_text(text, base_dir=workspace.root)
+        assert refused.value.problems[0].field == "artifact"
+    (workspace.root / "modelyard.yaml").write_text(
+        (workspace.root / "modelyard.yaml").read_text()
+        + "targets:\n  dev: {url: 'http://127.0.0.1:1', repository: repo}\n"
+    )
+    reopened = Workspace.open(workspace.root, db_url=workspace.db_url)
+    try:
+        (workspace.root / ".repo.generations" / "000001").mkdir(parents=True)
+        (workspace.root / ".repo.generations" / "000001" / "m.onnx").write_bytes(b"x")
+        text = manifest("sneaky", "team_x", extra="artifact: .repo.generations/000001/m.onnx\n")
+        with pytest.raises(InputError, match="a target's repository"):
+            reopened.apply_text(text, base_dir=workspace.root)
+        assert reopened.store.summaries() == []
+    finally:
+        reopened.close()

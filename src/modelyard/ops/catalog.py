@@ -15,7 +15,8 @@ from modelyard.catalog.manifest import ManifestDocument, load_manifests, parse_m
 from modelyard.catalog.ref import ModelRef, check_alias_name, check_version, model_id_of
 from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
-from modelyard.errors import Conflict, Forbidden, InputError, NotFound
+from modelyard.config import STATE_DIR
+from modelyard.errors import Conflict, Forbidden, InputError, NotFound, Problem, Severity
 from modelyard.graph.resolve import VersionEntry, VersionIndex, resolve
 from modelyard.ops.context import Context, paused_gc
 from modelyard.registry import ApplyResult, apply_documents
@@ -60,10 +61,12 @@ def apply(
 ) -> ApplyResult:
     """Register every manifest under `paths` in one transaction. A new version naming
     another `owner_team` than its model's is refused unless `transfer_owner` (audited)."""
+    documents = load_manifests(paths)
+    refuse_state_artifacts(ctx, documents)
     with paused_gc():
         return apply_documents(
             ctx.store,
-            load_manifests(paths),
+            documents,
             dry_run=dry_run,
             audit=_apply_audit(ctx.actor),
             transfer_owner=transfer_owner,
@@ -97,6 +100,7 @@ def apply_text(
         raise InputError(f"{source}: no manifest documents (name, version, ...) in the text")
     if owner_team is not None:
         _check_owner(documents, owner_team)
+    refuse_state_artifacts(ctx, documents)
     with paused_gc():
         return apply_documents(
             ctx.store,
@@ -113,8 +117,55 @@ def import_triton(
 ) -> ApplyResult:
     """Register an existing Triton repository's models (see triton/importer.py)."""
     documents = read_triton_repository(Path(root), domain=domain, owner_team=owner_team)
+    refuse_state_artifacts(ctx, documents)
     with paused_gc():
         return apply_documents(ctx.store, documents, dry_run=dry_run, audit=_apply_audit(ctx.actor))
+
+
+def state_paths(ctx: Context) -> list[Path]:
+    """What modelyard itself writes, resolved: the workspace's state folder, a SQLite
+    catalog's files, and each declared target's repository with its generations. An
+    artifact there would change under its registration (or vanish with a pruned
+    generation)."""
+    paths: list[Path] = []
+    if ctx.root is not None:
+        paths.append((ctx.root / STATE_DIR).resolve())
+    url = ctx.store.engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        database = Path(url.database).resolve()
+        paths += [database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))]
+    for target in ctx.config.targets.values():
+        repository = Path(target.repository)
+        if ctx.root is not None and not repository.is_absolute():
+            repository = ctx.root / repository
+        repository = repository.absolute()
+        paths += [repository, repository.parent / f".{repository.name}.generations"]
+    return paths
+
+
+def refuse_state_artifacts(ctx: Context, documents: Sequence[ManifestDocument]) -> None:
+    """InputError for a document whose artifact lies in what modelyard writes."""
+    state = state_paths(ctx)
+    for document in documents:
+        if document.spec.artifact is None:
+            continue
+        artifact = Path(document.spec.artifact).resolve()
+        for folder in state:
+            if artifact == folder.resolve() or artifact.is_relative_to(folder.resolve()):
+                reason = (
+                    f"artifact {artifact} is inside {folder}, which modelyard itself writes "
+                    "(its state, catalog or a target's repository): it would change after "
+                    "registration; keep artifacts elsewhere"
+                )
+                problem = Problem(
+                    Severity.ERROR,
+                    "artifact-in-state",
+                    reason,
+                    model=document.spec.ref,
+                    field="artifact",
+                    source=document.where,
+                )
+                raise InputError(f"{document.where}: {document.spec.ref}: {reason}", [problem])
 
 
 def api_artifact_roots(ctx: Context) -> list[Path]:
