@@ -15,6 +15,8 @@ processes that start at the same moment:
   a lost update would show as moves counted by writers but missing in the alias revision.
 - deploy lease: every writer takes one target's lease at once; expected: one holder.
 
+- tenancy (`--tenancy-pairs`, SQLite): two teams register the same new models at the
+  same moment; expected: each model registered once, by one team, 0 cross-team effects.
 - deep chains (`--chain-sizes`, SQLite): one chain of N models, each needing the one
   before it, so every model has an SLA chain problem; `validate` runs in a fresh process
   per N (its peak RSS is validate's alone). Time and memory must grow linearly in N.
@@ -172,6 +174,67 @@ def chain_row(size: int) -> dict[str, object]:
         return {"models": size, **json.loads(result.stdout)}
 
 
+TENANCY_MANIFEST = """name: r{index}
+version: "{version}"
+model_type: regression
+framework: onnx
+domain: shared
+owner_team: {team}
+"""
+
+
+def tenancy_row(pairs: int) -> dict[str, object]:
+    """`pairs` new models, each registered at once by two teams (threads on their own
+    workspace handles, as two API requests would be): a cross-team effect is a model
+    that ends with versions of both teams, or a team adding a version to the other's."""
+    import threading
+
+    from modelyard import Conflict, Forbidden, Workspace
+
+    with tempfile.TemporaryDirectory(prefix="modelyard-tenancy-") as scratch:
+        root = Path(scratch) / "ws"
+        Workspace.init(root).close()
+        barrier = threading.Barrier(2 * pairs)
+        won: dict[tuple[int, str], bool] = {}
+
+        def register(index: int, team: str) -> None:
+            workspace = Workspace.open(root)
+            try:
+                barrier.wait()
+                version = "1.0" if team == "team_a" else "1.1"
+                text = TENANCY_MANIFEST.format(index=index, version=version, team=team)
+                workspace.apply_text(text, owner_team=team)
+                won[index, team] = True
+            except (Forbidden, Conflict):
+                won[index, team] = False
+            finally:
+                workspace.close()
+
+        threads = [
+            threading.Thread(target=register, args=(i, t))
+            for i in range(pairs)
+            for t in ("team_a", "team_b")
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        workspace = Workspace.open(root)
+        try:
+            owners: dict[str, set[str]] = {}
+            for stored in workspace.store.versions():
+                owners.setdefault(stored.spec.id, set()).add(stored.spec.owner_team)
+        finally:
+            workspace.close()
+        return {
+            "pairs": pairs,
+            "registered": sum(won.values()),
+            "refused": sum(not ok for ok in won.values()),
+            "cross_team_effects": sum(len(teams) > 1 for teams in owners.values())
+            + sum(won[i, "team_a"] and won[i, "team_b"] for i in range(pairs)),
+        }
+
+
 def print_chains(sizes: list[int]) -> list[dict[str, object]]:
     rows = [chain_row(size) for size in sizes]
     print("\nvalidate of one dependency chain (SQLite, a fresh process per size)")
@@ -195,6 +258,7 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--per-writer", type=int, default=500)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--tenancy-pairs", type=int, default=50)
     parser.add_argument(
         "--chain-sizes",
         default="4000,8000,16000,32000",
@@ -211,18 +275,25 @@ def main() -> None:
             rows += run(backend, None, args.writers, args.per_writer)
     if args.json:
         chains = [chain_row(size) for size in chain_sizes]
-        print(json.dumps({"writers": rows, "chains": chains}, indent=1))
+        tenancy_json = tenancy_row(args.tenancy_pairs)
+        print(json.dumps({"writers": rows, "tenancy": tenancy_json, "chains": chains}, indent=1))
         return
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in COLUMNS}
     print(" | ".join(c.ljust(widths[c]) for c in COLUMNS))
     print("-|-".join("-" * widths[c] for c in COLUMNS))
     for row in rows:
         print(" | ".join(str(row[c]).ljust(widths[c]) for c in COLUMNS))
+    tenancy = tenancy_row(args.tenancy_pairs)
+    print(
+        f"\ntwo teams registering {tenancy['pairs']} new models at once (SQLite): "
+        f"{tenancy['registered']} registered, {tenancy['refused']} refused, "
+        f"{tenancy['cross_team_effects']} cross-team effects"
+    )
     if chain_sizes:
         print_chains(chain_sizes)
     lost = sum(int(str(r["lost"])) + int(str(r["duplicated"])) for r in rows)
     print(f"\nlost or duplicated writes: {lost}")
-    sys.exit(1 if lost else 0)
+    sys.exit(1 if lost or tenancy["cross_team_effects"] else 0)
 
 
 if __name__ == "__main__":
