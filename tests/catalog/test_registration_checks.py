@@ -5,6 +5,7 @@ what validate, report and compile do with such a version stored before these che
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from modelyard.catalog.spec import (
     range_problems,
     within_ranges,
 )
+from modelyard.cli.app import app
 from modelyard.errors import InputError
 from modelyard.placement.solver import demands_from_specs
 from tests.support.api import bearer
@@ -197,6 +199,11 @@ def test_the_cli_validates_and_reports_a_stored_out_of_range_number(
     cli("report")
     cli("report", "--html", str(tmp_path / "html"))
     assert (tmp_path / "html" / "index.html").is_file()
+    # doctor no longer calls such a catalog healthy: it names the version and the field.
+    result = cli.runner.invoke(app, ["doctor", "--json", "--workspace", str(ws.root)])
+    [finding] = [c for c in json.loads(result.stdout)["checks"] if c["area"] == "catalog ranges"]
+    assert finding["status"] == "warn"
+    assert "d/old@1.0 (resource_requirements.gpu_memory_mb" in finding["detail"]
 
 
 def test_within_ranges_moves_only_the_offending_number() -> None:

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from modelyard.catalog.manifest import ArtifactUnreadable
+from modelyard.catalog.spec import range_problems
 from modelyard.config import locate_workspace
 from modelyard.errors import ModelyardError
 from modelyard.ops import rollout
@@ -156,6 +157,23 @@ def _check_catalog(findings: _Findings, url: str) -> CatalogStore | None:
         "ok",
         f"{backend}, schema {revision}, {versions} model version(s), integrity check passed",
     )
+    out_of_range = [
+        f"{stored.spec.ref} ({field}: {reason})"
+        for stored in store.versions()
+        for field, reason in range_problems(stored.spec, examples=False)
+    ]
+    if out_of_range:
+        shown = "; ".join(out_of_range[:5]) + (
+            f"; and {len(out_of_range) - 5} more" if len(out_of_range) > 5 else ""
+        )
+        findings.add(
+            "catalog ranges",
+            "warn",
+            f"{len(out_of_range)} number(s) of stored versions are outside their documented "
+            f"range (registered before ranges were checked): {shown}",
+            "register a corrected version and yank the old one "
+            "(`modelyard yank ID@VERSION --reason ...`); validate reports each as out-of-range",
+        )
     return store
 
 
