@@ -174,65 +174,25 @@ def chain_row(size: int) -> dict[str, object]:
         return {"models": size, **json.loads(result.stdout)}
 
 
-TENANCY_MANIFEST = """name: r{index}
-version: "{version}"
-model_type: regression
-framework: onnx
-domain: shared
-owner_team: {team}
-"""
-
-
 def tenancy_row(pairs: int) -> dict[str, object]:
-    """`pairs` new models, each registered at once by two teams (threads on their own
-    workspace handles, as two API requests would be): a cross-team effect is a model
-    that ends with versions of both teams, or a team adding a version to the other's."""
-    import threading
-
-    from modelyard import Conflict, Forbidden, Workspace
+    """`pairs` new models, each registered at once by two teams
+    (concurrency.two_teams_register): a cross-team effect is a model that ends with
+    versions of both teams, or both teams' registrations of one model succeeding."""
+    from modelyard import Workspace
 
     with tempfile.TemporaryDirectory(prefix="modelyard-tenancy-") as scratch:
         root = Path(scratch) / "ws"
         Workspace.init(root).close()
-        barrier = threading.Barrier(2 * pairs)
-        won: dict[tuple[int, str], bool] = {}
-
-        def register(index: int, team: str) -> None:
-            workspace = Workspace.open(root)
-            try:
-                barrier.wait()
-                version = "1.0" if team == "team_a" else "1.1"
-                text = TENANCY_MANIFEST.format(index=index, version=version, team=team)
-                workspace.apply_text(text, owner_team=team)
-                won[index, team] = True
-            except (Forbidden, Conflict):
-                won[index, team] = False
-            finally:
-                workspace.close()
-
-        threads = [
-            threading.Thread(target=register, args=(i, t))
-            for i in range(pairs)
-            for t in ("team_a", "team_b")
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        workspace = Workspace.open(root)
-        try:
-            owners: dict[str, set[str]] = {}
-            for stored in workspace.store.versions():
-                owners.setdefault(stored.spec.id, set()).add(stored.spec.owner_team)
-        finally:
-            workspace.close()
-        return {
-            "pairs": pairs,
-            "registered": sum(won.values()),
-            "refused": sum(not ok for ok in won.values()),
-            "cross_team_effects": sum(len(teams) > 1 for teams in owners.values())
-            + sum(won[i, "team_a"] and won[i, "team_b"] for i in range(pairs)),
-        }
+        outcomes = concurrency.two_teams_register(root, pairs)
+        owners = concurrency.owners_by_model(root)
+    won = {key: outcome == "registered" for key, outcome in outcomes.items()}
+    return {
+        "pairs": pairs,
+        "registered": sum(won.values()),
+        "refused": sum(not ok for ok in won.values()),
+        "cross_team_effects": sum(len(teams) > 1 for teams in owners.values())
+        + sum(won[i, "team_a"] and won[i, "team_b"] for i in range(pairs)),
+    }
 
 
 def print_chains(sizes: list[int]) -> list[dict[str, object]]:

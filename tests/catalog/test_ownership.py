@@ -3,12 +3,12 @@ the registering transaction."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
-from modelyard import Conflict, Forbidden, InputError, Workspace
+from modelyard import Conflict, InputError, Workspace
+from tests.support.concurrency import owners_by_model, two_teams_register
 from tests.support.netflix import NETFLIX_MODELS
 from tests.support.workspaces import Cli, init_workspace
 
@@ -86,40 +86,13 @@ def test_two_teams_racing_for_new_models_never_both_win(tmp_path: Path, catalog_
     root = tmp_path / "ws"
     init_workspace(root, catalog_url).close()
     pairs = 15
-    barrier = threading.Barrier(2 * pairs)
-    outcomes: dict[tuple[int, str], str] = {}
-
-    def register(index: int, team: str) -> None:
-        workspace = Workspace.open(root)
-        try:
-            barrier.wait()
-            text = manifest(f"r{index}", team, version="1.0" if team == "team_a" else "1.1")
-            workspace.apply_text(text, owner_team=team)
-            outcomes[index, team] = "registered"
-        except (Forbidden, Conflict) as exc:
-            outcomes[index, team] = type(exc).__name__
-        finally:
-            workspace.close()
-
-    threads = [
-        threading.Thread(target=register, args=(i, team))
-        for i in range(pairs)
-        for team in ("team_a", "team_b")
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    workspace = Workspace.open(root)
-    try:
-        for index in range(pairs):
-            won = [t for t in ("team_a", "team_b") if outcomes[index, t] == "registered"]
-            assert len(won) == 1, outcomes
-            assert outcomes[index, "team_b" if won == ["team_a"] else "team_a"] == "Forbidden"
-            owners = {v.spec.owner_team for v in workspace.store.versions([f"shared/r{index}"])}
-            assert owners == set(won)
-    finally:
-        workspace.close()
+    outcomes = two_teams_register(root, pairs)
+    owners = owners_by_model(root)
+    for index in range(pairs):
+        won = [t for t in ("team_a", "team_b") if outcomes[index, t] == "registered"]
+        assert len(won) == 1, outcomes
+        assert outcomes[index, "team_b" if won == ["team_a"] else "team_a"] == "Forbidden"
+        assert owners[f"shared/r{index}"] == set(won)
 
 
 def test_netflix_models_keep_their_names(netflix: Workspace) -> None:

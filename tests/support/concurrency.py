@@ -15,6 +15,7 @@ import signal
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -328,3 +329,62 @@ def _lease_holder(store: CatalogStore) -> str | None:
             select(leases.c.holder).where(leases.c.target == "killed-target")
         ).first()
     return None if row is None else str(row[0])
+
+
+TEAM_MANIFEST = """name: r{index}
+version: "{version}"
+model_type: regression
+framework: onnx
+domain: shared
+owner_team: {team}
+"""
+
+
+def two_teams_register(root: Path, pairs: int) -> dict[tuple[int, str], str]:
+    """`pairs` new models `shared/r{i}`, each registered at the same moment by `team_a`
+    (version 1.0) and `team_b` (1.1), each on a workspace handle of its own, as two API
+    requests are: (index, team) -> "registered" or the refusal's class name."""
+    import threading
+
+    from modelyard import Forbidden, Workspace
+
+    barrier = threading.Barrier(2 * pairs)
+    outcomes: dict[tuple[int, str], str] = {}
+
+    def register(index: int, team: str) -> None:
+        workspace = Workspace.open(root)
+        try:
+            barrier.wait()
+            version = "1.0" if team == "team_a" else "1.1"
+            text = TEAM_MANIFEST.format(index=index, version=version, team=team)
+            workspace.apply_text(text, owner_team=team)
+            outcomes[index, team] = "registered"
+        except (Forbidden, Conflict) as exc:
+            outcomes[index, team] = type(exc).__name__
+        finally:
+            workspace.close()
+
+    threads = [
+        threading.Thread(target=register, args=(i, team))
+        for i in range(pairs)
+        for team in ("team_a", "team_b")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def owners_by_model(root: Path) -> dict[str, set[str]]:
+    """Every model's owner teams across its versions (one, unless teams crossed)."""
+    from modelyard import Workspace
+
+    workspace = Workspace.open(root)
+    try:
+        owners: dict[str, set[str]] = {}
+        for stored in workspace.store.versions():
+            owners.setdefault(stored.spec.id, set()).add(stored.spec.owner_team)
+        return owners
+    finally:
+        workspace.close()
