@@ -11,6 +11,7 @@ ModelyardError
 ├── StorageError        the catalog database cannot be opened or read
 ├── Unauthenticated     no token, or an unknown or revoked one (HTTP 401)
 ├── Forbidden           the token's role or team does not allow this (HTTP 403)
+├── GatewayError        the gateway (HAProxy) refused or does not answer
 └── TritonError         the server refused: url, model, HTTP status, message
     └── RolloutFailed   what was rolled back and what is still serving
 ```
@@ -188,6 +189,14 @@ class Forbidden(ModelyardError):
     exit_code = 9
     http_status = 403
     code = "forbidden"
+
+
+class GatewayError(ModelyardError):
+    """The gateway (HAProxy) refused a configuration or change, or does not answer."""
+
+    exit_code = 10
+    http_status = 502
+    code = "gateway"
 
 
 class TritonError(ModelyardError):
