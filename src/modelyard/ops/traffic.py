@@ -301,14 +301,20 @@ def _headers_for(routes: Sequence[Route], state: GatewayState | None = None) -> 
 
 
 def _routes(ctx: Context, target: str) -> list[Route]:
-    """The gateway's routes, from the catalog's experiments on `target`."""
+    """The gateway's routes, from the catalog's experiments on `target` (one read of the
+    versions of every routed model, however many there are)."""
+    records = ExperimentLog(ctx.store).routing(target)
+    stored: dict[str, dict[str, StoredVersion]] = {}
+    for version in ctx.store.versions({r.model for r in records}) if records else []:
+        stored.setdefault(version.spec.id, {})[version.spec.version] = version
     routes = []
-    for record in ExperimentLog(ctx.store).routing(target):
-        by_version = _versions_of(ctx, record.model)
+    for record in records:
+        by_version = stored[record.model]
+        newest = max(by_version.values(), key=lambda v: v.spec.parsed_version)
         arms = [a for a in record.arms if record.is_running or a.version == record.kept]
         routes.append(
             Route(
-                model=_triton_name(ctx, record.model),
+                model=triton_name(newest.spec),
                 arms=tuple(
                     RouteArm(by_version[a.version].triton_version, a.version, a.weight)
                     for a in arms
