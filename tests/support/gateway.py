@@ -110,8 +110,8 @@ def client(url: str, connections: int = 8) -> httpx.Client:
     return httpx.Client(base_url=url, limits=limits, timeout=60)
 
 
-def _ask(http: httpx.Client, answers: Answers, user: str | None) -> None:
-    headers = {"x-user-id": user} if user else {}
+def _ask(http: httpx.Client, answers: Answers, user: str | None, header: str = "x-user-id") -> None:
+    headers = {header: user} if user else {}
     try:
         response = http.post(INFER, json=BODY, headers=headers)
         response.raise_for_status()
@@ -121,12 +121,19 @@ def _ask(http: httpx.Client, answers: Answers, user: str | None) -> None:
             answers.failures.append(repr(exc))
 
 
-def send(url: str, requests: int, users: int | None = None, concurrency: int = 8) -> Answers:
-    """`requests` requests through the gateway, round-robin over `users` user ids."""
+def send(
+    url: str,
+    requests: int,
+    users: int | None = None,
+    concurrency: int = 8,
+    header: str = "x-user-id",
+) -> Answers:
+    """`requests` requests through the gateway, round-robin over `users` user ids (sent
+    in `header`)."""
     answers = Answers()
     with client(url, concurrency) as http, ThreadPoolExecutor(concurrency) as pool:
         for i in range(requests):
-            pool.submit(_ask, http, answers, f"user-{i % users}" if users else None)
+            pool.submit(_ask, http, answers, f"user-{i % users}" if users else None, header)
     return answers
 
 
