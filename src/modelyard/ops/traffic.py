@@ -196,6 +196,13 @@ def start_gateway(ctx: Context, target: str = "local", *, port: int | None = Non
     """
     config = ctx.target(target)
     files = gateway_files(ctx, target)
+    with files.lock():
+        return _start_gateway(ctx, target, files, config.url, port)
+
+
+def _start_gateway(
+    ctx: Context, target: str, files: GatewayFiles, url: str, port: int | None
+) -> GatewayStatus:
     previous = _read_state(files)
     if files.is_running():
         where = f" on port {previous.port}" if previous else ""
@@ -205,7 +212,7 @@ def start_gateway(ctx: Context, target: str = "local", *, port: int | None = Non
         )
     port = port or (previous.port if previous else DEFAULT_GATEWAY_PORT)
     haproxy.haproxy_binary()
-    upstream = haproxy.upstream_of(config.url)
+    upstream = haproxy.upstream_of(url)
     haproxy.check_port_free(port)
     routes = _routes(ctx, target)
     state = GatewayState(
@@ -227,9 +234,10 @@ def stop_gateway(ctx: Context, target: str = "local") -> GatewayStatus:
         NotFound: no gateway runs for the target.
     """
     files = _running_files(ctx, target)
-    pids = files.pids()
-    files.save_counters()
-    haproxy.stop(files, pids)
+    with files.lock():
+        pids = files.pids()
+        files.save_counters()
+        haproxy.stop(files, pids)
     audit(ctx, "gateway.stop", f"gateway {target}", {"pids": pids}, None)
     return gateway_status(ctx, target)
 
@@ -239,6 +247,13 @@ def restart_gateway(ctx: Context, target: str = "local") -> GatewayStatus:
     and routes from the catalog) that takes its listening sockets over: no request is
     refused or dropped."""
     files = _running_files(ctx, target)
+    with files.lock():
+        _restart(ctx, target, files)
+    return gateway_status(ctx, target)
+
+
+def _restart(ctx: Context, target: str, files: GatewayFiles) -> None:
+    """`restart_gateway`, with the folder's lock held."""
     state = _read_state(files)
     assert state is not None  # _running_files checked it
     old = files.pids()
@@ -255,7 +270,6 @@ def restart_gateway(ctx: Context, target: str = "local") -> GatewayStatus:
     pids = haproxy.start(files, replace=old)
     _write_state(files, state)
     audit(ctx, "gateway.restart", f"gateway {target}", {"pids": old}, {"pids": pids})
-    return gateway_status(ctx, target)
 
 
 def gateway_status(ctx: Context, target: str = "local") -> GatewayStatus:
@@ -329,20 +343,22 @@ def _routes(ctx: Context, target: str) -> list[Route]:
 def _sync(ctx: Context, target: str, files: GatewayFiles) -> None:
     """Make the running gateway and its map file route as the catalog says: a reload
     (seamless) when a new sticky header is needed, else runtime `set map` per change."""
-    state = _read_state(files)
-    assert state is not None
-    routes = _routes(ctx, target)
-    if not set(_headers_for(routes)) <= set(state.sticky_headers):
-        restart_gateway(ctx, target)
-        return
-    # The file first: if the process went away now, the next one starts from the record.
-    haproxy.write_atomically(files.map, haproxy.render_map(routes))
-    live = files.api.routes(files.map)
-    for route in routes:
-        if live.get(route.model) != route.entry():
-            files.api.set_route(files.map, route)
-    for model in sorted(set(live) - {r.model for r in routes}):
-        files.api.del_route(files.map, model)
+    # One change at a time per gateway: the map file written last is the newest record.
+    with files.lock():
+        state = _read_state(files)
+        assert state is not None
+        routes = _routes(ctx, target)
+        if not set(_headers_for(routes)) <= set(state.sticky_headers):
+            _restart(ctx, target, files)
+            return
+        # The file first: if the process went away now, the next one starts from the record.
+        haproxy.write_atomically(files.map, haproxy.render_map(routes))
+        live = files.api.routes(files.map)
+        for route in routes:
+            if live.get(route.model) != route.entry():
+                files.api.set_route(files.map, route)
+        for model in sorted(set(live) - {r.model for r in routes}):
+            files.api.del_route(files.map, model)
 
 
 # --------------------------------------------------------------------------- experiments

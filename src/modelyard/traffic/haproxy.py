@@ -23,6 +23,7 @@ Sources: HAProxy 2.6 configuration manual (converters `field`, `sub`, `concat`,
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -33,7 +34,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -54,6 +55,7 @@ MAP_FILE = "routes.map"
 SOCKET_FILE = "haproxy.sock"
 PID_FILE = "haproxy.pid"
 COUNTERS_FILE = "counters.json"
+LOCK_FILE = "gateway.lock"
 SOCKET_PATH_MAX = 97
 
 
@@ -317,6 +319,14 @@ class GatewayFiles:
     @property
     def api(self) -> RuntimeApi:
         return RuntimeApi(self.socket)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder's lock: one process at a time changes this gateway."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / LOCK_FILE).open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def pids(self) -> list[int]:
         """The running HAProxy processes this folder's pid file names (none if stale)."""
