@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -764,13 +763,3 @@ def _status_of(
         stopped_at=record.stopped_at,
         arms=arms,
     )
-
-
-def routes_file(ctx: Context, target: str) -> dict[str, Any]:
-    """The map file of the target's gateway as written (model -> route entry)."""
-    files = gateway_files(ctx, target)
-    try:
-        lines = files.map.read_text().splitlines()
-    except OSError:
-        return {}
-    return dict(line.split(" ", 1) for line in lines if line.strip())

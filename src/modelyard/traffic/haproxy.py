@@ -34,7 +34,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -423,19 +423,18 @@ def start(files: GatewayFiles, *, replace: Sequence[int] = ()) -> list[int]:
 
 
 def stop(files: GatewayFiles, pids: Sequence[int]) -> None:
-    """Stop the processes: SIGUSR1 (finish what runs, then exit), SIGTERM after a while."""
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGUSR1)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if not any(_is_haproxy(pid, files.config) for pid in pids):
-            return
-        time.sleep(0.05)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-
-
-def routes_entries(routes: Mapping[str, Route]) -> dict[str, str]:
-    return {model: route.entry() for model, route in routes.items()}
+    """Stop the processes: SIGUSR1 (finish what runs, then exit), then SIGTERM, then
+    SIGKILL, each after STOP_TIMEOUT_S."""
+    for signal_number in (signal.SIGUSR1, signal.SIGTERM, signal.SIGKILL):
+        alive = [pid for pid in pids if _is_haproxy(pid, files.config)]
+        for pid in alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal_number)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+            alive = [pid for pid in alive if _is_haproxy(pid, files.config)]
+        if not alive:
+            break
+    # HAProxy leaves its stats socket behind (a stale one could sit in the temporary folder).
+    files.socket.unlink(missing_ok=True)
