@@ -162,6 +162,8 @@ def test_blue_green_switch_and_back_loses_no_request(bed: GatewayBed) -> None:
     assert set(loop.answers.values) == {1.0, 2.0}
     status = cli.json("experiment", "status", "--target", "test")["experiments"]
     assert [(a["version"], a["weight"]) for a in status[0]["arms"]] == [("2.0", 100), ("1.0", 0)]
+    table = cli("experiment", "status", "--target", "test").stdout
+    assert "switch" in table and "running" in table and "100%" in table
     stopped = cli.json("experiment", "stop", "tools/echo", "--keep", "2.0", "--target", "test")
     assert stopped["promoted"] == {"alias": "production", "version": "2.0"}
     assert [(a.name, a.version) for a in bed.workspace.store.aliases("tools/echo")] == [

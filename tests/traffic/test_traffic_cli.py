@@ -136,3 +136,30 @@ def test_a_gateway_port_in_use_starts_nothing(ws: Workspace) -> None:
         ws.root is not None
         and not (ws.root / ".modelyard" / "gateway" / "test" / "haproxy.cfg").exists()
     )
+
+
+@pytest.mark.gateway
+@needs_haproxy
+def test_gateway_start_status_stop(ws: Workspace) -> None:
+    assert ws.root is not None
+    cli = Cli(ws.root)
+    port = free_port()
+    started = cli.json("gateway", "start", "--port", str(port), "--target", "test")
+    try:
+        assert started["running"] is True and started["url"] == f"http://127.0.0.1:{port}"
+        assert started["in_sync"] is True and started["routes"] == {}
+        shown = cli("gateway", "status", "--target", "test").stdout
+        assert f"http://127.0.0.1:{port} -> 127.0.0.1:" in shown and "routes as recorded" in shown
+        again = _refused(ws, "gateway", "start", "--target", "test", expect=4)
+        assert f"a gateway for target 'test' runs already on port {port}" in again
+        # Clients that are not routed pass through untouched (here: no Triton behind it).
+        with socket.create_connection(("127.0.0.1", port)) as conn:
+            conn.sendall(b"GET /gateway/metrics HTTP/1.0\r\n\r\n")
+            assert b"haproxy_process" in b"".join(iter(lambda: conn.recv(65536), b""))
+    finally:
+        stopped = cli.json("gateway", "stop", "--target", "test")
+    assert stopped["running"] is False and stopped["pids"] == []
+    line = _refused(ws, "gateway", "stop", "--target", "test", expect=3)
+    assert "no gateway runs for target 'test'" in line
+    actions = [e.action for e in AccessLog(ws.store).entries(action="gateway")]
+    assert actions == ["gateway.stop", "gateway.start"]

@@ -48,12 +48,15 @@ ArmsOption = Annotated[
 
 def _show_gateway(status: GatewayStatus) -> None:
     if not status.running:
-        render.console.print(f"gateway for {status.target}: not running ({status.folder})")
+        render.console.print(
+            f"gateway for {status.target}: not running ({status.folder})", soft_wrap=True
+        )
         return
     sync = "routes as recorded" if status.in_sync else "differs from the catalog (restart it)"
     render.console.print(
         f"gateway for {status.target}: {status.url} -> {status.upstream} "
-        f"(pid {', '.join(map(str, status.pids))}); {sync}"
+        f"(pid {', '.join(map(str, status.pids))}); {sync}",
+        soft_wrap=True,
     )
     for model, weights in sorted(status.routes.items()):
         shown = ", ".join(f"{v}={w}" for v, w in weights.items())
@@ -93,7 +96,9 @@ def _show_change(result: ExperimentResult) -> None:
     e = result.experiment
     before = ", ".join(f"{v}={w}" for v, w in (result.before or {}).items()) or "unrouted"
     after = ", ".join(f"{a.version}={a.weight}" for a in e.arms)
-    render.console.print(f"experiment {e.id} on {e.model} ({e.target}): {before} -> {after}")
+    render.console.print(
+        f"experiment {e.id} on {e.model} ({e.target}): {before} -> {after}", soft_wrap=True
+    )
     if result.promoted:
         render.console.print(
             f"alias {result.promoted['alias']} of {e.model} -> {result.promoted['version']}"
