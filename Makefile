@@ -10,7 +10,8 @@ DEMO_DIR ?= demo-workspace
 .PHONY: demo test test-fast lint bench typecheck clean system-demo system-test
 
 # Debian packages: Graphviz draws the dependency graph; Chromium opens the HTML report in
-# the browser test. Installed only when missing (needs root, as on CI).
+# the browser test; HAProxy is the traffic gateway of the gateway tests. Installed only
+# when missing (needs root, as on CI).
 APT_INSTALL = (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
 $(BIN)/python:
@@ -32,6 +33,8 @@ system-demo:
 system-test: system-demo
 	@test -x /usr/bin/chromium || $(APT_INSTALL) chromium) \
 		|| echo "note: install Debian's chromium for the browser test"
+	@test -x /usr/sbin/haproxy || $(APT_INSTALL) --no-install-recommends haproxy) \
+		|| echo "note: install Debian's haproxy for the gateway tests"
 
 demo: $(VENV)/.installed system-demo
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)

@@ -13,6 +13,7 @@ ModelyardError
 ├── Unauthenticated     no token, or an unknown or revoked one (HTTP 401)
 ├── Forbidden           the token's role or team does not allow this (HTTP 403)
 ├── TooManyAttempts     too many failed token attempts from one address (HTTP 429)
+├── GatewayError        the gateway (HAProxy) refused or does not answer
 └── TritonError         the server refused: url, model, HTTP status, message
     └── RolloutFailed   what was rolled back and what is still serving
 ```
@@ -210,6 +211,14 @@ class TooManyAttempts(ModelyardError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class GatewayError(ModelyardError):
+    """The gateway (HAProxy) refused a configuration or change, or does not answer."""
+
+    exit_code = 10
+    http_status = 502
+    code = "gateway"
 
 
 class TritonError(ModelyardError):

@@ -28,7 +28,7 @@ from modelyard.config import (
     locate_workspace,
 )
 from modelyard.deploy.runner import DeployOptions, DeployResult, Progress
-from modelyard.ops import build, catalog, insight, rollout, serving
+from modelyard.ops import build, catalog, insight, rollout, serving, traffic
 from modelyard.ops.build import CompileResult
 from modelyard.ops.catalog import ShowResult, StatusChange
 from modelyard.ops.context import Context, local_actor, resolve_target
@@ -274,3 +274,15 @@ class Workspace:
     measurements = _forward(insight.measurements)
     html_report = _forward(insight.html_report)
     serve_locally = _forward(serving.serve_locally)
+
+    # Traffic ----------------------------------------------------------------------
+
+    start_gateway = _forward(traffic.start_gateway)
+    stop_gateway = _forward(traffic.stop_gateway)
+    restart_gateway = _forward(traffic.restart_gateway)
+    gateway_status = _forward(traffic.gateway_status)
+    start_experiment = _forward(traffic.start_experiment)
+    set_weights = _forward(traffic.set_weights)
+    stop_experiment = _forward(traffic.stop_experiment)
+    experiment_status = _forward(traffic.experiment_status)
+    switch = _forward(traffic.switch)

@@ -2,8 +2,8 @@
 
 Exit codes: 0 ok; 1 validation errors; 2 bad input (manifest, flag, file); 3 not
 found; 4 conflict (immutable version, stale alias); 5 capacity; 6 catalog database
-unusable; 7 Triton refused; 8 rollout failed and rolled back; 9 not authorized; 70
-internal error.
+unusable; 7 Triton refused; 8 rollout failed and rolled back; 9 not authorized; 10 gateway
+(HAProxy) error; 70 internal error.
 
 Each command group lives in its own module (`*_cmd.py`); this one gathers them.
 """
@@ -23,6 +23,7 @@ from modelyard.cli import (
     render,
     rollout_cmd,
     server_cmd,
+    traffic_cmd,
 )
 from modelyard.cli.options import close_opened
 from modelyard.errors import ModelyardError
@@ -32,7 +33,7 @@ app = typer.Typer(
     help="The system of record and rollout engine for models on NVIDIA Triton.\n\n"
     "Exit codes: 0 ok, 1 validation errors, 2 bad input, 3 not found, 4 conflict, "
     "5 capacity, 6 catalog database unusable, 7 Triton error, 8 rollout failed, "
-    "9 not authorized.",
+    "9 not authorized, 10 gateway error.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -51,6 +52,7 @@ rollout_cmd.commands.register(app)
 app.command("perf")(perf_cmd.perf)
 app.command("measurements")(perf_cmd.measurements)
 server_cmd.register(app)
+traffic_cmd.commands.register(app)
 app.command("doctor")(doctor_cmd.doctor)
 
 

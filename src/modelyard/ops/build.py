@@ -16,10 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelyard.catalog.ref import ModelRef
+from modelyard.catalog.ref import ModelRef, model_id_of
 from modelyard.catalog.spec import ModelSpec
 from modelyard.errors import CapacityError, InputError, Problem, Severity, ValidationFailed
 from modelyard.fleet_detect import detect_local_server
+from modelyard.graph.resolve import resolve
 from modelyard.ops.context import Context, paused_gc
 from modelyard.perf.findings import calibrated_demands, live_problems
 from modelyard.placement.exact import place_exact
@@ -29,7 +30,9 @@ from modelyard.placement.solver import place as first_fit
 from modelyard.planning import DeploymentPlan, plan_deployment
 from modelyard.report.data import CatalogReport, build_report
 from modelyard.selection import CatalogView, select
+from modelyard.store.experiments import ExperimentLog
 from modelyard.store.measurements import Measurement, MeasurementLog
+from modelyard.store.store import CatalogStore
 from modelyard.triton.compiler import CompilePlan, plan_compile, server_share
 from modelyard.triton.config import Profile
 from modelyard.triton.naming import triton_name
@@ -107,6 +110,9 @@ class Build:
     ctx: Context
     alias: str | None = None
     refs: tuple[ModelRef, ...] | None = None
+    # Versions served beside the selection: the arms of an experiment being started. The
+    # versions the catalog's experiments route to are always added (see `with_routed`).
+    extra_refs: tuple[str, ...] = ()
     _view: CatalogView | None = field(default=None, repr=False)
     _plans: dict[Profile, CompilePlan] = field(default_factory=dict, repr=False)
 
@@ -114,7 +120,10 @@ class Build:
     def view(self) -> CatalogView:
         if self._view is None:
             with paused_gc():
-                self._view = select(self.ctx.store, alias=self.alias, refs=self.refs)
+                view = select(self.ctx.store, alias=self.alias, refs=self.refs)
+                # A targeted selection keeps its experiments' arms, and only those.
+                only = {spec.id for spec in view.specs.values()} if self.refs else None
+                self._view = with_routed(self.ctx.store, view, self.extra_refs, only_models=only)
         return self._view
 
     def plan(self, profile: Profile) -> CompilePlan:
@@ -159,6 +168,45 @@ class Build:
                 if names[dep] != names[ref] and names[dep] not in needed:
                     needed.append(names[dep])
         return dependencies
+
+
+def with_routed(
+    store: CatalogStore,
+    view: CatalogView,
+    extra_refs: Sequence[str] = (),
+    *,
+    only_models: set[str] | None = None,
+) -> CatalogView:
+    """`view` widened by the versions traffic experiments route to (and `extra_refs`).
+
+    The gateway sends an experiment's requests to versioned paths, so every arm must stay
+    loaded whatever the selection says: each arm's version joins its model's version
+    folders (and `version_policy`), on every target. Without such versions, `view` itself.
+    With `only_models`, only experiments on those models count (a targeted selection).
+    """
+    wanted = [
+        *extra_refs,
+        *(
+            f"{record.model}@{version}"
+            for record in ExperimentLog(store).routing()
+            if only_models is None or record.model in only_models
+            for version in record.served_versions
+        ),
+    ]
+    missing = [ref for ref in dict.fromkeys(wanted) if ref not in view.specs]
+    if not missing:
+        return view
+    roots = [*view.roots, *(ref for ref in missing if ref in view.index.by_ref)]
+    resolution = resolve(view.index, roots)
+    needed = {model_id_of(ref) for ref in resolution.entries}
+    stored = store.versions(needed)
+    return CatalogView(
+        roots,
+        {v.spec.ref: v.spec for v in stored if v.spec.ref in resolution.entries},
+        resolution,
+        view.index,
+        {v.spec.ref: v.triton_version for v in stored if v.spec.ref in resolution.entries},
+    )
 
 
 def select_view(

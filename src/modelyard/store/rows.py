@@ -175,3 +175,30 @@ audit_log = Table(
     Column("after_json", Text, nullable=True),
 )
 Index("ix_audit_log_at", audit_log.c.at)
+
+# Traffic experiments (A/B splits, canaries, blue-green switches) of one model on one
+# target's gateway. `running_key` is `<target> <model_id>` while the experiment runs and
+# NULL after: the unique constraint allows one running experiment per model and target
+# (NULLs never collide, on SQLite as on PostgreSQL). `arms_json` lists [version, weight]
+# in the order the arms' bucket ranges are laid out.
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", String(130), nullable=False),
+    Column("target", String(64), nullable=False),
+    # split | switch
+    Column("kind", String(16), nullable=False),
+    # running | stopped
+    Column("state", String(16), nullable=False),
+    Column("running_key", String(200), nullable=True),
+    Column("arms_json", Text, nullable=False),
+    Column("sticky_header", String(64), nullable=True),
+    Column("kept", String(32), nullable=True),
+    Column("actor", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("stopped_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("running_key"),
+)
+Index("ix_experiments_target_model", experiments.c.target, experiments.c.model_id)

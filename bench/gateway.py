@@ -1,0 +1,238 @@
+"""Gateway benchmark: what HAProxy in front of Triton costs, and what a weight change costs
+as the number of routed models grows.
+
+    .venv/bin/python bench/gateway.py [--seconds 5] [--concurrency 1,4,16]
+                                      [--models 1,100,1000] [--json-out FILE]
+
+1. Overhead: one local Triton serving an echo model (python backend), a gateway in front
+   routing it (a blue-green `switch`, so every request is rewritten to a versioned path),
+   and for each concurrency the same load sent directly to the versioned path and through
+   the gateway, one after the other in one run: p50, p99 and throughput, and the gateway's
+   figures as ratios of the direct ones. Clients, HAProxy and Triton share this machine's
+   cores, so the ratios, not the absolute figures, are what carries over.
+2. Weight changes: with N models routed by the same gateway (N-1 experiments recorded in
+   the catalog beside the echo model's), the median time of `experiment set` end to end
+   (catalog, smoke inference of the arm that gets weight, map file, runtime `set map`) and
+   of the gateway part alone (map file + `set map`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from modelyard import Workspace  # noqa: E402
+from modelyard.deploy.runner import DeployOptions  # noqa: E402
+from modelyard.ops import traffic  # noqa: E402
+from modelyard.store.experiments import Arm, ExperimentLog  # noqa: E402
+from modelyard.traffic import haproxy  # noqa: E402
+from modelyard.traffic.split import Route, RouteArm  # noqa: E402
+from modelyard.triton.server import LocalTriton, free_port  # noqa: E402
+
+ECHO = """
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+class TritonPythonModel:
+    def initialize(self, args):
+        self.version = float(args["model_version"])
+
+    def execute(self, requests):
+        return [pb_utils.InferenceResponse([pb_utils.Tensor(
+            "Y", np.full((1, 1), self.version, np.float32))]) for _ in requests]
+"""
+BODY = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [1], "data": [0.0]}]}
+
+
+def manifest(name: str, version: str, artifact: str | None) -> str:
+    return f"""\
+name: {name}
+version: "{version}"
+model_type: regression
+framework: python
+domain: bench
+owner_team: platform
+{f"artifact: {artifact}" if artifact else ""}
+inputs: [{{name: X, data_type: FP32, dims: [1]}}]
+outputs: [{{name: Y, data_type: FP32, dims: [1]}}]
+resource_requirements: {{max_batch_size: 0, gpu_memory_mb: 0}}
+"""
+
+
+def load(url: str, path: str, concurrency: int, seconds: float) -> dict[str, float]:
+    """`concurrency` clients (keep-alive each) for `seconds`: p50, p99 (ms), requests/s."""
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        mine: list[float] = []
+        with httpx.Client(base_url=url, timeout=60) as http:
+            http.post(path, json=BODY)  # connect outside the measurement
+            while time.monotonic() < deadline:
+                began = time.perf_counter()
+                response = http.post(path, json=BODY)
+                mine.append(time.perf_counter() - began)
+                if response.status_code != 200:
+                    failures[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    began = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - began
+    cuts = statistics.quantiles(latencies, n=100)
+    return {
+        "p50_ms": round(cuts[49] * 1000, 3),
+        "p99_ms": round(cuts[98] * 1000, 3),
+        "throughput_rps": round(len(latencies) / elapsed, 1),
+        "requests": len(latencies),
+        "failures": failures[0],
+    }
+
+
+def overhead(
+    ws: Workspace, triton_url: str, gateway_url: str, args: argparse.Namespace
+) -> list[Any]:
+    rows = []
+    for concurrency in args.concurrency:
+        direct = load(
+            triton_url, "/v2/models/bench.echo/versions/1/infer", concurrency, args.seconds
+        )
+        through = load(gateway_url, "/v2/models/bench.echo/infer", concurrency, args.seconds)
+        ratios = {
+            k: round(through[k] / direct[k], 3) for k in ("p50_ms", "p99_ms", "throughput_rps")
+        }
+        rows.append(
+            {"concurrency": concurrency, "direct": direct, "gateway": through, "ratio": ratios}
+        )
+        print(
+            f"concurrency {concurrency:>2}: direct p50 {direct['p50_ms']:.2f} ms p99 "
+            f"{direct['p99_ms']:.2f} ms {direct['throughput_rps']:.0f}/s; gateway/direct p50 "
+            f"x{ratios['p50_ms']:.2f} p99 x{ratios['p99_ms']:.2f} throughput "
+            f"x{ratios['throughput_rps']:.2f}",
+            flush=True,
+        )
+    return rows
+
+
+def weight_changes(ws: Workspace, tmp: Path, counts: list[int]) -> list[Any]:
+    rows = []
+    log = ExperimentLog(ws.store)
+    routed = 1  # the echo model's switch
+    files = traffic.gateway_files(ws.context(), "bench")
+    for count in counts:
+        missing = count - routed
+        if missing > 0:
+            text = "---\n".join(
+                manifest(f"routed{routed + i}", v, None)
+                for i in range(missing)
+                for v in ("1.0", "2.0")
+            )
+            (tmp / f"routed-{count}.yaml").write_text(text)
+            ws.apply([tmp / f"routed-{count}.yaml"])
+            for i in range(missing):
+                log.start(
+                    f"bench/routed{routed + i}",
+                    "bench",
+                    [Arm(version="1.0", weight=50), Arm(version="2.0", weight=50)],
+                    actor="bench",
+                )
+            ws.restart_gateway("bench")
+            routed = count
+        end_to_end, gateway_only = [], []
+        for i in range(20):
+            began = time.perf_counter()
+            ws.switch("bench/echo", "1.0" if i % 2 else "2.0", target="bench")
+            end_to_end.append(time.perf_counter() - began)
+            route = Route("bench.echo", (RouteArm(1, "1.0", 50), RouteArm(2, "2.0", 50)), key="x")
+            text = haproxy.render_map(
+                [route] + [Route(f"bench.routed{n}", route.arms) for n in range(1, count)]
+            )
+            began = time.perf_counter()
+            haproxy.write_atomically(files.map.with_suffix(".bench"), text)
+            files.api.set_route(files.map, route)
+            gateway_only.append(time.perf_counter() - began)
+        ws.restart_gateway("bench")  # the recorded routes again
+        row = {
+            "models": count,
+            "set_median_ms": round(statistics.median(end_to_end) * 1000, 2),
+            "gateway_median_ms": round(statistics.median(gateway_only) * 1000, 3),
+        }
+        rows.append(row)
+        print(
+            f"{count:>5} routed models: weight change {row['set_median_ms']:.1f} ms end to end, "
+            f"{row['gateway_median_ms']:.2f} ms of it map file + set map",
+            flush=True,
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16]
+    )
+    parser.add_argument(
+        "--models", type=lambda s: [int(x) for x in s.split(",")], default=[1, 100, 1000]
+    )
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="gwbench-") as folder:
+        tmp = Path(folder)
+        root = tmp / "ws"
+        root.mkdir()
+        port = free_port()
+        (root / "modelyard.yaml").write_text(
+            "targets:\n  bench: "
+            f"{{url: 'http://127.0.0.1:{port}', repository: repo, profile: local}}\n"
+        )
+        ws = Workspace.init(root)
+        server = LocalTriton(root / "repo", root / ".modelyard" / "triton", http_port=port)
+        client = server.start()
+        files = traffic.gateway_files(ws.context(), "bench")
+        try:
+            for version in ("1.0", "2.0"):
+                (tmp / f"echo-{version}").mkdir()
+                (tmp / f"echo-{version}" / "model.py").write_text(ECHO)
+                (tmp / f"echo-{version}" / "manifest.yaml").write_text(
+                    manifest("echo", version, "model.py")
+                )
+                ws.apply([tmp / f"echo-{version}" / "manifest.yaml"])
+            ws.deploy("bench", options=DeployOptions(load_timeout_s=120, ready_timeout_s=60))
+            status = ws.start_gateway("bench", port=free_port())
+            assert status.url is not None
+            ws.switch("bench/echo", "1.0", target="bench")  # routed: rewritten to versions/1
+            results = {
+                "overhead": overhead(ws, server.url, status.url, args),
+                "weight_change": weight_changes(ws, tmp, args.models),
+            }
+        finally:
+            haproxy.stop(files, files.pids())
+            client.close()
+            server.stop()
+            ws.close()
+    if args.json_out:
+        args.json_out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

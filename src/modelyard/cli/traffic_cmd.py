@@ -1,0 +1,287 @@
+"""Traffic commands: `gateway start|stop|restart|status`, `experiment start|set|status|stop`
+and `switch`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from modelyard.cli import render
+from modelyard.cli.options import (
+    AliasOption,
+    CommandGroup,
+    DbOption,
+    JsonOption,
+    WorkspaceOption,
+    open_workspace,
+    run,
+)
+from modelyard.ops.traffic import (
+    ExperimentList,
+    ExperimentResult,
+    ExperimentStatus,
+    GatewayStatus,
+)
+
+commands = CommandGroup()
+gateway = commands.group(
+    "gateway", "The gateway (HAProxy) in front of a target's Triton: weighted and sticky routes."
+)
+experiment = commands.group(
+    "experiment", "Split a model's requests between its versions (A/B tests, canaries)."
+)
+
+TargetOption = Annotated[
+    str, typer.Option("--target", help="A target in modelyard.yaml, or local.")
+]
+ArmsOption = Annotated[
+    list[str],
+    typer.Option("--arm", help="VERSION=PERCENT, once per arm; the first is the baseline."),
+]
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _show_gateway(status: GatewayStatus) -> None:
+    if not status.running:
+        render.console.print(
+            f"gateway for {status.target}: not running ({status.folder})", soft_wrap=True
+        )
+        return
+    sync = "routes as recorded" if status.in_sync else "differs from the catalog (restart it)"
+    render.console.print(
+        f"gateway for {status.target}: {status.url} -> {status.upstream} "
+        f"(pid {', '.join(map(str, status.pids))}); {sync}",
+        soft_wrap=True,
+    )
+    for model, weights in sorted(status.routes.items()):
+        shown = ", ".join(f"{v}={w}" for v, w in weights.items())
+        render.console.print(f"  {model}: {shown}")
+
+
+def _experiment_table(experiments: list[ExperimentStatus]) -> Table:
+    table = Table(title="experiments", title_justify="left")
+    for column in ("id", "model", "target", "kind", "state", "arm", "weight", "requests", "5xx"):
+        table.add_column(column, overflow="fold")
+    for e in experiments:
+        style = "green" if e.state == "running" else "dim"
+        for i, arm in enumerate(e.arms):
+            first = i == 0
+            table.add_row(
+                str(e.id) if first else "",
+                e.model if first else "",
+                e.target if first else "",
+                (e.kind + (f" ({e.sticky_header})" if e.sticky_header else "")) if first else "",
+                Text(e.state, style=style) if first else "",
+                arm.version + (" (kept)" if arm.version == e.kept else ""),
+                f"{arm.weight}%",
+                str(arm.requests),
+                f"{arm.errors} ({arm.error_rate:.1%})" if arm.requests else "0",
+            )
+    return table
+
+
+def _show_experiments(result: ExperimentList) -> None:
+    if not result.experiments:
+        render.console.print("no experiment runs")
+        return
+    render.console.print(_experiment_table(result.experiments))
+
+
+def _show_change(result: ExperimentResult) -> None:
+    e = result.experiment
+    before = ", ".join(f"{v}={w}" for v, w in (result.before or {}).items()) or "unrouted"
+    after = ", ".join(f"{a.version}={a.weight}" for a in e.arms)
+    render.console.print(
+        f"experiment {e.id} on {e.model} ({e.target}): {before} -> {after}", soft_wrap=True
+    )
+    if result.promoted:
+        render.console.print(
+            f"alias {result.promoted['alias']} of {e.model} -> {result.promoted['version']}"
+        )
+
+
+# --------------------------------------------------------------------------- the gateway
+
+
+@gateway.command("start")
+def gateway_start(
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Port on 127.0.0.1 (default: the last one, 9000)."),
+    ] = None,
+    target: TargetOption = "local",
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start HAProxy on loopback in front of the target's Triton; clients call it as they
+    call Triton, and it routes as the catalog's experiments say."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).start_gateway(target, port=port),
+        _show_gateway,
+        lambda r: r.model_dump(mode="json"),
+    )
+
+
+@gateway.command("stop")
+def gateway_stop(
+    target: TargetOption = "local",
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Stop the target's gateway (requests in flight finish first)."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).stop_gateway(target),
+        _show_gateway,
+        lambda r: r.model_dump(mode="json"),
+    )
+
+
+@gateway.command("restart")
+def gateway_restart(
+    target: TargetOption = "local",
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rewrite the gateway's files from the catalog and hand its sockets to a new HAProxy
+    (no request is refused)."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).restart_gateway(target),
+        _show_gateway,
+        lambda r: r.model_dump(mode="json"),
+    )
+
+
+@gateway.command("status")
+def gateway_status(
+    target: TargetOption = "local",
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Whether the gateway runs, where, and whether it routes as the catalog says."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).gateway_status(target),
+        _show_gateway,
+        lambda r: r.model_dump(mode="json"),
+    )
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+@experiment.command("start")
+def experiment_start(
+    reference: Annotated[str, typer.Argument(help="The model: domain/name.")],
+    arms: ArmsOption,
+    sticky_header: Annotated[
+        str | None,
+        typer.Option("--sticky-header", help="Assign by a hash of this header (e.g. x-user-id)."),
+    ] = None,
+    target: TargetOption = "local",
+    alias: AliasOption = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load and verify every arm on the target, then split the model's requests."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).start_experiment(
+            reference, arms, sticky_header=sticky_header, target=target, alias=alias
+        ),
+        _show_change,
+        lambda r: r.model_dump(mode="json"),
+    )
+
+
+@experiment.command("set")
+def experiment_set(
+    reference: Annotated[str, typer.Argument(help="The model: domain/name.")],
+    arms: ArmsOption,
+    target: TargetOption = "local",
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """New weights for the running experiment (an arm not named gets 0); no reload."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).set_weights(reference, arms, target=target),
+        _show_change,
+        lambda r: r.model_dump(mode="json"),
+    )
+
+
+@experiment.command("status")
+def experiment_status(
+    reference: Annotated[
+        str | None, typer.Argument(help="One model: all of its experiments.")
+    ] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Only this target.")] = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Arms, weights, and requests and errors per arm, as the gateway counted them."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).experiment_status(reference, target=target),
+        _show_experiments,
+        lambda r: r.model_dump(mode="json"),
+    )
+
+
+@experiment.command("stop")
+def experiment_stop(
+    reference: Annotated[str, typer.Argument(help="The model: domain/name.")],
+    keep: Annotated[str, typer.Option("--keep", help="The arm that gets all requests.")],
+    promote: Annotated[
+        str,
+        typer.Option("--promote", help="The alias that moves to the kept version ('' for none)."),
+    ] = "production",
+    target: TargetOption = "local",
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """End the experiment: all requests to one arm, and the alias moves to it."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).stop_experiment(
+            reference, keep, target=target, promote=promote or None
+        ),
+        _show_change,
+        lambda r: r.model_dump(mode="json"),
+    )
+
+
+@commands.command("switch")
+def switch(
+    reference: Annotated[str, typer.Argument(help="The model: domain/name.")],
+    to: Annotated[str, typer.Option("--to", help="The version that gets every request.")],
+    target: TargetOption = "local",
+    alias: AliasOption = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Blue-green: every request to one version at once; the other stays loaded, so
+    switching back is as fast."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).switch(reference, to, target=target, alias=alias),
+        _show_change,
+        lambda r: r.model_dump(mode="json"),
+    )

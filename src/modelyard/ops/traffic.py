@@ -1,0 +1,765 @@
+"""Traffic use cases: the gateway in front of a target's Triton (start, stop, restart,
+status), experiments (start, set, status, stop) and blue-green switches.
+
+The catalog is the record: each experiment and each weight change is a row and an audit
+entry with the weights before and after. The gateway (traffic/haproxy.py) applies it:
+its map file is rewritten from the catalog and the running process changed through its
+runtime API, so a weight change needs no reload and a restarted gateway routes as the
+catalog says.
+
+An arm gets weight only once Triton serves its version READY and it answered a smoke
+inference: `start` and `switch` first deploy the selection widened by the arms (the
+rollout engine verifies new versions under a candidate name no client calls, and rolls
+back on failure), then check every arm again. While the new versions load, the gateway
+pins the model to the version it serves: Triton would hand unversioned requests to the
+highest loaded version at once (TRAFFIC-FACTS.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from modelyard.catalog.ref import ModelRef
+from modelyard.catalog.spec import ModelSpec
+from modelyard.catalog.version import Version
+from modelyard.deploy.plan import live_versions
+from modelyard.deploy.runner import DeployOptions, DeployResult, Progress, Rollout
+from modelyard.errors import (
+    Conflict,
+    InputError,
+    ModelyardError,
+    NotFound,
+    RolloutFailed,
+    TritonError,
+)
+from modelyard.ops.build import Build
+from modelyard.ops.catalog import set_alias
+from modelyard.ops.context import Context
+from modelyard.ops.rollout import audit, deployment_inputs
+from modelyard.store.experiments import Arm, ExperimentKind, ExperimentLog, ExperimentRecord
+from modelyard.store.history import DeploymentLog
+from modelyard.store.store import StoredVersion
+from modelyard.targets.base import Target
+from modelyard.targets.registry import open_target
+from modelyard.traffic import haproxy
+from modelyard.traffic.haproxy import ArmCounts, GatewayFiles
+from modelyard.traffic.split import (
+    DEFAULT_STICKY_HEADERS,
+    Route,
+    RouteArm,
+    check_sticky_header,
+    check_weights,
+    parse_arms,
+    reweighted,
+)
+from modelyard.triton.inputs import request_inputs
+from modelyard.triton.naming import triton_name
+
+GATEWAY_FOLDER = Path(".modelyard") / "gateway"
+STATE_FILE = "gateway.json"
+DEFAULT_GATEWAY_PORT = 9000
+VERIFY_TIMEOUT_S = 60.0
+PROMOTED_ALIAS = "production"
+
+
+# --------------------------------------------------------------------------- results
+
+
+class GatewayStatus(BaseModel):
+    """A target's gateway: whether it runs, where, and whether it routes as recorded."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ok: bool = True
+    target: str
+    running: bool
+    url: str | None
+    port: int | None
+    upstream: str | None
+    pids: list[int]
+    folder: str
+    sticky_headers: list[str]
+    # Triton model -> its route's weights (catalog version -> percent), as recorded.
+    routes: dict[str, dict[str, int]]
+    # Whether the running process routes exactly as the catalog says (None: not running).
+    in_sync: bool | None
+
+
+class ArmStatus(BaseModel):
+    """One arm: its version, weight, and what the gateway counted for it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str
+    triton_version: int
+    weight: int
+    requests: int
+    errors: int  # 5xx answers (Triton's own failure counters miss some; TRAFFIC-FACTS)
+    client_errors: int  # 4xx answers
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+
+class ExperimentStatus(BaseModel):
+    """An experiment with its arms' weights and counts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: int
+    model: str
+    triton_model: str
+    target: str
+    kind: ExperimentKind
+    state: str
+    sticky_header: str | None
+    kept: str | None
+    actor: str
+    started_at: datetime
+    updated_at: datetime
+    stopped_at: datetime | None
+    arms: list[ArmStatus]
+
+    @property
+    def weights(self) -> dict[str, int]:
+        return {arm.version: arm.weight for arm in self.arms}
+
+
+class ExperimentResult(BaseModel):
+    """A change to an experiment: the experiment after it, the weights before it, the
+    deployment that loaded the arms (if one ran) and the alias it moved (on stop)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ok: bool = True
+    experiment: ExperimentStatus
+    before: dict[str, int] | None
+    deployment: int | None = None
+    promoted: dict[str, str] | None = None
+
+
+class ExperimentList(BaseModel):
+    """`experiment status`: running experiments (with a model: all of its experiments)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ok: bool = True
+    experiments: list[ExperimentStatus]
+
+
+class GatewayState(BaseModel):
+    """What `gateway start` recorded in the gateway's folder."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target: str
+    port: int
+    upstream: str
+    sticky_headers: list[str]
+
+
+# --------------------------------------------------------------------------- the gateway
+
+
+def gateway_files(ctx: Context, target: str) -> GatewayFiles:
+    """The folder of `target`'s gateway: `.modelyard/gateway/<target>/` in the workspace."""
+    if ctx.root is None:
+        raise InputError("the gateway keeps its files in a workspace folder; open one")
+    return GatewayFiles((ctx.root / GATEWAY_FOLDER / target).resolve())
+
+
+def _read_state(files: GatewayFiles) -> GatewayState | None:
+    try:
+        return GatewayState.model_validate_json((files.folder / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_state(files: GatewayFiles, state: GatewayState) -> None:
+    haproxy.write_atomically(files.folder / STATE_FILE, state.model_dump_json(indent=2))
+
+
+def start_gateway(ctx: Context, target: str = "local", *, port: int | None = None) -> GatewayStatus:
+    """Start HAProxy on 127.0.0.1:`port` in front of `target`'s Triton, routing as the
+    catalog's experiments say.
+
+    Raises:
+        Conflict: a gateway for the target runs already, or the port is in use (nothing
+            is started then).
+        InputError: HAProxy is not installed, or the target is not plain HTTP.
+    """
+    config = ctx.target(target)
+    files = gateway_files(ctx, target)
+    with files.lock():
+        return _start_gateway(ctx, target, files, config.url, port)
+
+
+def _start_gateway(
+    ctx: Context, target: str, files: GatewayFiles, url: str, port: int | None
+) -> GatewayStatus:
+    previous = _read_state(files)
+    if files.is_running():
+        where = f" on port {previous.port}" if previous else ""
+        raise Conflict(
+            f"a gateway for target {target!r} runs already{where} (pid "
+            f"{', '.join(map(str, files.pids()))}); `modelyard gateway restart` reloads it"
+        )
+    port = port or (previous.port if previous else DEFAULT_GATEWAY_PORT)
+    haproxy.haproxy_binary()
+    upstream = haproxy.upstream_of(url)
+    haproxy.check_port_free(port)
+    routes = _routes(ctx, target)
+    state = GatewayState(
+        target=target, port=port, upstream=upstream, sticky_headers=_headers_for(routes)
+    )
+    haproxy.write_files(
+        files, routes, port=port, upstream=upstream, sticky_headers=state.sticky_headers
+    )
+    pids = haproxy.start(files)
+    _write_state(files, state)
+    audit(ctx, "gateway.start", f"gateway {target}", None, {"port": port, "pids": pids})
+    return gateway_status(ctx, target)
+
+
+def stop_gateway(ctx: Context, target: str = "local") -> GatewayStatus:
+    """Stop the target's gateway (its counters are saved for the next one).
+
+    Raises:
+        NotFound: no gateway runs for the target.
+    """
+    files = _running_files(ctx, target)
+    with files.lock():
+        pids = files.pids()
+        files.save_counters()
+        haproxy.stop(files, pids)
+    audit(ctx, "gateway.stop", f"gateway {target}", {"pids": pids}, None)
+    return gateway_status(ctx, target)
+
+
+def restart_gateway(ctx: Context, target: str = "local") -> GatewayStatus:
+    """Replace the running HAProxy by a new one on freshly written files (configuration
+    and routes from the catalog) that takes its listening sockets over: no request is
+    refused or dropped."""
+    files = _running_files(ctx, target)
+    with files.lock():
+        _restart(ctx, target, files)
+    return gateway_status(ctx, target)
+
+
+def _restart(ctx: Context, target: str, files: GatewayFiles) -> None:
+    """`restart_gateway`, with the folder's lock held."""
+    state = _read_state(files)
+    assert state is not None  # _running_files checked it
+    old = files.pids()
+    routes = _routes(ctx, target)
+    state = state.model_copy(update={"sticky_headers": _headers_for(routes, state)})
+    haproxy.write_files(
+        files,
+        routes,
+        port=state.port,
+        upstream=state.upstream,
+        sticky_headers=state.sticky_headers,
+    )
+    files.save_counters()
+    pids = haproxy.start(files, replace=old)
+    _write_state(files, state)
+    audit(ctx, "gateway.restart", f"gateway {target}", {"pids": old}, {"pids": pids})
+
+
+def gateway_status(ctx: Context, target: str = "local") -> GatewayStatus:
+    """Whether the target's gateway runs, and whether it routes as the catalog says."""
+    files = gateway_files(ctx, target)
+    state = _read_state(files)
+    pids = files.pids()
+    routes = _routes(ctx, target)
+    in_sync = None
+    if pids:
+        in_sync = files.api.routes(files.map) == {r.model: r.entry() for r in routes}
+    running = bool(pids)
+    return GatewayStatus(
+        target=target,
+        running=running,
+        url=f"http://127.0.0.1:{state.port}" if state and running else None,
+        port=state.port if state else None,
+        upstream=state.upstream if state else None,
+        pids=pids,
+        folder=str(files.folder),
+        sticky_headers=state.sticky_headers if state else [],
+        routes={r.model: r.weights for r in routes},
+        in_sync=in_sync,
+    )
+
+
+def _running_files(ctx: Context, target: str) -> GatewayFiles:
+    ctx.target(target)  # NotFound for a target modelyard.yaml does not name
+    files = gateway_files(ctx, target)
+    if _read_state(files) is None or not files.is_running():
+        raise NotFound(
+            f"no gateway runs for target {target!r}; start one with "
+            f"`modelyard gateway start --target {target}`"
+        )
+    return files
+
+
+def _headers_for(routes: Sequence[Route], state: GatewayState | None = None) -> list[str]:
+    """The sticky headers the configuration must hash: the default ones, those the routes
+    use, and those the running configuration has already (a reload never drops one)."""
+    headers = set(DEFAULT_STICKY_HEADERS) | {r.sticky_header for r in routes if r.sticky_header}
+    return sorted(headers | set(state.sticky_headers if state else ()))
+
+
+def _routes(ctx: Context, target: str) -> list[Route]:
+    """The gateway's routes, from the catalog's experiments on `target` (one read of the
+    versions of every routed model, however many there are)."""
+    records = ExperimentLog(ctx.store).routing(target)
+    stored: dict[str, dict[str, StoredVersion]] = {}
+    for version in ctx.store.versions({r.model for r in records}) if records else []:
+        stored.setdefault(version.spec.id, {})[version.spec.version] = version
+    routes = []
+    for record in records:
+        by_version = stored[record.model]
+        newest = max(by_version.values(), key=lambda v: v.spec.parsed_version)
+        arms = [a for a in record.arms if record.is_running or a.version == record.kept]
+        routes.append(
+            Route(
+                model=triton_name(newest.spec),
+                arms=tuple(
+                    RouteArm(by_version[a.version].triton_version, a.version, a.weight)
+                    for a in arms
+                ),
+                sticky_header=record.sticky_header,
+                key=str(record.id),
+            )
+        )
+    return routes
+
+
+def _sync(ctx: Context, target: str, files: GatewayFiles) -> None:
+    """Make the running gateway and its map file route as the catalog says: a reload
+    (seamless) when a new sticky header is needed, else runtime `set map` per change."""
+    # One change at a time per gateway: the map file written last is the newest record.
+    with files.lock():
+        state = _read_state(files)
+        assert state is not None
+        routes = _routes(ctx, target)
+        if not set(_headers_for(routes)) <= set(state.sticky_headers):
+            _restart(ctx, target, files)
+            return
+        # The file first: if the process went away now, the next one starts from the record.
+        haproxy.write_atomically(files.map, haproxy.render_map(routes))
+        live = files.api.routes(files.map)
+        for route in routes:
+            if live.get(route.model) != route.entry():
+                files.api.set_route(files.map, route)
+        for model in sorted(set(live) - {r.model for r in routes}):
+            files.api.del_route(files.map, model)
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def start_experiment(
+    ctx: Context,
+    reference: str,
+    arms: Sequence[str],
+    *,
+    sticky_header: str | None = None,
+    target: str = "local",
+    alias: str | None = None,
+    options: DeployOptions | None = None,
+    progress: Progress | None = None,
+) -> ExperimentResult:
+    """Split `reference`'s requests between versions (`["3.0=90", "3.1=10"]`).
+
+    The first arm is the baseline: the arms' bucket ranges are laid out in the order
+    given, so growing the last arm only moves users into it. The arms are deployed to
+    `target` beside the selection (`alias`, default the newest versions) and verified
+    before any of them gets weight.
+
+    Raises:
+        InputError: malformed arms, weights not adding up to 100, fewer than two arms.
+        NotFound: an unknown model or version, no gateway for the target.
+        Conflict: the model has a running experiment on the target.
+        RolloutFailed: an arm did not load or answer (Triton's reason in the message);
+            no arm got weight and the server serves what it served before.
+    """
+    model_id = _model_of(reference)
+    parsed = parse_arms(arms)
+    check_weights(parsed)
+    if len(parsed) < 2:
+        raise InputError("--arm: an experiment needs at least two arms; `switch` moves all")
+    header = check_sticky_header(sticky_header) if sticky_header else None
+    return _start(ctx, model_id, parsed, "split", header, target, alias, options, progress)
+
+
+def switch(
+    ctx: Context,
+    reference: str,
+    to: str,
+    *,
+    target: str = "local",
+    alias: str | None = None,
+    options: DeployOptions | None = None,
+    progress: Progress | None = None,
+) -> ExperimentResult:
+    """Blue-green: every request of `reference` to version `to` at once. The version
+    served before stays loaded, so `switch --to` it moves everything back as fast; an
+    experiment running on the model keeps its arms and gives `to` all the weight.
+
+    Raises:
+        InputError: `to` serves already, or the model is not served on the target.
+        NotFound: an unknown model or version, no gateway for the target.
+        RolloutFailed: `to` did not load or answer; nothing changed for clients.
+    """
+    model_id = _model_of(reference)
+    to_version = _version(ctx, model_id, to).spec.version
+    log = ExperimentLog(ctx.store)
+    running = log.running(model_id, target)
+    if running is not None:
+        weights = reweighted([a.version for a in running.arms], {to_version: 100}, "--to")
+        return _reweigh(ctx, running, weights, target, "switch")
+    current = _served_version(ctx, model_id, target)
+    if Version.parse(current) == Version.parse(to_version):
+        raise InputError(
+            f"{model_id} serves {current} on target {target!r} already; nothing changed"
+        )
+    arms = [(current, 0), (to_version, 100)]
+    return _start(ctx, model_id, arms, "switch", None, target, alias, options, progress)
+
+
+def set_weights(
+    ctx: Context, reference: str, arms: Sequence[str], *, target: str = "local"
+) -> ExperimentResult:
+    """New weights for the model's running experiment; an arm not named gets 0.
+
+    Raises:
+        NotFound: no experiment runs on the model at the target, no gateway.
+        InputError: a version that is not an arm, weights not adding up to 100.
+    """
+    model_id = _model_of(reference)
+    record = _running_experiment(ctx, model_id, target)
+    weights = reweighted([a.version for a in record.arms], dict(parse_arms(arms)))
+    return _reweigh(ctx, record, weights, target, "experiment.set")
+
+
+def stop_experiment(
+    ctx: Context,
+    reference: str,
+    keep: str,
+    *,
+    target: str = "local",
+    promote: str | None = PROMOTED_ALIAS,
+) -> ExperimentResult:
+    """End the model's experiment: all requests to arm `keep`, whose version the alias
+    `promote` (default `production`; None: no alias moves) then points to.
+
+    Raises:
+        NotFound: no experiment runs on the model at the target, no gateway.
+        InputError: `keep` is not an arm.
+    """
+    model_id = _model_of(reference)
+    record = _running_experiment(ctx, model_id, target)
+    kept = next(
+        (a.version for a in record.arms if Version.parse(a.version) == _parsed(keep, "--keep")),
+        None,
+    )
+    if kept is None:
+        raise InputError(
+            f"--keep: {keep} is not an arm of experiment {record.id} (arms: "
+            f"{', '.join(a.version for a in record.arms)})"
+        )
+    files = _running_files(ctx, target)
+    _verify(ctx, target, model_id, [kept])
+    before, after = ExperimentLog(ctx.store).stop(record.id, kept, actor=ctx.actor)
+    _sync(ctx, target, files)
+    promoted = None
+    if promote:
+        alias_record = set_alias(ctx, model_id, promote, kept)
+        promoted = {"alias": alias_record.name, "version": alias_record.version}
+    return ExperimentResult(
+        experiment=_status_of(ctx, after, files.counters()),
+        before=before.weights,
+        promoted=promoted,
+    )
+
+
+def experiment_status(
+    ctx: Context, reference: str | None = None, *, target: str | None = None
+) -> ExperimentList:
+    """Running experiments (of every model, or all of one model's), with their counts."""
+    log = ExperimentLog(ctx.store)
+    if reference is not None:
+        model_id = _model_of(reference)
+        ctx.store.get(model_id)  # NotFound for an unknown model
+        records = log.history(target=target, model_id=model_id)
+    else:
+        records = log.history(target=target, running_only=True)
+    counters: dict[str, dict[str, ArmCounts]] = {}
+    for name in sorted({r.target for r in records}):
+        counters[name] = gateway_files(ctx, name).counters() if ctx.root else {}
+    return ExperimentList(
+        experiments=[_status_of(ctx, r, counters.get(r.target, {})) for r in records]
+    )
+
+
+def _start(
+    ctx: Context,
+    model_id: str,
+    arms: Sequence[tuple[str, int]],
+    kind: ExperimentKind,
+    header: str | None,
+    target: str,
+    alias: str | None,
+    options: DeployOptions | None,
+    progress: Progress | None,
+) -> ExperimentResult:
+    versions = [_version(ctx, model_id, version).spec.version for version, _ in arms]
+    log = ExperimentLog(ctx.store)
+    running = log.running(model_id, target)
+    if running is not None:
+        raise log.already_running(running)
+    files = _running_files(ctx, target)
+    before = _route_weights(ctx, model_id, target)
+    deployment = _serve(ctx, target, model_id, versions, alias, files, options, progress)
+    try:
+        try:
+            _verify(ctx, target, model_id, versions)
+        except ModelyardError as exc:
+            audit(
+                ctx, "experiment.refused", model_id, {"versions": versions}, {"error": exc.message}
+            )
+            raise
+        record = log.start(
+            model_id,
+            target,
+            [Arm(version=v, weight=w) for v, (_, w) in zip(versions, arms, strict=True)],
+            kind=kind,
+            sticky_header=header,
+            actor=ctx.actor,
+            before={"weights": before} if before else None,
+        )
+    finally:
+        _sync(ctx, target, files)  # the record, or (refused) what routed before
+    return ExperimentResult(
+        experiment=_status_of(ctx, record, files.counters()),
+        before=before,
+        deployment=deployment.deployment_id,
+    )
+
+
+def _reweigh(
+    ctx: Context, record: ExperimentRecord, weights: dict[str, int], target: str, action: str
+) -> ExperimentResult:
+    files = _running_files(ctx, target)
+    _verify(ctx, target, record.model, [v for v, w in weights.items() if w > 0])
+    before, after = ExperimentLog(ctx.store).reweigh(
+        record.id,
+        [Arm(version=v, weight=w) for v, w in weights.items()],
+        actor=ctx.actor,
+        action=action,
+    )
+    _sync(ctx, target, files)
+    return ExperimentResult(
+        experiment=_status_of(ctx, after, files.counters()), before=before.weights
+    )
+
+
+def _serve(
+    ctx: Context,
+    target: str,
+    model_id: str,
+    versions: Sequence[str],
+    alias: str | None,
+    files: GatewayFiles,
+    options: DeployOptions | None,
+    progress: Progress | None,
+) -> DeployResult:
+    """Deploy the selection with the arms' versions beside it; the model is pinned to the
+    version it serves in the gateway meanwhile (unless a route holds it already)."""
+    build = Build(ctx, alias, extra_refs=tuple(f"{model_id}@{v}" for v in versions))
+    config, compiled, dependencies = deployment_inputs(build, target)
+    compiled_model = compiled.models.get(model_id)
+    if compiled_model is None:
+        why = compiled.skipped.get(model_id, "it is not in the selection")
+        raise InputError(f"{model_id} cannot be served on target {target!r}: {why}")
+    options = options or DeployOptions()
+    selection = {"alias": alias, "experiment": model_id, "versions": list(versions)}
+    with open_target(target, config, timeout_s=options.load_timeout_s) as opened:
+        name = compiled_model.triton_name
+        serving = live_versions(opened.index()).get(name, [])
+        if serving and name not in files.api.routes(files.map):
+            by_triton = {
+                v.triton_version: v.spec.version for v in _versions_of(ctx, model_id).values()
+            }
+            newest = max(serving)
+            pin = Route(
+                name, (RouteArm(newest, by_triton.get(newest, str(newest)), 100),), key="pin"
+            )
+            files.api.set_route(files.map, pin)
+        try:
+            result = Rollout(
+                DeploymentLog(ctx.store),
+                opened,
+                compiled,
+                dependencies,
+                selection=f"{'alias ' + alias if alias else 'newest'}, arms of {model_id}",
+                actor=ctx.actor,
+                options=options,
+                progress=progress,
+            ).run()
+        except ModelyardError as exc:
+            _sync(ctx, target, files)  # drop the pin: the server serves what it served
+            audit(ctx, "experiment.refused", model_id, selection, {"error": exc.message})
+            result_of = exc.result if isinstance(exc, RolloutFailed) else None
+            raise RolloutFailed(
+                f"the traffic of {model_id} was not changed; no arm got any weight: {exc.message}",
+                result=result_of,
+            ) from exc
+    audit(ctx, "deploy", f"target {target}", selection, result.model_dump(mode="json"))
+    return result
+
+
+def _verify(ctx: Context, target: str, model_id: str, versions: Sequence[str]) -> None:
+    """Each version READY on the target and answering a smoke inference (the manifest's
+    example inputs, else zeros), or TritonError naming the version and Triton's reason."""
+    by_version = _versions_of(ctx, model_id)
+    name = _triton_name(ctx, model_id)
+    with open_target(target, ctx.target(target), timeout_s=VERIFY_TIMEOUT_S) as opened:
+        for version in versions:
+            stored = by_version[version]
+            _verify_one(opened, name, stored.triton_version, stored.spec, model_id)
+
+
+def _verify_one(
+    opened: Target, name: str, triton_version: int, spec: ModelSpec, model_id: str
+) -> None:
+    where = f"{model_id}@{spec.version} (Triton {name} version {triton_version})"
+    if not opened.is_ready(name, triton_version):
+        raise TritonError(f"{where} is not READY on {opened.url}; it gets no weight")
+    examples = {t.name: list(t.example) for t in spec.inputs if t.example is not None}
+    try:
+        inputs = request_inputs(opened.model_config(name), examples)
+        opened.infer(name, inputs, version=triton_version, timeout_s=VERIFY_TIMEOUT_S)
+    except TritonError as exc:
+        raise TritonError(
+            f"{where}: smoke inference failed, so it gets no weight: {exc.message}"
+        ) from exc
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _model_of(reference: str) -> str:
+    ref = ModelRef.parse(reference)
+    if ref.version is not None or ref.alias is not None:
+        raise InputError(f"{reference}: name the model (domain/name); the arms name its versions")
+    return ref.model_id
+
+
+def _parsed(version: str, where: str) -> Version:
+    try:
+        return Version.parse(version)
+    except ValueError as exc:
+        raise InputError(f"{where}: {exc}") from None
+
+
+def _version(ctx: Context, model_id: str, version: str) -> StoredVersion:
+    """The stored version (NotFound naming the versions there are)."""
+    parsed = _parsed(version, "--arm")
+    by_version = _versions_of(ctx, model_id)
+    for stored in by_version.values():
+        if stored.spec.parsed_version == parsed:
+            return stored
+    raise NotFound(
+        f"{model_id} has no version {version} (registered: "
+        f"{', '.join(sorted(by_version, key=Version.parse))})"
+    )
+
+
+def _versions_of(ctx: Context, model_id: str) -> dict[str, StoredVersion]:
+    stored = ctx.store.versions([model_id])
+    if not stored:
+        ctx.store.get(model_id)  # NotFound naming the model
+    return {v.spec.version: v for v in stored}
+
+
+def _triton_name(ctx: Context, model_id: str) -> str:
+    return triton_name(ctx.store.get(model_id).spec)
+
+
+def _running_experiment(ctx: Context, model_id: str, target: str) -> ExperimentRecord:
+    record = ExperimentLog(ctx.store).running(model_id, target)
+    if record is None:
+        ctx.store.get(model_id)  # NotFound for an unknown model first
+        raise NotFound(
+            f"no experiment runs on {model_id} at target {target!r}; start one with "
+            "`modelyard experiment start`"
+        )
+    return record
+
+
+def _route_weights(ctx: Context, model_id: str, target: str) -> dict[str, int] | None:
+    for record in ExperimentLog(ctx.store).routing(target):
+        if record.model == model_id:
+            return {
+                a.version: a.weight
+                for a in record.arms
+                if record.is_running or a.version == record.kept
+            }
+    return None
+
+
+def _served_version(ctx: Context, model_id: str, target: str) -> str:
+    """The version clients of the model get now: its route's, else Triton's highest READY."""
+    weights = _route_weights(ctx, model_id, target)
+    if weights:
+        return max(weights, key=lambda v: weights[v])
+    name = _triton_name(ctx, model_id)
+    with open_target(target, ctx.target(target), timeout_s=VERIFY_TIMEOUT_S) as opened:
+        serving = live_versions(opened.index()).get(name, [])
+    by_triton = {v.triton_version: v.spec.version for v in _versions_of(ctx, model_id).values()}
+    if not serving or max(serving) not in by_triton:
+        raise InputError(
+            f"{model_id} is not served on target {target!r}; deploy it first "
+            f"(`modelyard deploy --target {target}`)"
+        )
+    return by_triton[max(serving)]
+
+
+def _status_of(
+    ctx: Context, record: ExperimentRecord, counters: dict[str, ArmCounts]
+) -> ExperimentStatus:
+    by_version = _versions_of(ctx, record.model)
+    arms = []
+    for arm in record.arms:
+        counts = counters.get(f"{record.id}/{arm.version}", ArmCounts())
+        arms.append(
+            ArmStatus(
+                version=arm.version,
+                triton_version=by_version[arm.version].triton_version,
+                weight=arm.weight,
+                requests=counts.requests,
+                errors=counts.errors,
+                client_errors=counts.client_errors,
+            )
+        )
+    return ExperimentStatus(
+        id=record.id,
+        model=record.model,
+        triton_model=_triton_name(ctx, record.model),
+        target=record.target,
+        kind=record.kind,
+        state=record.state,
+        sticky_header=record.sticky_header,
+        kept=record.kept,
+        actor=record.actor,
+        started_at=record.started_at,
+        updated_at=record.updated_at,
+        stopped_at=record.stopped_at,
+        arms=arms,
+    )

@@ -1,0 +1,440 @@
+"""The gateway driver: HAProxy (Debian's `haproxy`, 2.6) in front of one Triton server.
+
+One generic frontend routes every model through one map file, `routes.map`:
+`<triton model> <route>`, the route being `Route.entry()` (traffic/split.py). A request
+to `/v2/models/<m>/infer` whose model has a route gets a bucket (`rand(100)`, or a hash
+of the sticky header and the model), the arm owning that bucket, and its path rewritten
+to `/v2/models/<m>/versions/<n>/infer`; the response names the arm in
+`x-modelyard-arm`. Every other request passes to Triton untouched. A request id
+(`x-request-id`, a UUID unless the client sent one) goes to Triton and back.
+
+Weight changes are one `set map` on the stats socket (the runtime API): no reload, no
+connection dropped. HAProxy keeps them in memory only, so each change is also written to
+the map file it reads at start. A configuration change (a new sticky header) is a reload
+that hands the listening sockets over (`expose-fd listeners`, `haproxy -x SOCKET -sf
+OLD`), which loses no request (TRAFFIC-FACTS.md). Counters per arm live in a stick table
+keyed `<counter key>/<arm>`; they start at zero in each new process, so the driver saves
+them before it stops or replaces one and adds them back.
+
+Sources: HAProxy 2.6 configuration manual (converters `field`, `sub`, `concat`,
+`crc32`; `track-sc0`; `http_fail_cnt`), management guide (runtime API, seamless reload).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from modelyard.errors import Conflict, GatewayError, InputError
+from modelyard.traffic.split import FIELD_SEPARATOR, MAX_ARMS, Route
+
+ARM_HEADER = "x-modelyard-arm"
+EXPERIMENT_HEADER = "x-modelyard-experiment"
+REQUEST_ID_HEADER = "x-request-id"
+METRICS_PATH = "/gateway/metrics"  # HAProxy's own Prometheus exporter
+COUNTERS_TABLE = "modelyard_arms"
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 10.0
+
+CONFIG_FILE = "haproxy.cfg"
+MAP_FILE = "routes.map"
+SOCKET_FILE = "haproxy.sock"
+PID_FILE = "haproxy.pid"
+COUNTERS_FILE = "counters.json"
+LOCK_FILE = "gateway.lock"
+SOCKET_PATH_MAX = 97
+
+
+def haproxy_binary() -> str:
+    """The `haproxy` executable; InputError saying how to install it if there is none."""
+    found = shutil.which("haproxy") or next(
+        (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if os.access(p, os.X_OK)),
+        None,
+    )
+    if found is None:
+        raise InputError(
+            "the gateway needs HAProxy 2.6 or newer: apt-get install haproxy (Debian, Ubuntu)"
+        )
+    return found
+
+
+def upstream_of(url: str) -> str:
+    """`host:port` of a Triton HTTP URL (`http://127.0.0.1:8000` -> `127.0.0.1:8000`)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise InputError(f"the gateway fronts Triton over plain HTTP; cannot use {url!r}")
+    return f"{parts.hostname}:{parts.port or 80}"
+
+
+def check_port_free(port: int) -> None:
+    """Conflict naming the port unless it can be bound on loopback now (as HAProxy binds:
+    SO_REUSEADDR, so only a process listening there counts)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise Conflict(
+                f"gateway port {port} on 127.0.0.1 is in use ({exc.strerror}); stop what "
+                "listens there or choose another with --port; nothing was started"
+            ) from None
+
+
+# --------------------------------------------------------------------------- the files
+
+
+def socket_path(folder: Path) -> Path:
+    """The stats socket: in the gateway's folder, unless that path is longer than a Unix
+    socket may be (HAProxy allows 97 bytes); then in a private folder under the temporary
+    directory, named after a hash of the folder."""
+    inside = folder / SOCKET_FILE
+    if len(str(inside).encode()) <= SOCKET_PATH_MAX:
+        return inside
+    private = Path(tempfile.gettempdir()) / f"modelyard-gateway-{os.getuid()}"
+    private.mkdir(mode=0o700, exist_ok=True)
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:20]
+    return private / f"{digest}.sock"
+
+
+def render_config(folder: Path, *, port: int, upstream: str, sticky_headers: Iterable[str]) -> str:
+    """haproxy.cfg for a gateway on 127.0.0.1:`port` in front of `upstream` (host:port)."""
+    maps = folder / MAP_FILE
+    route = "var(txn.route)"
+    when = "if routed"
+    lines = [
+        "# Written by modelyard (traffic/haproxy.py); changes are overwritten.",
+        "global",
+        f"    stats socket {socket_path(folder)} mode 600 level admin expose-fd listeners",
+        "    stats timeout 30s",
+        # A process replaced by a reload stops at the latest this long after.
+        "    hard-stop-after 120s",
+        "",
+        "defaults",
+        "    mode http",
+        "    option http-keep-alive",
+        # On a reload the old process answers the next request of each idle keep-alive
+        # connection (with `Connection: close`) instead of closing it under the client,
+        # which loses a request sent at that moment (seen: 1 in ~1,000 under load).
+        "    option idle-close-on-response",
+        "    timeout connect 5s",
+        "    timeout client 300s",
+        "    timeout server 300s",
+        "    timeout http-keep-alive 60s",
+        "    retries 3",
+        "",
+        "frontend modelyard",
+        f"    bind 127.0.0.1:{port}",
+        f"    http-request use-service prometheus-exporter if {{ path {METRICS_PATH} }}",
+        "    unique-id-format %[uuid()]",
+        f"    http-request set-header {REQUEST_ID_HEADER} %[unique-id] "
+        f"unless {{ req.hdr({REQUEST_ID_HEADER}) -m found }}",
+        f"    http-request set-var(txn.request_id) req.hdr({REQUEST_ID_HEADER})",
+        "    acl is_infer path_reg ^/v2/models/[^/]+/infer$",
+        "    http-request set-var(txn.model) path,field(4,/) if is_infer",
+        f"    http-request set-var(txn.route) var(txn.model),map({maps}) if is_infer",
+        "    acl routed var(txn.route) -m found",
+        f"    http-request set-var(txn.bucket) rand(100) {when}",
+        f"    http-request set-var(txn.sticky) {route},{_field(MAX_ARMS * 3 + 1)} {when}",
+    ]
+    for header in sorted(set(sticky_headers)):
+        lines.append(
+            f"    http-request set-var(txn.bucket) req.hdr({header}),concat(@,txn.model),"
+            f"crc32(1),mod(100) {when} {{ var(txn.sticky) -m str {header} }} "
+            f"{{ req.hdr({header}) -m found }}"
+        )
+    lines += [
+        f"    http-request set-var(txn.key) {route},{_field(MAX_ARMS * 3 + 2)} {when}",
+        # The last arm by default; then each earlier arm whose range holds the bucket.
+        f"    http-request set-var(txn.arm) {route},{_field(MAX_ARMS * 3 - 2)} {when}",
+        f"    http-request set-var(txn.label) {route},{_field(MAX_ARMS * 3)} {when}",
+    ]
+    for arm in range(MAX_ARMS - 1, 0, -1):
+        first = (arm - 1) * 3 + 1
+        lines += [
+            f"    http-request set-var(txn.cut{arm}) {route},{_field(first + 1)} {when}",
+            f"    acl in_arm{arm} var(txn.bucket),sub(txn.cut{arm}) lt 0",
+            f"    http-request set-var(txn.arm) {route},{_field(first)} {when} in_arm{arm}",
+            f"    http-request set-var(txn.label) {route},{_field(first + 2)} {when} in_arm{arm}",
+        ]
+    lines += [
+        "    http-request set-path /v2/models/%[var(txn.model)]/versions/%[var(txn.arm)]/infer "
+        + when,
+        f"    http-request set-var(txn.counter) var(txn.key),concat(/,txn.label) {when}",
+        f"    http-request track-sc0 var(txn.counter) table {COUNTERS_TABLE} {when}",
+        f"    http-response set-header {ARM_HEADER} %[var(txn.label)] "
+        "if { var(txn.label) -m found }",
+        f"    http-response set-header {EXPERIMENT_HEADER} %[var(txn.key)] "
+        "if { var(txn.key) -m found }",
+        f"    http-response set-header {REQUEST_ID_HEADER} %[var(txn.request_id)]",
+        "    default_backend triton",
+        "",
+        "backend triton",
+        f"    server triton {upstream}",
+        "",
+        f"backend {COUNTERS_TABLE}",
+        "    stick-table type string len 160 size 100k store http_req_cnt,http_err_cnt,"
+        "http_fail_cnt",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _field(index: int) -> str:
+    return f"field({index},{FIELD_SEPARATOR})"
+
+
+def render_map(routes: Iterable[Route]) -> str:
+    return "".join(f"{r.model} {r.entry()}\n" for r in sorted(routes, key=lambda r: r.model))
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `path` through a temporary file and a rename: a reader (HAProxy starting)
+    sees the old file or the new one, never half of one."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+# --------------------------------------------------------------------------- counters
+
+
+@dataclass(frozen=True)
+class ArmCounts:
+    """What the gateway counted for one arm: requests, 4xx and 5xx answers."""
+
+    requests: int = 0
+    client_errors: int = 0
+    errors: int = 0
+
+    def __add__(self, other: ArmCounts) -> ArmCounts:
+        return ArmCounts(
+            self.requests + other.requests,
+            self.client_errors + other.client_errors,
+            self.errors + other.errors,
+        )
+
+
+_TABLE_ROW = re.compile(r"key=(\S+) .*?http_req_cnt=(\d+) http_err_cnt=(\d+) http_fail_cnt=(\d+)")
+
+
+def parse_table(text: str) -> dict[str, ArmCounts]:
+    """`show table` output -> counter key -> counts."""
+    found: dict[str, ArmCounts] = {}
+    for line in text.splitlines():
+        match = _TABLE_ROW.search(line)
+        if match:
+            key, requests, client_errors, errors = match.groups()
+            found[key] = ArmCounts(int(requests), int(client_errors), int(errors))
+    return found
+
+
+# --------------------------------------------------------------------------- the process
+
+
+class RuntimeApi:
+    """HAProxy's runtime API on its stats socket (one command per connection)."""
+
+    def __init__(self, path: Path, timeout_s: float = 10.0) -> None:
+        self.path = path
+        self.timeout_s = timeout_s
+
+    def command(self, line: str) -> str:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+                connection.settimeout(self.timeout_s)
+                connection.connect(str(self.path))
+                connection.sendall(line.encode() + b"\n")
+                chunks = []
+                while chunk := connection.recv(65536):
+                    chunks.append(chunk)
+        except OSError as exc:
+            raise GatewayError(
+                f"the gateway's runtime API ({self.path}) does not answer: {exc.strerror or exc}"
+            ) from exc
+        return b"".join(chunks).decode(errors="replace")
+
+    def set_route(self, map_file: Path, route: Route) -> None:
+        """Set (or add) one model's route in the running process's map."""
+        entry = route.entry()
+        answer = self.command(f"set map {map_file} {route.model} {entry}").strip()
+        if answer == "entry not found.":
+            answer = self.command(f"add map {map_file} {route.model} {entry}").strip()
+        if answer:
+            raise GatewayError(f"HAProxy refused the route of {route.model}: {answer}")
+
+    def del_route(self, map_file: Path, model: str) -> None:
+        answer = self.command(f"del map {map_file} {model}").strip()
+        if answer and answer != "entry not found.":
+            raise GatewayError(f"HAProxy refused to remove the route of {model}: {answer}")
+
+    def routes(self, map_file: Path) -> dict[str, str]:
+        """model -> route entry, as the running process has them."""
+        found = {}
+        for line in self.command(f"show map {map_file}").splitlines():
+            parts = line.split()
+            if len(parts) == 3:
+                found[parts[1]] = parts[2]
+        return found
+
+    def counters(self) -> dict[str, ArmCounts]:
+        return parse_table(self.command(f"show table {COUNTERS_TABLE}"))
+
+
+@dataclass(frozen=True)
+class GatewayFiles:
+    """A gateway's folder: configuration, routes, socket, pid and saved counters."""
+
+    folder: Path
+
+    @property
+    def config(self) -> Path:
+        return self.folder / CONFIG_FILE
+
+    @property
+    def map(self) -> Path:
+        return self.folder / MAP_FILE
+
+    @property
+    def socket(self) -> Path:
+        return socket_path(self.folder)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.folder / PID_FILE
+
+    @property
+    def api(self) -> RuntimeApi:
+        return RuntimeApi(self.socket)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder's lock: one process at a time changes this gateway."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / LOCK_FILE).open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def pids(self) -> list[int]:
+        """The running HAProxy processes this folder's pid file names (none if stale)."""
+        try:
+            listed = [int(p) for p in self.pid_file.read_text().split()]
+        except (OSError, ValueError):
+            return []
+        return [pid for pid in listed if _is_haproxy(pid, self.config)]
+
+    def is_running(self) -> bool:
+        return bool(self.pids())
+
+    def saved_counters(self) -> dict[str, ArmCounts]:
+        try:
+            data = json.loads((self.folder / COUNTERS_FILE).read_text())
+            return {key: ArmCounts(*values) for key, values in data.items()}
+        except (OSError, ValueError, TypeError):
+            return {}
+
+    def counters(self) -> dict[str, ArmCounts]:
+        """Every arm's counts since the folder's first gateway: saved plus live."""
+        total = self.saved_counters()
+        if self.is_running():
+            for key, counts in self.api.counters().items():
+                total[key] = total.get(key, ArmCounts()) + counts
+        return total
+
+    def save_counters(self) -> None:
+        """Fold the running process's counters into the saved ones (before it goes)."""
+        total = self.counters()
+        write_atomically(
+            self.folder / COUNTERS_FILE,
+            json.dumps(
+                {key: [c.requests, c.client_errors, c.errors] for key, c in sorted(total.items())}
+            ),
+        )
+
+
+def _is_haproxy(pid: int, config: Path) -> bool:
+    """Whether `pid` is a live HAProxy running `config` (not a reused pid)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z" and str(config).encode() in command
+
+
+def write_files(
+    files: GatewayFiles,
+    routes: Sequence[Route],
+    *,
+    port: int,
+    upstream: str,
+    sticky_headers: Iterable[str],
+) -> None:
+    files.folder.mkdir(parents=True, exist_ok=True)
+    write_atomically(files.map, render_map(routes))
+    write_atomically(
+        files.config,
+        render_config(files.folder, port=port, upstream=upstream, sticky_headers=sticky_headers),
+    )
+
+
+def start(files: GatewayFiles, *, replace: Sequence[int] = ()) -> list[int]:
+    """Start HAProxy on the folder's files, in the background; with `replace`, take the
+    listening sockets over from those processes (`-x`) and let them finish (`-sf`).
+
+    Returns the new process ids. Raises GatewayError with HAProxy's alerts if it refuses.
+    """
+    command = [haproxy_binary(), "-D", "-f", str(files.config), "-p", str(files.pid_file)]
+    if replace:
+        command += ["-x", str(files.socket), "-sf", *map(str, replace)]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise GatewayError(f"HAProxy did not start within {START_TIMEOUT_S:g} s") from exc
+    if done.returncode != 0:
+        alerts = [line for line in done.stderr.splitlines() if "ALERT" in line] or [
+            done.stderr.strip() or f"exit code {done.returncode}"
+        ]
+        raise GatewayError(f"HAProxy refused to start: {'; '.join(alerts)[:600]}")
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        pids = [p for p in files.pids() if p not in replace]
+        if pids:
+            with contextlib.suppress(GatewayError):
+                files.api.command("show info")
+                return pids
+        time.sleep(0.05)
+    raise GatewayError(f"HAProxy started but its runtime API ({files.socket}) never answered")
+
+
+def stop(files: GatewayFiles, pids: Sequence[int]) -> None:
+    """Stop the processes: SIGUSR1 (finish what runs, then exit), then SIGTERM, then
+    SIGKILL, each after STOP_TIMEOUT_S."""
+    for signal_number in (signal.SIGUSR1, signal.SIGTERM, signal.SIGKILL):
+        alive = [pid for pid in pids if _is_haproxy(pid, files.config)]
+        for pid in alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal_number)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+            alive = [pid for pid in alive if _is_haproxy(pid, files.config)]
+        if not alive:
+            break
+    # HAProxy leaves its stats socket behind (a stale one could sit in the temporary folder).
+    files.socket.unlink(missing_ok=True)

@@ -1,0 +1,169 @@
+"""How one model's requests are split between its versions: arms, weights, buckets (pure).
+
+Every request to a routed model falls into a bucket 0..99: a random one, or, with a
+sticky header, a hash of that header's value and the model name (the same user always
+lands in the same bucket of a model, and the buckets of two models are independent).
+The arms own consecutive bucket ranges in a fixed order, the order they were given when
+the experiment started: with arms 3.0=90 and 3.1=10, buckets 0-89 go to 3.0 and 90-99 to
+3.1. A weight change moves the boundaries, never the order, so when the last arm (the
+candidate) grows from 10 to 30, the users of buckets 70-89 move into it and none moves out.
+
+The gateway (traffic/haproxy.py) applies the same rule; `arm_for_bucket` is its
+reference, for tests and for explaining a request's arm.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from modelyard.catalog.version import Version
+from modelyard.errors import InputError
+
+# Arms one route may have: the gateway's rules are generated for this many.
+MAX_ARMS = 4
+BUCKETS = 100
+# Header names the gateway can hash for sticky assignment: lowercase (HTTP header names
+# are case-insensitive), as HAProxy's `req.hdr()` takes them.
+_HEADER = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+_ARM = re.compile(r"\s*([^=\s]+)\s*=\s*(-?\d+)\s*%?\s*")
+DEFAULT_STICKY_HEADERS = ("x-user-id",)
+# What separates the fields of a route in the gateway's map file.
+FIELD_SEPARATOR = "|"
+NO_HEADER = "-"
+
+
+def parse_arms(values: Sequence[str], where: str = "--arm") -> list[tuple[str, int]]:
+    """`["3.0=90", "3.1=10"]` -> `[("3.0", 90), ("3.1", 10)]`, in the order given.
+
+    Raises:
+        InputError: a value that is not VERSION=PERCENT, a version that is not
+            MAJOR.MINOR[.PATCH], a weight outside 0..100, or a version given twice.
+    """
+    arms: list[tuple[str, int]] = []
+    seen: dict[Version, str] = {}
+    for value in values:
+        match = _ARM.fullmatch(value)
+        if match is None:
+            raise InputError(f"{where} {value!r}: expected VERSION=PERCENT, e.g. 3.1=10")
+        version, weight = match.group(1), int(match.group(2))
+        try:
+            parsed = Version.parse(version)
+        except ValueError as exc:
+            raise InputError(f"{where} {value!r}: {exc}") from None
+        if not 0 <= weight <= 100:
+            raise InputError(f"{where} {value!r}: a weight is a percent, 0 to 100")
+        if parsed in seen:
+            raise InputError(f"{where}: version {version} is given twice ({seen[parsed]})")
+        seen[parsed] = value
+        arms.append((version, weight))
+    return arms
+
+
+def check_weights(arms: Sequence[tuple[str, int]], where: str = "--arm") -> None:
+    """InputError unless there are 1..MAX_ARMS arms whose weights add up to 100."""
+    if not arms:
+        raise InputError(
+            f"{where}: give the arms as VERSION=PERCENT, e.g. --arm 3.0=90 --arm 3.1=10"
+        )
+    if len(arms) > MAX_ARMS:
+        raise InputError(f"{where}: at most {MAX_ARMS} arms, got {len(arms)}")
+    total = sum(weight for _, weight in arms)
+    if total != 100:
+        shown = ", ".join(f"{version}={weight}" for version, weight in arms)
+        raise InputError(f"{where}: the weights must add up to 100, got {total} ({shown})")
+
+
+def check_sticky_header(header: str) -> str:
+    """The header name, lowercased; InputError unless it is a plain HTTP header name."""
+    name = header.strip().lower()
+    if not _HEADER.fullmatch(name):
+        raise InputError(
+            f"--sticky-header {header!r}: expected a header name of letters, digits and "
+            "'-', e.g. x-user-id"
+        )
+    return name
+
+
+def reweighted(
+    layout: Sequence[str], weights: Mapping[str, int], where: str = "--arm"
+) -> dict[str, int]:
+    """New weights for an experiment's arms, in its layout order; an arm not named gets 0.
+
+    Raises:
+        InputError: a version that is not one of the arms, or weights not adding to 100.
+    """
+    by_version = {Version.parse(arm): arm for arm in layout}
+    result = dict.fromkeys(layout, 0)
+    for version, weight in weights.items():
+        arm = by_version.get(Version.parse(version))
+        if arm is None:
+            raise InputError(
+                f"{where}: {version} is not an arm of this experiment (arms: "
+                f"{', '.join(layout)}); stop it and start another to try other versions"
+            )
+        result[arm] = weight
+    check_weights(list(result.items()), where)
+    return result
+
+
+@dataclass(frozen=True)
+class RouteArm:
+    """One arm as the gateway routes it: the Triton version folder and the catalog version
+    that names it (in the response header and the counters)."""
+
+    triton_version: int
+    label: str
+    weight: int
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where the gateway sends one Triton model's unversioned requests."""
+
+    model: str  # the Triton model name clients call
+    arms: tuple[RouteArm, ...]
+    sticky_header: str | None = None
+    # What the gateway's per-arm counters are keyed by (an experiment id).
+    key: str = "-"
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.arms) <= MAX_ARMS:
+            raise ValueError(f"{self.model}: a route has 1 to {MAX_ARMS} arms")
+        if sum(arm.weight for arm in self.arms) != 100:
+            raise ValueError(f"{self.model}: the weights of a route add up to 100")
+
+    @property
+    def cuts(self) -> list[int]:
+        """Each arm's exclusive upper bucket: arm i serves buckets cuts[i-1]..cuts[i]-1."""
+        cuts, total = [], 0
+        for arm in self.arms:
+            total += arm.weight
+            cuts.append(total)
+        return cuts
+
+    def entry(self) -> str:
+        """The route as one value of the gateway's map file (see traffic/haproxy.py):
+        `t|cut|label` per arm, padded to MAX_ARMS with the last arm, then the sticky header
+        and the counter key. One value, so that one runtime `set map` changes it whole."""
+        padded = list(zip(self.arms, self.cuts, strict=True))
+        while len(padded) < MAX_ARMS:
+            padded.append((self.arms[-1], BUCKETS))
+        fields: list[str] = []
+        for arm, cut in padded:
+            fields += [str(arm.triton_version), str(cut), arm.label]
+        fields += [self.sticky_header or NO_HEADER, self.key]
+        return FIELD_SEPARATOR.join(fields)
+
+    @property
+    def weights(self) -> dict[str, int]:
+        return {arm.label: arm.weight for arm in self.arms}
+
+
+def arm_for_bucket(route: Route, bucket: int) -> RouteArm:
+    """The arm that serves `bucket` (0..99): the first whose range holds it."""
+    for arm, cut in zip(route.arms, route.cuts, strict=True):
+        if bucket < cut:
+            return arm
+    raise ValueError(f"bucket {bucket} is outside 0..{BUCKETS - 1}")
