@@ -60,6 +60,23 @@ def test_bad_arms_change_nothing(ws: Workspace, arms: list[str], expect: int, me
     assert ExperimentLog(ws.store).history() == []
 
 
+def test_a_yanked_arm_gets_no_traffic(ws: Workspace) -> None:
+    ws.yank("tools/echo@2.0", "crashes on empty input")
+    line = _refused(
+        ws,
+        "experiment",
+        "start",
+        "tools/echo",
+        *("--arm", "1.0=90", "--arm", "2.0=10"),
+        *("--target", "test"),
+        expect=4,
+    )
+    assert "tools/echo@2.0 is yanked (crashes on empty input): it gets no traffic" in line
+    assert ExperimentLog(ws.store).history() == []
+    switch = _refused(ws, "switch", "tools/echo", "--to", "2.0", "--target", "test", expect=4)
+    assert "is yanked" in switch
+
+
 def test_a_second_experiment_on_a_model_is_refused(ws: Workspace) -> None:
     log = ExperimentLog(ws.store)
     first = log.start(

@@ -35,6 +35,7 @@ from modelyard.errors import (
     NotFound,
     RolloutFailed,
     TritonError,
+    VersionYanked,
 )
 from modelyard.ops.build import Build
 from modelyard.ops.catalog import set_alias
@@ -674,6 +675,12 @@ def _version(ctx: Context, model_id: str, version: str) -> StoredVersion:
     by_version = _versions_of(ctx, model_id)
     for stored in by_version.values():
         if stored.spec.parsed_version == parsed:
+            if stored.status.yanked_reason is not None:
+                raise VersionYanked(
+                    f"{stored.spec.ref} is yanked ({stored.status.yanked_reason}): it gets no "
+                    f"traffic; choose another version, or `modelyard unyank {stored.spec.ref}` "
+                    "first; nothing changed"
+                )
             return stored
     raise NotFound(
         f"{model_id} has no version {version} (registered: "
