@@ -79,7 +79,7 @@ test: $(VENV)/.test-installed system-test
 		fi;; esac
 
 # Everything that needs no Triton, no PostgreSQL and no browser, and is not marked slow
-# (markers in pyproject.toml): under 90 s on two cores. `make test` runs these and the rest.
+# (markers in pyproject.toml): about 110 s on two cores (990 tests). `make test` runs these and the rest.
 FAST_TESTS = not triton and not slow and not browser
 test-fast: $(VENV)/.test-installed
 	@MODELYARD_TEST_DB= $(PYTEST) -m "$(FAST_TESTS)" $(PYTEST_ARGS) \
