@@ -107,7 +107,8 @@ def test_an_artifact_inside_modelyards_own_folders_is_refused(
     assert workspace.root is not None
     (workspace.root / ".modelyard").mkdir(exist_ok=True)
     (workspace.root / ".modelyard" / "state.json").write_text("{}")
-    catalog = workspace.store.engine.url.database
+    url = workspace.store.engine.url
+    catalog = url.database if url.get_backend_name() == "sqlite" else None
     for artifact in filter(None, [".modelyard/state.json", ".modelyard", catalog]):
         text = manifest("sneaky", "team_x", extra=f"artifact: {artifact}\n")
         with pytest.raises(InputError, match="which modelyard itself writes") as refused:

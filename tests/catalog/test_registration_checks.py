@@ -6,6 +6,7 @@ what validate, report and compile do with such a version stored before these che
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,11 +45,12 @@ artifact: model.py
 
 
 @pytest.fixture
-def ws(tmp_path: Path, catalog_url: str) -> Workspace:
+def ws(tmp_path: Path, catalog_url: str) -> Iterator[Workspace]:
     root = tmp_path / "ws"
     created = init_workspace(root, catalog_url)
     (root / "model.py").write_text("# a python backend model\n")
-    return created
+    yield created
+    created.close()  # a PostgreSQL connection left to the collector warns at exit
 
 
 def apply(ws: Workspace, text: str) -> None:

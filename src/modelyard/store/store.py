@@ -539,7 +539,9 @@ class CatalogTransaction:
                     "source": source,
                     "registered_at": now,
                     "triton_version": triton_version,
-                    "triton_name": spec.triton_name,
+                    # A name with NUL can never be served (registration refuses it) and
+                    # PostgreSQL text cannot hold it: such a legacy row claims no name.
+                    "triton_name": None if "\x00" in spec.triton_name else spec.triton_name,
                 }
             )
         return rows
