@@ -106,7 +106,7 @@ class RequestGuard:
 
 
 class _Disconnected:
-    pass
+    """What `_read_body` returns when the client hung up before the body ended."""
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | _Disconnected | None:

@@ -17,6 +17,7 @@ from modelyard.cli.options import (
     JsonOption,
     RefsArgument,
     WorkspaceOption,
+    model_json,
     open_workspace,
     run,
 )
@@ -61,7 +62,7 @@ def validate(
             strict=strict, alias=alias, live=live, target=target
         ),
         render.render_validation,
-        lambda r: r.model_dump(mode="json"),
+        model_json,
     )
     if not report.ok:
         raise typer.Exit(1)
@@ -115,7 +116,7 @@ def plan(
             as_json,
             lambda: open_workspace(workspace, db).plan(alias=alias),
             render.render_plan,
-            lambda p: p.model_dump(mode="json"),
+            model_json,
         )
         return
 
@@ -141,7 +142,7 @@ def plan(
         script.chmod(0o755)
         return rollout
 
-    run(as_json, action, render.render_rollout_plan, lambda p: p.model_dump(mode="json"))
+    run(as_json, action, render.render_rollout_plan, model_json)
 
 
 def _read(path: Path) -> str:
@@ -202,7 +203,7 @@ def report(
         as_json,
         lambda: open_workspace(workspace, db).report(alias=alias),
         render.render_report,
-        lambda r: r.model_dump(mode="json"),
+        model_json,
     )
 
 
@@ -389,7 +390,7 @@ def compile_repository(
                 target, alias=alias, refs=refs, expected=expected
             )
 
-        run(as_json, for_target, render.render_compile, lambda r: r.model_dump(mode="json"))
+        run(as_json, for_target, render.render_compile, model_json)
         return
     assert out is not None
     if profile not in PROFILES:
@@ -421,7 +422,7 @@ def compile_repository(
             check=check,
         ),
         render.render_compile,
-        lambda r: r.model_dump(mode="json"),
+        model_json,
     )
     if check and not result.up_to_date:
         raise typer.Exit(1)

@@ -17,6 +17,7 @@ from modelyard.cli.options import (
     DbOption,
     JsonOption,
     WorkspaceOption,
+    model_json,
     open_workspace,
     run,
 )
@@ -94,7 +95,7 @@ def apply(
         with render.err_console.status("applying manifests...", spinner="dots"):
             return ws.apply(paths, dry_run=dry_run, transfer_owner=transfer_owner)
 
-    run(as_json, action, render.render_apply, lambda r: r.model_dump(mode="json"))
+    run(as_json, action, render.render_apply, model_json)
 
 
 @commands.command("list")
@@ -452,5 +453,5 @@ def import_triton(
             repository, domain=domain, owner_team=owner_team, dry_run=dry_run
         ),
         render.render_apply,
-        lambda r: r.model_dump(mode="json"),
+        model_json,
     )

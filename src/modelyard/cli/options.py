@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 
 from modelyard.cli import render
 from modelyard.errors import ModelyardError
@@ -87,6 +88,11 @@ class CommandGroup:
             app.command(name)(function)
         for name, sub in self.groups:
             app.add_typer(sub, name=name)
+
+
+def model_json(result: BaseModel) -> Any:
+    """What `--json` prints for a result: every use case returns a pydantic model."""
+    return result.model_dump(mode="json")
 
 
 def run(

@@ -17,7 +17,14 @@ from rich.progress import (
 from rich.table import Table
 
 from modelyard.cli import render
-from modelyard.cli.options import DbOption, JsonOption, WorkspaceOption, open_workspace, run
+from modelyard.cli.options import (
+    DbOption,
+    JsonOption,
+    WorkspaceOption,
+    model_json,
+    open_workspace,
+    run,
+)
 from modelyard.errors import InputError, ModelyardError
 from modelyard.perf.measure import PerfOptions, PerfReport
 from modelyard.store.measurements import Measurement
@@ -130,7 +137,7 @@ def perf(
 
             return ws.perf(reference, target, options=options, progress=progress)
 
-    report = run(as_json, action, render_perf, lambda r: r.model_dump(mode="json"))
+    report = run(as_json, action, render_perf, model_json)
     if not report.passed:
         raise typer.Exit(1)
 

@@ -16,6 +16,7 @@ from modelyard.cli.options import (
     JsonOption,
     RefsArgument,
     WorkspaceOption,
+    model_json,
     open_workspace,
     run,
 )
@@ -119,7 +120,7 @@ def deploy(
                 progress=progress.update,
             )
 
-    run(as_json, action, render.render_deploy, lambda r: r.model_dump(mode="json"))
+    run(as_json, action, render.render_deploy, model_json)
 
 
 @commands.command()
@@ -152,7 +153,7 @@ def status(
         as_json,
         lambda: open_workspace(workspace, db).status(target, alias=alias),
         render.render_status,
-        lambda r: r.model_dump(mode="json"),
+        model_json,
     )
     if not result.in_sync:
         raise typer.Exit(1)

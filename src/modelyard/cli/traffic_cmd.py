@@ -16,6 +16,7 @@ from modelyard.cli.options import (
     DbOption,
     JsonOption,
     WorkspaceOption,
+    model_json,
     open_workspace,
     run,
 )
@@ -125,7 +126,7 @@ def gateway_start(
         as_json,
         lambda: open_workspace(workspace, db).start_gateway(target, port=port),
         _show_gateway,
-        lambda r: r.model_dump(mode="json"),
+        model_json,
     )
 
 
@@ -141,7 +142,7 @@ def gateway_stop(
         as_json,
         lambda: open_workspace(workspace, db).stop_gateway(target),
         _show_gateway,
-        lambda r: r.model_dump(mode="json"),
+        model_json,
     )
 
 
@@ -158,7 +159,7 @@ def gateway_restart(
         as_json,
         lambda: open_workspace(workspace, db).restart_gateway(target),
         _show_gateway,
-        lambda r: r.model_dump(mode="json"),
+        model_json,
     )
 
 
@@ -174,7 +175,7 @@ def gateway_status(
         as_json,
         lambda: open_workspace(workspace, db).gateway_status(target),
         _show_gateway,
-        lambda r: r.model_dump(mode="json"),
+        model_json,
     )
 
 
@@ -202,7 +203,7 @@ def experiment_start(
             reference, arms, sticky_header=sticky_header, target=target, alias=alias
         ),
         _show_change,
-        lambda r: r.model_dump(mode="json"),
+        model_json,
     )
 
 
@@ -220,7 +221,7 @@ def experiment_set(
         as_json,
         lambda: open_workspace(workspace, db).set_weights(reference, arms, target=target),
         _show_change,
-        lambda r: r.model_dump(mode="json"),
+        model_json,
     )
 
 
@@ -239,7 +240,7 @@ def experiment_status(
         as_json,
         lambda: open_workspace(workspace, db).experiment_status(reference, target=target),
         _show_experiments,
-        lambda r: r.model_dump(mode="json"),
+        model_json,
     )
 
 
@@ -263,7 +264,7 @@ def experiment_stop(
             reference, keep, target=target, promote=promote or None
         ),
         _show_change,
-        lambda r: r.model_dump(mode="json"),
+        model_json,
     )
 
 
@@ -283,5 +284,5 @@ def switch(
         as_json,
         lambda: open_workspace(workspace, db).switch(reference, to, target=target, alias=alias),
         _show_change,
-        lambda r: r.model_dump(mode="json"),
+        model_json,
     )

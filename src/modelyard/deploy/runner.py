@@ -31,7 +31,6 @@ RolloutPlan.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -46,8 +45,7 @@ from modelyard.deploy.plan import ModelAction, RolloutPlan, keeping_others, plan
 from modelyard.errors import ModelyardError, RolloutFailed, TritonError, TritonUnreachable
 from modelyard.store.history import DeploymentLog
 from modelyard.targets.base import Target
-from modelyard.triton.compiler import CompiledModel, CompilePlan
-from modelyard.triton.config import to_pbtxt
+from modelyard.triton.compiler import CompiledModel, CompilePlan, config_file
 from modelyard.triton.inputs import request_inputs
 from modelyard.triton.repository import RepoFile
 
@@ -449,12 +447,7 @@ class Rollout:
             config = type(model.config)()
             config.CopyFrom(model.config)
             config.name = candidate
-            text = to_pbtxt(config).encode()
-            files.append(
-                RepoFile(
-                    f"{candidate}/config.pbtxt", hashlib.sha256(text).hexdigest(), content=text
-                )
-            )
+            files.append(config_file(candidate, config))
             for file in model.files:
                 inside = file.path.split("/", 1)[1]
                 if inside != "config.pbtxt":
@@ -481,14 +474,7 @@ class Rollout:
             config.version_policy.specific.versions.extend(
                 sorted(set(action.versions) | set(action.live_versions))
             )
-            text = to_pbtxt(config).encode()
-            files.append(
-                RepoFile(
-                    f"{action.triton_name}/config.pbtxt",
-                    hashlib.sha256(text).hexdigest(),
-                    content=text,
-                )
-            )
+            files.append(config_file(action.triton_name, config))
             for old in action.live_versions:
                 prefix = f"{action.triton_name}/{old}/"
                 files += [f for f in previous_files if f.path.startswith(prefix)]

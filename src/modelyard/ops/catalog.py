@@ -129,10 +129,10 @@ def state_paths(ctx: Context) -> list[Path]:
     generation)."""
     paths: list[Path] = []
     if ctx.root is not None:
-        paths.append((ctx.root / STATE_DIR).resolve())
+        paths.append(ctx.root / STATE_DIR)
     url = ctx.store.engine.url
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        database = Path(url.database).resolve()
+        database = Path(url.database)
         paths += [database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))]
     for target in ctx.config.targets.values():
         repository = Path(target.repository)
@@ -140,7 +140,7 @@ def state_paths(ctx: Context) -> list[Path]:
             repository = ctx.root / repository
         repository = repository.absolute()
         paths += [repository, repository.parent / f".{repository.name}.generations"]
-    return paths
+    return [path.resolve() for path in paths]
 
 
 def refuse_state_artifacts(ctx: Context, documents: Sequence[ManifestDocument]) -> None:
@@ -151,7 +151,7 @@ def refuse_state_artifacts(ctx: Context, documents: Sequence[ManifestDocument]) 
             continue
         artifact = Path(document.spec.artifact).resolve()
         for folder in state:
-            if artifact == folder.resolve() or artifact.is_relative_to(folder.resolve()):
+            if artifact.is_relative_to(folder):
                 reason = (
                     f"artifact {artifact} is inside {folder}, which modelyard itself writes "
                     "(its state, catalog or a target's repository): it would change after "

@@ -221,8 +221,7 @@ def team_deploy_refs(
     chosen = list(refs or ())
     if not chosen:
         view = Build(ctx, alias).view
-        chosen = [ref for ref, spec in view.specs.items() if spec.owner_team == team]
-        chosen = [ref for ref in view.roots if ref in set(chosen)]
+        chosen = [ref for ref in view.roots if view.specs[ref].owner_team == team]
         if not chosen:
             raise NotFound(
                 f"the selection ({_described(alias, None)}) holds no model of team {team!r}: "

@@ -67,6 +67,12 @@ class CompilePlan:
         return [f for model in self.models.values() for f in model.files] + self.kept_files
 
 
+def config_file(triton_name: str, config: Any) -> RepoFile:
+    """`<triton_name>/config.pbtxt` holding `config` (a ModelConfig)."""
+    text = to_pbtxt(config).encode()
+    return RepoFile(f"{triton_name}/config.pbtxt", hashlib.sha256(text).hexdigest(), content=text)
+
+
 def plan_compile(
     specs: dict[str, ModelSpec],
     triton_versions: dict[str, int],
@@ -270,8 +276,7 @@ def _compile_model(
                 f"and theirs differ in {', '.join(differing)}; select one of them (e.g. with an "
                 "alias) or keep those fields equal"
             )
-    text = to_pbtxt(config).encode()
-    files = [RepoFile(f"{name}/config.pbtxt", hashlib.sha256(text).hexdigest(), content=text)]
+    files = [config_file(name, config)]
     backend = backend_for(spec, profile)
     for ref in refs:
         version_spec = specs[ref]
@@ -529,12 +534,7 @@ def server_share(
                 )
                 if profile == "local":
                     message.kind = message.KIND_CPU
-        text = to_pbtxt(config).encode()
-        files = [
-            RepoFile(
-                f"{model.triton_name}/config.pbtxt", hashlib.sha256(text).hexdigest(), content=text
-            )
-        ]
+        files = [config_file(model.triton_name, config)]
         files += [
             f for f in model.files if not f.path.endswith("/config.pbtxt") or f.path.count("/") > 1
         ]
