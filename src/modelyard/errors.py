@@ -134,6 +134,26 @@ class ValidationFailed(ModelyardError):
     code = "validation_failed"
 
 
+class ModelsBlocked(ValidationFailed):
+    """Every model was compiled and written but these: their artifacts are missing,
+    changed after registration or unreadable (or they need such a model), so each kept
+    what the repository had for it. `result` holds what was written."""
+
+    code = "models_blocked"
+
+    def __init__(
+        self, message: str, problems: Sequence[Problem] = (), *, result: Any = None
+    ) -> None:
+        super().__init__(message, problems)
+        self.result = result
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        if self.result is not None and hasattr(self.result, "model_dump"):
+            data["compiled"] = self.result.model_dump(mode="json")
+        return data
+
+
 class NotFound(ModelyardError):
     exit_code = 3
     http_status = 404

@@ -127,7 +127,7 @@ def validate_view(
     problems += list(_throughput(view))
     problems += list(_sla_sanity(specs))
     if is_acyclic and not view.resolution.problems:
-        problems += _triton(view) if compiled is None else compiled.problems
+        problems += (compiled or _triton(view)).all_problems()
     if strict:
         problems = [
             Problem(
@@ -511,17 +511,16 @@ def _sla_sanity(specs: dict[str, ModelSpec]) -> Iterator[Problem]:
             )
 
 
-def _triton(view: CatalogView) -> list[Problem]:
+def _triton(view: CatalogView) -> CompilePlan:
     """What compiling would refuse: Triton's config rules, ensemble connections, I/O
     against artifacts, name collisions, artifacts missing or changed since registration."""
-    plan = plan_compile(
+    return plan_compile(
         view.specs,
         view.triton_versions,
         view.resolution.resolved,
         "production",
         verify_artifacts=True,
     )
-    return plan.problems
 
 
 def _num(value: float) -> str:

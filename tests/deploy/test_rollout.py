@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import modelyard
-from modelyard import Conflict, RolloutFailed, Workspace
+from modelyard import Conflict, RolloutFailed, ValidationFailed, Workspace
 from modelyard.deploy.runner import DeployOptions
 from modelyard.store.history import DeploymentLog
 from modelyard.triton.client import TritonClient
@@ -448,3 +448,46 @@ def test_one_failed_model_does_not_roll_back_the_others(
     assert (repository / "tools.echo" / "1").is_dir()
     assert not (repository / "tools.echo" / "2").exists()
     assert workspace.history("test")[0].outcome == "failed"
+
+
+def test_a_changed_artifact_blocks_only_its_own_model(
+    deployed: tuple[Workspace, TritonClient], tmp_path: Path
+) -> None:
+    """An artifact edited after registration blocks its model and what needs it, nothing
+    else: the model keeps serving the files it was loaded from, another team's new model
+    is deployed in the same run, and the deploy fails naming the changed file."""
+    workspace, client = deployed
+    workspace.apply([python_model(tmp_path, "echo", "1.0", GOOD_MODEL)])
+    workspace.deploy("test", options=FAST)
+    repository = workspace.root / "repo"
+    served_code = (repository / "tools.echo" / "1" / "model.py").read_text()
+    (tmp_path / "echo-1.0" / "model.py").write_text(GOOD_MODEL + "# edited in place\n")
+    needs_echo = python_model(
+        tmp_path, "after", "1.0", GOOD_MODEL, dependencies="dependencies: [tools/echo>=1.0]"
+    )
+    other_team = python_model(tmp_path, "other", "1.0", GOOD_MODEL)
+    other_team.write_text(
+        other_team.read_text().replace("owner_team: platform", "owner_team: search_team")
+    )
+    workspace.apply([needs_echo, other_team])
+    plan = workspace.rollout_plan("test")
+    assert {a.triton_name: a.action for a in plan.actions}["tools.echo"] == "keep"
+    assert [b.split(":")[0] for b in plan.blocked] == ["tools/echo@1.0", "tools/after@1.0"]
+    with Asker(client, "tools.echo") as asker, pytest.raises(RolloutFailed) as failed:
+        workspace.deploy("test", options=FAST)
+    assert asker.failures == [] and asker.values == {1.0}
+    result = failed.value.result
+    assert result is not None
+    statuses = {m.model: m.status for m in result.models}
+    assert statuses == {"tools.echo": "blocked", "tools.after": "blocked", "tools.other": "done"}
+    message = failed.value.message
+    assert "tools/echo@1.0: artifact" in message and "changed after registration" in message
+    assert "needs tools/echo@1.0, which is blocked" in message
+    assert "deployed tools.other" in message
+    ready = ready_models(client)
+    assert ready["tools.echo"] == [1] and ready["tools.other"] == [1]
+    assert "tools.after" not in ready
+    assert (repository / "tools.echo" / "1" / "model.py").read_text() == served_code
+    # Naming the blocked model in a targeted deploy changes nothing.
+    with pytest.raises(ValidationFailed, match="changed after registration.*nothing was deployed"):
+        workspace.deploy("test", refs=["tools/echo"], options=FAST)

@@ -1,8 +1,9 @@
 """Artifacts: a truncated ONNX file is refused at apply, a replaced one at compile.
 
 The SHA-256 of every artifact (a file, or a folder's names and contents) is recorded at
-registration; compile recomputes it and refuses a changed artifact, leaving the previous
-repository as it was and writing no new one.
+registration; compile recomputes it and blocks a model whose artifact changed: that model
+keeps what the repository had for it (nothing at all in a fresh one), every other model is
+compiled, and the compile fails naming the blocked model.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from modelyard import Workspace
-from modelyard.errors import InputError, ValidationFailed
+from modelyard.errors import InputError, ModelsBlocked
 from tests.support.fuzz import catalog_state, tree_snapshot
+from tests.support.workspaces import Cli
 from tests.support.netflix import NETFLIX
 
 ARTIFACTS = NETFLIX / "artifacts"
@@ -105,13 +107,19 @@ def registered(workspace: Workspace, tmp_path: Path) -> tuple[Workspace, Path, P
 
 
 def _assert_compile_refused(workspace: Workspace, out: Path, tmp_path: Path, match: str) -> None:
+    """The changed model is blocked and named; the other one compiles, in `out` (which
+    then changes not at all: the blocked model keeps its files) and in a fresh folder
+    (which then holds the other model only)."""
+    blocked = "emb" if "emb@" in match else "tool"
     before = tree_snapshot(out.parent / f".{out.name}.generations"), tree_snapshot(out)
-    with pytest.raises(ValidationFailed, match=match):
+    with pytest.raises(ModelsBlocked, match=match) as raised:
         workspace.compile(out)
-    with pytest.raises(ValidationFailed, match=match):
-        workspace.compile(tmp_path / "fresh")
+    assert set(raised.value.result.blocked) == {f"shop/{blocked}@1.0"}
     assert (tree_snapshot(out.parent / f".{out.name}.generations"), tree_snapshot(out)) == before
-    assert not (tmp_path / "fresh").exists()
+    with pytest.raises(ModelsBlocked, match=match):
+        workspace.compile(tmp_path / "fresh")
+    served = {p.name for p in (tmp_path / "fresh").iterdir()}
+    assert served == {"shop.emb", "shop.tool"} - {f"shop.{blocked}"}
 
 
 @pytest.mark.slow
@@ -220,3 +228,20 @@ def test_an_artifact_replaced_by_a_pipe_is_refused_at_compile(
     _assert_compile_refused(
         workspace, out, tmp_path, "shop/emb@1.0: .*emb.onnx is neither a regular file nor a folder"
     )
+
+
+def test_cli_compile_names_the_blocked_model_and_writes_the_rest(
+    registered: tuple[Workspace, Path, Path, Path], tmp_path: Path
+) -> None:
+    workspace, file_artifact, _, _ = registered
+    file_artifact.write_bytes(file_artifact.read_bytes() + b"\0")
+    cli = Cli(workspace.root)
+    out = tmp_path / "cli-repo"
+    report = cli.json("compile", "--out", str(out), expect=1)
+    assert report["error"] == "models_blocked"
+    assert [e["model"] for e in report["errors"]] == ["shop/emb@1.0"]
+    assert "changed after registration" in report["errors"][0]["message"]
+    assert [m["model"] for m in report["compiled"]["models"]] == ["shop/tool"]
+    assert {p.name for p in out.iterdir()} == {"shop.tool"}
+    said = cli("compile", "--out", str(out), expect=1).output
+    assert "compiled 1 model(s)" in said and "1 blocked" in said and "shop/emb@1.0" in said

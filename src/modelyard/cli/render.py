@@ -366,6 +366,8 @@ def render_rollout_plan(plan: RolloutPlan) -> None:
             "is kept as it is",
             style="dim",
         )
+    for blocked in plan.blocked:
+        console.print(f"blocked, kept as served (a deploy fails for it): {blocked}", style="red")
     if plan.estimate is not None and plan.estimate.loads:
         render_estimate(plan.estimate)
 

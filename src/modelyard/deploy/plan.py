@@ -63,6 +63,9 @@ class RolloutPlan(BaseModel):
     digest: str = ""
     # How long the loads will take, from earlier rollouts (ops/estimate.py adds it).
     estimate: RolloutEstimate | None = None
+    # Models left out because their artifacts cannot be used (`ref: reason`): each keeps
+    # what the target serves, and the rollout reports them as failed.
+    blocked: list[str] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -118,7 +121,7 @@ def plan_rollout(
         changed_models: Triton names whose files differ from the repository on disk now.
         dependencies: Triton name -> Triton names it needs (ensemble steps, catalog deps).
         keep_others: a served model outside `compiled` is kept as it is (a targeted
-            deploy), not unloaded.
+            deploy), not unloaded. A blocked model (`compiled.blocked`) is always kept.
     """
     live = live_versions(index)
     digests = _model_digests(compiled.files)
@@ -146,15 +149,17 @@ def plan_rollout(
                 digest=digests.get(name),
             )
         )
+    blocked = {b.triton_name: b.model_id for b in compiled.blocked.values()}
     for name in sorted(set(live) - set(desired)):
+        kept = keep_others or name in blocked
         actions.append(
             ModelAction(
                 triton_name=name,
-                model_id=None,
-                action="keep" if keep_others else "unload",
-                versions=live[name] if keep_others else [],
+                model_id=blocked.get(name),
+                action="keep" if kept else "unload",
+                versions=live[name] if kept else [],
                 live_versions=live[name],
-                digest=digests.get(name) if keep_others else None,
+                digest=digests.get(name) if kept else None,
             )
         )
     return RolloutPlan(
@@ -162,15 +167,29 @@ def plan_rollout(
         actions=actions,
         targeted=keep_others,
         digest=_plan_digest(compiled.files, actions),
+        blocked=[f"{b.ref}: {b.reason}" for b in compiled.blocked.values()],
     )
 
 
-def keeping_others(compiled: CompilePlan, published: Sequence[RepoFile] | None) -> CompilePlan:
-    """`compiled` plus every other model's files from the target's repository, unchanged:
-    what a targeted deploy publishes."""
-    names = {model.triton_name for model in compiled.models.values()}
-    kept = [f for f in published or () if f.path.split("/", 1)[0] not in names]
+def keeping_others(
+    compiled: CompilePlan, published: Sequence[RepoFile] | None, *, targeted: bool = True
+) -> CompilePlan:
+    """`compiled` plus other models' files from the target's repository, unchanged: every
+    other model's (`targeted`: what a targeted deploy publishes), or else the blocked
+    models' only (what a whole deploy publishes: a model whose artifact cannot be used
+    keeps serving what it served)."""
+    if targeted:
+        names = {model.triton_name for model in compiled.models.values()}
+        kept = [f for f in published or () if f.path.split("/", 1)[0] not in names]
+    else:
+        blocked = compiled.blocked_names
+        kept = [f for f in published or () if f.path.split("/", 1)[0] in blocked]
     return dataclasses.replace(compiled, kept_files=kept)
+
+
+def needs_kept_files(compiled: CompilePlan, targeted: bool) -> bool:
+    """Whether publishing `compiled` must carry files from the target (`keeping_others`)."""
+    return targeted or bool(compiled.blocked)
 
 
 def plan_changes(expected: RolloutPlan, now: RolloutPlan) -> list[str]:

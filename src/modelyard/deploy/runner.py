@@ -41,7 +41,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.deploy.lease import DEFAULT_LEASE_TTL_S, default_holder, hold_lease
-from modelyard.deploy.plan import ModelAction, RolloutPlan, keeping_others, plan_rollout
+from modelyard.deploy.plan import (
+    ModelAction,
+    RolloutPlan,
+    keeping_others,
+    needs_kept_files,
+    plan_rollout,
+)
 from modelyard.errors import ModelyardError, RolloutFailed, TritonError, TritonUnreachable
 from modelyard.store.history import DeploymentLog
 from modelyard.targets.base import Target
@@ -77,7 +83,7 @@ class ModelOutcome:
 
     model: str
     action: str
-    status: str = "pending"  # pending | done | failed | skipped | rolled_back
+    status: str = "pending"  # pending | done | failed | skipped | blocked | rolled_back
     seconds: float | None = None
     error: str | None = None
     # Whether this rollout asked Triton to (re)load the model under its own name: only
@@ -250,8 +256,11 @@ class Rollout:
         plan: RolloutPlan | None = None
         try:
             previous_files = self.target.published_files()
-            if self.keep_others:  # read under the lease: no other deployer's files are lost
-                self.compiled = keeping_others(self.compiled, previous_files)
+            # Read under the lease: no other deployer's files are lost.
+            if needs_kept_files(self.compiled, self.keep_others):
+                self.compiled = keeping_others(
+                    self.compiled, previous_files, targeted=self.keep_others
+                )
             plan = self.plan()
             outcomes = {
                 a.triton_name: ModelOutcome(a.triton_name, a.action)
@@ -260,6 +269,7 @@ class Rollout:
             }
             try:
                 failures = self._execute(plan, outcomes, previous_files)
+                failures = {**self._blocked(outcomes), **failures}
                 if failures:
                     self._settle(failures, plan, outcomes, previous_files, started, deployment_id)
             except RolloutFailed:
@@ -375,6 +385,17 @@ class Rollout:
             outcome = outcomes[action.triton_name]
             outcome.status, outcome.seconds = "done", time.perf_counter() - began
             self.progress(action.triton_name, "unloaded")
+        return failures
+
+    def _blocked(self, outcomes: dict[str, ModelOutcome]) -> dict[str, str]:
+        """The models the compile left out (their artifacts cannot be used), as failures
+        that kept what they served; each gets an outcome saying why."""
+        failures: dict[str, str] = {}
+        for blocked in self.compiled.blocked.values():
+            outcomes[blocked.triton_name] = ModelOutcome(
+                blocked.triton_name, "keep", status="blocked", error=blocked.reason
+            )
+            failures[blocked.triton_name] = f"{blocked.ref}: {blocked.reason}"
         return failures
 
     def _files_keeping_previous(

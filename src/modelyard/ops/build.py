@@ -18,7 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.catalog.ref import ModelRef, model_id_of
 from modelyard.catalog.spec import ModelSpec
-from modelyard.errors import CapacityError, InputError, Problem, Severity, ValidationFailed
+from modelyard.deploy.plan import keeping_others
+from modelyard.errors import (
+    CapacityError,
+    InputError,
+    ModelsBlocked,
+    Problem,
+    Severity,
+    ValidationFailed,
+)
 from modelyard.fleet_detect import detect_local_server
 from modelyard.graph.resolve import resolve
 from modelyard.ops.context import Context, paused_gc
@@ -63,6 +71,8 @@ class CompileResult(BaseModel):
     profile: Profile
     models: list[CompiledModelSummary]
     skipped: dict[str, str]
+    # ref -> why: left out (artifact missing, changed or unreadable), kept as they were.
+    blocked: dict[str, str] = Field(default_factory=dict)
     changes: RepositoryDiff
     up_to_date: bool
     generation: str | None
@@ -75,7 +85,7 @@ class CompileResult(BaseModel):
         cls, plan: CompilePlan, diff: RepositoryDiff, generation: Path | None, *, checked: bool
     ) -> CompileResult:
         return cls(
-            ok=not checked or diff.is_empty,
+            ok=not plan.blocked and (not checked or diff.is_empty),
             profile=plan.profile,
             models=[
                 CompiledModelSummary(
@@ -87,6 +97,7 @@ class CompileResult(BaseModel):
                 for m in plan.models.values()
             ],
             skipped=plan.skipped,
+            blocked={b.ref: b.reason for b in plan.blocked.values()},
             changes=diff,
             up_to_date=diff.is_empty,
             generation=str(generation) if generation else None,
@@ -294,6 +305,8 @@ def compile_repository(
             writer.check_out()  # a bad --out is the first thing to say, whatever the catalog
         if not allow_empty:
             _require_models(compiled)
+        if compiled.blocked:
+            compiled = keeping_others(compiled, writer.current_files(), targeted=False)
         if check:
             return CompileResult.of(
                 compiled, writer.diff(compiled.files), writer.current(), checked=True
@@ -301,7 +314,22 @@ def compile_repository(
         diff, generation = writer.write(compiled.files)
     except RepositoryWriteError as exc:
         raise InputError(str(exc)) from exc
-    return CompileResult.of(compiled, diff, generation, checked=False)
+    result = CompileResult.of(compiled, diff, generation, checked=False)
+    raise_if_blocked(result, f"into {out}")
+    return result
+
+
+def raise_if_blocked(result: CompileResult, where: str) -> None:
+    """ModelsBlocked naming each blocked model of a compile that wrote the rest."""
+    plan = result.plan
+    if not plan.blocked:
+        return
+    raise ModelsBlocked(
+        f"compiled {len(plan.models)} model(s) {where}, but {len(plan.blocked)} blocked, "
+        f"each keeping what was there for it: {plan.blocked_summary()}",
+        [blocked.problem() for blocked in plan.blocked.values()],
+        result=result,
+    )
 
 
 def compile_fleet(
@@ -322,10 +350,15 @@ def compile_fleet(
         share = server_share(compiled, placement, server.name, profile)
         writer = RepositoryWriter(Path(out) / server.name)
         try:
+            if compiled.blocked:
+                share = dataclasses.replace(share, blocked=compiled.blocked)
+                share = keeping_others(share, writer.current_files(), targeted=False)
             diff, generation = writer.write(share.files)
         except RepositoryWriteError as exc:
             raise InputError(str(exc)) from exc
         results[server.name] = CompileResult.of(share, diff, generation, checked=False)
+    for result in results.values():
+        raise_if_blocked(result, f"into {out} (one folder per server)")
     return results
 
 
@@ -343,7 +376,7 @@ def _require_models(compiled: CompilePlan) -> None:
             field="artifact" if "artifact" in reason else None,
         )
         for model_id, reason in sorted(compiled.skipped.items())
-    ] or [
+    ] + [blocked.problem() for blocked in compiled.blocked.values()] or [
         Problem(
             Severity.ERROR,
             "nothing-compiled",
@@ -352,8 +385,8 @@ def _require_models(compiled: CompilePlan) -> None:
     ]
     raise ValidationFailed.from_problems(
         problems,
-        f"nothing to compile for the {compiled.profile} profile: every model was skipped; "
-        "nothing was written",
+        f"nothing to compile for the {compiled.profile} profile: every model was skipped "
+        "or blocked; nothing was written",
     )
 
 

@@ -10,7 +10,13 @@ from pydantic import BaseModel, ConfigDict
 
 from modelyard.catalog.ref import ModelRef
 from modelyard.config import TargetConfig
-from modelyard.deploy.plan import RolloutPlan, keeping_others, live_versions, plan_changes
+from modelyard.deploy.plan import (
+    RolloutPlan,
+    keeping_others,
+    live_versions,
+    needs_kept_files,
+    plan_changes,
+)
 from modelyard.deploy.runner import DeployOptions, DeployResult, Progress, Rollout
 from modelyard.deploy.runner import rollout_plan as plan_on_target
 from modelyard.deploy.script import rollout_script
@@ -27,7 +33,7 @@ from modelyard.errors import (
     TritonError,
     ValidationFailed,
 )
-from modelyard.ops.build import Build, CompileResult, feasible_placement
+from modelyard.ops.build import Build, CompileResult, feasible_placement, raise_if_blocked
 from modelyard.ops.context import Context
 from modelyard.ops.estimate import starting_estimate, with_estimate
 from modelyard.store.access import AccessLog
@@ -110,16 +116,20 @@ def targeted_inputs(
     if parsed is None:
         return deployment_inputs(Build(ctx, alias), target)
     named = ", ".join(map(str, parsed))
+
+    def refused(problems: Sequence[Problem]) -> ValidationFailed:
+        fix = "fix it, or name only the other models"
+        if len(problems) == 1:
+            message = f"{problems[0]}; nothing was deployed to {target}: {fix}"
+            return ValidationFailed(message, problems)
+        return ValidationFailed.from_problems(
+            problems, f"cannot deploy {named} to {target}; nothing was deployed: {fix}"
+        )
+
     try:
         config, compiled, dependencies = deployment_inputs(Build(ctx, alias, parsed), target)
     except ValidationFailed as exc:
-        fix = "fix it, or name only the other models"
-        if len(exc.problems) == 1:
-            message = f"{exc.problems[0]}; nothing was deployed to {target}: {fix}"
-            raise ValidationFailed(message, exc.problems) from None
-        raise ValidationFailed.from_problems(
-            exc.problems, f"cannot deploy {named} to {target}; nothing was deployed: {fix}"
-        ) from None
+        raise refused(exc.problems) from None
     skipped = [
         Problem(
             Severity.ERROR,
@@ -133,6 +143,8 @@ def targeted_inputs(
     ]
     if skipped:
         raise ValidationFailed.from_problems(skipped, f"cannot deploy {named} to {target}")
+    if compiled.blocked:  # every model of a targeted selection is named or needed
+        raise refused([blocked.problem() for blocked in compiled.blocked.values()])
     return config, compiled, dependencies
 
 
@@ -158,8 +170,8 @@ def _plan_on(
 ) -> tuple[RolloutPlan, CompilePlan]:
     """The plan on an open target, and the repository it publishes (targeted: with every
     other model's files as the target has them)."""
-    if targeted:
-        compiled = keeping_others(compiled, opened.published_files())
+    if needs_kept_files(compiled, targeted):
+        compiled = keeping_others(compiled, opened.published_files(), targeted=targeted)
     return plan_on_target(opened, compiled, dependencies, keep_others=targeted), compiled
 
 
@@ -299,6 +311,13 @@ def export_script(
             "local repository folder on rollback, so it supports kind 'triton' only; use "
             "`modelyard deploy`"
         )
+    if compiled.blocked:
+        # The script's compile step would stop on them after writing the repository.
+        raise ValidationFailed.from_problems(
+            [blocked.problem() for blocked in compiled.blocked.values()],
+            f"cannot export a rollout script for {target}: models are blocked; fix them, or "
+            "use `modelyard deploy`, which deploys the rest and keeps them as served",
+        )
     with open_target(target, config) as opened:
         plan, compiled = _plan_on(opened, compiled, dependencies, targeted=bool(refs))
     script = rollout_script(
@@ -345,7 +364,9 @@ def compile_target_repository(
             opened.publish(compiled.files)
         except RepositoryWriteError as exc:
             raise InputError(str(exc)) from exc
-    return CompileResult.of(compiled, diff, None, checked=False)
+    result = CompileResult.of(compiled, diff, None, checked=False)
+    raise_if_blocked(result, f"for target {target!r}")
+    return result
 
 
 def _audited_rollout(

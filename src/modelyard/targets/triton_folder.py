@@ -61,15 +61,9 @@ class TritonFolderTarget:
         return self.writer.diff(files)
 
     def published_files(self) -> list[RepoFile] | None:
-        generation = self.writer.current()
-        if generation is None:
-            return None
         # The writer keeps the last few generations, so these sources outlive the next
         # publish (an overlap repository) and the one after it (the rollback).
-        return [
-            RepoFile(path, digest, source=generation / path)
-            for path, digest in self.writer.current_digests().items()
-        ]
+        return self.writer.current_files()
 
     def publish(self, files: Sequence[RepoFile]) -> None:
         self.writer.write(files)

@@ -50,14 +50,32 @@ class CompiledModel:
     examples: dict[str, list[Any]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class BlockedModel:
+    """A model left out of a compile because its artifact (or one it needs) is missing,
+    changed after registration or unreadable: it keeps what the repository had for it,
+    and every other model is compiled as usual."""
+
+    model_id: str
+    ref: str
+    triton_name: str
+    reason: str
+
+    def problem(self) -> Problem:
+        return _error("artifact", self.reason, self.ref, "artifact")
+
+
 @dataclass
 class CompilePlan:
-    """What a compile would write: models, skipped models (with why), and problems."""
+    """What a compile would write: models, skipped models (with why), blocked models
+    (with why), and problems. A problem fails the whole compile; a blocked model is one
+    model's trouble only."""
 
     profile: Profile
     models: dict[str, CompiledModel] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    blocked: dict[str, BlockedModel] = field(default_factory=dict)
     # Other models' files carried over verbatim from a target's repository (a targeted
     # deploy publishes them beside the compiled models): see deploy.plan.keeping_others.
     kept_files: list[RepoFile] = field(default_factory=list)
@@ -65,6 +83,18 @@ class CompilePlan:
     @property
     def files(self) -> list[RepoFile]:
         return [f for model in self.models.values() for f in model.files] + self.kept_files
+
+    @property
+    def blocked_names(self) -> set[str]:
+        return {blocked.triton_name for blocked in self.blocked.values()}
+
+    def all_problems(self) -> list[Problem]:
+        """The problems, then each blocked model as an error of its own."""
+        return self.problems + [blocked.problem() for blocked in self.blocked.values()]
+
+    def blocked_summary(self) -> str:
+        """`ref: reason; ...` of every blocked model, for one-line messages."""
+        return "; ".join(f"{b.ref}: {b.reason}" for b in self.blocked.values())
 
 
 def config_file(triton_name: str, config: Any) -> RepoFile:
@@ -112,12 +142,25 @@ def plan_compile(
             continue
         names[name] = model_id
     order = _dependencies_first(specs, resolved)
+    needs: dict[str, list[str]] = defaultdict(list)  # ref -> model ids it needs
+    for ref, dependency in resolved:
+        needs[ref].append(dependency)
     for model_id in order:
         refs = sorted(by_model[model_id], key=lambda r: specs[r].parsed_version)
         newest = refs[-1]
         spec = specs[newest]
         name = triton_name(spec)
         if names.get(name) != model_id:
+            continue
+        needed = _blocked_dependency(refs, needs, plan)
+        if needed is not None:
+            plan.blocked[model_id] = BlockedModel(
+                model_id,
+                newest,
+                name,
+                f"needs {needed.ref}, which is blocked (its artifact cannot be used); "
+                f"fix {needed.ref} first",
+            )
             continue
         skip = _skip_reason(spec, profile, specs, resolved, newest, plan)
         if skip:
@@ -127,21 +170,21 @@ def plan_compile(
             plan.models[model_id] = _compile_model(
                 name, refs, specs, triton_versions, resolved, profile, plan, verify_artifacts
             )
-        except (ConfigBuildError, ArtifactError, ArtifactUnreadable) as exc:
+        except ConfigBuildError as exc:
             # The messages name the model themselves; the problem's `model` says it again.
             plan.problems.append(
                 _error("compile", str(exc).removeprefix(f"{newest}: "), newest, None)
             )
+        except (ArtifactError, ArtifactUnreadable) as exc:
+            # Files that are not what was registered are this model's trouble alone: the
+            # rest of the catalog compiles, and this model keeps what it had.
+            reason = str(exc).removeprefix(f"{newest}: ")
+            plan.blocked[model_id] = BlockedModel(model_id, newest, name, reason)
         except OSError as exc:  # an artifact file that cannot be read while listing it
-            plan.problems.append(
-                _error(
-                    "compile",
-                    f"cannot read {exc.filename}: {exc.strerror or exc}; make the "
-                    "artifact readable",
-                    newest,
-                    "artifact",
-                )
+            reason = (
+                f"cannot read {exc.filename}: {exc.strerror or exc}; make the artifact readable"
             )
+            plan.blocked[model_id] = BlockedModel(model_id, newest, name, reason)
     plan.problems += _conformance(plan, specs, by_model)
     return plan
 
@@ -184,6 +227,19 @@ def _dependencies_first(
         return list(sorter.static_order())
     except graphlib.CycleError:  # validation reports cycles; compile what it can
         return sorted({s.id for s in specs.values()})
+
+
+def _blocked_dependency(
+    refs: Sequence[str], needs: dict[str, list[str]], plan: CompilePlan
+) -> BlockedModel | None:
+    """The first blocked model that one of `refs` needs (dependencies are compiled first)."""
+    if not plan.blocked:
+        return None
+    for ref in refs:
+        for dependency in needs.get(ref, ()):
+            if dependency in plan.blocked:
+                return plan.blocked[dependency]
+    return None
 
 
 def _skip_reason(

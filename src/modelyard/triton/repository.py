@@ -103,6 +103,17 @@ class RepositoryWriter:
         data: dict[str, str] = json.loads(manifest.read_text())
         return data
 
+    def current_files(self) -> list[RepoFile] | None:
+        """The files published now, readable until the next write but one (the writer
+        keeps the last few generations); None before the first compile."""
+        generation = self.current()
+        if generation is None:
+            return None
+        return [
+            RepoFile(path, digest, source=generation / path)
+            for path, digest in self.current_digests().items()
+        ]
+
     def diff(self, files: Sequence[RepoFile]) -> RepositoryDiff:
         """What writing `files` would change: against the files modelyard published (the
         manifest), never the folder's other content, so files it did not write (see
