@@ -17,6 +17,10 @@ processes that start at the same moment:
 
 - tenancy (`--tenancy-pairs`, SQLite): two teams register the same new models at the
   same moment; expected: each model registered once, by one team, 0 cross-team effects.
+- tenancy deploys (`--tenancy-deploy-models`, SQLite, a real local Triton): two teams'
+  maintainers deploy new versions of their own models at the same moment (targeted, as
+  the API's jobs are) while a client asks every model; expected: each deploy changes its
+  own team's models only, both succeed, 0 failed requests.
 - deep chains (`--chain-sizes`, SQLite): one chain of N models, each needing the one
   before it, so every model has an SLA chain problem; `validate` runs in a fresh process
   per N (its peak RSS is validate's alone). Time and memory must grow linearly in N.
@@ -195,6 +199,28 @@ def tenancy_row(pairs: int) -> dict[str, object]:
     }
 
 
+def tenancy_deploy_row(models_per_team: int) -> dict[str, object]:
+    """concurrency.two_teams_deploy on a fresh workspace and a fresh local Triton."""
+    from modelyard import Workspace
+    from modelyard.triton.server import LocalTriton, free_port
+
+    with tempfile.TemporaryDirectory(prefix="modelyard-tenancy-deploy-") as scratch:
+        root = Path(scratch) / "ws"
+        root.mkdir()
+        port = free_port()
+        (root / "modelyard.yaml").write_text(
+            f"targets:\n  bench: {{url: 'http://127.0.0.1:{port}', repository: repo, "
+            "profile: local}\n"
+        )
+        Workspace.init(root).close()
+        server = LocalTriton(root / "repo", root / ".modelyard" / "triton", http_port=port)
+        server.start().close()
+        try:
+            return concurrency.two_teams_deploy(root, "bench", models_per_team).row()
+        finally:
+            server.stop()
+
+
 def print_chains(sizes: list[int]) -> list[dict[str, object]]:
     rows = [chain_row(size) for size in sizes]
     print("\nvalidate of one dependency chain (SQLite, a fresh process per size)")
@@ -220,6 +246,12 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--tenancy-pairs", type=int, default=50)
     parser.add_argument(
+        "--tenancy-deploy-models",
+        type=int,
+        default=4,
+        help="models per team in the concurrent-deploys scenario; 0 to leave it out",
+    )
+    parser.add_argument(
         "--chain-sizes",
         default="4000,8000,16000,32000",
         help="chain lengths for the validate scenario; empty to leave it out",
@@ -236,7 +268,20 @@ def main() -> None:
     if args.json:
         chains = [chain_row(size) for size in chain_sizes]
         tenancy_json = tenancy_row(args.tenancy_pairs)
-        print(json.dumps({"writers": rows, "tenancy": tenancy_json, "chains": chains}, indent=1))
+        deploys = (
+            tenancy_deploy_row(args.tenancy_deploy_models) if args.tenancy_deploy_models else None
+        )
+        print(
+            json.dumps(
+                {
+                    "writers": rows,
+                    "tenancy": tenancy_json,
+                    "tenancy_deploys": deploys,
+                    "chains": chains,
+                },
+                indent=1,
+            )
+        )
         return
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in COLUMNS}
     print(" | ".join(c.ljust(widths[c]) for c in COLUMNS))
@@ -249,11 +294,21 @@ def main() -> None:
         f"{tenancy['registered']} registered, {tenancy['refused']} refused, "
         f"{tenancy['cross_team_effects']} cross-team effects"
     )
+    crossed = int(str(tenancy["cross_team_effects"]))
+    if args.tenancy_deploy_models:
+        deploys = tenancy_deploy_row(args.tenancy_deploy_models)
+        print(
+            f"two teams deploying {deploys['models_per_team']} models each at once (SQLite, "
+            f"local Triton): {deploys['deploys']}; {deploys['cross_team_effects']} cross-team "
+            f"effects; {deploys['failed_requests']} of {deploys['requests']} client requests "
+            f"failed; {deploys['seconds']} s"
+        )
+        crossed += int(str(deploys["cross_team_effects"])) + int(str(deploys["failed_requests"]))
     if chain_sizes:
         print_chains(chain_sizes)
     lost = sum(int(str(r["lost"])) + int(str(r["duplicated"])) for r in rows)
     print(f"\nlost or duplicated writes: {lost}")
-    sys.exit(1 if lost or tenancy["cross_team_effects"] else 0)
+    sys.exit(1 if lost or crossed else 0)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from modelyard import Workspace
 from modelyard.errors import InputError, ModelsBlocked
 from tests.support.fuzz import catalog_state, tree_snapshot
-from tests.support.workspaces import Cli
 from tests.support.netflix import NETFLIX
+from tests.support.workspaces import Cli
 
 ARTIFACTS = NETFLIX / "artifacts"
 ONNX_FILES = sorted(p.name for p in ARTIFACTS.glob("*.onnx"))

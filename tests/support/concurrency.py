@@ -388,3 +388,135 @@ def owners_by_model(root: Path) -> dict[str, set[str]]:
         return owners
     finally:
         workspace.close()
+
+
+@dataclass(frozen=True)
+class TenancyDeploys:
+    """Two teams' targeted deploys run at once against one real Triton."""
+
+    models_per_team: int
+    deployed: dict[str, str]  # team -> "succeeded" or the error's class name
+    served: dict[str, list[int]]  # Triton name -> READY versions afterwards
+    touched_by: dict[str, list[str]]  # team -> the models its deploy changed
+    requests: int
+    failed_requests: int
+    seconds: float
+
+    @property
+    def cross_team_effects(self) -> int:
+        """Models one team's deploy changed that the other team owns."""
+        return sum(
+            not model.startswith(f"{team}.") for team, ms in self.touched_by.items() for model in ms
+        )
+
+    def row(self) -> dict[str, object]:
+        return {
+            "models_per_team": self.models_per_team,
+            "deploys": ", ".join(f"{t}: {d}" for t, d in sorted(self.deployed.items())),
+            "cross_team_effects": self.cross_team_effects,
+            "requests": self.requests,
+            "failed_requests": self.failed_requests,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def two_teams_deploy(root: Path, target: str, models_per_team: int = 2) -> TenancyDeploys:
+    """Teams `team_a` and `team_b` (domains of the same names) each have
+    `models_per_team` python models served at 1.0 on `target` (a real Triton, which
+    `root`'s modelyard.yaml names). Both register 2.0 of each and deploy their own models
+    at the same moment, as two maintainers' API jobs do (`team_deploy_refs`, targeted,
+    waiting for the lease), while a client keeps asking every model. Each deploy may
+    change its own team's models only."""
+    import threading
+
+    from modelyard import Workspace
+    from modelyard.deploy.runner import DeployOptions
+    from modelyard.triton.client import TritonClient
+    from tests.support.rollout import GOOD_MODEL
+
+    teams = ("team_a", "team_b")
+    options = DeployOptions(concurrency=4, load_timeout_s=120, wait_for_lease_s=300)
+
+    def manifests(version: str) -> list[Path]:
+        paths = []
+        for team in teams:
+            for index in range(models_per_team):
+                folder = root.parent / "tenancy-models" / f"{team}-m{index}-{version}"
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "model.py").write_text(GOOD_MODEL)
+                (folder / "manifest.yaml").write_text(
+                    f'name: m{index}\nversion: "{version}"\nmodel_type: regression\n'
+                    f"framework: python\ndomain: {team}\nowner_team: {team}\n"
+                    "artifact: model.py\ninputs: [{name: X, data_type: FP32, dims: [1]}]\n"
+                    "outputs: [{name: Y, data_type: FP32, dims: [1]}]\n"
+                    "resource_requirements: {max_batch_size: 0, gpu_memory_mb: 0}\n"
+                )
+                paths.append(folder / "manifest.yaml")
+        return paths
+
+    admin = Workspace.open(root)
+    try:
+        admin.apply(manifests("1.0"))
+        admin.deploy(target, options=options)
+        admin.apply(manifests("2.0"))
+        url = admin.config.targets[target].url
+    finally:
+        admin.close()
+    names = [f"{team}.m{index}" for team in teams for index in range(models_per_team)]
+    client = TritonClient(url)
+    stop = threading.Event()
+    counts = {"requests": 0, "failed": 0}
+
+    def ask() -> None:
+        while not stop.is_set():
+            for name in names:
+                counts["requests"] += 1
+                try:
+                    client.infer(name, {"X": ("FP32", [1], [0.0])})
+                except Exception:  # any failed request is what this counts
+                    counts["failed"] += 1
+
+    barrier = threading.Barrier(len(teams))
+    deployed: dict[str, str] = {}
+    touched: dict[str, list[str]] = {}
+
+    def deploy(team: str) -> None:
+        workspace = Workspace.open(root)
+        try:
+            refs = workspace.team_deploy_refs(target, team, check=False)
+            barrier.wait()
+            result = workspace.deploy(
+                target, refs=refs, options=options, actor=f"token:{team}-maintainer"
+            )
+            deployed[team] = "succeeded" if result.ok else "failed"
+            touched[team] = [m.model for m in result.models if m.action != "keep"]
+        except ModelyardError as exc:
+            deployed[team] = type(exc).__name__
+        finally:
+            workspace.close()
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    started = time.perf_counter()
+    threads = [threading.Thread(target=deploy, args=(team,)) for team in teams]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    stop.set()
+    asker.join()
+    served: dict[str, list[int]] = {}
+    for entry in client.index():
+        if entry.get("state") == "READY":
+            served.setdefault(str(entry["name"]), []).append(int(entry["version"]))
+    client.close()
+    return TenancyDeploys(
+        models_per_team,
+        deployed,
+        {name: sorted(versions) for name, versions in served.items()},
+        touched,
+        counts["requests"],
+        counts["failed"],
+        seconds,
+    )
