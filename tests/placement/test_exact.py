@@ -84,3 +84,30 @@ def test_exact_is_never_worse_than_first_fit(
         if exact.optimal:
             assert exact.placement.gpus_used <= first_fit.gpus_used
         assert exact.placement.gpus_used >= exact.placement.lower_bound_gpus
+
+
+def test_a_search_cut_short_returns_nothing_worse_than_first_fit() -> None:
+    """1,000 models (bench/placement.py's catalog): building the model alone takes longer
+    than 1 s, so the time limit, which covers the whole call, ends it with no answer, and
+    `place --exact` then uses first-fit's. With time, what comes back never uses more GPUs
+    than the first-fit placement it was started from."""
+    import random
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import placement as bench  # type: ignore[import-not-found]
+
+    rng = random.Random(bench.SEED + 1000)
+    fleet = bench.build_fleet(64 // bench.GPUS_PER_SERVER)
+    demands = bench.build_demands(1000, rng)
+    first_fit = place(demands, fleet)
+    assert first_fit.feasible
+    cut_short = place_exact(demands, fleet, time_limit_s=1, start=first_fit)
+    assert cut_short.placement is None and "time limit" in cut_short.status
+    small = demands[:40]
+    started_from = place(small, fleet)
+    found = place_exact(small, fleet, time_limit_s=20, start=started_from)
+    assert found.placement is not None
+    check(found.placement, small, fleet)
+    assert found.placement.gpus_used <= started_from.gpus_used

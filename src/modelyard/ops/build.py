@@ -445,11 +445,12 @@ def place_view(
         )
     if exact is None:
         exact = sum(d.replicas for d in demands) <= EXACT_AUTO_REPLICAS and _has_highs()
+    fitted = first_fit(demands, fleet)  # the exact search starts from it, never worse
     if exact:
-        result = place_exact(demands, fleet, time_limit_s=time_limit_s)
+        result = place_exact(demands, fleet, time_limit_s=time_limit_s, start=fitted)
         if result.placement is not None:
             return result.placement
-    return first_fit(demands, fleet)
+    return fitted
 
 
 def calibration(

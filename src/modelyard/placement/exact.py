@@ -11,17 +11,26 @@ model goes to HiGHS (`highspy`, MIT) instead. Same constraints as the first-fit 
 - replicas of one model on distinct servers;
 - co-location: where an ensemble has a replica, each of its steps has one too.
 
-Objective: the number of GPUs used. A time limit bounds the search; the best placement
-found by then is returned with `optimal` false. Meant for small inputs (`--exact`).
+Objective: the number of GPUs used. The time limit covers the whole call, building the
+model included (on 1,000 models building it in Python took longer than the search): past
+it the answer is "none found in time" and callers use first-fit. A first-fit placement
+given as `start` is handed to HiGHS as its first incumbent, so a search cut short never
+ends worse than first-fit, and a result with more GPUs than `start` is never returned.
+Meant for small inputs (`--exact`).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import multiprocessing
 import os
 import sys
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
 from modelyard.errors import InputError
@@ -49,30 +58,100 @@ def _admits(dedication: Dedication | None, demand: Demand) -> bool:
     return dedication is None or dedication.admits(demand.domain, demand.team)
 
 
+class _OutOfTime(Exception):
+    """The deadline passed while the model was being built."""
+
+
 def place_exact(
-    demands: Sequence[Demand], fleet: Fleet, *, time_limit_s: float = 10.0
+    demands: Sequence[Demand],
+    fleet: Fleet,
+    *,
+    time_limit_s: float = 10.0,
+    start: Placement | None = None,
 ) -> ExactResult:
+    """The fewest-GPU placement HiGHS finds within `time_limit_s` (the whole call). With
+    `start` (first-fit's placement of the same demands), never one using more GPUs."""
+    deadline = time.monotonic() + time_limit_s
+    if importlib.util.find_spec("highspy") is None:
+        raise InputError("the exact placement needs HiGHS: pip install 'modelyard[exact]'")
+    result = _in_child(demands, fleet, deadline, start)
+    if isinstance(result, InputError):
+        raise result
+    if result is None:
+        return ExactResult(None, False, f"time limit ({time_limit_s:g} s) reached")
+    if (
+        result.placement is not None
+        and start is not None
+        and start.feasible
+        and result.placement.gpus_used > start.gpus_used
+    ):
+        return ExactResult(None, False, f"{result.status}; no better than first-fit in time")
+    return result
+
+
+def _in_child(
+    demands: Sequence[Demand], fleet: Fleet, deadline: float, start: Placement | None
+) -> ExactResult | InputError | None:
+    """`_solve` in a child process, ended at `deadline` (None then). HiGHS's own
+    `time_limit` overran by more than its length on this machine (13.7 s of solving for a
+    7 s limit; cancelling its solver thread took up to 13 s to stop it), and only a
+    process can be stopped at once. Forked where this process has one thread (no start-up
+    cost); spawned otherwise, since forking a threaded process can copy a held lock."""
+    method = "fork" if threading.active_count() == 1 and sys.platform == "linux" else "spawn"
+    context: Any = multiprocessing.get_context(method)  # typeshed's BaseContext lacks Process
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_solve, args=(sender, list(demands), fleet, deadline, start), daemon=True
+    )
+    child.start()
+    sender.close()
     try:
-        import highspy
-        from highspy.highs import HighsError
-    except ImportError:
-        raise InputError(
-            "the exact placement needs HiGHS: pip install 'modelyard[exact]'"
-        ) from None
+        if receiver.poll(max(deadline - time.monotonic(), 0.0)):
+            result: ExactResult | InputError = receiver.recv()
+            return result
+        return None
+    except EOFError:  # the child died (out of memory, killed): no exact answer
+        return None
+    finally:
+        child.kill()
+        child.join()
+        receiver.close()
+
+
+def _solve(
+    sender: Connection,
+    demands: Sequence[Demand],
+    fleet: Fleet,
+    deadline: float,
+    start: Placement | None,
+) -> None:
+    import highspy
+    from highspy.highs import HighsError
+
+    result: ExactResult | InputError
     try:
-        return _place_exact(highspy, demands, fleet, time_limit_s)
+        result = _place_exact(highspy, demands, fleet, deadline, start)
     except HighsError as exc:
         # HiGHS refuses coefficients outside its range (a cpu_cores of 1e-300 is below its
         # small_matrix_value, found by fuzzing): no exact answer, so callers use first-fit.
-        return ExactResult(None, False, f"HiGHS refused the model ({exc})")
+        result = ExactResult(None, False, f"HiGHS refused the model ({exc})")
+    except _OutOfTime:
+        result = ExactResult(None, False, "time limit reached while building the model")
+    except InputError as exc:  # too large: said to the caller as it is
+        result = exc
+    sender.send(result)
+    sender.close()
 
 
 def _place_exact(
-    highspy: Any, demands: Sequence[Demand], fleet: Fleet, time_limit_s: float
+    highspy: Any,
+    demands: Sequence[Demand],
+    fleet: Fleet,
+    deadline: float,
+    start: Placement | None,
 ) -> ExactResult:
     highs = _quiet_highs(highspy)
     highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("time_limit", float(time_limit_s))
 
     gpus = [(s_index, g) for s_index, server in enumerate(fleet.servers) for g in server.gpus]
     used = [highs.addBinary() for _ in gpus]
@@ -100,6 +179,8 @@ def _place_exact(
                 else:
                     options[(i, replica)].append((highs.addBinary(), s, None))
                     count += 1
+            if time.monotonic() > deadline:
+                raise _OutOfTime
             if count > MAX_VARIABLES:
                 raise InputError(
                     f"too large for the exact solver ({count}+ variables); "
@@ -132,19 +213,24 @@ def _place_exact(
             highs.addConstr(
                 sum(demands[i].replica_cpu_cores * v for v, i in on_server[s]) <= server.cpu_cores
             )
-    by_model: dict[str, list[int]] = defaultdict(list)
     for i, demand in enumerate(demands):
-        by_model[demand.model_id].append(i)
-    for i, demand in enumerate(demands):
-        for s in range(len(fleet.servers)):
-            mine = [v for r in range(demand.replicas) for v, srv, _ in options[(i, r)] if srv == s]
+        if time.monotonic() > deadline:
+            raise _OutOfTime
+        by_server: dict[int, list[Any]] = defaultdict(list)  # one pass, not one per server
+        for r in range(demand.replicas):
+            for v, srv, _ in options[(i, r)]:
+                by_server[srv].append(v)
+        for s, mine in by_server.items():
             if len(mine) > 1:
                 highs.addConstr(sum(mine) <= 1)  # replicas on distinct servers
-            if not mine:
-                continue
             for step in demand.colocate_with:
                 theirs = presence.get((step, s), [])
                 highs.addConstr(sum(mine) <= sum(theirs) if theirs else sum(mine) <= 0)
+    if time.monotonic() > deadline:
+        raise _OutOfTime
+    if start is not None and start.feasible:
+        _start_from(highspy, highs, start, fleet, demands, options, gpus, used)
+    highs.setOptionValue("time_limit", max(deadline - time.monotonic(), 0.01))
     highs.minimize(sum(used) if used else 0)
     status = highs.getModelStatus()
     name = highs.modelStatusToString(status)
@@ -156,6 +242,42 @@ def _place_exact(
         status == highspy.HighsModelStatus.kOptimal,
         name,
     )
+
+
+def _start_from(
+    highspy: Any,
+    highs: Any,
+    start: Placement,
+    fleet: Fleet,
+    demands: Sequence[Demand],
+    options: dict[tuple[int, int], list[tuple[Any, int, int | None]]],
+    gpus: list[tuple[int, Any]],
+    used: list[Any],
+) -> None:
+    """Hand `start` to HiGHS as a feasible solution, so its search begins there. A start
+    the model does not admit is left out (HiGHS then searches from nothing)."""
+    server_index = {server.name: s for s, server in enumerate(fleet.servers)}
+    gpu_position = {(owner, gpu.index): p for p, (owner, gpu) in enumerate(gpus)}
+    index_of = {(d.ref, d.model_id): i for i, d in enumerate(demands)}
+    values = [0.0] * highs.getNumCol()
+    for assignment in start.assignments:
+        i = index_of.get((assignment.ref, assignment.model_id))
+        s = server_index.get(assignment.server)
+        if i is None or s is None:
+            return
+        position = None if assignment.gpu_index is None else gpu_position[(s, assignment.gpu_index)]
+        chosen = [
+            v for v, srv, p in options.get((i, assignment.replica), []) if (srv, p) == (s, position)
+        ]
+        if not chosen:
+            return
+        values[chosen[0].index] = 1.0
+        if position is not None:
+            values[used[position].index] = 1.0
+    solution = highspy.HighsSolution()
+    solution.col_value = values
+    solution.value_valid = True
+    highs.setSolution(solution)
 
 
 def _quiet_highs(highspy: Any) -> Any:
@@ -180,12 +302,13 @@ def _placement(
     highs: Any,
 ) -> Placement:
     assignments = []
+    values = list(highs.getSolution().col_value)  # `highs.val` copies it for each call
     gpu_used = [0] * len(gpus)
     memory_used = [0] * len(fleet.servers)
     cpu_used = [0.0] * len(fleet.servers)
     for (i, replica), choices in options.items():
         demand = demands[i]
-        _, s, position = max(choices, key=lambda choice: highs.val(choice[0]))
+        _, s, position = max(choices, key=lambda choice: values[choice[0].index])
         if position is not None:
             gpu_used[position] += demand.replica_gpu_memory_mb
         memory_used[s] += demand.replica_memory_mb
