@@ -32,7 +32,7 @@ DOMAIN = frozenset({"errors", "catalog", "graph", "placement"})
 PURE_MODULES = frozenset({"modelyard.traffic.split"})
 ON_CATALOG = frozenset({"errors", "catalog", "graph"})
 # What reads and writes the world, on the domain; config reads modelyard.yaml.
-EDGES = frozenset({"store", "triton", "targets", "traffic", "fleet_detect", "config"})
+EDGES = frozenset({"store", "triton", "targets", "traffic", "fleet_detect", "config", "kube"})
 # Catalog-wide logic over the store (candidates for ops/).
 SERVICES = frozenset({"selection", "planning", "registry", "validation"})
 ENGINES = frozenset({"deploy", "perf", "report"})
@@ -52,6 +52,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "traffic": ON_CATALOG,  # splits (pure), the gateway driver (HAProxy)
     "fleet_detect": DOMAIN,  # NVML -> a fleet's Server
     "config": DOMAIN | {"triton"},  # modelyard.yaml: a fleet, Triton profiles, targets
+    # Kubernetes objects for a placement (pure rendering, with the gateway's haproxy.cfg
+    # from traffic) and the folder they are written to.
+    "kube": DOMAIN | {"traffic"},
     # Target kinds (a Triton + folder, an S3 repository, a gateway in front), built from
     # config's entries (not here yet).
     "targets": ON_CATALOG | {"triton", "traffic", "config"},

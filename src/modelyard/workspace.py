@@ -28,7 +28,7 @@ from modelyard.config import (
     locate_workspace,
 )
 from modelyard.deploy.runner import DeployOptions, DeployResult, Progress
-from modelyard.ops import build, catalog, insight, rollout, serving, traffic
+from modelyard.ops import build, catalog, insight, kube, rollout, serving, traffic
 from modelyard.ops.build import CompileResult
 from modelyard.ops.catalog import ShowResult, StatusChange
 from modelyard.ops.context import Context, local_actor, resolve_target
@@ -206,6 +206,7 @@ class Workspace:
     place = _forward(build.place)
     calibration = _forward(build.calibration)
     latest_measurements = _forward(build.latest_measurements)
+    export_kubernetes = _forward(kube.export_kubernetes)
 
     # Rollout ----------------------------------------------------------------------
 

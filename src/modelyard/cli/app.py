@@ -19,6 +19,7 @@ from modelyard.cli import (
     build_cmd,
     catalog_cmd,
     doctor_cmd,
+    export_cmd,
     perf_cmd,
     render,
     rollout_cmd,
@@ -53,6 +54,7 @@ app.command("perf")(perf_cmd.perf)
 app.command("measurements")(perf_cmd.measurements)
 server_cmd.register(app)
 traffic_cmd.commands.register(app)
+export_cmd.commands.register(app)
 app.command("doctor")(doctor_cmd.doctor)
 
 

@@ -34,7 +34,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -110,8 +110,22 @@ def socket_path(folder: Path) -> Path:
     return private / f"{digest}.sock"
 
 
-def render_config(folder: Path, *, port: int, upstream: str, sticky_headers: Iterable[str]) -> str:
-    """haproxy.cfg for a gateway on 127.0.0.1:`port` in front of `upstream` (host:port)."""
+def render_config(
+    folder: Path,
+    *,
+    port: int,
+    upstream: str,
+    sticky_headers: Iterable[str],
+    bind_address: str = "127.0.0.1",
+    model_upstreams: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """haproxy.cfg for a gateway on `bind_address`:`port` in front of `upstream` (host:port).
+
+    With `model_upstreams` (Triton model -> the host:port of every server that serves
+    it), a request under `/v2/models/<m>/` goes to the servers serving `m`, balanced
+    between them; anything else (health, an unlisted model) to `upstream`. The Kubernetes
+    export uses this: each model is served by the Services of the server groups holding it.
+    """
     maps = folder / MAP_FILE
     route = "var(txn.route)"
     when = "if routed"
@@ -137,7 +151,7 @@ def render_config(folder: Path, *, port: int, upstream: str, sticky_headers: Ite
         "    retries 3",
         "",
         "frontend modelyard",
-        f"    bind 127.0.0.1:{port}",
+        f"    bind {bind_address}:{port}",
         f"    http-request use-service prometheus-exporter if {{ path {METRICS_PATH} }}",
         "    unique-id-format %[uuid()]",
         f"    http-request set-header {REQUEST_ID_HEADER} %[unique-id] "
@@ -145,6 +159,12 @@ def render_config(folder: Path, *, port: int, upstream: str, sticky_headers: Ite
         f"    http-request set-var(txn.request_id) req.hdr({REQUEST_ID_HEADER})",
         "    acl is_infer path_reg ^/v2/models/[^/]+/infer$",
         "    http-request set-var(txn.model) path,field(4,/) if is_infer",
+        # Read before an arm's rewrite changes the path.
+        *(
+            ["    http-request set-var(txn.served) path,field(4,/) if { path_beg /v2/models/ }"]
+            if model_upstreams
+            else []
+        ),
         f"    http-request set-var(txn.route) var(txn.model),map({maps}) if is_infer",
         "    acl routed var(txn.route) -m found",
         f"    http-request set-var(txn.bucket) rand(100) {when}",
@@ -180,17 +200,55 @@ def render_config(folder: Path, *, port: int, upstream: str, sticky_headers: Ite
         f"    http-response set-header {EXPERIMENT_HEADER} %[var(txn.key)] "
         "if { var(txn.key) -m found }",
         f"    http-response set-header {REQUEST_ID_HEADER} %[var(txn.request_id)]",
+        *_model_backend_rules(model_upstreams or {}),
         "    default_backend triton",
         "",
         "backend triton",
-        f"    server triton {upstream}",
+        f"    server triton {upstream}" + (_RESOLVED if model_upstreams else ""),
         "",
+        *_model_backends(model_upstreams or {}),
         f"backend {COUNTERS_TABLE}",
         "    stick-table type string len 160 size 100k store http_req_cnt,http_err_cnt,"
         "http_fail_cnt",
         "",
     ]
     return "\n".join(lines)
+
+
+def _upstream_sets(
+    model_upstreams: Mapping[str, Sequence[str]],
+) -> dict[tuple[str, ...], list[str]]:
+    """Each distinct set of servers -> the models it serves, both sorted: one backend each."""
+    sets: dict[tuple[str, ...], list[str]] = {}
+    for model in sorted(model_upstreams):
+        sets.setdefault(tuple(sorted(set(model_upstreams[model]))), []).append(model)
+    return dict(sorted(sets.items()))
+
+
+def _model_backend_rules(model_upstreams: Mapping[str, Sequence[str]]) -> list[str]:
+    return [
+        f"    use_backend triton_{index} if {{ var(txn.served) -m str {' '.join(models)} }}"
+        for index, models in enumerate(_upstream_sets(model_upstreams).values(), 1)
+    ]
+
+
+_RESOLVED = " resolvers system init-addr last,libc,none"
+
+
+def _model_backends(model_upstreams: Mapping[str, Sequence[str]]) -> list[str]:
+    if not model_upstreams:
+        return []
+    # Names are resolved through the system's resolvers at start and again while running,
+    # and a name not yet resolvable leaves its server down instead of failing the start
+    # (a Service created after the gateway).
+    lines = ["resolvers system", "    parse-resolv-conf", "    hold valid 10s", ""]
+    for index, servers in enumerate(_upstream_sets(model_upstreams), 1):
+        lines += [f"backend triton_{index}", "    balance roundrobin"]
+        lines += [
+            f"    server s{number} {server}{_RESOLVED}" for number, server in enumerate(servers, 1)
+        ]
+        lines.append("")
+    return lines
 
 
 def _field(index: int) -> str:

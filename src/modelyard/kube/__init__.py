@@ -1,0 +1,1 @@
+"""Kubernetes objects for a placed fleet: `manifests.py` renders (pure), `files.py` writes."""
