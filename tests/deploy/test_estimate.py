@@ -68,8 +68,12 @@ def test_concurrency_and_triton_load_threads_bound_the_workers() -> None:
     # Eight at once from the deployer, but Triton loads four at once by default.
     eight = estimate_rollout(actions, figures, concurrency=8)
     assert (eight.workers, eight.load_threads, eight.seconds) == (4, 4, 2.0)
+    assert eight.warning is not None
+    assert "--concurrency 8 is above the server's 4 load threads" in eight.warning
+    assert "Triton's default" in eight.warning and "--load-threads 8" in eight.warning
     wide = estimate_rollout(actions, figures, concurrency=8, load_threads=16)
-    assert (wide.workers, wide.seconds) == (8, 1.0)
+    assert (wide.workers, wide.seconds, wide.warning) == (8, 1.0, None)
+    assert two.warning is None
 
 
 def test_only_loads_and_reloads_take_time_and_kept_models_are_not_waited_for() -> None:

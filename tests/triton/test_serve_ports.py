@@ -122,6 +122,11 @@ def test_deploy_status_and_perf_reach_the_port_serve_was_given(netflix: Workspac
             reopened.close()  # on PostgreSQL an unclosed catalog is a ResourceWarning
         assert local.url == f"http://127.0.0.1:{port}"
         assert local.metrics_url == f"http://127.0.0.1:{serving.server.metrics_port}/metrics"
+        # Started with 8 load threads (enough for a deploy at --concurrency 8), and the
+        # local target says so, so that plan's estimate counts them.
+        assert serving.server.load_threads == 8 and local.load_threads == 8
+        assert serving.server.process is not None
+        assert "--model-load-thread-count=8" in serving.server.process.args
         deployed = netflix.deploy(options=DeployOptions(load_timeout_s=120, ready_timeout_s=60))
         assert deployed.ok and len(deployed.models) == 6
         assert netflix.status().in_sync

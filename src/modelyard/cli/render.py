@@ -391,6 +391,8 @@ def render_estimate(estimate: RolloutEstimate) -> None:
         f"{estimate.load_threads}): {estimate.measured} measured, {estimate.guessed} guessed; "
         f"critical path {' -> '.join(estimate.critical_path)}"
     )
+    if estimate.warning:
+        console.print(f"warning: {estimate.warning}", style="yellow")
 
 
 class DeployProgress:

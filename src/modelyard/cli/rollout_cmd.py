@@ -209,6 +209,15 @@ def serve(
             "--strict", help="Stop and exit 7 if any model fails to load (default: serve the rest)."
         ),
     ] = False,
+    load_threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Triton's --model-load-thread-count: models loaded at once (default: the "
+            "`local` target's `load_threads`, else 8).",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -233,6 +242,7 @@ def serve(
                 load=load,
                 alias=alias,
                 strict=strict,
+                load_threads=load_threads,
             ),
             render.render_serving,
             lambda s: {

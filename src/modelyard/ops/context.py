@@ -102,8 +102,13 @@ def _served_locally(root: Path | None) -> TargetConfig:
         return LOCAL_TARGET
     try:
         endpoint = json.loads((root / ENDPOINT_FILE_PATH).read_text(encoding="utf-8"))
+        threads = endpoint.get("load_threads")
         return LOCAL_TARGET.model_copy(
-            update={"url": str(endpoint["url"]), "metrics_url": str(endpoint["metrics_url"])}
+            update={
+                "url": str(endpoint["url"]),
+                "metrics_url": str(endpoint["metrics_url"]),
+                "load_threads": threads if isinstance(threads, int) and threads > 0 else None,
+            }
         )
     except (OSError, ValueError, KeyError, TypeError):
         return LOCAL_TARGET  # never served here, or a file serve did not finish

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from modelyard.deploy.estimate import SERVE_LOAD_THREADS
 from modelyard.errors import TritonError
 from modelyard.ops.build import CompileResult, compile_repository
 from modelyard.ops.context import ENDPOINT_FILE, Context
@@ -50,6 +51,7 @@ def serve_locally(
     load: bool = True,
     alias: str | None = None,
     strict: bool = False,
+    load_threads: int | None = None,
 ) -> LocalServing:
     """Compile the local profile, start Triton on it and (by default) load every model.
 
@@ -76,7 +78,9 @@ def serve_locally(
         http_port,
         grpc_port,
         metrics_port,
-        load_threads=declared.load_threads if declared else None,
+        load_threads=load_threads
+        or (declared.load_threads if declared else None)
+        or SERVE_LOAD_THREADS,
     )
     client = server.start()
     _write_endpoint(state / ENDPOINT_FILE, server)
@@ -111,6 +115,7 @@ def _write_endpoint(path: Path, server: LocalTriton) -> None:
     endpoint = {
         "url": server.url,
         "metrics_url": f"http://127.0.0.1:{server.metrics_port}/metrics",
+        "load_threads": server.load_threads,
     }
     partial = path.with_suffix(".partial")
     partial.write_text(json.dumps(endpoint), encoding="utf-8")
