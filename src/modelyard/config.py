@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from modelyard.catalog.manifest import parse_yaml_document
 from modelyard.catalog.naming import check_name
+from modelyard.defaults import DEFAULT_MAX_BODY_MB
 from modelyard.errors import InputError, NotFound, Problem, Severity
 from modelyard.placement.fleet import Fleet
 from modelyard.triton.config import Profile
@@ -46,7 +47,6 @@ class CatalogConfig(BaseModel):
 
 # The API's default request-body limit (`api.max_body_mb`): a manifest of a few thousand
 # models fits; a body of hundreds of MiB is refused before it costs the server memory.
-DEFAULT_MAX_BODY_MB = 8
 
 DEFAULT_TARGET_KIND = "triton"
 # A kind names an entry in modelyard.targets' registry (and maybe a plugin's entry point).

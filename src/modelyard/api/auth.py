@@ -24,8 +24,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from modelyard.api.state import ApiState, api_state, client_address
 from modelyard.config import TargetConfig
+from modelyard.defaults import Role
 from modelyard.errors import Forbidden, Unauthenticated
-from modelyard.store.access import Role
 
 COOKIE = "modelyard_token"
 bearer = HTTPBearer(

@@ -10,7 +10,7 @@ from starlette.requests import HTTPConnection
 from modelyard.api.jobs import DeployJobs
 from modelyard.api.limits import MIB, FailedAttempts
 from modelyard.api.open_mode import OpenMode
-from modelyard.config import DEFAULT_MAX_BODY_MB
+from modelyard.defaults import DEFAULT_MAX_BODY_MB
 from modelyard.workspace import Workspace
 
 # How long a page or API call waits for a target's live status: a server that accepts

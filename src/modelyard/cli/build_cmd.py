@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -21,10 +21,11 @@ from modelyard.cli.options import (
     open_workspace,
     run,
 )
-from modelyard.deploy.plan import RolloutPlan
 from modelyard.errors import InputError
-from modelyard.ops.build import CompileResult
-from modelyard.triton.config import PROFILES
+
+if TYPE_CHECKING:
+    from modelyard.deploy.plan import RolloutPlan
+    from modelyard.ops.build import CompileResult
 
 commands = CommandGroup()
 
@@ -366,6 +367,9 @@ def compile_repository(
     as_json: JsonOption = False,
 ) -> None:
     """Compile the catalog into a Triton model repository that Triton loads as it is."""
+    from modelyard.deploy.plan import RolloutPlan
+    from modelyard.triton.config import PROFILES
+
     problem = (
         "give either --out DIR or --target NAME"
         if (out is None) == (target is None)

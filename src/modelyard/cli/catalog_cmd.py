@@ -4,12 +4,10 @@ undeprecate, graph, tree, import-triton."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from modelyard.catalog.lifecycle import ACTIVE, VersionStatus
-from modelyard.catalog.spec import ModelSpec
 from modelyard.cli import render
 from modelyard.cli.options import (
     AliasOption,
@@ -22,10 +20,13 @@ from modelyard.cli.options import (
     run,
 )
 from modelyard.errors import InputError, NotFound
-from modelyard.ops.catalog import StatusChange
-from modelyard.report.graphs import render_svg, to_dot, to_mermaid
-from modelyard.report.tree import TreeNode, read_tree
-from modelyard.workspace import Workspace
+
+if TYPE_CHECKING:
+    from modelyard.catalog.lifecycle import VersionStatus
+    from modelyard.catalog.spec import ModelSpec
+    from modelyard.ops.catalog import StatusChange
+    from modelyard.report.tree import TreeNode
+    from modelyard.workspace import Workspace
 
 commands = CommandGroup()
 alias_app = commands.group(
@@ -49,6 +50,7 @@ def init(
 
     An existing modelyard.yaml is kept; an existing catalog is migrated, never emptied.
     """
+    from modelyard.workspace import Workspace
 
     def action() -> Workspace:
         created = Workspace.init(workspace or path, db_url=db)
@@ -113,6 +115,7 @@ def list_models(
 ) -> None:
     """List registered models (of each, the newest version not yanked), with their status
     (active, deprecated or yanked)."""
+    from modelyard.catalog.lifecycle import ACTIVE
 
     def action() -> tuple[list[ModelSpec], dict[str, VersionStatus]]:
         ws = open_workspace(workspace, db)
@@ -369,6 +372,8 @@ def graph(
     as_json: JsonOption = False,
 ) -> None:
     """The dependency graph as Graphviz DOT, Mermaid or SVG (arrows point to dependencies)."""
+    from modelyard.report.graphs import render_svg, to_dot, to_mermaid
+
     if output_format not in ("dot", "mermaid", "svg"):
         render.render_error(
             InputError(f"--format: {output_format!r} is not dot, mermaid or svg"), as_json
@@ -403,6 +408,7 @@ def tree(
     as_json: JsonOption = False,
 ) -> None:
     """A compiled Triton repository as a tree with sizes."""
+    from modelyard.report.tree import read_tree
 
     def action() -> TreeNode:
         folder = path

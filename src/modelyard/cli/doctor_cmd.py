@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from modelyard.cli import render
 from modelyard.cli.options import DbOption, JsonOption, WorkspaceOption
-from modelyard.ops.doctor import DoctorReport, diagnose
+
+if TYPE_CHECKING:
+    from modelyard.ops.doctor import DoctorReport
 
 _MARKS = {
     "ok": Text("ok", style="green"),
@@ -28,6 +32,8 @@ def doctor(
     Exit codes: 0 healthy (warnings allowed), 1 a check failed, 6 the workspace or the
     catalog database is unusable.
     """
+    from modelyard.ops.doctor import diagnose
+
     report = diagnose(workspace, db)
     if as_json:
         render.print_json(report.model_dump(mode="json"))

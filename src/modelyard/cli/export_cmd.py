@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,7 +25,9 @@ from modelyard.kube.manifests import (
     DEFAULT_S3_SECRET,
     DEFAULT_TRITON_IMAGE,
 )
-from modelyard.ops.kube import KubeExportResult
+
+if TYPE_CHECKING:
+    from modelyard.ops.kube import KubeExportResult
 
 commands = CommandGroup()
 export_app = commands.group("export", "Write the catalog's fleet for other systems to run.")

@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import BaseModel
 
 from modelyard.cli import render
 from modelyard.errors import ModelyardError
-from modelyard.workspace import Workspace
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from modelyard.workspace import Workspace
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -122,6 +125,8 @@ def close_opened() -> None:
 
 
 def open_workspace(workspace: Path | None, db: str | None) -> Workspace:
+    from modelyard.workspace import Workspace  # not at import: `--help` does not need it
+
     opened = Workspace.open(workspace, db_url=db)
     _opened.append(opened)
     return opened

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -26,8 +26,10 @@ from modelyard.cli.options import (
     run,
 )
 from modelyard.errors import InputError, ModelyardError
-from modelyard.perf.measure import PerfOptions, PerfReport
-from modelyard.store.measurements import Measurement
+
+if TYPE_CHECKING:
+    from modelyard.perf.measure import PerfReport
+    from modelyard.store.measurements import Measurement
 
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, None: 1.0}
@@ -105,6 +107,8 @@ def perf(
     Exit code 0 when every SLA target passes, 1 when one fails; 2 bad input, 3 unknown
     model or target, 7 Triton did not answer or does not serve the model.
     """
+    from modelyard.perf.measure import PerfOptions
+
     try:
         options = PerfOptions(
             concurrency=parse_concurrency(concurrency),

@@ -20,8 +20,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.live import Live
@@ -31,24 +30,28 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from modelyard.catalog.lifecycle import ACTIVE, VersionStatus
-from modelyard.catalog.spec import ModelSpec
-from modelyard.deploy.estimate import RolloutEstimate
-from modelyard.deploy.plan import RolloutPlan
-from modelyard.deploy.runner import DeployResult
 from modelyard.errors import ModelyardError, Problem, Severity
-from modelyard.ops.build import CompileResult
-from modelyard.ops.catalog import ShowResult, StatusChange
-from modelyard.ops.rollout import StatusResult
-from modelyard.ops.serving import LocalServing
-from modelyard.placement.solver import Placement
-from modelyard.planning import DeploymentPlan
-from modelyard.registry import ApplyResult
-from modelyard.report.data import CatalogReport
 from modelyard.report.tree import TreeNode, human_size
-from modelyard.store.history import DeploymentRecord
-from modelyard.store.store import AliasRecord
-from modelyard.validation import ValidationReport
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from modelyard.catalog.lifecycle import VersionStatus
+    from modelyard.catalog.spec import ModelSpec
+    from modelyard.deploy.estimate import RolloutEstimate
+    from modelyard.deploy.plan import RolloutPlan
+    from modelyard.deploy.runner import DeployResult
+    from modelyard.ops.build import CompileResult
+    from modelyard.ops.catalog import ShowResult, StatusChange
+    from modelyard.ops.rollout import StatusResult
+    from modelyard.ops.serving import LocalServing
+    from modelyard.placement.solver import Placement
+    from modelyard.planning import DeploymentPlan
+    from modelyard.registry import ApplyResult
+    from modelyard.report.data import CatalogReport
+    from modelyard.store.history import DeploymentRecord
+    from modelyard.store.store import AliasRecord
+    from modelyard.validation import ValidationReport
 
 # C0 controls but tab and newline, DEL, C1 controls (8-bit CSI/OSC: \x9b, \x9d), and the
 # bidirectional embeddings, overrides and isolates that reorder what a reader sees.
@@ -139,6 +142,8 @@ def render_apply(result: ApplyResult) -> None:
 def render_models(specs: list[ModelSpec], statuses: dict[str, VersionStatus]) -> None:
     # On a narrow terminal (or a log at 80 columns) the type and team columns give way
     # rather than every cell wrapping letter by letter.
+    from modelyard.catalog.lifecycle import ACTIVE
+
     wide = console.width >= 110
     # The status column appears when a listed version is yanked or deprecated.
     marked = any(spec.ref in statuses for spec in specs)

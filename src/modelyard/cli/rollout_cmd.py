@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,9 +20,10 @@ from modelyard.cli.options import (
     open_workspace,
     run,
 )
-from modelyard.deploy.runner import DeployOptions, DeployResult
 from modelyard.errors import InputError, TritonError
-from modelyard.triton.config import PROFILES
+
+if TYPE_CHECKING:
+    from modelyard.deploy.runner import DeployResult
 
 commands = CommandGroup()
 
@@ -64,6 +65,9 @@ def deploy(
     With REF..., only the named models and what they need change; the plan shows every
     other model on the target as keep (its files untouched, not reloaded, not unloaded).
     """
+    from modelyard.deploy.runner import DeployOptions
+    from modelyard.triton.config import PROFILES
+
     options = DeployOptions(
         concurrency=concurrency,
         load_timeout_s=load_timeout,

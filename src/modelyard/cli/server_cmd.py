@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from modelyard.cli import render
 from modelyard.cli.options import DbOption, JsonOption, WorkspaceOption, open_workspace, run
-from modelyard.config import DEFAULT_MAX_BODY_MB
+from modelyard.defaults import DEFAULT_MAX_BODY_MB, ROLES
 from modelyard.errors import InputError
-from modelyard.ops.context import local_actor
-from modelyard.store.access import ROLES, ApiToken, AuditEntry
+
+if TYPE_CHECKING:
+    from modelyard.store.access import ApiToken, AuditEntry
 
 token_app = typer.Typer(
     help="API tokens for `modelyard server` (the catalog keeps only their SHA-256).",
@@ -144,6 +145,7 @@ def token_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a token; its secret is printed once (the catalog keeps only a hash)."""
+    from modelyard.ops.context import local_actor
 
     def show(created: tuple[ApiToken, str]) -> None:
         token, secret = created
@@ -205,6 +207,8 @@ def token_revoke(
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a token: the server refuses it (401) from now on."""
+    from modelyard.ops.context import local_actor
+
     run(
         as_json,
         lambda: open_workspace(workspace, db).access.revoke_token(token_id, actor=local_actor()),

@@ -3,7 +3,7 @@ and `switch`."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -20,12 +20,14 @@ from modelyard.cli.options import (
     open_workspace,
     run,
 )
-from modelyard.ops.traffic import (
-    ExperimentList,
-    ExperimentResult,
-    ExperimentStatus,
-    GatewayStatus,
-)
+
+if TYPE_CHECKING:
+    from modelyard.ops.traffic import (
+        ExperimentList,
+        ExperimentResult,
+        ExperimentStatus,
+        GatewayStatus,
+    )
 
 commands = CommandGroup()
 gateway = commands.group(

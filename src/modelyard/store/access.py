@@ -12,18 +12,17 @@ import hashlib
 import json
 import secrets
 from datetime import UTC, datetime
-from typing import Any, Literal, cast, get_args
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, insert, select, update
 
+from modelyard.defaults import ROLES, Role
 from modelyard.errors import InputError, NotFound
 from modelyard.store.rows import api_tokens, audit_log
 from modelyard.store.store import CatalogStore, CatalogTransaction, _utc
 from modelyard.store.timestamps import Timestamp
 
-Role = Literal["viewer", "maintainer", "admin"]
-ROLES: tuple[str, ...] = get_args(Role)
 TOKEN_PREFIX = "myd_"
 _PREFIX_CHARS = 12
 

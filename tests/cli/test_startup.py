@@ -1,0 +1,55 @@
+"""Start-up: every command's `--help` works, and the CLI imports only what a command
+needs (the library, SQLAlchemy, Alembic, tritonclient and numpy are imported by the
+commands that use them, not by `modelyard --help`). bench/catalog.py times it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import typer.main
+from typer.testing import CliRunner
+
+from modelyard.cli.app import app
+
+HEAVY = ("sqlalchemy", "alembic", "tritonclient", "numpy", "fastapi", "modelyard.workspace")
+
+
+def _commands(group: object, path: list[str]) -> list[list[str]]:
+    found = []
+    for name, sub in getattr(group, "commands", {}).items():
+        found.append([*path, name])
+        found += _commands(sub, [*path, name])
+    return found
+
+
+def test_every_command_has_help() -> None:
+    runner = CliRunner()
+    commands = _commands(typer.main.get_command(app), [])
+    assert len(commands) > 40
+    failed = {}
+    for command in commands:
+        result = runner.invoke(app, [*command, "--help"])
+        if result.exit_code != 0:
+            failed[" ".join(command)] = (result.output or repr(result.exception))[-200:]
+    assert failed == {}
+
+
+def test_the_cli_module_imports_no_heavy_library() -> None:
+    probe = (
+        "import json, sys; import modelyard.cli.app; "
+        f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(loaded) == []
+
+
+def test_modelyard_help_in_a_fresh_process() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "modelyard.cli", "--help"], capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "deploy" in shown.stdout and "experiment" in shown.stdout
