@@ -29,6 +29,13 @@ needs_haproxy = pytest.mark.skipif(
     shutil.which("haproxy") is None and not os.environ.get("CI"),
     reason="no haproxy: apt-get install haproxy",
 )
+# Shadow copies go through Debian's nginx (make system-test installs nginx-light).
+needs_nginx = pytest.mark.skipif(
+    shutil.which("nginx") is None
+    and not Path("/usr/sbin/nginx").exists()
+    and not os.environ.get("CI"),
+    reason="no nginx: apt-get install nginx-light",
+)
 
 BODY = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [1], "data": [0.0]}]}
 MODEL = "tools.echo"
