@@ -20,6 +20,7 @@ import pytest
 from modelyard import Workspace
 from modelyard.ops import traffic
 from modelyard.traffic import haproxy
+from modelyard.traffic.nginx import ShadowProxy
 from modelyard.triton.server import LocalTriton, free_port
 from tests.support.rollout import FAST, GOOD_MODEL, python_model
 from tests.support.workspaces import init_workspace
@@ -82,9 +83,18 @@ def gateway_bed(
     finally:
         files = traffic.gateway_files(workspace.context(), "test")
         haproxy.stop(files, files.pids())
+        ShadowProxy(files.folder).stop()
         client.close()
         server.stop()
         workspace.close()
+
+
+def served_count(triton_url: str, model: str, triton_version: int) -> int:
+    """How many inference requests one version of a model answered, by Triton's own
+    statistics (the smoke inferences included)."""
+    response = httpx.get(f"{triton_url}/v2/models/{model}/versions/{triton_version}/stats")
+    response.raise_for_status()
+    return int(response.json()["model_stats"][0]["inference_stats"]["success"]["count"])
 
 
 @dataclass

@@ -99,8 +99,8 @@ def _experiment_table(experiments: list[ExperimentStatus]) -> Table:
             table.add_row(
                 *([""] * 5),
                 f"{copies.version} (shadow)",
-                f"copies {copies.percent}%",
-                f"{copies.copies_sent} sent, {copies.copies_answered} answered",
+                f"{copies.percent}% copy",
+                str(copies.copies_sent),
                 str(copies.copies_failed),
             )
     return table
@@ -111,6 +111,15 @@ def _show_experiments(result: ExperimentList) -> None:
         render.console.print("no experiment runs")
         return
     render.console.print(_experiment_table(result.experiments))
+    for e in result.experiments:
+        if e.shadow is not None:
+            copies = e.shadow
+            render.console.print(
+                f"shadow {copies.version} of experiment {e.id} ({e.model}): copies of "
+                f"{copies.percent}% of requests; {copies.copies_sent} sent, "
+                f"{copies.copies_answered} answered, {copies.copies_failed} failed",
+                soft_wrap=True,
+            )
 
 
 def _show_change(result: ExperimentResult) -> None:
@@ -248,6 +257,7 @@ def experiment_set(
         bool, typer.Option("--no-shadow", help="End the shadow's copies (the arms go on).")
     ] = False,
     target: TargetOption = "local",
+    alias: AliasOption = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -257,7 +267,12 @@ def experiment_set(
     run(
         as_json,
         lambda: open_workspace(workspace, db).set_weights(
-            reference, arms or [], target=target, shadow=shadow, no_shadow=no_shadow
+            reference,
+            arms or [],
+            target=target,
+            shadow=shadow,
+            no_shadow=no_shadow,
+            alias=alias,
         ),
         _show_change,
         model_json,

@@ -517,12 +517,14 @@ def set_weights(
     target: str = "local",
     shadow: str | None = None,
     no_shadow: bool = False,
+    alias: str | None = None,
     options: DeployOptions | None = None,
     progress: Progress | None = None,
 ) -> ExperimentResult:
     """New weights for the model's running experiment (an arm not named gets 0; no arms:
     the weights stay), a new shadow (`"3.2=50"`: loaded and verified first if it is
-    another version), or none (`no_shadow`).
+    another version, deploying the selection `alias` like `start_experiment`), or none
+    (`no_shadow`).
 
     Raises:
         NotFound: no experiment runs on the model at the target, no gateway.
@@ -548,7 +550,7 @@ def set_weights(
             files = _running_files(ctx, target)
             if not _is_loaded(ctx, target, model_id, new_shadow.version):
                 served = [*layout, new_shadow.version]
-                _serve(ctx, target, model_id, served, None, files, options, progress)
+                _serve(ctx, target, model_id, served, alias, files, options, progress)
     return _reweigh(ctx, record, weights, target, "experiment.set", shadow=new_shadow)
 
 
