@@ -10,7 +10,8 @@ DEMO_DIR ?= demo-workspace
 .PHONY: demo test test-fast lint bench typecheck clean system-demo system-test
 
 # Debian packages: Graphviz draws the dependency graph; Chromium opens the HTML report in
-# the browser test; HAProxy is the traffic gateway of the gateway tests. Installed only
+# the browser test; HAProxy is the traffic gateway of the gateway tests, and nginx (its
+# built-in mirror module; nginx-light has it) makes the shadow copies. Installed only
 # when missing (needs root, as on CI).
 APT_INSTALL = (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
@@ -35,6 +36,8 @@ system-test: system-demo
 		|| echo "note: install Debian's chromium for the browser test"
 	@test -x /usr/sbin/haproxy || $(APT_INSTALL) --no-install-recommends haproxy) \
 		|| echo "note: install Debian's haproxy for the gateway tests"
+	@test -x /usr/sbin/nginx || $(APT_INSTALL) --no-install-recommends nginx-light) \
+		|| echo "note: install Debian's nginx-light for the shadow-traffic tests"
 
 demo: $(VENV)/.installed system-demo
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)

@@ -3,6 +3,8 @@ as the number of routed models grows.
 
     .venv/bin/python bench/gateway.py [--seconds 5] [--concurrency 1,4,16]
                                       [--models 1,100,1000] [--json-out FILE]
+                                      [--only overhead,weights,shadow]
+                                      [--shadow-percent 20] [--shadow-delay-ms 5]
 
 1. Overhead: one local Triton serving an echo model (python backend), a gateway in front
    routing it (a blue-green `switch`, so every request is rewritten to a versioned path),
@@ -14,12 +16,20 @@ as the number of routed models grows.
    the catalog beside the echo model's), the median time of `experiment set` end to end
    (catalog, smoke inference of the arm that gets weight, map file, runtime `set map`) and
    of the gateway part alone (map file + `set map`).
+3. Shadow: the echo model routed to 1.0, and a slow shadow (3.0, sleeping
+   --shadow-delay-ms per request) getting copies of --shadow-percent % of requests:
+   client p50/p99 through the gateway without the shadow, with it, and with it while
+   nginx keeps connections alive (`keepalive_timeout 60s`, nginx's habit, instead of
+   modelyard's 0), in rounds that alternate so the machine's drift hits each alike; then
+   how many of the copies sent Triton's shadow version answered.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -38,6 +48,7 @@ from modelyard.deploy.runner import DeployOptions  # noqa: E402
 from modelyard.ops import traffic  # noqa: E402
 from modelyard.store.experiments import Arm, ExperimentLog  # noqa: E402
 from modelyard.traffic import haproxy  # noqa: E402
+from modelyard.traffic.nginx import ShadowProxy  # noqa: E402
 from modelyard.traffic.split import Route, RouteArm  # noqa: E402
 from modelyard.triton.server import LocalTriton, free_port  # noqa: E402
 
@@ -53,6 +64,10 @@ class TritonPythonModel:
         return [pb_utils.InferenceResponse([pb_utils.Tensor(
             "Y", np.full((1, 1), self.version, np.float32))]) for _ in requests]
 """
+SLOW_ECHO = ECHO.replace("import numpy as np", "import time\nimport numpy as np").replace(
+    "    def execute(self, requests):\n",
+    "    def execute(self, requests):\n        time.sleep(DELAY_S)\n",
+)
 BODY = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [1], "data": [0.0]}]}
 
 
@@ -185,6 +200,81 @@ def weight_changes(ws: Workspace, tmp: Path, counts: list[int]) -> list[Any]:
     return rows
 
 
+def shadow_latency(
+    ws: Workspace, tmp: Path, triton_url: str, gateway_url: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    folder = tmp / "echo-3.0"
+    folder.mkdir()
+    (folder / "model.py").write_text(
+        SLOW_ECHO.replace("DELAY_S", repr(args.shadow_delay_ms / 1000))
+    )
+    (folder / "manifest.yaml").write_text(manifest("echo", "3.0", "model.py"))
+    ws.apply([folder / "manifest.yaml"])
+    files = traffic.gateway_files(ws.context(), "bench")
+    proxy = ShadowProxy(files.folder)
+    path = "/v2/models/bench.echo/infer"
+    shadow = f"3.0={args.shadow_percent}"
+    options = DeployOptions(load_timeout_s=120, ready_timeout_s=60)
+    ws.set_weights("bench/echo", [], shadow=shadow, target="bench", options=options)
+    upstream = haproxy.upstream_of(triton_url)
+    rows = []
+    for concurrency in args.concurrency:
+        runs: dict[str, list[dict[str, float]]] = {"none": [], "shadow": [], "keepalive": []}
+        for _ in range(args.rounds):
+            ws.set_weights("bench/echo", [], no_shadow=True, target="bench")
+            runs["none"].append(load(gateway_url, path, concurrency, args.seconds))
+            ws.set_weights("bench/echo", [], shadow=shadow, target="bench")
+            runs["shadow"].append(load(gateway_url, path, concurrency, args.seconds))
+            # nginx's own habit: keep connections alive (what modelyard's config avoids).
+            proxy.config.write_text(
+                proxy.config.read_text().replace("keepalive_timeout 0;", "keepalive_timeout 60s;")
+            )
+            for pid in proxy.pids():
+                os.kill(pid, signal.SIGHUP)
+            time.sleep(1.0)
+            runs["keepalive"].append(load(gateway_url, path, concurrency, args.seconds))
+            proxy.reload(upstream)  # modelyard's configuration again
+            time.sleep(1.0)
+        row: dict[str, Any] = {"concurrency": concurrency}
+        for name, measured in runs.items():
+            row[name] = {
+                key: round(statistics.median(m[key] for m in measured), 3)
+                for key in ("p50_ms", "p99_ms", "throughput_rps")
+            }
+            row[name]["failures"] = sum(m["failures"] for m in measured)
+        row["p99_ratio"] = round(row["shadow"]["p99_ms"] / row["none"]["p99_ms"], 3)
+        row["p99_ratio_keepalive"] = round(row["keepalive"]["p99_ms"] / row["none"]["p99_ms"], 3)
+        rows.append(row)
+        print(
+            f"concurrency {concurrency:>2}: p50/p99 without shadow {row['none']['p50_ms']:.2f}/"
+            f"{row['none']['p99_ms']:.2f} ms, with a {args.shadow_delay_ms:g} ms shadow at "
+            f"{args.shadow_percent} % {row['shadow']['p50_ms']:.2f}/{row['shadow']['p99_ms']:.2f}"
+            f" ms (p99 x{row['p99_ratio']:.2f}), nginx keep-alive "
+            f"{row['keepalive']['p50_ms']:.2f}/{row['keepalive']['p99_ms']:.2f} ms "
+            f"(p99 x{row['p99_ratio_keepalive']:.2f}); failures "
+            f"{sum(row[n]['failures'] for n in runs)}",
+            flush=True,
+        )
+    time.sleep(2.0)  # the last copies finish
+    status = ws.experiment_status("bench/echo", target="bench").experiments[0].shadow
+    assert status is not None
+    received = httpx.get(f"{triton_url}/v2/models/bench.echo/versions/3/stats").json()
+    served = received["model_stats"][0]["inference_stats"]["success"]["count"]
+    copies = {
+        "sent": status.copies_sent,
+        "answered": status.copies_answered,
+        "failed": status.copies_failed,
+        "triton_served": served,
+    }
+    print(
+        f"shadow copies: {copies['sent']} sent, {copies['answered']} answered, "
+        f"{copies['failed']} failed; Triton's version 3 served {served} (smoke tests included)",
+        flush=True,
+    )
+    ws.set_weights("bench/echo", [], no_shadow=True, target="bench")
+    return {"latency": rows, "copies": copies}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -195,6 +285,15 @@ def main() -> None:
         "--models", type=lambda s: [int(x) for x in s.split(",")], default=[1, 100, 1000]
     )
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument(
+        "--only",
+        type=lambda s: set(s.split(",")),
+        default={"overhead", "weights", "shadow"},
+        help="sections to run: overhead, weights, shadow",
+    )
+    parser.add_argument("--shadow-percent", type=int, default=20)
+    parser.add_argument("--shadow-delay-ms", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gwbench-") as folder:
         tmp = Path(folder)
@@ -221,12 +320,16 @@ def main() -> None:
             status = ws.start_gateway("bench", port=free_port())
             assert status.url is not None
             ws.switch("bench/echo", "1.0", target="bench")  # routed: rewritten to versions/1
-            results = {
-                "overhead": overhead(ws, server.url, status.url, args),
-                "weight_change": weight_changes(ws, tmp, args.models),
-            }
+            results: dict[str, Any] = {}
+            if "overhead" in args.only:
+                results["overhead"] = overhead(ws, server.url, status.url, args)
+            if "shadow" in args.only:
+                results["shadow"] = shadow_latency(ws, tmp, server.url, status.url, args)
+            if "weights" in args.only:
+                results["weight_change"] = weight_changes(ws, tmp, args.models)
         finally:
             haproxy.stop(files, files.pids())
+            ShadowProxy(files.folder).stop()
             client.close()
             server.stop()
             ws.close()

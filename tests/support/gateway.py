@@ -20,6 +20,7 @@ import pytest
 from modelyard import Workspace
 from modelyard.ops import traffic
 from modelyard.traffic import haproxy
+from modelyard.traffic.nginx import ShadowProxy
 from modelyard.triton.server import LocalTriton, free_port
 from tests.support.rollout import FAST, GOOD_MODEL, python_model
 from tests.support.workspaces import init_workspace
@@ -28,6 +29,13 @@ from tests.support.workspaces import init_workspace
 needs_haproxy = pytest.mark.skipif(
     shutil.which("haproxy") is None and not os.environ.get("CI"),
     reason="no haproxy: apt-get install haproxy",
+)
+# Shadow copies go through Debian's nginx (make system-test installs nginx-light).
+needs_nginx = pytest.mark.skipif(
+    shutil.which("nginx") is None
+    and not Path("/usr/sbin/nginx").exists()
+    and not os.environ.get("CI"),
+    reason="no nginx: apt-get install nginx-light",
 )
 
 BODY = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [1], "data": [0.0]}]}
@@ -75,9 +83,18 @@ def gateway_bed(
     finally:
         files = traffic.gateway_files(workspace.context(), "test")
         haproxy.stop(files, files.pids())
+        ShadowProxy(files.folder).stop()
         client.close()
         server.stop()
         workspace.close()
+
+
+def served_count(triton_url: str, model: str, triton_version: int) -> int:
+    """How many inference requests one version of a model answered, by Triton's own
+    statistics (the smoke inferences included)."""
+    response = httpx.get(f"{triton_url}/v2/models/{model}/versions/{triton_version}/stats")
+    response.raise_for_status()
+    return int(response.json()["model_stats"][0]["inference_stats"]["success"]["count"])
 
 
 @dataclass

@@ -72,7 +72,7 @@ def test_buckets_follow_the_layout() -> None:
     route = _route([90, 10])
     assert {arm_for_bucket(route, b).label for b in range(90)} == {"1.0"}
     assert {arm_for_bucket(route, b).label for b in range(90, 100)} == {"1.1"}
-    assert route.entry() == "1|90|1.0|2|100|1.1|2|100|1.1|2|100|1.1|-|-"
+    assert route.entry() == "1|90|1.0|2|100|1.1|2|100|1.1|2|100|1.1|-|-|-|0|-"
 
 
 weights_of_arms = st.lists(st.integers(0, 100), min_size=2, max_size=MAX_ARMS).filter(

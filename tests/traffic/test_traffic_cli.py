@@ -180,3 +180,55 @@ def test_gateway_start_status_stop(ws: Workspace) -> None:
     assert "no gateway runs for target 'test'" in line
     actions = [e.action for e in AccessLog(ws.store).entries(action="gateway")]
     assert actions == ["gateway.stop", "gateway.start"]
+
+
+@pytest.mark.parametrize(
+    ("shadow", "expect", "message"),
+    [
+        ("9.9=20", 3, r"tools/echo has no version 9.9 \(registered: 1.0, 2.0, 3.0\)"),
+        ("3.0=0", 2, r"--shadow '3.0=0': the share of requests copied is a percent, 1 to 100"),
+        ("3.0=150", 2, "a percent, 1 to 100"),
+        ("2.0=20", 2, r"--shadow '2.0=20': 2.0 is an arm \(1.0, 2.0\)"),
+        ("3.0", 2, "expected VERSION=PERCENT, e.g. 3.2=20"),
+    ],
+)
+def test_a_bad_shadow_changes_nothing(
+    ws: Workspace, tmp_path: Path, shadow: str, expect: int, message: str
+) -> None:
+    ws.apply([python_model(tmp_path, "echo", "3.0", GOOD_MODEL)])
+    line = _refused(
+        ws,
+        "experiment",
+        "start",
+        "tools/echo",
+        *("--arm", "1.0=90", "--arm", "2.0=10", "--shadow", shadow, "--target", "test"),
+        expect=expect,
+    )
+    assert re.search(message, line), line
+    assert ExperimentLog(ws.store).history() == []
+
+
+def test_a_yanked_shadow_gets_no_copies(ws: Workspace, tmp_path: Path) -> None:
+    ws.apply([python_model(tmp_path, "echo", "3.0", GOOD_MODEL)])
+    ws.yank("tools/echo@3.0", "leaks memory")
+    args = ("--arm", "1.0=90", "--arm", "2.0=10", "--shadow", "3.0=20", "--target", "test")
+    line = _refused(ws, "experiment", "start", "tools/echo", *args, expect=4)
+    assert "tools/echo@3.0 is yanked (leaks memory): it gets no traffic" in line
+    assert ExperimentLog(ws.store).history() == []
+
+
+def test_a_bad_shadow_change_changes_nothing(ws: Workspace) -> None:
+    record = ExperimentLog(ws.store).start(
+        "tools/echo",
+        "test",
+        [Arm(version="1.0", weight=90), Arm(version="2.0", weight=10)],
+        actor="ann",
+    )
+    base = ("experiment", "set", "tools/echo", "--target", "test")
+    line = _refused(ws, *base, expect=2)
+    assert "give the new weights (--arm VERSION=PERCENT), a shadow" in line
+    line = _refused(ws, *base, "--shadow", "1.0=10", expect=2)
+    assert "1.0 is an arm (1.0, 2.0)" in line
+    line = _refused(ws, *base, "--shadow", "2.0=10", "--no-shadow", expect=2)
+    assert "--shadow and --no-shadow: give one of them" in line
+    assert ExperimentLog(ws.store).history() == [record]

@@ -44,6 +44,13 @@ ArmsOption = Annotated[
     list[str],
     typer.Option("--arm", help="VERSION=PERCENT, once per arm; the first is the baseline."),
 ]
+ShadowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shadow",
+        help="VERSION=PERCENT: copy that share of requests to VERSION; its answers go nowhere.",
+    ),
+]
 
 
 # --------------------------------------------------------------------------- rendering
@@ -63,12 +70,16 @@ def _show_gateway(status: GatewayStatus) -> None:
     )
     for model, weights in sorted(status.routes.items()):
         shown = ", ".join(f"{v}={w}" for v, w in weights.items())
+        shown += "".join(
+            f"; shadow {v} copies {p}%" for v, p in status.shadows.get(model, {}).items()
+        )
         render.console.print(f"  {model}: {shown}")
 
 
 def _experiment_table(experiments: list[ExperimentStatus]) -> Table:
     table = Table(title="experiments", title_justify="left")
-    for column in ("id", "model", "target", "kind", "state", "arm", "weight", "requests", "5xx"):
+    columns = ("id", "model", "target", "kind", "state", "arm", "weight", "requests", "5xx")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for e in experiments:
         style = "green" if e.state == "running" else "dim"
@@ -85,6 +96,15 @@ def _experiment_table(experiments: list[ExperimentStatus]) -> Table:
                 str(arm.requests),
                 f"{arm.errors} ({arm.error_rate:.1%})" if arm.requests else "0",
             )
+        if e.shadow is not None:
+            copies = e.shadow
+            table.add_row(
+                *([""] * 5),
+                f"{copies.version} (shadow)",
+                f"{copies.percent}% copy",
+                str(copies.copies_sent),
+                str(copies.copies_failed),
+            )
     return table
 
 
@@ -93,12 +113,23 @@ def _show_experiments(result: ExperimentList) -> None:
         render.console.print("no experiment runs")
         return
     render.console.print(_experiment_table(result.experiments))
+    for e in result.experiments:
+        if e.shadow is not None:
+            copies = e.shadow
+            render.console.print(
+                f"shadow {copies.version} of experiment {e.id} ({e.model}): copies of "
+                f"{copies.percent}% of requests; {copies.copies_sent} sent, "
+                f"{copies.copies_answered} answered, {copies.copies_failed} failed",
+                soft_wrap=True,
+            )
 
 
 def _show_change(result: ExperimentResult) -> None:
     e = result.experiment
     before = ", ".join(f"{v}={w}" for v, w in (result.before or {}).items()) or "unrouted"
     after = ", ".join(f"{a.version}={a.weight}" for a in e.arms)
+    if e.shadow is not None and e.state == "running":
+        after += f"; shadow {e.shadow.version} gets copies of {e.shadow.percent}%"
     render.console.print(
         f"experiment {e.id} on {e.model} ({e.target}): {before} -> {after}", soft_wrap=True
     )
@@ -192,17 +223,24 @@ def experiment_start(
         str | None,
         typer.Option("--sticky-header", help="Assign by a hash of this header (e.g. x-user-id)."),
     ] = None,
+    shadow: ShadowOption = None,
     target: TargetOption = "local",
     alias: AliasOption = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Load and verify every arm on the target, then split the model's requests."""
+    """Load and verify every arm (and the shadow) on the target, then split the model's
+    requests (and copy a share of them to the shadow)."""
     run(
         as_json,
         lambda: open_workspace(workspace, db).start_experiment(
-            reference, arms, sticky_header=sticky_header, target=target, alias=alias
+            reference,
+            arms,
+            sticky_header=sticky_header,
+            shadow=shadow,
+            target=target,
+            alias=alias,
         ),
         _show_change,
         model_json,
@@ -212,16 +250,32 @@ def experiment_start(
 @experiment.command("set")
 def experiment_set(
     reference: Annotated[str, typer.Argument(help="The model: domain/name.")],
-    arms: ArmsOption,
+    arms: Annotated[
+        list[str] | None,
+        typer.Option("--arm", help="VERSION=PERCENT, once per arm; an arm not named gets 0."),
+    ] = None,
+    shadow: ShadowOption = None,
+    no_shadow: Annotated[
+        bool, typer.Option("--no-shadow", help="End the shadow's copies (the arms go on).")
+    ] = False,
     target: TargetOption = "local",
+    alias: AliasOption = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """New weights for the running experiment (an arm not named gets 0); no reload."""
+    """New weights for the running experiment (an arm not named gets 0), or a new shadow;
+    no reload."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).set_weights(reference, arms, target=target),
+        lambda: open_workspace(workspace, db).set_weights(
+            reference,
+            arms or [],
+            target=target,
+            shadow=shadow,
+            no_shadow=no_shadow,
+            alias=alias,
+        ),
         _show_change,
         model_json,
     )

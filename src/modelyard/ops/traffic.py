@@ -13,6 +13,11 @@ rollout engine verifies new versions under a candidate name no client calls, and
 back on failure), then check every arm again. While the new versions load, the gateway
 pins the model to the version it serves: Triton would hand unversioned requests to the
 highest loaded version at once (TRAFFIC-FACTS.md).
+
+A shadow is one more version of the experiment, verified like an arm, that gets a copy
+of a share of the model's requests and whose answers go nowhere. The gateway's map
+carries it (one `set map`); the copies are made by nginx beside HAProxy
+(traffic/nginx.py), started with the first shadow and stopped with the gateway.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -41,20 +47,29 @@ from modelyard.ops.build import Build
 from modelyard.ops.catalog import set_alias
 from modelyard.ops.context import Context
 from modelyard.ops.rollout import audit, deployment_inputs
-from modelyard.store.experiments import Arm, ExperimentKind, ExperimentLog, ExperimentRecord
+from modelyard.store.experiments import (
+    Arm,
+    ExperimentKind,
+    ExperimentLog,
+    ExperimentRecord,
+    Shadow,
+)
 from modelyard.store.history import DeploymentLog
 from modelyard.store.store import StoredVersion
 from modelyard.targets.base import Target
 from modelyard.targets.registry import open_target
-from modelyard.traffic import haproxy
+from modelyard.traffic import haproxy, nginx
 from modelyard.traffic.haproxy import ArmCounts, GatewayFiles
+from modelyard.traffic.nginx import CopyCounts, ShadowProxy
 from modelyard.traffic.split import (
     DEFAULT_STICKY_HEADERS,
     Route,
     RouteArm,
+    RouteShadow,
     check_sticky_header,
     check_weights,
     parse_arms,
+    parse_shadow,
     reweighted,
 )
 from modelyard.triton.inputs import request_inputs
@@ -86,6 +101,10 @@ class GatewayStatus(BaseModel):
     sticky_headers: list[str]
     # Triton model -> its route's weights (catalog version -> percent), as recorded.
     routes: dict[str, dict[str, int]]
+    # Triton model -> its shadow (catalog version -> percent copied), as recorded.
+    shadows: dict[str, dict[str, int]] = {}
+    # The nginx that makes shadow copies (none until a route has a shadow).
+    shadow_proxy_pids: list[int] = []
     # Whether the running process routes exactly as the catalog says (None: not running).
     in_sync: bool | None
 
@@ -107,6 +126,20 @@ class ArmStatus(BaseModel):
         return self.errors / self.requests if self.requests else 0.0
 
 
+class ShadowStatus(BaseModel):
+    """The shadow arm: its version, the percent of requests copied, and what became of
+    the copies (sent: counted by HAProxy; answered and failed: logged by nginx)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str
+    triton_version: int
+    percent: int
+    copies_sent: int
+    copies_answered: int
+    copies_failed: int
+
+
 class ExperimentStatus(BaseModel):
     """An experiment with its arms' weights and counts."""
 
@@ -125,6 +158,8 @@ class ExperimentStatus(BaseModel):
     updated_at: datetime
     stopped_at: datetime | None
     arms: list[ArmStatus]
+    # The shadow it has (a stopped experiment shows the one it had, with its counts).
+    shadow: ShadowStatus | None = None
 
     @property
     def weights(self) -> dict[str, int]:
@@ -221,6 +256,7 @@ def _start_gateway(
     haproxy.write_files(
         files, routes, port=port, upstream=upstream, sticky_headers=state.sticky_headers
     )
+    _ensure_shadow_proxy(files, upstream, routes, reload=True)
     pids = haproxy.start(files)
     _write_state(files, state)
     audit(ctx, "gateway.start", f"gateway {target}", None, {"port": port, "pids": pids})
@@ -238,6 +274,8 @@ def stop_gateway(ctx: Context, target: str = "local") -> GatewayStatus:
         pids = files.pids()
         files.save_counters()
         haproxy.stop(files, pids)
+        # After HAProxy: nothing sends it requests now, and it finishes the copies in flight.
+        ShadowProxy(files.folder).stop()
     audit(ctx, "gateway.stop", f"gateway {target}", {"pids": pids}, None)
     return gateway_status(ctx, target)
 
@@ -267,6 +305,7 @@ def _restart(ctx: Context, target: str, files: GatewayFiles) -> None:
         sticky_headers=state.sticky_headers,
     )
     files.save_counters()
+    _ensure_shadow_proxy(files, state.upstream, routes, reload=True)
     pids = haproxy.start(files, replace=old)
     _write_state(files, state)
     audit(ctx, "gateway.restart", f"gateway {target}", {"pids": old}, {"pids": pids})
@@ -282,6 +321,7 @@ def gateway_status(ctx: Context, target: str = "local") -> GatewayStatus:
     if pids:
         in_sync = files.api.routes(files.map) == {r.model: r.entry() for r in routes}
     running = bool(pids)
+    shadows = {r.model: {r.shadow.label: r.shadow.percent} for r in routes if r.shadow}
     return GatewayStatus(
         target=target,
         running=running,
@@ -293,6 +333,8 @@ def gateway_status(ctx: Context, target: str = "local") -> GatewayStatus:
         sticky_headers=state.sticky_headers if state else [],
         routes={r.model: r.weights for r in routes},
         in_sync=in_sync,
+        shadows=shadows,
+        shadow_proxy_pids=ShadowProxy(files.folder).pids(),
     )
 
 
@@ -305,6 +347,25 @@ def _running_files(ctx: Context, target: str) -> GatewayFiles:
             f"`modelyard gateway start --target {target}`"
         )
     return files
+
+
+def _ensure_shadow_proxy(
+    files: GatewayFiles, upstream: str, routes: Sequence[Route], *, reload: bool = False
+) -> None:
+    """Have nginx run before any route sends it copies: started when a route has a
+    shadow and none runs; with `reload`, a running one reads a fresh configuration."""
+    proxy = ShadowProxy(files.folder)
+    if proxy.is_running():
+        if reload:
+            proxy.reload(upstream)
+        return
+    if not any(route.shadow for route in routes):
+        return
+    proxy.start(upstream)
+    if files.is_running():
+        # HAProxy's health check marked the proxy down while it was absent; a copy drawn
+        # before the next check (1 s) would go straight to Triton, uncopied.
+        files.api.command("set server shadow/nginx health up")
 
 
 def _headers_for(routes: Sequence[Route], state: GatewayState | None = None) -> list[str]:
@@ -326,6 +387,7 @@ def _routes(ctx: Context, target: str) -> list[Route]:
         by_version = stored[record.model]
         newest = max(by_version.values(), key=lambda v: v.spec.parsed_version)
         arms = [a for a in record.arms if record.is_running or a.version == record.kept]
+        shadow = record.active_shadow
         routes.append(
             Route(
                 model=triton_name(newest.spec),
@@ -335,6 +397,13 @@ def _routes(ctx: Context, target: str) -> list[Route]:
                 ),
                 sticky_header=record.sticky_header,
                 key=str(record.id),
+                shadow=(
+                    RouteShadow(
+                        by_version[shadow.version].triton_version, shadow.version, shadow.percent
+                    )
+                    if shadow
+                    else None
+                ),
             )
         )
     return routes
@@ -351,6 +420,7 @@ def _sync(ctx: Context, target: str, files: GatewayFiles) -> None:
         if not set(_headers_for(routes)) <= set(state.sticky_headers):
             _restart(ctx, target, files)
             return
+        _ensure_shadow_proxy(files, state.upstream, routes)
         # The file first: if the process went away now, the next one starts from the record.
         haproxy.write_atomically(files.map, haproxy.render_map(routes))
         live = files.api.routes(files.map)
@@ -370,20 +440,23 @@ def start_experiment(
     arms: Sequence[str],
     *,
     sticky_header: str | None = None,
+    shadow: str | None = None,
     target: str = "local",
     alias: str | None = None,
     options: DeployOptions | None = None,
     progress: Progress | None = None,
 ) -> ExperimentResult:
-    """Split `reference`'s requests between versions (`["3.0=90", "3.1=10"]`).
+    """Split `reference`'s requests between versions (`["3.0=90", "3.1=10"]`), and copy
+    a share of them to a shadow version (`"3.2=20"`) whose answers go nowhere.
 
     The first arm is the baseline: the arms' bucket ranges are laid out in the order
     given, so growing the last arm only moves users into it. The arms are deployed to
     `target` beside the selection (`alias`, default the newest versions) and verified
-    before any of them gets weight.
+    before any of them gets weight; so is the shadow before it gets a copy.
 
     Raises:
-        InputError: malformed arms, weights not adding up to 100, fewer than two arms.
+        InputError: malformed arms, weights not adding up to 100, fewer than two arms; a
+            shadow that is an arm, or whose percent is outside 1..100; no nginx.
         NotFound: an unknown model or version, no gateway for the target.
         Conflict: the model has a running experiment on the target.
         RolloutFailed: an arm did not load or answer (Triton's reason in the message);
@@ -395,7 +468,10 @@ def start_experiment(
     if len(parsed) < 2:
         raise InputError("--arm: an experiment needs at least two arms; `switch` moves all")
     header = check_sticky_header(sticky_header) if sticky_header else None
-    return _start(ctx, model_id, parsed, "split", header, target, alias, options, progress)
+    copy = _shadow_of(ctx, model_id, shadow, [v for v, _ in parsed]) if shadow else None
+    return _start(
+        ctx, model_id, parsed, "split", header, target, alias, options, progress, shadow=copy
+    )
 
 
 def switch(
@@ -434,18 +510,48 @@ def switch(
 
 
 def set_weights(
-    ctx: Context, reference: str, arms: Sequence[str], *, target: str = "local"
+    ctx: Context,
+    reference: str,
+    arms: Sequence[str] = (),
+    *,
+    target: str = "local",
+    shadow: str | None = None,
+    no_shadow: bool = False,
+    alias: str | None = None,
+    options: DeployOptions | None = None,
+    progress: Progress | None = None,
 ) -> ExperimentResult:
-    """New weights for the model's running experiment; an arm not named gets 0.
+    """New weights for the model's running experiment (an arm not named gets 0; no arms:
+    the weights stay), a new shadow (`"3.2=50"`: loaded and verified first if it is
+    another version, deploying the selection `alias` like `start_experiment`), or none
+    (`no_shadow`).
 
     Raises:
         NotFound: no experiment runs on the model at the target, no gateway.
-        InputError: a version that is not an arm, weights not adding up to 100.
+        InputError: a version that is not an arm, weights not adding up to 100, nothing
+            to change, a shadow that is an arm or whose percent is outside 1..100.
+        RolloutFailed: a new shadow version did not load or answer; nothing changed.
     """
     model_id = _model_of(reference)
+    if shadow is not None and no_shadow:
+        raise InputError("--shadow and --no-shadow: give one of them; nothing changed")
+    if not arms and shadow is None and not no_shadow:
+        raise InputError(
+            "give the new weights (--arm VERSION=PERCENT), a shadow (--shadow VERSION=PERCENT) "
+            "or --no-shadow; nothing changed"
+        )
     record = _running_experiment(ctx, model_id, target)
-    weights = reweighted([a.version for a in record.arms], dict(parse_arms(arms)))
-    return _reweigh(ctx, record, weights, target, "experiment.set")
+    layout = [a.version for a in record.arms]
+    weights = reweighted(layout, dict(parse_arms(arms))) if arms else dict(record.weights)
+    new_shadow: Shadow | None | Literal["keep"] = None if no_shadow else "keep"
+    if shadow is not None:
+        new_shadow = _shadow_of(ctx, model_id, shadow, layout)
+        if record.shadow is None or new_shadow.version != record.shadow.version:
+            files = _running_files(ctx, target)
+            if not _is_loaded(ctx, target, model_id, new_shadow.version):
+                served = [*layout, new_shadow.version]
+                _serve(ctx, target, model_id, served, alias, files, options, progress)
+    return _reweigh(ctx, record, weights, target, "experiment.set", shadow=new_shadow)
 
 
 def stop_experiment(
@@ -457,7 +563,8 @@ def stop_experiment(
     promote: str | None = PROMOTED_ALIAS,
 ) -> ExperimentResult:
     """End the model's experiment: all requests to arm `keep`, whose version the alias
-    `promote` (default `production`; None: no alias moves) then points to.
+    `promote` (default `production`; None: no alias moves) then points to. Its shadow
+    gets no more copies.
 
     Raises:
         NotFound: no experiment runs on the model at the target, no gateway.
@@ -483,7 +590,7 @@ def stop_experiment(
         alias_record = set_alias(ctx, model_id, promote, kept)
         promoted = {"alias": alias_record.name, "version": alias_record.version}
     return ExperimentResult(
-        experiment=_status_of(ctx, after, files.counters()),
+        experiment=_status_of(ctx, after, files.counters(), _copy_counts(files)),
         before=before.weights,
         promoted=promoted,
     )
@@ -501,10 +608,16 @@ def experiment_status(
     else:
         records = log.history(target=target, running_only=True)
     counters: dict[str, dict[str, ArmCounts]] = {}
+    copies: dict[str, dict[str, CopyCounts]] = {}
     for name in sorted({r.target for r in records}):
-        counters[name] = gateway_files(ctx, name).counters() if ctx.root else {}
+        files = gateway_files(ctx, name) if ctx.root else None
+        counters[name] = files.counters() if files else {}
+        copies[name] = _copy_counts(files) if files else {}
     return ExperimentList(
-        experiments=[_status_of(ctx, r, counters.get(r.target, {})) for r in records]
+        experiments=[
+            _status_of(ctx, r, counters.get(r.target, {}), copies.get(r.target, {}))
+            for r in records
+        ]
     )
 
 
@@ -518,22 +631,22 @@ def _start(
     alias: str | None,
     options: DeployOptions | None,
     progress: Progress | None,
+    shadow: Shadow | None = None,
 ) -> ExperimentResult:
     versions = [_version(ctx, model_id, version).spec.version for version, _ in arms]
+    served = versions + ([shadow.version] if shadow else [])
     log = ExperimentLog(ctx.store)
     running = log.running(model_id, target)
     if running is not None:
         raise log.already_running(running)
     files = _running_files(ctx, target)
     before = _route_weights(ctx, model_id, target)
-    deployment = _serve(ctx, target, model_id, versions, alias, files, options, progress)
+    deployment = _serve(ctx, target, model_id, served, alias, files, options, progress)
     try:
         try:
-            _verify(ctx, target, model_id, versions)
+            _verify(ctx, target, model_id, served)
         except ModelyardError as exc:
-            audit(
-                ctx, "experiment.refused", model_id, {"versions": versions}, {"error": exc.message}
-            )
+            audit(ctx, "experiment.refused", model_id, {"versions": served}, {"error": exc.message})
             raise
         record = log.start(
             model_id,
@@ -541,32 +654,43 @@ def _start(
             [Arm(version=v, weight=w) for v, (_, w) in zip(versions, arms, strict=True)],
             kind=kind,
             sticky_header=header,
+            shadow=shadow,
             actor=ctx.actor,
             before={"weights": before} if before else None,
         )
     finally:
         _sync(ctx, target, files)  # the record, or (refused) what routed before
     return ExperimentResult(
-        experiment=_status_of(ctx, record, files.counters()),
+        experiment=_status_of(ctx, record, files.counters(), _copy_counts(files)),
         before=before,
         deployment=deployment.deployment_id,
     )
 
 
 def _reweigh(
-    ctx: Context, record: ExperimentRecord, weights: dict[str, int], target: str, action: str
+    ctx: Context,
+    record: ExperimentRecord,
+    weights: dict[str, int],
+    target: str,
+    action: str,
+    shadow: Shadow | None | Literal["keep"] = "keep",
 ) -> ExperimentResult:
     files = _running_files(ctx, target)
-    _verify(ctx, target, record.model, [v for v, w in weights.items() if w > 0])
+    checked = [v for v, w in weights.items() if w > 0]
+    if isinstance(shadow, Shadow) and shadow != record.shadow:
+        checked.append(shadow.version)
+    _verify(ctx, target, record.model, checked)
     before, after = ExperimentLog(ctx.store).reweigh(
         record.id,
         [Arm(version=v, weight=w) for v, w in weights.items()],
         actor=ctx.actor,
         action=action,
+        shadow=shadow,
     )
     _sync(ctx, target, files)
     return ExperimentResult(
-        experiment=_status_of(ctx, after, files.counters()), before=before.weights
+        experiment=_status_of(ctx, after, files.counters(), _copy_counts(files)),
+        before=before.weights,
     )
 
 
@@ -669,9 +793,9 @@ def _parsed(version: str, where: str) -> Version:
         raise InputError(f"{where}: {exc}") from None
 
 
-def _version(ctx: Context, model_id: str, version: str) -> StoredVersion:
+def _version(ctx: Context, model_id: str, version: str, where: str = "--arm") -> StoredVersion:
     """The stored version (NotFound naming the versions there are)."""
-    parsed = _parsed(version, "--arm")
+    parsed = _parsed(version, where)
     by_version = _versions_of(ctx, model_id)
     for stored in by_version.values():
         if stored.spec.parsed_version == parsed:
@@ -686,6 +810,26 @@ def _version(ctx: Context, model_id: str, version: str) -> StoredVersion:
         f"{model_id} has no version {version} (registered: "
         f"{', '.join(sorted(by_version, key=Version.parse))})"
     )
+
+
+def _shadow_of(ctx: Context, model_id: str, value: str, arms: Sequence[str]) -> Shadow:
+    """The shadow `VERSION=PERCENT` names: a registered version that is not yanked and
+    not one of `arms`, and nginx installed to make the copies."""
+    version, percent = parse_shadow(value, arms)
+    stored = _version(ctx, model_id, version, "--shadow")
+    nginx.nginx_binary()
+    return Shadow(version=stored.spec.version, percent=percent)
+
+
+def _is_loaded(ctx: Context, target: str, model_id: str, version: str) -> bool:
+    triton_version = _versions_of(ctx, model_id)[version].triton_version
+    name = _triton_name(ctx, model_id)
+    with open_target(target, ctx.target(target), timeout_s=VERIFY_TIMEOUT_S) as opened:
+        return opened.is_ready(name, triton_version)
+
+
+def _copy_counts(files: GatewayFiles) -> dict[str, CopyCounts]:
+    return ShadowProxy(files.folder).counts()
 
 
 def _versions_of(ctx: Context, model_id: str) -> dict[str, StoredVersion]:
@@ -739,9 +883,24 @@ def _served_version(ctx: Context, model_id: str, target: str) -> str:
 
 
 def _status_of(
-    ctx: Context, record: ExperimentRecord, counters: dict[str, ArmCounts]
+    ctx: Context,
+    record: ExperimentRecord,
+    counters: dict[str, ArmCounts],
+    copies: dict[str, CopyCounts] | None = None,
 ) -> ExperimentStatus:
     by_version = _versions_of(ctx, record.model)
+    shadow = None
+    if record.shadow is not None:
+        key = f"{record.id}/shadow/{record.shadow.version}"
+        logged = (copies or {}).get(key, CopyCounts())
+        shadow = ShadowStatus(
+            version=record.shadow.version,
+            triton_version=by_version[record.shadow.version].triton_version,
+            percent=record.shadow.percent,
+            copies_sent=counters.get(key, ArmCounts()).requests,
+            copies_answered=logged.answered,
+            copies_failed=logged.errors,
+        )
     arms = []
     for arm in record.arms:
         counts = counters.get(f"{record.id}/{arm.version}", ArmCounts())
@@ -769,4 +928,5 @@ def _status_of(
         updated_at=record.updated_at,
         stopped_at=record.stopped_at,
         arms=arms,
+        shadow=shadow,
     )

@@ -29,6 +29,16 @@ class Arm(BaseModel):
     weight: int
 
 
+class Shadow(BaseModel):
+    """The version that gets a copy of `percent` % of the model's requests; its answers
+    go nowhere (clients get the arm's)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str
+    percent: int
+
+
 class ExperimentRecord(BaseModel):
     """One experiment as the catalog keeps it; `arms` in bucket-layout order."""
 
@@ -46,6 +56,7 @@ class ExperimentRecord(BaseModel):
     started_at: Timestamp
     updated_at: Timestamp
     stopped_at: Timestamp | None
+    shadow: Shadow | None = None
 
     @property
     def weights(self) -> dict[str, int]:
@@ -58,10 +69,25 @@ class ExperimentRecord(BaseModel):
     @property
     def served_versions(self) -> list[str]:
         """The versions Triton must keep loaded for this experiment's route: every arm
-        while it runs (a weight may go up again at once), the kept one after."""
+        and the shadow while it runs (a weight may go up again at once), the kept one
+        after."""
         if self.is_running:
-            return [arm.version for arm in self.arms]
+            shadow = [self.shadow.version] if self.shadow else []
+            return [arm.version for arm in self.arms] + shadow
         return [self.kept] if self.kept else []
+
+    @property
+    def active_shadow(self) -> Shadow | None:
+        """The shadow that gets copies now: none once the experiment has stopped."""
+        return self.shadow if self.is_running else None
+
+    def audited(self) -> dict[str, Any]:
+        """What an audit entry shows of the experiment: its weights, and its shadow when
+        it has one."""
+        shown: dict[str, Any] = {"weights": self.weights}
+        if self.active_shadow is not None:
+            shown["shadow"] = self.active_shadow.model_dump()
+        return shown
 
 
 def _running_key(target: str, model_id: str) -> str:
@@ -86,6 +112,7 @@ class ExperimentLog:
         *,
         kind: ExperimentKind = "split",
         sticky_header: str | None = None,
+        shadow: Shadow | None = None,
         actor: str,
         before: Any = None,
         now: datetime | None = None,
@@ -114,6 +141,7 @@ class ExperimentLog:
                     started_at=now,
                     updated_at=now,
                     stopped_at=None,
+                    **_shadow_columns(shadow),
                 )
             )
             key = result.inserted_primary_key
@@ -125,7 +153,7 @@ class ExperimentLog:
                 "switch" if kind == "switch" else "experiment.start",
                 _object(created),
                 before,
-                {"weights": created.weights, "sticky_header": sticky_header},
+                {**created.audited(), "sticky_header": sticky_header},
                 now=now,
             )
         return created
@@ -137,9 +165,11 @@ class ExperimentLog:
         *,
         actor: str,
         action: str = "experiment.set",
+        shadow: Shadow | None | Literal["keep"] = "keep",
         now: datetime | None = None,
     ) -> tuple[ExperimentRecord, ExperimentRecord]:
-        """New weights for a running experiment; returns (before, after).
+        """New weights for a running experiment, and a new shadow (None: no shadow any
+        more; "keep": the one it has); returns (before, after).
 
         Raises:
             NotFound, Conflict: no such experiment, or it has stopped.
@@ -149,20 +179,15 @@ class ExperimentLog:
             before = _get(tx, experiment_id)
             if not before.is_running:
                 raise Conflict(f"{_object(before)} has stopped; start a new one")
+            kept_shadow = before.shadow if shadow == "keep" else shadow
             tx.connection.execute(
                 update(experiments)
                 .where(experiments.c.id == experiment_id)
-                .values(arms_json=_arms_json(arms), updated_at=now)
+                .values(arms_json=_arms_json(arms), updated_at=now, **_shadow_columns(kept_shadow))
             )
             after = _get(tx, experiment_id)
             record_audit(
-                tx,
-                actor,
-                action,
-                _object(after),
-                {"weights": before.weights},
-                {"weights": after.weights},
-                now=now,
+                tx, actor, action, _object(after), before.audited(), after.audited(), now=now
             )
         return before, after
 
@@ -196,8 +221,8 @@ class ExperimentLog:
                 actor,
                 "experiment.stop",
                 _object(after),
-                {"weights": before.weights},
-                {"weights": after.weights, "kept": keep},
+                before.audited(),
+                {**after.audited(), "kept": keep},
                 now=now,
             )
         return before, after
@@ -245,6 +270,13 @@ class ExperimentLog:
         return sorted(chosen.values(), key=lambda r: (r.target, r.model))
 
 
+def _shadow_columns(shadow: Shadow | None) -> dict[str, Any]:
+    return {
+        "shadow_version": shadow.version if shadow else None,
+        "shadow_percent": shadow.percent if shadow else None,
+    }
+
+
 def _arms_json(arms: list[Arm]) -> str:
     return json.dumps([[arm.version, arm.weight] for arm in arms])
 
@@ -288,4 +320,9 @@ def _record(row: Any) -> ExperimentRecord:
         started_at=_utc(row.started_at),
         updated_at=_utc(row.updated_at),
         stopped_at=_utc(row.stopped_at) if row.stopped_at else None,
+        shadow=(
+            Shadow(version=row.shadow_version, percent=row.shadow_percent)
+            if row.shadow_version is not None
+            else None
+        ),
     )

@@ -180,7 +180,8 @@ Index("ix_audit_log_at", audit_log.c.at)
 # target's gateway. `running_key` is `<target> <model_id>` while the experiment runs and
 # NULL after: the unique constraint allows one running experiment per model and target
 # (NULLs never collide, on SQLite as on PostgreSQL). `arms_json` lists [version, weight]
-# in the order the arms' bucket ranges are laid out.
+# in the order the arms' bucket ranges are laid out. `shadow_version` and `shadow_percent`
+# (both NULL without one) name the version that gets copies of that share of requests.
 experiments = Table(
     "experiments",
     metadata,
@@ -199,6 +200,8 @@ experiments = Table(
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("stopped_at", DateTime(timezone=True), nullable=True),
+    Column("shadow_version", String(32), nullable=True),
+    Column("shadow_percent", Integer, nullable=True),
     UniqueConstraint("running_key"),
 )
 Index("ix_experiments_target_model", experiments.c.target, experiments.c.model_id)

@@ -16,6 +16,13 @@ OLD`), which loses no request (TRAFFIC-FACTS.md). Counters per arm live in a sti
 keyed `<counter key>/<arm>`; they start at zero in each new process, so the driver saves
 them before it stops or replaces one and adds them back.
 
+Shadow copies: HAProxy 2.6 cannot mirror a request. A route with a shadow draws
+`rand(100)` (apart from the arm's bucket) and sends the requests drawn below the shadow's
+percent to the `shadow` backend: nginx (traffic/nginx.py), which passes them on to the
+arm's version and mirrors a copy to the version named in `x-modelyard-shadow`. Every
+other request goes straight to Triton, so a model without a shadow pays no extra hop. The
+copies sent are counted under `<counter key>/shadow/<version>`.
+
 Sources: HAProxy 2.6 configuration manual (converters `field`, `sub`, `concat`,
 `crc32`; `track-sc0`; `http_fail_cnt`), management guide (runtime API, seamless reload).
 """
@@ -43,6 +50,10 @@ from modelyard.errors import Conflict, GatewayError, InputError
 from modelyard.traffic.split import FIELD_SEPARATOR, MAX_ARMS, Route
 
 ARM_HEADER = "x-modelyard-arm"
+# Set by the gateway on requests that nginx copies: the shadow's Triton version, and the
+# counter key its copies are logged under. A client's own values are removed first.
+SHADOW_HEADER = "x-modelyard-shadow"
+SHADOW_KEY_HEADER = "x-modelyard-shadow-key"
 EXPERIMENT_HEADER = "x-modelyard-experiment"
 REQUEST_ID_HEADER = "x-request-id"
 METRICS_PATH = "/gateway/metrics"  # HAProxy's own Prometheus exporter
@@ -55,6 +66,7 @@ MAP_FILE = "routes.map"
 SOCKET_FILE = "haproxy.sock"
 PID_FILE = "haproxy.pid"
 COUNTERS_FILE = "counters.json"
+SHADOW_SOCKET_FILE = "shadow.sock"  # nginx's, for the shadow backend
 LOCK_FILE = "gateway.lock"
 SOCKET_PATH_MAX = 97
 
@@ -97,17 +109,18 @@ def check_port_free(port: int) -> None:
 # --------------------------------------------------------------------------- the files
 
 
-def socket_path(folder: Path) -> Path:
-    """The stats socket: in the gateway's folder, unless that path is longer than a Unix
+def socket_path(folder: Path, name: str = SOCKET_FILE) -> Path:
+    """A Unix socket of the gateway: in its folder, unless that path is longer than a Unix
     socket may be (HAProxy allows 97 bytes); then in a private folder under the temporary
     directory, named after a hash of the folder."""
-    inside = folder / SOCKET_FILE
+    inside = folder / name
     if len(str(inside).encode()) <= SOCKET_PATH_MAX:
         return inside
     private = Path(tempfile.gettempdir()) / f"modelyard-gateway-{os.getuid()}"
     private.mkdir(mode=0o700, exist_ok=True)
     digest = hashlib.sha256(str(folder).encode()).hexdigest()[:20]
-    return private / f"{digest}.sock"
+    suffix = "" if name == SOCKET_FILE else f"-{Path(name).stem}"
+    return private / f"{digest}{suffix}.sock"
 
 
 def render_config(
@@ -118,15 +131,18 @@ def render_config(
     sticky_headers: Iterable[str],
     bind_address: str = "127.0.0.1",
     model_upstreams: Mapping[str, Sequence[str]] | None = None,
+    shadow_socket: Path | None = None,
 ) -> str:
     """haproxy.cfg for a gateway on `bind_address`:`port` in front of `upstream` (host:port).
 
-    With `model_upstreams` (Triton model -> the host:port of every server that serves
-    it), a request under `/v2/models/<m>/` goes to the servers serving `m`, balanced
+    Requests drawn for a shadow copy go to nginx on `shadow_socket` (default: the
+    folder's). With `model_upstreams` (Triton model -> the host:port of every server that
+    serves it), a request under `/v2/models/<m>/` goes to the servers serving `m`, balanced
     between them; anything else (health, an unlisted model) to `upstream`. The Kubernetes
     export uses this: each model is served by the Services of the server groups holding it.
     """
     maps = folder / MAP_FILE
+    shadow_socket = shadow_socket or socket_path(folder, SHADOW_SOCKET_FILE)
     route = "var(txn.route)"
     when = "if routed"
     lines = [
@@ -190,16 +206,34 @@ def render_config(
             f"    http-request set-var(txn.arm) {route},{_field(first)} {when} in_arm{arm}",
             f"    http-request set-var(txn.label) {route},{_field(first + 2)} {when} in_arm{arm}",
         ]
+    shadowed = f"{when} shadowed"
     lines += [
         "    http-request set-path /v2/models/%[var(txn.model)]/versions/%[var(txn.arm)]/infer "
         + when,
         f"    http-request set-var(txn.counter) var(txn.key),concat(/,txn.label) {when}",
         f"    http-request track-sc0 var(txn.counter) table {COUNTERS_TABLE} {when}",
+        # Shadow copies: a draw of its own, so the copied requests are a sample of every
+        # arm's (and of every sticky user's). Only the gateway may ask nginx for a copy.
+        f"    http-request del-header {SHADOW_HEADER}",
+        f"    http-request del-header {SHADOW_KEY_HEADER}",
+        f"    http-request set-var(txn.shadow_percent) {route},{_field(MAX_ARMS * 3 + 4)} {when}",
+        f"    http-request set-var(txn.shadow_draw) rand(100) {when}",
+        "    acl shadowed var(txn.shadow_draw),sub(txn.shadow_percent) lt 0",
+        f"    http-request set-var(txn.shadow_version) {route},{_field(MAX_ARMS * 3 + 3)} "
+        + shadowed,
+        f"    http-request set-var(txn.shadow_label) {route},{_field(MAX_ARMS * 3 + 5)} "
+        + shadowed,
+        "    http-request set-var(txn.shadow_key) var(txn.key),concat(/shadow/,txn.shadow_label) "
+        + shadowed,
+        f"    http-request set-header {SHADOW_HEADER} %[var(txn.shadow_version)] {shadowed}",
+        f"    http-request set-header {SHADOW_KEY_HEADER} %[var(txn.shadow_key)] {shadowed}",
+        f"    http-request track-sc1 var(txn.shadow_key) table {COUNTERS_TABLE} {shadowed}",
         f"    http-response set-header {ARM_HEADER} %[var(txn.label)] "
         "if { var(txn.label) -m found }",
         f"    http-response set-header {EXPERIMENT_HEADER} %[var(txn.key)] "
         "if { var(txn.key) -m found }",
         f"    http-response set-header {REQUEST_ID_HEADER} %[var(txn.request_id)]",
+        "    use_backend shadow if routed shadowed",
         *_model_backend_rules(model_upstreams or {}),
         "    default_backend triton",
         "",
@@ -207,6 +241,13 @@ def render_config(
         f"    server triton {upstream}" + (_RESOLVED if model_upstreams else ""),
         "",
         *_model_backends(model_upstreams or {}),
+        # nginx passes each request on to the arm and mirrors a copy to the shadow. While
+        # it fails its health check (not started, or gone), requests go straight to
+        # Triton: a client never depends on the shadow's proxy.
+        "backend shadow",
+        f"    server nginx unix@{shadow_socket} check inter 1s fall 1 rise 1",
+        f"    server triton {upstream} backup" + (_RESOLVED if model_upstreams else ""),
+        "",
         f"backend {COUNTERS_TABLE}",
         "    stick-table type string len 160 size 100k store http_req_cnt,http_err_cnt,"
         "http_fail_cnt",

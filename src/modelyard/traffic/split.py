@@ -8,6 +8,9 @@ the experiment started: with arms 3.0=90 and 3.1=10, buckets 0-89 go to 3.0 and 
 3.1. A weight change moves the boundaries, never the order, so when the last arm (the
 candidate) grows from 10 to 30, the users of buckets 70-89 move into it and none moves out.
 
+A route may also have a shadow: a version that gets a copy of a share of the model's
+requests (drawn independently of the bucket), whose answers go nowhere.
+
 The gateway (traffic/haproxy.py) applies the same rule; `arm_for_bucket` is its
 reference, for tests and for explaining a request's arm.
 """
@@ -59,6 +62,34 @@ def parse_arms(values: Sequence[str], where: str = "--arm") -> list[tuple[str, i
         seen[parsed] = value
         arms.append((version, weight))
     return arms
+
+
+def parse_shadow(value: str, arms: Sequence[str] = ()) -> tuple[str, int]:
+    """`"3.2=20"` -> `("3.2", 20)`: the shadow version and the percent of requests copied.
+
+    Raises:
+        InputError: not VERSION=PERCENT, a version that is not MAJOR.MINOR[.PATCH], a
+            percent outside 1..100, or a version that is one of `arms`.
+    """
+    match = _ARM.fullmatch(value)
+    if match is None:
+        raise InputError(f"--shadow {value!r}: expected VERSION=PERCENT, e.g. 3.2=20")
+    version, percent = match.group(1), int(match.group(2))
+    try:
+        parsed = Version.parse(version)
+    except ValueError as exc:
+        raise InputError(f"--shadow {value!r}: {exc}") from None
+    if not 1 <= percent <= 100:
+        raise InputError(
+            f"--shadow {value!r}: the share of requests copied is a percent, 1 to 100 "
+            "(`experiment set --no-shadow` ends a shadow)"
+        )
+    if any(Version.parse(arm) == parsed for arm in arms):
+        raise InputError(
+            f"--shadow {value!r}: {version} is an arm ({', '.join(arms)}); a shadow is a "
+            "version clients never get, so choose one that is not an arm"
+        )
+    return version, percent
 
 
 def check_weights(arms: Sequence[tuple[str, int]], where: str = "--arm") -> None:
@@ -119,6 +150,16 @@ class RouteArm:
 
 
 @dataclass(frozen=True)
+class RouteShadow:
+    """A route's shadow: the Triton version folder copies go to, the catalog version
+    that names it, and the percent of requests copied."""
+
+    triton_version: int
+    label: str
+    percent: int
+
+
+@dataclass(frozen=True)
 class Route:
     """Where the gateway sends one Triton model's unversioned requests."""
 
@@ -127,12 +168,15 @@ class Route:
     sticky_header: str | None = None
     # What the gateway's per-arm counters are keyed by (an experiment id).
     key: str = "-"
+    shadow: RouteShadow | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.arms) <= MAX_ARMS:
             raise ValueError(f"{self.model}: a route has 1 to {MAX_ARMS} arms")
         if sum(arm.weight for arm in self.arms) != 100:
             raise ValueError(f"{self.model}: the weights of a route add up to 100")
+        if self.shadow is not None and not 1 <= self.shadow.percent <= BUCKETS:
+            raise ValueError(f"{self.model}: a shadow copies 1 to 100 % of requests")
 
     @property
     def cuts(self) -> list[int]:
@@ -145,8 +189,9 @@ class Route:
 
     def entry(self) -> str:
         """The route as one value of the gateway's map file (see traffic/haproxy.py):
-        `t|cut|label` per arm, padded to MAX_ARMS with the last arm, then the sticky header
-        and the counter key. One value, so that one runtime `set map` changes it whole."""
+        `t|cut|label` per arm, padded to MAX_ARMS with the last arm, then the sticky header,
+        the counter key, and the shadow's `t|percent|label` (`-|0|-` without one). One
+        value, so that one runtime `set map` changes it whole."""
         padded = list(zip(self.arms, self.cuts, strict=True))
         while len(padded) < MAX_ARMS:
             padded.append((self.arms[-1], BUCKETS))
@@ -154,6 +199,12 @@ class Route:
         for arm, cut in padded:
             fields += [str(arm.triton_version), str(cut), arm.label]
         fields += [self.sticky_header or NO_HEADER, self.key]
+        shadow = self.shadow
+        fields += (
+            [str(shadow.triton_version), str(shadow.percent), shadow.label]
+            if shadow
+            else [NO_HEADER, "0", NO_HEADER]
+        )
         return FIELD_SEPARATOR.join(fields)
 
     @property
