@@ -508,6 +508,35 @@ def experiment_status(
     )
 
 
+def list_experiments(
+    ctx: Context,
+    *,
+    target: str | None = None,
+    model_id: str | None = None,
+    running_only: bool = False,
+    limit: int | None = None,
+) -> ExperimentList:
+    """Experiments, newest first, running and stopped (for the dashboard and the report),
+    with their counts; at most `limit`."""
+    records = ExperimentLog(ctx.store).history(
+        target=target, model_id=model_id, running_only=running_only
+    )[:limit]
+    return ExperimentList(experiments=_with_counts(ctx, records))
+
+
+def get_experiment(ctx: Context, experiment_id: int) -> ExperimentStatus:
+    """One experiment by id, with its counts (NotFound naming the id)."""
+    return _with_counts(ctx, [ExperimentLog(ctx.store).get(experiment_id)])[0]
+
+
+def _with_counts(ctx: Context, records: Sequence[ExperimentRecord]) -> list[ExperimentStatus]:
+    counters = {
+        name: gateway_files(ctx, name).counters() if ctx.root else {}
+        for name in sorted({r.target for r in records})
+    }
+    return [_status_of(ctx, r, counters[r.target]) for r in records]
+
+
 def _start(
     ctx: Context,
     model_id: str,
