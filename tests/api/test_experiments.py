@@ -5,7 +5,9 @@ the same operation as the CLI, which here stops where it needs a gateway or a Tr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,12 +15,14 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from modelyard import Workspace
+from modelyard.api import create_app
 from modelyard.ops import traffic
 from modelyard.store.access import AccessLog
 from modelyard.store.experiments import Arm, ExperimentLog, ExperimentRecord
 from modelyard.traffic import haproxy
 from modelyard.triton.server import free_port
 from tests.support.api import REC, SEARCH, bearer
+from tests.support.fake_triton import FakeTriton, fake_target_kind
 from tests.support.gateway import needs_haproxy
 
 Tokens = dict[tuple[str, str], str]
@@ -326,3 +330,54 @@ def test_an_admin_starts_and_stops_a_real_gateway(
     entries = AccessLog(api_ws.store).entries(action="gateway")
     assert [e.action for e in entries] == ["gateway.stop", "gateway.restart", "gateway.start"]
     assert {e.actor for e in entries} == {f"api:token {token_id.id} ({REC}, admin)"}
+
+
+def test_a_maintainers_experiment_may_not_reload_another_teams_models(
+    netflix: Workspace, tmp_path: Path
+) -> None:
+    """Starting an experiment deploys the selection beside its arms: for a maintainer,
+    refused when that reloads a model of another team (as a maintainer's deploy is)."""
+    assert netflix.root is not None
+    config = netflix.root / "modelyard.yaml"
+    config.write_text(
+        config.read_text()
+        + "\ntargets:\n  dev: {kind: fake-triton, url: 'http://fake-triton:8000', "
+        "repository: repo-dev, profile: local}\n"
+    )
+    fake = FakeTriton(netflix.root / "repo-dev")
+    ws = Workspace.open(netflix.root, db_url=netflix.db_url)
+    try:
+        with fake_target_kind(fake), TestClient(create_app(ws)) as client:
+            ws.deploy("dev")
+            served = dict(fake.ready)
+            ws.apply_text(SEARCH_16, actor="test")
+            # Recommendation's newer user_embedding: the newest selection reloads it (and
+            # the ranker ensemble that uses it).
+            spec = ws.store.get("recommendation/user_embedding").spec
+            newer = spec.model_dump(mode="json", exclude_defaults=True) | {"version": "1.1"}
+            ws.apply_text(json.dumps(newer), actor="test")
+            before = _audited(ws)
+            body = {"arms": ARMS_90_10, "target": "dev"}
+            search = bearer(ws.access.create_token(SEARCH, "maintainer", actor="test")[1])
+            refused = client.post(f"/api/v1/experiments/{MODEL}", headers=search, json=body)
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["error"]["message"] == (
+                f"deploying the arms of {MODEL} to dev would reload models of other teams: "
+                "recommendation.recommendation_ranker (recommendation_platform), "
+                "recommendation.user_embedding (recommendation_platform); ask those teams "
+                "or an admin to deploy them first; nothing changed"
+            )
+            switched = client.post(
+                f"/api/v1/experiments/{MODEL}/switch",
+                headers=search,
+                json={"to": "1.6", "target": "dev"},
+            )
+            assert switched.status_code == 403, switched.text
+            assert fake.ready == served
+            assert _audited(ws) == before + 1  # the token only
+            admin = bearer(ws.access.create_token(REC, "admin", actor="test")[1])
+            allowed = client.post(f"/api/v1/experiments/{MODEL}", headers=admin, json=body)
+            assert allowed.status_code == 404  # past the check: no gateway runs on dev
+            assert "no gateway runs for target 'dev'" in allowed.json()["error"]["message"]
+    finally:
+        ws.close()

@@ -25,12 +25,12 @@ from modelyard.catalog.ref import ModelRef, check_version
 from modelyard.catalog.spec import ModelSpec
 from modelyard.deploy.plan import RolloutPlan
 from modelyard.deploy.runner import DeployOptions
-from modelyard.errors import Forbidden, InputError, Problem, Severity
+from modelyard.errors import Forbidden, InputError, ModelyardError, Problem, Severity
 from modelyard.ops import traffic
 from modelyard.ops.catalog import ShowResult, StatusChange
 from modelyard.ops.context import Context
 from modelyard.ops.insight import ExperimentDetail, experiment_detail
-from modelyard.ops.rollout import StatusResult
+from modelyard.ops.rollout import StatusResult, other_teams_changes
 from modelyard.ops.traffic import ExperimentList, ExperimentResult, GatewayStatus
 from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
@@ -663,6 +663,33 @@ def _traffic_change(
     return model_id, ws.context(caller.actor)
 
 
+def _require_team_deploy(
+    ctx: Context,
+    caller: Principal,
+    model_id: str,
+    versions: list[str],
+    target: str,
+    alias: str | None,
+) -> None:
+    """A maintainer's experiment deploys its arms beside the selection: refused (403) when
+    that would reload or unload another team's models, as a maintainer's deploy is."""
+    if caller.role == "admin":
+        return
+    try:
+        plan = traffic.arms_plan(ctx, model_id, versions, target=target, alias=alias)
+    except ModelyardError:
+        # An unknown version, a server that does not answer: the operation itself says
+        # so, in its own words, before anything changes.
+        return
+    others = other_teams_changes(ctx, plan, caller.team)
+    if others:
+        raise Forbidden(
+            f"deploying the arms of {model_id} to {target} would reload models of other "
+            f"teams: {', '.join(others)}; ask those teams or an admin to deploy them first; "
+            "nothing changed"
+        )
+
+
 def _arms(arms: list[schemas.ArmIn]) -> list[str]:
     return [f"{arm.version}={arm.weight}" for arm in arms]
 
@@ -726,9 +753,12 @@ def start_experiment(
     Every arm is deployed to the target beside the selection and verified (READY and a
     smoke inference) before any gets weight; the answer comes once that is done (seconds
     per new version). A broken arm: 502 naming Triton's reason, and nothing changed for
-    clients. Needs a running gateway on the target (404 otherwise).
+    clients. Needs a running gateway on the target (404 otherwise). A maintainer's start
+    is refused (403) when that deploy would reload or unload another team's models.
     """
     model_id, ctx = _traffic_change(request, caller, domain, name, body.target)
+    versions = [arm.version for arm in body.arms]
+    _require_team_deploy(ctx, caller, model_id, versions, body.target, body.alias)
     with _named_fields():
         return traffic.start_experiment(
             ctx,
@@ -776,6 +806,7 @@ def switch(
     """Blue-green: every request of the model to version `to` at once, as `modelyard
     switch`; the version served before stays loaded, so switching back is as fast."""
     model_id, ctx = _traffic_change(request, caller, domain, name, body.target)
+    _require_team_deploy(ctx, caller, model_id, [body.to], body.target, body.alias)
     with _named_fields():
         return traffic.switch(
             ctx,

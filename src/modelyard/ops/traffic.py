@@ -26,8 +26,9 @@ from pydantic import BaseModel, ConfigDict
 from modelyard.catalog.ref import ModelRef
 from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
-from modelyard.deploy.plan import live_versions
+from modelyard.deploy.plan import RolloutPlan, live_versions
 from modelyard.deploy.runner import DeployOptions, DeployResult, Progress, Rollout
+from modelyard.deploy.runner import rollout_plan as plan_on_target
 from modelyard.errors import (
     Conflict,
     InputError,
@@ -580,6 +581,24 @@ def _start(
         before=before,
         deployment=deployment.deployment_id,
     )
+
+
+def arms_plan(
+    ctx: Context,
+    reference: str,
+    versions: Sequence[str],
+    *,
+    target: str = "local",
+    alias: str | None = None,
+) -> RolloutPlan:
+    """What `start_experiment` and `switch` deploy to `target` before any arm gets weight:
+    the selection (`alias`, default the newest versions) widened by `versions`, against
+    what the target serves now (the API checks whom it touches)."""
+    model_id = _model_of(reference)
+    build = Build(ctx, alias, extra_refs=tuple(f"{model_id}@{v}" for v in versions))
+    config, compiled, dependencies = deployment_inputs(build, target)
+    with open_target(target, config, timeout_s=VERIFY_TIMEOUT_S) as opened:
+        return plan_on_target(opened, compiled, dependencies)
 
 
 def _reweigh(
