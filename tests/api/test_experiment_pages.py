@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from modelyard import Workspace
 from modelyard.api.auth import COOKIE
 from modelyard.store.experiments import Arm, ExperimentLog, ExperimentRecord
-from tests.api.test_experiments import MODEL, SEARCH_16
 from tests.support.api import REC, SEARCH
+from tests.support.experiments import MODEL, SEARCH_16
 
 Tokens = dict[tuple[str, str], str]
 

@@ -22,19 +22,11 @@ from modelyard.store.experiments import Arm, ExperimentLog, ExperimentRecord
 from modelyard.traffic import haproxy
 from modelyard.triton.server import free_port
 from tests.support.api import REC, SEARCH, bearer
+from tests.support.experiments import MODEL, SEARCH_16
 from tests.support.fake_triton import FakeTriton, fake_target_kind
 from tests.support.gateway import needs_haproxy
 
 Tokens = dict[tuple[str, str], str]
-MODEL = "search/query_understanding"  # owned by search_experience
-SEARCH_16 = """\
-name: query_understanding
-version: "1.6"
-model_type: classification
-framework: onnx
-domain: search
-owner_team: search_experience
-"""
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ model's team, each change audited with the acting token."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,7 +49,9 @@ def test_start_weights_and_stop_through_the_api(bed: GatewayBed) -> None:
         arms = {"arms": [{"version": "1.0", "weight": 90}, {"version": "2.0", "weight": 10}]}
         refused = client.post(ECHO, headers=bearer(stranger), json={**arms, "target": "test"})
         assert refused.status_code == 403
+        took = time.monotonic()
         response = client.post(ECHO, headers=bearer(owner), json={**arms, "target": "test"})
+        timings = {"start": time.monotonic() - took}
         assert response.status_code == 201, response.text
         result = response.json()
         assert result["before"] is None and result["deployment"] is not None
@@ -65,17 +68,22 @@ def test_start_weights_and_stop_through_the_api(bed: GatewayBed) -> None:
         assert status["state"] == "running"
         assert {a["version"]: a["weight"] for a in status["arms"]} == {"1.0": 90, "2.0": 10}
         assert {a["version"]: a["requests"] for a in status["arms"]} == dict(answers.arms)
+        took = time.monotonic()
         reweighed = client.put(
             f"{ECHO}/weights",
             headers=bearer(owner),
             json={"arms": [{"version": "2.0", "weight": 100}], "target": "test"},
         )
+        timings["weights"] = time.monotonic() - took
         assert reweighed.status_code == 200, reweighed.text
         assert reweighed.json()["before"] == {"1.0": 90, "2.0": 10}
         assert send(bed.gateway_url, 200).values == {2.0: 200}
+        took = time.monotonic()
         stopped = client.post(
             f"{ECHO}/stop", headers=bearer(owner), json={"keep": "2.0", "target": "test"}
         )
+        timings["stop"] = time.monotonic() - took
+        print("API call seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
         assert stopped.status_code == 200, stopped.text
         assert stopped.json()["promoted"] == {"alias": "production", "version": "2.0"}
         assert stopped.json()["experiment"]["state"] == "stopped"

@@ -3,13 +3,20 @@ the weights before and after as the catalog recorded them."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
+
+import pytest
 
 from modelyard import Workspace
 from modelyard.store.experiments import Arm, ExperimentLog
-from tests.report.test_html import needs_dot
 
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None and not os.environ.get("CI"),
+    reason="Graphviz `dot` is not installed (make test installs it)",
+)
 USER_EMBEDDING_11 = """\
 name: user_embedding
 version: "1.1"
