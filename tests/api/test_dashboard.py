@@ -35,6 +35,8 @@ def test_pages_need_a_token(client: TestClient) -> None:
         "/ui/validation",
         "/ui/deployments",
         "/ui/report",
+        "/ui/experiments",
+        "/ui/experiments/1",
     ):
         response = client.get(page, follow_redirects=False)
         assert response.status_code == 303
@@ -78,6 +80,7 @@ def test_pages_load_nothing_from_elsewhere(client: TestClient, tokens: Tokens) -
         "/ui/validation",
         "/ui/deployments",
         "/ui/report",
+        "/ui/experiments",
     ):
         html = client.get(page).text
         html = re.sub(r'xmlns(:xlink)?="http://www\.w3\.org/[^"]*"', "", html)

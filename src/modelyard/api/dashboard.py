@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from modelyard.api.auth import COOKIE, Principal, authenticate
 from modelyard.api.state import LIVE_READ_TIMEOUT_S, api_state, client_address
 from modelyard.errors import ModelyardError, TooManyAttempts, Unauthenticated
+from modelyard.ops import traffic
+from modelyard.ops.insight import experiment_detail
 from modelyard.report.graphs import render_svg, to_dot
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -230,9 +233,7 @@ def model(
                 else [],
             }
         )
-    may_change = caller.role == "admin" or (
-        caller.role == "maintainer" and caller.team == ws.owner_of(spec.id)
-    )
+    may_change = _may_change(caller, ws.owner_of(spec.id))
     return _page(
         "model.html.j2",
         caller,
@@ -244,7 +245,13 @@ def model(
         graph_error=graph_error,
         live=live,
         may_change=may_change,
+        experiments=traffic.list_experiments(ws.context(), model_id=spec.id).experiments,
     )
+
+
+def _may_change(caller: Principal, owner_team: str) -> bool:
+    """Whether the page offers changes (the API checks again, target included)."""
+    return caller.role == "admin" or (caller.role == "maintainer" and caller.team == owner_team)
 
 
 @router.get("/validation")
@@ -279,3 +286,57 @@ def report(request: Request) -> Response:
     if caller is None:
         return _to_login(request)
     return _page("report.html.j2", caller, title="Report")
+
+
+@router.get("/experiments")
+def experiments(
+    request: Request,
+    target: Annotated[str | None, Query(max_length=64)] = None,
+    state: Annotated[str | None, Query(max_length=16)] = None,
+) -> Response:
+    caller = _caller(request)
+    if caller is None:
+        return _to_login(request)
+    ws = api_state(request).workspace
+    ctx = ws.context()
+    listed = traffic.list_experiments(
+        ctx, target=target or None, running_only=state == "running"
+    ).experiments
+    names = sorted({"local", *ws.config.targets, *(e.target for e in listed)})
+    gateways = []
+    for name in names:
+        try:
+            ws.target(name)
+            gateways.append(traffic.gateway_status(ctx, name))
+        except ModelyardError:
+            continue  # a target an old experiment names, gone from modelyard.yaml
+    return _page(
+        "experiments.html.j2",
+        caller,
+        title="Experiments",
+        experiments=listed,
+        targets=names,
+        gateways=gateways,
+        selected={"target": target or "", "state": "running" if state == "running" else "all"},
+    )
+
+
+@router.get("/experiments/{experiment_id}")
+def experiment(
+    request: Request, experiment_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+) -> Response:
+    caller = _caller(request)
+    if caller is None:
+        return _to_login(request)
+    ws = api_state(request).workspace
+    try:
+        detail = experiment_detail(ws.context(), experiment_id)
+    except ModelyardError as exc:
+        return _page("error.html.j2", caller, title="Not found", error=exc.message)
+    return _page(
+        "experiment.html.j2",
+        caller,
+        title=f"Experiment {experiment_id}",
+        detail=detail,
+        may_change=_may_change(caller, ws.owner_of(detail.experiment.model)),
+    )

@@ -7,8 +7,10 @@ here are only who may do what (see auth.py).
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
@@ -23,9 +25,13 @@ from modelyard.catalog.ref import ModelRef, check_version
 from modelyard.catalog.spec import ModelSpec
 from modelyard.deploy.plan import RolloutPlan
 from modelyard.deploy.runner import DeployOptions
-from modelyard.errors import Forbidden, InputError
+from modelyard.errors import Forbidden, InputError, ModelyardError, Problem, Severity
+from modelyard.ops import traffic
 from modelyard.ops.catalog import ShowResult, StatusChange
-from modelyard.ops.rollout import StatusResult
+from modelyard.ops.context import Context
+from modelyard.ops.insight import ExperimentDetail, experiment_detail
+from modelyard.ops.rollout import StatusResult, other_teams_changes
+from modelyard.ops.traffic import ExperimentList, ExperimentResult, GatewayStatus
 from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
 from modelyard.report.data import CatalogReport
@@ -44,15 +50,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
             "The token's role or team does not allow this, or a manifest names an "
             "artifact outside the server's `api.artifact_roots`.",
         ),
-        (404, "No such model, version, alias, target or job."),
+        (404, "No such model, version, alias, target, job or experiment, or no gateway runs."),
         (
             409,
             "Conflict: a stale alias (compare-and-set), an immutable version, a deployment "
-            "already running on the target, a yanked version (as an alias target), an "
-            "alias on a version being yanked.",
+            "already running on the target, a yanked version (as an alias target or an "
+            "arm), an alias on a version being yanked, a second experiment on a model, a "
+            "gateway running already or its port in use.",
         ),
         (422, "Malformed input: the offending field is named."),
-        (502, "The Triton server refused or could not be reached."),
+        (502, "The Triton server (or the gateway) refused or could not be reached."),
         (503, "The catalog database cannot be used."),
     )
 }
@@ -616,3 +623,230 @@ def revoke_token(
 ) -> ApiToken:
     """Revoke a token: it is refused (401) from now on."""
     return _ws(request).access.revoke_token(token_id, actor=caller.actor)
+
+
+# Traffic: the gateway and experiments ------------------------------------------------
+
+# The CLI's flags, as the operations name them in their messages, and the body fields
+# they are here.
+_FLAG_FIELDS = {
+    "--arm": "arms",
+    "--keep": "keep",
+    "--to": "to",
+    "--sticky-header": "sticky_header",
+}
+
+
+@contextmanager
+def _named_fields() -> Iterator[None]:
+    """An operation's InputError about one of its flags, naming the body field instead."""
+    try:
+        yield
+    except InputError as exc:
+        for flag, field in _FLAG_FIELDS.items():
+            if exc.message.startswith((f"{flag} ", f"{flag}:")):
+                message = field + exc.message[len(flag) :]
+                problem = Problem(Severity.ERROR, "invalid-input", message, field=field)
+                raise InputError(message, [problem]) from None
+        raise
+
+
+def _traffic_change(
+    request: Request, caller: Principal, domain: str, name: str, target: str
+) -> tuple[str, Context]:
+    """The model id and the context of a change to its traffic, once the caller may make
+    it: a maintainer of the model's team on a target that allows the team, or an admin."""
+    ws = _ws(request)
+    model_id = _reference(domain, name)
+    caller.require_team(ws.owner_of(model_id), model_id)
+    caller.require_deploy(target, ws.target(target))
+    return model_id, ws.context(caller.actor)
+
+
+def _require_team_deploy(
+    ctx: Context,
+    caller: Principal,
+    model_id: str,
+    versions: list[str],
+    target: str,
+    alias: str | None,
+) -> None:
+    """A maintainer's experiment deploys its arms beside the selection: refused (403) when
+    that would reload or unload another team's models, as a maintainer's deploy is."""
+    if caller.role == "admin":
+        return
+    try:
+        plan = traffic.arms_plan(ctx, model_id, versions, target=target, alias=alias)
+    except ModelyardError:
+        # An unknown version, a server that does not answer: the operation itself says
+        # so, in its own words, before anything changes.
+        return
+    others = other_teams_changes(ctx, plan, caller.team)
+    if others:
+        raise Forbidden(
+            f"deploying the arms of {model_id} to {target} would reload models of other "
+            f"teams: {', '.join(others)}; ask those teams or an admin to deploy them first; "
+            "nothing changed"
+        )
+
+
+def _arms(arms: list[schemas.ArmIn]) -> list[str]:
+    return [f"{arm.version}={arm.weight}" for arm in arms]
+
+
+ExperimentState = Annotated[
+    Literal["running", "all"],
+    Query(description="running: as `modelyard experiment status`; all: stopped ones too."),
+]
+
+
+@router.get("/experiments", response_model=ExperimentList, tags=["traffic"])
+def experiments(
+    request: Request,
+    _caller: Caller,
+    target: Annotated[str | None, Query(max_length=64, description="Only this target.")] = None,
+    state: ExperimentState = "running",
+) -> ExperimentList:
+    """Experiments, newest first, each with its arms' weights and the requests and 5xx
+    answers the gateway counted per arm."""
+    ctx = _ws(request).context()
+    if state == "running":
+        return traffic.experiment_status(ctx, target=target)
+    return traffic.list_experiments(ctx, target=target)
+
+
+@router.get("/experiments/{experiment_id}", response_model=ExperimentDetail, tags=["traffic"])
+def experiment(
+    request: Request,
+    experiment_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+    _caller: Caller,
+) -> ExperimentDetail:
+    """One experiment and each of its changes (who, when, weights before and after)."""
+    return experiment_detail(_ws(request).context(), experiment_id)
+
+
+@router.get("/experiments/{domain}/{name}", response_model=ExperimentList, tags=["traffic"])
+def model_experiments(
+    request: Request,
+    domain: str,
+    name: str,
+    _caller: Caller,
+    target: Annotated[str | None, Query(max_length=64, description="Only this target.")] = None,
+) -> ExperimentList:
+    """Every experiment of the model (running and stopped), newest first."""
+    reference = _reference(domain, name)
+    return traffic.experiment_status(_ws(request).context(), reference, target=target)
+
+
+@router.post(
+    "/experiments/{domain}/{name}",
+    response_model=ExperimentResult,
+    status_code=201,
+    tags=["traffic"],
+    summary="Start an experiment (A/B test, canary)",
+)
+def start_experiment(
+    request: Request, domain: str, name: str, body: schemas.ExperimentStartIn, caller: Caller
+) -> ExperimentResult:
+    """Split the model's requests between its versions, as `modelyard experiment start`.
+
+    Every arm is deployed to the target beside the selection and verified (READY and a
+    smoke inference) before any gets weight; the answer comes once that is done (seconds
+    per new version). A broken arm: 502 naming Triton's reason, and nothing changed for
+    clients. Needs a running gateway on the target (404 otherwise). A maintainer's start
+    is refused (403) when that deploy would reload or unload another team's models.
+    """
+    model_id, ctx = _traffic_change(request, caller, domain, name, body.target)
+    versions = [arm.version for arm in body.arms]
+    _require_team_deploy(ctx, caller, model_id, versions, body.target, body.alias)
+    with _named_fields():
+        return traffic.start_experiment(
+            ctx,
+            model_id,
+            _arms(body.arms),
+            sticky_header=body.sticky_header,
+            target=body.target,
+            alias=body.alias,
+            options=DeployOptions(load_timeout_s=body.load_timeout_s),
+        )
+
+
+@router.put(
+    "/experiments/{domain}/{name}/weights", response_model=ExperimentResult, tags=["traffic"]
+)
+def set_weights(
+    request: Request, domain: str, name: str, body: schemas.WeightsIn, caller: Caller
+) -> ExperimentResult:
+    """New weights for the model's running experiment (no reload), as `modelyard
+    experiment set`; an arm not named gets 0."""
+    model_id, ctx = _traffic_change(request, caller, domain, name, body.target)
+    with _named_fields():
+        return traffic.set_weights(ctx, model_id, _arms(body.arms), target=body.target)
+
+
+@router.post("/experiments/{domain}/{name}/stop", response_model=ExperimentResult, tags=["traffic"])
+def stop_experiment(
+    request: Request, domain: str, name: str, body: schemas.ExperimentStopIn, caller: Caller
+) -> ExperimentResult:
+    """End the model's experiment: every request to the arm `keep`, and the alias
+    `promote` moves to it, as `modelyard experiment stop`."""
+    model_id, ctx = _traffic_change(request, caller, domain, name, body.target)
+    with _named_fields():
+        return traffic.stop_experiment(
+            ctx, model_id, body.keep, target=body.target, promote=body.promote or None
+        )
+
+
+@router.post(
+    "/experiments/{domain}/{name}/switch", response_model=ExperimentResult, tags=["traffic"]
+)
+def switch(
+    request: Request, domain: str, name: str, body: schemas.SwitchIn, caller: Caller
+) -> ExperimentResult:
+    """Blue-green: every request of the model to version `to` at once, as `modelyard
+    switch`; the version served before stays loaded, so switching back is as fast."""
+    model_id, ctx = _traffic_change(request, caller, domain, name, body.target)
+    _require_team_deploy(ctx, caller, model_id, [body.to], body.target, body.alias)
+    with _named_fields():
+        return traffic.switch(
+            ctx,
+            model_id,
+            body.to,
+            target=body.target,
+            alias=body.alias,
+            options=DeployOptions(load_timeout_s=body.load_timeout_s),
+        )
+
+
+def _gateway_context(request: Request, caller: Principal, target: str) -> Context:
+    ws = _ws(request)
+    ws.target(target)  # NotFound for a target modelyard.yaml does not name
+    return ws.context(caller.actor)
+
+
+@router.get("/targets/{target}/gateway", response_model=GatewayStatus, tags=["traffic"])
+def gateway_status(request: Request, target: str, caller: Caller) -> GatewayStatus:
+    """Whether the target's gateway runs, where, and whether it routes as the catalog says."""
+    return traffic.gateway_status(_gateway_context(request, caller, target), target)
+
+
+@router.post("/targets/{target}/gateway/start", response_model=GatewayStatus, tags=["traffic"])
+def start_gateway(
+    request: Request, target: str, body: schemas.GatewayStartIn, caller: Admin
+) -> GatewayStatus:
+    """Start HAProxy on 127.0.0.1 in front of the target's Triton (admins only)."""
+    ctx = _gateway_context(request, caller, target)
+    return traffic.start_gateway(ctx, target, port=body.port)
+
+
+@router.post("/targets/{target}/gateway/stop", response_model=GatewayStatus, tags=["traffic"])
+def stop_gateway(request: Request, target: str, caller: Admin) -> GatewayStatus:
+    """Stop the target's gateway; its counters are kept for the next one (admins only)."""
+    return traffic.stop_gateway(_gateway_context(request, caller, target), target)
+
+
+@router.post("/targets/{target}/gateway/restart", response_model=GatewayStatus, tags=["traffic"])
+def restart_gateway(request: Request, target: str, caller: Admin) -> GatewayStatus:
+    """Hand the gateway's sockets to a new HAProxy on files rewritten from the catalog;
+    no request is refused (admins only)."""
+    return traffic.restart_gateway(_gateway_context(request, caller, target), target)

@@ -218,3 +218,78 @@ class TokenCreated(_Out):
 
 class TokenList(_Out):
     tokens: list[ApiToken]
+
+
+# Traffic: the gateway and experiments --------------------------------------------------
+
+
+class ArmIn(_In):
+    version: str = Field(max_length=32, description="A registered version: MAJOR.MINOR[.PATCH].")
+    weight: int = Field(ge=0, le=100, description="Its percent of the model's requests.")
+
+
+Arms = Annotated[
+    list[ArmIn],
+    Field(
+        min_length=1,
+        max_length=16,
+        description="The arms in bucket-layout order (the first is the baseline); the "
+        "weights add up to 100.",
+    ),
+]
+TargetField = Annotated[
+    str, Field(max_length=64, description="A target in modelyard.yaml, or local.")
+]
+AliasField = Annotated[
+    str | None,
+    Field(
+        max_length=64,
+        description="The selection deployed beside the arms: this alias's versions "
+        "(default: the newest of every model).",
+    ),
+]
+LoadTimeout = Annotated[float, Field(ge=1, le=3600, description="Seconds per model load.")]
+
+
+class ExperimentStartIn(_In):
+    arms: Arms
+    sticky_header: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Assign each request by a hash of this header (e.g. x-user-id): a user "
+        "stays on one arm. Default: at random.",
+    )
+    target: TargetField = "local"
+    alias: AliasField = None
+    load_timeout_s: LoadTimeout = 300.0
+
+
+class WeightsIn(_In):
+    arms: Arms = Field(description="New weights; an arm not named gets 0.")
+    target: TargetField = "local"
+
+
+class ExperimentStopIn(_In):
+    keep: str = Field(max_length=32, description="The arm that gets every request.")
+    promote: str | None = Field(
+        default="production",
+        max_length=64,
+        description="The alias that moves to the kept version (null: none moves).",
+    )
+    target: TargetField = "local"
+
+
+class SwitchIn(_In):
+    to: str = Field(max_length=32, description="The version that gets every request at once.")
+    target: TargetField = "local"
+    alias: AliasField = None
+    load_timeout_s: LoadTimeout = 300.0
+
+
+class GatewayStartIn(_In):
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="The port on 127.0.0.1 (default: the one used last, else 9000).",
+    )

@@ -1,24 +1,126 @@
-"""Insight use cases: measure served versions, read measurements, write the HTML report."""
+"""Insight use cases: measure served versions, read measurements, experiments with their
+recorded changes, write the HTML report."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
 
 from modelyard.deploy.plan import live_versions
 from modelyard.ops.build import Build, latest_measurements
 from modelyard.ops.catalog import resolve_ref
 from modelyard.ops.context import Context, paused_gc
 from modelyard.ops.rollout import history, statuses
+from modelyard.ops.traffic import ExperimentStatus, get_experiment, list_experiments
 from modelyard.perf.findings import measured_vs_declared
 from modelyard.perf.load import LoadProgress
 from modelyard.perf.measure import PerfOptions, PerfReport, PerfSubject, measure
 from modelyard.placement.solver import demands_from_specs
 from modelyard.placement.solver import place as first_fit
 from modelyard.report.html import build_html_report, write_html_report
+from modelyard.store.access import AccessLog, AuditEntry
+from modelyard.store.experiments import ExperimentLog, audit_object
 from modelyard.store.measurements import Measurement, MeasurementLog
 from modelyard.store.store import StoredVersion
 from modelyard.targets.registry import open_target
 from modelyard.triton.naming import triton_name
+
+# The audit actions of an experiment's changes (experiment.refused names no experiment).
+EXPERIMENT_ACTIONS = ("experiment.start", "experiment.set", "experiment.stop", "switch")
+# Experiments the HTML report shows (newest first); every change of each.
+REPORT_EXPERIMENTS = 50
+# Changes read per experiment: far more than any experiment is changed by hand.
+MAX_CHANGES = 1000
+
+
+class ExperimentChange(BaseModel):
+    """One recorded change of an experiment: who, when, and its weights before and after."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: datetime
+    actor: str
+    action: str
+    before: dict[str, int] | None
+    after: dict[str, int] | None
+    kept: str | None = None
+
+
+class ExperimentDetail(BaseModel):
+    """An experiment as it stands, and every change of it from the audit log, oldest first."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ok: bool = True
+    experiment: ExperimentStatus
+    changes: list[ExperimentChange]
+
+
+class ExperimentHistory(BaseModel):
+    """Experiments, newest first, each with its changes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ok: bool = True
+    experiments: list[ExperimentDetail]
+
+
+def experiment_detail(ctx: Context, experiment_id: int) -> ExperimentDetail:
+    """One experiment with its changes.
+
+    Raises:
+        NotFound: no experiment has this id.
+    """
+    status = get_experiment(ctx, experiment_id)
+    return ExperimentDetail(experiment=status, changes=_changes(ctx, experiment_id))
+
+
+def experiment_history(
+    ctx: Context,
+    *,
+    target: str | None = None,
+    model_id: str | None = None,
+    limit: int = REPORT_EXPERIMENTS,
+) -> ExperimentHistory:
+    """The newest `limit` experiments (running and stopped), each with its changes."""
+    listed = list_experiments(ctx, target=target, model_id=model_id, limit=limit)
+    return ExperimentHistory(
+        experiments=[
+            ExperimentDetail(experiment=e, changes=_changes(ctx, e.id)) for e in listed.experiments
+        ]
+    )
+
+
+def _changes(ctx: Context, experiment_id: int) -> list[ExperimentChange]:
+    record = ExperimentLog(ctx.store).get(experiment_id)
+    entries = AccessLog(ctx.store).entries(object_=audit_object(record), limit=MAX_CHANGES)
+    layout = [arm.version for arm in record.arms]
+    return [_change(e, layout) for e in reversed(entries) if e.action in EXPERIMENT_ACTIONS]
+
+
+def _change(entry: AuditEntry, layout: list[str]) -> ExperimentChange:
+    after: Any = entry.after if isinstance(entry.after, dict) else {}
+    return ExperimentChange(
+        at=entry.at,
+        actor=entry.actor,
+        action=entry.action,
+        before=_weights(entry.before, layout),
+        after=_weights(entry.after, layout),
+        kept=after.get("kept"),
+    )
+
+
+def _weights(document: Any, layout: list[str]) -> dict[str, int] | None:
+    """The `weights` of an audit entry's before or after, in the experiment's arm order
+    (the audit log keeps them sorted); None: the model was unrouted."""
+    if not isinstance(document, dict) or not isinstance(document.get("weights"), dict):
+        return None
+    weights = {str(version): int(weight) for version, weight in document["weights"].items()}
+    ordered = {version: weights.pop(version) for version in layout if version in weights}
+    return ordered | weights
 
 
 def perf(
@@ -124,6 +226,7 @@ def html_report(
     live = statuses(
         ctx, sorted({r.target for r in deployed}), timeout_s=live_timeout_s, build=build
     )
+    experiments = experiment_history(ctx).experiments
     page = build_html_report(
         view,
         ctx.fleet,
@@ -134,5 +237,6 @@ def html_report(
         placement=placement,
         measured=measured,
         live=live,
+        experiments=experiments,
     )
     return write_html_report(page, Path(out_dir))

@@ -247,14 +247,7 @@ def team_deploy_refs(
         # The server does not answer: the deploy cannot reload anything either, and fails
         # with the same reason in its job; what it may change is still only `chosen`.
         return chosen
-    owners = ctx.store.owners(a.model_id for a in plan.changes if a.model_id)
-    others = sorted(
-        f"{a.triton_name} ({owners[a.model_id]})"
-        for a in plan.changes
-        if a.action in ("reload", "unload")
-        and a.model_id is not None
-        and owners.get(a.model_id, team) != team
-    )
+    others = other_teams_changes(ctx, plan, team)
     if others:
         raise Forbidden(
             f"deploying {', '.join(chosen)} to {target} would reload models of other teams: "
@@ -262,6 +255,19 @@ def team_deploy_refs(
             "nothing changed"
         )
     return chosen
+
+
+def other_teams_changes(ctx: Context, plan: RolloutPlan, team: str) -> list[str]:
+    """The models of other teams `plan` reloads or unloads, as `triton_name (team)`;
+    loading one that is not served yet harms no client of that team."""
+    owners = ctx.store.owners(a.model_id for a in plan.changes if a.model_id)
+    return sorted(
+        f"{a.triton_name} ({owners[a.model_id]})"
+        for a in plan.changes
+        if a.action in ("reload", "unload")
+        and a.model_id is not None
+        and owners.get(a.model_id, team) != team
+    )
 
 
 def confirm_plan(

@@ -32,8 +32,9 @@ from pydantic import BaseModel, ConfigDict
 from modelyard.catalog.ref import ModelRef
 from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
-from modelyard.deploy.plan import live_versions
+from modelyard.deploy.plan import RolloutPlan, live_versions
 from modelyard.deploy.runner import DeployOptions, DeployResult, Progress, Rollout
+from modelyard.deploy.runner import rollout_plan as plan_on_target
 from modelyard.errors import (
     Conflict,
     InputError,
@@ -621,6 +622,35 @@ def experiment_status(
     )
 
 
+def list_experiments(
+    ctx: Context,
+    *,
+    target: str | None = None,
+    model_id: str | None = None,
+    running_only: bool = False,
+    limit: int | None = None,
+) -> ExperimentList:
+    """Experiments, newest first, running and stopped (for the dashboard and the report),
+    with their counts; at most `limit`."""
+    records = ExperimentLog(ctx.store).history(
+        target=target, model_id=model_id, running_only=running_only
+    )[:limit]
+    return ExperimentList(experiments=_with_counts(ctx, records))
+
+
+def get_experiment(ctx: Context, experiment_id: int) -> ExperimentStatus:
+    """One experiment by id, with its counts (NotFound naming the id)."""
+    return _with_counts(ctx, [ExperimentLog(ctx.store).get(experiment_id)])[0]
+
+
+def _with_counts(ctx: Context, records: Sequence[ExperimentRecord]) -> list[ExperimentStatus]:
+    counters = {
+        name: gateway_files(ctx, name).counters() if ctx.root else {}
+        for name in sorted({r.target for r in records})
+    }
+    return [_status_of(ctx, r, counters[r.target]) for r in records]
+
+
 def _start(
     ctx: Context,
     model_id: str,
@@ -665,6 +695,24 @@ def _start(
         before=before,
         deployment=deployment.deployment_id,
     )
+
+
+def arms_plan(
+    ctx: Context,
+    reference: str,
+    versions: Sequence[str],
+    *,
+    target: str = "local",
+    alias: str | None = None,
+) -> RolloutPlan:
+    """What `start_experiment` and `switch` deploy to `target` before any arm gets weight:
+    the selection (`alias`, default the newest versions) widened by `versions`, against
+    what the target serves now (the API checks whom it touches)."""
+    model_id = _model_of(reference)
+    build = Build(ctx, alias, extra_refs=tuple(f"{model_id}@{v}" for v in versions))
+    config, compiled, dependencies = deployment_inputs(build, target)
+    with open_target(target, config, timeout_s=VERIFY_TIMEOUT_S) as opened:
+        return plan_on_target(opened, compiled, dependencies)
 
 
 def _reweigh(

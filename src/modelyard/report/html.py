@@ -3,7 +3,8 @@
 Sections: summary, dependency graph (one per domain for large catalogs), catalog by
 domain, resource charts against fleet capacity, SLA table with the models whose
 dependency chains overrun their budget highlighted, validation findings, fleet map,
-deployment history (when recorded), measured vs declared (from `modelyard perf`), and the
+deployment history (when recorded), measured vs declared (from `modelyard perf`), traffic
+experiments (current and past, each change with the weights before and after), and the
 compiled Triton repository as a tree.
 """
 
@@ -60,6 +61,7 @@ def build_html_report(
     placement: Placement | None = None,
     live: Sequence[Any] = (),  # ops.rollout.TargetStatus: target, status or error
     measured: Sequence[dict[str, Any]] = (),
+    experiments: Sequence[Any] = (),  # ops.insight.ExperimentDetail: experiment, changes
 ) -> str:
     report = build_report(view.specs.values(), fleet, view.marked_versions())
     colours = domain_colours(spec.domain for spec in view.specs.values())
@@ -93,6 +95,7 @@ def build_html_report(
         unplaced=[str(s) for s in placement.unplaced] if placement is not None else [],
         live=list(live),
         measured=list(measured),
+        experiments=list(experiments),
     )
 
 
@@ -118,7 +121,15 @@ def _environment() -> Environment:
     environment.filters["num"] = lambda v: f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
     environment.filters["gb"] = lambda mb: f"{mb / 1024:,.1f} GB"
     environment.filters["pct"] = lambda v: f"{v:.3%}"
+    environment.filters["weights"] = _weights_text
     return environment
+
+
+def _weights_text(weights: dict[str, int] | None) -> str:
+    """`3.0=90, 3.1=10` (or `unrouted`: Triton's highest loaded version took every request)."""
+    if not weights:
+        return "unrouted"
+    return ", ".join(f"{version}={weight}" for version, weight in weights.items())
 
 
 def _charts(resources: dict[str, Any], colours: dict[str, str]) -> list[dict[str, str]]:

@@ -98,6 +98,11 @@ def _object(record: ExperimentRecord) -> str:
     return f"experiment {record.id} ({record.model} on {record.target})"
 
 
+def audit_object(record: ExperimentRecord) -> str:
+    """What the audit log names the experiment's changes by (its `object`)."""
+    return _object(record)
+
+
 class ExperimentLog:
     """Experiments in the catalog database."""
 
