@@ -136,7 +136,7 @@ def test_an_ensemble_follows_its_steps_experiment() -> None:
     step = Route(
         "s", (RouteArm(1, "1.0", 90), RouteArm(2, "1.1", 10)), sticky_header="x-user-id", key="7"
     )
-    ranker = ensemble_route("e", step)
+    ranker = ensemble_route("e", step, {"1.1": "e~s@1.1"})
     # The baseline to the ensemble itself, the candidate to its variant; Triton picks
     # the version; the header, counters and sticky buckets are the step's.
     assert ranker.entry().split("|")[:6] == ["e", "90", "1.0", "e~s@1.1", "100", "1.1"]

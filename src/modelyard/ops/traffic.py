@@ -371,7 +371,8 @@ def _with_ensemble_routes(
             continue
         for user in _ensemble_users(ctx, record.model):
             name = _triton_name(ctx, user)
-            by_model[name] = ensemble_route(name, route)
+            variants = {a.label: variant_name(name, route.model, a.label) for a in route.arms}
+            by_model[name] = ensemble_route(name, route, variants)
     return [by_model[name] for name in sorted(by_model)]
 
 

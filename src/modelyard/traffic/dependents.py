@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from modelyard.traffic.split import Route, RouteArm
-from modelyard.triton.naming import variant_name
 
 
 def ensemble_users(steps_of: Mapping[str, Collection[str]], model: str) -> list[str]:
@@ -47,17 +46,13 @@ def ensemble_users(steps_of: Mapping[str, Collection[str]], model: str) -> list[
         found.update(new)
 
 
-def ensemble_route(ensemble: str, step_route: Route) -> Route:
+def ensemble_route(ensemble: str, step_route: Route, variants: Mapping[str, str]) -> Route:
     """The gateway's route for ensemble `ensemble` (a Triton name) while `step_route`
     splits its step: the baseline arm to the ensemble itself, every other arm to its
-    variant; Triton picks the version, as it would for the client's own request."""
+    variant (`variants`: arm label -> variant name, triton/naming.py's `variant_name`);
+    Triton picks the version, as it would for the client's own request."""
     arms = tuple(
-        RouteArm(
-            None,
-            arm.label,
-            arm.weight,
-            ensemble if position == 0 else variant_name(ensemble, step_route.model, arm.label),
-        )
+        RouteArm(None, arm.label, arm.weight, ensemble if position == 0 else variants[arm.label])
         for position, arm in enumerate(step_route.arms)
     )
     return Route(
