@@ -76,8 +76,9 @@ def gateway_bed(
     client = server.start()
     bed = GatewayBed(workspace, root, server.url)
     try:
-        workspace.apply([python_model(tmp_path, "echo", v, GOOD_MODEL) for v in versions])
-        workspace.deploy("test", options=FAST)
+        if versions:  # none: the test registers and deploys its own models
+            workspace.apply([python_model(tmp_path, "echo", v, GOOD_MODEL) for v in versions])
+            workspace.deploy("test", options=FAST)
         bed.start_gateway()
         yield bed
     finally:
@@ -127,10 +128,16 @@ def client(url: str, connections: int = 8) -> httpx.Client:
     return httpx.Client(base_url=url, limits=limits, timeout=60)
 
 
-def _ask(http: httpx.Client, answers: Answers, user: str | None, header: str = "x-user-id") -> None:
+def _ask(
+    http: httpx.Client,
+    answers: Answers,
+    user: str | None,
+    header: str = "x-user-id",
+    model: str = MODEL,
+) -> None:
     headers = {header: user} if user else {}
     try:
-        response = http.post(INFER, json=BODY, headers=headers)
+        response = http.post(f"/v2/models/{model}/infer", json=BODY, headers=headers)
         response.raise_for_status()
         answers.record(user, response)
     except (httpx.HTTPError, KeyError, ValueError) as exc:
@@ -144,28 +151,30 @@ def send(
     users: int | None = None,
     concurrency: int = 8,
     header: str = "x-user-id",
+    model: str = MODEL,
 ) -> Answers:
-    """`requests` requests through the gateway, round-robin over `users` user ids (sent
-    in `header`)."""
+    """`requests` requests to `model` through the gateway, round-robin over `users` user
+    ids (sent in `header`)."""
     answers = Answers()
     with client(url, concurrency) as http, ThreadPoolExecutor(concurrency) as pool:
         for i in range(requests):
-            pool.submit(_ask, http, answers, f"user-{i % users}" if users else None, header)
+            pool.submit(_ask, http, answers, f"user-{i % users}" if users else None, header, model)
     return answers
 
 
 class Loop:
     """Clients that keep asking while something changes; `answers` has what they saw."""
 
-    def __init__(self, url: str, threads: int = 4) -> None:
+    def __init__(self, url: str, threads: int = 4, model: str = MODEL) -> None:
         self.answers = Answers()
+        self._model = model
         self._stop = threading.Event()
         self._http = client(url, threads)
         self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            _ask(self._http, self.answers, None)
+            _ask(self._http, self.answers, None, model=self._model)
 
     def __enter__(self) -> Loop:
         for thread in self._threads:

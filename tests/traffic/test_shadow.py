@@ -40,9 +40,10 @@ def test_the_shadow_rides_in_the_route_entry() -> None:
     arms = (RouteArm(1, "1.0", 90), RouteArm(2, "2.0", 10))
     route = Route("m", arms, key="7", shadow=RouteShadow(3, "3.0", 20))
     fields = route.entry().split("|")
-    # HAProxy reads them by position: 3 per arm, the sticky header, the key, the shadow.
-    assert fields[MAX_ARMS * 3 :] == ["-", "7", "3", "20", "3.0"]
-    assert Route("m", arms).entry().split("|")[MAX_ARMS * 3 + 2 :] == ["-", "0", "-"]
+    # HAProxy reads them by position: 3 per arm, the sticky header, the key, the model
+    # whose buckets sticky users get, the shadow.
+    assert fields[MAX_ARMS * 3 :] == ["-", "7", "m", "3", "20", "3.0"]
+    assert Route("m", arms).entry().split("|")[MAX_ARMS * 3 + 3 :] == ["-", "0", "-"]
     with pytest.raises(ValueError, match="1 to 100"):
         Route("m", arms, shadow=RouteShadow(3, "3.0", 0))
 

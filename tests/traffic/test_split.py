@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelyard import InputError
+from modelyard.traffic.dependents import ensemble_route, ensemble_users
 from modelyard.traffic.haproxy import parse_table, render_config, render_map
 from modelyard.traffic.split import (
     MAX_ARMS,
@@ -72,7 +73,10 @@ def test_buckets_follow_the_layout() -> None:
     route = _route([90, 10])
     assert {arm_for_bucket(route, b).label for b in range(90)} == {"1.0"}
     assert {arm_for_bucket(route, b).label for b in range(90, 100)} == {"1.1"}
-    assert route.entry() == "1|90|1.0|2|100|1.1|2|100|1.1|2|100|1.1|-|-|-|0|-"
+    assert route.entry() == (
+        "m/versions/1|90|1.0|m/versions/2|100|1.1|m/versions/2|100|1.1|m/versions/2|100|1.1"
+        "|-|-|m|-|0|-"
+    )
 
 
 weights_of_arms = st.lists(st.integers(0, 100), min_size=2, max_size=MAX_ARMS).filter(
@@ -111,8 +115,11 @@ def test_the_configuration_routes_through_the_map(tmp_path: Path) -> None:
     assert "server triton 127.0.0.1:8000" in config
     assert f"map({tmp_path / 'routes.map'})" in config
     assert "expose-fd listeners" in config
-    assert config.count("req.hdr(x-session),concat(@,txn.model),crc32(1),mod(100)") == 1
-    assert render_map([_route([100]), _route([50, 50])]).splitlines()[0].startswith("m 1|")
+    # Buckets hash the route's bucket model: the model itself, or an ensemble's step.
+    assert config.count("req.hdr(x-session),concat(@,txn.buckets),crc32(1),mod(100)") == 1
+    assert "set-path /v2/models/%[var(txn.arm)]/infer" in config
+    first = render_map([_route([100]), _route([50, 50])]).splitlines()[0]
+    assert first.startswith("m m/versions/1|")
 
 
 def test_counters_are_read_from_show_table() -> None:
@@ -124,3 +131,23 @@ def test_counters_are_read_from_show_table() -> None:
     counts = parse_table(text)
     assert counts["7/3.0"].requests == 1995 and counts["7/3.0"].errors == 3
     assert counts["7/3.0"].client_errors == 1 and counts["7/3.1"].requests == 5
+
+
+def test_an_ensemble_follows_its_steps_experiment() -> None:
+    step = Route(
+        "s", (RouteArm(1, "1.0", 90), RouteArm(2, "1.1", 10)), sticky_header="x-user-id", key="7"
+    )
+    ranker = ensemble_route("e", step, {"1.1": "e~s@1.1"})
+    # The baseline to the ensemble itself, the candidate to its variant; Triton picks
+    # the version; the header, counters and sticky buckets are the step's.
+    assert ranker.entry().split("|")[:6] == ["e", "90", "1.0", "e~s@1.1", "100", "1.1"]
+    assert ranker.entry().endswith("|x-user-id|7|s|-|0|-")
+    assert ranker.weights == step.weights
+
+
+def test_the_ensembles_that_run_a_model_inner_ones_first() -> None:
+    steps = {"outer": {"ranker", "other"}, "ranker": {"embed", "score"}, "lone": {"score"}}
+    assert ensemble_users(steps, "embed") == ["ranker", "outer"]
+    assert ensemble_users(steps, "score") == ["lone", "ranker", "outer"]
+    assert ensemble_users(steps, "other") == ["outer"]
+    assert ensemble_users(steps, "nobody") == []

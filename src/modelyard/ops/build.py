@@ -41,9 +41,10 @@ from modelyard.selection import CatalogView, select
 from modelyard.store.experiments import ExperimentLog
 from modelyard.store.measurements import Measurement, MeasurementLog
 from modelyard.store.store import CatalogStore
-from modelyard.triton.compiler import CompilePlan, plan_compile, server_share
+from modelyard.traffic.dependents import ensemble_users
+from modelyard.triton.compiler import CompilePlan, ensemble_variant, plan_compile, server_share
 from modelyard.triton.config import Profile
-from modelyard.triton.naming import triton_name
+from modelyard.triton.naming import triton_name, variant_name
 from modelyard.triton.repository import RepositoryDiff, RepositoryWriteError, RepositoryWriter
 from modelyard.validation import ValidationReport, validate_view
 
@@ -124,8 +125,13 @@ class Build:
     # Versions served beside the selection: the arms of an experiment being started. The
     # versions the catalog's experiments route to are always added (see `with_routed`).
     extra_refs: tuple[str, ...] = ()
+    # An experiment about to start: (model id, its arms' versions, baseline first). Its
+    # ensembles are compiled as if it ran (pinned baseline, variants), so that they are
+    # loaded and verified before any request is routed to them.
+    starting: tuple[str, tuple[str, ...]] | None = None
     _view: CatalogView | None = field(default=None, repr=False)
     _plans: dict[Profile, CompilePlan] = field(default_factory=dict, repr=False)
+    _steps: list[StepExperiment] | None = field(default=None, repr=False)
 
     @property
     def view(self) -> CatalogView:
@@ -138,13 +144,25 @@ class Build:
         return self._view
 
     def plan(self, profile: Profile) -> CompilePlan:
-        """The selection compiled for `profile` (artifacts verified), problems and all."""
+        """The selection compiled for `profile` (artifacts verified), problems and all;
+        with the ensembles of models in experiments pinned, and their variants."""
         plan = self._plans.get(profile)
         if plan is None:
             view = self.view
-            plan = plan_compile(view.specs, view.triton_versions, view.resolution.resolved, profile)
+            resolved = _pinned_steps(view, self.step_experiments)
+            plan = plan_compile(view.specs, view.triton_versions, resolved, profile)
+            if not plan.problems:
+                _add_variants(plan, self.step_experiments)
             self._plans[profile] = plan
         return plan
+
+    @property
+    def step_experiments(self) -> list[StepExperiment]:
+        """The experiments whose model ensembles of the selection run (see
+        traffic/dependents.py), one per model."""
+        if self._steps is None:
+            self._steps = step_experiments(self.ctx.store, self.starting)
+        return self._steps
 
     def compiled(self, profile: Profile, headline: str) -> CompilePlan:
         """The selection compiled for `profile`; ValidationFailed if either is invalid."""
@@ -178,6 +196,17 @@ class Build:
             for dep in view.graph.dependencies(ref):
                 if names[dep] != names[ref] and names[dep] not in needed:
                     needed.append(names[dep])
+        for step in self.step_experiments:
+            nested = {names_of(view, e) for e in step.users}
+            for user in step.users:
+                name = names_of(view, user)
+                if name not in dependencies:
+                    continue
+                for version in step.variant_versions:
+                    dependencies[variant_name(name, step.triton_name, version)] = [
+                        variant_name(d, step.triton_name, version) if d in nested else d
+                        for d in dependencies[name]
+                    ]
         return dependencies
 
 
@@ -218,6 +247,124 @@ def with_routed(
         view.index,
         {v.spec.ref: v.triton_version for v in stored if v.spec.ref in resolution.entries},
     )
+
+
+@dataclass(frozen=True)
+class StepExperiment:
+    """An experiment on a model that ensembles run: while it runs, `pin` is its baseline
+    and `variant_versions` its other arms; once stopped, `pin` is the kept version."""
+
+    model: str
+    triton_name: str
+    users: tuple[str, ...]  # ensemble model ids, inner ones first
+    pin: str
+    variant_versions: tuple[str, ...]
+
+
+def ensemble_steps(store: CatalogStore, model_id: str) -> dict[str, set[str]]:
+    """Ensemble model id -> the models its steps name (over its versions not yanked), for
+    every ensemble that depends on `model_id`, directly or through others."""
+    dependents: dict[str, set[str]] = {}
+    for summary in store.summaries():
+        if summary.yanked_reason is None:
+            for dependency in summary.dependencies:
+                dependents.setdefault(dependency.model_id, set()).add(summary.model_id)
+    found: set[str] = set()
+    pending = [model_id]
+    while pending:
+        for dependent in dependents.get(pending.pop(), ()):
+            if dependent not in found:
+                found.add(dependent)
+                pending.append(dependent)
+    steps: dict[str, set[str]] = {}
+    for stored in store.versions(found) if found else []:
+        ensemble = stored.spec.ensemble
+        if ensemble is not None and stored.status.yanked_reason is None:
+            steps.setdefault(stored.spec.id, set()).update(step.model for step in ensemble.steps)
+    return steps
+
+
+def step_experiments(
+    store: CatalogStore, starting: tuple[str, tuple[str, ...]] | None = None
+) -> list[StepExperiment]:
+    """The experiments (on any target) that route a model some ensemble runs: the one
+    `starting`, else a running one, else the latest stopped one, per model."""
+    chosen: dict[str, StepExperiment] = {}
+    if starting is not None:
+        model, versions = starting
+        users = tuple(ensemble_users(ensemble_steps(store, model), model))
+        if users:
+            chosen[model] = StepExperiment(
+                model, triton_name(store.get(model).spec), users, versions[0], versions[1:]
+            )
+    for record in ExperimentLog(store).routing():
+        current = chosen.get(record.model)
+        if current is not None and (current.variant_versions or not record.is_running):
+            continue
+        pin = record.arms[0].version if record.is_running else record.kept
+        if pin is None:
+            continue
+        users = tuple(ensemble_users(ensemble_steps(store, record.model), record.model))
+        if not users:
+            continue
+        chosen[record.model] = StepExperiment(
+            model=record.model,
+            triton_name=triton_name(store.get(record.model).spec),
+            users=users,
+            pin=pin,
+            variant_versions=tuple(a.version for a in record.arms[1:]) if record.is_running else (),
+        )
+    return [chosen[model] for model in sorted(chosen)]
+
+
+def names_of(view: CatalogView, model_id: str) -> str:
+    """The Triton name of a model of the selection (its newest selected version's)."""
+    specs = [s for s in view.specs.values() if s.id == model_id]
+    if not specs:
+        return model_id.replace("/", ".")
+    return triton_name(max(specs, key=lambda s: s.parsed_version))
+
+
+def _pinned_steps(view: CatalogView, steps: Sequence[StepExperiment]) -> dict[tuple[str, str], str]:
+    """The selection's resolution, with each ensemble's step on a model in an experiment
+    resolved to the experiment's pin (its baseline, or the kept version): with -1, or
+    any other version, the ensemble's clients would not get what the gateway says."""
+    resolved = view.resolution.resolved
+    pins = {s.model: f"{s.model}@{s.pin}" for s in steps}
+    if not pins:
+        return resolved
+    result = dict(resolved)
+    for (ref, dependency), _ in resolved.items():
+        spec = view.specs.get(ref)
+        pin = pins.get(dependency)
+        if (
+            spec is not None
+            and spec.ensemble is not None
+            and pin in view.specs
+            and any(step.model == dependency for step in spec.ensemble.steps)
+        ):
+            result[(ref, dependency)] = pin
+    return result
+
+
+def _add_variants(plan: CompilePlan, steps: Sequence[StepExperiment]) -> None:
+    """Each compiled ensemble that runs a model in an experiment gets one variant per
+    arm but the baseline (traffic/dependents.py), keyed by its Triton name."""
+    for step in steps:
+        compiled_step = plan.models.get(step.model)
+        if compiled_step is None:
+            continue
+        nested = {plan.models[u].triton_name for u in step.users if u in plan.models}
+        for version in step.variant_versions:
+            step_version = compiled_step.versions.get(version)
+            if step_version is None:
+                continue
+            for user in step.users:
+                if user in plan.models:
+                    variant = ensemble_variant(
+                        plan.models[user], step.triton_name, step_version, version, nested
+                    )
+                    plan.models[variant.triton_name] = variant
 
 
 def select_view(

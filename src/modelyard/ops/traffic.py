@@ -22,7 +22,8 @@ carries it (one `set map`); the copies are made by nginx beside HAProxy
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -32,6 +33,7 @@ from pydantic import BaseModel, ConfigDict
 from modelyard.catalog.ref import ModelRef
 from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
+from modelyard.deploy.lease import default_holder, hold_lease
 from modelyard.deploy.plan import RolloutPlan, live_versions
 from modelyard.deploy.runner import DeployOptions, DeployResult, Progress, Rollout
 from modelyard.deploy.runner import rollout_plan as plan_on_target
@@ -44,7 +46,7 @@ from modelyard.errors import (
     TritonError,
     VersionYanked,
 )
-from modelyard.ops.build import Build
+from modelyard.ops.build import Build, ensemble_steps
 from modelyard.ops.catalog import set_alias
 from modelyard.ops.context import Context
 from modelyard.ops.rollout import audit, deployment_inputs
@@ -60,6 +62,7 @@ from modelyard.store.store import StoredVersion
 from modelyard.targets.base import Target
 from modelyard.targets.registry import open_target
 from modelyard.traffic import haproxy, nginx
+from modelyard.traffic.dependents import ensemble_route, ensemble_users
 from modelyard.traffic.haproxy import ArmCounts, GatewayFiles
 from modelyard.traffic.nginx import CopyCounts, ShadowProxy
 from modelyard.traffic.split import (
@@ -73,8 +76,9 @@ from modelyard.traffic.split import (
     parse_shadow,
     reweighted,
 )
+from modelyard.triton import compiler
 from modelyard.triton.inputs import request_inputs
-from modelyard.triton.naming import triton_name
+from modelyard.triton.naming import triton_name, variant_name
 
 GATEWAY_FOLDER = Path(".modelyard") / "gateway"
 STATE_FILE = "gateway.json"
@@ -161,6 +165,8 @@ class ExperimentStatus(BaseModel):
     arms: list[ArmStatus]
     # The shadow it has (a stopped experiment shows the one it had, with its counts).
     shadow: ShadowStatus | None = None
+    # Triton names of the ensembles whose clients this experiment splits too (running).
+    ensembles: list[str] = []
 
     @property
     def weights(self) -> dict[str, int]:
@@ -376,10 +382,23 @@ def _headers_for(routes: Sequence[Route], state: GatewayState | None = None) -> 
     return sorted(headers | set(state.sticky_headers if state else ()))
 
 
-def _routes(ctx: Context, target: str) -> list[Route]:
+def _routes(ctx: Context, target: str, overrides: Mapping[int, str] | None = None) -> list[Route]:
     """The gateway's routes, from the catalog's experiments on `target` (one read of the
-    versions of every routed model, however many there are)."""
-    records = ExperimentLog(ctx.store).routing(target)
+    versions of every routed model, however many there are). `overrides`: experiment id
+    -> the one arm that gets every request for now (a stop in progress)."""
+    records = [
+        r.model_copy(
+            update={
+                "arms": [
+                    Arm(version=a.version, weight=100 if a.version == overrides[r.id] else 0)
+                    for a in r.arms
+                ]
+            }
+        )
+        if overrides and r.id in overrides
+        else r
+        for r in ExperimentLog(ctx.store).routing(target)
+    ]
     stored: dict[str, dict[str, StoredVersion]] = {}
     for version in ctx.store.versions({r.model for r in records}) if records else []:
         stored.setdefault(version.spec.id, {})[version.spec.version] = version
@@ -407,18 +426,45 @@ def _routes(ctx: Context, target: str) -> list[Route]:
                 ),
             )
         )
-    return routes
+    return _with_ensemble_routes(ctx, records, routes)
 
 
-def _sync(ctx: Context, target: str, files: GatewayFiles) -> None:
-    """Make the running gateway and its map file route as the catalog says: a reload
-    (seamless) when a new sticky header is needed, else runtime `set map` per change."""
+def _with_ensemble_routes(
+    ctx: Context, records: Sequence[ExperimentRecord], routes: list[Route]
+) -> list[Route]:
+    """`routes` and, for each running experiment on a model that ensembles run, a route
+    per such ensemble with the experiment's arms (traffic/dependents.py); it replaces a
+    route the ensemble had of its own (a kept one: a running one is refused at start)."""
+    by_model = {route.model: route for route in routes}
+    for record, route in zip(records, list(routes), strict=True):
+        if not record.is_running:
+            continue
+        for user in _ensemble_users(ctx, record.model):
+            name = _triton_name(ctx, user)
+            variants = {a.label: variant_name(name, route.model, a.label) for a in route.arms}
+            by_model[name] = ensemble_route(name, route, variants)
+    return [by_model[name] for name in sorted(by_model)]
+
+
+def _ensemble_users(ctx: Context, model_id: str) -> list[str]:
+    """The ensembles (model ids) that run `model_id`, inner ones first."""
+    return ensemble_users(ensemble_steps(ctx.store, model_id), model_id)
+
+
+def _sync(
+    ctx: Context, target: str, files: GatewayFiles, overrides: Mapping[int, str] | None = None
+) -> None:
+    """Make the running gateway and its map file route as the catalog says (with
+    `overrides`, see `_routes`): a reload (seamless) when a new sticky header is needed
+    or the configuration changed, else runtime `set map` per change."""
     # One change at a time per gateway: the map file written last is the newest record.
     with files.lock():
         state = _read_state(files)
         assert state is not None
-        routes = _routes(ctx, target)
-        if not set(_headers_for(routes)) <= set(state.sticky_headers):
+        routes = _routes(ctx, target, overrides)
+        if not set(_headers_for(routes)) <= set(state.sticky_headers) or not _config_current(
+            files, state
+        ):
             _restart(ctx, target, files)
             return
         _ensure_shadow_proxy(files, state.upstream, routes)
@@ -430,6 +476,18 @@ def _sync(ctx: Context, target: str, files: GatewayFiles) -> None:
                 files.api.set_route(files.map, route)
         for model in sorted(set(live) - {r.model for r in routes}):
             files.api.del_route(files.map, model)
+
+
+def _config_current(files: GatewayFiles, state: GatewayState) -> bool:
+    """Whether the running gateway was started on the configuration this modelyard
+    writes (one written by an older release reads its map differently)."""
+    expected = haproxy.render_config(
+        files.folder, port=state.port, upstream=state.upstream, sticky_headers=state.sticky_headers
+    )
+    try:
+        return files.config.read_text(encoding="utf-8") == expected
+    except OSError:
+        return False
 
 
 # --------------------------------------------------------------------------- experiments
@@ -584,8 +642,12 @@ def stop_experiment(
         )
     files = _running_files(ctx, target)
     _verify(ctx, target, model_id, [kept])
-    before, after = ExperimentLog(ctx.store).stop(record.id, kept, actor=ctx.actor)
-    _sync(ctx, target, files)
+    users = _ensemble_users(ctx, model_id)
+    if users:
+        before, after = _stop_through_ensembles(ctx, record, kept, users, target, files)
+    else:
+        before, after = ExperimentLog(ctx.store).stop(record.id, kept, actor=ctx.actor)
+        _sync(ctx, target, files)
     promoted = None
     if promote:
         alias_record = set_alias(ctx, model_id, promote, kept)
@@ -595,6 +657,78 @@ def stop_experiment(
         before=before.weights,
         promoted=promoted,
     )
+
+
+def _stop_through_ensembles(
+    ctx: Context,
+    record: ExperimentRecord,
+    kept: str,
+    users: Sequence[str],
+    target: str,
+    files: GatewayFiles,
+) -> tuple[ExperimentRecord, ExperimentRecord]:
+    """Stop an experiment whose model ensembles run, losing no request of theirs:
+
+    1. every request to the kept arm: each ensemble's clients to its variant of the
+       kept version (or to the ensemble itself if that is the baseline);
+    2. the ensembles with a step on the model pinned to the kept version, reloaded and
+       checked (READY, a smoke inference) while no client calls them;
+    3. the experiment recorded stopped: the gateway sends the ensembles' clients to
+       the ensembles themselves again;
+    4. the variants unloaded (outer ones first) and removed from the repository.
+    """
+    step = _triton_name(ctx, record.model)
+    kept_version = _versions_of(ctx, record.model)[kept].triton_version
+    names = [_triton_name(ctx, user) for user in users]
+    variants = [
+        variant_name(name, step, arm.version)
+        for name in reversed(names)  # outer ensembles first
+        for arm in record.arms[1:]
+    ]
+    _sync(ctx, target, files, overrides={record.id: kept})
+    log = DeploymentLog(ctx.store)
+    with (
+        hold_lease(log, target, holder=default_holder()),
+        open_target(target, ctx.target(target), timeout_s=VERIFY_TIMEOUT_S) as opened,
+    ):
+        published = opened.published_files()
+        if published is None:  # nothing modelyard published: no ensemble of ours to change
+            published = []
+        served = live_versions(opened.index())
+        repinned, changed = compiler.repinned(
+            published, [n for n in names if n in served], step, kept_version
+        )
+        if changed:
+            opened.publish(repinned)
+            for name in changed:
+                opened.load(name, timeout_s=VERIFY_TIMEOUT_S)
+        for user, name in zip(users, names, strict=True):
+            if name in served:
+                _wait_ready(opened, name)
+                _verify_one(opened, name, None, ctx.store.get(user).spec, user)
+        before, after = ExperimentLog(ctx.store).stop(record.id, kept, actor=ctx.actor)
+        _sync(ctx, target, files)
+        loaded = [v for v in variants if v in served]
+        for variant in loaded:
+            opened.unload(variant, timeout_s=VERIFY_TIMEOUT_S)
+        if published:
+            opened.publish(compiler.without_models(repinned, variants))
+    audit(
+        ctx,
+        "experiment.ensembles",
+        record.model,
+        {"variants": loaded},
+        {"pinned": {name: kept for name in names if name in served}, "reloaded": changed},
+    )
+    return before, after
+
+
+def _wait_ready(opened: Target, name: str) -> None:
+    deadline = time.monotonic() + VERIFY_TIMEOUT_S
+    while not opened.is_ready(name):
+        if time.monotonic() >= deadline:
+            raise TritonError(f"{name} is not READY on {opened.url} after its reload")
+        time.sleep(0.1)
 
 
 def experiment_status(
@@ -670,11 +804,14 @@ def _start(
     if running is not None:
         raise log.already_running(running)
     files = _running_files(ctx, target)
+    _check_ensembles(ctx, model_id, target)
     before = _route_weights(ctx, model_id, target)
     deployment = _serve(ctx, target, model_id, served, alias, files, options, progress)
     try:
         try:
-            _verify(ctx, target, model_id, served)
+            _verify(ctx, target, model_id, versions, baseline=versions[0])
+            if shadow:  # copies go to the model itself, never through an ensemble
+                _verify(ctx, target, model_id, [shadow.version])
         except ModelyardError as exc:
             audit(ctx, "experiment.refused", model_id, {"versions": served}, {"error": exc.message})
             raise
@@ -724,10 +861,15 @@ def _reweigh(
     shadow: Shadow | None | Literal["keep"] = "keep",
 ) -> ExperimentResult:
     files = _running_files(ctx, target)
-    checked = [v for v, w in weights.items() if w > 0]
+    _verify(
+        ctx,
+        target,
+        record.model,
+        [v for v, w in weights.items() if w > 0],
+        baseline=record.arms[0].version,
+    )
     if isinstance(shadow, Shadow) and shadow != record.shadow:
-        checked.append(shadow.version)
-    _verify(ctx, target, record.model, checked)
+        _verify(ctx, target, record.model, [shadow.version])
     before, after = ExperimentLog(ctx.store).reweigh(
         record.id,
         [Arm(version=v, weight=w) for v, w in weights.items()],
@@ -754,7 +896,13 @@ def _serve(
 ) -> DeployResult:
     """Deploy the selection with the arms' versions beside it; the model is pinned to the
     version it serves in the gateway meanwhile (unless a route holds it already)."""
-    build = Build(ctx, alias, extra_refs=tuple(f"{model_id}@{v}" for v in versions))
+    build = Build(
+        ctx,
+        alias,
+        extra_refs=tuple(f"{model_id}@{v}" for v in versions),
+        starting=(model_id, tuple(versions)),
+    )
+    _check_constraints(build, model_id, versions)
     config, compiled, dependencies = deployment_inputs(build, target)
     compiled_model = compiled.models.get(model_id)
     if compiled_model is None:
@@ -797,21 +945,100 @@ def _serve(
     return result
 
 
-def _verify(ctx: Context, target: str, model_id: str, versions: Sequence[str]) -> None:
+def _check_ensembles(ctx: Context, model_id: str, target: str) -> None:
+    """Conflict unless an experiment on `model_id` can own the routes of the ensembles
+    that run it: none of them has an experiment of its own running, `model_id` runs in
+    no ensemble routed by another step's experiment, and no other target runs an
+    experiment on it (an ensemble has one config, so one pinned step, everywhere)."""
+    log = ExperimentLog(ctx.store)
+    users = _ensemble_users(ctx, model_id)
+    for user in users:
+        running = log.running(user, target)
+        if running is not None:
+            raise Conflict(
+                f"{model_id} runs in the ensemble {user}, which has experiment "
+                f"{running.id} running on target {target!r}; its clients can follow one "
+                f"experiment at a time: stop that one first; nothing changed"
+            )
+    for record in log.history(running_only=True):
+        if record.model == model_id and record.target != target and users:
+            raise Conflict(
+                f"{model_id} has experiment {record.id} running on target "
+                f"{record.target!r}, and the ensembles {', '.join(users)} run it: they "
+                "have one configuration on every target, so one experiment at a time; "
+                "nothing changed"
+            )
+        if record.target == target and model_id in _ensemble_users(ctx, record.model):
+            raise Conflict(
+                f"the clients of {model_id} are routed by experiment {record.id} on its "
+                f"step {record.model}; stop that one first; nothing changed"
+            )
+
+
+def _check_constraints(build: Build, model_id: str, versions: Sequence[str]) -> None:
+    """InputError unless every selected ensemble with a step on `model_id` allows every
+    arm: its clients would otherwise get a step version it was not validated with."""
+    for spec in build.view.specs.values():
+        if spec.ensemble is None or all(s.model != model_id for s in spec.ensemble.steps):
+            continue
+        for dependency in spec.parsed_dependencies:
+            if dependency.model_id != model_id:
+                continue
+            refused = [v for v in versions if not dependency.constraint.allows(Version.parse(v))]
+            if refused:
+                raise InputError(
+                    f"{spec.ref} runs {model_id} and requires {dependency}, which "
+                    f"{', '.join(refused)} does not satisfy: its clients cannot get that "
+                    "arm; choose arms it allows, or register an ensemble version that "
+                    "allows them; nothing changed"
+                )
+
+
+def _verify(
+    ctx: Context,
+    target: str,
+    model_id: str,
+    versions: Sequence[str],
+    baseline: str | None = None,
+) -> None:
     """Each version READY on the target and answering a smoke inference (the manifest's
-    example inputs, else zeros), or TritonError naming the version and Triton's reason."""
+    example inputs, else zeros), or TritonError naming the version and Triton's reason.
+
+    With `baseline` (the arm the ensembles themselves run), each ensemble served on the
+    target that runs the model is checked too, and so is its variant for every other of
+    `versions`: through an ensemble, an arm answers only as its variant does."""
     by_version = _versions_of(ctx, model_id)
     name = _triton_name(ctx, model_id)
     with open_target(target, ctx.target(target), timeout_s=VERIFY_TIMEOUT_S) as opened:
         for version in versions:
             stored = by_version[version]
             _verify_one(opened, name, stored.triton_version, stored.spec, model_id)
+        if baseline is None:
+            return
+        served = live_versions(opened.index())
+        for user in _ensemble_users(ctx, model_id):
+            ensemble = ctx.store.get(user)
+            ensemble_name = triton_name(ensemble.spec)
+            if ensemble_name not in served:
+                continue  # not served on this target: no client of it to reach
+            checks = [(ensemble_name, f"{user} (running {model_id}@{baseline})")]
+            checks += [
+                (variant_name(ensemble_name, name, v), f"{user} running {model_id}@{v}")
+                for v in versions
+                if Version.parse(v) != Version.parse(baseline)
+            ]
+            for checked, what in checks:
+                _verify_one(opened, checked, None, ensemble.spec, what)
 
 
 def _verify_one(
-    opened: Target, name: str, triton_version: int, spec: ModelSpec, model_id: str
+    opened: Target, name: str, triton_version: int | None, spec: ModelSpec, model_id: str
 ) -> None:
-    where = f"{model_id}@{spec.version} (Triton {name} version {triton_version})"
+    where = (
+        f"{model_id}@{spec.version} (Triton {name} version {triton_version})"
+        if triton_version is not None
+        else f"{model_id} (Triton {name})"
+    )
     if not opened.is_ready(name, triton_version):
         raise TritonError(f"{where} is not READY on {opened.url}; it gets no weight")
     examples = {t.name: list(t.example) for t in spec.inputs if t.example is not None}
@@ -977,4 +1204,7 @@ def _status_of(
         stopped_at=record.stopped_at,
         arms=arms,
         shadow=shadow,
+        ensembles=[_triton_name(ctx, u) for u in _ensemble_users(ctx, record.model)]
+        if record.is_running
+        else [],
     )

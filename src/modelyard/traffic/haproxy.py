@@ -4,8 +4,10 @@ One generic frontend routes every model through one map file, `routes.map`:
 `<triton model> <route>`, the route being `Route.entry()` (traffic/split.py). A request
 to `/v2/models/<m>/infer` whose model has a route gets a bucket (`rand(100)`, or a hash
 of the sticky header and the model), the arm owning that bucket, and its path rewritten
-to `/v2/models/<m>/versions/<n>/infer`; the response names the arm in
-`x-modelyard-arm`. Every other request passes to Triton untouched. A request id
+to the arm's path: `/v2/models/<m>/versions/<n>/infer` for a version of the model,
+`/v2/models/<variant>/infer` for an ensemble whose step is in an experiment (the
+variant runs the arm's step version; traffic/dependents.py). The response names the arm
+in `x-modelyard-arm`. Every other request passes to Triton untouched. A request id
 (`x-request-id`, a UUID unless the client sent one) goes to Triton and back.
 
 Weight changes are one `set map` on the stats socket (the runtime API): no reload, no
@@ -185,10 +187,11 @@ def render_config(
         "    acl routed var(txn.route) -m found",
         f"    http-request set-var(txn.bucket) rand(100) {when}",
         f"    http-request set-var(txn.sticky) {route},{_field(MAX_ARMS * 3 + 1)} {when}",
+        f"    http-request set-var(txn.buckets) {route},{_field(MAX_ARMS * 3 + 3)} {when}",
     ]
     for header in sorted(set(sticky_headers)):
         lines.append(
-            f"    http-request set-var(txn.bucket) req.hdr({header}),concat(@,txn.model),"
+            f"    http-request set-var(txn.bucket) req.hdr({header}),concat(@,txn.buckets),"
             f"crc32(1),mod(100) {when} {{ var(txn.sticky) -m str {header} }} "
             f"{{ req.hdr({header}) -m found }}"
         )
@@ -208,20 +211,19 @@ def render_config(
         ]
     shadowed = f"{when} shadowed"
     lines += [
-        "    http-request set-path /v2/models/%[var(txn.model)]/versions/%[var(txn.arm)]/infer "
-        + when,
+        "    http-request set-path /v2/models/%[var(txn.arm)]/infer " + when,
         f"    http-request set-var(txn.counter) var(txn.key),concat(/,txn.label) {when}",
         f"    http-request track-sc0 var(txn.counter) table {COUNTERS_TABLE} {when}",
         # Shadow copies: a draw of its own, so the copied requests are a sample of every
         # arm's (and of every sticky user's). Only the gateway may ask nginx for a copy.
         f"    http-request del-header {SHADOW_HEADER}",
         f"    http-request del-header {SHADOW_KEY_HEADER}",
-        f"    http-request set-var(txn.shadow_percent) {route},{_field(MAX_ARMS * 3 + 4)} {when}",
+        f"    http-request set-var(txn.shadow_percent) {route},{_field(MAX_ARMS * 3 + 5)} {when}",
         f"    http-request set-var(txn.shadow_draw) rand(100) {when}",
         "    acl shadowed var(txn.shadow_draw),sub(txn.shadow_percent) lt 0",
-        f"    http-request set-var(txn.shadow_version) {route},{_field(MAX_ARMS * 3 + 3)} "
+        f"    http-request set-var(txn.shadow_version) {route},{_field(MAX_ARMS * 3 + 4)} "
         + shadowed,
-        f"    http-request set-var(txn.shadow_label) {route},{_field(MAX_ARMS * 3 + 5)} "
+        f"    http-request set-var(txn.shadow_label) {route},{_field(MAX_ARMS * 3 + 6)} "
         + shadowed,
         "    http-request set-var(txn.shadow_key) var(txn.key),concat(/shadow/,txn.shadow_label) "
         + shadowed,

@@ -141,12 +141,23 @@ def reweighted(
 
 @dataclass(frozen=True)
 class RouteArm:
-    """One arm as the gateway routes it: the Triton version folder and the catalog version
-    that names it (in the response header and the counters)."""
+    """One arm as the gateway routes it: where its requests go (a Triton model and
+    version folder) and the catalog version that names it (in the response header and
+    the counters).
 
-    triton_version: int
+    `triton_model` None is the route's own model; `triton_version` None leaves the
+    version to Triton (its highest loaded), as for an ensemble's arm, which goes to the
+    ensemble itself or to a generated variant of it (traffic/dependents.py)."""
+
+    triton_version: int | None
     label: str
     weight: int
+    triton_model: str | None = None
+
+    def path(self, model: str) -> str:
+        """What follows `/v2/models/` in the rewritten request path (before `/infer`)."""
+        name = self.triton_model or model
+        return name if self.triton_version is None else f"{name}/versions/{self.triton_version}"
 
 
 @dataclass(frozen=True)
@@ -169,6 +180,10 @@ class Route:
     # What the gateway's per-arm counters are keyed by (an experiment id).
     key: str = "-"
     shadow: RouteShadow | None = None
+    # The model whose buckets a sticky user gets (None: `model`). An ensemble routed by
+    # its step's experiment hashes with the step's name, so a user is on one arm of that
+    # experiment whether they call the step or any ensemble using it.
+    bucket_model: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.arms) <= MAX_ARMS:
@@ -189,16 +204,16 @@ class Route:
 
     def entry(self) -> str:
         """The route as one value of the gateway's map file (see traffic/haproxy.py):
-        `t|cut|label` per arm, padded to MAX_ARMS with the last arm, then the sticky header,
-        the counter key, and the shadow's `t|percent|label` (`-|0|-` without one). One
-        value, so that one runtime `set map` changes it whole."""
+        `path|cut|label` per arm, padded to MAX_ARMS with the last arm, then the sticky
+        header, the counter key, the bucket model, and the shadow's `t|percent|label`
+        (`-|0|-` without one). One value, so that one runtime `set map` changes it whole."""
         padded = list(zip(self.arms, self.cuts, strict=True))
         while len(padded) < MAX_ARMS:
             padded.append((self.arms[-1], BUCKETS))
         fields: list[str] = []
         for arm, cut in padded:
-            fields += [str(arm.triton_version), str(cut), arm.label]
-        fields += [self.sticky_header or NO_HEADER, self.key]
+            fields += [arm.path(self.model), str(cut), arm.label]
+        fields += [self.sticky_header or NO_HEADER, self.key, self.bucket_model or self.model]
         shadow = self.shadow
         fields += (
             [str(shadow.triton_version), str(shadow.percent), shadow.label]

@@ -8,9 +8,10 @@ of a model are selected together their configs must agree (apart from the versio
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,9 +29,10 @@ from modelyard.triton.config import (
     StepTarget,
     backend_for,
     build_model_config,
+    parse_pbtxt,
     to_pbtxt,
 )
-from modelyard.triton.naming import check_triton_name, triton_name
+from modelyard.triton.naming import check_triton_name, triton_name, variant_name
 from modelyard.triton.onnx_io import ArtifactError, read_onnx_io
 from modelyard.triton.repository import BYTECODE_GUARD, RepoFile
 from modelyard.triton.rules import check_ensemble_connections, check_model_config
@@ -353,6 +355,80 @@ def _compile_model(
     return CompiledModel(name, spec.id, versions, config, files, examples)
 
 
+def pin_step(model: CompiledModel, step: str, step_version: int) -> CompiledModel:
+    """`model` (an ensemble) with each step on Triton model `step` pinned to version
+    `step_version`; `model` itself if it has none or they are pinned there already."""
+    if not any(
+        s.model_name == step and s.model_version != step_version
+        for s in model.config.ensemble_scheduling.step
+    ):
+        return model
+    config = type(model.config)()
+    config.CopyFrom(model.config)
+    for message in config.ensemble_scheduling.step:
+        if message.model_name == step:
+            message.model_version = step_version
+    files = [config_file(model.triton_name, config)]
+    files += [f for f in model.files if f.path != f"{model.triton_name}/config.pbtxt"]
+    return CompiledModel(
+        model.triton_name, model.model_id, model.versions, config, files, model.examples
+    )
+
+
+def ensemble_variant(
+    model: CompiledModel, step: str, step_version: int, label: str, nested: Collection[str]
+) -> CompiledModel:
+    """A copy of ensemble `model` under `variant_name(model, step, label)` whose steps on
+    Triton model `step` run version `step_version`, and whose steps on an ensemble of
+    `nested` (ensembles that run `step` themselves) run that ensemble's variant."""
+    name = variant_name(model.triton_name, step, label)
+    config = type(model.config)()
+    config.CopyFrom(model.config)
+    config.name = name
+    for message in config.ensemble_scheduling.step:
+        if message.model_name == step:
+            message.model_version = step_version
+        elif message.model_name in nested:
+            # The variant has the nested ensemble's version folders: the pin still holds.
+            message.model_name = variant_name(message.model_name, step, label)
+    files = [config_file(name, config)]
+    for file in model.files:
+        inside = file.path.split("/", 1)[1]
+        if inside != "config.pbtxt":
+            files.append(dataclasses.replace(file, path=f"{name}/{inside}"))
+    return CompiledModel(name, model.model_id, model.versions, config, files, model.examples)
+
+
+def repinned(
+    files: Sequence[RepoFile], models: Collection[str], step: str, step_version: int
+) -> tuple[list[RepoFile], list[str]]:
+    """A repository's `files` with the ensembles `models` running Triton model `step` at
+    `step_version`, and the models whose config that changed."""
+    result: list[RepoFile] = []
+    changed: list[str] = []
+    for file in files:
+        name, _, inside = file.path.partition("/")
+        if name not in models or inside != "config.pbtxt":
+            result.append(file)
+            continue
+        text = file.content if file.content is not None else (file.source or Path()).read_bytes()
+        config = parse_pbtxt(text.decode(), file.path)
+        stepped = [m for m in config.ensemble_scheduling.step if m.model_name == step]
+        if all(m.model_version == step_version for m in stepped):
+            result.append(file)
+            continue
+        for message in stepped:
+            message.model_version = step_version
+        result.append(config_file(name, config))
+        changed.append(name)
+    return result, changed
+
+
+def without_models(files: Sequence[RepoFile], names: Collection[str]) -> list[RepoFile]:
+    """A repository's `files` less the folders of the models `names`."""
+    return [f for f in files if f.path.split("/", 1)[0] not in names]
+
+
 def check_new_version(
     spec: ModelSpec,
     tensors: tuple[list[TensorSpec], list[TensorSpec]] | None = None,
@@ -572,7 +648,9 @@ def server_share(
     groups = placement.instance_groups(server)
     limiters = placement.rate_limiters(server) if profile == "production" else {}
     share = CompilePlan(plan.profile, skipped=dict(plan.skipped))
-    for model_id, model in plan.models.items():
+    for key, model in plan.models.items():
+        # Keyed by model id, or by Triton name for an ensemble's generated variant.
+        model_id = model.model_id
         if model_id not in here:
             continue
         config = type(model.config)()
@@ -594,7 +672,7 @@ def server_share(
         files += [
             f for f in model.files if not f.path.endswith("/config.pbtxt") or f.path.count("/") > 1
         ]
-        share.models[model_id] = CompiledModel(
+        share.models[key] = CompiledModel(
             model.triton_name, model.model_id, model.versions, config, files, model.examples
         )
     return share

@@ -28,3 +28,16 @@ def check_triton_name(name: str) -> str | None:
             "(it is a folder name), not '.' or '..'"
         )
     return None
+
+
+def variant_name(ensemble: str, step: str, version: str) -> str:
+    """The generated ensemble that runs `ensemble`'s steps with its step `step` (a Triton
+    name, directly or through a nested ensemble) at catalog version `version`:
+    `ensemble~step@version`. `~` and `@` are in no name `check_triton_name` allows, so a
+    variant never collides with a catalog model (nor with a rollout's `~candidate`)."""
+    return f"{ensemble}~{step}@{version}"
+
+
+def is_generated(name: str) -> bool:
+    """Whether a Triton model name is one modelyard generates (a candidate, a variant)."""
+    return "~" in name
