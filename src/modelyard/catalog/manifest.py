@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from modelyard.catalog.parse_cache import ParseCache, ParsedDocument
 from modelyard.catalog.spec import ItemError, ModelSpec
 from modelyard.errors import Forbidden, InputError, Problem, Severity
 
@@ -111,13 +112,17 @@ class ManifestDocument:
 
 
 def load_manifests(
-    paths: Sequence[str | Path], *, max_file_bytes: int = MANIFEST_MAX_BYTES
+    paths: Sequence[str | Path],
+    *,
+    max_file_bytes: int = MANIFEST_MAX_BYTES,
+    cache: ParseCache | None = None,
 ) -> list[ManifestDocument]:
     """Read every manifest under `paths` (files or folders, recursively).
 
     Only regular files are read (a link to one counts), each of at most
     `max_file_bytes`; a device, pipe or socket is refused as such (see
-    `read_manifest_bytes`).
+    `read_manifest_bytes`). With `cache`, a YAML file read before with the same content
+    is not parsed again (catalog/parse_cache.py); the result is the same.
 
     Raises:
         InputError: listing every problem found, each with file, line and field.
@@ -129,7 +134,7 @@ def load_manifests(
     for found in _manifest_files(paths, problems):
         files.setdefault(found.resolve(), found)
     for file, given in files.items():
-        docs, file_problems = _load_file(file, max_file_bytes, given)
+        docs, file_problems = _load_file(file, max_file_bytes, given, cache)
         documents += docs
         problems += file_problems
     if not files and not problems:
@@ -311,7 +316,7 @@ class ManifestUnreadable(ValueError):
 
 
 def _load_file(
-    path: Path, max_bytes: int, given: Path | None = None
+    path: Path, max_bytes: int, given: Path | None = None, cache: ParseCache | None = None
 ) -> tuple[list[ManifestDocument], list[Problem]]:
     source = str(path)
     if not is_utf8_path(path):
@@ -340,7 +345,9 @@ def _load_file(
         return [], [_problem(shown, None, None, str(exc), "unreadable")]
     # read_text() turned \r\n into \n; keep what the YAML and JSON readers saw.
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _parse_text(text, source, is_json=path.suffix.lower() == ".json", base_dir=path.parent)
+    return _parse_text(
+        text, source, is_json=path.suffix.lower() == ".json", base_dir=path.parent, cache=cache
+    )
 
 
 def _parse_text(
@@ -350,15 +357,23 @@ def _parse_text(
     is_json: bool,
     base_dir: Path | None = None,
     artifact_roots: Sequence[Path] | None = None,
+    cache: ParseCache | None = None,
 ) -> tuple[list[ManifestDocument], list[Problem]]:
     if is_json:
         return _parse_json(text, source, base_dir, artifact_roots)
+    if cache is not None:
+        cached = cache.get(text)
+        if cached is not None:
+            valid = _validate_parsed(cached, source, base_dir, artifact_roots)
+            if valid is not None:
+                return valid, []
     try:
         raw_documents = list(_yaml_documents(text))
     except yaml.YAMLError as exc:
         return [], [_yaml_problem(exc, source)]
     documents: list[ManifestDocument] = []
     problems: list[Problem] = []
+    parsed: list[ParsedDocument] = []
     for node, data in raw_documents:
         if data is None:
             continue  # an empty document (e.g. a trailing `---`)
@@ -367,7 +382,29 @@ def _parse_text(
         problems += doc_problems
         if document:
             documents.append(document)
+            parsed.append(ParsedDocument(data, line, document.dependency_lines))
+    if cache is not None and not problems:
+        cache.put(text, parsed)
     return documents, problems
+
+
+def _validate_parsed(
+    parsed: list[ParsedDocument],
+    source: str,
+    base_dir: Path | None,
+    artifact_roots: Sequence[Path] | None,
+) -> list[ManifestDocument] | None:
+    """The documents of a cached parse, validated as a fresh one is; None at the first
+    problem (the caller then reads the YAML, whose nodes give each problem its line)."""
+    documents = []
+    for entry in parsed:
+        document, problems = _validate(
+            entry.data, source, entry.line, None, base_dir, artifact_roots
+        )
+        if document is None or problems:
+            return None
+        documents.append(dataclasses.replace(document, dependency_lines=entry.dependency_lines))
+    return documents
 
 
 def _yaml_problem(exc: yaml.YAMLError, source: str) -> Problem:

@@ -132,10 +132,18 @@ def render_error(error: ModelyardError, as_json: bool) -> None:
     err_console.print(Text("error: ", style="bold red") + Text(safe(error.message)), soft_wrap=True)
 
 
+# Beyond this many new versions, `apply` names the first few and counts the rest
+# (printing 10,000 lines through Rich was a sixth of applying them); --json lists all.
+APPLY_LISTED = 50
+
+
 def render_apply(result: ApplyResult) -> None:
     verb = "would register" if result.dry_run else "registered"
-    for ref in result.created:
+    shown = result.created if len(result.created) <= APPLY_LISTED else result.created[:20]
+    for ref in shown:
         console.print(Text("+ ", style="green") + Text(safe(ref)))
+    if len(shown) < len(result.created):
+        console.print(f"... and {len(result.created) - len(shown)} more (--json lists them all)")
     console.print(f"{verb} {len(result.created)} new version(s); {len(result.unchanged)} unchanged")
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from modelyard.catalog.lifecycle import VersionStatus, check_reason
 from modelyard.catalog.manifest import ManifestDocument, load_manifests, parse_manifest_text
+from modelyard.catalog.parse_cache import ParseCache
 from modelyard.catalog.ref import ModelRef, check_alias_name, check_version, model_id_of
 from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
@@ -28,6 +29,8 @@ from modelyard.triton.importer import read_triton_repository
 
 # An audit entry lists at most this many created versions (and counts them all).
 AUDIT_LIST_LIMIT = 100
+# Parsed manifests by content (catalog/parse_cache.py), inside the workspace's state.
+PARSE_CACHE = Path(".modelyard") / "cache" / "manifests"
 
 
 class ShowResult(BaseModel):
@@ -61,16 +64,21 @@ def apply(
 ) -> ApplyResult:
     """Register every manifest under `paths` in one transaction. A new version naming
     another `owner_team` than its model's is refused unless `transfer_owner` (audited)."""
-    documents = load_manifests(paths)
+    cache = ParseCache(ctx.root / PARSE_CACHE) if ctx.root is not None else None
+    with paused_gc():  # reading builds millions of objects and no cycles worth collecting
+        documents = load_manifests(paths, cache=cache)
     refuse_state_artifacts(ctx, documents)
     with paused_gc():
-        return apply_documents(
+        result = apply_documents(
             ctx.store,
             documents,
             dry_run=dry_run,
             audit=_apply_audit(ctx.actor),
             transfer_owner=transfer_owner,
         )
+    if cache is not None and not dry_run:
+        cache.flush()  # only once the catalog took them: a refused apply writes nothing
+    return result
 
 
 def apply_text(
