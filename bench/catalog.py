@@ -1099,7 +1099,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("\nTargets (issue 19), judged on medians:")
     for v in verdicts:
-        value = "—" if v["value"] is None else f"{v['value']:g} {v['unit']}"
+        value = "—" if v["value"] is None else f"{v['value']:.2f} {v['unit']}"
         print(f"  {v['target']:<40} N={v['n']:<6,} {value:>12}  {v['status']}")
     if exponents:
         print(
