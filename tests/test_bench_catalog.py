@@ -141,3 +141,23 @@ def test_triton_serves_a_generated_ensemble_of_python_and_onnx_models(
     width = scores["dims"][0]
     assert np.allclose(np.array(answer["embedding"]).reshape(features.shape), features)
     assert np.allclose(np.array(answer["scores"]).reshape(1, width), features[:, :width], atol=1e-3)
+
+
+def _figures(wall_s: float, rss_mb: float = 100.0) -> dict[str, Any]:
+    return {"wall_s": wall_s, "peak_rss_mb": rss_mb}
+
+
+def test_targets_are_judged_on_medians_and_growth_is_a_log_ratio() -> None:
+    low = {"apply": _figures(2.0), "validate": _figures(1.0), "plan": _figures(0.5)}
+    high = {"apply": _figures(50.0), "validate": _figures(5.0, 250.0), "plan": _figures(2.5)}
+    low["apply_postgres"] = {**_figures(3.0), "sqlite_ratio": 1.5}
+    results = [{"n": 10_000, "figures": low}, {"n": 50_000, "figures": high}]
+    verdicts = {v["target"]: v["status"] for v in bench.judge(results)}
+    assert verdicts["apply 10k <= 2.5 s"] == "met"
+    assert verdicts["apply 50k <= 12 s"] == "not met"
+    assert verdicts["validate 50k peak RSS <= 300 MB"] == "met"
+    assert verdicts["PostgreSQL apply 10k <= 1.3x SQLite"] == "not met"
+    assert verdicts["report --html 10k <= 3 s"] == "not measured"
+    exponents = bench.growth(results)
+    assert exponents["validate"] == 1.0
+    assert exponents["apply"] == 2.0
