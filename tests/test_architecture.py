@@ -29,7 +29,7 @@ SRC = Path(modelyard.__file__).parent
 # STYLE.md: "experiments and their statistics (pure)") are held to the same rule in
 # PURE_MODULES, beside the gateway driver that shares their package.
 DOMAIN = frozenset({"errors", "catalog", "graph", "placement"})
-PURE_MODULES = frozenset({"modelyard.traffic.split"})
+PURE_MODULES = frozenset({"modelyard.traffic.split", "modelyard.traffic.statistics"})
 ON_CATALOG = frozenset({"errors", "catalog", "graph"})
 # What reads and writes the world, on the domain; config reads modelyard.yaml.
 EDGES = frozenset({"store", "triton", "targets", "traffic", "fleet_detect", "config"})
