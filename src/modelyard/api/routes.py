@@ -25,12 +25,14 @@ from modelyard.deploy.plan import RolloutPlan
 from modelyard.deploy.runner import DeployOptions
 from modelyard.errors import Forbidden, InputError
 from modelyard.ops.catalog import ShowResult, StatusChange
+from modelyard.ops.outcomes import FeedbackResult
 from modelyard.ops.rollout import StatusResult
 from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
 from modelyard.report.data import CatalogReport
 from modelyard.report.graphs import render_svg, to_dot
 from modelyard.store.access import ApiToken
+from modelyard.traffic.haproxy import REQUEST_ID_MAX
 from modelyard.validation import ValidationReport
 from modelyard.workspace import Workspace
 
@@ -544,6 +546,31 @@ def status(
 ) -> StatusResult:
     """Desired (the compiled selection) against live (the server's index), and drift."""
     return _ws(request).status(target, alias=alias, timeout_s=LIVE_READ_TIMEOUT_S)
+
+
+# Experiments -------------------------------------------------------------------------
+
+
+@router.put(
+    "/feedback/{request_id}",
+    response_model=FeedbackResult,
+    tags=["experiments"],
+    summary="Store an A/B outcome for a request the gateway routed",
+)
+def feedback(
+    request: Request,
+    request_id: Annotated[str, PathParam(max_length=REQUEST_ID_MAX)],
+    body: schemas.FeedbackIn,
+    caller: Caller,
+) -> FeedbackResult:
+    """The outcome of the request with this `x-request-id` (as the gateway answered it),
+    for the arm that served it, as `modelyard experiment feedback` stores it. Maintainers
+    give feedback on their team's models' experiments; a second feedback replaces the
+    first; an id the gateway recorded no arm for is 404."""
+    ws = _ws(request)
+    origin = ws.request_origin(request_id, target=body.target)
+    caller.require_team(ws.owner_of(origin.model), f"the experiments of {origin.model}")
+    return ws.record_feedback(request_id, body.value, target=body.target, actor=caller.actor)
 
 
 # Reports -----------------------------------------------------------------------------

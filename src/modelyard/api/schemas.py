@@ -218,3 +218,14 @@ class TokenCreated(_Out):
 
 class TokenList(_Out):
     tokens: list[ApiToken]
+
+
+class FeedbackIn(_In):
+    value: float = Field(
+        allow_inf_nan=False,
+        description="The request's outcome: 1 converted, 0 not, or any reward. A second "
+        "feedback for the same request replaces the first.",
+    )
+    target: str = Field(
+        default="local", max_length=64, description="The target whose gateway routed it."
+    )

@@ -14,7 +14,9 @@ the map file it reads at start. A configuration change (a new sticky header) is 
 that hands the listening sockets over (`expose-fd listeners`, `haproxy -x SOCKET -sf
 OLD`), which loses no request (TRAFFIC-FACTS.md). Counters per arm live in a stick table
 keyed `<counter key>/<arm>`; they start at zero in each new process, so the driver saves
-them before it stops or replaces one and adds them back.
+them before it stops or replaces one and adds them back. A second stick table records
+which experiment and arm served each request id (for outcomes reported later); its
+entries are appended to a file in the folder before a process goes.
 
 Sources: HAProxy 2.6 configuration manual (converters `field`, `sub`, `concat`,
 `crc32`; `track-sc0`; `http_fail_cnt`), management guide (runtime API, seamless reload).
@@ -47,6 +49,14 @@ EXPERIMENT_HEADER = "x-modelyard-experiment"
 REQUEST_ID_HEADER = "x-request-id"
 METRICS_PATH = "/gateway/metrics"  # HAProxy's own Prometheus exporter
 COUNTERS_TABLE = "modelyard_arms"
+# Request id -> (experiment, arm), for outcomes reported later (`experiment feedback`).
+# HAProxy keeps the newest REQUESTS_KEPT (least recently used go first; about 300 bytes
+# each) for at most 24 days, its longest timer; the driver saves them before a process goes.
+REQUESTS_TABLE = "modelyard_requests"
+REQUESTS_KEPT = 1_000_000
+REQUEST_ID_MAX = 128
+REQUEST_ID_PATTERN = "^[A-Za-z0-9._:-]{1,128}$"
+REQUESTS_FILE = "requests.tsv"
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
 
@@ -175,6 +185,7 @@ def render_config(folder: Path, *, port: int, upstream: str, sticky_headers: Ite
         + when,
         f"    http-request set-var(txn.counter) var(txn.key),concat(/,txn.label) {when}",
         f"    http-request track-sc0 var(txn.counter) table {COUNTERS_TABLE} {when}",
+        *_request_record_lines(when),
         f"    http-response set-header {ARM_HEADER} %[var(txn.label)] "
         "if { var(txn.label) -m found }",
         f"    http-response set-header {EXPERIMENT_HEADER} %[var(txn.key)] "
@@ -189,8 +200,28 @@ def render_config(folder: Path, *, port: int, upstream: str, sticky_headers: Ite
         "    stick-table type string len 160 size 100k store http_req_cnt,http_err_cnt,"
         "http_fail_cnt",
         "",
+        f"backend {REQUESTS_TABLE}",
+        f"    stick-table type string len {REQUEST_ID_MAX} size {REQUESTS_KEPT} "
+        "expire 24d store gpt(2)",
+        "",
     ]
     return "\n".join(lines)
+
+
+def _request_record_lines(when: str) -> list[str]:
+    """Which experiment and arm served each request id: an entry of the requests table,
+    keyed by the id, with gpt0 the experiment and gpt1 the arm's Triton version (an A/B
+    outcome reported later by request id finds its arm there). Only experiments' routes
+    (a numeric key, not a pin) and only ids the runtime API can look up are recorded."""
+    recorded = (
+        f"{when} {{ var(txn.key) -m reg ^[0-9]+$ }} "
+        f"{{ var(txn.request_id) -m reg {REQUEST_ID_PATTERN} }}"
+    )
+    return [
+        f"    http-request track-sc1 var(txn.request_id) table {REQUESTS_TABLE} {recorded}",
+        f"    http-request sc-set-gpt(0,1) var(txn.key) {recorded}",
+        f"    http-request sc-set-gpt(1,1) var(txn.arm) {recorded}",
+    ]
 
 
 def _field(index: int) -> str:
@@ -240,6 +271,33 @@ def parse_table(text: str) -> dict[str, ArmCounts]:
             key, requests, client_errors, errors = match.groups()
             found[key] = ArmCounts(int(requests), int(client_errors), int(errors))
     return found
+
+
+@dataclass(frozen=True)
+class RequestArm:
+    """Which experiment (its id) and which arm (its Triton version) served a request."""
+
+    experiment: int
+    triton_version: int
+
+
+_REQUEST_ROW = re.compile(r"key=(\S+) .*?gpt0=(\d+) gpt1=(\d+)")
+
+
+def parse_requests(text: str) -> dict[str, RequestArm]:
+    """`show table` output of the requests table -> request id -> experiment and arm."""
+    found: dict[str, RequestArm] = {}
+    for line in text.splitlines():
+        match = _REQUEST_ROW.search(line)
+        if match:
+            key, experiment, version = match.groups()
+            found[key] = RequestArm(int(experiment), int(version))
+    return found
+
+
+def is_request_id(text: str) -> bool:
+    """Whether the gateway records requests with this id (see REQUEST_ID_PATTERN)."""
+    return re.fullmatch(REQUEST_ID_PATTERN.strip("^$"), text) is not None
 
 
 # --------------------------------------------------------------------------- the process
@@ -292,6 +350,14 @@ class RuntimeApi:
 
     def counters(self) -> dict[str, ArmCounts]:
         return parse_table(self.command(f"show table {COUNTERS_TABLE}"))
+
+    def request_arm(self, request_id: str) -> RequestArm | None:
+        """The experiment and arm that served `request_id` in this process, if recorded."""
+        found = parse_requests(self.command(f"show table {REQUESTS_TABLE} key {request_id}"))
+        return found.get(request_id)
+
+    def request_arms(self) -> dict[str, RequestArm]:
+        return parse_requests(self.command(f"show table {REQUESTS_TABLE}"))
 
 
 @dataclass(frozen=True)
@@ -354,8 +420,30 @@ class GatewayFiles:
                 total[key] = total.get(key, ArmCounts()) + counts
         return total
 
+    def request_arm(self, request_id: str) -> RequestArm | None:
+        """The experiment and arm that served `request_id`: the running process's record,
+        else the newest one saved from the processes before it."""
+        if self.is_running():
+            found = self.api.request_arm(request_id)
+            if found is not None:
+                return found
+        saved = None
+        with contextlib.suppress(OSError), (self.folder / REQUESTS_FILE).open() as handle:
+            for line in handle:
+                parts = line.split()
+                if len(parts) == 3 and parts[0] == request_id:
+                    saved = RequestArm(int(parts[1]), int(parts[2]))
+        return saved
+
     def save_counters(self) -> None:
-        """Fold the running process's counters into the saved ones (before it goes)."""
+        """Fold the running process's counters into the saved ones, and append its request
+        records to the saved ones (before it goes)."""
+        if self.is_running():
+            arms = self.api.request_arms()
+            with (self.folder / REQUESTS_FILE).open("a", encoding="utf-8") as handle:
+                handle.writelines(
+                    f"{key} {arm.experiment} {arm.triton_version}\n" for key, arm in arms.items()
+                )
         total = self.counters()
         write_atomically(
             self.folder / COUNTERS_FILE,

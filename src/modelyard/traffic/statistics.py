@@ -189,6 +189,11 @@ def mean(values: Sequence[float], alpha: float = 0.05) -> Estimate:
     return Estimate(n=n, value=centre, low=float(low), high=float(high))
 
 
+def spread(values: Sequence[float]) -> float:
+    """The sample standard deviation (0 with fewer than two values)."""
+    return float(np.std(np.asarray(values, dtype=float), ddof=1)) if len(values) > 1 else 0.0
+
+
 def compare_means(a: Sequence[float], b: Sequence[float], alpha: float = 0.05) -> Comparison:
     """B against A: the difference of means with Welch's interval and p-value."""
     if len(a) < 2 or len(b) < 2:
