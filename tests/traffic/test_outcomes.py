@@ -185,3 +185,19 @@ def test_report_refuses_bad_parameters_and_unknown_experiments(ws: Workspace) ->
         ws.experiment_report("99", target="test")
     with pytest.raises(NotFound, match="tools/echo has no experiment on target 'local'"):
         ws.experiment_report("tools/echo")
+
+
+def test_a_crossing_stays_and_each_look_with_more_information_is_the_next(
+    ws: Workspace,
+) -> None:
+    record = _experiment(ws)
+    _conversions(ws, record, {"1.0": 0.10, "2.0": 0.30}, 1000)
+    first = ws.experiment_report("tools/echo", target="test")
+    assert first.look == 1 and first.comparisons[0].crossed_at_look == 1
+    # More requests, no more conversions on the candidate: the effect shrinks, but the
+    # sequential test stopped at its first crossing, so the verdict stands.
+    _counted(ws, record.id, {"1.0": 4000, "2.0": 4000})
+    second = ws.experiment_report("tools/echo", target="test")
+    assert second.look == 2 and [x.look for x in second.looks] == [1, 2]
+    assert second.looks[1].fraction > second.looks[0].fraction
+    assert second.comparisons[0].significant and second.comparisons[0].crossed_at_look == 1

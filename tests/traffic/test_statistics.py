@@ -44,6 +44,7 @@ def test_a_a_is_significant_in_at_most_alpha_of_200_runs() -> None:
     b = rng.binomial(n, 0.10, size=runs)
     _, p = proportion_z(a, n, b, n)
     share = float(np.mean(p <= ALPHA))
+    print(f"A/A: significant in {share:.1%} of {runs} runs")
     assert share <= upper_margin(runs, ALPHA), share
 
 
@@ -56,6 +57,7 @@ def test_a_b_with_a_two_point_uplift_is_found_at_the_sample_size_power_analysis_
     b = rng.binomial(n, 0.12, size=runs)
     z, p = proportion_z(a, n, b, n)
     detected = float(np.mean((p <= ALPHA) & (z > 0)))
+    print(f"A/B 10 % -> 12 %: {n} per arm, detected in {detected:.1%} of {runs} runs")
     assert detected >= lower_margin(runs, 0.8), detected
 
 
@@ -91,6 +93,10 @@ def test_repeated_looks_keep_alpha_with_the_correction_and_inflate_it_without(
         corrected |= p <= nominal_alpha(boundary)
         naive |= p <= ALPHA
     limit = upper_margin(runs, ALPHA)
+    print(
+        f"A/A, looks at {fractions}: corrected {corrected.mean():.2%}, naive "
+        f"{naive.mean():.2%} of {runs} runs (limit {limit:.2%})"
+    )
     assert float(corrected.mean()) <= limit, corrected.mean()
     assert float(naive.mean()) > limit, naive.mean()  # so the correction matters
 
@@ -103,6 +109,7 @@ def test_the_corrected_looks_still_find_a_true_effect() -> None:
     crossed = np.zeros(runs, dtype=bool)
     for p, boundary in zip(p_values, sequential_boundaries(fractions, ALPHA), strict=True):
         crossed |= p <= nominal_alpha(boundary)
+    print(f"A/B with 4 corrected looks: detected in {crossed.mean():.1%} of {runs} runs")
     # O'Brien-Fleming spending costs little power: about 0.79 against 0.80 for one look.
     assert float(crossed.mean()) >= lower_margin(runs, 0.77), crossed.mean()
 
