@@ -60,3 +60,17 @@ def test_unknown_and_malformed_feedback(
         "/api/v1/feedback/req-1", json={"value": 1, "target": "nowhere"}, headers=admin
     )
     assert elsewhere.status_code == 404 and "no target 'nowhere'" in elsewhere.text
+
+
+def test_the_report_for_any_caller(api_ws: Workspace, client: TestClient, tokens: Tokens) -> None:
+    experiment = _served(api_ws, "req-1")
+    viewer = bearer(tokens[("viewer", SEARCH)])
+    client.put("/api/v1/feedback/req-1", json={"value": 1}, headers=bearer(tokens[("admin", REC)]))
+    report = client.get(f"/api/v1/experiments/{experiment}/report", headers=viewer)
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert body["metric"] == "conversion" and [a["outcomes"] for a in body["arms"]] == [1]
+    missing = client.get("/api/v1/experiments/999/report", headers=viewer)
+    assert missing.status_code == 404 and "no experiment 999" in missing.text
+    bad = client.get(f"/api/v1/experiments/{experiment}/report?alpha=0.9", headers=viewer)
+    assert bad.status_code == 422

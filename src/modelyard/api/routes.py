@@ -25,7 +25,7 @@ from modelyard.deploy.plan import RolloutPlan
 from modelyard.deploy.runner import DeployOptions
 from modelyard.errors import Forbidden, InputError
 from modelyard.ops.catalog import ShowResult, StatusChange
-from modelyard.ops.outcomes import FeedbackResult
+from modelyard.ops.outcomes import ExperimentReport, FeedbackResult
 from modelyard.ops.rollout import StatusResult
 from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
@@ -571,6 +571,29 @@ def feedback(
     origin = ws.request_origin(request_id, target=body.target)
     caller.require_team(ws.owner_of(origin.model), f"the experiments of {origin.model}")
     return ws.record_feedback(request_id, body.value, target=body.target, actor=caller.actor)
+
+
+@router.get(
+    "/experiments/{experiment_id}/report",
+    response_model=ExperimentReport,
+    tags=["experiments"],
+    summary="Compare an experiment's arms on their outcomes",
+)
+def experiment_report(
+    request: Request,
+    experiment_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+    _caller: Caller,
+    mde: Annotated[float, Query(allow_inf_nan=False)] = 0.02,
+    alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05,
+    power: Annotated[float, Query(gt=0, lt=1)] = 0.8,
+    baseline_rate: Annotated[float | None, Query(gt=0, lt=1)] = None,
+) -> ExperimentReport:
+    """As `modelyard experiment report ID`: per-arm n, rate or mean with intervals, effect,
+    p-value, the sample size for the MDE, and the verdict corrected for repeated looks. A
+    report with more information than the last look is recorded as the next look."""
+    return _ws(request).experiment_report(
+        str(experiment_id), mde=mde, alpha=alpha, power=power, baseline_rate=baseline_rate
+    )
 
 
 # Reports -----------------------------------------------------------------------------
