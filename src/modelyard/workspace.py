@@ -28,10 +28,11 @@ from modelyard.config import (
     locate_workspace,
 )
 from modelyard.deploy.runner import DeployOptions, DeployResult, Progress
-from modelyard.ops import build, catalog, insight, kube, rollout, serving, traffic
+from modelyard.ops import build, catalog, insight, kube, outcomes, rollout, serving, traffic
 from modelyard.ops.build import CompileResult
 from modelyard.ops.catalog import ShowResult, StatusChange
 from modelyard.ops.context import Context, local_actor, resolve_target
+from modelyard.ops.outcomes import FeedbackResult
 from modelyard.ops.rollout import StatusResult
 from modelyard.placement.fleet import Fleet
 from modelyard.registry import ApplyResult
@@ -180,6 +181,11 @@ class Workspace:
     def undeprecate(self, reference: str, *, actor: str | None = None) -> StatusChange:
         return catalog.undeprecate(self.context(actor), reference)
 
+    def record_feedback(
+        self, request_id: str, value: float, *, target: str = "local", actor: str | None = None
+    ) -> FeedbackResult:
+        return outcomes.record_feedback(self.context(actor), request_id, value, target=target)
+
     @property
     def api_artifact_roots(self) -> list[Path]:
         return catalog.api_artifact_roots(self.context())
@@ -287,3 +293,5 @@ class Workspace:
     stop_experiment = _forward(traffic.stop_experiment)
     experiment_status = _forward(traffic.experiment_status)
     switch = _forward(traffic.switch)
+    request_origin = _forward(outcomes.request_origin)
+    experiment_report = _forward(outcomes.experiment_report)

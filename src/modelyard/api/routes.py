@@ -30,6 +30,7 @@ from modelyard.ops import traffic
 from modelyard.ops.catalog import ShowResult, StatusChange
 from modelyard.ops.context import Context
 from modelyard.ops.insight import ExperimentDetail, experiment_detail
+from modelyard.ops.outcomes import ExperimentReport, FeedbackResult
 from modelyard.ops.rollout import StatusResult, other_teams_changes
 from modelyard.ops.traffic import ExperimentList, ExperimentResult, GatewayStatus
 from modelyard.planning import DeploymentPlan
@@ -37,6 +38,7 @@ from modelyard.registry import ApplyResult
 from modelyard.report.data import CatalogReport
 from modelyard.report.graphs import render_svg, to_dot
 from modelyard.store.access import ApiToken
+from modelyard.traffic.haproxy import REQUEST_ID_MAX
 from modelyard.validation import ValidationReport
 from modelyard.workspace import Workspace
 
@@ -551,6 +553,54 @@ def status(
 ) -> StatusResult:
     """Desired (the compiled selection) against live (the server's index), and drift."""
     return _ws(request).status(target, alias=alias, timeout_s=LIVE_READ_TIMEOUT_S)
+
+
+# Experiments -------------------------------------------------------------------------
+
+
+@router.put(
+    "/feedback/{request_id}",
+    response_model=FeedbackResult,
+    tags=["experiments"],
+    summary="Store an A/B outcome for a request the gateway routed",
+)
+def feedback(
+    request: Request,
+    request_id: Annotated[str, PathParam(max_length=REQUEST_ID_MAX)],
+    body: schemas.FeedbackIn,
+    caller: Caller,
+) -> FeedbackResult:
+    """The outcome of the request with this `x-request-id` (as the gateway answered it),
+    for the arm that served it, as `modelyard experiment feedback` stores it. Maintainers
+    give feedback on their team's models' experiments; a second feedback replaces the
+    first; an id the gateway recorded no arm for is 404."""
+    ws = _ws(request)
+    origin = ws.request_origin(request_id, target=body.target)
+    caller.require_team(ws.owner_of(origin.model), f"the experiments of {origin.model}")
+    return ws.record_feedback(request_id, body.value, target=body.target, actor=caller.actor)
+
+
+@router.get(
+    "/experiments/{experiment_id}/report",
+    response_model=ExperimentReport,
+    tags=["experiments"],
+    summary="Compare an experiment's arms on their outcomes",
+)
+def experiment_report(
+    request: Request,
+    experiment_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+    _caller: Caller,
+    mde: Annotated[float, Query(allow_inf_nan=False)] = 0.02,
+    alpha: Annotated[float, Query(gt=0, lt=0.5)] = 0.05,
+    power: Annotated[float, Query(gt=0, lt=1)] = 0.8,
+    baseline_rate: Annotated[float | None, Query(gt=0, lt=1)] = None,
+) -> ExperimentReport:
+    """As `modelyard experiment report ID`: per-arm n, rate or mean with intervals, effect,
+    p-value, the sample size for the MDE, and the verdict corrected for repeated looks. A
+    report with more information than the last look is recorded as the next look."""
+    return _ws(request).experiment_report(
+        str(experiment_id), mde=mde, alpha=alpha, power=power, baseline_rate=baseline_rate
+    )
 
 
 # Reports -----------------------------------------------------------------------------

@@ -293,3 +293,14 @@ class GatewayStartIn(_In):
         le=65535,
         description="The port on 127.0.0.1 (default: the one used last, else 9000).",
     )
+
+
+class FeedbackIn(_In):
+    value: float = Field(
+        allow_inf_nan=False,
+        description="The request's outcome: 1 converted, 0 not, or any reward. A second "
+        "feedback for the same request replaces the first.",
+    )
+    target: str = Field(
+        default="local", max_length=64, description="The target whose gateway routed it."
+    )

@@ -1,8 +1,9 @@
-"""Traffic commands: `gateway start|stop|restart|status`, `experiment start|set|status|stop`
-and `switch`."""
+"""Traffic commands: `gateway start|stop|restart|status`, `experiment start|set|status|stop`,
+`experiment feedback|report` and `switch`."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -22,6 +23,7 @@ from modelyard.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from modelyard.ops.outcomes import ExperimentReport, FeedbackResult
     from modelyard.ops.traffic import (
         ExperimentList,
         ExperimentResult,
@@ -340,5 +342,136 @@ def switch(
         as_json,
         lambda: open_workspace(workspace, db).switch(reference, to, target=target, alias=alias),
         _show_change,
+        model_json,
+    )
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+def _show_feedback(result: FeedbackResult) -> None:
+    replaced = f" (replaced {result.replaced:g})" if result.replaced is not None else ""
+    render.console.print(
+        f"request {result.request_id}: {result.value:g}{replaced} for arm {result.arm} of "
+        f"experiment {result.experiment} ({result.model} on {result.target})",
+        soft_wrap=True,
+    )
+
+
+def _show_report(report: ExperimentReport, page: Path | None) -> None:
+    render.console.print(
+        f"experiment {report.experiment} on {report.model} ({report.target}, {report.state}): "
+        f"{report.metric}, alpha {report.alpha:g}, power {report.power:g}, MDE {report.mde:g}",
+        soft_wrap=True,
+    )
+    table = Table(title="arms", title_justify="left")
+    for column in ("arm", "weight", "requests", "outcomes", "n", report.metric, "95% interval"):
+        table.add_column(column, overflow="fold")
+    for i, arm in enumerate(report.arms):
+        table.add_row(
+            arm.version + (" (baseline)" if i == 0 else ""),
+            f"{arm.weight}%",
+            str(arm.requests),
+            str(arm.outcomes),
+            str(arm.n),
+            f"{arm.value:.4f}",
+            f"{arm.low:.4f} - {arm.high:.4f}",
+        )
+    render.console.print(table)
+    for c in report.comparisons:
+        verdict = (
+            f"significant (crossed at look {c.crossed_at_look})"
+            if c.significant
+            else "not significant"
+        )
+        needed = (
+            f", p needed at look {report.look}: {c.nominal_alpha:.3g}"
+            if c.nominal_alpha is not None
+            else ", no new look (no more information than the last)"
+        )
+        render.console.print(
+            f"{c.version} vs {c.baseline}: effect {c.effect:+.4f} ({c.low:+.4f} to "
+            f"{c.high:+.4f}), {c.test} p={c.p_value:.4g}{needed}; {verdict}",
+            soft_wrap=True,
+        )
+    fraction = (
+        f"{report.information_fraction:.0%}" if report.information_fraction is not None else "-"
+    )
+    render.console.print(
+        f"needed per arm for the MDE: before the test {report.required_before or '-'}, "
+        f"during it {report.required_during or '-'}; information {fraction}, "
+        f"{len(report.looks)} looks",
+        soft_wrap=True,
+    )
+    if page is not None:
+        render.console.print(f"wrote {page}")
+
+
+@experiment.command("feedback")
+def experiment_feedback(
+    request_id: Annotated[
+        str, typer.Argument(help="The request's x-request-id, as the gateway answered it.")
+    ],
+    value: Annotated[
+        float, typer.Option("--value", help="The outcome: 1 converted, 0 not, or a reward.")
+    ],
+    target: TargetOption = "local",
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Store the outcome of a request the gateway routed to an experiment's arm (a second
+    one for the same request replaces the first)."""
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).record_feedback(request_id, value, target=target),
+        _show_feedback,
+        model_json,
+    )
+
+
+@experiment.command("report")
+def experiment_report(
+    reference: Annotated[
+        str, typer.Argument(help="An experiment id, or a model (its latest experiment).")
+    ],
+    html: Annotated[Path | None, typer.Option("--html", help="Also write DIR/index.html.")] = None,
+    mde: Annotated[
+        float, typer.Option("--mde", help="Minimum detectable effect (absolute, 0.02 = 2 points).")
+    ] = 0.02,
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
+    power: Annotated[float, typer.Option("--power", help="Power for the sample size.")] = 0.8,
+    baseline_rate: Annotated[
+        float | None,
+        typer.Option("--baseline-rate", help="Expected baseline conversion, for the size before."),
+    ] = None,
+    target: TargetOption = "local",
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Arms compared on their outcomes: per-arm n and rate (or mean) with intervals, the
+    effect, p-value and verdict corrected for repeated looks, and the sample size needed."""
+    from modelyard.ops.outcomes import write_experiment_html
+
+    written: list[Path] = []
+
+    def report() -> ExperimentReport:
+        result = open_workspace(workspace, db).experiment_report(
+            reference,
+            target=target,
+            mde=mde,
+            alpha=alpha,
+            power=power,
+            baseline_rate=baseline_rate,
+        )
+        if html is not None:
+            written.append(write_experiment_html(result, html))
+        return result
+
+    run(
+        as_json,
+        report,
+        lambda result: _show_report(result, written[0] if written else None),
         model_json,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -205,3 +206,44 @@ experiments = Table(
     UniqueConstraint("running_key"),
 )
 Index("ix_experiments_target_model", experiments.c.target, experiments.c.model_id)
+
+# A/B outcomes: one value per request id the gateway routed to an experiment's arm
+# (`experiment feedback`); a second value for the same id replaces the first.
+experiment_outcomes = Table(
+    "experiment_outcomes",
+    metadata,
+    Column("request_id", String(128), primary_key=True),
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("arm", String(32), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_experiment_outcomes_experiment", experiment_outcomes.c.experiment_id)
+
+# Each look at an experiment's outcomes (`experiment report` with more data than the last
+# look): its information fraction, so the next look's boundary spends only what is left
+# of alpha (traffic/statistics.py), and the candidates that crossed.
+experiment_looks = Table(
+    "experiment_looks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("look", Integer, nullable=False),
+    Column("fraction", Float, nullable=False),
+    Column("alpha", Float, nullable=False),
+    Column("figures_json", Text, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("experiment_id", "look"),
+)

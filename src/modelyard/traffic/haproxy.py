@@ -16,7 +16,9 @@ the map file it reads at start. A configuration change (a new sticky header) is 
 that hands the listening sockets over (`expose-fd listeners`, `haproxy -x SOCKET -sf
 OLD`), which loses no request (TRAFFIC-FACTS.md). Counters per arm live in a stick table
 keyed `<counter key>/<arm>`; they start at zero in each new process, so the driver saves
-them before it stops or replaces one and adds them back.
+them before it stops or replaces one and adds them back. A second stick table records
+which experiment and arm served each request id (for outcomes reported later); its
+entries are appended to a file in the folder before a process goes.
 
 Shadow copies: HAProxy 2.6 cannot mirror a request. A route with a shadow draws
 `rand(100)` (apart from the arm's bucket) and sends the requests drawn below the shadow's
@@ -60,6 +62,14 @@ EXPERIMENT_HEADER = "x-modelyard-experiment"
 REQUEST_ID_HEADER = "x-request-id"
 METRICS_PATH = "/gateway/metrics"  # HAProxy's own Prometheus exporter
 COUNTERS_TABLE = "modelyard_arms"
+# Request id -> (experiment, arm), for outcomes reported later (`experiment feedback`).
+# HAProxy keeps the newest REQUESTS_KEPT (least recently used go first; about 300 bytes
+# each) for at most 24 days, its longest timer; the driver saves them before a process goes.
+REQUESTS_TABLE = "modelyard_requests"
+REQUESTS_KEPT = 1_000_000
+REQUEST_ID_MAX = 128
+REQUEST_ID_PATTERN = "^[A-Za-z0-9._:-]{1,128}$"
+REQUESTS_FILE = "requests.tsv"
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
 
@@ -200,6 +210,7 @@ def render_config(
         # The last arm by default; then each earlier arm whose range holds the bucket.
         f"    http-request set-var(txn.arm) {route},{_field(MAX_ARMS * 3 - 2)} {when}",
         f"    http-request set-var(txn.label) {route},{_field(MAX_ARMS * 3)} {when}",
+        f"    http-request set-var(txn.arm_position) int({MAX_ARMS}) {when}",
     ]
     for arm in range(MAX_ARMS - 1, 0, -1):
         first = (arm - 1) * 3 + 1
@@ -208,6 +219,7 @@ def render_config(
             f"    acl in_arm{arm} var(txn.bucket),sub(txn.cut{arm}) lt 0",
             f"    http-request set-var(txn.arm) {route},{_field(first)} {when} in_arm{arm}",
             f"    http-request set-var(txn.label) {route},{_field(first + 2)} {when} in_arm{arm}",
+            f"    http-request set-var(txn.arm_position) int({arm}) {when} in_arm{arm}",
         ]
     shadowed = f"{when} shadowed"
     lines += [
@@ -230,6 +242,7 @@ def render_config(
         f"    http-request set-header {SHADOW_HEADER} %[var(txn.shadow_version)] {shadowed}",
         f"    http-request set-header {SHADOW_KEY_HEADER} %[var(txn.shadow_key)] {shadowed}",
         f"    http-request track-sc1 var(txn.shadow_key) table {COUNTERS_TABLE} {shadowed}",
+        *_request_record_lines(when),
         f"    http-response set-header {ARM_HEADER} %[var(txn.label)] "
         "if { var(txn.label) -m found }",
         f"    http-response set-header {EXPERIMENT_HEADER} %[var(txn.key)] "
@@ -253,6 +266,10 @@ def render_config(
         f"backend {COUNTERS_TABLE}",
         "    stick-table type string len 160 size 100k store http_req_cnt,http_err_cnt,"
         "http_fail_cnt",
+        "",
+        f"backend {REQUESTS_TABLE}",
+        f"    stick-table type string len {REQUEST_ID_MAX} size {REQUESTS_KEPT} "
+        "expire 24d store gpt(2)",
         "",
     ]
     return "\n".join(lines)
@@ -292,6 +309,24 @@ def _model_backends(model_upstreams: Mapping[str, Sequence[str]]) -> list[str]:
         ]
         lines.append("")
     return lines
+
+
+def _request_record_lines(when: str) -> list[str]:
+    """Which experiment and arm served each request id: an entry of the requests table,
+    keyed by the id, with gpt0 the experiment and gpt1 the arm's position in the route
+    (1 for the first arm; an A/B outcome reported later by request id finds its arm
+    there). The position, not a version: an ensemble's arm is a model name. Tracked as
+    sc2 (sc0 counts arms, sc1 shadow copies). Only experiments' routes (a numeric key,
+    not a pin) and only ids the runtime API can look up are recorded."""
+    recorded = (
+        f"{when} {{ var(txn.key) -m reg ^[0-9]+$ }} "
+        f"{{ var(txn.request_id) -m reg {REQUEST_ID_PATTERN} }}"
+    )
+    return [
+        f"    http-request track-sc2 var(txn.request_id) table {REQUESTS_TABLE} {recorded}",
+        f"    http-request sc-set-gpt(0,2) var(txn.key) {recorded}",
+        f"    http-request sc-set-gpt(1,2) var(txn.arm_position) {recorded}",
+    ]
 
 
 def _field(index: int) -> str:
@@ -341,6 +376,34 @@ def parse_table(text: str) -> dict[str, ArmCounts]:
             key, requests, client_errors, errors = match.groups()
             found[key] = ArmCounts(int(requests), int(client_errors), int(errors))
     return found
+
+
+@dataclass(frozen=True)
+class RequestArm:
+    """Which experiment (its id) and which arm (its position in the experiment's arms,
+    1 for the first) served a request."""
+
+    experiment: int
+    position: int
+
+
+_REQUEST_ROW = re.compile(r"key=(\S+) .*?gpt0=(\d+) gpt1=(\d+)")
+
+
+def parse_requests(text: str) -> dict[str, RequestArm]:
+    """`show table` output of the requests table -> request id -> experiment and arm."""
+    found: dict[str, RequestArm] = {}
+    for line in text.splitlines():
+        match = _REQUEST_ROW.search(line)
+        if match:
+            key, experiment, version = match.groups()
+            found[key] = RequestArm(int(experiment), int(version))
+    return found
+
+
+def is_request_id(text: str) -> bool:
+    """Whether the gateway records requests with this id (see REQUEST_ID_PATTERN)."""
+    return re.fullmatch(REQUEST_ID_PATTERN.strip("^$"), text) is not None
 
 
 # --------------------------------------------------------------------------- the process
@@ -393,6 +456,14 @@ class RuntimeApi:
 
     def counters(self) -> dict[str, ArmCounts]:
         return parse_table(self.command(f"show table {COUNTERS_TABLE}"))
+
+    def request_arm(self, request_id: str) -> RequestArm | None:
+        """The experiment and arm that served `request_id` in this process, if recorded."""
+        found = parse_requests(self.command(f"show table {REQUESTS_TABLE} key {request_id}"))
+        return found.get(request_id)
+
+    def request_arms(self) -> dict[str, RequestArm]:
+        return parse_requests(self.command(f"show table {REQUESTS_TABLE}"))
 
 
 @dataclass(frozen=True)
@@ -455,8 +526,30 @@ class GatewayFiles:
                 total[key] = total.get(key, ArmCounts()) + counts
         return total
 
+    def request_arm(self, request_id: str) -> RequestArm | None:
+        """The experiment and arm that served `request_id`: the running process's record,
+        else the newest one saved from the processes before it."""
+        if self.is_running():
+            found = self.api.request_arm(request_id)
+            if found is not None:
+                return found
+        saved = None
+        with contextlib.suppress(OSError), (self.folder / REQUESTS_FILE).open() as handle:
+            for line in handle:
+                parts = line.split()
+                if len(parts) == 3 and parts[0] == request_id:
+                    saved = RequestArm(int(parts[1]), int(parts[2]))
+        return saved
+
     def save_counters(self) -> None:
-        """Fold the running process's counters into the saved ones (before it goes)."""
+        """Fold the running process's counters into the saved ones, and append its request
+        records to the saved ones (before it goes)."""
+        if self.is_running():
+            arms = self.api.request_arms()
+            with (self.folder / REQUESTS_FILE).open("a", encoding="utf-8") as handle:
+                handle.writelines(
+                    f"{key} {arm.experiment} {arm.position}\n" for key, arm in arms.items()
+                )
         total = self.counters()
         write_atomically(
             self.folder / COUNTERS_FILE,
