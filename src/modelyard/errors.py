@@ -126,20 +126,11 @@ class InputError(ModelyardError):
     code = "invalid_input"
 
 
-class ValidationFailed(ModelyardError):
-    """The catalog has errors (all of them are in `problems`)."""
+class WithResult(ModelyardError):
+    """An error that comes with what was done before it (`result`, a pydantic model),
+    shown in its JSON under `result_key`."""
 
-    exit_code = 1
-    http_status = 422
-    code = "validation_failed"
-
-
-class ModelsBlocked(ValidationFailed):
-    """Every model was compiled and written but these: their artifacts are missing,
-    changed after registration or unreadable (or they need such a model), so each kept
-    what the repository had for it. `result` holds what was written."""
-
-    code = "models_blocked"
+    result_key = "result"
 
     def __init__(
         self, message: str, problems: Sequence[Problem] = (), *, result: Any = None
@@ -150,8 +141,25 @@ class ModelsBlocked(ValidationFailed):
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()
         if self.result is not None and hasattr(self.result, "model_dump"):
-            data["compiled"] = self.result.model_dump(mode="json")
+            data[self.result_key] = self.result.model_dump(mode="json")
         return data
+
+
+class ValidationFailed(ModelyardError):
+    """The catalog has errors (all of them are in `problems`)."""
+
+    exit_code = 1
+    http_status = 422
+    code = "validation_failed"
+
+
+class ModelsBlocked(WithResult, ValidationFailed):
+    """Every model was compiled and written but these: their artifacts are missing,
+    changed after registration or unreadable (or they need such a model), so each kept
+    what the repository had for it. `result` holds what was written."""
+
+    code = "models_blocked"
+    result_key = "compiled"
 
 
 class NotFound(ModelyardError):
@@ -251,21 +259,10 @@ class TritonUnreachable(TritonError):
     """The server did not answer at all (refused, reset): no one model's fault."""
 
 
-class RolloutFailed(TritonError):
+class RolloutFailed(WithResult, TritonError):
     """A deployment failed and was rolled back; `result` holds what happened per model."""
 
     exit_code = 8
     code = "rollout_failed"
-
-    def __init__(
-        self, message: str, problems: Sequence[Problem] = (), *, result: Any = None
-    ) -> None:
-        super().__init__(message, problems)
-        self.result = result
-
-    def to_dict(self) -> dict[str, Any]:
-        data = super().to_dict()
-        if self.result is not None and hasattr(self.result, "model_dump"):
-            # Each model's outcome: what failed, what was skipped, what was rolled back.
-            data["deployment"] = self.result.model_dump(mode="json")
-        return data
+    # Each model's outcome: what failed, what was skipped, what was rolled back.
+    result_key = "deployment"

@@ -413,6 +413,15 @@ def test_cli_deploy_status_history(
     assert "recommendation.recommendation_ranker" in live
 
 
+def another_teams_model(tmp_path: Path) -> Path:
+    """A new model `tools/other` of team search_team (the others are platform's)."""
+    manifest = python_model(tmp_path, "other", "1.0", GOOD_MODEL)
+    manifest.write_text(
+        manifest.read_text().replace("owner_team: platform", "owner_team: search_team")
+    )
+    return manifest
+
+
 def test_one_failed_model_does_not_roll_back_the_others(
     deployed: tuple[Workspace, TritonClient], tmp_path: Path
 ) -> None:
@@ -425,10 +434,7 @@ def test_one_failed_model_does_not_roll_back_the_others(
     needs_echo = python_model(
         tmp_path, "after", "1.0", GOOD_MODEL, dependencies="dependencies: [tools/echo>=2.0]"
     )
-    other_team = python_model(tmp_path, "other", "1.0", GOOD_MODEL)
-    other_team.write_text(
-        other_team.read_text().replace("owner_team: platform", "owner_team: search_team")
-    )
+    other_team = another_teams_model(tmp_path)
     workspace.apply([broken, needs_echo, other_team])
     with Asker(client, "tools.echo") as asker, pytest.raises(RolloutFailed) as failed:
         workspace.deploy("test", options=FAST)
@@ -465,10 +471,7 @@ def test_a_changed_artifact_blocks_only_its_own_model(
     needs_echo = python_model(
         tmp_path, "after", "1.0", GOOD_MODEL, dependencies="dependencies: [tools/echo>=1.0]"
     )
-    other_team = python_model(tmp_path, "other", "1.0", GOOD_MODEL)
-    other_team.write_text(
-        other_team.read_text().replace("owner_team: platform", "owner_team: search_team")
-    )
+    other_team = another_teams_model(tmp_path)
     workspace.apply([needs_echo, other_team])
     plan = workspace.rollout_plan("test")
     assert {a.triton_name: a.action for a in plan.actions}["tools.echo"] == "keep"
