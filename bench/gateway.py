@@ -35,6 +35,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -275,27 +278,22 @@ def shadow_latency(
     return {"latency": rows, "copies": copies}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument(
-        "--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16]
-    )
-    parser.add_argument(
-        "--models", type=lambda s: [int(x) for x in s.split(",")], default=[1, 100, 1000]
-    )
-    parser.add_argument("--json-out", type=Path)
-    parser.add_argument(
-        "--only",
-        type=lambda s: set(s.split(",")),
-        default={"overhead", "weights", "shadow"},
-        help="sections to run: overhead, weights, shadow",
-    )
-    parser.add_argument("--shadow-percent", type=int, default=20)
-    parser.add_argument("--shadow-delay-ms", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="gwbench-") as folder:
+@dataclass(frozen=True)
+class EchoGateway:
+    """A workspace with `bench/echo` 1.0 and 2.0 deployed on a fresh local Triton (target
+    `bench`) and a gateway started in front of it."""
+
+    workspace: Workspace
+    folder: Path
+    triton_url: str
+    gateway_url: str
+    files: haproxy.GatewayFiles
+
+
+@contextmanager
+def echo_gateway(prefix: str) -> Iterator[EchoGateway]:
+    """An EchoGateway in a temporary folder; everything it started is stopped after."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
         tmp = Path(folder)
         root = tmp / "ws"
         root.mkdir()
@@ -319,20 +317,45 @@ def main() -> None:
             ws.deploy("bench", options=DeployOptions(load_timeout_s=120, ready_timeout_s=60))
             status = ws.start_gateway("bench", port=free_port())
             assert status.url is not None
-            ws.switch("bench/echo", "1.0", target="bench")  # routed: rewritten to versions/1
-            results: dict[str, Any] = {}
-            if "overhead" in args.only:
-                results["overhead"] = overhead(ws, server.url, status.url, args)
-            if "shadow" in args.only:
-                results["shadow"] = shadow_latency(ws, tmp, server.url, status.url, args)
-            if "weights" in args.only:
-                results["weight_change"] = weight_changes(ws, tmp, args.models)
+            yield EchoGateway(ws, tmp, server.url, status.url, files)
         finally:
             haproxy.stop(files, files.pids())
             ShadowProxy(files.folder).stop()
             client.close()
             server.stop()
             ws.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16]
+    )
+    parser.add_argument(
+        "--models", type=lambda s: [int(x) for x in s.split(",")], default=[1, 100, 1000]
+    )
+    parser.add_argument("--json-out", type=Path)
+    parser.add_argument(
+        "--only",
+        type=lambda s: set(s.split(",")),
+        default={"overhead", "weights", "shadow"},
+        help="sections to run: overhead, weights, shadow",
+    )
+    parser.add_argument("--shadow-percent", type=int, default=20)
+    parser.add_argument("--shadow-delay-ms", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    with echo_gateway("gwbench-") as bed:
+        ws, tmp = bed.workspace, bed.folder
+        ws.switch("bench/echo", "1.0", target="bench")  # routed: rewritten to versions/1
+        results: dict[str, Any] = {}
+        if "overhead" in args.only:
+            results["overhead"] = overhead(ws, bed.triton_url, bed.gateway_url, args)
+        if "shadow" in args.only:
+            results["shadow"] = shadow_latency(ws, tmp, bed.triton_url, bed.gateway_url, args)
+        if "weights" in args.only:
+            results["weight_change"] = weight_changes(ws, tmp, args.models)
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2))
 

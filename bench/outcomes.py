@@ -20,7 +20,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,14 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from gateway import BODY, ECHO, load, manifest  # noqa: E402
+from gateway import BODY, echo_gateway, load  # noqa: E402
 
 from modelyard import Workspace  # noqa: E402
-from modelyard.deploy.runner import DeployOptions  # noqa: E402
-from modelyard.ops import traffic  # noqa: E402
 from modelyard.traffic import haproxy  # noqa: E402
 from modelyard.traffic.split import Route, RouteArm  # noqa: E402
-from modelyard.triton.server import LocalTriton, free_port  # noqa: E402
 
 
 def _ms(samples: list[float]) -> dict[str, float]:
@@ -122,41 +118,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="outcomes-bench-") as folder:
-        tmp = Path(folder)
-        root = tmp / "ws"
-        root.mkdir()
-        port = free_port()
-        (root / "modelyard.yaml").write_text(
-            "targets:\n  bench: "
-            f"{{url: 'http://127.0.0.1:{port}', repository: repo, profile: local}}\n"
-        )
-        ws = Workspace.init(root)
-        server = LocalTriton(root / "repo", root / ".modelyard" / "triton", http_port=port)
-        client = server.start()
-        files = traffic.gateway_files(ws.context(), "bench")
-        try:
-            for version in ("1.0", "2.0"):
-                (tmp / f"echo-{version}").mkdir()
-                (tmp / f"echo-{version}" / "model.py").write_text(ECHO)
-                (tmp / f"echo-{version}" / "manifest.yaml").write_text(
-                    manifest("echo", version, "model.py")
-                )
-                ws.apply([tmp / f"echo-{version}" / "manifest.yaml"])
-            ws.deploy("bench", options=DeployOptions(load_timeout_s=120, ready_timeout_s=60))
-            status = ws.start_gateway("bench", port=free_port())
-            assert status.url is not None
-            ws.start_experiment("bench/echo", ["1.0=50", "2.0=50"], target="bench")
-            overhead = measure(ws, files, server.url, status.url, args.seconds)
-            results = {
-                "overhead": overhead,
-                "feedback": feedback(ws, status.url, args.requests),
-            }
-        finally:
-            haproxy.stop(files, files.pids())
-            client.close()
-            server.stop()
-            ws.close()
+    with echo_gateway("outcomes-bench-") as bed:
+        ws = bed.workspace
+        ws.start_experiment("bench/echo", ["1.0=50", "2.0=50"], target="bench")
+        overhead = measure(ws, bed.files, bed.triton_url, bed.gateway_url, args.seconds)
+        results = {
+            "overhead": overhead,
+            "feedback": feedback(ws, bed.gateway_url, args.requests),
+        }
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2))
 
