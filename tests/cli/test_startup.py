@@ -53,3 +53,14 @@ def test_modelyard_help_in_a_fresh_process() -> None:
     )
     assert shown.returncode == 0, shown.stderr
     assert "deploy" in shown.stdout and "experiment" in shown.stdout
+
+
+def test_version_completion_and_flags_shown_as_flags() -> None:
+    runner = CliRunner()
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.output.startswith("modelyard ")
+    shown = runner.invoke(app, ["--help"], env={"COLUMNS": "100"}).output
+    assert "--install-completion" in shown and "--show-completion" in shown
+    listed = runner.invoke(app, ["list", "--help"], env={"COLUMNS": "100"}).output
+    assert "--json" in listed and "<bool>" not in listed
+    assert "<str>" in listed  # an option that takes a value still says what

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated, Any
 
 import typer
+import typer.core
 
 from modelyard.cli import (
     build_cmd,
@@ -36,14 +38,42 @@ app = typer.Typer(
     "5 capacity, 6 catalog database unusable, 7 Triton error, 8 rollout failed, "
     "9 not authorized, 10 gateway error.",
     no_args_is_help=True,
-    add_completion=False,
+    # `--install-completion` / `--show-completion` for bash, zsh, fish and PowerShell.
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+# Typer prints a type after every option, flags included (`--json <bool>`), though a flag
+# takes no value: its help shows the flag alone.
+_display_type_rich = typer.core.TyperOption.display_type_rich
+
+
+def _flag_without_type(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    return None if self.is_flag else _display_type_rich(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_without_type  # type: ignore[method-assign]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"modelyard {version('modelyard')}")
+        raise typer.Exit()
+
 
 @app.callback()
-def _command_lifetime(context: typer.Context) -> None:
+def _command_lifetime(
+    context: typer.Context,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
     context.call_on_close(close_opened)
 
 
