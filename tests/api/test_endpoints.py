@@ -82,6 +82,14 @@ def test_list_models_with_filters(client: TestClient, tokens: Tokens) -> None:
     assert all(m["owner_team"] == REC and m["framework"] == "onnx" for m in team["models"])
     none = client.get("/api/v1/models", params={"domain": "nope"}, headers=headers).json()
     assert none == {"count": 0, "models": []}
+    # The example's models carry no labels; tests/cli/test_cli.py matches some.
+    gold = client.get("/api/v1/models", params={"label": "tier=gold"}, headers=headers).json()
+    assert gold == {"count": 0, "models": []}
+    error_of(
+        client.get("/api/v1/models", params={"label": "=gold"}, headers=headers),
+        422,
+        "invalid_input",
+    )
 
 
 def test_register_from_manifest_body(client: TestClient, tokens: Tokens, api_ws: Workspace) -> None:

@@ -308,3 +308,35 @@ def test_place_and_validate_name_what_does_not_fit(cli: Cli, tmp_path: Path) -> 
     report = cli.json("validate", expect=1)
     codes = {(p["code"], p["model"]) for p in report["problems"]}
     assert ("placement", "llm/giant@1.0") in codes
+
+
+def test_list_by_label(cli: Cli, tmp_path: Path) -> None:
+    manifests = tmp_path / "labelled.yaml"
+    manifests.write_text(
+        "".join(
+            f"""---
+name: m{index}
+version: "1.0"
+model_type: regression
+framework: pytorch
+domain: tools
+owner_team: platform
+labels: {labels}
+"""
+            for index, labels in enumerate(
+                ["{tier: gold, region: eu}", "{tier: silver}", "{}", "{tier: gold}"]
+            )
+        )
+    )
+    cli("apply", str(manifests))
+
+    def listed(*selectors: str) -> list[str]:
+        args = [arg for selector in selectors for arg in ("--label", selector)]
+        return [m["name"] for m in cli.json("list", *args)["models"]]
+
+    assert listed("tier=gold") == ["m0", "m3"]
+    assert listed("tier") == ["m0", "m1", "m3"]
+    assert listed("tier=gold", "region=eu") == ["m0"]
+    assert listed("tier=bronze") == []
+    refused = cli("list", "--label", "=gold", expect=2).output
+    assert "--label '=gold': expected KEY=VALUE or KEY" in refused

@@ -158,11 +158,19 @@ def list_models(
     team: Annotated[str | None, Query(max_length=64)] = None,
     framework: Annotated[str | None, Query(max_length=32)] = None,
     all_versions: bool = False,
+    label: Annotated[list[str] | None, Query(max_length=128)] = None,
 ) -> schemas.ModelList:
     """Registered models (of each, the newest version not yanked; or every version),
-    filtered, each with its status."""
+    filtered (`label=KEY=VALUE` or `label=KEY`, repeatable: all must match), each with
+    its status."""
     ws = _ws(request)
-    specs = ws.list_models(domain=domain, team=team, framework=framework, all_versions=all_versions)
+    specs = ws.list_models(
+        domain=domain,
+        team=team,
+        framework=framework,
+        all_versions=all_versions,
+        labels=label or (),
+    )
     specs.sort(key=lambda s: (s.id, s.parsed_version))
     statuses = ws.version_statuses({s.id for s in specs})
     return schemas.ModelList(

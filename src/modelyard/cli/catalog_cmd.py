@@ -109,6 +109,14 @@ def list_models(
         bool,
         typer.Option("--all-versions", help="Every version, not just the newest of each model."),
     ] = False,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            "-l",
+            help="Only models with this label: KEY=VALUE, or KEY for any value (repeat: all).",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -120,7 +128,11 @@ def list_models(
     def action() -> tuple[list[ModelSpec], dict[str, VersionStatus]]:
         ws = open_workspace(workspace, db)
         specs = ws.list_models(
-            domain=domain, team=team, framework=framework, all_versions=all_versions
+            domain=domain,
+            team=team,
+            framework=framework,
+            all_versions=all_versions,
+            labels=label or (),
         )
         return specs, ws.version_statuses({s.id for s in specs})
 

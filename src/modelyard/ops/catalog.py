@@ -268,12 +268,19 @@ def list_models(
     team: str | None = None,
     framework: str | None = None,
     all_versions: bool = False,
+    labels: Sequence[str] = (),
 ) -> list[ModelSpec]:
     """Registered models (every version, or of each model the version the default
     selection takes: the newest not yanked; the newest, if every one is yanked).
 
-    `version_statuses` says which of them are yanked or deprecated.
+    `labels` are `KEY=VALUE` (that label with that value) or `KEY` (that label with any
+    value); a model must match them all. `version_statuses` says which of them are
+    yanked or deprecated.
+
+    Raises:
+        InputError: a label selector that is empty or has an empty key.
     """
+    wanted = [_label_selector(label) for label in labels]
     stored = ctx.store.versions()
     specs = [v.spec for v in stored] if all_versions else _listed(stored)
     return [
@@ -282,7 +289,17 @@ def list_models(
         if (domain is None or s.domain == domain)
         and (team is None or s.owner_team == team)
         and (framework is None or s.framework == framework)
+        and all(
+            key in s.labels and (value is None or s.labels[key] == value) for key, value in wanted
+        )
     ]
+
+
+def _label_selector(text: str) -> tuple[str, str | None]:
+    key, has_value, value = text.partition("=")
+    if not key.strip():
+        raise InputError(f"--label {text!r}: expected KEY=VALUE or KEY, e.g. tier=gold")
+    return key.strip(), value.strip() if has_value else None
 
 
 def _listed(stored: Sequence[StoredVersion]) -> list[ModelSpec]:
