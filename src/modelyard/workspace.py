@@ -167,6 +167,11 @@ class Workspace:
             expect_revision=expect_revision,
         )
 
+    def set_aliases(
+        self, moves: Sequence[catalog.AliasMove], *, actor: str | None = None
+    ) -> list[AliasRecord]:
+        return catalog.set_aliases(self.context(actor), moves)
+
     def yank(
         self, reference: str, reason: str, *, force: bool = False, actor: str | None = None
     ) -> StatusChange:

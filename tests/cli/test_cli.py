@@ -340,3 +340,35 @@ labels: {labels}
     assert listed("tier=bronze") == []
     refused = cli("list", "--label", "=gold", expect=2).output
     assert "--label '=gold': expected KEY=VALUE or KEY" in refused
+
+
+def test_many_alias_moves_from_a_file_all_or_none(cli: Cli, tmp_path: Path) -> None:
+    cli("apply", str(NETFLIX_MODELS))
+    moves = tmp_path / "moves.yaml"
+    moves.write_text(
+        "production:\n"
+        '  recommendation/user_embedding: "1.0"\n'
+        '  search/query_understanding: {version: "1.5", expect: none}\n'
+        "canary:\n"
+        '  recommendation/user_embedding: "1.0"\n'
+    )
+    moved = cli.json("alias", "set", "--from", str(moves))["moved"]
+    assert [(m["model"], m["alias"], m["version"]) for m in moved] == [
+        ("recommendation/user_embedding", "production", "1.0"),
+        ("search/query_understanding", "production", "1.5"),
+        ("recommendation/user_embedding", "canary", "1.0"),
+    ]
+    before = cli.json("alias", "list")
+    # The second move's compare-and-set fails: the first is not made either.
+    moves.write_text(
+        "production:\n"
+        '  recommendation/user_embedding: {version: "1.0", expect: "1.0"}\n'
+        '  search/query_understanding: {version: "1.5", expect: "1.4"}\n'
+    )
+    cli("alias", "set", "--from", str(moves), expect=4)
+    assert cli.json("alias", "list") == before
+    moves.write_text("production:\n  recommendation/user_embedding: 1.10\n")
+    said = cli("alias", "set", "--from", str(moves), expect=2).output
+    assert "production.recommendation/user_embedding: quote the versions" in said
+    said = cli("alias", "set", "recommendation/user_embedding", expect=2).output
+    assert "give ID NAME VERSION, or --from FILE" in said

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from modelyard.catalog.spec import ModelSpec
     from modelyard.ops.catalog import StatusChange
     from modelyard.report.tree import TreeNode
+    from modelyard.store.store import AliasRecord
     from modelyard.workspace import Workspace
 
 commands = CommandGroup()
@@ -209,9 +210,11 @@ def impact(
 
 @alias_app.command("set")
 def alias_set(
-    reference: Annotated[str, typer.Argument(metavar="ID", help="domain/name")],
-    name: Annotated[str, typer.Argument(help="Alias name, e.g. production or canary.")],
-    version: Annotated[str, typer.Argument(help="The version it should point to.")],
+    reference: Annotated[str | None, typer.Argument(metavar="ID", help="domain/name")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="Alias name, e.g. production or canary.")
+    ] = None,
+    version: Annotated[str | None, typer.Argument(help="The version it should point to.")] = None,
     expect: Annotated[
         str | None,
         typer.Option(
@@ -230,26 +233,56 @@ def alias_set(
             "raises it by one, so no move in between goes unnoticed).",
         ),
     ] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            metavar="FILE",
+            help="Many moves at once, all or none: YAML or JSON `{alias: {model: version}}`, "
+            "a version may be `{version: V, expect: OLD}`.",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Point alias NAME of model ID at VERSION (compare-and-set with --expect or
-    --expect-revision)."""
+    --expect-revision); or, with --from FILE, make every move the file lists in one
+    transaction (one refused move: none is made)."""
+    from modelyard.ops.catalog import AliasMove, alias_moves_from_file
+
+    def moves() -> list[AliasMove]:
+        given = [reference, name, version]
+        if from_file is not None:
+            if any(given) or expect or expect_revision:
+                raise InputError(
+                    "--from FILE: give the moves in the file only, not ID NAME VERSION"
+                )
+            return alias_moves_from_file(from_file)
+        if not all(given):
+            raise InputError("give ID NAME VERSION, or --from FILE")
+        assert reference and name and version
+        return [AliasMove(reference, name, version, expect, expect_revision)]
+
     run(
         as_json,
-        lambda: open_workspace(workspace, db).set_alias(
-            reference, name, version, expect=expect, expect_revision=expect_revision
-        ),
-        lambda a: render.render_aliases([a]),
-        lambda a: {
+        lambda: open_workspace(workspace, db).set_aliases(moves()),
+        render.render_aliases,
+        lambda moved: {
             "ok": True,
-            "model": a.model_id,
-            "alias": a.name,
-            "version": a.version,
-            "revision": a.revision,
+            **_alias_json(moved[0]),
+            **({"moved": [_alias_json(a) for a in moved]} if from_file is not None else {}),
         },
     )
+
+
+def _alias_json(alias: AliasRecord) -> dict[str, Any]:
+    return {
+        "model": alias.model_id,
+        "alias": alias.name,
+        "version": alias.version,
+        "revision": alias.revision,
+    }
 
 
 @alias_app.command("list")

@@ -4,6 +4,7 @@ deprecate versions."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -436,6 +437,19 @@ def graph_view(
     return GraphView.of(view.graph, view.specs, nodes, hidden=hidden)
 
 
+@dataclass(frozen=True)
+class AliasMove:
+    """One alias move: `alias` of model `reference` to `version`, compare-and-set on
+    `expect` (a version, or "none": the alias must not exist yet) and/or
+    `expect_revision`."""
+
+    reference: str
+    alias: str
+    version: str
+    expect: str | None = None
+    expect_revision: int | None = None
+
+
 def set_alias(
     ctx: Context,
     reference: str,
@@ -448,44 +462,106 @@ def set_alias(
     """Move alias `alias` of a model to `version`; `expect` makes it compare-and-set on
     the version (`expect="none"`: the alias must not exist yet), `expect_revision` on the
     revision (every move raises it, so a move away and back is noticed)."""
-    model_id = ModelRef.parse(reference).model_id
-    check_alias_name(alias)
-    check_version(version, "VERSION")
-    expect_absent = expect is not None and expect.lower() == "none"
-    if expect is not None and not expect_absent:
-        check_version(expect, "--expect")
-    if expect_revision is not None and expect_revision < 1:
+    return set_aliases(ctx, [AliasMove(reference, alias, version, expect, expect_revision)])[0]
+
+
+def set_aliases(ctx: Context, moves: Sequence[AliasMove]) -> list[AliasRecord]:
+    """Every move, in one transaction: all of them, or (the first that is refused raises)
+    none. Each is checked and audited as `set_alias`'s one is."""
+    for move in moves:
+        _check_move(move)
+    records = []
+    # The moves and their audit entries commit together.
+    with ctx.store.transaction() as tx:
+        for move in moves:
+            model_id = ModelRef.parse(move.reference).model_id
+            expect_absent = move.expect is not None and move.expect.lower() == "none"
+            before = next(
+                (
+                    {"version": a.version, "revision": a.revision}
+                    for a in tx.aliases(model_id)
+                    if a.name == move.alias
+                ),
+                None,
+            )
+            record = tx.set_alias(
+                model_id,
+                move.alias,
+                move.version,
+                expect=None if move.expect is None or expect_absent else move.expect,
+                expect_absent=expect_absent,
+                expect_revision=move.expect_revision,
+            )
+            record_audit(
+                tx,
+                ctx.actor,
+                "alias.set",
+                f"{record.model_id} alias {record.name}",
+                before,
+                {"version": record.version, "revision": record.revision},
+            )
+            records.append(record)
+    return records
+
+
+def _check_move(move: AliasMove) -> None:
+    ModelRef.parse(move.reference)
+    check_alias_name(move.alias)
+    check_version(move.version, "VERSION")
+    if move.expect is not None and move.expect.lower() != "none":
+        check_version(move.expect, "--expect")
+    if move.expect_revision is not None and move.expect_revision < 1:
         raise InputError(
-            f"--expect-revision {expect_revision}: revisions start at 1 (`modelyard alias "
+            f"--expect-revision {move.expect_revision}: revisions start at 1 (`modelyard alias "
             "list` shows each alias's revision)"
         )
-    # The move and its audit entry commit together.
-    with ctx.store.transaction() as tx:
-        before = next(
-            (
-                {"version": a.version, "revision": a.revision}
-                for a in tx.aliases(model_id)
-                if a.name == alias
-            ),
-            None,
-        )
-        record = tx.set_alias(
-            model_id,
-            alias,
-            version,
-            expect=None if expect is None or expect_absent else expect,
-            expect_absent=expect_absent,
-            expect_revision=expect_revision,
-        )
-        record_audit(
-            tx,
-            ctx.actor,
-            "alias.set",
-            f"{record.model_id} alias {record.name}",
-            before,
-            {"version": record.version, "revision": record.revision},
-        )
-    return record
+
+
+def alias_moves_from_file(path: Path) -> list[AliasMove]:
+    """The moves a file lists: a mapping of alias name -> model -> version, where a
+    version may instead be `{version: V, expect: OLD}` (compare-and-set), e.g.
+
+        production:
+          recommendation/user_embedding: "1.1"
+          search/query_understanding: {version: "1.5", expect: "1.4"}
+
+    Raises:
+        InputError: naming the file and the entry that is not of that shape.
+    """
+    from modelyard.catalog.manifest import parse_yaml_document, read_manifest_bytes
+
+    source = str(path)
+    try:
+        text = read_manifest_bytes(path).decode("utf-8")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{source}: cannot read it: {exc}") from None
+    data = parse_yaml_document(text, source)
+    if not isinstance(data, dict) or not data:
+        raise InputError(f"{source}: expected a mapping of alias names to {{model: version}}")
+    moves = []
+    for alias, entries in data.items():
+        if not isinstance(entries, dict) or not entries:
+            raise InputError(f"{source}: {alias}: expected a mapping of models to versions")
+        for model, target in entries.items():
+            where = f"{source}: {alias}.{model}"
+            if isinstance(target, dict):
+                unknown = set(target) - {"version", "expect", "expect_revision"}
+                if unknown or "version" not in target:
+                    raise InputError(
+                        f"{where}: expected {{version: V[, expect: OLD][, expect_revision: N]}}"
+                    )
+                version, expect = target["version"], target.get("expect")
+                revision = target.get("expect_revision")
+            else:
+                version, expect, revision = target, None, None
+            if not isinstance(version, str) or (expect is not None and not isinstance(expect, str)):
+                raise InputError(f'{where}: quote the versions ("1.10" is not 1.1)')
+            if revision is not None and (
+                isinstance(revision, bool) or not isinstance(revision, int)
+            ):
+                raise InputError(f"{where}: expect_revision is a whole number")
+            moves.append(AliasMove(str(model), str(alias), version, expect, revision))
+    return moves
 
 
 def aliases(ctx: Context, reference: str | None = None) -> list[AliasRecord]:
