@@ -22,9 +22,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, ConsoleOptions, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType
 from rich.live import Live
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
@@ -91,6 +92,30 @@ class SafeConsole(Console):
     def render_str(self, text: str, **kwargs: Any) -> Text:
         return super().render_str(safe(text), **kwargs)
 
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(self._fitted(o) for o in objects), **kwargs)
+
+    def _fitted(self, renderable: Any) -> Any:
+        """A table too wide for the terminal even with every cell wrapped at its spaces
+        (Rich would then break words, or drop columns) is printed as one record per row
+        instead: every column kept, no word broken."""
+        if isinstance(renderable, Table) and self._narrowest(renderable) > self.width:
+            return _records(renderable) or renderable
+        return renderable
+
+    def _narrowest(self, table: Table) -> int:
+        """The fewest columns `table` takes with no word broken and no cell cut (Rich's
+        own measure stops at the terminal's width, so it cannot say)."""
+        wide = self.options.update(width=100_000, max_width=100_000)
+        total = len(table.columns) + 1 if table.box else 0
+        for column in table.columns:
+            needed = Measurement.get(self, wide, column.header).minimum
+            for cell in column.cells:
+                measured = Measurement.get(self, wide, cell)
+                needed = max(needed, measured.maximum if column.no_wrap else measured.minimum)
+            total += max(column.min_width or 0, needed) + 2  # a space on either side
+        return total
+
     def render(
         self, renderable: RenderableType, options: ConsoleOptions | None = None
     ) -> Iterable[Segment]:
@@ -99,6 +124,24 @@ class SafeConsole(Console):
                 yield Segment(safe(segment.text), segment.style)
             else:
                 yield segment
+
+
+def _records(table: Table) -> Group | None:
+    """`table` as `- header: value` lines, a row after the other (None when a cell is not
+    text, which only a table can lay out)."""
+    headers = [str(column.header) for column in table.columns]
+    columns = [list(column.cells) for column in table.columns]
+    if any(not isinstance(cell, str | Text) for cells in columns for cell in cells):
+        return None
+    lines: list[Text] = []
+    if table.title:
+        lines.append(Text(str(table.title), style="bold"))
+    for row in zip(*columns, strict=True):
+        for index, (header, cell) in enumerate(zip(headers, row, strict=True)):
+            line = Text(("- " if index == 0 else "  ") + f"{header}: ", style="dim")
+            line.append(cell if isinstance(cell, Text) else Text(str(cell)))
+            lines.append(line)
+    return Group(*lines)
 
 
 console = SafeConsole()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -256,5 +257,19 @@ def audit(
 
 
 def _short(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """A before/after value as `key=value` pairs (JSON values, never Python reprs),
+    cut at a whole pair past 60 characters."""
+    if value is None:
+        return ""
+    if not isinstance(value, dict):
+        return json.dumps(value, default=str)
+    pairs = [f"{k}={json.dumps(v, default=str)}" for k, v in value.items()]
+    text = " ".join(pairs)
+    if len(text) <= 60:
+        return text
+    kept: list[str] = []
+    for pair in pairs:
+        if len(" ".join([*kept, pair])) > 56:
+            break
+        kept.append(pair)
+    return " ".join(kept) + " ..." if kept else pairs[0][:56] + " ..."

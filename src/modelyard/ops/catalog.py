@@ -216,6 +216,17 @@ def _check_owner(documents: Sequence[ManifestDocument], team: str) -> None:
             )
 
 
+def _listed_within(refs: Sequence[str], limit: int) -> str:
+    """`a, b (+N more)`: as many whole references as fit in `limit` characters."""
+    shown: list[str] = []
+    for index, ref in enumerate(refs):
+        more = f" (+{len(refs) - index - 1} more)" if index < len(refs) - 1 else ""
+        if len(", ".join([*shown, ref]) + more) > limit:
+            return ", ".join(shown) + f" (+{len(refs) - len(shown)} more)"
+        shown.append(ref)
+    return ", ".join(shown)
+
+
 def _apply_audit(actor: str) -> Callable[[CatalogTransaction, ApplyResult], None]:
     """The audit entry of a registration, written in the registering transaction."""
 
@@ -225,7 +236,7 @@ def _apply_audit(actor: str) -> Callable[[CatalogTransaction, ApplyResult], None
             tx,
             actor,
             "model.register",
-            ", ".join(shown)[:200],
+            _listed_within(result.created, 200),
             None,
             {"created": shown, "created_count": len(result.created)},
         )
