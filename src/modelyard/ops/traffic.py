@@ -675,7 +675,9 @@ def _stop_through_ensembles(
        checked (READY, a smoke inference) while no client calls them;
     3. the experiment recorded stopped: the gateway sends the ensembles' clients to
        the ensembles themselves again;
-    4. the variants unloaded (outer ones first) and removed from the repository.
+    4. once every request the gateway had begun before that is answered (some were
+       routed to a variant), the variants unloaded (outer ones first) and removed from
+       the repository.
     """
     step = _triton_name(ctx, record.model)
     kept_version = _versions_of(ctx, record.model)[kept].triton_version
@@ -708,6 +710,13 @@ def _stop_through_ensembles(
                 _verify_one(opened, name, None, ctx.store.get(user).spec, user)
         before, after = ExperimentLog(ctx.store).stop(record.id, kept, actor=ctx.actor)
         _sync(ctx, target, files)
+        # A request HAProxy routed to a variant just before the route changed can reach
+        # Triton after the sync returned (seen under CPU load: after the unload that
+        # followed it, a 404 "unknown model ... has no available versions" naming the
+        # variant): unload once the gateway has answered every request it had begun. Past
+        # the timeout the variants go anyway (an unload waits for the inferences that
+        # reached Triton; the routes already send nothing new to the variants).
+        unanswered = files.api.wait_answered(VERIFY_TIMEOUT_S)
         loaded = [v for v in variants if v in served]
         for variant in loaded:
             opened.unload(variant, timeout_s=VERIFY_TIMEOUT_S)
@@ -718,7 +727,12 @@ def _stop_through_ensembles(
         "experiment.ensembles",
         record.model,
         {"variants": loaded},
-        {"pinned": {name: kept for name in names if name in served}, "reloaded": changed},
+        {
+            "pinned": {name: kept for name in names if name in served},
+            "reloaded": changed,
+            # Requests still open when the variants went (past the wait's timeout).
+            "unanswered": len(unanswered),
+        },
     )
     return before, after
 

@@ -12,6 +12,7 @@ in `x-modelyard-arm`. Every other request passes to Triton untouched. A request 
 
 Weight changes are one `set map` on the stats socket (the runtime API): no reload, no
 connection dropped. HAProxy keeps them in memory only, so each change is also written to
+<<<<<<< HEAD
 the map file it reads at start. A configuration change (a new sticky header) is a reload
 that hands the listening sockets over (`expose-fd listeners`, `haproxy -x SOCKET -sf
 OLD`), which loses no request (TRAFFIC-FACTS.md). Counters per arm live in a stick table
@@ -19,6 +20,16 @@ keyed `<counter key>/<arm>`; they start at zero in each new process, so the driv
 them before it stops or replaces one and adds them back. A second stick table records
 which experiment and arm served each request id (for outcomes reported later); its
 entries are appended to a file in the folder before a process goes.
+=======
+the map file it reads at start. A request is routed when HAProxy parses it, so one routed
+by the old entry may reach Triton after `set map` returned: before unloading what the old
+entry routed to, `RuntimeApi.wait_answered` waits for the requests begun by then.
+A configuration change (a new sticky header) is a reload that hands the listening sockets
+over (`expose-fd listeners`, `haproxy -x SOCKET -sf OLD`), which loses no request
+(TRAFFIC-FACTS.md). Counters per arm live in a stick table keyed `<counter key>/<arm>`;
+they start at zero in each new process, so the driver saves them before it stops or
+replaces one and adds them back.
+>>>>>>> flake
 
 Shadow copies: HAProxy 2.6 cannot mirror a request. A route with a shadow draws
 `rand(100)` (apart from the arm's bucket) and sends the requests drawn below the shadow's
@@ -81,6 +92,10 @@ COUNTERS_FILE = "counters.json"
 SHADOW_SOCKET_FILE = "shadow.sock"  # nginx's, for the shadow backend
 LOCK_FILE = "gateway.lock"
 SOCKET_PATH_MAX = 97
+# A stream in `show sess all`: `0x55d5c3b0e000: [02/Dec/2026:06:40:08.460690] id=4
+# proto=tcpv4 ...`. The id is unique for the process's life (the address is reused as soon
+# as it is freed); `proto=unix_stream` is a runtime API session, such as the one asking.
+_STREAM = re.compile(r"^0x[0-9a-f]+: \[[^\]]*\] id=(\d+) proto=(\S+)", re.MULTILINE)
 
 
 def haproxy_binary() -> str:
@@ -464,6 +479,31 @@ class RuntimeApi:
 
     def request_arms(self) -> dict[str, RequestArm]:
         return parse_requests(self.command(f"show table {REQUESTS_TABLE}"))
+
+    def streams(self) -> set[int]:
+        """The ids of the process's streams now: one per request being answered (an idle
+        keep-alive connection has none until its next request arrives)."""
+        return {
+            int(found)
+            for found, proto in _STREAM.findall(self.command("show sess all"))
+            if proto != "unix_stream"
+        }
+
+    def wait_answered(self, timeout_s: float) -> set[int]:
+        """Wait until every request the process has begun by now is answered: after a
+        route changes, the last request routed by the old entry. Returns the streams still
+        open after `timeout_s` (none when all were answered).
+
+        A request looks its route up when HAProxy parses it, then still travels to the
+        server, queued behind others; under load it reaches Triton milliseconds after
+        `del map`/`set map` returned, so what it was routed to must serve until then.
+        """
+        pending = self.streams()
+        deadline = time.monotonic() + timeout_s
+        while pending and time.monotonic() < deadline:
+            time.sleep(0.01)
+            pending &= self.streams()  # a new stream (a new id) routes by the new map
+        return pending
 
 
 @dataclass(frozen=True)
