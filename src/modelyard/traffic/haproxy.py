@@ -12,15 +12,6 @@ in `x-modelyard-arm`. Every other request passes to Triton untouched. A request 
 
 Weight changes are one `set map` on the stats socket (the runtime API): no reload, no
 connection dropped. HAProxy keeps them in memory only, so each change is also written to
-<<<<<<< HEAD
-the map file it reads at start. A configuration change (a new sticky header) is a reload
-that hands the listening sockets over (`expose-fd listeners`, `haproxy -x SOCKET -sf
-OLD`), which loses no request (TRAFFIC-FACTS.md). Counters per arm live in a stick table
-keyed `<counter key>/<arm>`; they start at zero in each new process, so the driver saves
-them before it stops or replaces one and adds them back. A second stick table records
-which experiment and arm served each request id (for outcomes reported later); its
-entries are appended to a file in the folder before a process goes.
-=======
 the map file it reads at start. A request is routed when HAProxy parses it, so one routed
 by the old entry may reach Triton after `set map` returned: before unloading what the old
 entry routed to, `RuntimeApi.wait_answered` waits for the requests begun by then.
@@ -28,8 +19,9 @@ A configuration change (a new sticky header) is a reload that hands the listenin
 over (`expose-fd listeners`, `haproxy -x SOCKET -sf OLD`), which loses no request
 (TRAFFIC-FACTS.md). Counters per arm live in a stick table keyed `<counter key>/<arm>`;
 they start at zero in each new process, so the driver saves them before it stops or
-replaces one and adds them back.
->>>>>>> flake
+replaces one and adds them back. A second stick table records which experiment and arm
+served each request id (for outcomes reported later); its entries are appended to a file
+in the folder before a process goes.
 
 Shadow copies: HAProxy 2.6 cannot mirror a request. A route with a shadow draws
 `rand(100)` (apart from the arm's bucket) and sends the requests drawn below the shadow's
