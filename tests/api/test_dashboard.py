@@ -51,9 +51,9 @@ def test_pages_need_a_token(client: TestClient) -> None:
 def test_catalog_model_validation_deployments_report(client: TestClient, tokens: Tokens) -> None:
     client.cookies.set(COOKIE, tokens[("viewer", REC)])
     catalog = client.get("/ui/catalog").text
-    assert catalog.count('<a href="/ui/models/') == 6 and "viewer · team " + REC in catalog
+    assert catalog.count('<tr><td><a href="/ui/models/') == 6 and "viewer · team " + REC in catalog
     search = client.get("/ui/catalog", params={"domain": "search"}).text
-    assert search.count('<a href="/ui/models/') == 2
+    assert search.count('<tr><td><a href="/ui/models/') == 2
     model = client.get("/ui/models/search/content_retrieval").text
     assert "search/content_retrieval@2.0" in model and '<div class="graph" id="graph"><svg' in model
     assert "query_understanding" in model and 'id="alias-form"' not in model  # a viewer

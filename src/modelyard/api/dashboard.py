@@ -10,7 +10,7 @@ limit like any token (api.limits), and redirects only to a path of this site (`n
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from modelyard.api.auth import COOKIE, Principal, authenticate
 from modelyard.api.state import LIVE_READ_TIMEOUT_S, api_state, client_address
+from modelyard.catalog.spec import ModelSpec
 from modelyard.errors import ModelyardError, TooManyAttempts, Unauthenticated
 from modelyard.ops import traffic
 from modelyard.ops.insight import experiment_detail
@@ -170,30 +171,123 @@ def _login_page(
     )
 
 
+CATALOG_PAGE_SIZES = (25, 50, 100, 500)
+CATALOG_SORTS = ("id", "version", "framework", "type", "team", "status")
+STATUS_FILTERS = ("active", "deprecated", "yanked")
+
+
 @router.get("/catalog")
 def catalog(
     request: Request,
     domain: Annotated[str | None, Query(max_length=64)] = None,
     team: Annotated[str | None, Query(max_length=64)] = None,
     framework: Annotated[str | None, Query(max_length=32)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    label: Annotated[str | None, Query(max_length=128)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    sort: Annotated[str, Query(max_length=16)] = "id",
+    desc: bool = False,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
+    """The catalog, a page at a time: searched (`q`, a part of a model id or of a label
+    `key=value`), filtered (domain, team, framework, a label selector, a status) and
+    sorted on the server, so that a page of 50 rows is what a browser gets at 10,000
+    models."""
     caller = _caller(request)
     if caller is None:
         return _to_login(request)
     ws = api_state(request).workspace
     every = ws.list_models()
-    shown = ws.list_models(domain=domain or None, team=team or None, framework=framework or None)
-    shown.sort(key=lambda s: s.id)
+    statuses = ws.version_statuses({s.id for s in every})
+
+    def status_of(spec: ModelSpec) -> str:
+        marked = statuses.get(spec.ref)
+        return marked.status if marked else "active"
+
+    needle = (q or "").strip().lower()
+    selector: tuple[str, str | None] | None = None
+    if label:
+        key, has_value, value = label.partition("=")
+        selector = (key.strip(), value.strip() if has_value else None)
+    shown = [
+        spec
+        for spec in every
+        if (not domain or spec.domain == domain)
+        and (not team or spec.owner_team == team)
+        and (not framework or spec.framework == framework)
+        and (not status or status_of(spec) == status)
+        and (
+            selector is None
+            or (
+                selector[0] in spec.labels
+                and (selector[1] is None or spec.labels[selector[0]] == selector[1])
+            )
+        )
+        and (
+            not needle
+            or needle in spec.id
+            or any(needle in f"{k}={v}".lower() for k, v in spec.labels.items())
+        )
+    ]
+    sort = sort if sort in CATALOG_SORTS else "id"
+    keys: dict[str, Any] = {
+        "id": lambda s: s.id,
+        "version": lambda s: (s.parsed_version, s.id),
+        "framework": lambda s: (s.framework, s.id),
+        "type": lambda s: (s.model_type, s.id),
+        "team": lambda s: (s.owner_team, s.id),
+        "status": lambda s: (status_of(s), s.id),
+    }
+    shown.sort(key=keys[sort], reverse=desc)
+    pages = max(1, -(-len(shown) // per_page))
+    page = min(page, pages)
+    rows = shown[(page - 1) * per_page : page * per_page]
+    query = {
+        "domain": domain or "",
+        "team": team or "",
+        "framework": framework or "",
+        "q": q or "",
+        "label": label or "",
+        "status": status or "",
+    }
     return _page(
         "catalog.html.j2",
         caller,
         title="Catalog",
-        models=shown,
-        statuses=ws.version_statuses({s.id for s in shown}),
+        models=rows,
+        total=len(shown),
+        every=len(every),
+        page=page,
+        pages=pages,
+        per_page=per_page,
+        page_sizes=CATALOG_PAGE_SIZES,
+        sort=sort,
+        desc=desc,
+        sorts=CATALOG_SORTS,
+        statuses=statuses,
+        status_filters=STATUS_FILTERS,
         domains=sorted({s.domain for s in every}),
         teams=sorted({s.owner_team for s in every}),
         frameworks=sorted({s.framework for s in every}),
-        selected={"domain": domain or "", "team": team or "", "framework": framework or ""},
+        selected=query,
+        link=lambda **changes: (
+            "/ui/catalog?"
+            + urlencode(
+                {
+                    k: v
+                    for k, v in {
+                        **query,
+                        "sort": sort,
+                        "desc": "true" if desc else "",
+                        "page": page,
+                        "per_page": per_page,
+                        **changes,
+                    }.items()
+                    if v not in ("", None, False)
+                }
+            )
+        ),
     )
 
 
