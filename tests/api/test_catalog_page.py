@@ -72,3 +72,9 @@ def test_search_filter_sort_and_pages(
     ranker = client.get("/ui/catalog", params={"q": "recommendation_ranker"}).text
     assert '<a href="/ui/models/recommendation/user_embedding">' in ranker
     assert "team=" in ranker
+
+
+def test_the_printed_dashboard_address_leads_to_the_catalog(client: TestClient) -> None:
+    for path in ("/", "/ui", "/ui/"):
+        answer = client.get(path, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == "/ui/catalog"

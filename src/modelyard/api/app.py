@@ -105,7 +105,10 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/", include_in_schema=False)
+    @app.get("/ui", include_in_schema=False)
+    @app.get("/ui/", include_in_schema=False)
     def home() -> RedirectResponse:
+        # `modelyard server` prints http://HOST:PORT/ui/ as the dashboard's address.
         return RedirectResponse("/ui/catalog", status_code=303)
 
     return app
