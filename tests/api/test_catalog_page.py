@@ -78,3 +78,23 @@ def test_the_printed_dashboard_address_leads_to_the_catalog(client: TestClient) 
     for path in ("/", "/ui", "/ui/"):
         answer = client.get(path, follow_redirects=False)
         assert answer.status_code == 303 and answer.headers["location"] == "/ui/catalog"
+
+
+def test_validation_is_grouped_filtered_and_honest(
+    client: TestClient, tokens: dict[tuple[str, str], str], api_ws: Workspace
+) -> None:
+    client.cookies.set(COOKIE, tokens[("viewer", REC)])
+    page = client.get("/ui/validation").text
+    # The example has warnings and no error: "needs attention", never green.
+    assert 'class="warning" id="validation-summary"' in page and "needs attention" in page
+    assert 'id="finding-groups"' in page and "sla-availability-chain" in page
+    only = client.get("/ui/validation", params={"domain": "search"}).text
+    findings = re.findall(
+        r'<a href="/ui/models/([a-z_]+/[a-z_]+)">', only.split('id="findings"')[1]
+    )
+    assert findings and all(model.startswith("search/") for model in findings)
+    none = client.get("/ui/validation", params={"severity": "error"}).text
+    assert "0 shown" in none
+    team = client.get("/ui/validation", params={"team": REC}).text
+    models = re.findall(r'<a href="/ui/models/([a-z_]+/[a-z_]+)">', team.split('id="findings"')[1])
+    assert models and all(model.startswith("recommendation/") for model in models)

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from modelyard.api.auth import COOKIE, Principal, authenticate
 from modelyard.api.state import LIVE_READ_TIMEOUT_S, api_state, client_address
 from modelyard.catalog.spec import ModelSpec
-from modelyard.errors import ModelyardError, TooManyAttempts, Unauthenticated
+from modelyard.errors import ModelyardError, Problem, Severity, TooManyAttempts, Unauthenticated
 from modelyard.ops import traffic
 from modelyard.ops.insight import experiment_detail
 from modelyard.report.graphs import render_svg, to_dot
@@ -348,13 +348,74 @@ def _may_change(caller: Principal, owner_team: str) -> bool:
     return caller.role == "admin" or (caller.role == "maintainer" and caller.team == owner_team)
 
 
+VALIDATION_PAGE = 200
+
+
 @router.get("/validation")
-def validation(request: Request) -> Response:
+def validation(
+    request: Request,
+    severity: Annotated[str | None, Query(max_length=16)] = None,
+    code: Annotated[str | None, Query(max_length=64)] = None,
+    domain: Annotated[str | None, Query(max_length=64)] = None,
+    team: Annotated[str | None, Query(max_length=64)] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+) -> Response:
+    """Every finding, grouped by kind with counts, filtered by severity, kind, domain and
+    team, a page of 200 at a time; the summary is green only with no finding at all."""
     caller = _caller(request)
     if caller is None:
         return _to_login(request)
-    report = api_state(request).workspace.validate()
-    return _page("validation.html.j2", caller, title="Validation", report=report)
+    ws = api_state(request).workspace
+    report = ws.validate()
+    owners = {spec.id: spec.owner_team for spec in ws.list_models()}
+
+    def model_of(problem: Problem) -> str | None:
+        return problem.model.split("@", 1)[0] if problem.model else None
+
+    def matches(problem: Problem) -> bool:
+        model = model_of(problem)
+        return (
+            (not severity or str(problem.severity) == severity)
+            and (not code or problem.code == code)
+            and (not domain or (model is not None and model.split("/", 1)[0] == domain))
+            and (not team or (model is not None and owners.get(model) == team))
+        )
+
+    shown = [p for p in report.problems if matches(p)]
+    groups: dict[tuple[str, str], int] = {}
+    for problem in shown:
+        key = (str(problem.severity), problem.code)
+        groups[key] = groups.get(key, 0) + 1
+    pages = max(1, -(-len(shown) // VALIDATION_PAGE))
+    page = min(page, pages)
+    selected = {
+        "severity": severity or "",
+        "code": code or "",
+        "domain": domain or "",
+        "team": team or "",
+    }
+    return _page(
+        "validation.html.j2",
+        caller,
+        title="Validation",
+        report=report,
+        summary_class="error" if report.errors else ("warning" if report.warnings else "ok"),
+        findings=shown[(page - 1) * VALIDATION_PAGE : page * VALIDATION_PAGE],
+        total=len(shown),
+        groups=sorted(groups.items(), key=lambda item: (-item[1], item[0])),
+        page=page,
+        pages=pages,
+        selected=selected,
+        severities=[str(s) for s in Severity],
+        codes=sorted({p.code for p in report.problems}),
+        domains=sorted({m.split("/", 1)[0] for p in report.problems if (m := model_of(p))}),
+        teams=sorted(set(owners.values())),
+        model_of=model_of,
+        link=lambda **changes: (
+            "/ui/validation?"
+            + urlencode({k: v for k, v in {**selected, "page": page, **changes}.items() if v})
+        ),
+    )
 
 
 @router.get("/deployments")
