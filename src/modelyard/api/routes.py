@@ -37,7 +37,7 @@ from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
 from modelyard.report.data import CatalogReport
 from modelyard.report.graphs import render_svg, to_dot
-from modelyard.store.access import ApiToken
+from modelyard.store.access import ApiToken, parse_duration
 from modelyard.traffic.haproxy import REQUEST_ID_MAX
 from modelyard.validation import ValidationReport
 from modelyard.workspace import Workspace
@@ -661,8 +661,11 @@ def tokens(request: Request, _caller: Admin, include_revoked: bool = False) -> s
 @router.post("/tokens", response_model=schemas.TokenCreated, status_code=201, tags=["access"])
 def create_token(request: Request, body: schemas.TokenIn, caller: Admin) -> schemas.TokenCreated:
     """A new token; its secret is in this response only."""
+    expires_in = (
+        parse_duration(body.expires_in, "expires_in") if body.expires_in is not None else None
+    )
     token, secret = _ws(request).access.create_token(
-        body.team, body.role, body.description, actor=caller.actor
+        body.team, body.role, body.description, actor=caller.actor, expires_in=expires_in
     )
     return schemas.TokenCreated(token=token, secret=secret)
 

@@ -209,6 +209,11 @@ class TokenIn(_In):
     team: str = Field(min_length=1, max_length=64)
     role: Role = "viewer"
     description: str = Field(default="", max_length=200)
+    expires_in: str | None = Field(
+        default=None,
+        max_length=16,
+        description="How long the token is accepted: 30d, 12h, 90m, 2w (absent: no expiry).",
+    )
 
 
 class TokenCreated(_Out):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -140,25 +141,41 @@ def token_create(
     team: Annotated[str, typer.Option("--team", help="The team the token acts for.")],
     role: Annotated[str, typer.Option("--role", help=f"{', '.join(ROLES)}.")] = "viewer",
     description: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    expires_in: Annotated[
+        str | None,
+        typer.Option(
+            "--expires-in",
+            metavar="DURATION",
+            help="Refuse the token after this long: 30d, 12h, 90m, 2w (default: never).",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a token; its secret is printed once (the catalog keeps only a hash)."""
     from modelyard.ops.context import local_actor
+    from modelyard.store.access import parse_duration
+
+    def create() -> tuple[ApiToken, str]:
+        # The duration is checked before the catalog is opened: a bad one changes nothing.
+        lifetime = parse_duration(expires_in) if expires_in is not None else None
+        return open_workspace(workspace, db).access.create_token(
+            team, role, description, actor=local_actor(), expires_in=lifetime
+        )
 
     def show(created: tuple[ApiToken, str]) -> None:
         token, secret = created
+        expiry = f", expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else ""
         render.err_console.print(
-            f"token {token.id} ({token.role} of team {token.team}); the secret is shown only now:"
+            f"token {token.id} ({token.role} of team {token.team}{expiry}); "
+            "the secret is shown only now:"
         )
         render.print_text(secret)
 
     run(
         as_json,
-        lambda: open_workspace(workspace, db).access.create_token(
-            team, role, description, actor=local_actor()
-        ),
+        create,
         show,
         lambda created: {
             "ok": True,
@@ -178,8 +195,12 @@ def token_list(
     """List tokens (id, prefix, team, role; never the secrets)."""
 
     def show(tokens: list[ApiToken]) -> None:
-        table = Table("id", "prefix", "team", "role", "description", "created", "revoked")
+        now = datetime.now(UTC)
+        table = Table(
+            "id", "prefix", "team", "role", "description", "created", "expires", "revoked"
+        )
         for t in tokens:
+            expires = f"{t.expires_at:%Y-%m-%d %H:%M}" if t.expires_at else "never"
             table.add_row(
                 str(t.id),
                 t.prefix + "...",
@@ -187,6 +208,7 @@ def token_list(
                 t.role,
                 t.description,
                 f"{t.created_at:%Y-%m-%d %H:%M}",
+                expires + (" (expired)" if t.is_expired(now) else ""),
                 f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "",
             )
         render.console.print(table)
