@@ -10,9 +10,11 @@ server died shows `interrupted` once a server starts again on that host.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -152,6 +154,8 @@ class DeployJobs:
         self.server = this_server()
         self._jobs: dict[str, DeployJob] = {}
         self._lock = threading.Lock()
+        # Called with a job's final state and its seconds from start to end (api.metrics).
+        self.on_finish: Callable[[str, float], None] | None = None
         # Jobs of servers of this host that died mid-job: never "running" forever.
         self.interrupted = self.log.interrupt_orphans()
 
@@ -264,15 +268,16 @@ class DeployJobs:
         self._save(record)
         with self._lock:
             job.state = state
+        if self.on_finish is not None:
+            assert job.finished_at is not None
+            self.on_finish(state, (job.finished_at - job.started_at).total_seconds())
             # Finished: the catalog has it all; the thread stays for wait() and join_all().
 
     def _save(self, record: JobRecord) -> None:
-        try:
+        # A catalog that cannot be written to (locked past its retries) must not kill the
+        # job's thread: the next write carries the whole state again.
+        with contextlib.suppress(ModelyardError):
             self.log.save(record)
-        except ModelyardError:
-            # A catalog that cannot be written to (locked past its retries) must not kill
-            # the job's thread: the next write carries the whole state again.
-            pass
 
     def get(self, job_id: str) -> JobSnapshot:
         with self._lock:

@@ -18,7 +18,7 @@ from typing import Any, cast
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, insert, select, update
 
-from modelyard.defaults import ROLES, Role
+from modelyard.defaults import ROLES, WEBHOOK_EVENT_NAMES, Role
 from modelyard.errors import InputError, NotFound
 from modelyard.store.rows import api_tokens, audit_log, webhook_events
 from modelyard.store.store import CatalogStore, CatalogTransaction, _utc
@@ -40,6 +40,7 @@ WEBHOOK_EVENTS = {
     "deploy": "deployment.finished",
     "experiment.stop": "experiment.decided",
 }
+assert sorted(WEBHOOK_EVENTS.values()) == sorted(WEBHOOK_EVENT_NAMES)
 
 
 class ApiToken(BaseModel):

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from modelyard.store.rows import jobs
 from modelyard.store.store import CatalogStore, _utc
@@ -86,6 +86,14 @@ class JobLog:
         query = select(jobs).order_by(jobs.c.started_at.desc(), jobs.c.id).limit(limit)
         with self.store.reader() as tx:
             return [_record(row) for row in tx.connection.execute(query)]
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each state."""
+        with self.store.reader() as tx:
+            rows = tx.connection.execute(
+                select(jobs.c.state, func.count()).group_by(jobs.c.state)
+            ).all()
+        return {str(state): int(count) for state, count in rows}
 
     def interrupt_orphans(
         self,
