@@ -20,6 +20,7 @@ from modelyard.api import schemas
 from modelyard.api.auth import Principal, admin, principal
 from modelyard.api.jobs import JobList, JobSnapshot
 from modelyard.api.state import LIVE_READ_TIMEOUT_S, api_state
+from modelyard.api.webhooks import configured
 from modelyard.catalog.lifecycle import ACTIVE, VersionStatus
 from modelyard.catalog.ref import ModelRef, check_version
 from modelyard.catalog.spec import ModelSpec
@@ -38,6 +39,7 @@ from modelyard.registry import ApplyResult
 from modelyard.report.data import CatalogReport
 from modelyard.report.graphs import render_svg, to_dot
 from modelyard.store.access import ApiToken, parse_duration
+from modelyard.store.webhooks import WebhookLog
 from modelyard.traffic.haproxy import REQUEST_ID_MAX
 from modelyard.validation import ValidationReport
 from modelyard.workspace import Workspace
@@ -676,6 +678,27 @@ def revoke_token(
 ) -> ApiToken:
     """Revoke a token: it is refused (401) from now on."""
     return _ws(request).access.revoke_token(token_id, actor=caller.actor)
+
+
+@router.get("/webhooks", response_model=schemas.WebhookList, tags=["access"])
+def list_webhooks(request: Request, _caller: Admin) -> schemas.WebhookList:
+    """Webhooks of modelyard.yaml and of the catalog (admins only)."""
+    ws = _ws(request)
+    return schemas.WebhookList(
+        webhooks=WebhookLog(ws.store).webhooks(configured(ws.config.webhooks))
+    )
+
+
+@router.get("/webhooks/deliveries", response_model=schemas.DeliveryList, tags=["access"])
+def webhook_deliveries(
+    request: Request,
+    _caller: Admin,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    event: Annotated[str | None, Query(max_length=64)] = None,
+) -> schemas.DeliveryList:
+    """The delivery log, newest first: each try's HTTP status or error (admins only)."""
+    found = WebhookLog(_ws(request).store).deliveries(limit=limit, event=event)
+    return schemas.DeliveryList(deliveries=found)
 
 
 # Traffic: the gateway and experiments ------------------------------------------------

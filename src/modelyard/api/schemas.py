@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelyard.catalog.lifecycle import REASON_MAX_CHARS, Status
 from modelyard.store.access import ApiToken, AuditEntry
 from modelyard.store.history import DeploymentRecord
+from modelyard.store.webhooks import Delivery, Webhook
 
 Role = Literal["viewer", "maintainer", "admin"]
 
@@ -223,6 +224,14 @@ class TokenCreated(_Out):
 
 class TokenList(_Out):
     tokens: list[ApiToken]
+
+
+class WebhookList(_Out):
+    webhooks: list[Webhook]
+
+
+class DeliveryList(_Out):
+    deliveries: list[Delivery]
 
 
 # Traffic: the gateway and experiments --------------------------------------------------

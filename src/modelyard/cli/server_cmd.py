@@ -1,4 +1,5 @@
-"""`modelyard server`, `modelyard token create|list|revoke` and `modelyard audit`."""
+"""`modelyard server`, `modelyard token create|list|revoke`, `modelyard webhook
+add|list|remove|deliveries` and `modelyard audit`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from modelyard.errors import InputError
 
 if TYPE_CHECKING:
     from modelyard.store.access import ApiToken, AuditEntry
+    from modelyard.store.webhooks import Delivery, Webhook
 
 token_app = typer.Typer(
     help="API tokens for `modelyard server` (the catalog keeps only their SHA-256).",
@@ -23,9 +25,17 @@ token_app = typer.Typer(
 )
 
 
+webhook_app = typer.Typer(
+    help="Signed webhooks: `modelyard server` POSTs catalog events to them. Events made "
+    "while no server runs wait in the catalog's outbox until one does.",
+    no_args_is_help=True,
+)
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the `modelyard` application."""
     app.add_typer(token_app, name="token")
+    app.add_typer(webhook_app, name="webhook")
     app.command("server")(server)
     app.command("audit")(audit)
 
@@ -280,3 +290,132 @@ def audit(
 def _short(value: Any) -> str:
     text = "" if value is None else str(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+@webhook_app.command("add")
+def webhook_add(
+    url: Annotated[str, typer.Argument(metavar="URL", help="Where to POST: http(s)://...")],
+    secret_env: Annotated[
+        str,
+        typer.Option(
+            "--secret-env",
+            metavar="VAR",
+            help="The environment variable holding the signing secret (read by the server).",
+        ),
+    ],
+    events: Annotated[
+        str,
+        typer.Option(
+            "--events",
+            metavar="EVENT,...",
+            help="Comma-separated: version.registered, alias.moved, version.yanked, "
+            "deployment.finished, experiment.decided (default: all).",
+        ),
+    ] = "",
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add a webhook: each event is POSTed with `X-Modelyard-Signature: sha256=<HMAC>`."""
+    from modelyard.ops.context import local_actor
+    from modelyard.store.webhooks import WebhookLog
+
+    names = [e.strip() for e in events.split(",") if e.strip()]
+    run(
+        as_json,
+        lambda: WebhookLog(open_workspace(workspace, db).store).add(
+            url, secret_env, names, actor=local_actor()
+        ),
+        lambda w: render.console.print(
+            f"webhook {w.id}: {w.url} ({', '.join(w.events)}), signed with ${w.secret_env}"
+        ),
+        lambda w: {"ok": True, "webhook": w.model_dump(mode="json")},
+    )
+
+
+@webhook_app.command("list")
+def webhook_list(
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List webhooks: those of modelyard.yaml and those added with `webhook add`."""
+    from modelyard.store.webhooks import WebhookLog
+
+    def listed() -> list[Webhook]:
+        from modelyard.api.webhooks import configured
+
+        ws = open_workspace(workspace, db)
+        return WebhookLog(ws.store).webhooks(configured(ws.config.webhooks))
+
+    def show(hooks: list[Webhook]) -> None:
+        table = Table("id", "url", "events", "secret env", "from")
+        for w in hooks:
+            table.add_row(str(w.id or ""), w.url, ", ".join(w.events), w.secret_env, w.source)
+        render.console.print(table)
+
+    run(
+        as_json,
+        listed,
+        show,
+        lambda hooks: {"ok": True, "webhooks": [w.model_dump(mode="json") for w in hooks]},
+    )
+
+
+@webhook_app.command("remove")
+def webhook_remove(
+    webhook_id: Annotated[int, typer.Argument(metavar="ID", help="The id (webhook list).")],
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove a webhook added with `webhook add` (its delivery log stays)."""
+    from modelyard.ops.context import local_actor
+    from modelyard.store.webhooks import WebhookLog
+
+    run(
+        as_json,
+        lambda: WebhookLog(open_workspace(workspace, db).store).remove(
+            webhook_id, actor=local_actor()
+        ),
+        lambda w: render.console.print(f"webhook {w.id} ({w.url}) removed"),
+        lambda w: {"ok": True, "webhook": w.model_dump(mode="json")},
+    )
+
+
+@webhook_app.command("deliveries")
+def webhook_deliveries(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
+    event: Annotated[str | None, typer.Option(help="Only this event.")] = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The delivery log: each event to each webhook, its tries, status codes and errors."""
+    from modelyard.store.webhooks import WebhookLog
+
+    def show(deliveries: list[Delivery]) -> None:
+        table = Table("id", "event", "url", "state", "tries", "last status", "last error")
+        for d in deliveries:
+            table.add_row(
+                str(d.id),
+                d.event,
+                d.url,
+                d.state,
+                str(d.attempts),
+                str(d.last_status or ""),
+                _short(d.last_error),
+            )
+        render.console.print(table)
+
+    run(
+        as_json,
+        lambda: WebhookLog(open_workspace(workspace, db).store).deliveries(
+            limit=limit, event=event
+        ),
+        show,
+        lambda deliveries: {
+            "ok": True,
+            "deliveries": [d.model_dump(mode="json") for d in deliveries],
+        },
+    )
