@@ -38,7 +38,7 @@ class Receiver:
         received = self.received = []  # type: list[dict[str, Any]]
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 received.append(
                     {"at": time.monotonic(), "headers": dict(self.headers), "body": body}

@@ -102,7 +102,7 @@ def create_app(
     # Outermost but for Starlette's error middleware: nothing reads a body before it.
     app.add_middleware(RequestGuard, state=state)
     # Outside the guard: its early answers (401, 413, 429) are counted too.
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, after_change=worker.wake)
     app.include_router(routes.router)
     app.include_router(dashboard.router)
     app.add_exception_handler(ModelyardError, _modelyard_error)

@@ -10,7 +10,7 @@ that is too much).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -84,9 +84,14 @@ class ServerMetrics:
 class MetricsMiddleware:
     """Counts and times every HTTP request by its route template."""
 
-    def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: ServerMetrics, after_change: Callable[[], None] | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        # Called after each change (not GET/HEAD/OPTIONS): the webhook worker looks at the
+        # outbox at once rather than at its next poll.
+        self.after_change = after_change
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,3 +115,5 @@ class MetricsMiddleware:
             if status >= 500:
                 self.metrics.errors.labels(method, route).inc()
             self.metrics.durations.labels(method, route).observe(time.perf_counter() - started)
+            if self.after_change is not None and method not in ("GET", "HEAD", "OPTIONS"):
+                self.after_change()
