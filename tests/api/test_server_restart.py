@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from modelyard import Workspace
-from tests.api.test_server_process import Server
 from tests.support.api import REC, bearer
+from tests.support.server import Server
 
 pytestmark = pytest.mark.slow
 
