@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from modelyard.catalog.manifest import parse_yaml_document
 from modelyard.catalog.naming import check_name
-from modelyard.defaults import DEFAULT_MAX_BODY_MB
+from modelyard.defaults import DEFAULT_MAX_BODY_MB, WEBHOOK_EVENT_NAMES
 from modelyard.errors import InputError, NotFound, Problem, Severity
 from modelyard.placement.fleet import Fleet
 from modelyard.triton.config import Profile
@@ -112,12 +112,34 @@ LOCAL_TARGET = TargetConfig(
 )
 
 
+class WebhookConfig(BaseModel):
+    """One webhook of modelyard.yaml: where the server POSTs events, signed with the
+    secret in the environment variable `secret_env` (read by the server, never stored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str = Field(pattern=r"^https?://", max_length=500)
+    secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)
+    events: tuple[str, ...] = WEBHOOK_EVENT_NAMES
+
+    @field_validator("events")
+    @classmethod
+    def _check_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [e for e in value if e not in WEBHOOK_EVENT_NAMES]
+        if unknown:
+            raise ValueError(
+                f"unknown {', '.join(map(repr, unknown))}; expected some of "
+                + ", ".join(WEBHOOK_EVENT_NAMES)
+            )
+        return value or WEBHOOK_EVENT_NAMES
+
+
 class WorkspaceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     fleet: Fleet | None = None
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    webhooks: tuple[WebhookConfig, ...] = ()
 
     @field_validator("targets")
     @classmethod

@@ -7,3 +7,13 @@ DEFAULT_MAX_BODY_MB = 8  # the API's request body cap (`api.max_body_mb`)
 
 Role = Literal["viewer", "maintainer", "admin"]  # an API token's role
 ROLES: tuple[str, ...] = get_args(Role)
+
+# The events a webhook may subscribe to (modelyard.yaml `webhooks:`, `modelyard webhook
+# add --events`); store.access.WEBHOOK_EVENTS names the audit action behind each.
+WEBHOOK_EVENT_NAMES = (
+    "version.registered",
+    "alias.moved",
+    "version.yanked",
+    "deployment.finished",
+    "experiment.decided",
+)

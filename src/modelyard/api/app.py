@@ -15,18 +15,23 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelyard.api import dashboard, routes
 from modelyard.api.guard import RequestGuard
 from modelyard.api.jobs import DeployJobs
 from modelyard.api.limits import MIB, FailedAttempts
+from modelyard.api.metrics import CONTENT_TYPE, MetricsMiddleware, ServerMetrics
 from modelyard.api.open_mode import OpenMode
 from modelyard.api.problems import error_body, error_response
 from modelyard.api.state import ApiState
+from modelyard.api.webhooks import BACKOFF_S, WebhookWorker
 from modelyard.catalog.manifest import format_field
 from modelyard.errors import ModelyardError, Problem, Severity
+from modelyard.store.jobs import JobLog
+from modelyard.store.store import head_revision
+from modelyard.store.webhooks import WebhookLog
 from modelyard.workspace import Workspace
 
 # How long shutting down waits for running deploy jobs (each also has its own timeouts).
@@ -40,6 +45,8 @@ def create_app(
     open_ip_hosts: bool = False,
     max_body_mb: int | None = None,
     failed_attempts: FailedAttempts | None = None,
+    deliver_webhooks: bool = True,
+    webhook_backoff_s: float = BACKOFF_S,
 ) -> FastAPI:
     """The API and dashboard over one workspace (or a factory that opens it).
 
@@ -50,15 +57,25 @@ def create_app(
         open_ip_hosts: in open mode, also accept IP-address hosts (--insecure).
         max_body_mb: the request-body limit; None: `api.max_body_mb` of modelyard.yaml.
         failed_attempts: the failed-token-attempt limit (a test passes its own clock).
+        deliver_webhooks: run the webhook delivery worker while the app runs (api.webhooks).
+        webhook_backoff_s: the wait before a failed delivery's first retry (doubling).
     """
     opened = workspace if isinstance(workspace, Workspace) else workspace()
     _ = opened.store  # open (and migrate) the catalog now, not in the first request's thread
     jobs = DeployJobs(opened)
+    metrics = ServerMetrics(JobLog(opened.store))
+    jobs.on_finish = metrics.job_finished
+    worker = WebhookWorker(
+        WebhookLog(opened.store), opened.config.webhooks, backoff_s=webhook_backoff_s
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if deliver_webhooks:
+            worker.start()
         yield
         jobs.join_all(SHUTDOWN_WAIT_S)
+        worker.stop()
 
     # No /docs or /redoc: FastAPI loads their JavaScript from a CDN, which many networks
     # running Triton cannot reach; /openapi.json is the schema.
@@ -81,8 +98,11 @@ def create_app(
         failed_attempts=failed_attempts or FailedAttempts(),
     )
     app.state.modelyard = state
+    app.state.webhooks = worker
     # Outermost but for Starlette's error middleware: nothing reads a body before it.
     app.add_middleware(RequestGuard, state=state)
+    # Outside the guard: its early answers (401, 413, 429) are counted too.
+    app.add_middleware(MetricsMiddleware, metrics=metrics, after_change=worker.wake)
     app.include_router(routes.router)
     app.include_router(dashboard.router)
     app.add_exception_handler(ModelyardError, _modelyard_error)
@@ -103,6 +123,34 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, Any]:
+        """The process is up (no token, and no catalog access: a liveness probe)."""
+        return {"ok": True, "status": "alive"}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "Not ready."}})
+    def readyz() -> JSONResponse:
+        """The catalog answers and is at the newest schema (503 with the reason if not)."""
+        try:
+            current = opened.store.schema_revision()
+        except Exception as exc:
+            reason = f"the catalog does not answer: {type(exc).__name__}: {exc}"
+            return JSONResponse(error_body("not_ready", reason, 503), status_code=503)
+        head = head_revision()
+        if current != head:
+            reason = (
+                f"the catalog's schema is {current or 'empty'}, this server needs {head}; "
+                "restart `modelyard server` (it migrates on start)"
+            )
+            return JSONResponse(error_body("not_ready", reason, 503), status_code=503)
+        return JSONResponse({"ok": True, "status": "ready", "schema": current})
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def prometheus_metrics() -> Response:
+        """Prometheus metrics: requests, errors, durations, deploy jobs (no token; route
+        templates and counts only)."""
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     @app.get("/", include_in_schema=False)
     @app.get("/ui", include_in_schema=False)

@@ -18,6 +18,7 @@ explicit state.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -89,7 +90,7 @@ def authenticate(state: ApiState, secret: str | None, *, client: str) -> Princip
 
     Raises:
         Unauthenticated: no secret (and the server is not open), or an unknown one
-            (a failed attempt of `client`) or a revoked one.
+            (a failed attempt of `client`), a revoked or an expired one.
         TooManyAttempts: `client` has no failed attempt left (the secret is not looked at).
     """
     access = state.workspace.access
@@ -109,6 +110,13 @@ def authenticate(state: ApiState, secret: str | None, *, client: str) -> Princip
         # Not a guess (nobody guesses a 256-bit secret that once existed): not counted,
         # so a client left with a revoked token keeps hearing why it is refused.
         raise Unauthenticated(f"token {token.prefix}... was revoked")
+    if token.is_expired(datetime.now(UTC)):
+        # Not counted either, for the same reason.
+        assert token.expires_at is not None
+        raise Unauthenticated(
+            f"token {token.id} expired at {token.expires_at:%Y-%m-%d %H:%M:%S} UTC; ask an "
+            "admin for a new one (`modelyard token create --expires-in 30d`)"
+        )
     return Principal(token.id, token.prefix, token.team, token.role)
 
 

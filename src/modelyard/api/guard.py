@@ -36,6 +36,9 @@ from modelyard.errors import ModelyardError, TooManyAttempts
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POST routes that authenticate from their body, not a header.
 LOGIN_PATH = "/ui/login"
+# The operator's GETs (app.py): no token, no catalog data, so no Host rule either (a
+# probe or Prometheus names the server by its IP address).
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class RequestGuard:
@@ -54,6 +57,9 @@ class RequestGuard:
         headers = connection.headers
         method = scope["method"]
         is_login = scope["path"] == LOGIN_PATH and method == "POST"
+        if scope["path"] in PROBE_PATHS and method in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
 
         if state.open_mode.may_be_open and not state.open_mode.allows_host(headers.get("host")):
             is_open = await to_thread.run_sync(state.open_mode.is_open, state.workspace.access)

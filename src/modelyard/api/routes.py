@@ -20,6 +20,7 @@ from modelyard.api import schemas
 from modelyard.api.auth import Principal, admin, principal
 from modelyard.api.jobs import JobList, JobSnapshot
 from modelyard.api.state import LIVE_READ_TIMEOUT_S, api_state
+from modelyard.api.webhooks import configured
 from modelyard.catalog.lifecycle import ACTIVE, VersionStatus
 from modelyard.catalog.ref import ModelRef, check_version
 from modelyard.catalog.spec import ModelSpec
@@ -37,7 +38,8 @@ from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
 from modelyard.report.data import CatalogReport
 from modelyard.report.graphs import render_svg, to_dot
-from modelyard.store.access import ApiToken
+from modelyard.store.access import ApiToken, parse_duration
+from modelyard.store.webhooks import WebhookLog
 from modelyard.traffic.haproxy import REQUEST_ID_MAX
 from modelyard.validation import ValidationReport
 from modelyard.workspace import Workspace
@@ -669,8 +671,11 @@ def tokens(request: Request, _caller: Admin, include_revoked: bool = False) -> s
 @router.post("/tokens", response_model=schemas.TokenCreated, status_code=201, tags=["access"])
 def create_token(request: Request, body: schemas.TokenIn, caller: Admin) -> schemas.TokenCreated:
     """A new token; its secret is in this response only."""
+    expires_in = (
+        parse_duration(body.expires_in, "expires_in") if body.expires_in is not None else None
+    )
     token, secret = _ws(request).access.create_token(
-        body.team, body.role, body.description, actor=caller.actor
+        body.team, body.role, body.description, actor=caller.actor, expires_in=expires_in
     )
     return schemas.TokenCreated(token=token, secret=secret)
 
@@ -681,6 +686,27 @@ def revoke_token(
 ) -> ApiToken:
     """Revoke a token: it is refused (401) from now on."""
     return _ws(request).access.revoke_token(token_id, actor=caller.actor)
+
+
+@router.get("/webhooks", response_model=schemas.WebhookList, tags=["access"])
+def list_webhooks(request: Request, _caller: Admin) -> schemas.WebhookList:
+    """Webhooks of modelyard.yaml and of the catalog (admins only)."""
+    ws = _ws(request)
+    return schemas.WebhookList(
+        webhooks=WebhookLog(ws.store).webhooks(configured(ws.config.webhooks))
+    )
+
+
+@router.get("/webhooks/deliveries", response_model=schemas.DeliveryList, tags=["access"])
+def webhook_deliveries(
+    request: Request,
+    _caller: Admin,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    event: Annotated[str | None, Query(max_length=64)] = None,
+) -> schemas.DeliveryList:
+    """The delivery log, newest first: each try's HTTP status or error (admins only)."""
+    found = WebhookLog(_ws(request).store).deliveries(limit=limit, event=event)
+    return schemas.DeliveryList(deliveries=found)
 
 
 # Traffic: the gateway and experiments ------------------------------------------------

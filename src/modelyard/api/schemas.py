@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelyard.catalog.lifecycle import REASON_MAX_CHARS, Status
 from modelyard.store.access import ApiToken, AuditEntry
 from modelyard.store.history import DeploymentRecord
+from modelyard.store.webhooks import Delivery, Webhook
 
 Role = Literal["viewer", "maintainer", "admin"]
 
@@ -209,6 +210,11 @@ class TokenIn(_In):
     team: str = Field(min_length=1, max_length=64)
     role: Role = "viewer"
     description: str = Field(default="", max_length=200)
+    expires_in: str | None = Field(
+        default=None,
+        max_length=16,
+        description="How long the token is accepted: 30d, 12h, 90m, 2w (absent: no expiry).",
+    )
 
 
 class TokenCreated(_Out):
@@ -218,6 +224,14 @@ class TokenCreated(_Out):
 
 class TokenList(_Out):
     tokens: list[ApiToken]
+
+
+class WebhookList(_Out):
+    webhooks: list[Webhook]
+
+
+class DeliveryList(_Out):
+    deliveries: list[Delivery]
 
 
 # Traffic: the gateway and experiments --------------------------------------------------

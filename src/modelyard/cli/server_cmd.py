@@ -1,9 +1,11 @@
-"""`modelyard server`, `modelyard token create|list|revoke` and `modelyard audit`."""
+"""`modelyard server`, `modelyard token create|list|revoke`, `modelyard webhook
+add|list|remove|deliveries` and `modelyard audit`."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -16,6 +18,7 @@ from modelyard.errors import InputError
 
 if TYPE_CHECKING:
     from modelyard.store.access import ApiToken, AuditEntry
+    from modelyard.store.webhooks import Delivery, Webhook
 
 token_app = typer.Typer(
     help="API tokens for `modelyard server` (the catalog keeps only their SHA-256).",
@@ -23,9 +26,17 @@ token_app = typer.Typer(
 )
 
 
+webhook_app = typer.Typer(
+    help="Signed webhooks: `modelyard server` POSTs catalog events to them. Events made "
+    "while no server runs wait in the catalog's outbox until one does.",
+    no_args_is_help=True,
+)
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the `modelyard` application."""
     app.add_typer(token_app, name="token")
+    app.add_typer(webhook_app, name="webhook")
     app.command("server")(server)
     app.command("audit")(audit)
 
@@ -141,25 +152,41 @@ def token_create(
     team: Annotated[str, typer.Option("--team", help="The team the token acts for.")],
     role: Annotated[str, typer.Option("--role", help=f"{', '.join(ROLES)}.")] = "viewer",
     description: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    expires_in: Annotated[
+        str | None,
+        typer.Option(
+            "--expires-in",
+            metavar="DURATION",
+            help="Refuse the token after this long: 30d, 12h, 90m, 2w (default: never).",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a token; its secret is printed once (the catalog keeps only a hash)."""
     from modelyard.ops.context import local_actor
+    from modelyard.store.access import parse_duration
+
+    def create() -> tuple[ApiToken, str]:
+        # The duration is checked before the catalog is opened: a bad one changes nothing.
+        lifetime = parse_duration(expires_in) if expires_in is not None else None
+        return open_workspace(workspace, db).access.create_token(
+            team, role, description, actor=local_actor(), expires_in=lifetime
+        )
 
     def show(created: tuple[ApiToken, str]) -> None:
         token, secret = created
+        expiry = f", expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else ""
         render.err_console.print(
-            f"token {token.id} ({token.role} of team {token.team}); the secret is shown only now:"
+            f"token {token.id} ({token.role} of team {token.team}{expiry}); "
+            "the secret is shown only now:"
         )
         render.print_text(secret)
 
     run(
         as_json,
-        lambda: open_workspace(workspace, db).access.create_token(
-            team, role, description, actor=local_actor()
-        ),
+        create,
         show,
         lambda created: {
             "ok": True,
@@ -179,8 +206,12 @@ def token_list(
     """List tokens (id, prefix, team, role; never the secrets)."""
 
     def show(tokens: list[ApiToken]) -> None:
-        table = Table("id", "prefix", "team", "role", "description", "created", "revoked")
+        now = datetime.now(UTC)
+        table = Table(
+            "id", "prefix", "team", "role", "description", "created", "expires", "revoked"
+        )
         for t in tokens:
+            expires = f"{t.expires_at:%Y-%m-%d %H:%M}" if t.expires_at else "never"
             table.add_row(
                 str(t.id),
                 t.prefix + "...",
@@ -188,6 +219,7 @@ def token_list(
                 t.role,
                 t.description,
                 f"{t.created_at:%Y-%m-%d %H:%M}",
+                expires + (" (expired)" if t.is_expired(now) else ""),
                 f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "",
             )
         render.console.print(table)
@@ -262,7 +294,8 @@ def _short(value: Any) -> str:
     if value is None:
         return ""
     if not isinstance(value, dict):
-        return json.dumps(value, default=str)
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        return text if len(text) <= 60 else text[:57] + "..."
     pairs = [f"{k}={json.dumps(v, default=str)}" for k, v in value.items()]
     text = " ".join(pairs)
     if len(text) <= 60:
@@ -273,3 +306,132 @@ def _short(value: Any) -> str:
             break
         kept.append(pair)
     return " ".join(kept) + " ..." if kept else pairs[0][:56] + " ..."
+
+
+@webhook_app.command("add")
+def webhook_add(
+    url: Annotated[str, typer.Argument(metavar="URL", help="Where to POST: http(s)://...")],
+    secret_env: Annotated[
+        str,
+        typer.Option(
+            "--secret-env",
+            metavar="VAR",
+            help="The environment variable holding the signing secret (read by the server).",
+        ),
+    ],
+    events: Annotated[
+        str,
+        typer.Option(
+            "--events",
+            metavar="EVENT,...",
+            help="Comma-separated: version.registered, alias.moved, version.yanked, "
+            "deployment.finished, experiment.decided (default: all).",
+        ),
+    ] = "",
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add a webhook: each event is POSTed with `X-Modelyard-Signature: sha256=<HMAC>`."""
+    from modelyard.ops.context import local_actor
+    from modelyard.store.webhooks import WebhookLog
+
+    names = [e.strip() for e in events.split(",") if e.strip()]
+    run(
+        as_json,
+        lambda: WebhookLog(open_workspace(workspace, db).store).add(
+            url, secret_env, names, actor=local_actor()
+        ),
+        lambda w: render.console.print(
+            f"webhook {w.id}: {w.url} ({', '.join(w.events)}), signed with ${w.secret_env}"
+        ),
+        lambda w: {"ok": True, "webhook": w.model_dump(mode="json")},
+    )
+
+
+@webhook_app.command("list")
+def webhook_list(
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List webhooks: those of modelyard.yaml and those added with `webhook add`."""
+    from modelyard.store.webhooks import WebhookLog
+
+    def listed() -> list[Webhook]:
+        from modelyard.api.webhooks import configured
+
+        ws = open_workspace(workspace, db)
+        return WebhookLog(ws.store).webhooks(configured(ws.config.webhooks))
+
+    def show(hooks: list[Webhook]) -> None:
+        table = Table("id", "url", "events", "secret env", "from")
+        for w in hooks:
+            table.add_row(str(w.id or ""), w.url, ", ".join(w.events), w.secret_env, w.source)
+        render.console.print(table)
+
+    run(
+        as_json,
+        listed,
+        show,
+        lambda hooks: {"ok": True, "webhooks": [w.model_dump(mode="json") for w in hooks]},
+    )
+
+
+@webhook_app.command("remove")
+def webhook_remove(
+    webhook_id: Annotated[int, typer.Argument(metavar="ID", help="The id (webhook list).")],
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove a webhook added with `webhook add` (its delivery log stays)."""
+    from modelyard.ops.context import local_actor
+    from modelyard.store.webhooks import WebhookLog
+
+    run(
+        as_json,
+        lambda: WebhookLog(open_workspace(workspace, db).store).remove(
+            webhook_id, actor=local_actor()
+        ),
+        lambda w: render.console.print(f"webhook {w.id} ({w.url}) removed"),
+        lambda w: {"ok": True, "webhook": w.model_dump(mode="json")},
+    )
+
+
+@webhook_app.command("deliveries")
+def webhook_deliveries(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
+    event: Annotated[str | None, typer.Option(help="Only this event.")] = None,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The delivery log: each event to each webhook, its tries, status codes and errors."""
+    from modelyard.store.webhooks import WebhookLog
+
+    def show(deliveries: list[Delivery]) -> None:
+        table = Table("id", "event", "url", "state", "tries", "last status", "last error")
+        for d in deliveries:
+            table.add_row(
+                str(d.id),
+                d.event,
+                d.url,
+                d.state,
+                str(d.attempts),
+                str(d.last_status or ""),
+                _short(d.last_error),
+            )
+        render.console.print(table)
+
+    run(
+        as_json,
+        lambda: WebhookLog(open_workspace(workspace, db).store).deliveries(
+            limit=limit, event=event
+        ),
+        show,
+        lambda deliveries: {
+            "ok": True,
+            "deliveries": [d.model_dump(mode="json") for d in deliveries],
+        },
+    )

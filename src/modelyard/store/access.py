@@ -10,21 +10,37 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, insert, select, update
 
-from modelyard.defaults import ROLES, Role
+from modelyard.defaults import ROLES, WEBHOOK_EVENT_NAMES, Role
 from modelyard.errors import InputError, NotFound
-from modelyard.store.rows import api_tokens, audit_log
+from modelyard.store.rows import api_tokens, audit_log, webhook_events
 from modelyard.store.store import CatalogStore, CatalogTransaction, _utc
 from modelyard.store.timestamps import Timestamp
 
 TOKEN_PREFIX = "myd_"
 _PREFIX_CHARS = 12
+_DURATION = re.compile(r"^(\d{1,6})([smhdw])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# At most ten years: a longer expiry is no expiry, and would overflow some datetimes.
+MAX_EXPIRY_S = 3650 * 86400
+
+# The audit actions that are also webhook events (api.webhooks delivers them): the event
+# is written by `record`, in the transaction of the change, so both commit or neither.
+WEBHOOK_EVENTS = {
+    "model.register": "version.registered",
+    "alias.set": "alias.moved",
+    "version.yank": "version.yanked",
+    "deploy": "deployment.finished",
+    "experiment.stop": "experiment.decided",
+}
+assert sorted(WEBHOOK_EVENTS.values()) == sorted(WEBHOOK_EVENT_NAMES)
 
 
 class ApiToken(BaseModel):
@@ -39,10 +55,14 @@ class ApiToken(BaseModel):
     description: str
     created_at: Timestamp
     revoked_at: Timestamp | None
+    expires_at: Timestamp | None = None
 
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
 
 class AuditEntry(BaseModel):
@@ -57,6 +77,23 @@ class AuditEntry(BaseModel):
     object: str
     before: Any
     after: Any
+
+
+def parse_duration(text: str, field: str = "--expires-in") -> timedelta:
+    """`30d`, `12h`, `90m`, `2w` or `45s` as a timedelta.
+
+    Raises:
+        InputError: anything else, zero, or more than ten years.
+    """
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise InputError(
+            f"{field} {text!r}: expected a number and a unit (s, m, h, d, w), e.g. 30d or 12h"
+        )
+    seconds = int(match.group(1)) * _UNIT_S[match.group(2)]
+    if not 0 < seconds <= MAX_EXPIRY_S:
+        raise InputError(f"{field} {text!r}: expected more than 0 and at most 3650d")
+    return timedelta(seconds=seconds)
 
 
 def hash_secret(secret: str) -> str:
@@ -79,8 +116,10 @@ class AccessLog:
         *,
         actor: str,
         now: datetime | None = None,
+        expires_in: timedelta | None = None,
     ) -> tuple[ApiToken, str]:
         """A new token for `team` with `role`; returns it and its secret (shown only now).
+        With `expires_in`, the server refuses it (401) from `now + expires_in` on.
 
         Raises:
             InputError: unknown role, empty team, description too long.
@@ -93,6 +132,7 @@ class AccessLog:
         if len(description) > 200:
             raise InputError("description: at most 200 characters")
         now = now or datetime.now(UTC)
+        expires_at = now + expires_in if expires_in is not None else None
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         prefix = secret[:_PREFIX_CHARS]
         with self.store.transaction() as tx:
@@ -104,6 +144,7 @@ class AccessLog:
                     role=role,
                     description=description,
                     created_at=now,
+                    expires_at=expires_at,
                 )
             )
             key = result.inserted_primary_key
@@ -116,6 +157,7 @@ class AccessLog:
                 description=description,
                 created_at=now,
                 revoked_at=None,
+                expires_at=expires_at,
             )
             after = token.model_dump(mode="json")
             record(tx, actor, "token.create", f"token {token.id}", None, after, now=now)
@@ -136,12 +178,15 @@ class AccessLog:
         with self.store.reader() as tx:
             return [_token(row) for row in tx.connection.execute(query)]
 
-    def has_active_tokens(self) -> bool:
+    def has_active_tokens(self, now: datetime | None = None) -> bool:
+        """Whether any token is neither revoked nor expired."""
+        now = now or datetime.now(UTC)
         with self.store.reader() as tx:
             count = tx.connection.execute(
                 select(func.count())
                 .select_from(api_tokens)
                 .where(api_tokens.c.revoked_at.is_(None))
+                .where(api_tokens.c.expires_at.is_(None) | (api_tokens.c.expires_at > now))
             ).scalar_one()
         return int(count) > 0
 
@@ -234,10 +279,12 @@ def record(
     *,
     now: datetime | None = None,
 ) -> None:
-    """Write one audit entry inside the caller's transaction."""
+    """Write one audit entry inside the caller's transaction, and its webhook event when
+    the action is one (WEBHOOK_EVENTS)."""
+    at = now or datetime.now(UTC)
     tx.connection.execute(
         insert(audit_log).values(
-            at=now or datetime.now(UTC),
+            at=at,
             actor=actor[:200],
             action=action[:64],
             object=object_[:200],
@@ -245,6 +292,21 @@ def record(
             after_json=_dumps(after),
         )
     )
+    event = WEBHOOK_EVENTS.get(action)
+    if event is not None:
+        payload = {
+            "event": event,
+            "at": at.isoformat(),
+            "actor": actor,
+            "object": object_,
+            "before": before,
+            "after": after,
+        }
+        tx.connection.execute(
+            insert(webhook_events).values(
+                event=event, payload_json=_dumps(payload), created_at=at, dispatched_at=None
+            )
+        )
 
 
 def _dumps(value: Any) -> str | None:
@@ -264,4 +326,5 @@ def _token(row: Any) -> ApiToken:
         description=row.description,
         created_at=_utc(row.created_at),
         revoked_at=_utc(row.revoked_at) if row.revoked_at else None,
+        expires_at=_utc(row.expires_at) if row.expires_at else None,
     )

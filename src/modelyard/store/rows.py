@@ -161,6 +161,8 @@ api_tokens = Table(
     Column("description", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # None: never expires (0016).
+    Column("expires_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
 )
 
@@ -247,3 +249,96 @@ experiment_looks = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("experiment_id", "look"),
 )
+
+# Deploy jobs started through the API (`modelyard server`): their progress and result
+# outlive the server. `server` is `<host>:<pid>` of the server running it, so a restarted
+# server on that host can tell a job whose process died (`interrupted`).
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("alias", String(64), nullable=True),
+    Column("refs_json", Text, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("server", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("models_json", Text, nullable=False),
+    Column("progress_json", Text, nullable=False),
+    Column("result_json", Text, nullable=True),
+    Column("error_json", Text, nullable=True),
+)
+Index("ix_jobs_started_at", jobs.c.started_at)
+
+# Webhooks added with `modelyard webhook add` (those of modelyard.yaml are read from it).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", String(500), nullable=False),
+    Column("secret_env", String(128), nullable=False),
+    Column("events_json", Text, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("url"),
+)
+
+# Events written in the transaction of the change they announce (the outbox pattern);
+# the server's delivery worker fans each out to the webhooks that want it.
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event", String(64), nullable=False),
+    Column("payload_json", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("dispatched_at", DateTime(timezone=True), nullable=True),
+)
+Index("ix_webhook_events_dispatched_at", webhook_events.c.dispatched_at)
+
+# One event to one webhook: pending until delivered or out of tries.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "event_id",
+        Integer,
+        ForeignKey("webhook_events.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event", String(64), nullable=False),
+    Column("url", String(500), nullable=False),
+    Column("secret_env", String(128), nullable=False),
+    # pending | delivered | failed
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+)
+Index("ix_webhook_deliveries_state", webhook_deliveries.c.state)
+
+# Every try of a delivery: the delivery log.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "delivery_id",
+        Integer,
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("attempt", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("error", String(500), nullable=True),
+    Column("duration_ms", Float, nullable=False),
+)
+Index("ix_webhook_attempts_delivery_id", webhook_attempts.c.delivery_id)
