@@ -13,6 +13,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     negative_data_rejection,
@@ -76,7 +77,13 @@ def test_every_operation_conforms_to_the_schema(api_ws: Workspace) -> None:
 
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            fuzz(operation, mode)
+            try:
+                fuzz(operation, mode)
+            except Unsatisfiable:
+                # An operation with no parameter and no body (/healthz) has no invalid
+                # request to make.
+                if mode is GenerationMode.POSITIVE:
+                    raise
     app.state.modelyard.jobs.join_all(60)
     seconds = time.perf_counter() - started
     print(
