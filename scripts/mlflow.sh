@@ -17,13 +17,15 @@ VENV=${MODELYARD_MLFLOW_VENV:-$ROOT/.venv-mlflow}
 DATA=${MODELYARD_MLFLOW_DIR:-/tmp/modelyard-mlflow}
 PORT=${MODELYARD_MLFLOW_PORT:-55000}
 PYTHON=${PYTHON:-python3}
+# The MLflow the tests were written against (its REST API is stable across 2.x and 3.x).
+SPEC=${MODELYARD_MLFLOW_SPEC:-mlflow==3.17.2}
 URI="http://127.0.0.1:$PORT"
 
 install() {
     if [ ! -x "$VENV/bin/mlflow" ]; then
         echo "installing MLflow into $VENV from PyPI..." >&2
         "$PYTHON" -m venv "$VENV" >&2
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check mlflow >&2
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check "$SPEC" >&2
     fi
 }
 

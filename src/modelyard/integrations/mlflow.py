@@ -91,12 +91,10 @@ class MlflowClient:
 
     # Reading the registry ---------------------------------------------------------------
 
-    def registered_models(self) -> list[RegisteredModel]:
-        """Every registered model with its versions, in name order."""
-        names = sorted(
-            m["name"] for m in self._pages("registered-models/search", "registered_models")
-        )
-        return [self.registered_model(name) for name in names]
+    def model_names(self) -> list[str]:
+        """The names of every registered model, sorted."""
+        found = self._pages("registered-models/search", "registered_models")
+        return sorted(str(m["name"]) for m in found)
 
     def registered_model(self, name: str) -> RegisteredModel:
         data = self._get(f"{API}/registered-models/get", {"name": name})["registered_model"]

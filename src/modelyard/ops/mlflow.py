@@ -187,9 +187,9 @@ def import_mlflow(
     mlflow = client if client is not None else MlflowClient(tracking_uri)
     try:
         models = [
-            m
-            for m in mlflow.registered_models()
-            if name_filter is None or fnmatch.fnmatchcase(m.name, name_filter)
+            mlflow.registered_model(name)
+            for name in mlflow.model_names()
+            if name_filter is None or fnmatch.fnmatchcase(name, name_filter)
         ]
         planned = _plan_ids(models, domain)
         for plan in planned:
