@@ -17,7 +17,7 @@ import pytest
 
 from modelyard import Workspace
 from modelyard.catalog.manifest import artifact_digest
-from modelyard.errors import InputError, RegistryError
+from modelyard.errors import Conflict, InputError, RegistryError
 from modelyard.ops.mlflow import DEFAULTED_LABEL
 from tests.support.mlflow import (
     NETFLIX_ARTIFACTS,
@@ -213,6 +213,28 @@ def test_a_changed_tag_keeps_the_registered_version_and_names_the_field(
     assert workspace.show("d/kept-model@1.0").spec.labels["owner"] == "ana"
 
 
+def test_artifacts_changed_in_mlflow_are_refused_and_nothing_else_is_imported(
+    registry: Registry, workspace: Workspace, mlflow_uri: str
+) -> None:
+    registry.model("changed-model")
+    registry.version("changed-model", python_model("changed"))
+    registry.alias("changed-model", "champion", 1)
+    first = workspace.import_mlflow(mlflow_uri, domain="d", owner_team="t", name_filter="changed-*")
+    registry.add_file("changed-model", 1, "helpers.py", b"X = 1\n")  # behind our back
+    registry.version("changed-model", python_model("changed 2"))
+    registry.alias("changed-model", "champion", 2)
+
+    with pytest.raises(Conflict, match=r"changed-model/1: its artifacts changed since it was"):
+        workspace.import_mlflow(mlflow_uri, domain="d", owner_team="t", name_filter="changed-*")
+
+    assert [s.ref for s in workspace.list_models(all_versions=True)] == ["d/changed-model@1.0"]
+    assert [(a.name, a.version) for a in workspace.aliases()] == [("champion", "1.0")]
+    assert workspace.root is not None
+    store = workspace.root / ".modelyard" / "artifacts" / "mlflow" / "d" / "changed-model"
+    assert [p.parent.name for p in store.glob("*/*")] == ["1"]  # version 2 removed again
+    assert first.versions[0].artifact == str(next(store.glob("1/*")))
+
+
 def test_dry_run_registers_and_downloads_nothing(
     registry: Registry, workspace: Workspace, mlflow_uri: str
 ) -> None:
@@ -272,12 +294,21 @@ def test_a_name_that_cannot_be_mapped_is_refused_with_the_tag_to_set(
     assert workspace.list_models(all_versions=True) == []
 
 
-def test_a_bad_tag_value_names_the_tag(
-    registry: Registry, workspace: Workspace, mlflow_uri: str
+@pytest.mark.parametrize(
+    ("tag", "value", "message"),
+    [
+        ("modelyard.gpu_memory_mb", "12GB", r"version 1: tag modelyard.gpu_memory_mb='12GB'"),
+        ("modelyard.gpu_memory", "1024", r"version 1: unknown tag 'modelyard.gpu_memory'"),
+        ("modelyard.availability", "2", r"availability: .*fix the tag `modelyard.availability`"),
+    ],
+)
+def test_a_bad_tag_names_the_tag(
+    registry: Registry, workspace: Workspace, mlflow_uri: str, tag: str, value: str, message: str
 ) -> None:
-    registry.model("badtag-model", {"modelyard.gpu_memory_mb": "12GB"})
-    registry.version("badtag-model", python_model("bad"))
+    name = f"badtag-{tag.replace('.', '-').replace('_', '-')}"
+    registry.model(name, {tag: value})
+    registry.version(name, python_model("bad"))
 
-    with pytest.raises(InputError, match=r"version 1: tag modelyard.gpu_memory_mb='12GB'"):
-        workspace.import_mlflow(mlflow_uri, domain="d", owner_team="t", name_filter="badtag-*")
+    with pytest.raises(InputError, match=message):
+        workspace.import_mlflow(mlflow_uri, domain="d", owner_team="t", name_filter=name)
     assert workspace.list_models(all_versions=True) == []

@@ -111,6 +111,19 @@ class Registry:
             "registered-models/alias", {"name": name, "alias": alias, "version": str(version)}
         )
 
+    def add_file(self, name: str, version: int, relative: str, content: bytes) -> None:
+        """Write one more file among a registered version's artifacts (MLflow allows it)."""
+        response = self.http.get(
+            "/api/2.0/mlflow/model-versions/get", params={"name": name, "version": str(version)}
+        )
+        assert response.is_success, response.text
+        source = str(response.json()["model_version"]["source"])
+        root = source.removeprefix("mlflow-artifacts:/")
+        response = self.http.put(
+            f"/api/2.0/mlflow-artifacts/artifacts/{root}/{relative}", content=content
+        )
+        assert response.is_success, response.text
+
     def version_tag(self, name: str, version: int, key: str, value: str) -> None:
         self._post(
             "model-versions/set-tag",

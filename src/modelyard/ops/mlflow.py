@@ -195,8 +195,8 @@ def import_mlflow(
         for plan in planned:
             for alias in plan.model.aliases:
                 check_alias_name(alias, f"MLflow model {plan.model.name!r}: alias")
-        with _downloads(ctx.root, keep=not dry_run) as created_folders:
-            return _import(ctx, mlflow, planned, owner_team, dry_run, created_folders)
+        with _downloads(keep=not dry_run) as downloads:
+            return _import(ctx, mlflow, planned, owner_team, dry_run, downloads)
     finally:
         if own_client:
             mlflow.close()
@@ -208,7 +208,7 @@ def _import(
     planned: Sequence[_Planned],
     owner_team: str,
     dry_run: bool,
-    created_folders: list[Path],
+    downloads: _Downloads,
 ) -> MlflowImportResult:
     assert ctx.root is not None
     documents: list[ManifestDocument] = []
@@ -223,7 +223,7 @@ def _import(
             if version.status != READY:
                 skipped.append(f"{what}: status {version.status}, not READY")
                 continue
-            folder, digest = _download(ctx.root, mlflow, plan, version, what, created_folders)
+            folder, digest = _download(ctx.root, mlflow, plan, version, what, downloads)
             spec, fields = _spec(plan, version, folder, digest, owner_team, what)
             documents.append(ManifestDocument(spec, f"mlflow:{plan.model.name}/{version.version}"))
             defaulted[spec.ref] = fields
@@ -326,20 +326,27 @@ def _tagged_name(model: RegisteredModel, tag: str, value: str, what: str) -> str
 # Artifacts -----------------------------------------------------------------------------
 
 
+@dataclass
+class _Downloads:
+    """The folders one run writes in the artifact store."""
+
+    created: list[Path]
+    partial: list[Path]
+
+
 @contextmanager
-def _downloads(root: Path, *, keep: bool) -> Iterator[list[Path]]:
+def _downloads(*, keep: bool) -> Iterator[_Downloads]:
     """The folders a run creates in the artifact store: removed again when the run
-    fails, or when `keep` is false (a dry run)."""
-    created: list[Path] = []
+    fails, or when `keep` is false (a dry run). Its unfinished downloads always go; only
+    its own, as another import may be downloading into the same store."""
+    downloads = _Downloads([], [])
     ok = False
     try:
-        yield created
+        yield downloads
         ok = True
     finally:
-        if not (ok and keep):
-            for folder in created:
-                shutil.rmtree(folder, ignore_errors=True)
-        shutil.rmtree(root / MLFLOW_ARTIFACTS / ".partial", ignore_errors=True)
+        for folder in downloads.partial + ([] if ok and keep else downloads.created):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _download(
@@ -348,12 +355,13 @@ def _download(
     plan: _Planned,
     version: ModelVersion,
     what: str,
-    created: list[Path],
+    downloads: _Downloads,
 ) -> tuple[Path, str]:
     """The version's artifacts in the content-addressed store (downloaded, then moved
     to the folder named by their digest unless that folder holds them already)."""
     base = root / MLFLOW_ARTIFACTS
     partial = base / ".partial" / uuid.uuid4().hex
+    downloads.partial.append(partial)
     partial.mkdir(parents=True)
     uri = mlflow.download_uri(version.name, version.version) or version.source
     mlflow.download(uri, partial, what=what)
@@ -369,7 +377,7 @@ def _download(
         shutil.rmtree(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     partial.rename(final)
-    created.append(final)
+    downloads.created.append(final)
     return final.resolve(), digest
 
 
