@@ -139,10 +139,6 @@ class MlflowImportResult(BaseModel):
     # MLflow versions left out and why (not READY; an alias on such a version).
     skipped: list[str] = Field(default_factory=list)
 
-    @property
-    def created(self) -> list[str]:
-        return [v.ref for v in self.versions if v.status == "created"]
-
 
 @dataclass
 class _Planned:
