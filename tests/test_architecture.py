@@ -35,7 +35,9 @@ DOMAIN = BASE | {"catalog", "graph", "placement"}
 PURE_MODULES = frozenset({"modelyard.traffic.split", "modelyard.traffic.statistics"})
 ON_CATALOG = BASE | {"catalog", "graph"}
 # What reads and writes the world, on the domain; config reads modelyard.yaml.
-EDGES = frozenset({"store", "triton", "targets", "traffic", "fleet_detect", "config", "kube"})
+EDGES = frozenset(
+    {"store", "triton", "targets", "traffic", "fleet_detect", "config", "kube", "integrations"}
+)
 # Catalog-wide logic over the store (candidates for ops/).
 SERVICES = frozenset({"selection", "planning", "registry", "validation"})
 ENGINES = frozenset({"deploy", "perf", "report"})
@@ -56,6 +58,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "triton": ON_CATALOG,  # configs, compiler, importer, repositories, client, server
     "traffic": ON_CATALOG,  # splits (pure), the gateway driver (HAProxy)
     "fleet_detect": DOMAIN,  # NVML -> a fleet's Server
+    # Other MLOps systems' protocols (the MLflow registry's REST API) -> plain records.
+    "integrations": BASE,
     "config": DOMAIN | {"triton"},  # modelyard.yaml: a fleet, Triton profiles, targets
     # Kubernetes objects for a placement (pure rendering, with the gateway's haproxy.cfg
     # from traffic) and the folder they are written to.

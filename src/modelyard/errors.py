@@ -14,6 +14,7 @@ ModelyardError
 ├── Forbidden           the token's role or team does not allow this (HTTP 403)
 ├── TooManyAttempts     too many failed token attempts from one address (HTTP 429)
 ├── GatewayError        the gateway (HAProxy) refused or does not answer
+├── RegistryError       an external model registry (MLflow) refused or does not answer
 └── TritonError         the server refused: url, model, HTTP status, message
     └── RolloutFailed   what was rolled back and what is still serving
 ```
@@ -247,6 +248,14 @@ class GatewayError(ModelyardError):
     exit_code = 10
     http_status = 502
     code = "gateway"
+
+
+class RegistryError(ModelyardError):
+    """An external model registry (MLflow) refused a request or does not answer."""
+
+    exit_code = 11
+    http_status = 502
+    code = "model_registry"
 
 
 class TritonError(ModelyardError):

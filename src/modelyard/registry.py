@@ -59,9 +59,12 @@ def apply_documents(
     audit: Callable[[CatalogTransaction, ApplyResult], None] | None = None,
     registering_team: str | None = None,
     transfer_owner: bool = False,
+    then: Callable[[CatalogTransaction, ApplyResult], None] | None = None,
 ) -> ApplyResult:
     """Register `documents` in one transaction (nothing on a dry run). `audit` writes the
     audit entry of what was registered inside that transaction: both commit, or neither.
+    `then` runs last in that transaction, also when nothing is new (import-mlflow moves
+    aliases there, so that versions and aliases commit together); not on a dry run.
 
     Ownership is checked inside the transaction, so two teams racing to register one new
     model cannot both win: a model belongs to the team of its newest version, a new
@@ -125,6 +128,8 @@ def apply_documents(
             tx.insert([(d.spec, d.source) for d in new], now=now)
             if audit is not None and new:
                 audit(tx, result)
+            if then is not None:
+                then(tx, result)
     return result
 
 

@@ -28,7 +28,17 @@ from modelyard.config import (
     locate_workspace,
 )
 from modelyard.deploy.runner import DeployOptions, DeployResult, Progress
-from modelyard.ops import build, catalog, insight, kube, outcomes, rollout, serving, traffic
+from modelyard.ops import (
+    build,
+    catalog,
+    insight,
+    kube,
+    mlflow,
+    outcomes,
+    rollout,
+    serving,
+    traffic,
+)
 from modelyard.ops.build import CompileResult
 from modelyard.ops.catalog import ShowResult, StatusChange
 from modelyard.ops.context import Context, local_actor, resolve_target
@@ -196,6 +206,7 @@ class Workspace:
         return catalog.api_artifact_roots(self.context())
 
     import_triton = _forward(catalog.import_triton)
+    import_mlflow = _forward(mlflow.import_mlflow)
     owner_of = _forward(catalog.owner_of)
     list_models = _forward(catalog.list_models)
     version_statuses = _forward(catalog.version_statuses)

@@ -29,6 +29,13 @@ def check_name(value: str, what: str = "name") -> str:
     return value
 
 
+def normalised_name(value: str) -> str:
+    """A name from another system's (an MLflow model's "Fraud Scorer v2"): lower-case,
+    each run of characters outside `[a-z0-9_-]` one `_`, no `_` or `-` at either end.
+    May still be empty or too long: check it with `check_name`."""
+    return re.sub(r"[^a-z0-9_-]+", "_", value.lower()).strip("_-")
+
+
 def is_conventional_name(value: str) -> bool:
     return CONVENTIONAL_NAME_PATTERN.fullmatch(value) is not None
 

@@ -3,7 +3,7 @@
 Exit codes: 0 ok; 1 validation errors; 2 bad input (manifest, flag, file); 3 not
 found; 4 conflict (immutable version, stale alias); 5 capacity; 6 catalog database
 unusable; 7 Triton refused; 8 rollout failed and rolled back; 9 not authorized; 10 gateway
-(HAProxy) error; 70 internal error.
+(HAProxy) error; 11 model registry (MLflow) error; 70 internal error.
 
 Each command group lives in its own module (`*_cmd.py`); this one gathers them.
 """
@@ -36,7 +36,7 @@ app = typer.Typer(
     help="The system of record and rollout engine for models on NVIDIA Triton.\n\n"
     "Exit codes: 0 ok, 1 validation errors, 2 bad input, 3 not found, 4 conflict, "
     "5 capacity, 6 catalog database unusable, 7 Triton error, 8 rollout failed, "
-    "9 not authorized, 10 gateway error.",
+    "9 not authorized, 10 gateway error, 11 model registry (MLflow) error.",
     no_args_is_help=True,
     # `--install-completion` / `--show-completion` for bash, zsh, fish and PowerShell.
     add_completion=True,

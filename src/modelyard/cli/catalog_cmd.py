@@ -1,5 +1,5 @@
 """Catalog commands: init, apply, list, show, deps, impact, alias, yank, unyank, deprecate,
-undeprecate, graph, tree, import-triton."""
+undeprecate, graph, tree, import-triton, import-mlflow."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from modelyard.catalog.lifecycle import VersionStatus
     from modelyard.catalog.spec import ModelSpec
     from modelyard.ops.catalog import StatusChange
+    from modelyard.ops.mlflow import MlflowImportResult
     from modelyard.report.tree import TreeNode
     from modelyard.store.store import AliasRecord
     from modelyard.workspace import Workspace
@@ -505,4 +506,89 @@ def import_triton(
         ),
         render.render_apply,
         model_json,
+    )
+
+
+@commands.command("import-mlflow")
+def import_mlflow(
+    tracking_uri: Annotated[
+        str,
+        typer.Option(
+            "--tracking-uri", help="The MLflow tracking server, e.g. http://127.0.0.1:5000."
+        ),
+    ],
+    domain: Annotated[
+        str, typer.Option("--domain", help="Catalog domain (unless a modelyard.domain tag).")
+    ],
+    owner_team: Annotated[str, typer.Option("--owner-team", help="Team that owns them.")],
+    name_filter: Annotated[
+        str | None,
+        typer.Option("--name-filter", help="Only MLflow models whose name matches this glob."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be registered and moved.")
+    ] = False,
+    workspace: WorkspaceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register an MLflow Model Registry's models, versions, tags and aliases; re-run to sync.
+
+    MLflow version N becomes catalog version N.0 with its artifacts downloaded into
+    .modelyard/artifacts/mlflow/ (content-addressed); fields come from modelyard.* tags,
+    and each one left to a default is listed. MLflow aliases move modelyard's aliases of
+    the same name by compare-and-set. One transaction: on error nothing is registered.
+    """
+    run(
+        as_json,
+        lambda: open_workspace(workspace, db).import_mlflow(
+            tracking_uri,
+            domain=domain,
+            owner_team=owner_team,
+            name_filter=name_filter,
+            dry_run=dry_run,
+        ),
+        _render_mlflow_import,
+        model_json,
+    )
+
+
+def _render_mlflow_import(result: MlflowImportResult) -> None:
+    from rich.text import Text
+
+    console = render.console
+    marks = {"created": ("+ ", "green"), "unchanged": ("= ", "dim"), "kept": ("~ ", "yellow")}
+    for version in result.versions:
+        mark, style = marks[version.status]
+        line = Text(mark, style=style) + Text(
+            render.safe(f"{version.ref}  (MLflow {version.mlflow_model} v{version.mlflow_version})")
+        )
+        if version.status == "kept":
+            line += Text(
+                render.safe(f"  kept as registered; MLflow changed {', '.join(version.differing)}")
+            )
+        console.print(line)
+        if version.status == "created" and version.defaulted:
+            console.print(
+                Text(render.safe(f"    defaulted: {', '.join(version.defaulted)}"), style="dim")
+            )
+    for alias in result.aliases:
+        if alias.status != "unchanged":
+            before = alias.previous or "none"
+            console.print(
+                Text("> ", style="cyan")
+                + Text(
+                    render.safe(
+                        f"{alias.model_id} alias {alias.alias}: {before} -> {alias.version}"
+                    )
+                )
+            )
+    for note in result.skipped:
+        console.print(Text(render.safe(f"skipped: {note}"), style="yellow"))
+    counts = {s: sum(v.status == s for v in result.versions) for s in marks}
+    moved = sum(a.status != "unchanged" for a in result.aliases)
+    verb = "would register" if result.dry_run else "registered"
+    console.print(
+        f"{verb} {counts['created']} new version(s); {counts['unchanged']} unchanged; "
+        f"{counts['kept']} kept; {moved} alias(es) {'to move' if result.dry_run else 'moved'}"
     )

@@ -32,6 +32,10 @@ from modelyard.triton.importer import read_triton_repository
 AUDIT_LIST_LIMIT = 100
 # Parsed manifests by content (catalog/parse_cache.py), inside the workspace's state.
 PARSE_CACHE = Path(".modelyard") / "cache" / "manifests"
+# Artifacts modelyard fetched (import-mlflow), inside the workspace's state: the one part
+# of it an artifact may lie in, because each folder there is named by the SHA-256 of what
+# it holds and never rewritten.
+ARTIFACT_STORE = Path(STATE_DIR) / "artifacts"
 
 
 class ShowResult(BaseModel):
@@ -74,7 +78,7 @@ def apply(
             ctx.store,
             documents,
             dry_run=dry_run,
-            audit=_apply_audit(ctx.actor),
+            audit=apply_audit(ctx.actor),
             transfer_owner=transfer_owner,
         )
     if cache is not None and not dry_run:
@@ -115,7 +119,7 @@ def apply_text(
             ctx.store,
             documents,
             dry_run=dry_run,
-            audit=_apply_audit(ctx.actor),
+            audit=apply_audit(ctx.actor),
             registering_team=owner_team,
             transfer_owner=transfer_owner,
         )
@@ -128,7 +132,7 @@ def import_triton(
     documents = read_triton_repository(Path(root), domain=domain, owner_team=owner_team)
     refuse_state_artifacts(ctx, documents)
     with paused_gc():
-        return apply_documents(ctx.store, documents, dry_run=dry_run, audit=_apply_audit(ctx.actor))
+        return apply_documents(ctx.store, documents, dry_run=dry_run, audit=apply_audit(ctx.actor))
 
 
 def state_paths(ctx: Context) -> list[Path]:
@@ -155,10 +159,13 @@ def state_paths(ctx: Context) -> list[Path]:
 def refuse_state_artifacts(ctx: Context, documents: Sequence[ManifestDocument]) -> None:
     """InputError for a document whose artifact lies in what modelyard writes."""
     state = state_paths(ctx)
+    store = (ctx.root / ARTIFACT_STORE).resolve() if ctx.root is not None else None
     for document in documents:
         if document.spec.artifact is None:
             continue
         artifact = Path(document.spec.artifact).resolve()
+        if store is not None and artifact.is_relative_to(store):
+            continue
         for folder in state:
             if artifact.is_relative_to(folder):
                 reason = (
@@ -227,7 +234,7 @@ def _listed_within(refs: Sequence[str], limit: int) -> str:
     return ", ".join(shown)
 
 
-def _apply_audit(actor: str) -> Callable[[CatalogTransaction, ApplyResult], None]:
+def apply_audit(actor: str) -> Callable[[CatalogTransaction, ApplyResult], None]:
     """The audit entry of a registration, written in the registering transaction."""
 
     def write(tx: CatalogTransaction, result: ApplyResult) -> None:
