@@ -104,6 +104,16 @@ class ApiConfig(BaseModel):
     max_body_mb: int = Field(default=DEFAULT_MAX_BODY_MB, ge=1, le=1024)
 
 
+class S3Config(BaseModel):
+    """Where `s3://` artifacts and repositories live: an S3-compatible endpoint (absent:
+    AWS S3) and its region. Credentials are never written here: boto3 reads the standard
+    AWS environment variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or ~/.aws."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    endpoint_url: str | None = None
+    region: str | None = None
+
+
 LOCAL_TARGET = TargetConfig(
     url="http://127.0.0.1:8000",
     repository=".modelyard/triton/repository",
@@ -118,6 +128,7 @@ class WorkspaceConfig(BaseModel):
     fleet: Fleet | None = None
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    s3: S3Config = Field(default_factory=S3Config)
 
     @field_validator("targets")
     @classmethod

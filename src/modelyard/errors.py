@@ -14,6 +14,7 @@ ModelyardError
 ├── Forbidden           the token's role or team does not allow this (HTTP 403)
 ├── TooManyAttempts     too many failed token attempts from one address (HTTP 429)
 ├── GatewayError        the gateway (HAProxy) refused or does not answer
+├── ObjectStoreError    S3-compatible storage unreachable, refused credentials, no object
 └── TritonError         the server refused: url, model, HTTP status, message
     └── RolloutFailed   what was rolled back and what is still serving
 ```
@@ -239,6 +240,21 @@ class GatewayError(ModelyardError):
     exit_code = 10
     http_status = 502
     code = "gateway"
+
+
+class ObjectStoreError(ModelyardError):
+    """S3-compatible storage did not answer, refused the credentials, or lacks the bucket
+    or object; `missing` says it was the last (the bucket or object is not there)."""
+
+    exit_code = 11
+    http_status = 502
+    code = "object_store"
+
+    def __init__(
+        self, message: str, problems: Sequence[Problem] = (), *, missing: bool = False
+    ) -> None:
+        super().__init__(message, problems)
+        self.missing = missing
 
 
 class TritonError(ModelyardError):
