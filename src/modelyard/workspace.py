@@ -28,7 +28,17 @@ from modelyard.config import (
     locate_workspace,
 )
 from modelyard.deploy.runner import DeployOptions, DeployResult, Progress
-from modelyard.ops import build, catalog, insight, kube, outcomes, rollout, serving, traffic
+from modelyard.ops import (
+    build,
+    catalog,
+    insight,
+    kube,
+    outcomes,
+    rollout,
+    serving,
+    storage,
+    traffic,
+)
 from modelyard.ops.build import CompileResult
 from modelyard.ops.catalog import ShowResult, StatusChange
 from modelyard.ops.context import Context, local_actor, resolve_target
@@ -213,6 +223,7 @@ class Workspace:
     calibration = _forward(build.calibration)
     latest_measurements = _forward(build.latest_measurements)
     export_kubernetes = _forward(kube.export_kubernetes)
+    push = _forward(storage.push)
 
     # Rollout ----------------------------------------------------------------------
 

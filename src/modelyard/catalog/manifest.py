@@ -800,6 +800,11 @@ def artifact_digest(path: Path, roots: Sequence[Path] | None = None) -> str:
     return digest.hexdigest()
 
 
+def artifact_files(path: Path) -> list[Path]:
+    """The files `artifact_digest` reads of a file or folder artifact, in its order."""
+    return [path] if path.is_file() else _folder_files(path)
+
+
 def _folder_files(folder: Path) -> list[Path]:
     """The regular files under `folder` (links to files included), never leaving its
     file system."""

@@ -24,6 +24,7 @@ from modelyard.cli import (
     render,
     rollout_cmd,
     server_cmd,
+    storage_cmd,
     traffic_cmd,
 )
 from modelyard.cli.options import close_opened
@@ -34,7 +35,7 @@ app = typer.Typer(
     help="The system of record and rollout engine for models on NVIDIA Triton.\n\n"
     "Exit codes: 0 ok, 1 validation errors, 2 bad input, 3 not found, 4 conflict, "
     "5 capacity, 6 catalog database unusable, 7 Triton error, 8 rollout failed, "
-    "9 not authorized, 10 gateway error.",
+    "9 not authorized, 10 gateway error, 11 object storage error.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -56,6 +57,7 @@ server_cmd.register(app)
 traffic_cmd.commands.register(app)
 export_cmd.commands.register(app)
 app.command("doctor")(doctor_cmd.doctor)
+app.command("push")(storage_cmd.push)
 
 
 def main() -> None:
