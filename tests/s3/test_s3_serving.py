@@ -15,7 +15,7 @@ from modelyard.triton.client import TritonClient
 from modelyard.triton.server import LocalTriton, free_port
 from tests.s3.conftest import s3_workspace_config
 from tests.s3.test_s3_artifacts import s3_manifest
-from tests.support.rollout import FAST, GOOD_MODEL, ready_models
+from tests.support.rollout import FAST, GOOD_MODEL, python_model, ready_models
 from tests.support.workspaces import init_workspace
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
@@ -61,3 +61,32 @@ def test_an_s3_artifact_serves_and_a_changed_object_is_refused(
     workspace.apply([s3_manifest(tmp_path / "v2", "echo", f"s3://{bucket}/echo/model.py", "2.0")])
     workspace.deploy("test", options=FAST)
     assert client.infer("tools.echo", {"X": ("FP32", [1], [0.0])})["Y"] == [2.0]
+
+
+def test_local_triton_reads_a_repository_on_s3(
+    tmp_path: Path, catalog_url: str, s3_endpoint: str, s3_env: dict[str, str], s3: Any, bucket: str
+) -> None:
+    """The seam a `triton-s3` target needs: LocalTriton on `s3://HOST:PORT/bucket/path`.
+    The repository is compiled here and copied up by the test itself (not a publish)."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "modelyard.yaml").write_text(s3_workspace_config(s3_endpoint))
+    workspace = init_workspace(root, catalog_url)
+    try:
+        workspace.apply([python_model(tmp_path, "echo", "1.0", GOOD_MODEL)])
+        compiled = workspace.compile(root / "repo", profile="local")
+    finally:
+        workspace.close()
+    generation = Path(str(compiled.generation))
+    for file in sorted(p for p in generation.rglob("*") if p.is_file()):
+        key = f"repo/{file.relative_to(generation).as_posix()}"
+        s3.put_object(Bucket=bucket, Key=key, Body=file.read_bytes())
+    host = s3_endpoint.removeprefix("http://")
+    server = LocalTriton(f"s3://{host}/{bucket}/repo", tmp_path / "triton", env=dict(s3_env))
+    client = server.start()
+    try:
+        client.load("tools.echo")
+        assert client.infer("tools.echo", {"X": ("FP32", [1], [0.0])})["Y"] == [1.0]
+    finally:
+        client.close()
+        server.stop()
