@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.support.s3 import CREDENTIALS, moto_server, moto_server_binary
+from tests.support.s3 import CREDENTIALS, moto_server, moto_server_binary, s3_workspace_config
 
 if moto_server_binary() is None:  # pragma: no cover - the test extra installs it
     pytest.skip(
@@ -40,10 +40,6 @@ def bucket(s3: Any, request: pytest.FixtureRequest) -> str:
     name = "t-" + request.node.name.lower().replace("_", "-")[:50].strip("-")
     s3.create_bucket(Bucket=name)
     return name
-
-
-def s3_workspace_config(endpoint: str, extra: str = "") -> str:
-    return f"s3: {{endpoint_url: '{endpoint}', region: us-east-1}}\n{extra}"
 
 
 @pytest.fixture

@@ -11,18 +11,11 @@ import pytest
 from modelyard import Workspace
 from modelyard.catalog.manifest import artifact_digest
 from modelyard.errors import InputError, ModelsBlocked
-from tests.support.rollout import GOOD_MODEL, python_model
+from tests.support.rollout import GOOD_MODEL
+from tests.support.s3 import s3_manifest
 from tests.support.workspaces import init_workspace
 
 pytestmark = pytest.mark.slow
-
-
-def s3_manifest(tmp_path: Path, name: str, artifact: str, version: str = "1.0") -> Path:
-    """A python-backend manifest whose artifact is `artifact` (an s3:// URL)."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    manifest = python_model(tmp_path, name, version, GOOD_MODEL)
-    manifest.write_text(manifest.read_text().replace("artifact: model.py", f"artifact: {artifact}"))
-    return manifest
 
 
 @pytest.fixture

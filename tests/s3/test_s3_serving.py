@@ -13,9 +13,8 @@ from modelyard import Workspace
 from modelyard.errors import ModelyardError
 from modelyard.triton.client import TritonClient
 from modelyard.triton.server import LocalTriton, free_port
-from tests.s3.conftest import s3_workspace_config
-from tests.s3.test_s3_artifacts import s3_manifest
 from tests.support.rollout import FAST, GOOD_MODEL, python_model, ready_models
+from tests.support.s3 import s3_manifest, s3_workspace_config
 from tests.support.workspaces import init_workspace
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]

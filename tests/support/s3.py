@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from modelyard.triton.server import free_port
+from tests.support.rollout import GOOD_MODEL, python_model
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "modelyard-test",
@@ -62,3 +63,16 @@ def moto_server(log: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def s3_workspace_config(endpoint: str, extra: str = "") -> str:
+    """modelyard.yaml text naming the test server as the workspace's `s3:` storage."""
+    return f"s3: {{endpoint_url: '{endpoint}', region: us-east-1}}\n{extra}"
+
+
+def s3_manifest(tmp_path: Path, name: str, artifact: str, version: str = "1.0") -> Path:
+    """A python-backend manifest whose artifact is `artifact` (an s3:// URL)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    manifest = python_model(tmp_path, name, version, GOOD_MODEL)
+    manifest.write_text(manifest.read_text().replace("artifact: model.py", f"artifact: {artifact}"))
+    return manifest

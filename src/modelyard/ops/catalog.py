@@ -151,6 +151,8 @@ def state_paths(ctx: Context) -> list[Path]:
         database = Path(url.database)
         paths += [database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))]
     for target in ctx.config.targets.values():
+        if is_s3_url(target.repository):
+            continue  # in object storage: no local path to guard
         repository = Path(target.repository)
         if ctx.root is not None and not repository.is_absolute():
             repository = ctx.root / repository
