@@ -14,6 +14,7 @@ from modelyard.s3.repository import S3RepositoryWriter, parse_repository_url
 from modelyard.s3.store import S3Store
 from modelyard.triton.client import TritonClient
 from modelyard.triton.inputs import RequestInputs
+from modelyard.triton.naming import S3_CANDIDATE_PREFIX
 from modelyard.triton.repository import RepoFile, RepositoryDiff
 
 KIND = "triton-s3"
@@ -74,6 +75,9 @@ class TritonS3Target:
 
     def publish(self, files: Sequence[RepoFile]) -> None:
         self.writer.write(files)
+
+    def candidate_name(self, triton_name: str) -> str:
+        return S3_CANDIDATE_PREFIX + triton_name
 
     def verify(self) -> list[str]:
         """Objects of the current generation missing or changed (doctor)."""
