@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -50,6 +51,9 @@ from modelyard.triton.repository import (
 )
 
 CONFIG_FILE = "config.pbtxt"
+# The path parts Triton's S3 client reads (its s3:// URL pattern); a model or file named
+# otherwise is published but never loads ("failed to poll from model repository").
+_TRITON_S3_PART = re.compile(r"[0-9a-zA-Z._-]+")
 POINTER = "current"
 
 
@@ -155,6 +159,16 @@ class S3RepositoryWriter:
                 stays current (objects of new versions may have been uploaded; they are
                 referenced by no config and by no manifest).
         """
+        unreadable = sorted(
+            {f.path for f in files if not all(map(_TRITON_S3_PART.fullmatch, f.path.split("/")))}
+        )
+        if unreadable:
+            raise RepositoryWriteError(
+                f"{self.url}: Triton's S3 client reads only names of letters, digits, '.', '_' "
+                f"and '-', so it could not load {', '.join(unreadable[:3])}"
+                f"{' ...' if len(unreadable) > 3 else ''} (an experiment's ensemble variant "
+                "`a~b@v` cannot live on an S3 repository); nothing was written"
+            )
         try:
             return self._write(with_bytecode_guards(files))
         except ObjectStoreError as exc:
