@@ -111,3 +111,18 @@ def test_bad_urls_and_unreachable_storage_are_one_line_and_register_nothing(
     finally:
         down.close()
     assert workspace.store.summaries() == []
+
+
+def test_missing_credentials_are_one_line_and_register_nothing(
+    workspace: Workspace, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(InputError) as refused:
+        workspace.apply([s3_manifest(tmp_path, "echo", f"s3://{bucket}/model.py")])
+    assert "no S3 credentials; set AWS_ACCESS_KEY_ID" in refused.value.message
+    assert "\n" not in refused.value.message
+    assert workspace.store.summaries() == []

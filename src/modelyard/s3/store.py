@@ -104,7 +104,9 @@ class S3Store:
                 raise InputError(
                     "s3:// artifacts and repositories need boto3: pip install 'modelyard[s3]'"
                 ) from None
-            self._client = boto3.client(
+            # A session of its own: boto3's default one keeps the first credentials it
+            # found for the whole process.
+            self._client = boto3.session.Session().client(
                 "s3",
                 endpoint_url=self.config.endpoint_url,
                 region_name=self.config.region,
