@@ -192,7 +192,12 @@ class S3Store:
 
     @contextmanager
     def _errors(self, url: S3Url) -> Iterator[None]:
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        try:
+            from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        except ImportError:
+            raise InputError(
+                f"{url}: s3:// artifacts and repositories need boto3: pip install 'modelyard[s3]'"
+            ) from None
 
         try:
             yield
