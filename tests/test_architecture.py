@@ -36,7 +36,17 @@ PURE_MODULES = frozenset({"modelyard.traffic.split", "modelyard.traffic.statisti
 ON_CATALOG = BASE | {"catalog", "graph"}
 # What reads and writes the world, on the domain; config reads modelyard.yaml.
 EDGES = frozenset(
-    {"store", "triton", "targets", "traffic", "fleet_detect", "config", "kube", "integrations"}
+    {
+        "store",
+        "triton",
+        "targets",
+        "traffic",
+        "fleet_detect",
+        "config",
+        "kube",
+        "integrations",
+        "s3",
+    }
 )
 # Catalog-wide logic over the store (candidates for ops/).
 SERVICES = frozenset({"selection", "planning", "registry", "validation"})
@@ -66,7 +76,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "kube": DOMAIN | {"traffic"},
     # Target kinds (a Triton + folder, an S3 repository, a gateway in front), built from
     # config's entries (not here yet).
-    "targets": ON_CATALOG | {"triton", "traffic", "config"},
+    "targets": ON_CATALOG | {"triton", "traffic", "config", "s3"},
+    # S3-compatible storage (boto3): s3:// artifacts, push, repositories Triton reads.
+    "s3": ON_CATALOG | {"triton", "config"},
     # -- services
     "selection": DOMAIN | {"store"},
     "planning": DOMAIN | {"store", "selection"},

@@ -63,6 +63,16 @@ def check_target_kind(kind: str) -> str:
     return kind
 
 
+class S3Config(BaseModel):
+    """Where `s3://` artifacts and repositories live: an S3-compatible endpoint (absent:
+    AWS S3) and its region. Credentials are never written here: boto3 reads the standard
+    AWS environment variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or ~/.aws."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    endpoint_url: str | None = None
+    region: str | None = None
+
+
 class TargetConfig(BaseModel):
     """A Triton server to deploy to: its HTTP endpoint, the repository folder it reads
     (`--model-repository`, which modelyard writes), and the compile profile.
@@ -84,6 +94,8 @@ class TargetConfig(BaseModel):
     # The server's --model-load-thread-count (how many models Triton loads at once),
     # which bounds a rollout's estimate; absent: Triton's default, 4.
     load_threads: int | None = Field(default=None, ge=1)
+    # The storage of an `s3://` repository (kind `triton-s3`); absent: the workspace's `s3:`.
+    s3: S3Config | None = None
 
     @field_validator("kind")
     @classmethod
@@ -140,6 +152,7 @@ class WorkspaceConfig(BaseModel):
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     api: ApiConfig = Field(default_factory=ApiConfig)
     webhooks: tuple[WebhookConfig, ...] = ()
+    s3: S3Config = Field(default_factory=S3Config)
 
     @field_validator("targets")
     @classmethod

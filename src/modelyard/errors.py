@@ -15,6 +15,7 @@ ModelyardError
 ├── TooManyAttempts     too many failed token attempts from one address (HTTP 429)
 ├── GatewayError        the gateway (HAProxy) refused or does not answer
 ├── RegistryError       an external model registry (MLflow) refused or does not answer
+├── ObjectStoreError    S3-compatible storage unreachable, refused credentials, no object
 └── TritonError         the server refused: url, model, HTTP status, message
     └── RolloutFailed   what was rolled back and what is still serving
 ```
@@ -256,6 +257,21 @@ class RegistryError(ModelyardError):
     exit_code = 11
     http_status = 502
     code = "model_registry"
+
+
+class ObjectStoreError(ModelyardError):
+    """S3-compatible storage did not answer, refused the credentials, or lacks the bucket
+    or object; `missing` says it was the last (the bucket or object is not there)."""
+
+    exit_code = 12
+    http_status = 502
+    code = "object_store"
+
+    def __init__(
+        self, message: str, problems: Sequence[Problem] = (), *, missing: bool = False
+    ) -> None:
+        super().__init__(message, problems)
+        self.missing = missing
 
 
 class TritonError(ModelyardError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from pathlib import Path
 
 from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
@@ -320,9 +319,11 @@ def _check_onnx_artifacts(
         if spec.framework != "onnx" or spec.artifact is None:
             continue
         file_name = str(spec.triton.get("default_model_filename") or "model.onnx")
+        artifact = document.artifact_path
+        assert artifact is not None
         try:
             inputs, outputs = read_onnx_io(
-                Path(spec.artifact), spec.resource_requirements.max_batch_size, file_name
+                artifact, spec.resource_requirements.max_batch_size, file_name
             )
         except ArtifactError as exc:
             problems.append(

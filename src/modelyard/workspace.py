@@ -37,6 +37,7 @@ from modelyard.ops import (
     outcomes,
     rollout,
     serving,
+    storage,
     traffic,
 )
 from modelyard.ops.build import CompileResult
@@ -229,6 +230,7 @@ class Workspace:
     calibration = _forward(build.calibration)
     latest_measurements = _forward(build.latest_measurements)
     export_kubernetes = _forward(kube.export_kubernetes)
+    push = _forward(storage.push)
 
     # Rollout ----------------------------------------------------------------------
 

@@ -67,7 +67,7 @@ def test_an_unknown_kind_names_itself_and_the_known_kinds() -> None:
     config = TargetConfig(kind="s3", url="http://edge:8000", repository="/srv/models")
     with pytest.raises(InputError, match=r"target 'edge': unknown target kind 's3'") as failed:
         open_target("edge", config)
-    assert "(known kinds: triton)" in failed.value.message
+    assert "(known kinds: triton, triton-s3)" in failed.value.message
 
 
 def test_a_kind_that_is_no_name_is_refused_when_read(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_a_kind_that_is_no_name_is_refused_when_read(tmp_path: Path) -> None:
 
 
 def test_a_registered_kind_opens_its_targets(gateway_kind: RecordingKind) -> None:
-    assert target_kinds() == ["gateway", "triton"]
+    assert target_kinds() == ["gateway", "triton", "triton-s3"]
     config = TargetConfig(kind="gateway", url="http://gw:8000", repository="/srv/gw")
     with open_target("front", config, timeout_s=3.0) as target:
         assert target.name == "front"

@@ -15,7 +15,7 @@ import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -30,6 +30,20 @@ except AttributeError:  # pragma: no cover - only without libyaml
     _YamlLoader = yaml.SafeLoader
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+# An `artifact` with this prefix lives in object storage, read through a RemoteArtifacts.
+REMOTE_SCHEME = "s3://"
+
+
+class RemoteArtifacts(Protocol):
+    """Reads artifacts that live in object storage (`s3://...`): modelyard.s3 provides
+    it; the catalog only asks for the digest and a local copy."""
+
+    def resolve(self, url: str) -> tuple[str, Path]:
+        """The artifact's SHA-256 (by `artifact_digest`'s rules) and a local copy of it;
+        ArtifactUnreadable (the message names the URL and the fix) if it cannot be read."""
+        ...
+
+
 # The most one manifest file may hold (README: "Reading manifest files"): far more than
 # a folder of hand-written manifests, and a bound on what one apply reads into memory.
 MANIFEST_MAX_BYTES = 4 * 1024 * 1024
@@ -100,6 +114,15 @@ class ManifestDocument:
     line: int | None = None
     # Line of each `dependencies` entry, so later errors about one can point at it.
     dependency_lines: tuple[int | None, ...] = ()
+    # A remote artifact's local copy (read at registration), for checks that open it.
+    local_artifact: Path | None = None
+
+    @property
+    def artifact_path(self) -> Path | None:
+        """Where the artifact's bytes can be read on this machine."""
+        if self.local_artifact is not None:
+            return self.local_artifact
+        return Path(self.spec.artifact) if self.spec.artifact is not None else None
 
     def line_of_dependency(self, position: int) -> int | None:
         if position < len(self.dependency_lines):
@@ -116,13 +139,15 @@ def load_manifests(
     *,
     max_file_bytes: int = MANIFEST_MAX_BYTES,
     cache: ParseCache | None = None,
+    remote: RemoteArtifacts | None = None,
 ) -> list[ManifestDocument]:
     """Read every manifest under `paths` (files or folders, recursively).
 
     Only regular files are read (a link to one counts), each of at most
     `max_file_bytes`; a device, pipe or socket is refused as such (see
     `read_manifest_bytes`). With `cache`, a YAML file read before with the same content
-    is not parsed again (catalog/parse_cache.py); the result is the same.
+    is not parsed again (catalog/parse_cache.py); the result is the same. `remote` reads
+    `s3://` artifacts; without it they are refused.
 
     Raises:
         InputError: listing every problem found, each with file, line and field.
@@ -134,7 +159,7 @@ def load_manifests(
     for found in _manifest_files(paths, problems):
         files.setdefault(found.resolve(), found)
     for file, given in files.items():
-        docs, file_problems = _load_file(file, max_file_bytes, given, cache)
+        docs, file_problems = _load_file(file, max_file_bytes, given, cache, remote)
         documents += docs
         problems += file_problems
     if not files and not problems:
@@ -158,6 +183,7 @@ def parse_manifest_text(
     *,
     base_dir: Path | None = None,
     artifact_roots: Sequence[Path] | None = None,
+    remote: RemoteArtifacts | None = None,
 ) -> list[ManifestDocument]:
     """Parse manifest YAML (or seed JSON) given as text, e.g. the body of an API call.
 
@@ -166,14 +192,20 @@ def parse_manifest_text(
             folder).
         artifact_roots: when given, an `artifact` must resolve (symlinks and `..`
             followed) to a path under one of these resolved folders; one that does not
-            is refused before it is opened, even to see whether it exists.
+            is refused before it is opened, even to see whether it exists. `s3://`
+            artifacts are not paths: `remote` reads them (without it they are refused).
 
     Raises:
         Forbidden: an `artifact` outside `artifact_roots` (with any other problems).
         InputError: the text is not valid.
     """
     docs, problems = _parse_text(
-        text, source, is_json=False, base_dir=base_dir, artifact_roots=artifact_roots
+        text,
+        source,
+        is_json=False,
+        base_dir=base_dir,
+        artifact_roots=artifact_roots,
+        remote=remote,
     )
     outside = [p for p in problems if p.code == ARTIFACT_OUTSIDE_ROOTS]
     if outside:
@@ -316,7 +348,11 @@ class ManifestUnreadable(ValueError):
 
 
 def _load_file(
-    path: Path, max_bytes: int, given: Path | None = None, cache: ParseCache | None = None
+    path: Path,
+    max_bytes: int,
+    given: Path | None = None,
+    cache: ParseCache | None = None,
+    remote: RemoteArtifacts | None = None,
 ) -> tuple[list[ManifestDocument], list[Problem]]:
     source = str(path)
     if not is_utf8_path(path):
@@ -346,7 +382,12 @@ def _load_file(
     # read_text() turned \r\n into \n; keep what the YAML and JSON readers saw.
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _parse_text(
-        text, source, is_json=path.suffix.lower() == ".json", base_dir=path.parent, cache=cache
+        text,
+        source,
+        is_json=path.suffix.lower() == ".json",
+        base_dir=path.parent,
+        cache=cache,
+        remote=remote,
     )
 
 
@@ -358,13 +399,14 @@ def _parse_text(
     base_dir: Path | None = None,
     artifact_roots: Sequence[Path] | None = None,
     cache: ParseCache | None = None,
+    remote: RemoteArtifacts | None = None,
 ) -> tuple[list[ManifestDocument], list[Problem]]:
     if is_json:
-        return _parse_json(text, source, base_dir, artifact_roots)
+        return _parse_json(text, source, base_dir, artifact_roots, remote)
     if cache is not None:
         cached = cache.get(text)
         if cached is not None:
-            valid = _validate_parsed(cached, source, base_dir, artifact_roots)
+            valid = _validate_parsed(cached, source, base_dir, artifact_roots, remote)
             if valid is not None:
                 return valid, []
     try:
@@ -378,7 +420,9 @@ def _parse_text(
         if data is None:
             continue  # an empty document (e.g. a trailing `---`)
         line = node.start_mark.line + 1
-        document, doc_problems = _validate(data, source, line, node, base_dir, artifact_roots)
+        document, doc_problems = _validate(
+            data, source, line, node, base_dir, artifact_roots, remote
+        )
         problems += doc_problems
         if document:
             documents.append(document)
@@ -393,13 +437,14 @@ def _validate_parsed(
     source: str,
     base_dir: Path | None,
     artifact_roots: Sequence[Path] | None,
+    remote: RemoteArtifacts | None = None,
 ) -> list[ManifestDocument] | None:
     """The documents of a cached parse, validated as a fresh one is; None at the first
     problem (the caller then reads the YAML, whose nodes give each problem its line)."""
     documents = []
     for entry in parsed:
         document, problems = _validate(
-            entry.data, source, entry.line, None, base_dir, artifact_roots
+            entry.data, source, entry.line, None, base_dir, artifact_roots, remote
         )
         if document is None or problems:
             return None
@@ -447,7 +492,11 @@ def _yaml_documents(text: str) -> Iterator[tuple[yaml.Node, Any]]:
 
 
 def _parse_json(
-    text: str, source: str, base_dir: Path | None, artifact_roots: Sequence[Path] | None = None
+    text: str,
+    source: str,
+    base_dir: Path | None,
+    artifact_roots: Sequence[Path] | None = None,
+    remote: RemoteArtifacts | None = None,
 ) -> tuple[list[ManifestDocument], list[Problem]]:
     try:
         data = json.loads(text.removeprefix("\ufeff"), object_pairs_hook=_unique_keys)
@@ -484,7 +533,9 @@ def _parse_json(
             entry = {
                 k: v for k, v in entry.items() if k != "created_at"
             }  # the catalog records its own
-        document, doc_problems = _validate(entry, source, None, None, base_dir, artifact_roots)
+        document, doc_problems = _validate(
+            entry, source, None, None, base_dir, artifact_roots, remote
+        )
         if key is not None:
             doc_problems = [
                 dataclasses.replace(p, message=f"entry {key!r}: {p.message}") for p in doc_problems
@@ -528,6 +579,7 @@ def _validate(
     node: yaml.Node | None,
     base_dir: Path | None,
     artifact_roots: Sequence[Path] | None = None,
+    remote: RemoteArtifacts | None = None,
 ) -> tuple[ManifestDocument | None, list[Problem]]:
     if not isinstance(data, dict):
         return None, [
@@ -544,14 +596,76 @@ def _validate(
         spec = ModelSpec.model_validate(data)
     except ValidationError as exc:
         return None, [_from_pydantic(error, data, source, line, node) for error in exc.errors()]
-    if spec.artifact is not None:
+    local: Path | None = None
+    if spec.artifact is not None and spec.artifact.startswith(REMOTE_SCHEME):
+        spec, local, problem = _resolve_remote_artifact(spec, source, node, line, remote)
+        if problem:
+            return None, [problem]
+    elif spec.artifact is not None:
         spec, problem = _resolve_artifact(spec, source, node, line, base_dir, artifact_roots)
         if problem:
             return None, [problem]
     dependency_lines = tuple(
         _line_of(node, ("dependencies", i)) for i in range(len(spec.dependencies))
     )
-    return ManifestDocument(spec, source, line, dependency_lines), []
+    return ManifestDocument(spec, source, line, dependency_lines, local), []
+
+
+def _resolve_remote_artifact(
+    spec: ModelSpec,
+    source: str,
+    node: yaml.Node | None,
+    doc_line: int | None,
+    remote: RemoteArtifacts | None,
+) -> tuple[ModelSpec, Path | None, Problem | None]:
+    """An `s3://` artifact: its digest read from the storage (downloaded) and pinned."""
+    assert spec.artifact is not None
+    line = _line_of(node, ("artifact",)) or doc_line
+    if remote is None:
+        return (
+            spec,
+            None,
+            _problem(
+                source,
+                line,
+                "artifact",
+                f"{spec.ref}: {_show(spec.artifact)} is in object storage, which this "
+                "registration cannot read; register it with `modelyard apply` in a workspace",
+                "artifact-remote",
+                model=spec.ref,
+            ),
+        )
+    try:
+        digest, local = remote.resolve(spec.artifact)
+    except ArtifactUnreadable as exc:
+        return (
+            spec,
+            None,
+            _problem(
+                source,
+                line,
+                "artifact",
+                f"{spec.ref}: {exc}",
+                "artifact-unreadable",
+                model=spec.ref,
+            ),
+        )
+    if spec.artifact_sha256 and spec.artifact_sha256 != digest:
+        pinned_line = _line_of(node, ("artifact_sha256",)) or line
+        return (
+            spec,
+            None,
+            _problem(
+                source,
+                pinned_line,
+                "artifact_sha256",
+                f"{spec.ref}: {spec.artifact} has SHA-256 {digest}, the manifest pins "
+                f"{spec.artifact_sha256}",
+                "artifact-digest",
+                model=spec.ref,
+            ),
+        )
+    return spec.model_copy(update={"artifact_sha256": digest}), local, None
 
 
 def _resolve_artifact(
@@ -684,6 +798,11 @@ def artifact_digest(path: Path, roots: Sequence[Path] | None = None) -> str:
             f"cannot read {exc.filename or path}: {exc.strerror or exc}; make the artifact readable"
         ) from exc
     return digest.hexdigest()
+
+
+def artifact_files(path: Path) -> list[Path]:
+    """The files `artifact_digest` reads of a file or folder artifact, in its order."""
+    return [path] if path.is_file() else _folder_files(path)
 
 
 def _folder_files(folder: Path) -> list[Path]:

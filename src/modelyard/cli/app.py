@@ -3,7 +3,8 @@
 Exit codes: 0 ok; 1 validation errors; 2 bad input (manifest, flag, file); 3 not
 found; 4 conflict (immutable version, stale alias); 5 capacity; 6 catalog database
 unusable; 7 Triton refused; 8 rollout failed and rolled back; 9 not authorized; 10 gateway
-(HAProxy) error; 11 model registry (MLflow) error; 70 internal error.
+(HAProxy) error; 11 model registry (MLflow) error; 12 object storage (S3) error; 70
+internal error.
 
 Each command group lives in its own module (`*_cmd.py`); this one gathers them.
 """
@@ -26,6 +27,7 @@ from modelyard.cli import (
     render,
     rollout_cmd,
     server_cmd,
+    storage_cmd,
     traffic_cmd,
 )
 from modelyard.cli.options import close_opened
@@ -36,7 +38,8 @@ app = typer.Typer(
     help="The system of record and rollout engine for models on NVIDIA Triton.\n\n"
     "Exit codes: 0 ok, 1 validation errors, 2 bad input, 3 not found, 4 conflict, "
     "5 capacity, 6 catalog database unusable, 7 Triton error, 8 rollout failed, "
-    "9 not authorized, 10 gateway error, 11 model registry (MLflow) error.",
+    "9 not authorized, 10 gateway error, 11 model registry (MLflow) error, 12 object "
+    "storage error.",
     no_args_is_help=True,
     # `--install-completion` / `--show-completion` for bash, zsh, fish and PowerShell.
     add_completion=True,
@@ -86,6 +89,7 @@ server_cmd.register(app)
 traffic_cmd.commands.register(app)
 export_cmd.commands.register(app)
 app.command("doctor")(doctor_cmd.doctor)
+app.command("push")(storage_cmd.push)
 
 
 def main() -> None:

@@ -10,8 +10,9 @@ RolloutPlan.
 - No client request ever reaches an unverified version. Triton sends a request that
   names no version to the highest READY version, so a new version loaded beside the old
   one answers clients the moment it is ready. An upgrade therefore first loads the new
-  files as a *candidate*: the same files under the name `<model>~candidate`, which no
-  client asks for (`~` is not allowed in catalog or Triton names modelyard writes). Only
+  files as a *candidate*: the same files under the name `<model>~candidate` (on an S3
+  repository `-candidate-<model>`, see the target's `candidate_name`), which no client
+  asks for (`~` and a leading `-` are in no catalog or Triton name modelyard writes). Only
   when the candidate is READY and answered its smoke inference is it unloaded and the
   real model switched to the verified files.
 - Upgrades never take a model offline. Triton's docs withdrew the promise that a
@@ -51,6 +52,7 @@ from modelyard.deploy.plan import (
 from modelyard.errors import ModelyardError, RolloutFailed, TritonError, TritonUnreachable
 from modelyard.store.history import DeploymentLog
 from modelyard.targets.base import Target
+from modelyard.triton import naming
 from modelyard.triton.compiler import CompiledModel, CompilePlan, config_file
 from modelyard.triton.inputs import request_inputs
 from modelyard.triton.repository import RepoFile
@@ -59,12 +61,13 @@ Progress = Callable[[str, str], None]
 
 ROLLBACK_TIMEOUT_S = 600.0
 
-CANDIDATE_SUFFIX = "~candidate"
+CANDIDATE_SUFFIX = naming.CANDIDATE_SUFFIX
 
 
 def candidate_name(triton_name: str) -> str:
-    """Where an upgrade's new files are verified: a name no client request uses."""
-    return triton_name + CANDIDATE_SUFFIX
+    """Where an upgrade's new files are verified on a folder repository (the target's
+    `candidate_name` says it for each target)."""
+    return naming.candidate_name(triton_name)
 
 
 @dataclass(frozen=True)
@@ -464,7 +467,7 @@ class Rollout:
         files: list[RepoFile] = []
         for action in upgrades:
             model = self._compiled_model(action.triton_name)
-            candidate = candidate_name(action.triton_name)
+            candidate = self.target.candidate_name(action.triton_name)
             config = type(model.config)()
             config.CopyFrom(model.config)
             config.name = candidate
@@ -582,7 +585,7 @@ class Rollout:
         """Load, check and unload the new files under the candidate name; raise if they
         do not load, get READY or answer. The served model is not touched."""
         name = action.triton_name
-        candidate = candidate_name(name)
+        candidate = self.target.candidate_name(name)
         self.progress(name, "verifying candidate")
         with self._lock:
             self._candidates.add(candidate)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelyard.catalog.manifest import ArtifactUnreadable
 from modelyard.catalog.ref import ModelRef, model_id_of
 from modelyard.catalog.spec import ModelSpec
 from modelyard.deploy.plan import keeping_others
@@ -37,6 +38,8 @@ from modelyard.placement.solver import Placement, demands_from_specs
 from modelyard.placement.solver import place as first_fit
 from modelyard.planning import DeploymentPlan, plan_deployment
 from modelyard.report.data import CatalogReport, build_report
+from modelyard.s3.artifacts import remote_artifacts
+from modelyard.s3.store import is_s3_url
 from modelyard.selection import CatalogView, select
 from modelyard.store.experiments import ExperimentLog
 from modelyard.store.measurements import Measurement, MeasurementLog
@@ -150,7 +153,10 @@ class Build:
         if plan is None:
             view = self.view
             resolved = _pinned_steps(view, self.step_experiments)
-            plan = plan_compile(view.specs, view.triton_versions, resolved, profile)
+            specs, unavailable = fetch_remote_artifacts(self.ctx, view.specs)
+            plan = plan_compile(
+                specs, view.triton_versions, resolved, profile, unavailable=unavailable
+            )
             if not plan.problems:
                 _add_variants(plan, self.step_experiments)
             self._plans[profile] = plan
@@ -208,6 +214,39 @@ class Build:
                         for d in dependencies[name]
                     ]
         return dependencies
+
+
+def fetch_remote_artifacts(
+    ctx: Context, specs: dict[str, ModelSpec]
+) -> tuple[dict[str, ModelSpec], dict[str, str]]:
+    """`specs` with each `s3://` artifact replaced by a verified local copy of its pinned
+    bytes (s3/artifacts.py), and ref -> why for those that cannot be used (changed in the
+    storage, unreachable): the compile blocks their models alone."""
+    remote = [ref for ref, spec in specs.items() if spec.artifact and is_s3_url(spec.artifact)]
+    if not remote:
+        return specs, {}
+    artifacts = remote_artifacts(ctx)
+    fetched = dict(specs)
+    unavailable: dict[str, str] = {}
+    copies: dict[tuple[str, str], Path | str] = {}  # (url, digest) -> copy, or why not
+    for ref in remote:
+        spec = specs[ref]
+        assert spec.artifact is not None
+        if spec.artifact_sha256 is None:
+            unavailable[ref] = f"artifact {spec.artifact} has no pinned SHA-256; register it again"
+            continue
+        key = (spec.artifact, spec.artifact_sha256)
+        if key not in copies:
+            try:
+                copies[key] = artifacts.fetch(*key)
+            except ArtifactUnreadable as exc:
+                copies[key] = str(exc)
+        copy = copies[key]
+        if isinstance(copy, str):
+            unavailable[ref] = copy
+        else:
+            fetched[ref] = spec.model_copy(update={"artifact": str(copy)})
+    return fetched, unavailable
 
 
 def with_routed(

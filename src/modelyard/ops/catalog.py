@@ -23,6 +23,8 @@ from modelyard.graph.resolve import VersionEntry, VersionIndex, resolve
 from modelyard.ops.context import Context, paused_gc
 from modelyard.registry import ApplyResult, apply_documents
 from modelyard.report.graphs import GraphView, neighbourhood
+from modelyard.s3.artifacts import remote_artifacts
+from modelyard.s3.store import is_s3_url
 from modelyard.selection import CatalogView, alias_versions, load_index, select
 from modelyard.store.access import record as record_audit
 from modelyard.store.store import AliasRecord, CatalogTransaction, StoredVersion
@@ -71,7 +73,7 @@ def apply(
     another `owner_team` than its model's is refused unless `transfer_owner` (audited)."""
     cache = ParseCache(ctx.root / PARSE_CACHE) if ctx.root is not None else None
     with paused_gc():  # reading builds millions of objects and no cycles worth collecting
-        documents = load_manifests(paths, cache=cache)
+        documents = load_manifests(paths, cache=cache, remote=remote_artifacts(ctx))
     refuse_state_artifacts(ctx, documents)
     with paused_gc():
         result = apply_documents(
@@ -108,7 +110,13 @@ def apply_text(
         Forbidden: a model of another team (with `owner_team`), or an artifact outside
             `artifact_roots`.
     """
-    documents = parse_manifest_text(text, source, base_dir=base_dir, artifact_roots=artifact_roots)
+    documents = parse_manifest_text(
+        text,
+        source,
+        base_dir=base_dir,
+        artifact_roots=artifact_roots,
+        remote=remote_artifacts(ctx),
+    )
     if not documents:
         raise InputError(f"{source}: no manifest documents (name, version, ...) in the text")
     if owner_team is not None:
@@ -148,6 +156,8 @@ def state_paths(ctx: Context) -> list[Path]:
         database = Path(url.database)
         paths += [database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))]
     for target in ctx.config.targets.values():
+        if is_s3_url(target.repository):
+            continue  # in object storage: no local path to guard
         repository = Path(target.repository)
         if ctx.root is not None and not repository.is_absolute():
             repository = ctx.root / repository
@@ -161,7 +171,7 @@ def refuse_state_artifacts(ctx: Context, documents: Sequence[ManifestDocument]) 
     state = state_paths(ctx)
     store = (ctx.root / ARTIFACT_STORE).resolve() if ctx.root is not None else None
     for document in documents:
-        if document.spec.artifact is None:
+        if document.spec.artifact is None or is_s3_url(document.spec.artifact):
             continue
         artifact = Path(document.spec.artifact).resolve()
         if store is not None and artifact.is_relative_to(store):

@@ -87,6 +87,9 @@ def resolve_target(config: WorkspaceConfig, root: Path | None, name: str) -> Tar
     if target is None:
         known = ", ".join(sorted({"local", *config.targets}))
         raise NotFound(f"no target {name!r} in modelyard.yaml (known: {known})")
+    if target.repository.startswith("s3://"):
+        # Not a path; the storage is the target's own `s3:`, else the workspace's.
+        return target if target.s3 is not None else target.model_copy(update={"s3": config.s3})
     repository = Path(target.repository)
     if not repository.is_absolute():
         if root is None:

@@ -17,10 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from modelyard.catalog.manifest import ArtifactUnreadable
 from modelyard.catalog.spec import range_problems
-from modelyard.config import locate_workspace
+from modelyard.config import S3Config, TargetConfig, locate_workspace
 from modelyard.errors import ModelyardError
 from modelyard.ops import rollout
 from modelyard.ops.context import Context
+from modelyard.s3.artifacts import remote_artifacts
+from modelyard.s3.repository import S3RepositoryWriter, parse_repository_url
+from modelyard.s3.store import S3Store, is_s3_url
 from modelyard.store.history import DeploymentLog
 from modelyard.store.store import CatalogStore
 from modelyard.triton.client import TritonClient
@@ -222,9 +225,13 @@ def _check_deployments(findings: _Findings, store: CatalogStore) -> None:
 def _check_artifacts(findings: _Findings, workspace: Context) -> None:
     specs = [stored.spec for stored in workspace.store.versions()]
     broken = []
+    remote = remote_artifacts(workspace)
     for spec in specs:
         try:
-            verify_artifact(spec)
+            if spec.artifact is not None and is_s3_url(spec.artifact):
+                remote.fetch(spec.artifact, spec.artifact_sha256 or "")
+            else:
+                verify_artifact(spec)
         except (ArtifactError, ArtifactUnreadable) as error:
             broken.append(str(error))
     with_artifacts = sum(1 for s in specs if s.artifact is not None)
@@ -247,7 +254,11 @@ def _targets(workspace: Context) -> list[str]:
 
 
 def _check_repository(findings: _Findings, workspace: Context, target: str) -> None:
-    path = Path(workspace.target(target).repository)
+    config = workspace.target(target)
+    if is_s3_url(config.repository):
+        _check_s3_repository(findings, config, target)
+        return
+    path = Path(config.repository)
     writer = RepositoryWriter(path)
     if not path.exists() and not path.is_symlink():
         findings.add(f"repository {target}", "ok", f"{path}: not compiled yet")
@@ -284,6 +295,36 @@ def _check_repository(findings: _Findings, workspace: Context, target: str) -> N
     else:
         findings.add(
             f"repository {target}", "ok", f"{path} -> {writer.current()}: every file as written"
+        )
+
+
+def _check_s3_repository(findings: _Findings, config: TargetConfig, target: str) -> None:
+    """Every object of the current generation re-read against its manifest."""
+    writer = S3RepositoryWriter(
+        S3Store(config.s3 or S3Config()),
+        parse_repository_url(config.repository, f"target {target!r}: repository"),
+    )
+    number = writer.current_number()
+    if number is None:
+        findings.add(f"repository {target}", "ok", f"{config.repository}: nothing published yet")
+        return
+    errors = writer.verify()
+    if errors:
+        findings.add(
+            f"repository {target}",
+            "fail",
+            f"{config.repository} generation {number}: "
+            + "; ".join(errors[:5])
+            + ("; ..." if len(errors) > 5 else ""),
+            f"republish: `modelyard deploy --target {target}` after a change, or restore the "
+            "objects (the generation's manifest is in "
+            f"{writer.generations}{number:06d}.json)",
+        )
+    else:
+        findings.add(
+            f"repository {target}",
+            "ok",
+            f"{config.repository} generation {number}: every object as published",
         )
 
 

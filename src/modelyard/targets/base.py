@@ -55,6 +55,11 @@ class Target(Protocol):
         """Make `files` the repository the server reads, all at once."""
         ...
 
+    def candidate_name(self, triton_name: str) -> str:
+        """The name a rollout verifies an upgrade of `triton_name` under: one no client
+        uses and no catalog model can have, which this repository can hold."""
+        ...
+
     # The server ----------------------------------------------------------------------
 
     def index(self) -> list[dict[str, Any]]:

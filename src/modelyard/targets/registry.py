@@ -18,6 +18,8 @@ from modelyard.errors import Conflict, InputError
 from modelyard.targets.base import Target
 from modelyard.targets.triton_folder import KIND as TRITON_KIND
 from modelyard.targets.triton_folder import TritonFolderTarget
+from modelyard.targets.triton_s3 import KIND as TRITON_S3_KIND
+from modelyard.targets.triton_s3 import TritonS3Target
 
 ENTRY_POINT_GROUP = "modelyard.targets"
 
@@ -131,8 +133,19 @@ def _open_triton_folder(
     return TritonFolderTarget.from_config(name, config, timeout_s=timeout_s, transport=transport)
 
 
+def _open_triton_s3(
+    name: str,
+    config: TargetConfig,
+    *,
+    timeout_s: float,
+    transport: httpx.BaseTransport | None,
+) -> Target:
+    return TritonS3Target.from_config(name, config, timeout_s=timeout_s, transport=transport)
+
+
 registry = TargetRegistry()
 registry.register(TRITON_KIND, _open_triton_folder)
+registry.register(TRITON_S3_KIND, _open_triton_s3)
 
 
 def open_target(

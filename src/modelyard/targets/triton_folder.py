@@ -12,6 +12,7 @@ import httpx
 from modelyard.config import TargetConfig
 from modelyard.triton.client import TritonClient
 from modelyard.triton.inputs import RequestInputs
+from modelyard.triton.naming import candidate_name
 from modelyard.triton.repository import RepoFile, RepositoryDiff, RepositoryWriter
 
 KIND = "triton"
@@ -67,6 +68,9 @@ class TritonFolderTarget:
 
     def publish(self, files: Sequence[RepoFile]) -> None:
         self.writer.write(files)
+
+    def candidate_name(self, triton_name: str) -> str:
+        return candidate_name(triton_name)
 
     # The server ----------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -111,6 +111,7 @@ def plan_compile(
     resolved: dict[tuple[str, str], str],
     profile: Profile,
     verify_artifacts: bool = True,
+    unavailable: Mapping[str, str] | None = None,
 ) -> CompilePlan:
     """Build every config and file list; problems instead of exceptions.
 
@@ -118,6 +119,8 @@ def plan_compile(
         specs: the selection (ref -> spec), closed under dependencies.
         triton_versions: ref -> integer Triton version.
         resolved: (dependent ref, dependency model id) -> dependency ref.
+        unavailable: ref -> why its artifact cannot be used, found before the compile
+            (an `s3://` object changed or unreadable): its model is blocked.
     """
     plan = CompilePlan(profile)
     by_model: dict[str, list[str]] = defaultdict(list)
@@ -163,6 +166,10 @@ def plan_compile(
                 f"needs {needed.ref}, which is blocked (its artifact cannot be used); "
                 f"fix {needed.ref} first",
             )
+            continue
+        missing = next((unavailable[r] for r in refs if unavailable and r in unavailable), None)
+        if missing is not None:
+            plan.blocked[model_id] = BlockedModel(model_id, newest, name, missing)
             continue
         skip = _skip_reason(spec, profile, specs, resolved, newest, plan)
         if skip:

@@ -38,6 +38,18 @@ def variant_name(ensemble: str, step: str, version: str) -> str:
     return f"{ensemble}~{step}@{version}"
 
 
+CANDIDATE_SUFFIX = "~candidate"
+# Triton's S3 client reads only path parts of [0-9a-zA-Z._-] (measured: a model named
+# `m~candidate` on an s3:// repository fails to load, "failed to poll"); a leading `-` is
+# in no name check_triton_name allows, so this prefix cannot collide either.
+S3_CANDIDATE_PREFIX = "-candidate-"
+
+
+def candidate_name(name: str) -> str:
+    """Where a rollout verifies an upgrade's files: a name no client request uses."""
+    return name + CANDIDATE_SUFFIX
+
+
 def is_generated(name: str) -> bool:
     """Whether a Triton model name is one modelyard generates (a candidate, a variant)."""
     return "~" in name

@@ -100,9 +100,13 @@ def free_port() -> int:
 
 @dataclass
 class LocalTriton:
-    """A tritonserver process in explicit model-control mode on loopback ports."""
+    """A tritonserver process in explicit model-control mode on loopback ports.
 
-    repository: Path
+    `repository` is a folder, or an S3 URL as Triton reads it (`s3://HOST:PORT/bucket/path`)
+    with the credentials in `env` (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    AWS_DEFAULT_REGION); Triton exits at start if that storage cannot be read."""
+
+    repository: Path | str
     state_dir: Path
     http_port: int = 0
     grpc_port: int = 0
@@ -112,6 +116,8 @@ class LocalTriton:
     # default, 4.
     load_threads: int | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # Added to the server's environment (e.g. S3 credentials).
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def url(self) -> str:
@@ -119,10 +125,11 @@ class LocalTriton:
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> TritonClient:
         installation = TritonInstallation.find()
-        if not self.repository.exists():
+        is_remote = isinstance(self.repository, str) and self.repository.startswith("s3://")
+        if not is_remote and not Path(self.repository).exists():
             # Triton refuses to start on a missing repository; start on an empty one and
             # let deployments fill it.
-            RepositoryWriter(self.repository).write([])
+            RepositoryWriter(Path(self.repository)).write([])
         self.http_port = self.http_port or free_port()
         self.grpc_port = self.grpc_port or free_port()
         self.metrics_port = self.metrics_port or free_port()
@@ -135,7 +142,7 @@ class LocalTriton:
         ):
             check_port_free(port, what)
         backends = installation.backend_directory(self.state_dir / "backends")
-        env = dict(os.environ)
+        env = {**os.environ, **self.env}
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         # For this server's own Python only: the backend stub's embedded interpreter is
         # isolated and ignores it; RepositoryWriter's bytecode guards keep __pycache__
