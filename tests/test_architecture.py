@@ -32,7 +32,9 @@ SRC = Path(modelyard.__file__).parent
 # and the defaults the CLI's help shows.
 BASE = frozenset({"errors", "lazy", "defaults"})
 DOMAIN = BASE | {"catalog", "graph", "placement"}
-PURE_MODULES = frozenset({"modelyard.traffic.split", "modelyard.traffic.statistics"})
+PURE_MODULES = frozenset(
+    {"modelyard.traffic.split", "modelyard.traffic.statistics", "modelyard.traffic.canary"}
+)
 ON_CATALOG = BASE | {"catalog", "graph"}
 # What reads and writes the world, on the domain; config reads modelyard.yaml.
 EDGES = frozenset({"store", "triton", "targets", "traffic", "fleet_detect", "config", "kube"})
