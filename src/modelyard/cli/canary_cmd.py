@@ -209,7 +209,9 @@ def rollout_start(
     ] = 3,
     max_latency_increase: Annotated[
         float,
-        typer.Option("--max-latency-increase", help="p99 allowed over the baseline's (0.2: 20 %)."),
+        typer.Option(
+            "--max-latency-increase", help="Mean latency allowed over the baseline's (0.2: 20 %)."
+        ),
     ] = 0.2,
     check_latency: Annotated[
         bool | None,

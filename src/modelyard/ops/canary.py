@@ -61,6 +61,7 @@ HEARTBEAT_S = 1.0
 # Prometheus scrapes every second: a look right after a hold waits for one more scrape.
 SCRAPE_WAIT_S = 1.5
 STALE_INTERVALS = 2
+FIRST_SCRAPE_TIMEOUT_S = 20.0
 
 
 # --------------------------------------------------------------------------- results
@@ -153,6 +154,15 @@ def start_metrics(ctx: Context, target: str = "local", *, port: int | None = Non
     )
     pid = files.start(port, text)
     _port_file(files).write_text(f"{port}\n")
+    # The first scrape comes seconds after start (TRAFFIC-FACTS.md): a rollout begun
+    # before it would find no latency to compare.
+    client = PrometheusClient(f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + FIRST_SCRAPE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        up = client.targets_up()
+        if up and all(up.values()):
+            break
+        time.sleep(0.2)
     audit(ctx, "metrics.start", f"metrics {target}", None, {"port": port, "pid": pid})
     return metrics_status(ctx, target)
 
@@ -355,6 +365,7 @@ class _Driver:
         self.sleep = sleep
         self.start_counts: dict[str, ArmCounts] = {}
         self.experiment_id: int | None = None
+        self.window_s = record.interval_s
 
     def run(self, *, taken_over: bool) -> RolloutResult:
         record = self.record
@@ -430,9 +441,9 @@ class _Driver:
         counts = self.files.counters()
         by_version = traffic._versions_of(self.ctx, record.model)
         triton = {v: by_version[v].triton_version for v in (record.baseline, record.candidate)}
-        p99 = self.prometheus.p99_ms(
-            traffic._triton_name(self.ctx, record.model), list(triton.values())
-        )
+        name = traffic._triton_name(self.ctx, record.model)
+        p99 = self.prometheus.p99_ms(name, list(triton.values()))
+        mean = self.prometheus.mean_ms(name, list(triton.values()), self.window_s)
         arms = []
         for version in (record.baseline, record.candidate):
             now = counts.get(f"{self.experiment_id}/{version}", ArmCounts())
@@ -442,6 +453,7 @@ class _Driver:
                     requests=now.requests - before.requests,
                     errors=now.errors - before.errors,
                     p99_ms=p99.get(triton[version]),
+                    mean_ms=mean.get(triton[version]),
                 )
             )
         return arms[0], arms[1]

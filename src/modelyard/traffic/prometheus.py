@@ -16,6 +16,7 @@ Triton; the gateway's per-arm stick-table counters are exact and read directly.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import signal
@@ -132,6 +133,7 @@ class PrometheusFiles:
             process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
+        _children[process.pid] = process
         self.pid_file.write_text(f"{process.pid}\n")
         client = PrometheusClient(f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -160,13 +162,27 @@ class PrometheusFiles:
                 os.kill(pid, signal_number)
             deadline = time.monotonic() + STOP_TIMEOUT_S
             while time.monotonic() < deadline and _is_prometheus(pid, self.config):
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
+                _reap(pid)
                 time.sleep(0.05)
             if not _is_prometheus(pid, self.config):
                 break
         self.pid_file.unlink(missing_ok=True)
         return pid
+
+
+# The processes this one started, kept so that they are reaped through their Popen (a
+# Popen dropped while its process runs warns; a CLI's Prometheus outlives the CLI).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _reap(pid: int) -> None:
+    child = _children.get(pid)
+    if child is not None:
+        if child.poll() is not None:
+            del _children[pid]
+        return
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 def _is_prometheus(pid: int, config: Path) -> bool:
@@ -235,17 +251,35 @@ class PrometheusClient:
         """Scrape job -> whether its last scrape succeeded."""
         return {s.labels.get("job", "?"): s.value == 1 for s in self.query("up")}
 
-    def p99_ms(self, model: str, versions: Sequence[int]) -> dict[int, float]:
-        """Triton version -> its p99 request latency in ms, from Triton's summaries
-        (versions with no requests in the summary's window are left out)."""
+    def mean_ms(self, model: str, versions: Sequence[int], window_s: float) -> dict[int, float]:
+        """Triton version -> its mean request latency in ms over the last `window_s`."""
+        window = f"{max(3, math.ceil(window_s))}s"
+        selector = f'{{model="{model}"}}'
+        expression = (
+            f"sum by (version) (increase(nv_inference_request_duration_us{selector}[{window}]))"
+            f" / sum by (version) (increase(nv_inference_request_success{selector}[{window}]))"
+        )
+        return {
+            version: value / 1000.0
+            for version, value in self._by_version(expression, versions).items()
+        }
+
+    def _by_version(self, expression: str, versions: Sequence[int]) -> dict[int, float]:
         found: dict[int, float] = {}
-        for sample in self.query(
-            f'nv_inference_request_summary_us{{model="{model}",quantile="{P99}"}}'
-        ):
+        for sample in self.query(expression):
             try:
                 version = int(sample.labels.get("version", ""))
             except ValueError:
                 continue
-            if version in versions and sample.value == sample.value:  # NaN: no requests
-                found[version] = sample.value / 1000.0
+            if version in versions and math.isfinite(sample.value):  # NaN: no requests
+                found[version] = sample.value
         return found
+
+    def p99_ms(self, model: str, versions: Sequence[int]) -> dict[int, float]:
+        """Triton version -> its p99 request latency in ms, from Triton's summaries
+        (versions with no requests in the summary's window are left out)."""
+        expression = f'nv_inference_request_summary_us{{model="{model}",quantile="{P99}"}}'
+        return {
+            version: value / 1000.0
+            for version, value in self._by_version(expression, versions).items()
+        }
