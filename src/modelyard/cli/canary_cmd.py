@@ -214,12 +214,12 @@ def rollout_start(
         ),
     ] = 0.2,
     check_latency: Annotated[
-        bool | None,
+        bool,
         typer.Option(
             "--check-latency/--no-check-latency",
-            help="Compare p99 with the SLA and the baseline (default: when the SLA is declared).",
+            help="Compare p99 with the SLA and the mean latency with the baseline's.",
         ),
-    ] = None,
+    ] = True,
     target: TargetOption = "local",
     workspace: WorkspaceOption = None,
     db: DbOption = None,

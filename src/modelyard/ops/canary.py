@@ -158,9 +158,10 @@ def start_metrics(ctx: Context, target: str = "local", *, port: int | None = Non
     # before it would find no latency to compare.
     client = PrometheusClient(f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + FIRST_SCRAPE_TIMEOUT_S
+    jobs = 2 if gateway.port else 1
     while time.monotonic() < deadline:
         up = client.targets_up()
-        if up and all(up.values()):
+        if len(up) >= jobs:  # scraped once (a target down shows in the status)
             break
         time.sleep(0.2)
     audit(ctx, "metrics.start", f"metrics {target}", None, {"port": port, "pid": pid})
@@ -245,20 +246,20 @@ def rollout_canary(
     min_requests: int = 500,
     max_extensions: int = 3,
     max_latency_increase: float = 0.2,
-    check_latency: bool | None = None,
+    check_latency: bool = True,
     target: str = "local",
     progress: Callable[[str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RolloutResult:
     """Roll `to` out to `reference`'s clients step by step, analysing each step.
 
-    `check_latency`: compare p99 latencies with the manifest's SLA and the baseline
-    (None: when the candidate's manifest declares `sla_requirements.max_latency_p99_ms`;
-    True: required, InputError if it does not).
+    `check_latency` (default on): compare the candidate's p99 with its SLA
+    (`sla_requirements.max_latency_p99_ms`) and its mean latency with the baseline's.
 
     Raises:
-        InputError: bad steps, interval or thresholds, no reachable Prometheus, no SLA
-            latency when a latency check is asked, `to` serves already; nothing changed.
+        InputError: bad steps, interval or thresholds, no reachable Prometheus, no latency
+            of the model in it when a latency check is asked, `to` serves already;
+            nothing changed.
         NotFound: an unknown model or version, no gateway for the target.
         Conflict: another rollout of the model runs (alive), or an experiment runs on it
             without `to` as an arm.
@@ -269,7 +270,9 @@ def rollout_canary(
     plan = parse_steps(steps)
     interval_s = parse_interval(interval)
     candidate = traffic._version(ctx, model_id, to, "--to")
-    sla = _sla_p99(candidate.spec.sla_requirements, check_latency, candidate.spec.ref)
+    # Every spec has an SLA: the manifest's, or the catalog's default (100 ms), as for
+    # every other use of `sla_requirements`.
+    sla = candidate.spec.sla_requirements.max_latency_p99_ms if check_latency else None
     thresholds = Thresholds(
         max_error_rate=max_error_rate,
         min_requests=min_requests,
@@ -279,6 +282,8 @@ def rollout_canary(
     )
     thresholds.check()
     prometheus = prometheus_for(ctx, target)
+    if sla is not None:
+        _check_latency_known(prometheus, traffic._triton_name(ctx, model_id), candidate.spec.ref)
     files = traffic._running_files(ctx, target)
     log = CanaryLog(ctx.store)
     for running in log.running(model_id):
@@ -328,17 +333,17 @@ def rollout_canary(
     return driver.run(taken_over=experiment is not None)
 
 
-def _sla_p99(sla: Any, check_latency: bool | None, ref: str) -> float | None:
-    declared = "max_latency_p99_ms" in getattr(sla, "model_fields_set", set())
-    if check_latency is False:
-        return None
-    if check_latency and not declared:
+def _check_latency_known(prometheus: PrometheusClient, name: str, ref: str) -> None:
+    """InputError unless Prometheus has Triton's latency summaries of the model: without
+    them there is nothing to compare with the SLA and the baseline."""
+    if not prometheus.query(f'count(nv_inference_request_summary_us{{model="{name}"}})'):
         raise InputError(
-            f"{ref}: sla_requirements.max_latency_p99_ms is not declared, so there is no SLA "
-            "latency to compare with; declare it in the manifest, or pass "
+            f"{ref}: Prometheus at {prometheus.url} has no latency of Triton model {name} "
+            "(nv_inference_request_summary_us) to compare with its SLA: Triton must run "
+            "with --metrics-config summary_latencies=true and be scraped (`modelyard "
+            "metrics status`), and the model must have answered; or pass "
             "--no-check-latency; nothing changed"
         )
-    return float(sla.max_latency_p99_ms) if declared else None
 
 
 class _Driver:
