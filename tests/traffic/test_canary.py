@@ -51,6 +51,14 @@ def test_steps_and_intervals() -> None:
             parse_interval(bad)
 
 
+def test_a_baseline_without_errors_against_many_candidate_errors() -> None:
+    # The score test (not Fisher's: every expected count is large); warnings are errors.
+    verdict = analyse(
+        ArmFigures(8000, 0), ArmFigures(700, 210), step=1, steps=3, extension=0, thresholds=STRICT
+    )
+    assert verdict.outcome == "failed" and verdict.figures["test"] == "two-proportion score"
+
+
 def test_a_step_with_too_few_requests_holds_then_fails() -> None:
     few = ArmFigures(requests=40, errors=0)
     held = analyse(ArmFigures(900, 0), few, step=1, steps=4, extension=0, thresholds=STRICT)
