@@ -84,6 +84,7 @@ def test_a_candidate_30_ms_slower_is_rolled_back_naming_p99_sla_and_baseline(
         analysis = next(e for e in result.events if e.kind == "analysis")
         assert analysis.step == 1 and analysis.outcome == "failed"
         reason = result.rollout.reason or ""
+        print(reason)
         assert "over the SLA 40 ms" in reason, reason
         assert "over the baseline's" in reason and "baseline p99" in reason, reason
         assert "p = " in reason, reason
@@ -124,35 +125,38 @@ def test_a_good_candidate_reaches_100_percent_and_production_moves(
         assert "succeeded" in table and "passed" in table
 
 
+def _start_and_kill(bed: CanaryBed) -> None:
+    """`modelyard rollout` as a process, SIGKILLed once its first step's weight is set."""
+    command = [
+        *(sys.executable, "-m", "modelyard.cli", "rollout", MODEL, "--to", "2.0"),
+        *("--steps", "10,100", "--interval", "60s", "--target", "test"),
+        *("--workspace", str(bed.root)),
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = CanaryLog(bed.workspace.store)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            records = log.history(model_id=MODEL)
+            if records and records[0].state == "running" and records[0].weight == 10:
+                break
+            time.sleep(0.2)
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert _weights(bed) == {"1.0": 90, "2.0": 10}
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        if process.stderr:
+            process.stderr.close()
+
+
 def test_a_rollout_killed_mid_step_shows_interrupted_and_abort_restores(
     tmp_path: Path, catalog_url: str
 ) -> None:
     with canary_bed(tmp_path, catalog_url, echo()) as bed:
         bed.candidate("2.0", echo())
-        command = [
-            *(sys.executable, "-m", "modelyard.cli", "rollout", MODEL, "--to", "2.0"),
-            *("--steps", "10,100", "--interval", "60s", "--target", "test"),
-            *("--workspace", str(bed.root)),
-        ]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-        process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        log = CanaryLog(bed.workspace.store)
-        try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and process.poll() is None:
-                records = log.history(model_id=MODEL)
-                if records and records[0].weight == 10:
-                    break
-                time.sleep(0.2)
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert _weights(bed) == {"1.0": 90, "2.0": 10}
-        finally:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            if process.stderr:
-                process.stderr.close()
+        _start_and_kill(bed)
         cli = Cli(bed.root)
         shown = cli.json("rollout", "status", MODEL)["rollouts"][0]
         assert shown["rollout"]["state"] == "running" and shown["interrupted"] is True
@@ -167,3 +171,20 @@ def test_a_rollout_killed_mid_step_shows_interrupted_and_abort_restores(
         assert bed.workspace.gateway_status("test").in_sync is True
         assert send(bed.gateway_url, 100).values == {1.0: 100}
         assert bed.workspace.store.aliases(MODEL) == []
+        # Killed again; this time a new rollout of the model takes over: the interrupted
+        # one goes back to its baseline first, then the new one runs to the end.
+        _start_and_kill(bed)
+        with Loop(bed.gateway_url) as loop:
+            result = bed.workspace.rollout_canary(
+                MODEL, "2.0", steps="100", interval="3s", min_requests=20, target="test"
+            )
+        assert loop.answers.failures == []
+        assert result.rollout.state == "succeeded", result.rollout.reason
+        previous = CanaryLog(bed.workspace.store).history(model_id=MODEL)[1]
+        assert previous.state == "aborted"
+        assert previous.reason == "interrupted; a new rollout took over; every request back to 1.0"
+        assert _weights(bed) == {"2.0": 100}
+        assert bed.workspace.gateway_status("test").in_sync is True
+        assert [(a.name, a.version) for a in bed.workspace.store.aliases(MODEL)] == [
+            ("production", "2.0")
+        ]

@@ -286,6 +286,7 @@ def rollout_canary(
         _check_latency_known(prometheus, traffic._triton_name(ctx, model_id), candidate.spec.ref)
     files = traffic._running_files(ctx, target)
     log = CanaryLog(ctx.store)
+    interrupted = []
     for running in log.running(model_id):
         if running.target != target:
             continue
@@ -294,18 +295,24 @@ def rollout_canary(
                 f"rollout {running.id} of {model_id} runs on target {target!r} (driver "
                 f"{running.holder}); `modelyard rollout abort {model_id}` first; nothing changed"
             )
+        interrupted.append(running)
     version = candidate.spec.version
     experiment = ExperimentLog(ctx.store).running(model_id, target)
-    if experiment is not None and version not in {a.version for a in experiment.arms}:
+    # An interrupted rollout's experiment is about to be stopped: no conflict with it.
+    owned = {r.experiment for r in interrupted}
+    if (
+        experiment is not None
+        and experiment.id not in owned
+        and version not in {a.version for a in experiment.arms}
+    ):
         raise Conflict(
             f"experiment {experiment.id} runs on {model_id} without {version} as an arm; stop "
             "it first (`modelyard experiment stop`); nothing changed"
         )
     # An interrupted rollout of the model is closed first: back to its baseline.
-    for running in log.running(model_id):
-        if running.target == target:
-            _restore(ctx, running, "interrupted; a new rollout took over")
-            experiment = ExperimentLog(ctx.store).running(model_id, target)
+    for running in interrupted:
+        _restore(ctx, running, "interrupted; a new rollout took over")
+        experiment = ExperimentLog(ctx.store).running(model_id, target)
     if experiment is not None:
         baseline = next(a.version for a in experiment.arms if a.version != version)
     else:
