@@ -123,6 +123,12 @@ def test_a_good_candidate_reaches_100_percent_and_production_moves(
         assert shown["interrupted"] is False and len(shown["events"]) == len(result["events"])
         table = cli("rollout", "status", MODEL).stdout
         assert "succeeded" in table and "passed" in table
+        # `history` shows every step beside the deployments.
+        history = cli.json("history", "--target", "test")
+        assert history["deployments"] and len(history["rollouts"]) == 1
+        shown_history = cli("history", "--target", "test").stdout
+        for line in ("1.0 -> 2.0 succeeded", "step 1 25% weight", "step 3 100% decision passed"):
+            assert line in shown_history, shown_history
 
 
 def _start_and_kill(bed: CanaryBed) -> None:
