@@ -131,8 +131,8 @@ def test_a_good_candidate_reaches_100_percent_and_production_moves(
             assert line in shown_history, shown_history
 
 
-def _start_and_kill(bed: CanaryBed) -> None:
-    """`modelyard rollout` as a process, SIGKILLed once its first step's weight is set."""
+def _start_and_kill(bed: CanaryBed, signal_number: int = signal.SIGKILL) -> None:
+    """`modelyard rollout` as a process, signalled once its first step's weight is set."""
     command = [
         *(sys.executable, "-m", "modelyard.cli", "rollout", MODEL, "--to", "2.0"),
         *("--steps", "10,100", "--interval", "60s", "--target", "test"),
@@ -151,8 +151,8 @@ def _start_and_kill(bed: CanaryBed) -> None:
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
         assert _weights(bed) == {"1.0": 90, "2.0": 10}
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.send_signal(signal_number)
+        process.wait(timeout=60)
         if process.stderr:
             process.stderr.close()
 
@@ -194,3 +194,14 @@ def test_a_rollout_killed_mid_step_shows_interrupted_and_abort_restores(
         assert [(a.name, a.version) for a in bed.workspace.store.aliases(MODEL)] == [
             ("production", "2.0")
         ]
+
+
+def test_ctrl_c_sends_everything_back_to_the_baseline(tmp_path: Path, catalog_url: str) -> None:
+    with canary_bed(tmp_path, catalog_url, echo()) as bed:
+        bed.candidate("2.0", echo())
+        _start_and_kill(bed, signal.SIGINT)
+        [record] = CanaryLog(bed.workspace.store).history(model_id=MODEL)
+        assert record.state == "aborted"
+        assert record.reason == "stopped by Ctrl-C; every request back to 1.0"
+        assert _weights(bed) == {"1.0": 100}
+        assert bed.workspace.gateway_status("test").in_sync is True

@@ -404,6 +404,11 @@ class _Driver:
         except ModelyardError as exc:
             self._fail(self.record.step, self.record.weight, f"stopped by an error: {exc.message}")
             raise
+        except KeyboardInterrupt:
+            # Ctrl-C: back to the baseline before leaving, not half-way (a SIGKILL leaves
+            # it running; `rollout status` then shows it interrupted).
+            self.record = _restore(self.ctx, self.log.get(self.record.id), "stopped by Ctrl-C")
+            raise
 
     # A rollout aborted from elsewhere (`rollout abort`) is finished in the catalog: the
     # driver stops at its next heartbeat and changes nothing more.
