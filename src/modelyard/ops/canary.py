@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -663,7 +663,3 @@ def _exists(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def rollout_events(ctx: Context, rollout_id: int) -> Sequence[CanaryEvent]:
-    return CanaryLog(ctx.store).events(rollout_id)
