@@ -166,6 +166,7 @@ class PrometheusFiles:
                 time.sleep(0.05)
             if not _is_prometheus(pid, self.config):
                 break
+        _reap(pid)  # a zombie is no Prometheus any more, but is still to be waited for
         self.pid_file.unlink(missing_ok=True)
         return pid
 
@@ -178,7 +179,9 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 def _reap(pid: int) -> None:
     child = _children.get(pid)
     if child is not None:
-        if child.poll() is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=0.5)
+        if child.returncode is not None:
             del _children[pid]
         return
     with contextlib.suppress(ChildProcessError):
