@@ -11,7 +11,8 @@ DEMO_DIR ?= demo-workspace
 
 # Debian packages: Graphviz draws the dependency graph; Chromium opens the HTML report in
 # the browser test; HAProxy is the traffic gateway of the gateway tests, and nginx (its
-# built-in mirror module; nginx-light has it) makes the shadow copies. Installed only
+# built-in mirror module; nginx-light has it) makes the shadow copies; Prometheus holds
+# the live metrics canary rollouts are analysed on. Installed only
 # when missing (needs root, as on CI).
 APT_INSTALL = (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
@@ -38,6 +39,8 @@ system-test: system-demo
 		|| echo "note: install Debian's haproxy for the gateway tests"
 	@test -x /usr/sbin/nginx || $(APT_INSTALL) --no-install-recommends nginx-light) \
 		|| echo "note: install Debian's nginx-light for the shadow-traffic tests"
+	@test -x /usr/bin/prometheus || $(APT_INSTALL) --no-install-recommends prometheus) \
+		|| echo "note: install Debian's prometheus for the canary rollout tests"
 
 # MLflow for the import-mlflow tests, in its own virtualenv .venv-mlflow (its pins clash
 # with the project's): installed from PyPI when missing, about 80 s here. Without it those

@@ -89,6 +89,9 @@ class TargetConfig(BaseModel):
     # Triton's Prometheus endpoint (`--metrics-port`, 8002 by default), read by
     # `modelyard perf` for queue and compute times; unset: not read.
     metrics_url: str | None = None
+    # A production Prometheus that scrapes this target's Triton and gateway, read by
+    # `modelyard rollout` for latencies; unset: the one `modelyard metrics start` runs.
+    prometheus_url: str | None = None
     # Teams whose maintainers may deploy here through the API; absent: any team.
     teams: tuple[str, ...] | None = None
     # The server's --model-load-thread-count (how many models Triton loads at once),

@@ -30,6 +30,7 @@ from modelyard.config import (
 from modelyard.deploy.runner import DeployOptions, DeployResult, Progress
 from modelyard.ops import (
     build,
+    canary,
     catalog,
     insight,
     kube,
@@ -306,6 +307,12 @@ class Workspace:
     stop_gateway = _forward(traffic.stop_gateway)
     restart_gateway = _forward(traffic.restart_gateway)
     gateway_status = _forward(traffic.gateway_status)
+    start_metrics = _forward(canary.start_metrics)
+    stop_metrics = _forward(canary.stop_metrics)
+    metrics_status = _forward(canary.metrics_status)
+    rollout_canary = _forward(canary.rollout_canary)
+    rollout_status = _forward(canary.rollout_status)
+    abort_rollout = _forward(canary.abort_rollout)
     start_experiment = _forward(traffic.start_experiment)
     set_weights = _forward(traffic.set_weights)
     stop_experiment = _forward(traffic.stop_experiment)

@@ -27,7 +27,8 @@ from modelyard.catalog.spec import ModelSpec
 from modelyard.deploy.plan import RolloutPlan
 from modelyard.deploy.runner import DeployOptions
 from modelyard.errors import Forbidden, InputError, ModelyardError, Problem, Severity
-from modelyard.ops import traffic
+from modelyard.ops import canary, traffic
+from modelyard.ops.canary import RolloutList, RolloutStatus
 from modelyard.ops.catalog import ShowResult, StatusChange
 from modelyard.ops.context import Context
 from modelyard.ops.insight import ExperimentDetail, experiment_detail
@@ -782,6 +783,41 @@ ExperimentState = Annotated[
     Literal["running", "all"],
     Query(description="running: as `modelyard experiment status`; all: stopped ones too."),
 ]
+
+
+@router.get("/rollouts", response_model=RolloutList, tags=["traffic"])
+def rollouts(
+    request: Request,
+    _caller: Caller,
+    target: Annotated[str | None, Query(max_length=64, description="Only this target.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+) -> RolloutList:
+    """Canary rollouts, newest first, each with its steps, analyses and decisions, and
+    whether its driver died mid-way (interrupted), as `modelyard rollout status`."""
+    return canary.rollout_status(_ws(request).context(), target=target, limit=limit)
+
+
+@router.get("/rollouts/{domain}/{name}", response_model=RolloutList, tags=["traffic"])
+def model_rollouts(
+    request: Request,
+    domain: str,
+    name: str,
+    _caller: Caller,
+    target: Annotated[str | None, Query(max_length=64, description="Only this target.")] = None,
+) -> RolloutList:
+    """The model's canary rollouts, newest first."""
+    reference = _reference(domain, name)
+    return canary.rollout_status(_ws(request).context(), reference, target=target)
+
+
+@router.post("/rollouts/{domain}/{name}/abort", response_model=RolloutStatus, tags=["traffic"])
+def abort_rollout(
+    request: Request, domain: str, name: str, body: schemas.RolloutAbortIn, caller: Caller
+) -> RolloutStatus:
+    """Every request of the model's running (or interrupted) rollout back to its baseline
+    at once, as `modelyard rollout abort`; the alias stays."""
+    model_id, ctx = _traffic_change(request, caller, domain, name, body.target)
+    return canary.abort_rollout(ctx, model_id, target=body.target)
 
 
 @router.get("/experiments", response_model=ExperimentList, tags=["traffic"])

@@ -293,6 +293,10 @@ class ExperimentStopIn(_In):
     target: TargetField = "local"
 
 
+class RolloutAbortIn(_In):
+    target: TargetField = "local"
+
+
 class SwitchIn(_In):
     to: str = Field(max_length=32, description="The version that gets every request at once.")
     target: TargetField = "local"

@@ -20,6 +20,7 @@ import typer.core
 
 from modelyard.cli import (
     build_cmd,
+    canary_cmd,
     catalog_cmd,
     doctor_cmd,
     export_cmd,
@@ -87,6 +88,7 @@ app.command("perf")(perf_cmd.perf)
 app.command("measurements")(perf_cmd.measurements)
 server_cmd.register(app)
 traffic_cmd.commands.register(app)
+canary_cmd.commands.register(app)
 export_cmd.commands.register(app)
 app.command("doctor")(doctor_cmd.doctor)
 app.command("push")(storage_cmd.push)

@@ -24,6 +24,8 @@ from modelyard.errors import InputError, TritonError
 
 if TYPE_CHECKING:
     from modelyard.deploy.runner import DeployResult
+    from modelyard.ops.canary import RolloutList
+    from modelyard.store.history import DeploymentRecord
 
 commands = CommandGroup()
 
@@ -135,12 +137,40 @@ def history(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Deployments recorded in the catalog: who, when, where, what, outcome."""
+    """Deployments recorded in the catalog: who, when, where, what, outcome; then the
+    canary rollouts with each of their steps."""
+
+    def action() -> tuple[list[DeploymentRecord], RolloutList]:
+        opened = open_workspace(workspace, db)
+        return opened.history(target, limit), opened.rollout_status(target=target, limit=limit)
+
+    def show(found: tuple[list[DeploymentRecord], RolloutList]) -> None:
+        render.render_history(found[0])
+        for status in found[1].rollouts:
+            r = status.rollout
+            state = "interrupted" if status.interrupted else r.state
+            render.console.print(
+                f"rollout {r.id} {r.started_at:%Y-%m-%d %H:%M} {r.model} on {r.target}: "
+                f"{r.baseline} -> {r.candidate} {state} at step {r.step} ({r.weight} %)",
+                soft_wrap=True,
+            )
+            for e in status.events:
+                outcome = f" {e.outcome}" if e.outcome else ""
+                render.console.print(
+                    f"  step {e.step} {e.weight}% {e.kind}{outcome}"
+                    + (f": {e.reason}" if e.reason else ""),
+                    soft_wrap=True,
+                )
+
     run(
         as_json,
-        lambda: open_workspace(workspace, db).history(target, limit),
-        render.render_history,
-        lambda records: {"ok": True, "deployments": [r.model_dump(mode="json") for r in records]},
+        action,
+        show,
+        lambda found: {
+            "ok": True,
+            "deployments": [r.model_dump(mode="json") for r in found[0]],
+            "rollouts": model_json(found[1])["rollouts"],
+        },
     )
 
 

@@ -19,7 +19,7 @@ from modelyard.catalog.manifest import ArtifactUnreadable
 from modelyard.catalog.spec import range_problems
 from modelyard.config import S3Config, TargetConfig, locate_workspace
 from modelyard.errors import ModelyardError
-from modelyard.ops import rollout
+from modelyard.ops import canary, rollout
 from modelyard.ops.context import Context
 from modelyard.s3.artifacts import remote_artifacts
 from modelyard.s3.repository import S3RepositoryWriter, parse_repository_url
@@ -96,6 +96,7 @@ def diagnose(root: Path | None = None, db_url: str | None = None) -> DoctorRepor
     workspace = Context(store, config, folder)
     try:
         _guarded(findings, "deployments", lambda: _check_deployments(findings, store))
+        _guarded(findings, "rollouts", lambda: _check_rollouts(findings, workspace))
         _guarded(findings, "artifacts", lambda: _check_artifacts(findings, workspace))
         for target in _targets(workspace):
             _guarded(
@@ -220,6 +221,22 @@ def _check_deployments(findings: _Findings, store: CatalogStore) -> None:
             )
     if not found:
         findings.add("deployments", "ok", "no interrupted deployment, no stale lease")
+
+
+def _check_rollouts(findings: _Findings, workspace: Context) -> None:
+    interrupted = canary.interrupted_rollouts(workspace)
+    for record in interrupted:
+        findings.add(
+            "rollouts",
+            "warn",
+            f"rollout {record.id} of {record.model} on {record.target} ({record.baseline} -> "
+            f"{record.candidate}, step {record.step} at {record.weight} %) was interrupted: "
+            f"its driver {record.holder} is gone",
+            f"`modelyard rollout abort {record.model} --target {record.target}` sends every "
+            f"request back to {record.baseline}; a new `modelyard rollout` does the same first",
+        )
+    if not interrupted:
+        findings.add("rollouts", "ok", "no interrupted canary rollout")
 
 
 def _check_artifacts(findings: _Findings, workspace: Context) -> None:

@@ -342,3 +342,52 @@ webhook_attempts = Table(
     Column("duration_ms", Float, nullable=False),
 )
 Index("ix_webhook_attempts_delivery_id", webhook_attempts.c.delivery_id)
+
+# Stepwise canary rollouts (`modelyard rollout REF --to VERSION`): one row per rollout,
+# its state (running | succeeded | failed | aborted), the step it is at, and the
+# heartbeat of the process driving it (a rollout whose driver died shows as interrupted).
+canary_rollouts = Table(
+    "canary_rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", String(130), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("experiment_id", Integer, ForeignKey("experiments.id"), nullable=True),
+    Column("baseline", String(32), nullable=False),
+    Column("candidate", String(32), nullable=False),
+    Column("steps_json", Text, nullable=False),
+    Column("interval_s", Float, nullable=False),
+    Column("settings_json", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("weight", Integer, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("holder", String(200), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+)
+Index("ix_canary_rollouts_target_model", canary_rollouts.c.target, canary_rollouts.c.model_id)
+
+# Each event of a rollout: a weight set, an analysis (with its figures) and a decision.
+canary_events = Table(
+    "canary_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "rollout_id",
+        Integer,
+        ForeignKey("canary_rollouts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # weight | analysis | decision
+    Column("kind", String(16), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("weight", Integer, nullable=False),
+    Column("outcome", String(16), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("figures_json", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_canary_events_rollout", canary_events.c.rollout_id)

@@ -140,9 +140,12 @@ def proportion_z(
     safe_b = np.where(degenerate, 1.0, b)
     safe_na = np.where(degenerate, 2.0, na)
     safe_nb = np.where(degenerate, 2.0, nb)
-    result: Any = test_proportions_2indep(
-        safe_b, safe_nb, safe_a, safe_na, method="score", compare="diff", correction=False
-    )
+    # statsmodels also computes the ratio and odds ratio, which divide by zero when one
+    # arm has no successes at all (a baseline with no error); the difference is unharmed.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result: Any = test_proportions_2indep(
+            safe_b, safe_nb, safe_a, safe_na, method="score", compare="diff", correction=False
+        )
     z = np.where(degenerate, 0.0, np.asarray(result.statistic, dtype=float))
     p = np.where(degenerate, 1.0, np.asarray(result.pvalue, dtype=float))
     return z, p

@@ -165,6 +165,9 @@ class LocalTriton:
             "--grpc-address=127.0.0.1",
             "--exit-timeout-secs=5",
             "--strict-readiness=false",
+            # p50/p90/p95/p99 per model and version, which canary analysis compares
+            # (traffic/prometheus.py); the counters alone give only means.
+            "--metrics-config=summary_latencies=true",
             *([f"--model-load-thread-count={self.load_threads}"] if self.load_threads else []),
         ]
         with self.log_file.open("ab") as log:

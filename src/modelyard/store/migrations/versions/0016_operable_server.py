@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_operable_server"
-down_revision = "0013_experiment_outcomes"
+down_revision = "0014_canary_rollouts"
 branch_labels = None
 depends_on = None
 

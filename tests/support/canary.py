@@ -1,0 +1,113 @@
+"""Canary helpers: a workspace with a local Triton (its metrics port in modelyard.yaml),
+the gateway and a local Prometheus in front, a baseline echo model served, and
+python-backend candidates that answer slowly or with errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from modelyard import Workspace
+from modelyard.ops import canary, traffic
+from modelyard.traffic import haproxy
+from modelyard.traffic.nginx import ShadowProxy
+from modelyard.triton.server import LocalTriton, free_port
+from tests.support.rollout import FAST, python_model
+from tests.support.workspaces import init_workspace
+
+# CI installs Debian's prometheus (make system-test); elsewhere these tests say why they skip.
+needs_prometheus = pytest.mark.skipif(
+    shutil.which("prometheus") is None
+    and not Path("/usr/bin/prometheus").exists()
+    and not os.environ.get("CI"),
+    reason="no prometheus: apt-get install prometheus",
+)
+
+SLA = "sla_requirements: {max_latency_p99_ms: 40}"
+
+
+def echo(delay_ms: float = 0, every_nth_error: int = 0) -> str:
+    """A model answering its Triton version after `delay_ms`; with `every_nth_error`, every
+    n-th request (not the first: the smoke inference passes) gets an error answer, which
+    the client sees as HTTP 500 and Triton counts as a success."""
+    return f"""
+import time
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+class TritonPythonModel:
+    def initialize(self, args):
+        self.version = float(args["model_version"])
+        self.count = 0
+
+    def execute(self, requests):
+        answers = []
+        for _ in requests:
+            self.count += 1
+            if {delay_ms}:
+                time.sleep({delay_ms} / 1000.0)
+            if {every_nth_error} and self.count % {every_nth_error or 1} == 0:
+                answers.append(pb_utils.InferenceResponse(
+                    error=pb_utils.TritonError("the candidate failed")))
+                continue
+            answers.append(pb_utils.InferenceResponse([pb_utils.Tensor(
+                "Y", np.full((1, 1), self.version, np.float32))]))
+        return answers
+"""
+
+
+@dataclass
+class CanaryBed:
+    """A workspace, target `test` on a local Triton, the gateway and Prometheus."""
+
+    workspace: Workspace
+    root: Path
+    tmp_path: Path
+    gateway_url: str = ""
+
+    def candidate(self, version: str, code: str, manifest_extra: str = SLA) -> None:
+        self.workspace.apply([python_model(self.tmp_path, "echo", version, code, manifest_extra)])
+
+
+@contextmanager
+def canary_bed(tmp_path: Path, catalog_url: str, baseline_code: str) -> Iterator[CanaryBed]:
+    """Echo 1.0 (`baseline_code`, SLA p99 40 ms) served, gateway and Prometheus running;
+    every process stopped afterwards."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    port, metrics_port = free_port(), free_port()
+    (root / "modelyard.yaml").write_text(
+        "targets:\n  test: {"
+        f"url: 'http://127.0.0.1:{port}', metrics_url: 'http://127.0.0.1:{metrics_port}', "
+        "repository: repo, profile: local}\n"
+    )
+    workspace = init_workspace(root, catalog_url)
+    server = LocalTriton(
+        root / "repo", root / ".modelyard" / "triton", http_port=port, metrics_port=metrics_port
+    )
+    client = server.start()
+    bed = CanaryBed(workspace, root, tmp_path)
+    try:
+        workspace.apply([python_model(tmp_path, "echo", "1.0", baseline_code, SLA)])
+        workspace.deploy("test", options=FAST)
+        status = workspace.start_gateway("test", port=free_port())
+        assert status.url is not None
+        bed.gateway_url = status.url
+        metrics = workspace.start_metrics("test", port=free_port())
+        assert metrics.running and all(metrics.scrapes.values()), metrics
+        yield bed
+    finally:
+        ctx = workspace.context()
+        canary.metrics_files(ctx, "test").stop()
+        files = traffic.gateway_files(ctx, "test")
+        haproxy.stop(files, files.pids())
+        ShadowProxy(files.folder).stop()
+        client.close()
+        server.stop()
+        workspace.close()
