@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from modelyard.store.access import parse_duration
 from modelyard.store.webhooks import WebhookLog
 from modelyard.triton.server import free_port
 from tests.support.api import REC, SEARCH, bearer
+from tests.support.http import QuietHandler
 
 SECRET = "s3cret-for-tests"
 ALIAS_PATH = "/api/v1/models/search/query_understanding/aliases/production"
@@ -37,7 +38,7 @@ class Receiver:
     def __init__(self, port: int = 0) -> None:
         received = self.received = []  # type: list[dict[str, Any]]
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 received.append(
@@ -45,9 +46,6 @@ class Receiver:
                 )
                 self.send_response(204)
                 self.end_headers()
-
-            def log_message(self, *_args: Any) -> None:
-                pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"

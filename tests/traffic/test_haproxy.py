@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -15,11 +15,12 @@ import pytest
 from modelyard.traffic import haproxy
 from modelyard.triton.server import free_port
 from tests.support.gateway import needs_haproxy
+from tests.support.http import QuietHandler
 
 pytestmark = [pytest.mark.gateway, pytest.mark.slow, needs_haproxy]
 
 
-class _Slow(BaseHTTPRequestHandler):
+class _Slow(QuietHandler):
     """Answers `GET /<seconds>` after that many seconds."""
 
     protocol_version = "HTTP/1.1"
@@ -30,9 +31,6 @@ class _Slow(BaseHTTPRequestHandler):
         self.send_header("content-length", "2")
         self.end_headers()
         self.wfile.write(b"ok")
-
-    def log_message(self, *_args: object) -> None:
-        pass
 
 
 @pytest.fixture

@@ -266,7 +266,7 @@ def rollout_canary(
         RolloutFailed: the candidate did not load or answer (it got no weight).
     """
     # Everything is checked before anything changes.
-    model_id = traffic._model_of(reference)
+    model_id = traffic.experiment_model(reference)
     plan = parse_steps(steps)
     interval_s = parse_interval(interval)
     candidate = traffic._version(ctx, model_id, to, "--to")
@@ -591,7 +591,7 @@ def abort_rollout(ctx: Context, reference: str, *, target: str = "local") -> Rol
     Raises:
         NotFound: the model has no running rollout on the target.
     """
-    model_id = traffic._model_of(reference)
+    model_id = traffic.experiment_model(reference)
     ctx.store.get(model_id)
     running = [r for r in CanaryLog(ctx.store).running(model_id) if r.target == target]
     if not running:
@@ -606,7 +606,7 @@ def rollout_status(
     ctx: Context, reference: str | None = None, *, target: str | None = None, limit: int = 20
 ) -> RolloutList:
     """Rollouts (of one model, or all), newest first, each with its events."""
-    model_id = traffic._model_of(reference) if reference else None
+    model_id = traffic.experiment_model(reference) if reference else None
     if model_id is not None:
         ctx.store.get(model_id)
     records = CanaryLog(ctx.store).history(model_id=model_id, target=target, limit=limit)

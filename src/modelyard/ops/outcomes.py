@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from modelyard.errors import InputError, NotFound
 from modelyard.ops.context import Context
-from modelyard.ops.traffic import _model_of as model_of
+from modelyard.ops.traffic import experiment_model as model_of
 from modelyard.ops.traffic import gateway_files
 from modelyard.report.experiment import build_experiment_html
 from modelyard.report.html import write_html_report

@@ -521,7 +521,7 @@ def start_experiment(
         RolloutFailed: an arm did not load or answer (Triton's reason in the message);
             no arm got weight and the server serves what it served before.
     """
-    model_id = _model_of(reference)
+    model_id = experiment_model(reference)
     parsed = parse_arms(arms)
     check_weights(parsed)
     if len(parsed) < 2:
@@ -552,7 +552,7 @@ def switch(
         NotFound: an unknown model or version, no gateway for the target.
         RolloutFailed: `to` did not load or answer; nothing changed for clients.
     """
-    model_id = _model_of(reference)
+    model_id = experiment_model(reference)
     to_version = _version(ctx, model_id, to).spec.version
     log = ExperimentLog(ctx.store)
     running = log.running(model_id, target)
@@ -591,7 +591,7 @@ def set_weights(
             to change, a shadow that is an arm or whose percent is outside 1..100.
         RolloutFailed: a new shadow version did not load or answer; nothing changed.
     """
-    model_id = _model_of(reference)
+    model_id = experiment_model(reference)
     if shadow is not None and no_shadow:
         raise InputError("--shadow and --no-shadow: give one of them; nothing changed")
     if not arms and shadow is None and not no_shadow:
@@ -629,7 +629,7 @@ def stop_experiment(
         NotFound: no experiment runs on the model at the target, no gateway.
         InputError: `keep` is not an arm.
     """
-    model_id = _model_of(reference)
+    model_id = experiment_model(reference)
     record = _running_experiment(ctx, model_id, target)
     kept = next(
         (a.version for a in record.arms if Version.parse(a.version) == _parsed(keep, "--keep")),
@@ -751,7 +751,7 @@ def experiment_status(
     """Running experiments (of every model, or all of one model's), with their counts."""
     log = ExperimentLog(ctx.store)
     if reference is not None:
-        model_id = _model_of(reference)
+        model_id = experiment_model(reference)
         ctx.store.get(model_id)  # NotFound for an unknown model
         records = log.history(target=target, model_id=model_id)
     else:
@@ -859,7 +859,7 @@ def arms_plan(
     """What `start_experiment` and `switch` deploy to `target` before any arm gets weight:
     the selection (`alias`, default the newest versions) widened by `versions`, against
     what the target serves now (the API checks whom it touches)."""
-    model_id = _model_of(reference)
+    model_id = experiment_model(reference)
     build = Build(ctx, alias, extra_refs=tuple(f"{model_id}@{v}" for v in versions))
     config, compiled, dependencies = deployment_inputs(build, target)
     with open_target(target, config, timeout_s=VERIFY_TIMEOUT_S) as opened:
@@ -1068,7 +1068,12 @@ def _verify_one(
 # --------------------------------------------------------------------------- helpers
 
 
-def _model_of(reference: str) -> str:
+def experiment_model(reference: str) -> str:
+    """The model id an experiment command names (`domain/name`, no version or alias).
+
+    Raises:
+        InputError: a reference with a version or an alias.
+    """
     ref = ModelRef.parse(reference)
     if ref.version is not None or ref.alias is not None:
         raise InputError(f"{reference}: name the model (domain/name); the arms name its versions")

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from modelyard.config import TargetConfig
+from modelyard.targets.triton_server import TritonServer
 from modelyard.triton.client import TritonClient
-from modelyard.triton.inputs import RequestInputs
 from modelyard.triton.naming import candidate_name
 from modelyard.triton.repository import RepoFile, RepositoryDiff, RepositoryWriter
 
 KIND = "triton"
 
 
-class TritonFolderTarget:
+class TritonFolderTarget(TritonServer):
     """A Triton server at `url` serving the repository folder `repository`."""
 
     kind = KIND
@@ -72,32 +71,7 @@ class TritonFolderTarget:
     def candidate_name(self, triton_name: str) -> str:
         return candidate_name(triton_name)
 
-    # The server ----------------------------------------------------------------------
-
-    def index(self) -> list[dict[str, Any]]:
-        return self.client.index()
-
-    def load(self, model: str, *, timeout_s: float | None = None) -> None:
-        self.client.load(model, timeout_s=timeout_s)
-
-    def unload(self, model: str, *, timeout_s: float | None = None) -> None:
-        self.client.unload(model, timeout_s=timeout_s)
-
-    def is_ready(self, model: str, version: int | None = None) -> bool:
-        return self.client.is_ready(model, version)
-
-    def model_config(self, model: str) -> dict[str, Any]:
-        return self.client.config(model)
-
-    def infer(
-        self,
-        model: str,
-        inputs: RequestInputs,
-        version: int | None = None,
-        *,
-        timeout_s: float | None = None,
-    ) -> dict[str, list[Any]]:
-        return self.client.infer(model, inputs, version, timeout_s=timeout_s)
+    # The server: TritonServer (targets/triton_server.py).
 
     def close(self) -> None:
         self.client.close()

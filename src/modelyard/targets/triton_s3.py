@@ -5,22 +5,21 @@ s3/repository.py for what stays atomic for Triton's readers, and why)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import httpx
 
 from modelyard.config import S3Config, TargetConfig
 from modelyard.s3.repository import S3RepositoryWriter, parse_repository_url
 from modelyard.s3.store import S3Store
+from modelyard.targets.triton_server import TritonServer
 from modelyard.triton.client import TritonClient
-from modelyard.triton.inputs import RequestInputs
 from modelyard.triton.naming import S3_CANDIDATE_PREFIX
 from modelyard.triton.repository import RepoFile, RepositoryDiff
 
 KIND = "triton-s3"
 
 
-class TritonS3Target:
+class TritonS3Target(TritonServer):
     """A Triton server at `url` serving the repository `repository` (`s3://bucket/path`)."""
 
     kind = KIND
@@ -83,32 +82,7 @@ class TritonS3Target:
         """Objects of the current generation missing or changed (doctor)."""
         return self.writer.verify()
 
-    # The server ----------------------------------------------------------------------
-
-    def index(self) -> list[dict[str, Any]]:
-        return self.client.index()
-
-    def load(self, model: str, *, timeout_s: float | None = None) -> None:
-        self.client.load(model, timeout_s=timeout_s)
-
-    def unload(self, model: str, *, timeout_s: float | None = None) -> None:
-        self.client.unload(model, timeout_s=timeout_s)
-
-    def is_ready(self, model: str, version: int | None = None) -> bool:
-        return self.client.is_ready(model, version)
-
-    def model_config(self, model: str) -> dict[str, Any]:
-        return self.client.config(model)
-
-    def infer(
-        self,
-        model: str,
-        inputs: RequestInputs,
-        version: int | None = None,
-        *,
-        timeout_s: float | None = None,
-    ) -> dict[str, list[Any]]:
-        return self.client.infer(model, inputs, version, timeout_s=timeout_s)
+    # The server: TritonServer (targets/triton_server.py).
 
     def close(self) -> None:
         self.writer.close()
