@@ -23,6 +23,7 @@ from modelyard.api.state import LIVE_READ_TIMEOUT_S, api_state, client_address
 from modelyard.catalog.spec import ModelSpec
 from modelyard.errors import ModelyardError, Problem, Severity, TooManyAttempts, Unauthenticated
 from modelyard.ops import traffic
+from modelyard.ops.facts import model_facts
 from modelyard.ops.insight import experiment_detail
 from modelyard.report.graphs import render_svg, to_dot
 
@@ -37,7 +38,28 @@ def _templates() -> Environment:
             loader=PackageLoader("modelyard.api", "templates"),
             autoescape=select_autoescape(["html", "j2"]),
         )
+        _environment.globals["model_url"] = model_url
+        _environment.filters["megabytes"] = megabytes
     return _environment
+
+
+def model_url(reference: str) -> str:
+    """The model page of `domain/name` or `domain/name@version` (a version page when
+    one is named)."""
+    model, _, version = reference.partition("@")
+    url = "/ui/models/" + quote(model, safe="/")
+    return f"{url}?{urlencode({'version': version})}" if version else url
+
+
+def megabytes(value: float | None) -> str:
+    """MB as people read them: `6,144 MB`, `12.3 GB`, `4.1 TB`."""
+    if value is None:
+        return "not measured"
+    # Below 10 GB, MB keep the figures manifests declare (6,144 MB, not 6.0 GB).
+    for unit, size, from_size in (("TB", 1024 * 1024, 1024 * 1024), ("GB", 1024, 10 * 1024)):
+        if abs(value) >= from_size:
+            return f"{value / size:,.1f} {unit}"
+    return f"{value:,.0f} MB"
 
 
 def _page(
@@ -340,6 +362,7 @@ def model(
         live=live,
         may_change=may_change,
         experiments=traffic.list_experiments(ws.context(), model_id=spec.id).experiments,
+        facts=model_facts(ws.context(), spec),
     )
 
 
