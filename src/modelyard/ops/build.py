@@ -47,10 +47,13 @@ from modelyard.store.store import CatalogStore
 from modelyard.traffic.dependents import ensemble_users
 from modelyard.triton.compiler import CompilePlan, ensemble_variant, plan_compile, server_share
 from modelyard.triton.config import Profile
+from modelyard.triton.config_digests import ConfigDigests
 from modelyard.triton.naming import triton_name, variant_name
 from modelyard.triton.repository import RepositoryDiff, RepositoryWriteError, RepositoryWriter
 from modelyard.validation import ValidationReport, validate_view
 
+# Config text digests by binary form (triton/config_digests.py), in the workspace's state.
+CONFIG_DIGESTS = Path(".modelyard") / "cache" / "config-digests.json"
 # Up to this many replicas, `place` solves exactly (HiGHS) unless told otherwise.
 EXACT_AUTO_REPLICAS = 40
 
@@ -135,6 +138,7 @@ class Build:
     _view: CatalogView | None = field(default=None, repr=False)
     _plans: dict[Profile, CompilePlan] = field(default_factory=dict, repr=False)
     _steps: list[StepExperiment] | None = field(default=None, repr=False)
+    _digests: ConfigDigests | None = field(default=None, repr=False)
 
     @property
     def view(self) -> CatalogView:
@@ -155,7 +159,12 @@ class Build:
             resolved = _pinned_steps(view, self.step_experiments)
             specs, unavailable = fetch_remote_artifacts(self.ctx, view.specs)
             plan = plan_compile(
-                specs, view.triton_versions, resolved, profile, unavailable=unavailable
+                specs,
+                view.triton_versions,
+                resolved,
+                profile,
+                unavailable=unavailable,
+                digests=self.digests,
             )
             if not plan.problems:
                 _add_variants(plan, self.step_experiments)
@@ -178,7 +187,20 @@ class Build:
         plan = self.plan(profile)
         if plan.problems:
             raise ValidationFailed.from_problems(plan.problems, f"{headline}; nothing was written")
+        # Whoever compiles compares digests with a repository next: learn them all now
+        # and keep them for the next command (a validation asks for none).
+        plan.config_digests()
+        if self.ctx.root is not None:
+            self.digests.save(self.ctx.root / CONFIG_DIGESTS)
         return plan
+
+    @property
+    def digests(self) -> ConfigDigests:
+        """The config text digests learnt by earlier commands in this workspace."""
+        if self._digests is None:
+            root = self.ctx.root
+            self._digests = ConfigDigests.load(root / CONFIG_DIGESTS) if root else ConfigDigests()
+        return self._digests
 
     def validation(self, *, strict: bool = False, local: Server | None = None) -> ValidationReport:
         """Every cross-model check of the selection, reusing its production compile."""
