@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelyard.catalog.artifact_hashes import ArtifactHashes
 from modelyard.catalog.manifest import ArtifactUnreadable
 from modelyard.catalog.ref import ModelRef, model_id_of
 from modelyard.catalog.spec import ModelSpec
@@ -54,6 +55,8 @@ from modelyard.validation import ValidationReport, validate_view
 
 # Config text digests by binary form (triton/config_digests.py), in the workspace's state.
 CONFIG_DIGESTS = Path(".modelyard") / "cache" / "config-digests.json"
+# Artifact digests by file stat (catalog/artifact_hashes.py), in the workspace's state.
+ARTIFACT_HASHES = Path(".modelyard") / "cache" / "artifact-hashes.json"
 # Up to this many replicas, `place` solves exactly (HiGHS) unless told otherwise.
 EXACT_AUTO_REPLICAS = 40
 
@@ -139,6 +142,7 @@ class Build:
     _plans: dict[Profile, CompilePlan] = field(default_factory=dict, repr=False)
     _steps: list[StepExperiment] | None = field(default=None, repr=False)
     _digests: ConfigDigests | None = field(default=None, repr=False)
+    _artifact_hashes: ArtifactHashes | None = field(default=None, repr=False)
 
     @property
     def view(self) -> CatalogView:
@@ -165,7 +169,10 @@ class Build:
                 profile,
                 unavailable=unavailable,
                 digests=self.digests,
+                artifact_hashes=self.artifact_hashes,
             )
+            if self.ctx.root is not None:
+                self.artifact_hashes.save(self.ctx.root / ARTIFACT_HASHES)
             if not plan.problems:
                 _add_variants(plan, self.step_experiments)
             self._plans[profile] = plan
@@ -193,6 +200,16 @@ class Build:
         if self.ctx.root is not None:
             self.digests.save(self.ctx.root / CONFIG_DIGESTS)
         return plan
+
+    @property
+    def artifact_hashes(self) -> ArtifactHashes:
+        """Artifact digests by file stat, learnt by earlier commands in this workspace."""
+        if self._artifact_hashes is None:
+            root = self.ctx.root
+            self._artifact_hashes = (
+                ArtifactHashes.load(root / ARTIFACT_HASHES) if root else ArtifactHashes()
+            )
+        return self._artifact_hashes
 
     @property
     def digests(self) -> ConfigDigests:
@@ -506,11 +523,14 @@ def compile_repository(
         ValidationFailed: the selection or a config is invalid; nothing was written.
         InputError: `out` cannot be written; the previous repository is unchanged.
     """
-    compiled = Build(ctx, alias).compiled(profile, "cannot compile")
     writer = RepositoryWriter(Path(out))
     try:
         if not check:
             writer.check_out()  # a bad --out is the first thing to say, whatever the catalog
+    except RepositoryWriteError as exc:
+        raise InputError(str(exc)) from exc
+    compiled = Build(ctx, alias).compiled(profile, "cannot compile")
+    try:
         if not allow_empty:
             _require_models(compiled)
         if compiled.blocked:

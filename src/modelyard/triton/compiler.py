@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from google.protobuf import json_format
 
+from modelyard.catalog.artifact_hashes import ArtifactHashes
 from modelyard.catalog.manifest import ArtifactUnreadable, artifact_digest
 from modelyard.catalog.ref import split_ref
 from modelyard.catalog.spec import ModelSpec, TensorSpec, range_problems
@@ -137,6 +138,7 @@ def plan_compile(
     verify_artifacts: bool = True,
     unavailable: Mapping[str, str] | None = None,
     digests: ConfigDigests | None = None,
+    artifact_hashes: ArtifactHashes | None = None,
 ) -> CompilePlan:
     """Build every config and file list; problems instead of exceptions.
 
@@ -148,6 +150,7 @@ def plan_compile(
             (an `s3://` object changed or unreadable): its model is blocked.
         digests: config text digests already known (triton/config_digests.py); those
             asked and not known are learnt into it.
+        artifact_hashes: artifact digests known by file stat (catalog/artifact_hashes.py).
     """
     plan = CompilePlan(profile)
     by_model: dict[str, list[str]] = defaultdict(list)
@@ -213,6 +216,7 @@ def plan_compile(
                 plan,
                 verify_artifacts,
                 digests,
+                artifact_hashes,
             )
         except ConfigBuildError as exc:
             # The messages name the model themselves; the problem's `model` says it again.
@@ -330,6 +334,7 @@ def _compile_model(
     plan: CompilePlan,
     verify_artifacts: bool,
     digests: ConfigDigests | None,
+    artifact_hashes: ArtifactHashes | None,
 ) -> CompiledModel:
     newest = refs[-1]
     spec = specs[newest]
@@ -344,7 +349,7 @@ def _compile_model(
     versions = {specs[r].version: triton_versions[r] for r in refs}
     if verify_artifacts:
         for ref in refs:
-            verify_artifact(specs[ref])
+            verify_artifact(specs[ref], artifact_hashes)
     configs = []
     for ref in refs:
         version_spec = specs[ref]
@@ -590,8 +595,9 @@ def _config_differences(a: Any, b: Any) -> list[str]:
     return sorted(k for k in set(first) | set(second) if first.get(k) != second.get(k))
 
 
-def verify_artifact(spec: ModelSpec) -> None:
-    """The artifact is still there and is the file that was registered (SHA-256)."""
+def verify_artifact(spec: ModelSpec, hashes: ArtifactHashes | None = None) -> None:
+    """The artifact is still there and is the file that was registered (SHA-256), read
+    again unless `hashes` knows the file unchanged since it was last read."""
     if spec.artifact is None:
         return
     source = Path(spec.artifact)
@@ -599,7 +605,12 @@ def verify_artifact(spec: ModelSpec) -> None:
         raise ArtifactError(
             f"{spec.ref}: artifact {source} is missing; restore it or register a new version"
         )
-    if spec.artifact_sha256 and artifact_digest(source) != spec.artifact_sha256:
+    if not spec.artifact_sha256:
+        return
+    digest = (
+        hashes.digest(source, artifact_digest) if hashes is not None else artifact_digest(source)
+    )
+    if digest != spec.artifact_sha256:
         raise ArtifactError(
             f"{spec.ref}: artifact {source} changed after registration (SHA-256 "
             "differs); a registered version is immutable: register a new version"

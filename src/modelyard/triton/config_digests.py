@@ -12,12 +12,11 @@ the digest it names.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
 from pathlib import Path
 
 from google.protobuf import __version__ as PROTOBUF_VERSION
+
+from modelyard.cache_files import load_json_object, save_json_object
 
 # Bump when to_pbtxt prints the same config differently.
 FORMAT = 1
@@ -53,32 +52,12 @@ class ConfigDigests:
     def load(cls, path: Path) -> ConfigDigests:
         """The digests kept at `path`; none if it is missing or unreadable (a miss only
         costs printing the config again)."""
-        try:
-            known = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return cls()
-        if not isinstance(known, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in known.items()
-        ):
-            return cls()
-        return cls(known)
+        known = load_json_object(path)
+        return cls({k: v for k, v in known.items() if isinstance(v, str)})
 
     def save(self, path: Path) -> None:
-        """Write the digests to `path` (aside, then renamed) if any was learnt; a cache
-        that cannot be written is left as it was."""
-        if not self._learnt:
-            return
-        known = self._known if len(self._known) <= _MAX_ENTRIES else {}
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, partial = tempfile.mkstemp(dir=path.parent, suffix=".partial")
-        except OSError:
-            return  # a read-only workspace: everything works, just without the cache
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(known, out, separators=(",", ":"))
-            os.replace(partial, path)
-        except OSError:
-            Path(partial).unlink(missing_ok=True)
-            return
-        self._learnt = False
+        """Write the digests to `path` if any was learnt (see cache_files.py)."""
+        if self._learnt and save_json_object(
+            path, self._known if len(self._known) <= _MAX_ENTRIES else {}
+        ):
+            self._learnt = False
