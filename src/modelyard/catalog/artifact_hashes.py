@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from modelyard.cache_files import load_json_object, save_json_object
+from modelyard.catalog.cache_files import load_json_object, save_json_object
 
 RACY_S = 2.0
 _MAX_ENTRIES = 200_000

@@ -8,6 +8,7 @@ report read one selection and compile it once per profile, not once per question
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -451,6 +452,56 @@ def select_view(
     return select(ctx.store, alias=alias, model_ids=model_ids)
 
 
+# This process's newest validations by what they depend on (see _validation_key): a
+# server asked for its validation page again and again checks 10,000 models again only
+# after something changed (7 s at 10,000 models here).
+_VALIDATIONS: dict[str, ValidationReport] = {}
+_VALIDATIONS_KEPT = 4
+
+
+def _validation_key(
+    ctx: Context, alias: str | None, strict: bool, local: Server | None
+) -> str | None:
+    """One digest of everything a validation reads: every stored version (content,
+    status, Triton version), aliases, the experiments' routing, modelyard.yaml, this
+    machine (without a fleet), and what the file system says of each artifact file.
+    None (validate afresh) when an artifact lies in object storage, whose changes no
+    local stat shows."""
+    digest = hashlib.sha256()
+    digest.update(
+        repr(
+            (str(ctx.store.engine.url), alias, strict, local, ctx.config.model_dump_json())
+        ).encode()
+    )
+    for stored in ctx.store.versions():
+        spec = stored.spec
+        digest.update(
+            f"{spec.ref}\0{stored.content_digest}\0{stored.status}\0{stored.triton_version}".encode()
+        )
+        if spec.artifact is not None:
+            if is_s3_url(spec.artifact):
+                return None
+            digest.update(repr(_files_stat(Path(spec.artifact))).encode())
+    for record in ctx.store.aliases():
+        digest.update(f"{record.model_id}\0{record.name}\0{record.version}".encode())
+    for experiment in ExperimentLog(ctx.store).routing():
+        digest.update(experiment.model_dump_json().encode())
+    return digest.hexdigest()
+
+
+def _files_stat(path: Path) -> list[tuple[str, int, int, int, int]]:
+    """(name, inode, size, mtime, ctime) of a file, or of each file in a folder."""
+    files = [path] if not path.is_dir() else sorted(p for p in path.rglob("*") if p.is_file())
+    found = []
+    for file in files:
+        try:
+            st = file.stat()
+        except OSError:
+            continue  # missing: its absence is what the key records
+        found.append((str(file), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return found
+
+
 def validate(
     ctx: Context,
     *,
@@ -468,11 +519,18 @@ def validate(
     if not ctx.has_fleet:
         local, _ = detect_local_server()  # no fleet declared: compare with this machine
     build = Build(ctx, alias)
-    with paused_gc():
-        view = build.view
-        report = build.validation(strict=strict, local=local)
+    key = _validation_key(ctx, alias, strict, local)
+    report = _VALIDATIONS.get(key) if key is not None else None
+    if report is None:
+        with paused_gc():
+            report = build.validation(strict=strict, local=local)
+        if key is not None:
+            if len(_VALIDATIONS) >= _VALIDATIONS_KEPT:
+                _VALIDATIONS.pop(next(iter(_VALIDATIONS)))
+            _VALIDATIONS[key] = report
     if not live:
         return report
+    view = build.view
     problems = live_problems(
         view,
         latest_measurements(ctx, "perf", view.specs.values(), target),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from google.protobuf import __version__ as PROTOBUF_VERSION
 
-from modelyard.cache_files import load_json_object, save_json_object
+from modelyard.catalog.cache_files import load_json_object, save_json_object
 
 # Bump when to_pbtxt prints the same config differently.
 FORMAT = 1
@@ -56,7 +56,7 @@ class ConfigDigests:
         return cls({k: v for k, v in known.items() if isinstance(v, str)})
 
     def save(self, path: Path) -> None:
-        """Write the digests to `path` if any was learnt (see cache_files.py)."""
+        """Write the digests to `path` if any was learnt (see catalog/cache_files.py)."""
         if self._learnt and save_json_object(
             path, self._known if len(self._known) <= _MAX_ENTRIES else {}
         ):

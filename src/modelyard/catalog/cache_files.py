@@ -27,15 +27,25 @@ def save_json_object(path: Path, data: dict[str, Any]) -> bool:
     """Write `data` to `path` atomically; False (nothing changed) when it cannot be
     written, e.g. in a read-only workspace."""
     try:
+        encoded = json.dumps(data, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return False
+    return save_text(path, encoded)
+
+
+def save_text(path: Path, text: str) -> bool:
+    """Write `text` to `path` aside, then rename it over; False when it cannot be
+    written (a partial file is never left)."""
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, partial = tempfile.mkstemp(dir=path.parent, suffix=".partial")
     except OSError:
         return False
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(data, out, separators=(",", ":"))
+            out.write(text)
         os.replace(partial, path)
-    except (OSError, TypeError, ValueError):
+    except OSError:
         Path(partial).unlink(missing_ok=True)
         return False
     return True
