@@ -342,3 +342,16 @@ def test_an_alias_never_points_at_a_yanked_version(store: CatalogStore) -> None:
         store.set_alias("shop/ranker", "production", "1.0")
     assert store.aliases() == []
     assert store.get("shop/ranker").status.is_yanked  # still there, marked
+
+
+def test_head_read_from_the_migration_files_is_alembics() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from modelyard.store.store import _MIGRATIONS, known_revisions
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    assert head_revision() == script.get_current_head()
+    assert set(known_revisions()) == {s.revision for s in script.walk_revisions()}

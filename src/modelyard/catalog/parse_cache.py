@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from modelyard.catalog.cache_files import save_text
 
 # Bump when what the YAML reader gives for the same text changes.
 FORMAT = 1
@@ -72,12 +72,5 @@ class ParseCache:
         """Write the entries `put` since the last flush."""
         pending, self._pending = self._pending, {}
         for path, encoded in pending.items():
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                # Written aside and renamed: a reader sees a whole entry or none.
-                handle, partial = tempfile.mkstemp(dir=path.parent, suffix=".partial")
-                with os.fdopen(handle, "w", encoding="utf-8") as out:
-                    out.write(encoded)
-                os.replace(partial, path)
-            except OSError:
+            if not save_text(path, encoded):
                 return  # a read-only workspace: apply works, just without the cache

@@ -21,6 +21,10 @@ from modelyard.cli.options import (
 )
 from modelyard.errors import InputError, NotFound
 
+# `list` draws at most this many rows unless told otherwise: a screenful or two of a
+# 10,000-model catalog (drawing all of them took seconds), with --json for the rest.
+LIST_ROWS = 200
+
 if TYPE_CHECKING:
     from modelyard.catalog.lifecycle import VersionStatus
     from modelyard.catalog.spec import ModelSpec
@@ -119,6 +123,12 @@ def list_models(
             help="Only models with this label: KEY=VALUE, or KEY for any value (repeat: all).",
         ),
     ] = None,
+    limit: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Rows of the table at most (0: all); --json always lists every model."
+        ),
+    ] = LIST_ROWS,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -141,7 +151,7 @@ def list_models(
     run(
         as_json,
         action,
-        lambda listed: render.render_models(*listed),
+        lambda listed: render.render_models(*listed, limit=limit),
         lambda listed: {
             "ok": True,
             "models": [_listed_json(s, listed[1].get(s.ref, ACTIVE)) for s in listed[0]],

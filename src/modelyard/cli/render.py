@@ -20,7 +20,7 @@ import re
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType
 from rich.live import Live
@@ -35,7 +35,7 @@ from modelyard.errors import ModelyardError, Problem, Severity
 from modelyard.report.tree import TreeNode, human_size
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from modelyard.catalog.lifecycle import VersionStatus
     from modelyard.catalog.spec import ModelSpec
@@ -180,17 +180,34 @@ def render_error(error: ModelyardError, as_json: bool) -> None:
 APPLY_LISTED = 50
 
 
+T = TypeVar("T")
+
+
+def listed(items: Sequence[T], limit: int = APPLY_LISTED) -> list[T]:
+    """`items`, or their first 20 when there are more than `limit`: a terminal shows a
+    screenful of a 10,000-model result, and printing every line took seconds."""
+    return list(items) if limit <= 0 or len(items) <= limit else list(items[:20])
+
+
+def print_more(shown: int, total: int, what: str = "") -> None:
+    """The line saying how many of `total` were left out of a listing."""
+    if shown < total:
+        console.print(f"... and {total - shown:,} more{what} (--json lists them all)")
+
+
 def render_apply(result: ApplyResult) -> None:
     verb = "would register" if result.dry_run else "registered"
-    shown = result.created if len(result.created) <= APPLY_LISTED else result.created[:20]
+    shown = listed(result.created)
     for ref in shown:
         console.print(Text("+ ", style="green") + Text(safe(ref)))
-    if len(shown) < len(result.created):
-        console.print(f"... and {len(result.created) - len(shown)} more (--json lists them all)")
+    print_more(len(shown), len(result.created))
     console.print(f"{verb} {len(result.created)} new version(s); {len(result.unchanged)} unchanged")
 
 
-def render_models(specs: list[ModelSpec], statuses: dict[str, VersionStatus]) -> None:
+def render_models(
+    specs: list[ModelSpec], statuses: dict[str, VersionStatus], limit: int = 0
+) -> None:
+    """The models as a table: all of them, or the first `limit` (in the table's order)."""
     # On a narrow terminal (or a log at 80 columns) the type and team columns give way
     # rather than every cell wrapping letter by letter.
     from modelyard.catalog.lifecycle import ACTIVE
@@ -221,9 +238,14 @@ def render_models(specs: list[ModelSpec], statuses: dict[str, VersionStatus]) ->
             "p99 ms": f"{spec.sla_requirements.max_latency_p99_ms:g}",
             "deps": str(len(spec.dependencies)),
         }
-        for spec in sorted(specs, key=lambda s: (s.domain, s.name, s.parsed_version))
+        for spec in sorted(specs, key=lambda s: (s.domain, s.name, s.parsed_version))[
+            : limit or None
+        ]
     ]
-    table = Table(title=f"{len(specs)} model(s)")
+    title = f"{len(specs):,} model(s)"
+    if len(rows) < len(specs):
+        title += f", the first {len(rows):,} shown (--limit 0 for all, --json for the data)"
+    table = Table(title=title)
     for column in columns:
         # Every column but the model id keeps its full width; the id gives way first.
         width = max([len(column), *(len(row[column]) for row in rows)])
@@ -333,21 +355,27 @@ def render_aliases(records: list[AliasRecord]) -> None:
 
 
 def render_compile(result: CompileResult) -> None:
-    for model in result.plan.models.values():
+    models = listed(list(result.plan.models.values()))
+    for model in models:
         versions = ", ".join(f"{v} -> {n}" for v, n in model.versions.items())
         console.print(
             f"  {model.triton_name}  ({model.model_id}; versions {versions})", soft_wrap=True
         )
-    for model_id, reason in result.plan.skipped.items():
+    print_more(len(models), len(result.plan.models), " model(s)")
+    skipped = listed(list(result.plan.skipped.items()))
+    for model_id, reason in skipped:
         console.print(Text(safe(f"  skipped {model_id}: {reason}"), style="yellow"), soft_wrap=True)
+    print_more(len(skipped), len(result.plan.skipped), " skipped")
     diff = result.diff
     for label, paths, style in (
         ("+", diff.added, "green"),
         ("~", diff.changed, "yellow"),
         ("-", diff.removed, "red"),
     ):
-        for path in paths:
+        shown = listed(paths)
+        for path in shown:
             console.print(Text(safe(f"{label} {path}"), style=style))
+        print_more(len(shown), len(paths), f" file(s) {label}")
     if result.checked:
         console.print(
             "up to date"
@@ -607,9 +635,11 @@ def render_plan(plan: DeploymentPlan) -> None:
         table.add_column("model", no_wrap=True)
         table.add_column("version")
         table.add_column("depends on", overflow="fold")
-        for model in wave:
+        shown = listed(wave)
+        for model in shown:
             table.add_row(model.model_id, model.version, "\n".join(model.dependencies) or "-")
         console.print(table)
+        print_more(len(shown), len(wave), f" in wave {number}")
     console.print(
         f"{plan.models} model version(s) in {len(plan.waves)} wave(s); critical path "
         f"({len(plan.critical_path)} loads): {' -> '.join(plan.critical_path)}"

@@ -31,7 +31,6 @@ RolloutPlan.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -475,7 +474,7 @@ class Rollout:
             for file in model.files:
                 inside = file.path.split("/", 1)[1]
                 if inside != "config.pbtxt":
-                    files.append(dataclasses.replace(file, path=f"{candidate}/{inside}"))
+                    files.append(file.at(f"{candidate}/{inside}"))
         return files
 
     def _overlap_files(

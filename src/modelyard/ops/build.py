@@ -8,6 +8,7 @@ report read one selection and compile it once per profile, not once per question
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelyard.catalog.artifact_hashes import ArtifactHashes
 from modelyard.catalog.manifest import ArtifactUnreadable
 from modelyard.catalog.ref import ModelRef, model_id_of
 from modelyard.catalog.spec import ModelSpec
@@ -47,10 +49,15 @@ from modelyard.store.store import CatalogStore
 from modelyard.traffic.dependents import ensemble_users
 from modelyard.triton.compiler import CompilePlan, ensemble_variant, plan_compile, server_share
 from modelyard.triton.config import Profile
+from modelyard.triton.config_digests import ConfigDigests
 from modelyard.triton.naming import triton_name, variant_name
 from modelyard.triton.repository import RepositoryDiff, RepositoryWriteError, RepositoryWriter
 from modelyard.validation import ValidationReport, validate_view
 
+# Config text digests by binary form (triton/config_digests.py), in the workspace's state.
+CONFIG_DIGESTS = Path(".modelyard") / "cache" / "config-digests.json"
+# Artifact digests by file stat (catalog/artifact_hashes.py), in the workspace's state.
+ARTIFACT_HASHES = Path(".modelyard") / "cache" / "artifact-hashes.json"
 # Up to this many replicas, `place` solves exactly (HiGHS) unless told otherwise.
 EXACT_AUTO_REPLICAS = 40
 
@@ -135,6 +142,8 @@ class Build:
     _view: CatalogView | None = field(default=None, repr=False)
     _plans: dict[Profile, CompilePlan] = field(default_factory=dict, repr=False)
     _steps: list[StepExperiment] | None = field(default=None, repr=False)
+    _digests: ConfigDigests | None = field(default=None, repr=False)
+    _artifact_hashes: ArtifactHashes | None = field(default=None, repr=False)
 
     @property
     def view(self) -> CatalogView:
@@ -155,8 +164,16 @@ class Build:
             resolved = _pinned_steps(view, self.step_experiments)
             specs, unavailable = fetch_remote_artifacts(self.ctx, view.specs)
             plan = plan_compile(
-                specs, view.triton_versions, resolved, profile, unavailable=unavailable
+                specs,
+                view.triton_versions,
+                resolved,
+                profile,
+                unavailable=unavailable,
+                digests=self.digests,
+                artifact_hashes=self.artifact_hashes,
             )
+            if self.ctx.root is not None:
+                self.artifact_hashes.save(self.ctx.root / ARTIFACT_HASHES)
             if not plan.problems:
                 _add_variants(plan, self.step_experiments)
             self._plans[profile] = plan
@@ -178,7 +195,30 @@ class Build:
         plan = self.plan(profile)
         if plan.problems:
             raise ValidationFailed.from_problems(plan.problems, f"{headline}; nothing was written")
+        # Whoever compiles compares digests with a repository next: learn them all now
+        # and keep them for the next command (a validation asks for none).
+        plan.config_digests()
+        if self.ctx.root is not None:
+            self.digests.save(self.ctx.root / CONFIG_DIGESTS)
         return plan
+
+    @property
+    def artifact_hashes(self) -> ArtifactHashes:
+        """Artifact digests by file stat, learnt by earlier commands in this workspace."""
+        if self._artifact_hashes is None:
+            root = self.ctx.root
+            self._artifact_hashes = (
+                ArtifactHashes.load(root / ARTIFACT_HASHES) if root else ArtifactHashes()
+            )
+        return self._artifact_hashes
+
+    @property
+    def digests(self) -> ConfigDigests:
+        """The config text digests learnt by earlier commands in this workspace."""
+        if self._digests is None:
+            root = self.ctx.root
+            self._digests = ConfigDigests.load(root / CONFIG_DIGESTS) if root else ConfigDigests()
+        return self._digests
 
     def validation(self, *, strict: bool = False, local: Server | None = None) -> ValidationReport:
         """Every cross-model check of the selection, reusing its production compile."""
@@ -412,6 +452,56 @@ def select_view(
     return select(ctx.store, alias=alias, model_ids=model_ids)
 
 
+# This process's newest validations by what they depend on (see _validation_key): a
+# server asked for its validation page again and again checks 10,000 models again only
+# after something changed (7 s at 10,000 models here).
+_VALIDATIONS: dict[str, ValidationReport] = {}
+_VALIDATIONS_KEPT = 4
+
+
+def _validation_key(
+    ctx: Context, alias: str | None, strict: bool, local: Server | None
+) -> str | None:
+    """One digest of everything a validation reads: every stored version (content,
+    status, Triton version), aliases, the experiments' routing, modelyard.yaml, this
+    machine (without a fleet), and what the file system says of each artifact file.
+    None (validate afresh) when an artifact lies in object storage, whose changes no
+    local stat shows."""
+    digest = hashlib.sha256()
+    digest.update(
+        repr(
+            (str(ctx.store.engine.url), alias, strict, local, ctx.config.model_dump_json())
+        ).encode()
+    )
+    for stored in ctx.store.versions():
+        spec = stored.spec
+        digest.update(
+            f"{spec.ref}\0{stored.content_digest}\0{stored.status}\0{stored.triton_version}".encode()
+        )
+        if spec.artifact is not None:
+            if is_s3_url(spec.artifact):
+                return None
+            digest.update(repr(_files_stat(Path(spec.artifact))).encode())
+    for record in ctx.store.aliases():
+        digest.update(f"{record.model_id}\0{record.name}\0{record.version}".encode())
+    for experiment in ExperimentLog(ctx.store).routing():
+        digest.update(experiment.model_dump_json().encode())
+    return digest.hexdigest()
+
+
+def _files_stat(path: Path) -> list[tuple[str, int, int, int, int]]:
+    """(name, inode, size, mtime, ctime) of a file, or of each file in a folder."""
+    files = [path] if not path.is_dir() else sorted(p for p in path.rglob("*") if p.is_file())
+    found = []
+    for file in files:
+        try:
+            st = file.stat()
+        except OSError:
+            continue  # missing: its absence is what the key records
+        found.append((str(file), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return found
+
+
 def validate(
     ctx: Context,
     *,
@@ -429,11 +519,18 @@ def validate(
     if not ctx.has_fleet:
         local, _ = detect_local_server()  # no fleet declared: compare with this machine
     build = Build(ctx, alias)
-    with paused_gc():
-        view = build.view
-        report = build.validation(strict=strict, local=local)
+    key = _validation_key(ctx, alias, strict, local)
+    report = _VALIDATIONS.get(key) if key is not None else None
+    if report is None:
+        with paused_gc():
+            report = build.validation(strict=strict, local=local)
+        if key is not None:
+            if len(_VALIDATIONS) >= _VALIDATIONS_KEPT:
+                _VALIDATIONS.pop(next(iter(_VALIDATIONS)))
+            _VALIDATIONS[key] = report
     if not live:
         return report
+    view = build.view
     problems = live_problems(
         view,
         latest_measurements(ctx, "perf", view.specs.values(), target),
@@ -484,11 +581,14 @@ def compile_repository(
         ValidationFailed: the selection or a config is invalid; nothing was written.
         InputError: `out` cannot be written; the previous repository is unchanged.
     """
-    compiled = Build(ctx, alias).compiled(profile, "cannot compile")
     writer = RepositoryWriter(Path(out))
     try:
         if not check:
             writer.check_out()  # a bad --out is the first thing to say, whatever the catalog
+    except RepositoryWriteError as exc:
+        raise InputError(str(exc)) from exc
+    compiled = Build(ctx, alias).compiled(profile, "cannot compile")
+    try:
         if not allow_empty:
             _require_models(compiled)
         if compiled.blocked:

@@ -37,16 +37,12 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import integrate, optimize, stats
-from statsmodels.stats.power import NormalIndPower, TTestIndPower
-from statsmodels.stats.proportion import (
-    confint_proportions_2indep,
-    proportion_confint,
-    proportion_effectsize,
-    test_proportions_2indep,
-)
 
 from modelyard.errors import InputError
+
+# scipy and statsmodels are imported inside the functions that use them: together they
+# take about a second to import, and every workspace opens this module (through the
+# canary use cases) while only statistics need them.
 
 # Expected counts below this in any cell of the 2x2 table: the exact test, not the normal one.
 EXACT_BELOW = 5
@@ -94,6 +90,8 @@ def check_alpha_power(alpha: float, power: float | None = None) -> None:
 
 def proportion(successes: int, n: int, alpha: float = 0.05) -> Estimate:
     """The rate successes/n with its Wilson score interval (0..1 when n is 0)."""
+    from statsmodels.stats.proportion import proportion_confint
+
     if n <= 0:
         return Estimate(n=0, value=0.0, low=0.0, high=1.0, successes=0)
     low, high = proportion_confint(successes, n, alpha=alpha, method="wilson")
@@ -105,6 +103,9 @@ def compare_proportions(
 ) -> Comparison:
     """B against A: the difference of rates with Newcomb's interval, and the p-value of the
     two-proportion score test (Fisher's exact test when an expected count is below 5)."""
+    from scipy import stats
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
     if min(n_a, n_b) <= 0:
         return Comparison(0.0, -1.0, 1.0, 0.0, 1.0, "none")
     effect = successes_b / n_b - successes_a / n_a
@@ -131,6 +132,8 @@ def proportion_z(
     """The score test's z (B minus A) and two-sided p-value, elementwise over arrays (one
     call for a whole simulation). A pair with no variation (all or no successes) gets
     z 0, p 1."""
+    from statsmodels.stats.proportion import test_proportions_2indep
+
     a, na = np.asarray(successes_a, dtype=float), np.asarray(n_a, dtype=float)
     b, nb = np.asarray(successes_b, dtype=float), np.asarray(n_b, dtype=float)
     pooled = (a + b) / (na + nb)
@@ -160,6 +163,9 @@ def sample_size_proportions(
     Raises:
         InputError: a baseline outside (0, 1), an MDE of 0 or one leaving (0, 1).
     """
+    from statsmodels.stats.power import NormalIndPower
+    from statsmodels.stats.proportion import proportion_effectsize
+
     check_alpha_power(alpha, power)
     if not 0 < baseline < 1:
         raise InputError(f"--baseline-rate {baseline}: a rate is between 0 and 1, e.g. 0.10")
@@ -180,6 +186,8 @@ def sample_size_proportions(
 
 def mean(values: Sequence[float], alpha: float = 0.05) -> Estimate:
     """The mean of `values` with its t interval (infinite with fewer than two values)."""
+    from scipy import stats
+
     n = len(values)
     if n == 0:
         return Estimate(n=0, value=0.0, low=-math.inf, high=math.inf)
@@ -199,6 +207,8 @@ def spread(values: Sequence[float]) -> float:
 
 def compare_means(a: Sequence[float], b: Sequence[float], alpha: float = 0.05) -> Comparison:
     """B against A: the difference of means with Welch's interval and p-value."""
+    from scipy import stats
+
     if len(a) < 2 or len(b) < 2:
         return Comparison(0.0, -math.inf, math.inf, 0.0, 1.0, "none")
     xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -221,6 +231,8 @@ def compare_means(a: Sequence[float], b: Sequence[float], alpha: float = 0.05) -
 def compare_distributions(a: Sequence[float], b: Sequence[float]) -> Comparison:
     """Whether B's values (per-request latencies, say) tend to differ from A's: the
     Mann-Whitney U test, and the difference of medians as the effect (no interval)."""
+    from scipy import stats
+
     if not a or not b:
         return Comparison(0.0, -math.inf, math.inf, 0.0, 1.0, "none")
     result: Any = stats.mannwhitneyu(b, a, alternative="two-sided")
@@ -235,6 +247,8 @@ def sample_size_means(
 ) -> int | None:
     """Values per arm needed to detect a change of the mean by `mde` (absolute) when
     values spread by `sd`; None when there is no spread to compare against yet."""
+    from statsmodels.stats.power import TTestIndPower
+
     check_alpha_power(alpha, power)
     if mde == 0:
         raise InputError(f"--mde {mde}: the minimum detectable effect must not be 0")
@@ -252,6 +266,8 @@ def sample_size_means(
 def spent_alpha(fraction: float, alpha: float = 0.05) -> float:
     """The O'Brien-Fleming-type Lan-DeMets spending function: the part of alpha spent by
     information fraction `fraction` (all of it at 1)."""
+    from scipy import stats
+
     if fraction <= 0:
         return 0.0
     if fraction >= 1:
@@ -277,11 +293,15 @@ def sequential_boundaries(fractions: Sequence[float], alpha: float = 0.05) -> li
 
 def nominal_alpha(boundary: float) -> float:
     """The p-value a look must reach to cross `boundary` (two-sided)."""
+    from scipy import stats
+
     return float(2 * stats.norm.sf(boundary)) if boundary < NEVER else 0.0
 
 
 @lru_cache(maxsize=256)
 def _boundaries(fractions: tuple[float, ...], alpha: float) -> tuple[float, ...]:
+    from scipy import integrate, stats
+
     boundaries: list[float] = []
     # The sub-density of the score S_k = Z_k * sqrt(t_k) on the paths that have not crossed.
     grid: NDArray[np.float64] | None = None
@@ -315,6 +335,8 @@ def _solve_boundary(
 ) -> float:
     """The boundary c at fraction t whose crossing probability (not crossed before) is
     `spend`."""
+    from scipy import integrate, optimize, stats
+
     scale = math.sqrt(step)
 
     def crossing(c: float) -> float:

@@ -8,7 +8,6 @@ of a model are selected together their configs must agree (apart from the versio
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 
 from google.protobuf import json_format
 
+from modelyard.catalog.artifact_hashes import ArtifactHashes
 from modelyard.catalog.manifest import ArtifactUnreadable, artifact_digest
 from modelyard.catalog.ref import split_ref
 from modelyard.catalog.spec import ModelSpec, TensorSpec, range_problems
@@ -32,6 +32,7 @@ from modelyard.triton.config import (
     parse_pbtxt,
     to_pbtxt,
 )
+from modelyard.triton.config_digests import ConfigDigests, binary_key
 from modelyard.triton.naming import check_triton_name, triton_name, variant_name
 from modelyard.triton.onnx_io import ArtifactError, read_onnx_io
 from modelyard.triton.repository import BYTECODE_GUARD, RepoFile
@@ -94,15 +95,39 @@ class CompilePlan:
         """The problems, then each blocked model as an error of its own."""
         return self.problems + [blocked.problem() for blocked in self.blocked.values()]
 
+    def config_digests(self) -> dict[str, str]:
+        """Triton name -> the digest of its config's text (printing those not known)."""
+        return {
+            model.triton_name: file.digest
+            for model in self.models.values()
+            for file in model.files
+            if file.path == f"{model.triton_name}/config.pbtxt"
+        }
+
     def blocked_summary(self) -> str:
         """`ref: reason; ...` of every blocked model, for one-line messages."""
         return "; ".join(f"{b.ref}: {b.reason}" for b in self.blocked.values())
 
 
-def config_file(triton_name: str, config: Any) -> RepoFile:
-    """`<triton_name>/config.pbtxt` holding `config` (a ModelConfig)."""
-    text = to_pbtxt(config).encode()
-    return RepoFile(f"{triton_name}/config.pbtxt", hashlib.sha256(text).hexdigest(), content=text)
+def config_file(triton_name: str, config: Any, digests: ConfigDigests | None = None) -> RepoFile:
+    """`<triton_name>/config.pbtxt` holding `config` (a ModelConfig) as it is now.
+
+    The text is printed only when the file's bytes are read, or its digest is asked and
+    `digests` does not know it (then it learns it): see triton/config_digests.py.
+    """
+    blob = config.SerializeToString(deterministic=True)
+    message_type = type(config)
+    key = binary_key(blob) if digests is not None else None
+
+    def render() -> bytes:
+        # From the snapshot: a config changed after this file was made is another file.
+        text = to_pbtxt(message_type.FromString(blob)).encode()
+        if digests is not None and key is not None:
+            digests.learn(key, hashlib.sha256(text).hexdigest())
+        return text
+
+    known = digests.get(key) if digests is not None and key is not None else None
+    return RepoFile(f"{triton_name}/config.pbtxt", known, render=render)
 
 
 def plan_compile(
@@ -112,6 +137,8 @@ def plan_compile(
     profile: Profile,
     verify_artifacts: bool = True,
     unavailable: Mapping[str, str] | None = None,
+    digests: ConfigDigests | None = None,
+    artifact_hashes: ArtifactHashes | None = None,
 ) -> CompilePlan:
     """Build every config and file list; problems instead of exceptions.
 
@@ -121,6 +148,9 @@ def plan_compile(
         resolved: (dependent ref, dependency model id) -> dependency ref.
         unavailable: ref -> why its artifact cannot be used, found before the compile
             (an `s3://` object changed or unreadable): its model is blocked.
+        digests: config text digests already known (triton/config_digests.py); those
+            asked and not known are learnt into it.
+        artifact_hashes: artifact digests known by file stat (catalog/artifact_hashes.py).
     """
     plan = CompilePlan(profile)
     by_model: dict[str, list[str]] = defaultdict(list)
@@ -177,7 +207,16 @@ def plan_compile(
             continue
         try:
             plan.models[model_id] = _compile_model(
-                name, refs, specs, triton_versions, resolved, profile, plan, verify_artifacts
+                name,
+                refs,
+                specs,
+                triton_versions,
+                resolved,
+                profile,
+                plan,
+                verify_artifacts,
+                digests,
+                artifact_hashes,
             )
         except ConfigBuildError as exc:
             # The messages name the model themselves; the problem's `model` says it again.
@@ -294,6 +333,8 @@ def _compile_model(
     profile: Profile,
     plan: CompilePlan,
     verify_artifacts: bool,
+    digests: ConfigDigests | None,
+    artifact_hashes: ArtifactHashes | None,
 ) -> CompiledModel:
     newest = refs[-1]
     spec = specs[newest]
@@ -308,7 +349,7 @@ def _compile_model(
     versions = {specs[r].version: triton_versions[r] for r in refs}
     if verify_artifacts:
         for ref in refs:
-            verify_artifact(specs[ref])
+            verify_artifact(specs[ref], artifact_hashes)
     configs = []
     for ref in refs:
         version_spec = specs[ref]
@@ -341,7 +382,7 @@ def _compile_model(
                 f"and theirs differ in {', '.join(differing)}; select one of them (e.g. with an "
                 "alias) or keep those fields equal"
             )
-    files = [config_file(name, config)]
+    files = [config_file(name, config, digests)]
     backend = backend_for(spec, profile)
     for ref in refs:
         version_spec = specs[ref]
@@ -402,7 +443,7 @@ def ensemble_variant(
     for file in model.files:
         inside = file.path.split("/", 1)[1]
         if inside != "config.pbtxt":
-            files.append(dataclasses.replace(file, path=f"{name}/{inside}"))
+            files.append(file.at(f"{name}/{inside}"))
     return CompiledModel(name, model.model_id, model.versions, config, files, model.examples)
 
 
@@ -554,8 +595,9 @@ def _config_differences(a: Any, b: Any) -> list[str]:
     return sorted(k for k in set(first) | set(second) if first.get(k) != second.get(k))
 
 
-def verify_artifact(spec: ModelSpec) -> None:
-    """The artifact is still there and is the file that was registered (SHA-256)."""
+def verify_artifact(spec: ModelSpec, hashes: ArtifactHashes | None = None) -> None:
+    """The artifact is still there and is the file that was registered (SHA-256), read
+    again unless `hashes` knows the file unchanged since it was last read."""
     if spec.artifact is None:
         return
     source = Path(spec.artifact)
@@ -563,7 +605,12 @@ def verify_artifact(spec: ModelSpec) -> None:
         raise ArtifactError(
             f"{spec.ref}: artifact {source} is missing; restore it or register a new version"
         )
-    if spec.artifact_sha256 and artifact_digest(source) != spec.artifact_sha256:
+    if not spec.artifact_sha256:
+        return
+    digest = (
+        hashes.digest(source, artifact_digest) if hashes is not None else artifact_digest(source)
+    )
+    if digest != spec.artifact_sha256:
         raise ArtifactError(
             f"{spec.ref}: artifact {source} changed after registration (SHA-256 "
             "differs); a registered version is immutable: register a new version"

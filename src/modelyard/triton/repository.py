@@ -24,9 +24,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,14 +39,66 @@ BYTECODE_GUARD = "__pycache__"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
-@dataclass(frozen=True)
 class RepoFile:
-    """One file (or artifact folder) of a repository: bytes or a source path, with its digest."""
+    """One file (or artifact folder) of a repository: bytes or a source path, with its digest.
 
-    path: str
-    digest: str
-    content: bytes | None = None
-    source: Path | None = None
+    A generated file (a model's config) may instead come with `render`, which makes its
+    bytes when they are first read, and a `digest` known without them (from the digest
+    cache, triton/config_digests.py): validating 10,000 models reads no config's text, and
+    planning an unchanged catalog renders none.
+    """
+
+    __slots__ = ("path", "source", "_content", "_digest", "_render")
+
+    def __init__(
+        self,
+        path: str,
+        digest: str | None = None,
+        content: bytes | None = None,
+        source: Path | None = None,
+        *,
+        render: Callable[[], bytes] | None = None,
+    ) -> None:
+        if digest is None and content is None and render is None:
+            raise ValueError(f"{path}: a file needs a digest, its bytes or a way to make them")
+        self.path = path
+        self.source = source
+        self._content = content
+        self._digest = digest
+        self._render = render
+
+    @property
+    def content(self) -> bytes | None:
+        if self._content is None and self._render is not None:
+            self._content = self._render()
+            if self._digest is not None:
+                # A digest known beforehand (a cache) gives way to the bytes themselves.
+                self._digest = hashlib.sha256(self._content).hexdigest()
+        return self._content
+
+    @property
+    def digest(self) -> str:
+        if self._digest is None:
+            content = self.content
+            assert content is not None  # __init__ refuses a file with neither
+            self._digest = hashlib.sha256(content).hexdigest()
+        return self._digest
+
+    def at(self, path: str) -> RepoFile:
+        """The same file at another path (a model's folder under another name)."""
+        moved = RepoFile(path, self._digest, self._content, self.source, render=self._render)
+        return moved
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RepoFile):
+            return NotImplemented
+        return (self.path, self.digest, self.source) == (other.path, other.digest, other.source)
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.digest))
+
+    def __repr__(self) -> str:
+        return f"RepoFile({self.path!r}, {self._digest!r}, source={self.source!r})"
 
 
 class RepositoryDiff(BaseModel):
