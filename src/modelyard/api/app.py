@@ -74,6 +74,8 @@ def create_app(
         if deliver_webhooks:
             worker.start()
         yield
+        if state.rollouts is not None:
+            state.rollouts.stop_all()
         jobs.join_all(SHUTDOWN_WAIT_S)
         worker.stop()
 
