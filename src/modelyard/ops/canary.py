@@ -669,6 +669,11 @@ def rollout_status(
     return RolloutList(rollouts=[_status(ctx, r) for r in records])
 
 
+def rollout_detail(ctx: Context, rollout_id: int) -> RolloutStatus:
+    """One rollout by id with its events (NotFound if there is none)."""
+    return _status(ctx, CanaryLog(ctx.store).get(rollout_id))
+
+
 def interrupted_rollouts(ctx: Context) -> list[CanaryRecord]:
     """Rollouts recorded running whose driver is gone (for `doctor`)."""
     now = ctx.clock()
