@@ -9,8 +9,8 @@ import pytest
 
 from modelyard import Workspace
 from modelyard.store.canary import CanaryLog
-from tests.api.test_dashboard import ARTIFACTS, CHROMIUM, serving
 from tests.support.api import SEARCH
+from tests.support.browser import ARTIFACTS, CHROMIUM, serving
 from tests.support.canary import recorded_rollout
 from tests.support.experiments import MODEL, SEARCH_16
 
