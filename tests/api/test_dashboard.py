@@ -5,11 +5,8 @@ from __future__ import annotations
 import os
 import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 import yaml
@@ -18,13 +15,10 @@ from fastapi.testclient import TestClient
 from modelyard import Workspace
 from modelyard.api import create_app
 from modelyard.api.auth import COOKIE
-from modelyard.triton.server import free_port
 from tests.support.api import REC, SEARCH
+from tests.support.browser import ARTIFACTS, CHROMIUM, serving
 from tests.support.fake_triton import FakeTriton, fake_target_kind
-from tests.support.netflix import ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
 Tokens = dict[tuple[str, str], str]
 
 
@@ -141,29 +135,6 @@ def live_server(api_ws: Workspace) -> Iterator[str]:
     """The app served by uvicorn on a free loopback port, in a thread."""
     with serving(api_ws) as url:
         yield url
-
-
-@contextmanager
-def serving(workspace: Workspace) -> Iterator[str]:
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(workspace), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 @pytest.mark.browser

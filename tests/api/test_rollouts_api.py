@@ -1,18 +1,26 @@
 """Canary rollouts through the REST API, in process: every role reads them (with
-`interrupted` for one whose driver died), only the model's team (or an admin) aborts one,
-and an abort of nothing is one 404 that changes nothing."""
+`interrupted` for one whose driver died), only the model's team (or an admin) starts or
+aborts one, bad input to a start and an abort of nothing are one 4xx that changes
+nothing, and a rollout started through the API is driven to 100 % by the server (real
+Triton, HAProxy and Prometheus)."""
 
 from __future__ import annotations
 
 import socket
+import time
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from modelyard import Workspace
+from modelyard.api import create_app
 from modelyard.store.access import AccessLog
 from modelyard.store.canary import CanaryLog
 from tests.support.api import REC, SEARCH, bearer
+from tests.support.canary import canary_bed, echo, needs_prometheus
 from tests.support.experiments import MODEL, SEARCH_16
+from tests.support.gateway import Loop, needs_haproxy
 
 Tokens = dict[tuple[str, str], str]
 
@@ -55,3 +63,81 @@ def test_rollouts_are_read_by_everyone_and_aborted_by_the_team(
     again = client.post(f"/api/v1/rollouts/{MODEL}/abort", headers=owner, json={})
     assert again.status_code == 404
     assert "no rollout of search/query_understanding runs" in again.json()["error"]["message"]
+
+
+def test_starting_a_rollout_is_the_teams_and_bad_input_changes_nothing(
+    client: TestClient, tokens: Tokens, api_ws: Workspace
+) -> None:
+    """POST /rollouts/{domain}/{name} runs the CLI's checks before anything starts: the
+    same roles as an abort, and each bad input one 4xx naming the field."""
+    api_ws.apply_text(SEARCH_16, actor="test")
+    url = f"/api/v1/rollouts/{MODEL}"
+    before = len(AccessLog(api_ws.store).entries(limit=10_000))
+    for role, team in (("viewer", SEARCH), ("maintainer", REC)):
+        refused = client.post(url, headers=bearer(tokens[(role, team)]), json={"to": "1.6"})
+        assert refused.status_code == 403, refused.text
+    owner = bearer(tokens[("maintainer", SEARCH)])
+    for body, status, field, message in (
+        ({"steps": [5, 25, 50]}, 422, "steps", "the last step must be 100"),
+        ({"steps": [50, 25, 100]}, 422, "steps", "the steps must increase"),
+        ({"interval": 0}, 422, "interval", "a step must hold for more than 0 s"),
+        ({"interval": "0s"}, 422, "interval", "a step must hold for more than 0 s"),
+        ({"max_error_rate": 2}, 422, "max_error_rate", "expected a share from 0 to 1"),
+        ({"to": "9.9"}, 404, None, "has no version 9.9"),
+        # No Prometheus for the target: nothing to analyse a step with.
+        ({}, 422, None, "no Prometheus for target 'local': start one with"),
+    ):
+        answer = client.post(url, headers=owner, json={"to": "1.6", **body})
+        assert answer.status_code == status, answer.text
+        error = answer.json()["error"]
+        assert message in error["message"], error
+        if field is not None:
+            assert error["message"].startswith((f"{field} ", f"{field}:")), error
+            assert error["field"] == field, error
+    assert len(AccessLog(api_ws.store).entries(limit=10_000)) == before
+    assert CanaryLog(api_ws.store).history() == []
+    assert client.get("/api/v1/rollouts", headers=owner).json()["rollouts"] == []
+
+
+@pytest.mark.triton
+@pytest.mark.gateway
+@needs_haproxy
+@needs_prometheus
+def test_a_rollout_started_through_the_api_is_driven_to_100_percent(
+    tmp_path: Path, catalog_url: str
+) -> None:
+    with canary_bed(tmp_path, catalog_url, echo()) as bed:
+        bed.candidate("2.0", echo())
+        ws = bed.workspace
+        owner = bearer(ws.access.create_token("platform", "maintainer", "owner", actor="t")[1])
+        body = {
+            "to": "2.0",
+            "steps": [50, 100],
+            "interval": "3s",
+            "min_requests": 20,
+            "target": "test",
+        }
+        with Loop(bed.gateway_url) as loop, TestClient(create_app(ws)) as client:
+            started = client.post("/api/v1/rollouts/tools/echo", headers=owner, json=body)
+            assert started.status_code == 202, started.text
+            assert started.json()["rollout"]["state"] == "running"
+            # A second one while it runs: the CLI's conflict, nothing changed.
+            again = client.post("/api/v1/rollouts/tools/echo", headers=owner, json=body)
+            assert again.status_code == 409, again.text
+            assert "runs on target 'test'" in again.json()["error"]["message"]
+            while (
+                state := client.get("/api/v1/rollouts/tools/echo", headers=owner).json()[
+                    "rollouts"
+                ][0]
+            )["rollout"]["state"] == "running":
+                time.sleep(0.5)
+        assert state["rollout"]["state"] == "succeeded", state["rollout"]["reason"]
+        assert state["rollout"]["actor"].startswith("api:token ")
+        assert [e["outcome"] for e in state["events"] if e["kind"] == "analysis"] == [
+            "passed",
+            "passed",
+        ]
+        assert loop.answers.failures == []
+        assert [(a.name, a.version) for a in ws.store.aliases("tools/echo")] == [
+            ("production", "2.0")
+        ]

@@ -88,3 +88,29 @@ def test_the_report_shows_current_and_past_experiments_with_their_changes(
     ]
     assert cells[current.id] == [["switch", "dan", "1.1=100", "1.1=80, 1.0=20"]]
     assert "<b>carl</b>" not in page  # escaped, like every value
+
+
+def _rollouts(page: str) -> str:
+    start = page.index('<h2 id="rollouts">')
+    return page[start : page.index("<h2", start + 1)]
+
+
+@needs_dot
+def test_the_report_shows_each_rollout_with_per_arm_charts(
+    netflix: Workspace, tmp_path: Path
+) -> None:
+    from tests.support.canary import recorded_rollout
+
+    empty = _rollouts(netflix.html_report(tmp_path / "before").read_text())
+    assert "No canary rollout has run from this catalog" in empty
+    netflix.apply_text(USER_EMBEDDING_11, actor="test")
+    rollout = recorded_rollout(netflix, MODEL, "1.0", "1.1", actor="<b>carl</b>")
+    section = _rollouts(netflix.html_report(tmp_path / "after").read_text())
+    assert re.findall(r'<tr class="rollout-(\w+)" data-rollout="(\d+)">', section) == [
+        ("failed", str(rollout))
+    ]
+    for chart in ("weight", "error-rate", "p99"):
+        assert f'<div id="rollout-{rollout}-{chart}"><svg' in section
+    assert "(3 analyses): failed" in section
+    assert "step 2 (50 %) failed, rolled back to 1.0" in section
+    assert "&lt;b&gt;carl&lt;/b&gt;" in section and "<b>carl</b>" not in section

@@ -111,3 +111,71 @@ def canary_bed(tmp_path: Path, catalog_url: str, baseline_code: str) -> Iterator
         client.close()
         server.stop()
         workspace.close()
+
+
+def recorded_rollout(
+    workspace: Workspace, model: str, baseline: str, candidate: str, *, actor: str = "ann"
+) -> int:
+    """A finished rollout in the catalog as the driver records one, figures from the real
+    analysis: step 1 (10 %) passed, step 2 (50 %) inconclusive then failed on errors
+    (p99 not known at the second look), rolled back. Returns its id."""
+    from modelyard.store.canary import CanaryLog
+    from modelyard.traffic.canary import ArmFigures, Thresholds, analyse
+
+    log = CanaryLog(workspace.store)
+    record = log.start(
+        model,
+        "local",
+        baseline=baseline,
+        candidate=candidate,
+        steps=[10, 50, 100],
+        interval_s=30,
+        settings={},
+        holder="ann@elsewhere:1/abc",
+        actor=actor,
+    )
+    thresholds = Thresholds(min_requests=100, sla_p99_ms=40, declared_memory_mb=512)
+    looks = [
+        (
+            1,
+            10,
+            0,
+            ArmFigures(900, 1, 21, 18, 0.9, 30, 40),
+            ArmFigures(100, 0, 23, 19, 0.1, 3.3, 45),
+        ),
+        (2, 50, 0, ArmFigures(1400, 2, None, 18, 0.5), ArmFigures(90, 1, None, 19, 0.5)),
+        (2, 50, 1, ArmFigures(1900, 2, 22, 18, 0.5), ArmFigures(600, 60, 24, 19, 0.5, 20)),
+    ]
+    for step, weight, extension, base, cand in looks:
+        if extension == 0:
+            log.add_event(record, "weight", step=step, weight=weight, actor=actor)
+        verdict = analyse(
+            base, cand, step=step, steps=3, extension=extension, thresholds=thresholds
+        )
+        log.add_event(
+            record,
+            "analysis",
+            step=step,
+            weight=weight,
+            actor=actor,
+            outcome=verdict.outcome,
+            reason=verdict.reason,
+            figures=verdict.figures,
+        )
+    log.add_event(
+        record,
+        "decision",
+        step=2,
+        weight=0,
+        actor=actor,
+        outcome="failed",
+        reason=f"rolled back to {baseline}: {verdict.reason}",
+    )
+    log.finish(
+        log.get(record.id),
+        "failed",
+        f"step 2 (50 %) failed, rolled back to {baseline}: {verdict.reason}",
+        weight=0,
+        actor=actor,
+    )
+    return record.id

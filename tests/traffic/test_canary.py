@@ -96,6 +96,113 @@ def test_errors_latency_and_a_pass() -> None:
     )
 
 
+MEASURED = Thresholds(
+    max_error_rate=0.01,
+    min_requests=100,
+    sla_p99_ms=40,
+    declared_memory_mb=512,
+    declared_gpu_memory_mb=4096,
+)
+
+
+def _at(
+    percent: int,
+    rps: float | None,
+    memory_mb: float | None = None,
+    gpu_memory_mb: float | None = None,
+) -> ArmFigures:
+    # 2,000 requests without errors, 20 ms: only throughput and memory can fail it.
+    return ArmFigures(
+        2000,
+        0,
+        22,
+        20,
+        share=percent / 100,
+        throughput_rps=rps,
+        memory_mb=memory_mb,
+        gpu_memory_mb=gpu_memory_mb,
+    )
+
+
+def test_a_candidate_completing_far_less_than_its_share_fails_with_figures() -> None:
+    # 25 % of the weight: a healthy candidate completes a third of the baseline's rate.
+    fine = analyse(_at(75, 300.0), _at(25, 96.0), step=2, steps=4, extension=0, thresholds=MEASURED)
+    assert fine.outcome == "passed", fine.reason
+    assert fine.figures["throughput"]["ratio"] == pytest.approx(0.96)
+    assert "384.0 rps per unit of weight vs the baseline's 400.0 (96%)" in fine.reason
+    queued = analyse(
+        _at(75, 300.0), _at(25, 30.0), step=2, steps=4, extension=0, thresholds=MEASURED
+    )
+    assert queued.outcome == "failed"
+    assert queued.figures["throughput"]["candidate_rps_per_weight"] == pytest.approx(120)
+    assert "throughput 30.0 rps at 25% of the weight = 120.0 rps per unit of weight" in (
+        queued.reason
+    )
+    assert "below 50% of the baseline's (--max-throughput-drop)" in queued.reason
+
+
+def test_at_100_percent_the_throughput_reference_is_the_previous_step() -> None:
+    alone = _at(0, None)
+    full = analyse(
+        alone,
+        _at(100, 150.0),
+        step=4,
+        steps=4,
+        extension=0,
+        thresholds=MEASURED,
+        reference_rps_per_weight=400.0,
+    )
+    assert full.outcome == "failed"
+    assert full.figures["throughput"]["reference"] == "previous step"
+    assert "vs the baseline (previous step)'s 400.0 (38%)" in full.reason
+    unknown = analyse(alone, _at(100, 150.0), step=4, steps=4, extension=0, thresholds=MEASURED)
+    assert unknown.outcome == "passed"
+    assert unknown.figures["throughput"]["ratio"] is None
+    assert "throughput not measured (the baseline's completed requests unknown)" in (unknown.reason)
+
+
+def test_memory_over_the_declaration_fails_and_an_unmeasured_gpu_judges_nothing() -> None:
+    within = analyse(
+        _at(90, 300.0, memory_mb=40.0),
+        _at(10, 33.0, memory_mb=540.0),
+        step=1,
+        steps=4,
+        extension=0,
+        thresholds=MEASURED,
+    )
+    # 540 MB is within 10 % of the 512 declared; no GPU here: not measured, not judged.
+    assert within.outcome == "passed", within.reason
+    assert "memory 540.0 MB per instance of 512 MB declared (baseline 40.0 MB)" in within.reason
+    assert "GPU memory not measured" in within.reason
+    assert within.figures["memory"]["gpu_memory_mb"] == {
+        "candidate": None,
+        "baseline": None,
+        "declared": 4096,
+        "drift": None,
+    }
+    assert within.figures["memory"]["memory_mb"]["drift"] == pytest.approx(28)
+    over = analyse(
+        _at(90, 300.0, memory_mb=40.0),
+        _at(10, 33.0, memory_mb=900.0, gpu_memory_mb=6000.0),
+        step=1,
+        steps=4,
+        extension=0,
+        thresholds=MEASURED,
+    )
+    assert over.outcome == "failed"
+    assert "resource_requirements.memory_mb by more than 10% (--max-memory-drift)" in over.reason
+    # A GPU target's figure is judged the same way.
+    assert "GPU memory 6,000.0 MB per instance of 4,096 MB declared" in over.reason
+    assert "resource_requirements.gpu_memory_mb" in over.reason
+
+
+def test_thresholds_for_throughput_and_memory_are_checked() -> None:
+    with pytest.raises(InputError, match="--max-throughput-drop"):
+        Thresholds(max_throughput_drop=1.0).check()
+    with pytest.raises(InputError, match="--max-memory-drift"):
+        Thresholds(max_memory_drift=-0.1).check()
+
+
 def test_an_identical_candidate_fails_at_most_alpha_of_rollouts() -> None:
     """A/A over 4 steps, 300 simulated rollouts: the looks are corrected (alpha spending),
     so identical arms fail in at most alpha of them plus a binomial margin."""

@@ -114,7 +114,18 @@ def test_a_good_candidate_reaches_100_percent_and_production_moves(
             ("weight", 2, 50),
             ("weight", 3, 100),
         ]
-        assert [e["outcome"] for e in result["events"] if e["kind"] == "analysis"] == ["passed"] * 3
+        analyses = [e for e in result["events"] if e["kind"] == "analysis"]
+        assert [e["outcome"] for e in analyses] == ["passed"] * 3
+        # Throughput per unit of weight from Triton's counters: both arms while the
+        # baseline has weight, the previous step's baseline at 100 %.
+        throughput = [a["figures"]["throughput"] for a in analyses]
+        assert [t["reference"] for t in throughput] == ["baseline", "baseline", "previous step"]
+        assert all(t["ratio"] > 0.5 for t in throughput), throughput
+        # Memory: the python-backend stubs' resident sets here; no GPU, so not measured.
+        memory = analyses[0]["figures"]["memory"]
+        assert memory["memory_mb"]["candidate"] > 0 and memory["memory_mb"]["baseline"] > 0
+        assert memory["gpu_memory_mb"]["candidate"] is None
+        assert "GPU memory not measured" in analyses[0]["reason"]
         assert _weights(bed) == {"2.0": 100}
         assert [(a.name, a.version) for a in bed.workspace.store.aliases(MODEL)] == [
             ("production", "2.0")

@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modelyard.api import dashboard, routes
+from modelyard.api import dashboard, rollout_pages, routes
 from modelyard.api.guard import RequestGuard
 from modelyard.api.jobs import DeployJobs
 from modelyard.api.limits import MIB, FailedAttempts
@@ -74,6 +74,8 @@ def create_app(
         if deliver_webhooks:
             worker.start()
         yield
+        if state.rollouts is not None:
+            state.rollouts.stop_all()
         jobs.join_all(SHUTDOWN_WAIT_S)
         worker.stop()
 
@@ -105,6 +107,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics, after_change=worker.wake)
     app.include_router(routes.router)
     app.include_router(dashboard.router)
+    app.include_router(rollout_pages.router)
     app.add_exception_handler(ModelyardError, _modelyard_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

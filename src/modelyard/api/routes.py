@@ -719,6 +719,14 @@ _FLAG_FIELDS = {
     "--keep": "keep",
     "--to": "to",
     "--sticky-header": "sticky_header",
+    "--steps": "steps",
+    "--interval": "interval",
+    "--max-error-rate": "max_error_rate",
+    "--min-requests": "min_requests",
+    "--max-extensions": "max_extensions",
+    "--max-latency-increase": "max_latency_increase",
+    "--max-throughput-drop": "max_throughput_drop",
+    "--max-memory-drift": "max_memory_drift",
 }
 
 
@@ -808,6 +816,51 @@ def model_rollouts(
     """The model's canary rollouts, newest first."""
     reference = _reference(domain, name)
     return canary.rollout_status(_ws(request).context(), reference, target=target)
+
+
+@router.post(
+    "/rollouts/{domain}/{name}",
+    response_model=RolloutStatus,
+    status_code=202,
+    tags=["traffic"],
+    summary="Start a stepwise canary rollout (driven in the background)",
+)
+def start_rollout(
+    request: Request, domain: str, name: str, body: schemas.RolloutStartIn, caller: Caller
+) -> RolloutStatus:
+    """Roll version `to` out step by step, as `modelyard rollout REF --to VERSION`: each
+    step holds its weight for the interval and is analysed (error rate, p99 against the
+    SLA and the baseline, throughput per unit of weight, memory against the manifest).
+
+    Answers once every check passed and the rollout is recorded (202); the server drives
+    its steps in the background: follow it at GET /rollouts/{domain}/{name}, stop it with
+    POST .../abort. Bad input (steps not ending in 100, interval 0, no reachable
+    Prometheus, no latency of the model to compare with its SLA) is one 4xx naming the
+    field, and nothing changed. A maintainer of the model's team, or an admin.
+    """
+    model_id, ctx = _traffic_change(request, caller, domain, name, body.target)
+    _require_team_deploy(ctx, caller, model_id, [body.to], body.target, None)
+    interval = body.interval if isinstance(body.interval, str) else f"{body.interval:g}s"
+    with _named_fields():
+        return (
+            api_state(request)
+            .rollout_runs()
+            .start(
+                model_id,
+                body.to,
+                actor=caller.actor,
+                steps=",".join(str(step) for step in body.steps),
+                interval=interval,
+                max_error_rate=body.max_error_rate,
+                min_requests=body.min_requests,
+                max_extensions=body.max_extensions,
+                max_latency_increase=body.max_latency_increase,
+                max_throughput_drop=body.max_throughput_drop,
+                max_memory_drift=body.max_memory_drift,
+                check_latency=body.check_latency,
+                target=body.target,
+            )
+        )
 
 
 @router.post("/rollouts/{domain}/{name}/abort", response_model=RolloutStatus, tags=["traffic"])

@@ -297,6 +297,43 @@ class RolloutAbortIn(_In):
     target: TargetField = "local"
 
 
+class RolloutStartIn(_In):
+    """A stepwise canary rollout, as `modelyard rollout REF --to VERSION`."""
+
+    to: str = Field(max_length=32, description="The candidate version.")
+    steps: list[int] = Field(
+        default=[5, 25, 50, 100],
+        max_length=100,
+        description="The candidate's percents, increasing, ending in 100.",
+    )
+    interval: str | float = Field(
+        default="60s",
+        description="How long each step holds: 60s, 2m, 500ms, or seconds as a number.",
+    )
+    max_error_rate: float = Field(
+        default=0.01, description="The candidate's 5xx share it must stay under."
+    )
+    min_requests: int = Field(default=500, description="Candidate requests a step needs.")
+    max_extensions: int = Field(default=3, description="Extra intervals a short step may hold.")
+    max_latency_increase: float = Field(
+        default=0.2, description="Mean latency allowed over the baseline's (0.2: 20 %)."
+    )
+    max_throughput_drop: float = Field(
+        default=0.5,
+        description="How far the candidate's completed requests per unit of weight may "
+        "fall below the baseline's (0.5: half).",
+    )
+    max_memory_drift: float = Field(
+        default=0.1,
+        description="Measured memory allowed over the manifest's resources (0.1: 10 %).",
+    )
+    check_latency: bool = Field(
+        default=True,
+        description="Compare p99 with the SLA and the mean latency with the baseline's.",
+    )
+    target: TargetField = "local"
+
+
 class SwitchIn(_In):
     to: str = Field(max_length=32, description="The version that gets every request at once.")
     target: TargetField = "local"

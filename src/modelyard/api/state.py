@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 from modelyard.api.jobs import DeployJobs
 from modelyard.api.limits import MIB, FailedAttempts
 from modelyard.api.open_mode import OpenMode
+from modelyard.api.rollouts import RolloutRuns
 from modelyard.defaults import DEFAULT_MAX_BODY_MB
 from modelyard.workspace import Workspace
 
@@ -28,6 +29,13 @@ class ApiState:
     # The largest request body read (api.max_body_mb, or `server --max-body-mb`).
     max_body_bytes: int = DEFAULT_MAX_BODY_MB * MIB
     failed_attempts: FailedAttempts = field(default_factory=FailedAttempts)
+    # The canary rollouts this server drives (POST /rollouts/{domain}/{name}).
+    rollouts: RolloutRuns | None = None
+
+    def rollout_runs(self) -> RolloutRuns:
+        if self.rollouts is None:
+            self.rollouts = RolloutRuns(self.workspace)
+        return self.rollouts
 
 
 def api_state(connection: HTTPConnection) -> ApiState:

@@ -213,6 +213,21 @@ def rollout_start(
             "--max-latency-increase", help="Mean latency allowed over the baseline's (0.2: 20 %)."
         ),
     ] = 0.2,
+    max_throughput_drop: Annotated[
+        float,
+        typer.Option(
+            "--max-throughput-drop",
+            help="How far the candidate's completed requests per unit of weight may fall "
+            "below the baseline's (0.5: half).",
+        ),
+    ] = 0.5,
+    max_memory_drift: Annotated[
+        float,
+        typer.Option(
+            "--max-memory-drift",
+            help="Measured memory allowed over the manifest's resource_requirements (0.1: 10 %).",
+        ),
+    ] = 0.1,
     check_latency: Annotated[
         bool,
         typer.Option(
@@ -226,8 +241,9 @@ def rollout_start(
     as_json: JsonOption = False,
 ) -> None:
     """Roll VERSION out step by step; each step holds its weight for the interval, then is
-    analysed (error rate from the gateway, p99 from Prometheus): passed, failed (every
-    request back to the baseline at once) or inconclusive (held once more)."""
+    analysed (error rate from the gateway; p99, throughput per unit of weight and memory
+    against the manifest from Triton and Prometheus): passed, failed (every request back
+    to the baseline at once) or inconclusive (held once more)."""
 
     def action() -> RolloutResult:
         return open_workspace(workspace, db).rollout_canary(
@@ -239,6 +255,8 @@ def rollout_start(
             min_requests=min_requests,
             max_extensions=max_extensions,
             max_latency_increase=max_latency_increase,
+            max_throughput_drop=max_throughput_drop,
+            max_memory_drift=max_memory_drift,
             check_latency=check_latency,
             target=target,
             progress=None if as_json else _progress,

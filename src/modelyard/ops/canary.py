@@ -36,8 +36,10 @@ from modelyard.errors import Conflict, InputError, ModelyardError, NotFound
 from modelyard.ops import traffic
 from modelyard.ops.context import Context
 from modelyard.ops.rollout import audit
+from modelyard.perf.measure import measure_memory
 from modelyard.store.canary import CanaryEvent, CanaryLog, CanaryRecord
 from modelyard.store.experiments import ExperimentLog
+from modelyard.store.store import StoredVersion
 from modelyard.traffic.canary import (
     Analysis,
     ArmFigures,
@@ -54,6 +56,7 @@ from modelyard.traffic.prometheus import (
     host_port,
     render_config,
 )
+from modelyard.triton.client import TritonClient
 
 METRICS_FOLDER = Path(".modelyard") / "metrics"
 DEFAULT_METRICS_PORT = 9090
@@ -62,6 +65,8 @@ HEARTBEAT_S = 1.0
 SCRAPE_WAIT_S = 1.5
 STALE_INTERVALS = 2
 FIRST_SCRAPE_TIMEOUT_S = 20.0
+# Triton's statistics answer in milliseconds; a slow one costs the look no more than this.
+MEMORY_TIMEOUT_S = 2.0
 
 
 # --------------------------------------------------------------------------- results
@@ -246,15 +251,21 @@ def rollout_canary(
     min_requests: int = 500,
     max_extensions: int = 3,
     max_latency_increase: float = 0.2,
+    max_throughput_drop: float = 0.5,
+    max_memory_drift: float = 0.1,
     check_latency: bool = True,
     target: str = "local",
     progress: Callable[[str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    on_started: Callable[[CanaryRecord], None] | None = None,
 ) -> RolloutResult:
     """Roll `to` out to `reference`'s clients step by step, analysing each step.
 
     `check_latency` (default on): compare the candidate's p99 with its SLA
     (`sla_requirements.max_latency_p99_ms`) and its mean latency with the baseline's.
+    `on_started` is called with the record once every check passed and the rollout is
+    recorded, before the first step changes anything (the API answers then, while this
+    call goes on driving the steps in the background).
 
     Raises:
         InputError: bad steps, interval or thresholds, no reachable Prometheus, no latency
@@ -279,6 +290,10 @@ def rollout_canary(
         max_extensions=max_extensions,
         max_latency_increase=max_latency_increase,
         sla_p99_ms=sla,
+        max_throughput_drop=max_throughput_drop,
+        max_memory_drift=max_memory_drift,
+        declared_memory_mb=candidate.spec.resource_requirements.memory_mb,
+        declared_gpu_memory_mb=candidate.spec.resource_requirements.gpu_memory_mb,
     )
     thresholds.check()
     prometheus = prometheus_for(ctx, target)
@@ -336,6 +351,8 @@ def rollout_canary(
     )
     say = progress or (lambda _line: None)
     say(f"rollout {record.id}: {model_id} {baseline} -> {version}, steps {plan}, {interval_s:g} s")
+    if on_started is not None:
+        on_started(record)
     driver = _Driver(ctx, log, record, prometheus, thresholds, files, say, sleep)
     return driver.run(taken_over=experiment is not None)
 
@@ -378,6 +395,9 @@ class _Driver:
         self.start_counts: dict[str, ArmCounts] = {}
         self.experiment_id: int | None = None
         self.window_s = record.interval_s
+        # The baseline's completed requests per second per unit of weight at the last
+        # step it had weight: the throughput reference of a step where it has none.
+        self.baseline_rate: float | None = None
 
     def run(self, *, taken_over: bool) -> RolloutResult:
         record = self.record
@@ -452,7 +472,7 @@ class _Driver:
                 return False
         return True
 
-    def _figures(self) -> tuple[ArmFigures, ArmFigures]:
+    def _figures(self, percent: int) -> tuple[ArmFigures, ArmFigures]:
         record = self.record
         self.sleep(SCRAPE_WAIT_S)
         counts = self.files.counters()
@@ -461,22 +481,29 @@ class _Driver:
         name = traffic._triton_name(self.ctx, record.model)
         p99 = self.prometheus.p99_ms(name, list(triton.values()))
         mean = self.prometheus.mean_ms(name, list(triton.values()), self.window_s)
+        rps = self.prometheus.completed_rps(name, list(triton.values()), self.window_s)
+        shares = {record.baseline: (100 - percent) / 100, record.candidate: percent / 100}
         arms = []
         for version in (record.baseline, record.candidate):
             now = counts.get(f"{self.experiment_id}/{version}", ArmCounts())
             before = self.start_counts.get(version, ArmCounts())
+            memory = _instance_memory(self.ctx, record.target, name, by_version[version])
             arms.append(
                 ArmFigures(
                     requests=now.requests - before.requests,
                     errors=now.errors - before.errors,
                     p99_ms=p99.get(triton[version]),
                     mean_ms=mean.get(triton[version]),
+                    share=shares[version],
+                    throughput_rps=rps.get(triton[version]),
+                    memory_mb=memory[0],
+                    gpu_memory_mb=memory[1],
                 )
             )
         return arms[0], arms[1]
 
     def _analyse(self, index: int, steps: int, extension: int, percent: int) -> Analysis:
-        baseline, candidate = self._figures()
+        baseline, candidate = self._figures(percent)
         analysis = analyse(
             baseline,
             candidate,
@@ -484,7 +511,10 @@ class _Driver:
             steps=steps,
             extension=extension,
             thresholds=self.thresholds,
+            reference_rps_per_weight=self.baseline_rate,
         )
+        if baseline.throughput_rps is not None and baseline.share > 0:
+            self.baseline_rate = baseline.throughput_rps / baseline.share
         self.log.add_event(
             self.record,
             "analysis",
@@ -560,6 +590,32 @@ class _Driver:
         )
 
 
+def _instance_memory(
+    ctx: Context, target: str, name: str, stored: StoredVersion
+) -> tuple[float | None, float | None]:
+    """(host, GPU) MB per instance of the version now, None where not measured: Triton's
+    `memory_usage` (GPU memory where the backend reports it: TensorRT, ONNX Runtime on a
+    GPU) and its python-backend stubs' resident sets when Triton runs on this machine.
+    Triton's `nv_gpu_memory_used_bytes` is per device, not per model, so it says nothing
+    about one version."""
+    config = ctx.target(target)
+    repository = None if config.repository.startswith("s3://") else Path(config.repository)
+    resources = stored.spec.resource_requirements
+    try:
+        with TritonClient(config.url, timeout_s=MEMORY_TIMEOUT_S) as client:
+            drift = measure_memory(
+                client,
+                repository,
+                name,
+                stored.triton_version,
+                resources,
+                resources.instance_count,
+            )
+    except ModelyardError:
+        return None, None  # its errors and latency are judged from the counters
+    return drift.memory_mb, drift.gpu_memory_mb
+
+
 def _back_to_baseline(ctx: Context, record: CanaryRecord) -> None:
     """Every request of the model to the rollout's baseline: its experiment stopped
     keeping the baseline (no alias moves)."""
@@ -611,6 +667,11 @@ def rollout_status(
         ctx.store.get(model_id)
     records = CanaryLog(ctx.store).history(model_id=model_id, target=target, limit=limit)
     return RolloutList(rollouts=[_status(ctx, r) for r in records])
+
+
+def rollout_detail(ctx: Context, rollout_id: int) -> RolloutStatus:
+    """One rollout by id with its events (NotFound if there is none)."""
+    return _status(ctx, CanaryLog(ctx.store).get(rollout_id))
 
 
 def interrupted_rollouts(ctx: Context) -> list[CanaryRecord]:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from modelyard.deploy.plan import live_versions
 from modelyard.ops.build import Build, latest_measurements
+from modelyard.ops.canary import rollout_status
 from modelyard.ops.catalog import resolve_ref
 from modelyard.ops.context import Context, paused_gc
 from modelyard.ops.rollout import history, statuses
@@ -227,6 +228,7 @@ def html_report(
         ctx, sorted({r.target for r in deployed}), timeout_s=live_timeout_s, build=build
     )
     experiments = experiment_history(ctx).experiments
+    rollouts = rollout_status(ctx, limit=50).rollouts
     page = build_html_report(
         view,
         ctx.fleet,
@@ -238,5 +240,6 @@ def html_report(
         measured=measured,
         live=live,
         experiments=experiments,
+        rollouts=rollouts,
     )
     return write_html_report(page, Path(out_dir))

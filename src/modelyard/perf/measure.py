@@ -305,9 +305,30 @@ def _ensemble_steps(config: Mapping[str, Any]) -> list[str]:
 
 
 def _memory(client: TritonClient, subject: PerfSubject, config: Mapping[str, Any]) -> MemoryDrift:
-    name, version = subject.triton_name, subject.triton_version
-    usage = memory_usage_bytes(client.statistics(name, version), name, version)
-    processes = stub_processes(Path(subject.repository), name, version)
     groups = config.get("instance_group") or []
     instances = sum(int(group.get("count", 1)) for group in groups) or 1
-    return memory_drift(subject.resources, instances, sorted(processes.values()), usage)
+    return measure_memory(
+        client,
+        Path(subject.repository),
+        subject.triton_name,
+        subject.triton_version,
+        subject.resources,
+        instances,
+    )
+
+
+def measure_memory(
+    client: TritonClient,
+    repository: Path | None,
+    name: str,
+    version: int,
+    resources: Resources,
+    instances: int,
+) -> MemoryDrift:
+    """The memory of a loaded model version's instances against `resources`: Triton's
+    `memory_usage` (GPU where the backend reports it) and the resident sets of its
+    backend processes on this machine (`repository`: the folder Triton serves; None
+    where it is no local folder); a figure neither gives stays None."""
+    usage = memory_usage_bytes(client.statistics(name, version), name, version)
+    processes = stub_processes(repository, name, version) if repository else {}
+    return memory_drift(resources, instances, sorted(processes.values()), usage)

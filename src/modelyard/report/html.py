@@ -4,8 +4,9 @@ Sections: summary, dependency graph (one per domain for large catalogs), catalog
 domain, resource charts against fleet capacity, SLA table with the models whose
 dependency chains overrun their budget highlighted, validation findings, fleet map,
 deployment history (when recorded), measured vs declared (from `modelyard perf`), traffic
-experiments (current and past, each change with the weights before and after), and the
-compiled Triton repository as a tree.
+experiments (current and past, each change with the weights before and after), canary
+rollouts (each step, analysis and decision, with per-arm charts over the analyses), and
+the compiled Triton repository as a tree.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from modelyard.placement.solver import Placement
 from modelyard.report.charts import bar_chart
 from modelyard.report.data import build_report
 from modelyard.report.graphs import GraphView, domain_colours, render_svg, to_dot
+from modelyard.report.rollout_charts import decision_of, rollout_charts
 from modelyard.report.tree import TreeNode, human_size, read_tree
 from modelyard.selection import CatalogView
 from modelyard.store.history import DeploymentRecord
@@ -62,6 +64,7 @@ def build_html_report(
     live: Sequence[Any] = (),  # ops.rollout.TargetStatus: target, status or error
     measured: Sequence[dict[str, Any]] = (),
     experiments: Sequence[Any] = (),  # ops.insight.ExperimentDetail: experiment, changes
+    rollouts: Sequence[Any] = (),  # ops.canary.RolloutStatus: rollout, interrupted, events
 ) -> str:
     report = build_report(view.specs.values(), fleet, view.marked_versions())
     colours = domain_colours(spec.domain for spec in view.specs.values())
@@ -96,6 +99,14 @@ def build_html_report(
         live=list(live),
         measured=list(measured),
         experiments=list(experiments),
+        rollouts=[
+            {
+                "status": status,
+                "charts": rollout_charts(status.events),
+                "decision": decision_of(status.events),
+            }
+            for status in rollouts
+        ],
     )
 
 

@@ -133,7 +133,7 @@ class CanaryLog:
                 select(canary_rollouts).where(canary_rollouts.c.id == rollout_id)
             ).first()
         if row is None:
-            raise NotFound(f"no rollout {rollout_id}")
+            raise NotFound(f"no rollout {rollout_id}; `modelyard rollout status` lists them")
         return _record(row)
 
     def history(

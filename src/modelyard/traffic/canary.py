@@ -26,6 +26,23 @@ step holds its weight for the interval, then compares the candidate with the bas
   duration and success counters over the interval) see the step alone. Neither is a
   distribution test on per-request samples: Triton exports none, and the gateway times
   all arms in one backend.
+- **Throughput**: the requests each arm's Triton version completed per second over the
+  hold (`increase()` of Triton's success and failure counters), per unit of the weight
+  it had. The gateway routes each request by weight, so a healthy candidate completes
+  its share; one that queues or drops them completes far less. The step fails when the
+  candidate's rate per unit of weight is below the baseline's times
+  `1 - max_throughput_drop` (0.5: half). Counting noise at `min_requests` requests is a
+  few percent, far inside that margin, so no test is spent on it. At a step where the
+  baseline has no weight (100 %), the reference is the baseline's rate per unit of
+  weight at the last step it had some (the driver passes it).
+- **Memory drift**: the candidate's measured memory per instance against what its
+  manifest declares (`resource_requirements.memory_mb`, `gpu_memory_mb`): placement
+  packed the server with the declared figures, so a candidate above them by more than
+  `max_memory_drift` (0.1: 10 %) can starve its neighbours and fails the step. Host
+  memory is the larger of its python-backend stubs' resident sets and Triton's CPU
+  `memory_usage`; GPU memory is Triton's GPU `memory_usage` for the version (perf/).
+  A figure that could not be measured (no GPU, a backend that reports none, a Triton on
+  another host) is reported as not measured and judges nothing.
 - Fewer than `min_requests` candidate requests: **inconclusive**, no look is taken (no
   alpha is spent); the step holds one more interval, at most `max_extensions` times, and
   then fails.
@@ -91,6 +108,15 @@ class Thresholds:
     min_latency_increase_ms: float = 5.0
     # The manifest's max_latency_p99_ms; None: no latency check.
     sla_p99_ms: float | None = None
+    # The candidate's completed requests per unit of weight may fall this share below the
+    # baseline's (0.5: half) before the step fails.
+    max_throughput_drop: float = 0.5
+    # Measured memory may exceed the manifest's declaration by this share (0.1: 10 %).
+    max_memory_drift: float = 0.1
+    # The candidate's manifest: resource_requirements.memory_mb and gpu_memory_mb per
+    # instance (None: no memory check).
+    declared_memory_mb: float | None = None
+    declared_gpu_memory_mb: float | None = None
 
     def check(self) -> None:
         if not 0 <= self.max_error_rate < 1:
@@ -101,18 +127,28 @@ class Thresholds:
             raise InputError("--max-extensions: expected 0 or more")
         if self.max_latency_increase < 0:
             raise InputError("--max-latency-increase: expected a share of 0 or more, e.g. 0.2")
+        if not 0 <= self.max_throughput_drop < 1:
+            raise InputError("--max-throughput-drop: expected a share from 0 to 1, e.g. 0.5")
+        if self.max_memory_drift < 0:
+            raise InputError("--max-memory-drift: expected a share of 0 or more, e.g. 0.1")
 
 
 @dataclass(frozen=True)
 class ArmFigures:
     """One arm since the rollout started: requests and 5xx answers counted by the
     gateway, its p99 latency from Triton's summaries and its mean latency over the step
-    from Triton's duration counters (None: not known)."""
+    from Triton's duration counters; over the hold just ended, the share of the weight
+    it had and the requests per second Triton completed; its memory per instance now
+    (None: not measured)."""
 
     requests: int
     errors: int
     p99_ms: float | None = None
     mean_ms: float | None = None  # over the step just held
+    share: float = 0.0  # of the model's weight, 0 to 1
+    throughput_rps: float | None = None  # over the hold just ended
+    memory_mb: float | None = None
+    gpu_memory_mb: float | None = None
 
     @property
     def error_rate(self) -> float:
@@ -136,8 +172,13 @@ def analyse(
     steps: int,
     extension: int,
     thresholds: Thresholds,
+    reference_rps_per_weight: float | None = None,
 ) -> Analysis:
-    """The verdict of step `step` (1-based) of `steps` after `extension` extra intervals."""
+    """The verdict of step `step` (1-based) of `steps` after `extension` extra intervals.
+
+    `reference_rps_per_weight`: the baseline's completed requests per second per unit of
+    weight at the last step it had weight, for a step where it has none.
+    """
     figures: dict[str, Any] = {
         "baseline": asdict(baseline),
         "candidate": asdict(candidate),
@@ -189,6 +230,14 @@ def analyse(
     latency = _latency(baseline, candidate, thresholds, figures)
     if latency:
         failures.append(f"{latency}; {errors}")
+    throughput, slow = _throughput(baseline, candidate, thresholds, reference_rps_per_weight)
+    figures["throughput"] = throughput
+    if slow:
+        failures.append(slow)
+    memory, over = _memory(baseline, candidate, thresholds)
+    figures["memory"] = memory
+    if over:
+        failures.append(over)
     if failures:
         return Analysis("failed", "; ".join(failures), figures)
     p99 = (
@@ -196,7 +245,116 @@ def analyse(
         if candidate.p99_ms is not None
         else ""
     )
-    return Analysis("passed", f"{errors}{p99}", figures)
+    return Analysis(
+        "passed",
+        f"{errors}{p99}; {throughput['summary']}; {memory['summary']}",
+        figures,
+    )
+
+
+def _throughput(
+    baseline: ArmFigures,
+    candidate: ArmFigures,
+    thresholds: Thresholds,
+    reference: float | None,
+) -> tuple[dict[str, Any], str | None]:
+    """The throughput figures, and why the candidate fails on them (None: it does not)."""
+    from_baseline = (
+        baseline.throughput_rps / baseline.share
+        if baseline.throughput_rps is not None and baseline.share > 0
+        else None
+    )
+    base_rate = from_baseline if from_baseline is not None else reference
+    cand_rate = (
+        candidate.throughput_rps / candidate.share
+        if candidate.throughput_rps is not None and candidate.share > 0
+        else None
+    )
+    figures: dict[str, Any] = {
+        "baseline_rps": baseline.throughput_rps,
+        "candidate_rps": candidate.throughput_rps,
+        "baseline_share": baseline.share,
+        "candidate_share": candidate.share,
+        "baseline_rps_per_weight": base_rate,
+        "candidate_rps_per_weight": cand_rate,
+        "reference": "baseline"
+        if from_baseline is not None
+        else ("previous step" if reference is not None else None),
+        "max_throughput_drop": thresholds.max_throughput_drop,
+        "ratio": None,
+    }
+    if cand_rate is None or base_rate is None or base_rate <= 0:
+        missing = "the candidate's" if cand_rate is None else "the baseline's"
+        figures["summary"] = f"throughput not measured ({missing} completed requests unknown)"
+        return figures, None
+    ratio = cand_rate / base_rate
+    figures["ratio"] = ratio
+    said = (
+        f"throughput {_rps(candidate.throughput_rps)} at {candidate.share:.0%} of the weight = "
+        f"{cand_rate:.1f} rps per unit of weight vs the "
+        f"{'baseline' if from_baseline is not None else 'baseline (previous step)'}'s "
+        f"{base_rate:.1f} ({ratio:.0%})"
+    )
+    figures["summary"] = said
+    if ratio < 1 - thresholds.max_throughput_drop:
+        return figures, (
+            f"{said}: below {1 - thresholds.max_throughput_drop:.0%} of the baseline's "
+            "(--max-throughput-drop); the candidate completes far less than its share"
+        )
+    return figures, None
+
+
+def _memory(
+    baseline: ArmFigures, candidate: ArmFigures, thresholds: Thresholds
+) -> tuple[dict[str, Any], str | None]:
+    """The memory figures against the declaration, and why the candidate fails on them."""
+    limit = 1 + thresholds.max_memory_drift
+    figures: dict[str, Any] = {"max_memory_drift": thresholds.max_memory_drift}
+    said, over = [], []
+    for kind, label, measured, base, declared in (
+        (
+            "memory_mb",
+            "memory",
+            candidate.memory_mb,
+            baseline.memory_mb,
+            thresholds.declared_memory_mb,
+        ),
+        (
+            "gpu_memory_mb",
+            "GPU memory",
+            candidate.gpu_memory_mb,
+            baseline.gpu_memory_mb,
+            thresholds.declared_gpu_memory_mb,
+        ),
+    ):
+        drift = measured - declared if measured is not None and declared is not None else None
+        figures[kind] = {
+            "candidate": measured,
+            "baseline": base,
+            "declared": declared,
+            "drift": drift,
+        }
+        if measured is None:
+            said.append(f"{label} not measured")
+            continue
+        text = f"{label} {measured:,.1f} MB per instance"
+        if declared is not None:
+            text += f" of {declared:,.0f} MB declared"
+        if base is not None:
+            text += f" (baseline {base:,.1f} MB)"
+        said.append(text)
+        if declared is not None and measured > declared * limit:
+            over.append(
+                f"{text}: over the manifest's resource_requirements.{kind} by more than "
+                f"{thresholds.max_memory_drift:.0%} (--max-memory-drift); declare what it "
+                "uses, or fix the candidate"
+            )
+    figures["summary"] = "; ".join(said)
+    return figures, "; ".join(over) or None
+
+
+def _rps(value: float | None) -> str:
+    return f"{value:.1f} rps" if value is not None else "unknown"
 
 
 def _latency(

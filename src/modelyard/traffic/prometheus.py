@@ -267,6 +267,16 @@ class PrometheusClient:
             for version, value in self._by_version(expression, versions).items()
         }
 
+    def completed_rps(
+        self, model: str, versions: Sequence[int], window_s: float
+    ) -> dict[int, float]:
+        """Triton version -> the requests per second it completed (successes and
+        failures) over the last `window_s`."""
+        window = f"{max(3, math.ceil(window_s))}s"
+        names = "nv_inference_request_success|nv_inference_request_failure"
+        expression = f'sum by (version) (rate({{__name__=~"{names}",model="{model}"}}[{window}]))'
+        return self._by_version(expression, versions)
+
     def _by_version(self, expression: str, versions: Sequence[int]) -> dict[int, float]:
         found: dict[int, float] = {}
         for sample in self.query(expression):
