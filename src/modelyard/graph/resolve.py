@@ -29,10 +29,11 @@ class VersionEntry:
     # Why the version was yanked or deprecated (None: it is not).
     yanked: str | None = None
     deprecated: str | None = None
+    # Made once: resolution asks for it about ten times per version.
+    ref: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def ref(self) -> str:
-        return f"{self.model_id}@{self.version}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ref", f"{self.model_id}@{self.version}")
 
     @property
     def is_yanked(self) -> bool:

@@ -433,8 +433,17 @@ def _reason(exc: SQLAlchemyError) -> str:
     return str(original) if original is not None else str(exc).splitlines()[0]
 
 
+# The graph columns of every version are read for each page and command; parsing them
+# again (names checked, constraints compiled) took 0.3 s a read at 10,000 versions. Both
+# results are frozen, so a server keeps them.
+@functools.lru_cache(maxsize=100_000)
 def _parse_dependencies(text: str) -> tuple[Dependency, ...]:
     return tuple(Dependency.parse(line) for line in text.split("\n")) if text else ()
+
+
+@functools.lru_cache(maxsize=100_000)
+def _parse_version(text: str) -> Version:
+    return Version.parse(text)
 
 
 class CatalogTransaction:
@@ -456,7 +465,7 @@ class CatalogTransaction:
         return [
             VersionSummary(
                 f"{domain}/{name}",
-                Version.parse(version),
+                _parse_version(version),
                 _parse_dependencies(deps),
                 digest,
                 yanked,
