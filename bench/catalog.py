@@ -37,6 +37,7 @@ process per N, `Workspace.apply/validate/plan`), which the README quoted before.
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import json
 import math
@@ -439,6 +440,10 @@ def cli_env() -> dict[str, str]:
     )
     env["COLUMNS"] = "120"
     env.pop("MODELYARD_DB", None)
+    # An installed modelyard has its bytecode: a sandbox that forbids writing it would
+    # add compiling every module to each figure (--help: 0.5 s more here).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    compileall.compile_dir(ROOT / "src", quiet=1)
     return env
 
 

@@ -180,14 +180,17 @@ def test_failed_upgrade_rolls_back_to_what_was_served(
     workspace.deploy("test", options=FAST)
     before = ready_models(client)
     workspace.apply([python_model(tmp_path, "echo", "2.0", code)])
-    with (
-        Asker(client, "tools.echo", pinned=1) as asker,
-        pytest.raises(RolloutFailed, match=message) as failed,
-    ):
-        workspace.deploy("test", options=options)
+    with Asker(client, "tools.echo", pinned=1) as asker:
+        started = time.monotonic()
+        with pytest.raises(RolloutFailed, match=message) as failed:
+            workspace.deploy("test", options=options)
+        ended = time.monotonic()
     # Clients never noticed: every request, unversioned or naming version 1, was answered
-    # by version 1.
-    assert asker.failures == [] and asker.values == {1.0} and len(asker.answers) > 20
+    # by version 1, while the deploy ran (and once after it: Asker's exit). How many
+    # requests fit in the deploy depends on the machine's load, so only "some" is asked:
+    # CI once saw exactly 20 where more than 20 had been asked for.
+    during = [at for at, _ in asker.answers if started <= at <= ended]
+    assert asker.failures == [] and asker.values == {1.0} and len(during) >= 3
     assert "rolled back" in failed.value.message and "tools.echo" in failed.value.message
     time.sleep(0.5 if code is SLOW_TO_LOAD else 0)
     deadline = time.monotonic() + 30
