@@ -68,11 +68,13 @@ NO_TESTS = [ $$status -ne 5 ] || echo "== FAILED: pytest collected no tests (exi
 
 # The suite runs on SQLite, then again on PostgreSQL when scripts/postgres.sh can start
 # one (it installs Debian's postgresql when run as root). The second run leaves out what
-# drives a Triton or a browser: those scenarios read and write the catalog through the same
-# store code the rest covers on both backends, and running them twice would double CI's
-# longest part for nothing. MODELYARD_TEST_BACKENDS=sqlite runs the first only.
+# drives a Triton or a browser, and the slow tests (fuzzers, real servers, S3, MLflow)
+# unless marked every_backend (concurrent writers, leases, team scoping, persisted jobs):
+# those scenarios read and write the catalog through the same store code the rest covers
+# on both backends, and running them twice would double CI's longest part for nothing.
+# MODELYARD_TEST_BACKENDS=sqlite runs the first only.
 MODELYARD_TEST_BACKENDS ?= sqlite postgresql
-POSTGRES_TESTS ?= not triton and not browser
+POSTGRES_TESTS ?= not triton and not browser and (not slow or every_backend)
 test: $(VENV)/.test-installed system-test mlflow-env
 	@case " $(MODELYARD_TEST_BACKENDS) " in *" sqlite "*) \
 		echo "== tests on SQLite" && $(PYTEST) $(PYTEST_ARGS) \

@@ -86,6 +86,9 @@ class TargetConfig(BaseModel):
     url: str
     repository: str
     profile: Profile = "production"
+    # Triton's gRPC endpoint, host:port (`--grpc-port`, 8001 by default): what the
+    # gateway's gRPC frontend (`gateway start --grpc-port`) passes calls to; unset: none.
+    grpc_url: str | None = None
     # Triton's Prometheus endpoint (`--metrics-port`, 8002 by default), read by
     # `modelyard perf` for queue and compute times; unset: not read.
     metrics_url: str | None = None
@@ -121,6 +124,7 @@ class ApiConfig(BaseModel):
 
 LOCAL_TARGET = TargetConfig(
     url="http://127.0.0.1:8000",
+    grpc_url="127.0.0.1:8001",
     repository=".modelyard/triton/repository",
     profile="local",
     metrics_url="http://127.0.0.1:8002/metrics",

@@ -102,6 +102,7 @@ def expected(action: str, role: str, relation: str) -> int:
 # Every role x team relation x action: ~100 apps on fresh catalogs, most of this file's
 # time; the fast tier keeps the per-action and per-rule tests below.
 @pytest.mark.slow
+@pytest.mark.every_backend  # team scoping is SQL
 @pytest.mark.parametrize("action", ACTIONS)
 @pytest.mark.parametrize("relation", ["own", "other"])
 @pytest.mark.parametrize("role", ROLES)

@@ -16,7 +16,7 @@ from modelyard import Workspace
 from tests.support.api import REC, bearer
 from tests.support.server import Server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.every_backend]
 
 
 def test_a_restart_mid_job_shows_it_interrupted(

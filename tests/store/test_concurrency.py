@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import concurrency
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.every_backend]
 
 
 def test_eight_writers_register_4000_models_and_lose_none(catalog_url: str) -> None:

@@ -158,6 +158,7 @@ dependencies: [{"d0/m0_0" if worker and i == 0 else ""}]
 
 
 @pytest.mark.slow
+@pytest.mark.every_backend
 def test_concurrent_writers_lose_nothing(store: CatalogStore) -> None:
     url = store.engine.url.render_as_string(hide_password=False)
     _register_batch((url, 0))  # worker 0 first: the others depend on its first model

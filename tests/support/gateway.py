@@ -51,30 +51,43 @@ class GatewayBed:
     root: Path
     triton_url: str
     gateway_url: str = ""
+    grpc: bool = False  # the gateway's gRPC frontend too
+    grpc_url: str = ""  # the gateway's (host:port)
 
     def start_gateway(self) -> str:
-        status = self.workspace.start_gateway("test", port=free_port())
+        status = self.workspace.start_gateway(
+            "test", port=free_port(), grpc_port=free_port() if self.grpc else None
+        )
         assert status.running and status.url
         self.gateway_url = status.url
+        self.grpc_url = status.grpc_url or ""
         return status.url
 
 
 @contextmanager
 def gateway_bed(
-    tmp_path: Path, catalog_url: str, versions: tuple[str, ...] = ("1.0", "2.0")
+    tmp_path: Path,
+    catalog_url: str,
+    versions: tuple[str, ...] = ("1.0", "2.0"),
+    *,
+    grpc: bool = False,
 ) -> Iterator[GatewayBed]:
     """Echo versions registered (each answers its Triton version), the newest deployed,
-    and a running gateway; everything stopped afterwards."""
+    and a running gateway (with `grpc`, its gRPC frontend too); everything stopped
+    afterwards."""
     root = tmp_path / "ws"
     root.mkdir()
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     (root / "modelyard.yaml").write_text(
-        f"targets:\n  test: {{url: 'http://127.0.0.1:{port}', repository: repo, profile: local}}\n"
+        f"targets:\n  test: {{url: 'http://127.0.0.1:{port}', repository: repo, profile: local, "
+        f"grpc_url: '127.0.0.1:{grpc_port}'}}\n"
     )
     workspace = init_workspace(root, catalog_url)
-    server = LocalTriton(root / "repo", root / ".modelyard" / "triton", http_port=port)
+    server = LocalTriton(
+        root / "repo", root / ".modelyard" / "triton", http_port=port, grpc_port=grpc_port
+    )
     client = server.start()
-    bed = GatewayBed(workspace, root, server.url)
+    bed = GatewayBed(workspace, root, server.url, grpc=grpc)
     try:
         if versions:  # none: the test registers and deploys its own models
             workspace.apply([python_model(tmp_path, "echo", v, GOOD_MODEL) for v in versions])

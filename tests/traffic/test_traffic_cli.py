@@ -155,6 +155,15 @@ def test_a_gateway_port_in_use_starts_nothing(ws: Workspace) -> None:
     )
 
 
+def test_grpc_without_the_targets_grpc_url_starts_nothing(ws: Workspace) -> None:
+    line = _refused(ws, "gateway", "start", "--grpc-port", "9001", "--target", "test", expect=2)
+    assert line == (
+        "error: target 'test' has no grpc_url in modelyard.yaml: add Triton's gRPC host:port "
+        "(its --grpc-port) to proxy gRPC; nothing was started"
+    )
+    assert ws.gateway_status("test").running is False
+
+
 @pytest.mark.gateway
 @needs_haproxy
 def test_gateway_start_status_stop(ws: Workspace) -> None:

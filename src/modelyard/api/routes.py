@@ -1009,7 +1009,7 @@ def start_gateway(
 ) -> GatewayStatus:
     """Start HAProxy on 127.0.0.1 in front of the target's Triton (admins only)."""
     ctx = _gateway_context(request, caller, target)
-    return traffic.start_gateway(ctx, target, port=body.port)
+    return traffic.start_gateway(ctx, target, port=body.port, grpc_port=body.grpc_port)
 
 
 @router.post("/targets/{target}/gateway/stop", response_model=GatewayStatus, tags=["traffic"])

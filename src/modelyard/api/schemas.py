@@ -348,6 +348,12 @@ class GatewayStartIn(_In):
         le=65535,
         description="The port on 127.0.0.1 (default: the one used last, else 9000).",
     )
+    grpc_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Also proxy gRPC on this port, to the target's grpc_url (default: none).",
+    )
 
 
 class FeedbackIn(_In):

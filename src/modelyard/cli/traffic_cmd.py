@@ -70,6 +70,8 @@ def _show_gateway(status: GatewayStatus) -> None:
         f"(pid {', '.join(map(str, status.pids))}); {sync}",
         soft_wrap=True,
     )
+    if status.grpc_url:
+        render.console.print(f"  gRPC: {status.grpc_url} -> {status.grpc_upstream}")
     for model, weights in sorted(status.routes.items()):
         shown = ", ".join(f"{v}={w}" for v, w in weights.items())
         shown += "".join(
@@ -150,16 +152,25 @@ def gateway_start(
         int | None,
         typer.Option(min=1, max=65535, help="Port on 127.0.0.1 (default: the last one, 9000)."),
     ] = None,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Also proxy gRPC on this port, to the target's grpc_url (default: HTTP only).",
+        ),
+    ] = None,
     target: TargetOption = "local",
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Start HAProxy on loopback in front of the target's Triton; clients call it as they
-    call Triton, and it routes as the catalog's experiments say."""
+    call Triton, and it routes as the catalog's experiments say. Over gRPC, an unversioned
+    call of a routed model is refused (HAProxy cannot split a gRPC body)."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).start_gateway(target, port=port),
+        lambda: open_workspace(workspace, db).start_gateway(target, port=port, grpc_port=grpc_port),
         _show_gateway,
         model_json,
     )

@@ -26,7 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
@@ -101,6 +101,9 @@ class GatewayStatus(BaseModel):
     url: str | None
     port: int | None
     upstream: str | None
+    # The gRPC frontend (`--grpc-port`): its URL (host:port) and Triton's gRPC address.
+    grpc_url: str | None = None
+    grpc_upstream: str | None = None
     pids: list[int]
     folder: str
     sticky_headers: list[str]
@@ -204,6 +207,9 @@ class GatewayState(BaseModel):
     port: int
     upstream: str
     sticky_headers: list[str]
+    # The gRPC frontend's port and Triton's gRPC host:port (none: HTTP only).
+    grpc_port: int | None = None
+    grpc_upstream: str | None = None
 
 
 # --------------------------------------------------------------------------- the gateway
@@ -214,6 +220,25 @@ def gateway_files(ctx: Context, target: str) -> GatewayFiles:
     if ctx.root is None:
         raise InputError("the gateway keeps its files in a workspace folder; open one")
     return GatewayFiles((ctx.root / GATEWAY_FOLDER / target).resolve())
+
+
+class _ConfigArguments(TypedDict):
+    port: int
+    upstream: str
+    sticky_headers: list[str]
+    grpc_port: int | None
+    grpc_upstream: str | None
+
+
+def _config_arguments(state: GatewayState) -> _ConfigArguments:
+    """What the configuration is written from: the recorded state, whole."""
+    return _ConfigArguments(
+        port=state.port,
+        upstream=state.upstream,
+        sticky_headers=state.sticky_headers,
+        grpc_port=state.grpc_port,
+        grpc_upstream=state.grpc_upstream,
+    )
 
 
 def _read_state(files: GatewayFiles) -> GatewayState | None:
@@ -227,23 +252,40 @@ def _write_state(files: GatewayFiles, state: GatewayState) -> None:
     haproxy.write_atomically(files.folder / STATE_FILE, state.model_dump_json(indent=2))
 
 
-def start_gateway(ctx: Context, target: str = "local", *, port: int | None = None) -> GatewayStatus:
+def start_gateway(
+    ctx: Context, target: str = "local", *, port: int | None = None, grpc_port: int | None = None
+) -> GatewayStatus:
     """Start HAProxy on 127.0.0.1:`port` in front of `target`'s Triton, routing as the
-    catalog's experiments say.
+    catalog's experiments say; with `grpc_port`, gRPC too (passed to the target's
+    `grpc_url`; see haproxy._grpc_lines for the one call it refuses).
 
     Raises:
-        Conflict: a gateway for the target runs already, or the port is in use (nothing
+        Conflict: a gateway for the target runs already, or a port is in use (nothing
             is started then).
-        InputError: HAProxy is not installed, or the target is not plain HTTP.
+        InputError: HAProxy is not installed, the target is not plain HTTP, or gRPC is
+            asked for a target without a `grpc_url`.
     """
     config = ctx.target(target)
+    if grpc_port is not None and config.grpc_url is None:
+        raise InputError(
+            f"target {target!r} has no grpc_url in modelyard.yaml: add Triton's gRPC "
+            "host:port (its --grpc-port) to proxy gRPC; nothing was started"
+        )
+    if grpc_port is not None and grpc_port == port:
+        raise InputError(f"--grpc-port {grpc_port} is the HTTP port too; choose another")
     files = gateway_files(ctx, target)
     with files.lock():
-        return _start_gateway(ctx, target, files, config.url, port)
+        return _start_gateway(ctx, target, files, config.url, port, grpc_port, config.grpc_url)
 
 
 def _start_gateway(
-    ctx: Context, target: str, files: GatewayFiles, url: str, port: int | None
+    ctx: Context,
+    target: str,
+    files: GatewayFiles,
+    url: str,
+    port: int | None,
+    grpc_port: int | None = None,
+    grpc_url: str | None = None,
 ) -> GatewayStatus:
     previous = _read_state(files)
     if files.is_running():
@@ -256,13 +298,18 @@ def _start_gateway(
     haproxy.haproxy_binary()
     upstream = haproxy.upstream_of(url)
     haproxy.check_port_free(port)
+    if grpc_port is not None:
+        haproxy.check_port_free(grpc_port)
     routes = _routes(ctx, target)
     state = GatewayState(
-        target=target, port=port, upstream=upstream, sticky_headers=_headers_for(routes)
+        target=target,
+        port=port,
+        upstream=upstream,
+        sticky_headers=_headers_for(routes),
+        grpc_port=grpc_port,
+        grpc_upstream=grpc_url if grpc_port is not None else None,
     )
-    haproxy.write_files(
-        files, routes, port=port, upstream=upstream, sticky_headers=state.sticky_headers
-    )
+    haproxy.write_files(files, routes, **_config_arguments(state))
     _ensure_shadow_proxy(files, upstream, routes, reload=True)
     pids = haproxy.start(files)
     _write_state(files, state)
@@ -304,13 +351,7 @@ def _restart(ctx: Context, target: str, files: GatewayFiles) -> None:
     old = files.pids()
     routes = _routes(ctx, target)
     state = state.model_copy(update={"sticky_headers": _headers_for(routes, state)})
-    haproxy.write_files(
-        files,
-        routes,
-        port=state.port,
-        upstream=state.upstream,
-        sticky_headers=state.sticky_headers,
-    )
+    haproxy.write_files(files, routes, **_config_arguments(state))
     files.save_counters()
     _ensure_shadow_proxy(files, state.upstream, routes, reload=True)
     pids = haproxy.start(files, replace=old)
@@ -335,6 +376,10 @@ def gateway_status(ctx: Context, target: str = "local") -> GatewayStatus:
         url=f"http://127.0.0.1:{state.port}" if state and running else None,
         port=state.port if state else None,
         upstream=state.upstream if state else None,
+        grpc_url=(
+            f"127.0.0.1:{state.grpc_port}" if state and running and state.grpc_port else None
+        ),
+        grpc_upstream=state.grpc_upstream if state else None,
         pids=pids,
         folder=str(files.folder),
         sticky_headers=state.sticky_headers if state else [],
@@ -481,9 +526,7 @@ def _sync(
 def _config_current(files: GatewayFiles, state: GatewayState) -> bool:
     """Whether the running gateway was started on the configuration this modelyard
     writes (one written by an older release reads its map differently)."""
-    expected = haproxy.render_config(
-        files.folder, port=state.port, upstream=state.upstream, sticky_headers=state.sticky_headers
-    )
+    expected = haproxy.render_config(files.folder, **_config_arguments(state))
     try:
         return files.config.read_text(encoding="utf-8") == expected
     except OSError:

@@ -151,8 +151,13 @@ def render_config(
     bind_address: str = "127.0.0.1",
     model_upstreams: Mapping[str, Sequence[str]] | None = None,
     shadow_socket: Path | None = None,
+    grpc_port: int | None = None,
+    grpc_upstream: str | None = None,
 ) -> str:
     """haproxy.cfg for a gateway on `bind_address`:`port` in front of `upstream` (host:port).
+
+    With `grpc_port` and `grpc_upstream` (Triton's gRPC host:port) a second frontend
+    passes gRPC through (`_grpc_lines`).
 
     Requests drawn for a shadow copy go to nginx on `shadow_socket` (default: the
     folder's). With `model_upstreams` (Triton model -> the host:port of every server that
@@ -270,6 +275,7 @@ def render_config(
         f"    server nginx unix@{shadow_socket} check inter 1s fall 1 rise 1",
         f"    server triton {upstream} backup" + (_RESOLVED if model_upstreams else ""),
         "",
+        *(_grpc_lines(bind_address, grpc_port, grpc_upstream, maps) if grpc_port else []),
         f"backend {COUNTERS_TABLE}",
         "    stick-table type string len 160 size 100k store http_req_cnt,http_err_cnt,"
         "http_fail_cnt",
@@ -280,6 +286,66 @@ def render_config(
         "",
     ]
     return "\n".join(lines)
+
+
+GRPC_INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
+GRPC_FAILED_PRECONDITION = 9  # the gRPC status code of a call the gateway refuses
+# The characters of a Triton model name modelyard writes (catalog names, `.` between
+# domain and name, `~` for candidates): none is a protobuf tag that may follow the name.
+_GRPC_NAME_CHARACTERS = "-A-Za-z0-9._~"
+
+
+def _grpc_lines(
+    bind_address: str, grpc_port: int | None, grpc_upstream: str | None, maps: Path
+) -> list[str]:
+    """A gRPC (HTTP/2 cleartext) frontend passing every call to Triton's gRPC port,
+    except one it must refuse: an unversioned `ModelInfer` of a model the gateway routes.
+
+    HAProxy cannot rewrite a protobuf body, so it cannot send a gRPC call to an arm's
+    version the way it rewrites an HTTP path; passed on unversioned, the call would reach
+    Triton's highest loaded version, which during an experiment is the candidate, for
+    every gRPC client. So such a call is answered FAILED_PRECONDITION, naming the model;
+    one naming a version (the protobuf's `model_version`) goes through as asked.
+
+    The model and version are read from the start of the body, which may be partial (a
+    large request is longer than HAProxy's buffer, and `ungrpc` refuses a partial
+    message): a ModelInferRequest is serialised in field order, the 5-byte gRPC prefix,
+    then field 1 (`model_name`: tag 0x0a, its length as a varint, one byte under 128, the
+    name) and, when a version is named, field 2 (tag 0x12). A name's characters cannot be
+    0x12, so "name then 0x12" is "versioned". Streams (`ModelStreamInfer`) pass unchecked:
+    their first message may not have arrived when HAProxy decides.
+    """
+    assert grpc_upstream is not None
+    name = f"[{_GRPC_NAME_CHARACTERS}]"
+    refusal = (
+        "%[var(txn.grpc_model)] is routed by the modelyard gateway (an experiment or a "
+        "pinned version), and a gRPC call cannot be split: name a model_version or call "
+        "over HTTP"
+    )
+    return [
+        "frontend modelyard_grpc",
+        f"    bind {bind_address}:{grpc_port} proto h2",
+        f"    acl grpc_infer path {GRPC_INFER_PATH}",
+        "    http-request wait-for-body time 2s at-least 4k if grpc_infer",
+        # A name of 128 bytes or more has a two-byte length (its first byte >= 0x80).
+        "    acl grpc_long_name req.body,bytes(6,1),hex -m reg ^[89A-F]",
+        "    http-request set-var(txn.grpc_name) req.body,bytes(7,200) "
+        "if grpc_infer !grpc_long_name",
+        "    http-request set-var(txn.grpc_name) req.body,bytes(8,200) "
+        "if grpc_infer grpc_long_name",
+        "    http-request set-var(txn.grpc_model) "
+        f"var(txn.grpc_name),regsub('[^{_GRPC_NAME_CHARACTERS}][\\s\\S]*$','') if grpc_infer",
+        f"    acl grpc_versioned var(txn.grpc_name) -m reg '^{name}+\\x12'",
+        f"    acl grpc_routed var(txn.grpc_model),map({maps}) -m found",
+        f"    http-request return status 200 hdr content-type application/grpc "
+        f'hdr grpc-status {GRPC_FAILED_PRECONDITION} hdr grpc-message "{refusal}" '
+        "if grpc_infer grpc_routed !grpc_versioned",
+        "    default_backend triton_grpc",
+        "",
+        "backend triton_grpc",
+        f"    server triton {grpc_upstream} proto h2",
+        "",
+    ]
 
 
 def _upstream_sets(
@@ -608,12 +674,21 @@ def write_files(
     port: int,
     upstream: str,
     sticky_headers: Iterable[str],
+    grpc_port: int | None = None,
+    grpc_upstream: str | None = None,
 ) -> None:
     files.folder.mkdir(parents=True, exist_ok=True)
     write_atomically(files.map, render_map(routes))
     write_atomically(
         files.config,
-        render_config(files.folder, port=port, upstream=upstream, sticky_headers=sticky_headers),
+        render_config(
+            files.folder,
+            port=port,
+            upstream=upstream,
+            sticky_headers=sticky_headers,
+            grpc_port=grpc_port,
+            grpc_upstream=grpc_upstream,
+        ),
     )
 
 
