@@ -77,7 +77,7 @@ MODELYARD_TEST_BACKENDS ?= sqlite postgresql
 POSTGRES_TESTS ?= not triton and not browser and (not slow or every_backend)
 test: $(VENV)/.test-installed system-test mlflow-env
 	@case " $(MODELYARD_TEST_BACKENDS) " in *" sqlite "*) \
-		echo "== tests on SQLite" && $(PYTEST) $(PYTEST_ARGS) \
+		echo "== tests on SQLite" && $(PYTEST) --durations=30 $(PYTEST_ARGS) \
 			|| { status=$$?; $(NO_TESTS); exit $$status; };; esac
 	@case " $(MODELYARD_TEST_BACKENDS) " in *" postgresql "*) \
 		if url=$$(scripts/postgres.sh start); then \

@@ -10,13 +10,16 @@ different dependents need them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from modelyard.catalog.spec import Dependency, ModelSpec
 from modelyard.catalog.version import Version
 from modelyard.errors import Problem, Severity
 from modelyard.graph.dag import DependencyGraph
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,19 @@ class VersionIndex:
         for listed in versions.values():
             listed.sort(key=lambda e: e.version, reverse=True)
         self.by_model: dict[str, list[VersionEntry]] = versions
+        self._made: dict[str, Any] = {}
+
+    def once(self, key: str, make: Callable[[], T]) -> T:
+        """What `make` returns, made once per index and key: for what depends on the
+        index alone (an index is never changed once made, and a process keeps the
+        newest ones; selection.load_index). Callers only read what it returns."""
+        if key not in self._made:
+            self._made[key] = make()
+        return cast(T, self._made[key])
+
+    def everything(self) -> Resolution:
+        """`resolve(self)`: every version's dependencies, made once per index."""
+        return self.once("everything", lambda: resolve(self))
 
     def newest(self, model_id: str) -> VersionEntry | None:
         """The newest version that is not yanked (None if there is none)."""

@@ -408,7 +408,7 @@ def impact(ctx: Context, reference: str) -> list[str]:
     targets = [e.ref for e in entries if version is None or e.version == Version.parse(version)]
     if not targets:
         ctx.store.get(model_id, version)  # raises NotFound naming what is missing
-    graph = resolve(index).graph
+    graph = index.everything().graph
     seen: dict[str, None] = {}
     for target in targets:
         for ref in graph.transitive_dependents(target):
@@ -443,26 +443,30 @@ def _preferred(
 def graph_view(
     ctx: Context, reference: str | None = None, *, alias: str | None = None
 ) -> GraphView:
-    """The whole selection's graph, or one model's neighbourhood."""
-    view = select(ctx.store, alias=alias)
+    """The whole selection's graph, or one model's neighbourhood (whose specs alone are
+    read: at 10,000 models decoding every spec is most of a model page's time)."""
+    view = select(ctx.store, alias=alias, with_specs=reference is None)
     if reference is None:
         return GraphView.of(view.graph, view.specs)
     model_id, version = resolve_ref(ctx, reference)
     wanted = Version.parse(version) if version is not None else None
     refs = [
         ref
-        for ref, spec in view.specs.items()
-        if spec.id == model_id and (wanted is None or spec.parsed_version == wanted)
+        for ref, entry in view.resolution.entries.items()
+        if entry.model_id == model_id and (wanted is None or entry.version == wanted)
     ]
     if not refs:
         raise NotFound(f"{reference} is not in this selection; `modelyard list` shows the catalog")
     nodes: set[str] = set()
     hidden = 0
-    for ref in refs:
+    for ref in sorted(refs):
         shown, more = neighbourhood(view.graph, ref)
         nodes.update(shown)
         hidden += more
-    return GraphView.of(view.graph, view.specs, nodes, hidden=hidden)
+    with ctx.store.reader() as tx:
+        stored = tx.versions({model_id_of(ref) for ref in nodes})
+    specs = {v.spec.ref: v.spec for v in stored if v.spec.ref in nodes}
+    return GraphView.of(view.graph, specs, nodes, hidden=hidden)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from sqlalchemy import (
     event,
     func,
     inspect,
+    or_,
     select,
     tuple_,
     update,
@@ -475,6 +476,34 @@ class CatalogTransaction:
                 query
             )
         ]
+
+    def summaries_fingerprint(self) -> tuple[object, ...]:
+        """A value that changes whenever `summaries()` would answer differently, read in
+        two small queries instead of every row: a version is only ever added (a new row,
+        so the count grows) or marked (its yanked or deprecated reason set or cleared,
+        listed whole here: few versions are marked). The digests, dependencies and
+        registration times tell one database from another created at the same URL."""
+        v = model_versions.c
+        totals = self.connection.execute(
+            select(
+                func.count(),
+                func.max(v.id),
+                func.max(v.registered_at),
+                func.min(v.content_digest),
+                func.max(v.content_digest),
+                func.sum(func.length(v.dependencies)),
+            )
+        ).one()
+        marked = self.connection.execute(
+            select(v.id, v.yanked_reason, v.deprecated_reason)
+            .where(or_(v.yanked_reason.is_not(None), v.deprecated_reason.is_not(None)))
+            .order_by(v.id)
+        ).all()
+        return (
+            self.connection.engine.url.render_as_string(hide_password=False),
+            tuple(totals),
+            tuple(tuple(row) for row in marked),
+        )
 
     def versions(self, model_ids: Iterable[str] | None = None) -> list[StoredVersion]:
         query = (
