@@ -210,6 +210,7 @@ class Workspace:
     import_triton = _forward(catalog.import_triton)
     import_mlflow = _forward(mlflow.import_mlflow)
     owner_of = _forward(catalog.owner_of)
+    owners_of = _forward(catalog.owners_of)
     list_models = _forward(catalog.list_models)
     version_statuses = _forward(catalog.version_statuses)
     show = _forward(catalog.show)

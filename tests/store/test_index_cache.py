@@ -1,6 +1,7 @@
 """The version index a process keeps (selection.load_index): made again whenever the
 versions changed (a new version, a yank, an unyank, a deprecation, another reason), and
-only then; two catalogs never share one."""
+only then; two catalogs never share one. The same for every stored version, which a
+process keeps too."""
 
 from __future__ import annotations
 
@@ -20,7 +21,15 @@ def _index(ws: Workspace) -> VersionIndex:
 
 
 def _states(ws: Workspace) -> dict[str, tuple[str | None, str | None]]:
-    return {e.ref: (e.yanked, e.deprecated) for e in _index(ws).by_ref.values()}
+    """Each version's (yanked, deprecated) reasons, by the index and by every stored
+    version (also kept per process), which must agree."""
+    indexed = {e.ref: (e.yanked, e.deprecated) for e in _index(ws).by_ref.values()}
+    stored = {
+        v.spec.ref: (v.status.yanked_reason, v.status.deprecated_reason)
+        for v in ws.store.versions()
+    }
+    assert stored == indexed
+    return indexed
 
 
 def test_the_index_is_made_again_exactly_when_the_versions_change(
@@ -36,8 +45,13 @@ def test_the_index_is_made_again_exactly_when_the_versions_change(
     assert _states(workspace)["tools/echo@2.0"] == ("bad weights", None)
     assert select(workspace.store).roots == ["tools/echo@1.0"]
 
+    yanked_at = next(v.status.yanked_at for v in workspace.store.versions() if v.status.yanked_at)
     workspace.unyank("tools/echo@2.0")
     assert _states(workspace)["tools/echo@2.0"] == (None, None)
+    workspace.yank("tools/echo@2.0", reason="bad weights", force=True)  # again, later
+    again = next(v.status.yanked_at for v in workspace.store.versions() if v.status.yanked_at)
+    assert again is not None and yanked_at is not None and again > yanked_at
+    workspace.unyank("tools/echo@2.0")
     assert select(workspace.store).roots == ["tools/echo@2.0"]
 
     workspace.deprecate("tools/echo@1.0", reason="old")

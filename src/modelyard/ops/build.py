@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.util
+import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -462,26 +464,21 @@ _VALIDATIONS_KEPT = 4
 def _validation_key(
     ctx: Context, alias: str | None, strict: bool, local: Server | None
 ) -> str | None:
-    """One digest of everything a validation reads: every stored version (content,
-    status, Triton version), aliases, the experiments' routing, modelyard.yaml, this
-    machine (without a fleet), and what the file system says of each artifact file.
-    None (validate afresh) when an artifact lies in object storage, whose changes no
-    local stat shows."""
+    """One digest of everything a validation reads: the stored versions (by the
+    versions table's fingerprint: a version's content and Triton version never change,
+    and its marks are in the fingerprint), aliases, the experiments' routing,
+    modelyard.yaml, this machine (without a fleet), and what the file system says of
+    each artifact file. None (validate afresh) when an artifact lies in object storage,
+    whose changes no local stat shows."""
+    with ctx.store.reader() as tx:
+        fingerprint = tx.summaries_fingerprint()
+    artifacts = _artifacts(ctx, fingerprint)
+    if artifacts is None:
+        return None
     digest = hashlib.sha256()
-    digest.update(
-        repr(
-            (str(ctx.store.engine.url), alias, strict, local, ctx.config.model_dump_json())
-        ).encode()
-    )
-    for stored in ctx.store.versions():
-        spec = stored.spec
-        digest.update(
-            f"{spec.ref}\0{stored.content_digest}\0{stored.status}\0{stored.triton_version}".encode()
-        )
-        if spec.artifact is not None:
-            if is_s3_url(spec.artifact):
-                return None
-            digest.update(repr(_files_stat(Path(spec.artifact))).encode())
+    digest.update(repr((fingerprint, alias, strict, local, ctx.config.model_dump_json())).encode())
+    for artifact in artifacts:
+        digest.update(repr(_files_stat(artifact)).encode())
     for record in ctx.store.aliases():
         digest.update(f"{record.model_id}\0{record.name}\0{record.version}".encode())
     for experiment in ExperimentLog(ctx.store).routing():
@@ -489,15 +486,43 @@ def _validation_key(
     return digest.hexdigest()
 
 
-def _files_stat(path: Path) -> list[tuple[str, int, int, int, int]]:
-    """(name, inode, size, mtime, ctime) of a file, or of each file in a folder."""
-    files = [path] if not path.is_dir() else sorted(p for p in path.rglob("*") if p.is_file())
+# The versions table's fingerprint -> every version's local artifact (None: one is in
+# object storage), so a key is made without reading every spec.
+_ARTIFACTS: dict[tuple[object, ...], tuple[str, ...] | None] = {}
+
+
+def _artifacts(ctx: Context, fingerprint: tuple[object, ...]) -> tuple[str, ...] | None:
+    if fingerprint not in _ARTIFACTS:
+        found: list[str] = []
+        for stored in ctx.store.versions():
+            artifact = stored.spec.artifact
+            if artifact is not None and is_s3_url(artifact):
+                _ARTIFACTS[fingerprint] = None
+                break
+            if artifact is not None:
+                found.append(artifact)
+        else:
+            _ARTIFACTS[fingerprint] = tuple(found)
+        while len(_ARTIFACTS) > _VALIDATIONS_KEPT:
+            _ARTIFACTS.pop(next(iter(_ARTIFACTS)))
+    return _ARTIFACTS[fingerprint]
+
+
+def _files_stat(path: str) -> list[tuple[str, int, int, int, int]]:
+    """(name, inode, size, mtime, ctime) of a file, or of each file in a folder; one
+    stat for a file (the usual artifact)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return []  # missing: its absence is what the key records
+    if not stat.S_ISDIR(st.st_mode):
+        return [(path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)]
     found = []
-    for file in files:
+    for file in sorted(p for p in Path(path).rglob("*") if p.is_file()):
         try:
             st = file.stat()
         except OSError:
-            continue  # missing: its absence is what the key records
+            continue
         found.append((str(file), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
     return found
 

@@ -211,6 +211,11 @@ def owner_of(ctx: Context, model_id: str) -> str:
     return ctx.store.get(model_id).spec.owner_team
 
 
+def owners_of(ctx: Context, model_ids: Iterable[str]) -> dict[str, str]:
+    """The owner team of each registered model among `model_ids` (as `owner_of`)."""
+    return ctx.store.owners(model_ids)
+
+
 def newest_specs(specs: Sequence[ModelSpec]) -> list[ModelSpec]:
     """The newest version of each model among `specs`, in first-seen order of the models."""
     newest: dict[str, ModelSpec] = {}
