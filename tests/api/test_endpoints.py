@@ -90,6 +90,17 @@ def test_list_models_with_filters(client: TestClient, tokens: Tokens) -> None:
         422,
         "invalid_input",
     )
+    # A page: `count` is every match, the models are the slice, in id order.
+    ordered = sorted(m["id"] for m in every["models"])
+    pages = [
+        client.get("/api/v1/models", params={"limit": 4, "offset": offset}, headers=headers).json()
+        for offset in (0, 4, 8)
+    ]
+    assert [p["count"] for p in pages] == [6, 6, 6]
+    assert [[m["id"] for m in p["models"]] for p in pages] == [ordered[:4], ordered[4:], []]
+    error_of(
+        client.get("/api/v1/models", params={"limit": 0}, headers=headers), 422, "invalid_input"
+    )
 
 
 def test_register_from_manifest_body(client: TestClient, tokens: Tokens, api_ws: Workspace) -> None:

@@ -162,10 +162,13 @@ def list_models(
     framework: Annotated[str | None, Query(max_length=32)] = None,
     all_versions: bool = False,
     label: Annotated[list[str] | None, Query(max_length=128)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> schemas.ModelList:
     """Registered models (of each, the newest version not yanked; or every version),
     filtered (`label=KEY=VALUE` or `label=KEY`, repeatable: all must match), each with
-    its status."""
+    its status, ordered by id and version. `limit` and `offset` give one page of them;
+    `count` is how many matched in all."""
     ws = _ws(request)
     specs = ws.list_models(
         domain=domain,
@@ -175,9 +178,10 @@ def list_models(
         labels=label or (),
     )
     specs.sort(key=lambda s: (s.id, s.parsed_version))
-    statuses = ws.version_statuses({s.id for s in specs})
+    page = specs[offset : None if limit is None else offset + limit]
+    statuses = ws.version_statuses({s.id for s in page})
     return schemas.ModelList(
-        count=len(specs), models=[_summary(s, statuses.get(s.ref, ACTIVE)) for s in specs]
+        count=len(specs), models=[_summary(s, statuses.get(s.ref, ACTIVE)) for s in page]
     )
 
 
