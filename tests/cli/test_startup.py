@@ -13,7 +13,17 @@ from typer.testing import CliRunner
 
 from modelyard.cli.app import app
 
-HEAVY = ("sqlalchemy", "alembic", "tritonclient", "numpy", "fastapi", "modelyard.workspace")
+HEAVY = (
+    "sqlalchemy",
+    "alembic",
+    "tritonclient",
+    "numpy",
+    "fastapi",
+    "modelyard.workspace",
+    # The export's manifests and the placement solver (0.3 s): only `export` needs them.
+    "modelyard.kube.manifests",
+    "modelyard.placement",
+)
 
 
 def _commands(group: object, path: list[str]) -> list[list[str]]:

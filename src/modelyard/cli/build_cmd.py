@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 
 from modelyard.cli import render
 from modelyard.cli.options import (
@@ -228,6 +227,8 @@ def fleet_detect(
     def show(found: tuple[Any, str | None]) -> None:
         server, note = found
         entry = server.model_dump(mode="json", exclude_none=True)
+        import yaml  # only here: imported by every command's start otherwise
+
         render.print_text(yaml.safe_dump([entry], sort_keys=False))
         if note:
             render.err_console.print(f"note: no GPUs listed: {note}")

@@ -18,7 +18,7 @@ from modelyard.cli.options import (
     open_workspace,
     run,
 )
-from modelyard.kube.manifests import (
+from modelyard.kube.defaults import (
     DEFAULT_GATEWAY_IMAGE,
     DEFAULT_KUBERNETES_VERSION,
     DEFAULT_NAMESPACE,

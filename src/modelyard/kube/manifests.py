@@ -46,6 +46,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from modelyard.errors import InputError
+from modelyard.kube.defaults import (
+    DEFAULT_GATEWAY_IMAGE,
+    DEFAULT_KUBERNETES_VERSION,
+    DEFAULT_NAMESPACE,
+    DEFAULT_S3_SECRET,
+    DEFAULT_TRITON_IMAGE,
+)
 from modelyard.placement.fleet import Fleet
 from modelyard.placement.solver import Placement
 from modelyard.traffic.haproxy import MAP_FILE, render_config
@@ -56,13 +63,6 @@ FORMATS: tuple[str, ...] = ("kubernetes", "kserve")
 # The Kubernetes versions the objects are written for: those kubernetes-validate has
 # schemas for (apps/v1, policy/v1 and the fields used here exist in all of them).
 KUBERNETES_VERSIONS: tuple[str, ...] = tuple(f"1.{minor}" for minor in range(25, 38))
-DEFAULT_KUBERNETES_VERSION = "1.31"
-
-DEFAULT_NAMESPACE = "modelyard"
-DEFAULT_S3_SECRET = "modelyard-s3"
-# Triton 2.51, the release the local server (nvidia-pytriton) runs.
-DEFAULT_TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
-DEFAULT_GATEWAY_IMAGE = "haproxy:2.6"
 
 HTTP_PORT = 8000
 GRPC_PORT = 8001

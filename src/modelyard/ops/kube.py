@@ -8,12 +8,14 @@ from pydantic import BaseModel, ConfigDict
 
 from modelyard.errors import CapacityError, InputError, NotFound
 from modelyard.kube import files as kube_files
-from modelyard.kube.manifests import (
+from modelyard.kube.defaults import (
     DEFAULT_GATEWAY_IMAGE,
     DEFAULT_KUBERNETES_VERSION,
     DEFAULT_NAMESPACE,
     DEFAULT_S3_SECRET,
     DEFAULT_TRITON_IMAGE,
+)
+from modelyard.kube.manifests import (
     FORMATS,
     KubeModel,
     KubeOptions,
