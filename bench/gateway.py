@@ -5,6 +5,7 @@ as the number of routed models grows.
                                       [--models 1,100,1000] [--json-out FILE]
                                       [--only overhead,weights,shadow]
                                       [--shadow-percent 20] [--shadow-delay-ms 5]
+                                      [--arm-delay-ms 0]
 
 1. Overhead: one local Triton serving an echo model (python backend), a gateway in front
    routing it (a blue-green `switch`, so every request is rewritten to a versioned path),
@@ -291,8 +292,9 @@ class EchoGateway:
 
 
 @contextmanager
-def echo_gateway(prefix: str) -> Iterator[EchoGateway]:
-    """An EchoGateway in a temporary folder; everything it started is stopped after."""
+def echo_gateway(prefix: str, arm_delay_ms: float = 0.0) -> Iterator[EchoGateway]:
+    """An EchoGateway in a temporary folder (its echo versions answering after
+    `arm_delay_ms`); everything it started is stopped after."""
     with tempfile.TemporaryDirectory(prefix=prefix) as folder:
         tmp = Path(folder)
         root = tmp / "ws"
@@ -309,7 +311,11 @@ def echo_gateway(prefix: str) -> Iterator[EchoGateway]:
         try:
             for version in ("1.0", "2.0"):
                 (tmp / f"echo-{version}").mkdir()
-                (tmp / f"echo-{version}" / "model.py").write_text(ECHO)
+                (tmp / f"echo-{version}" / "model.py").write_text(
+                    SLOW_ECHO.replace("DELAY_S", repr(arm_delay_ms / 1000))
+                    if arm_delay_ms
+                    else ECHO
+                )
                 (tmp / f"echo-{version}" / "manifest.yaml").write_text(
                     manifest("echo", version, "model.py")
                 )
@@ -345,8 +351,14 @@ def main() -> None:
     parser.add_argument("--shadow-percent", type=int, default=20)
     parser.add_argument("--shadow-delay-ms", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--arm-delay-ms",
+        type=float,
+        default=0.0,
+        help="the served echo versions answer after this long (a model of a few ms)",
+    )
     args = parser.parse_args()
-    with echo_gateway("gwbench-") as bed:
+    with echo_gateway("gwbench-", args.arm_delay_ms) as bed:
         ws, tmp = bed.workspace, bed.folder
         ws.switch("bench/echo", "1.0", target="bench")  # routed: rewritten to versions/1
         results: dict[str, Any] = {}
