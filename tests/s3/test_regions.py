@@ -1,4 +1,4 @@
-"""Regions on two local Tritons, each reading its own bucket of one moto_server: deploy
+"""Regions on two local Tritons, each reading its own bucket of one S3 server: deploy
 one region, the other drifts by name; deploy it too, no drift; an upgrade deployed to
 one region shows the other serving the old digest."""
 
@@ -31,7 +31,7 @@ def two_regions(
     root.mkdir()
     host = s3_endpoint.removeprefix("http://")
     ports = {region: free_port() for region in REGIONS}
-    buckets = {region: f"{bucket[:50]}-{region}" for region in REGIONS}
+    buckets = {region: f"{bucket}-{region}" for region in REGIONS}
     lines = ["targets:"]
     for region in REGIONS:
         lines.append(
