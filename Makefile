@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo-workspace
 
-.PHONY: demo test test-fast lint bench typecheck clean system-demo system-test mlflow-env
+.PHONY: demo test test-fast lint bench typecheck clean system-demo system-test mlflow-env s3rver-env
 
 # Debian packages: Graphviz draws the dependency graph; Chromium opens the HTML report in
 # the browser test; HAProxy is the traffic gateway of the gateway tests, and nginx (its
@@ -48,6 +48,11 @@ system-test: system-demo
 mlflow-env:
 	@scripts/mlflow.sh install || echo "note: MLflow could not be installed into .venv-mlflow"
 
+# s3rver (npm) for the S3 tests' second implementation, in .s3rver/: without it that half
+# of tests/s3 skips saying why (on CI it fails instead).
+s3rver-env:
+	@scripts/s3rver.sh install >/dev/null || echo "note: s3rver could not be installed into .s3rver"
+
 demo: $(VENV)/.installed system-demo
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	cp examples/netflix/modelyard.yaml $(DEMO_DIR)/
@@ -75,7 +80,7 @@ NO_TESTS = [ $$status -ne 5 ] || echo "== FAILED: pytest collected no tests (exi
 # MODELYARD_TEST_BACKENDS=sqlite runs the first only.
 MODELYARD_TEST_BACKENDS ?= sqlite postgresql
 POSTGRES_TESTS ?= not triton and not browser and (not slow or every_backend)
-test: $(VENV)/.test-installed system-test mlflow-env
+test: $(VENV)/.test-installed system-test mlflow-env s3rver-env
 	@case " $(MODELYARD_TEST_BACKENDS) " in *" sqlite "*) \
 		echo "== tests on SQLite" && $(PYTEST) --durations=30 $(PYTEST_ARGS) \
 			|| { status=$$?; $(NO_TESTS); exit $$status; };; esac

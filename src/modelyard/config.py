@@ -8,7 +8,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from modelyard.catalog.manifest import parse_yaml_document
 from modelyard.catalog.naming import check_name
@@ -160,6 +168,9 @@ class WorkspaceConfig(BaseModel):
     api: ApiConfig = Field(default_factory=ApiConfig)
     webhooks: tuple[WebhookConfig, ...] = ()
     s3: S3Config = Field(default_factory=S3Config)
+    # Region name -> its targets, in the order `deploy --region` deploys them. Declared
+    # after `targets`, whose validated value the regions' check reads.
+    regions: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
     @field_validator("targets")
     @classmethod
@@ -169,6 +180,72 @@ class WorkspaceConfig(BaseModel):
         for name in value:
             check_name(name, "target name")
         return value
+
+    @field_validator("regions")
+    @classmethod
+    def _check_regions(
+        cls, value: dict[str, tuple[str, ...]], info: ValidationInfo
+    ) -> dict[str, tuple[str, ...]]:
+        targets = info.data.get("targets")
+        if targets is None:  # `targets` itself is invalid: its own error says why
+            return value
+        problems = region_problems(value, set(targets))
+        if problems:
+            # One error per region at `regions.<region>`, so that each is its own line
+            # naming its field (a ValueError would give one line for all, at `regions`).
+            raise ValidationError.from_exception_data(
+                "regions",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("invalid_region", "{message}", {"message": m}),
+                        loc=(region,),
+                        input=value.get(region),
+                    )
+                    for region, m in problems
+                ],
+            )
+        return value
+
+
+def region_problems(
+    regions: dict[str, tuple[str, ...]], targets: set[str]
+) -> list[tuple[str, str]]:
+    """(region, what is wrong) for each fault of `regions` given the declared target
+    names: a bad region name, an empty region, an unknown target, a target named twice
+    (in one region or in two)."""
+    problems: list[tuple[str, str]] = []
+    known = ", ".join(sorted(targets)) or "none declared"
+    first_region: dict[str, str] = {}
+    for region, members in regions.items():
+        try:
+            check_name(region, "region name")
+        except ValueError as exc:
+            problems.append((region, str(exc)))
+        if not members:
+            problems.append((region, "names no target; list at least one or remove the region"))
+        for target in members:
+            if target not in targets:
+                problems.append(
+                    (
+                        region,
+                        f"unknown target {target!r} (targets: {known}); declare it under "
+                        "`targets:` or remove it from the region",
+                    )
+                )
+            elif target in first_region:
+                where = first_region[target]
+                problems.append(
+                    (
+                        region,
+                        f"target {target!r} is in region {where!r} already; a target "
+                        "belongs to one region"
+                        if where != region
+                        else f"names target {target!r} twice",
+                    )
+                )
+            else:
+                first_region[target] = region
+    return problems
 
 
 def find_workspace(start: Path) -> Path | None:

@@ -16,6 +16,7 @@ ModelyardError
 ├── GatewayError        the gateway (HAProxy) refused or does not answer
 ├── RegistryError       an external model registry (MLflow) refused or does not answer
 ├── ObjectStoreError    S3-compatible storage unreachable, refused credentials, no object
+├── RegionDeployFailed  a region's deploy stopped at one target (its error's exit code)
 └── TritonError         the server refused: url, model, HTTP status, message
     └── RolloutFailed   what was rolled back and what is still serving
 ```
@@ -272,6 +273,21 @@ class ObjectStoreError(ModelyardError):
     ) -> None:
         super().__init__(message, problems)
         self.missing = missing
+
+
+class RegionDeployFailed(WithResult, ModelyardError):
+    """A region's deploy stopped at its first failing target; `result` holds the targets
+    deployed before it. The exit code and HTTP status are the failing target's error's
+    (8: rolled back there, 7: unreachable, 4: its lease held, ...), `cause` that error."""
+
+    code = "region_deploy_failed"
+    result_key = "region"
+
+    def __init__(self, message: str, cause: ModelyardError, *, result: Any = None) -> None:
+        super().__init__(message, cause.problems, result=result)
+        self.cause = cause
+        self.exit_code = cause.exit_code
+        self.http_status = cause.http_status
 
 
 class TritonError(ModelyardError):

@@ -16,7 +16,7 @@ found is `config.locate_workspace`'s docstring.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
@@ -36,6 +36,7 @@ from modelyard.ops import (
     kube,
     mlflow,
     outcomes,
+    regions,
     rollout,
     serving,
     storage,
@@ -45,6 +46,7 @@ from modelyard.ops.build import CompileResult
 from modelyard.ops.catalog import ShowResult, StatusChange
 from modelyard.ops.context import Context, local_actor, resolve_target
 from modelyard.ops.outcomes import FeedbackResult
+from modelyard.ops.regions import RegionDeployResult
 from modelyard.ops.rollout import StatusResult
 from modelyard.placement.fleet import Fleet
 from modelyard.registry import ApplyResult
@@ -257,6 +259,27 @@ class Workspace:
             progress=progress,
         )
 
+    def deploy_region(
+        self,
+        region: str,
+        *,
+        alias: str | None = None,
+        refs: Sequence[str] | None = None,
+        expect_digests: Mapping[str, str] | None = None,
+        options: DeployOptions | None = None,
+        progress: Progress | None = None,
+        actor: str | None = None,
+    ) -> RegionDeployResult:
+        return regions.deploy_region(
+            self.context(actor),
+            region,
+            alias=alias,
+            refs=refs,
+            expect_digests=expect_digests,
+            options=options,
+            progress=progress,
+        )
+
     def deploy_fleet(
         self,
         *,
@@ -293,6 +316,8 @@ class Workspace:
     export_script = _forward(rollout.export_script)
     status = _forward(rollout.status)
     statuses = _forward(rollout.statuses)
+    region_targets = _forward(regions.region_targets)
+    regions_status = _forward(regions.regions_status)
     history = _forward(rollout.history)
 
     # Insight ----------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""`modelyard push` against a real moto_server: content-addressed uploads whose URLs
-register as artifacts, idempotent, and bad input refused before anything is uploaded."""
+"""`modelyard push` against a real S3-compatible server (moto_server, then s3rver):
+content-addressed uploads whose URLs register as artifacts, idempotent, and bad input
+refused before anything is uploaded."""
 
 from __future__ import annotations
 

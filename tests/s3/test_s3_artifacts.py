@@ -1,5 +1,6 @@
-"""`artifact: s3://...` against a real moto_server: pinned at registration by the same
-digest rules as local files, fetched and verified at compile, refused when changed."""
+"""`artifact: s3://...` against a real S3-compatible server (moto_server, then s3rver):
+pinned at registration by the same digest rules as local files, fetched and verified at
+compile, refused when changed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from modelyard import Workspace
 from modelyard.catalog.manifest import artifact_digest
 from modelyard.errors import InputError, ModelsBlocked
 from tests.support.rollout import GOOD_MODEL
-from tests.support.s3 import s3_manifest
+from tests.support.s3 import S3Server, s3_manifest
 from tests.support.workspaces import init_workspace
 
 pytestmark = pytest.mark.slow
@@ -124,5 +125,29 @@ def test_missing_credentials_are_one_line_and_register_nothing(
     with pytest.raises(InputError) as refused:
         workspace.apply([s3_manifest(tmp_path, "echo", f"s3://{bucket}/model.py")])
     assert "no S3 credentials; set AWS_ACCESS_KEY_ID" in refused.value.message
+    assert "\n" not in refused.value.message
+    assert workspace.store.summaries() == []
+
+
+def test_refused_credentials_are_one_line_and_register_nothing(
+    workspace: Workspace,
+    s3_server: S3Server,
+    s3: Any,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if s3_server.implementation == "moto":
+        pytest.skip("moto_server accepts any key pair; s3rver refuses an unknown access key")
+    s3.put_object(Bucket=bucket, Key="model.py", Body=GOOD_MODEL.encode())
+    # s3rver 3.7 refuses a key id it does not know, but not a wrong secret (measured).
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "nobody")
+    with pytest.raises(InputError) as refused:
+        workspace.apply([s3_manifest(tmp_path, "echo", f"s3://{bucket}/model.py")])
+    # A HEAD's refusal has no body to name the code: boto3 reports the status, 403.
+    assert (
+        f"s3://{bucket}/model.py: {s3_server.url} refused the credentials (403); check "
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    ) in refused.value.message
     assert "\n" not in refused.value.message
     assert workspace.store.summaries() == []

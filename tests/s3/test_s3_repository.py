@@ -1,5 +1,6 @@
-"""S3RepositoryWriter against a real moto_server: generations, retirement one publish
-later, rollback copies, and names Triton's S3 client cannot read refused."""
+"""S3RepositoryWriter against a real S3-compatible server (moto_server, then s3rver):
+generations, retirement one publish later, rollback copies, and names Triton's S3 client
+cannot read refused."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""The `triton-s3` target against a real moto_server and the real local Triton reading
-`s3://HOST:PORT/bucket/path`: deploys publish there, an upgrade keeps serving, doctor
-finds a tampered or missing object, bad input changes nothing."""
+"""The `triton-s3` target against a real S3-compatible server (moto_server, then s3rver)
+and the real local Triton reading `s3://HOST:PORT/bucket/path`: deploys publish there, an
+upgrade keeps serving, doctor finds a tampered or missing object, bad input changes
+nothing."""
 
 from __future__ import annotations
 

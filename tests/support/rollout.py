@@ -1,8 +1,12 @@
 """Rollout helpers: deploy options for tests, a python-backend model that answers its own
-version, what a Triton has READY, and a compiled selection for the runner."""
+version, what a Triton has READY, a compiled selection for the runner, and a client that
+keeps asking while a deployment runs."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from modelyard.config import WorkspaceConfig
@@ -68,3 +72,55 @@ def compiled_selection(
     (what `deploy` computes, through the same use-case code)."""
     build = Build(Context(store, WorkspaceConfig(), None), alias)
     return build.compiled(profile, "cannot compile"), build.triton_dependencies()
+
+
+def answer(client: TritonClient, name: str, version: int | None = None) -> float:
+    return float(client.infer(name, {"X": ("FP32", [1], [0.0])}, version=version)["Y"][0])
+
+
+class Asker:
+    """A client that keeps sending requests while a deployment runs: unversioned ones
+    and, with `pinned`, ones naming that version. It records every answer with the time
+    it arrived and every failure."""
+
+    def __init__(
+        self,
+        client: TritonClient,
+        name: str,
+        *,
+        pinned: int | None = None,
+        ask: Callable[[int | None], float] | None = None,
+    ) -> None:
+        self.pinned = pinned
+        self.ask = ask or (lambda version: answer(client, name, version))
+        self.answers: list[tuple[float, float]] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._ask)
+
+    def _ask(self) -> None:
+        while not self._stop.is_set():
+            for version in (None, self.pinned) if self.pinned else (None,):
+                try:
+                    self.answers.append((time.monotonic(), self.ask(version)))
+                except Exception as exc:  # any failed request is what the tests look for
+                    self.failures.append(repr(exc))
+            time.sleep(0.002)
+
+    def __enter__(self) -> Asker:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        # One more exchange after the deployment ended, so what it left serving is seen
+        # even when a loaded machine held the last request up for the whole deploy.
+        seen = len(self.answers) + len(self.failures)
+        deadline = time.monotonic() + 10
+        while len(self.answers) + len(self.failures) <= seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def values(self) -> set[float]:
+        return {value for _, value in self.answers}

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from modelyard.deploy.runner import DeployResult
     from modelyard.ops.build import CompileResult
     from modelyard.ops.catalog import ShowResult, StatusChange
+    from modelyard.ops.regions import RegionDeployResult, RegionsStatus
     from modelyard.ops.rollout import StatusResult
     from modelyard.ops.serving import LocalServing
     from modelyard.placement.solver import Placement
@@ -531,6 +532,45 @@ def render_deploy(result: DeployResult) -> None:
 def render_fleet_deploy(results: dict[str, DeployResult]) -> None:
     for result in results.values():
         render_deploy(result)
+
+
+def render_region_deploy(result: RegionDeployResult) -> None:
+    for deployed in result.deployments.values():
+        render_deploy(deployed)
+    console.print(
+        Text(f"region {result.region}: {len(result.deployments)} target(s) deployed", style="green")
+    )
+
+
+def render_regions_status(status: RegionsStatus) -> None:
+    """Per region and target, each model's digest served against the catalog's."""
+    for region in status.regions:
+        for target in region.targets:
+            title = f"{region.region} / {target.target}" + (
+                f" ({target.url})" if target.url else ""
+            )
+            if target.error is not None:
+                console.print(Text(f"{title}: cannot be read: {target.error}", style="red"))
+                continue
+            table = Table(title=title, title_justify="left")
+            for column in ("model", "catalog", "served", "live", "state"):
+                table.add_column(column, overflow="fold")
+            for m in target.models:
+                table.add_row(
+                    m.model,
+                    (m.desired_digest or "-")[:12],
+                    (m.served_digest or "-")[:12],
+                    ",".join(map(str, m.live_versions)) or "-",
+                    Text(m.state, style="green" if m.state == "serving" else "yellow"),
+                )
+            console.print(table)
+        if region.in_sync:
+            console.print(Text(f"region {region.region}: in sync", style="green"))
+        for phrase in region.drift:
+            console.print(Text(f"region {region.region} drift: {phrase}", style="yellow"))
+    for phrase in status.differences:
+        console.print(Text(f"regions differ: {phrase}", style="yellow"))
+    console.print("all regions in sync" if status.in_sync else "regions drifted")
 
 
 def render_history(records: list[DeploymentRecord]) -> None:

@@ -23,8 +23,11 @@ from modelyard.cli.options import (
 from modelyard.errors import InputError, TritonError
 
 if TYPE_CHECKING:
-    from modelyard.deploy.runner import DeployResult
+    from pathlib import Path
+
+    from modelyard.deploy.runner import DeployOptions, DeployResult
     from modelyard.ops.canary import RolloutList
+    from modelyard.ops.regions import RegionDeployResult
     from modelyard.store.history import DeploymentRecord
 
 commands = CommandGroup()
@@ -34,8 +37,16 @@ commands = CommandGroup()
 def deploy(
     refs: RefsArgument = None,
     target: Annotated[
-        str, typer.Option("--target", help="A target in modelyard.yaml, or local.")
-    ] = "local",
+        str | None, typer.Option("--target", help="A target in modelyard.yaml, or local.")
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            help="Every target of this region of modelyard.yaml, in its order; the first "
+            "failure stops the rest (exit code: that target's).",
+        ),
+    ] = None,
     alias: AliasOption = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Loads at once.")] = 4,
     load_timeout: Annotated[float, typer.Option(min=1, help="Seconds one load may take.")] = 300,
@@ -76,6 +87,18 @@ def deploy(
         ready_timeout_s=ready_timeout,
         wait_for_lease_s=wait,
     )
+    if region is not None:
+        if target is not None or fleet:
+            render.render_error(
+                InputError("--region deploys the region's targets; give no --target or --fleet"),
+                as_json,
+            )
+            raise typer.Exit(2)
+        _deploy_region(
+            region, refs, alias, options, yes=yes, workspace=workspace, db=db, as_json=as_json
+        )
+        return
+    target = target or "local"
     if fleet:
         if refs:
             render.render_error(
@@ -129,6 +152,49 @@ def deploy(
     run(as_json, action, render.render_deploy, model_json)
 
 
+def _deploy_region(
+    region: str,
+    refs: list[str] | None,
+    alias: str | None,
+    options: DeployOptions,
+    *,
+    yes: bool,
+    workspace: Path | None,
+    db: str | None,
+    as_json: bool,
+) -> None:
+    """`deploy --region`: each target's plan shown and the region confirmed once (on a
+    terminal, without --yes), then the region's targets deployed in order."""
+
+    def action() -> RegionDeployResult:
+        ws = open_workspace(workspace, db)
+        confirmed: dict[str, str] | None = None
+        if not yes and sys.stdin.isatty() and not as_json:
+            confirmed = {}
+            for target in ws.region_targets(region):
+                preview = ws.rollout_plan(
+                    target, alias=alias, refs=refs, concurrency=options.concurrency
+                )
+                render.render_rollout_plan(preview)
+                confirmed[target] = preview.digest
+            typer.confirm(f"deploy to region {region} ({', '.join(confirmed)})?", abort=True)
+        if as_json:
+            return ws.deploy_region(
+                region, alias=alias, refs=refs, expect_digests=confirmed, options=options
+            )
+        with render.DeployProgress() as progress:
+            return ws.deploy_region(
+                region,
+                alias=alias,
+                refs=refs,
+                expect_digests=confirmed,
+                options=options,
+                progress=progress.update,
+            )
+
+    run(as_json, action, render.render_region_deploy, model_json)
+
+
 @commands.command()
 def history(
     target: Annotated[str | None, typer.Option("--target", help="Only this target.")] = None,
@@ -176,13 +242,39 @@ def history(
 
 @commands.command()
 def status(
-    target: Annotated[str, typer.Option("--target")] = "local",
+    target: Annotated[str | None, typer.Option("--target")] = None,
+    all_regions: Annotated[
+        bool,
+        typer.Option(
+            "--all-regions",
+            help="Every region of modelyard.yaml: the digests each target serves against "
+            "the catalog's selection, and where regions differ.",
+        ),
+    ] = False,
     alias: AliasOption = None,
     workspace: WorkspaceOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Desired against live on a target: what is served, what drifted, what failed last."""
+    """Desired against live on a target: what is served, what drifted, what failed last.
+    Exits 1 when anything drifted."""
+    if all_regions:
+        if target is not None:
+            render.render_error(
+                InputError("--all-regions reads every region's targets; give no --target"),
+                as_json,
+            )
+            raise typer.Exit(2)
+        regional = run(
+            as_json,
+            lambda: open_workspace(workspace, db).regions_status(alias=alias),
+            render.render_regions_status,
+            model_json,
+        )
+        if not regional.in_sync:
+            raise typer.Exit(1)
+        return
+    target = target or "local"
     result = run(
         as_json,
         lambda: open_workspace(workspace, db).status(target, alias=alias),

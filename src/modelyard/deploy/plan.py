@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
@@ -124,7 +124,7 @@ def plan_rollout(
             deploy), not unloaded. A blocked model (`compiled.blocked`) is always kept.
     """
     live = live_versions(index)
-    digests = _model_digests(compiled.files)
+    digests = model_digests(compiled.files)
     desired = {model.triton_name: model for model in compiled.models.values()}
     actions: list[ModelAction] = []
     for model in compiled.models.values():  # compile order: dependencies first
@@ -222,11 +222,18 @@ def _versions(action: ModelAction) -> str:
     return f"{wanted} (serving {serving})"
 
 
-def _model_digests(files: Sequence[RepoFile]) -> dict[str, str]:
+def model_digests(files: Sequence[RepoFile]) -> dict[str, str]:
     """Triton name -> sha256 of its files' paths and digests."""
+    return digests_by_model((f.path, f.digest) for f in files)
+
+
+def digests_by_model(paths: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Triton name -> sha256 of its files' (repository path, SHA-256) pairs: one digest
+    for everything a model's folder holds, the same whichever side the pairs come from
+    (compiled files, or a target's record of what it published)."""
     by_model: dict[str, list[str]] = {}
-    for f in files:
-        by_model.setdefault(f.path.split("/", 1)[0], []).append(f"{f.path}\0{f.digest}")
+    for path, digest in paths:
+        by_model.setdefault(path.split("/", 1)[0], []).append(f"{path}\0{digest}")
     return {
         name: hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()
         for name, entries in by_model.items()

@@ -51,6 +51,11 @@ class Target(Protocol):
         publishes them again); None if nothing was ever published."""
         ...
 
+    def published_digests(self) -> dict[str, str]:
+        """Repository path -> SHA-256 of each file published now (as recorded when it was
+        published, read without fetching the files); empty if nothing was ever published."""
+        ...
+
     def publish(self, files: Sequence[RepoFile]) -> None:
         """Make `files` the repository the server reads, all at once."""
         ...

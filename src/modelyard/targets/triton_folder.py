@@ -65,6 +65,9 @@ class TritonFolderTarget(TritonServer):
         # publish (an overlap repository) and the one after it (the rollback).
         return self.writer.current_files()
 
+    def published_digests(self) -> dict[str, str]:
+        return self.writer.current_digests()
+
     def publish(self, files: Sequence[RepoFile]) -> None:
         self.writer.write(files)
 

@@ -72,6 +72,9 @@ class TritonS3Target(TritonServer):
     def published_files(self) -> list[RepoFile] | None:
         return self.writer.current_files()
 
+    def published_digests(self) -> dict[str, str]:
+        return self.writer.current_digests()
+
     def publish(self, files: Sequence[RepoFile]) -> None:
         self.writer.write(files)
 
