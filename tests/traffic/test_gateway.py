@@ -44,6 +44,14 @@ def test_a_90_10_split_of_10000_requests(bed: GatewayBed) -> None:
     status = ws.experiment_status("tools/echo", target="test").experiments[0]
     assert {a.version: a.requests for a in status.arms} == dict(answers.arms)
     assert {a.version: a.errors for a in status.arms} == {"1.0": 0, "2.0": 0}
+    # `status` shows the experiment beside what the target serves (both arms: in sync).
+    target_status = ws.status("test")
+    assert target_status.in_sync
+    assert [(e.model, e.weights) for e in target_status.experiments] == [
+        ("tools/echo", {"1.0": 90, "2.0": 10})
+    ]
+    shown = Cli(bed.root)("status", "--target", "test").stdout
+    assert f"experiment {status.id} ({status.kind}) on tools/echo: 1.0=90%, 2.0=10%" in shown
 
 
 def test_sticky_users_keep_their_arm_and_only_move_into_a_grown_candidate(
@@ -170,3 +178,5 @@ def test_blue_green_switch_and_back_loses_no_request(bed: GatewayBed) -> None:
         ("production", "2.0")
     ]
     assert send(bed.gateway_url, 100).values == {2.0: 100}
+    # Stopped: `status` shows no experiment (1.0 stays loaded until the next deploy).
+    assert bed.workspace.status("test").experiments == []

@@ -608,6 +608,14 @@ def render_status(status: StatusResult) -> None:
         )
     console.print(table)
     console.print("in sync" if status.in_sync else f"{len(status.drift)} model(s) drifted")
+    for e in status.experiments:
+        weights = ", ".join(f"{arm.version}={arm.weight}%" for arm in e.arms)
+        sticky = f", sticky by {e.sticky_header}" if e.sticky_header else ""
+        shadow = f", shadow {e.shadow.version} copies {e.shadow.percent}%" if e.shadow else ""
+        console.print(
+            safe(f"experiment {e.id} ({e.kind}) on {e.model}: {weights}{sticky}{shadow}"),
+            soft_wrap=True,
+        )
     if status.failed_models:
         console.print(
             Text(

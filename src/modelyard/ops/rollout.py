@@ -37,6 +37,7 @@ from modelyard.ops.build import Build, CompileResult, feasible_placement, raise_
 from modelyard.ops.context import Context
 from modelyard.ops.estimate import starting_estimate, with_estimate
 from modelyard.store.access import AccessLog
+from modelyard.store.experiments import ExperimentLog, ExperimentRecord
 from modelyard.store.history import DeploymentLog, DeploymentRecord
 from modelyard.targets.base import Target
 from modelyard.targets.registry import open_target
@@ -70,6 +71,9 @@ class StatusResult(BaseModel):
     drift: list[StatusModel]
     last_deployment: DeploymentRecord | None
     failed_models: list[str]
+    # The experiments running on the target (A/B, canary, blue-green), as recorded: their
+    # versions are part of what it should serve.
+    experiments: list[ExperimentRecord] = []
 
 
 class TargetStatus(BaseModel):
@@ -529,6 +533,7 @@ def status(
         drift=drift,
         last_deployment=last,
         failed_models=failed,
+        experiments=ExperimentLog(ctx.store).history(target=target, running_only=True),
     )
 
 
