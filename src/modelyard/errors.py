@@ -16,6 +16,8 @@ ModelyardError
 ├── GatewayError        the gateway (HAProxy) refused or does not answer
 ├── RegistryError       an external model registry (MLflow) refused or does not answer
 ├── ObjectStoreError    S3-compatible storage unreachable, refused credentials, no object
+├── ServerUnreachable   the modelyard server (MODELYARD_SERVER) does not answer
+├── LocalOnly           a command that needs the catalog here, run against a server
 └── TritonError         the server refused: url, model, HTTP status, message
     └── RolloutFailed   what was rolled back and what is still serving
 ```
@@ -272,6 +274,25 @@ class ObjectStoreError(ModelyardError):
     ) -> None:
         super().__init__(message, problems)
         self.missing = missing
+
+
+class ServerUnreachable(ModelyardError):
+    """The modelyard server the CLI or `Client` talks to (`MODELYARD_SERVER`,
+    `--server`) refused the connection, timed out, or answered something not its own."""
+
+    exit_code = 13
+    http_status = 502
+    code = "server_unreachable"
+
+
+class LocalOnly(ModelyardError):
+    """The command (or one of its options) works on the catalog's own machine only
+    (it writes local folders, starts servers, or reads local files), but a server is
+    configured."""
+
+    exit_code = 14
+    http_status = 400
+    code = "local_only"
 
 
 class TritonError(ModelyardError):

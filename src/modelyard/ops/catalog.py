@@ -110,15 +110,64 @@ def apply_text(
         Forbidden: a model of another team (with `owner_team`), or an artifact outside
             `artifact_roots`.
     """
-    documents = parse_manifest_text(
-        text,
-        source,
+    return apply_texts(
+        ctx,
+        [(source, text)],
+        dry_run=dry_run,
+        owner_team=owner_team,
         base_dir=base_dir,
         artifact_roots=artifact_roots,
-        remote=remote_artifacts(ctx),
+        transfer_owner=transfer_owner,
     )
+
+
+def apply_texts(
+    ctx: Context,
+    files: Sequence[tuple[str, str]],
+    *,
+    dry_run: bool = False,
+    owner_team: str | None = None,
+    base_dir: Path | None = None,
+    artifact_roots: Sequence[Path] | None = None,
+    transfer_owner: bool = False,
+) -> ApplyResult:
+    """Register the manifests of several `(source, text)` files in one transaction, as
+    `apply_text` registers one (a `source` ending in `.json` is seed JSON): what a remote
+    `modelyard apply` sends. Every file's problems are reported, not the first file's.
+
+    A relative `artifact` is relative to its file's folder when `source` is an absolute
+    path (as a local `apply` reads it: a client on this machine, or on a shared disk),
+    else to `base_dir`. Either way `artifact_roots` decides what may be read, so the
+    claimed folder gives no more than an absolute `artifact` would.
+
+    Raises:
+        Forbidden: as `apply_text`.
+        InputError: as `apply_text`, for every file at once.
+    """
+    documents: list[ManifestDocument] = []
+    problems: list[Problem] = []
+    outside = False
+    for source, text in files:
+        folder = Path(source).parent if Path(source).is_absolute() else base_dir
+        try:
+            documents += parse_manifest_text(
+                text,
+                source,
+                base_dir=folder,
+                artifact_roots=artifact_roots,
+                remote=remote_artifacts(ctx),
+            )
+        except (InputError, Forbidden) as error:
+            if len(files) == 1:
+                raise
+            outside = outside or isinstance(error, Forbidden)
+            problems += error.problems
+    if problems:
+        refused = Forbidden if outside else InputError
+        raise refused.from_problems(problems, "manifests are not valid; nothing was applied")
     if not documents:
-        raise InputError(f"{source}: no manifest documents (name, version, ...) in the text")
+        where = ", ".join(source for source, _ in files) or "<api>"
+        raise InputError(f"{where}: no manifest documents (name, version, ...) in the text")
     if owner_team is not None:
         _check_owner(documents, owner_team)
     refuse_state_artifacts(ctx, documents)
