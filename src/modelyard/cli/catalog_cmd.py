@@ -15,6 +15,8 @@ from modelyard.cli.options import (
     DbOption,
     JsonOption,
     WorkspaceOption,
+    is_remote,
+    local_only,
     model_json,
     open_catalog,
     open_workspace,
@@ -60,6 +62,8 @@ def init(
     from modelyard.workspace import Workspace
 
     def action() -> Workspace:
+        if is_remote():
+            raise local_only()
         created = Workspace.init(workspace or path, db_url=db)
         created.close()
         return created

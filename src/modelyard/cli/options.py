@@ -84,12 +84,7 @@ class CommandGroup:
 
     def group(self, name: str, help: str) -> typer.Typer:
         """A sub-command group (`modelyard alias ...`)."""
-        sub = typer.Typer(help=help, no_args_is_help=True)
-
-        @sub.callback()
-        def _named(context: typer.Context) -> None:
-            note_command(context.invoked_subcommand)
-
+        sub = named_group(typer.Typer(help=help, no_args_is_help=True))
         self.groups.append((name, sub))
         return sub
 
@@ -164,6 +159,16 @@ def note_command(name: str | None, *, first: bool = False) -> None:
         _command_words[1:] = []
     if name:
         _command_words.append(name)
+
+
+def named_group(sub: typer.Typer) -> typer.Typer:
+    """`sub`, noting which of its commands runs (errors name `modelyard token list`)."""
+
+    @sub.callback()
+    def _named(context: typer.Context) -> None:
+        note_command(context.invoked_subcommand)
+
+    return sub
 
 
 def _command() -> str:

@@ -158,8 +158,6 @@ def apply_texts(
                 remote=remote_artifacts(ctx),
             )
         except (InputError, Forbidden) as error:
-            if len(files) == 1:
-                raise
             outside = outside or isinstance(error, Forbidden)
             problems += error.problems
     if problems:
