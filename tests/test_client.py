@@ -4,6 +4,7 @@ a page that is not ours) through an httpx MockTransport."""
 
 from __future__ import annotations
 
+import inspect
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -225,3 +226,21 @@ def test_a_server_url_must_be_http() -> None:
     for url in ("127.0.0.1:8080", "ftp://host", "http://"):
         with pytest.raises(InputError, match="expected an http"):
             Client(url)
+
+
+def test_each_client_method_is_the_workspace_method_of_its_name() -> None:
+    local_only = {"close", "me"}  # the client's own: the connection, who the token is
+    for name, method in inspect.getmembers(Client, inspect.isfunction):
+        if name.startswith("_") or name in local_only:
+            continue
+        facade = getattr(Workspace, name)
+        remote = inspect.signature(method).parameters
+        here = inspect.signature(facade).parameters
+        # The same parameters, kinds and defaults; the workspace's may add server-side ones
+        # (actor, owner_team, base_dir...), never the other way round.
+        for parameter in list(remote.values())[1:]:
+            assert parameter.name in here, (name, parameter.name)
+            assert here[parameter.name].kind == parameter.kind, (name, parameter.name)
+            assert here[parameter.name].default == parameter.default, (name, parameter.name)
+        return_annotation = inspect.signature(facade).return_annotation
+        assert str(inspect.signature(method).return_annotation) == str(return_annotation), name
