@@ -5,7 +5,8 @@ catalog as bench/catalog.py.
     .venv/bin/python bench/remote.py [--sizes 1000,10000] [--runs 3]
 
 For each size N: one fresh local workspace and one served workspace (artifact roots: the
-generated folder); `apply` of the manifests into each (once), then `list --json`, `show`,
+generated folder); `apply` of the manifests into each (once, then once more unchanged),
+then `list --json`, `show`,
 `validate --json` and `plan --json`, the median of `--runs` processes each, with the ratio
 remote / local. The server is one process for the whole size, as a team would run it.
 """
@@ -97,6 +98,7 @@ def run_size(n: int, runs: int, scratch: Path) -> list[tuple[str, float, float]]
         model = f"{first['domain']}/{first['name']}"
         steps: list[tuple[str, list[str], int]] = [
             ("apply", ["apply", str(out / "manifests")], 1),
+            ("apply unchanged", ["apply", str(out / "manifests")], 1),
             ("list --json", ["list", "--json"], runs),
             ("show", ["show", model], runs),
             ("validate --json", ["validate", "--json"], runs),

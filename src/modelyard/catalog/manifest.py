@@ -184,9 +184,11 @@ def parse_manifest_text(
     base_dir: Path | None = None,
     artifact_roots: Sequence[Path] | None = None,
     remote: RemoteArtifacts | None = None,
+    cache: ParseCache | None = None,
 ) -> list[ManifestDocument]:
     """Parse manifest YAML (or seed JSON, when `source` ends in `.json`) given as text,
-    e.g. the body of an API call.
+    e.g. the body of an API call. With `cache`, YAML parsed before with the same content
+    is not parsed again (as in `load_manifests`).
 
     Args:
         base_dir: what a relative `artifact` path is relative to (default: the current
@@ -206,6 +208,7 @@ def parse_manifest_text(
         is_json=source.lower().endswith(".json"),
         base_dir=base_dir,
         artifact_roots=artifact_roots,
+        cache=cache,
         remote=remote,
     )
     outside = [p for p in problems if p.code == ARTIFACT_OUTSIDE_ROOTS]

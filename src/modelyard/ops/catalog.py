@@ -147,19 +147,23 @@ def apply_texts(
     documents: list[ManifestDocument] = []
     problems: list[Problem] = []
     outside = False
-    for source, text in files:
-        folder = Path(source).parent if Path(source).is_absolute() else base_dir
-        try:
-            documents += parse_manifest_text(
-                text,
-                source,
-                base_dir=folder,
-                artifact_roots=artifact_roots,
-                remote=remote_artifacts(ctx),
-            )
-        except (InputError, Forbidden) as error:
-            outside = outside or isinstance(error, Forbidden)
-            problems += error.problems
+    remote = remote_artifacts(ctx)
+    cache = ParseCache(ctx.root / PARSE_CACHE) if ctx.root is not None else None
+    with paused_gc():  # as `apply`: reading builds millions of objects and no cycles
+        for source, text in files:
+            folder = Path(source).parent if Path(source).is_absolute() else base_dir
+            try:
+                documents += parse_manifest_text(
+                    text,
+                    source,
+                    base_dir=folder,
+                    artifact_roots=artifact_roots,
+                    remote=remote,
+                    cache=cache,
+                )
+            except (InputError, Forbidden) as error:
+                outside = outside or isinstance(error, Forbidden)
+                problems += error.problems
     if problems:
         refused = Forbidden if outside else InputError
         raise refused.from_problems(problems, "manifests are not valid; nothing was applied")
@@ -170,7 +174,7 @@ def apply_texts(
         _check_owner(documents, owner_team)
     refuse_state_artifacts(ctx, documents)
     with paused_gc():
-        return apply_documents(
+        result = apply_documents(
             ctx.store,
             documents,
             dry_run=dry_run,
@@ -178,6 +182,9 @@ def apply_texts(
             registering_team=owner_team,
             transfer_owner=transfer_owner,
         )
+    if cache is not None and not dry_run:
+        cache.flush()  # only once the catalog took them, as `apply`
+    return result
 
 
 def import_triton(
