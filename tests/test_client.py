@@ -5,6 +5,7 @@ a page that is not ours) through an httpx MockTransport."""
 from __future__ import annotations
 
 import inspect
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,6 +171,29 @@ def test_apply_reports_every_file_and_sends_nothing_when_one_is_bad(
     with pytest.raises(InputError, match="no such file"):
         admin.apply([tmp_path / "missing.yaml"])  # read here: no request is sent
     assert len(netflix.list_models()) == 6
+
+
+def test_apply_reads_folders_and_seed_json_as_a_local_apply(
+    admin: Client, netflix: Workspace, tmp_path: Path
+) -> None:
+    folder = tmp_path / "models"
+    (folder / "nested").mkdir(parents=True)
+    head = "model_type: classification\nframework: pytorch\ndomain: x\nowner_team: team\n"
+    (folder / "a.yaml").write_text(f'name: a\nversion: "1.0"\n{head}')
+    (folder / ".draft.yaml").write_text("name: [broken\n")  # hidden: skipped, as locally
+    spec = {
+        "name": "b",
+        "version": "1.0",
+        "model_type": "classification",
+        "framework": "pytorch",
+        "domain": "x",
+        "owner_team": "team",
+        "dependencies": ["x/a>=1.0"],
+    }
+    (folder / "nested" / "b.json").write_text(json.dumps([spec]))
+    assert admin.apply([folder]).created == ["x/a@1.0", "x/b@1.0"]
+    assert netflix.show("x/b").source == str(folder / "nested" / "b.json")
+    assert netflix.dependencies("x/b") == ["x/a@1.0"]
 
 
 def _mock(handler: httpx.MockTransport) -> Client:
