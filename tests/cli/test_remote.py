@@ -112,6 +112,16 @@ def test_catalog_commands_give_the_same_results_and_exit_codes(setup: Setup) -> 
     search = str(setup.models / "search.yaml")
     bad = setup.models.parent / "bad.yaml"
     bad.write_text("name: query_understanding\nversion: one\ndomain: search\n")
+    moves = setup.models.parent / "moves.yaml"
+    moves.write_text(
+        "canary:\n  search/query_understanding: '1.5'\n"
+        "staging:\n  search/query_understanding: '1.5'\n"
+    )
+    stale = setup.models.parent / "stale.yaml"  # the second move is stale: neither is made
+    stale.write_text(
+        "blue:\n  search/query_understanding: '1.5'\n"
+        "canary:\n  search/query_understanding: {version: '1.5', expect: '1.0'}\n"
+    )
     commands: list[tuple[int, list[str]]] = [
         (0, ["apply", search, "--dry-run"]),
         (0, ["apply", search]),
@@ -131,6 +141,8 @@ def test_catalog_commands_give_the_same_results_and_exit_codes(setup: Setup) -> 
             4,
             ["alias", "set", "search/query_understanding", "production", "1.5", "--expect", "none"],
         ),
+        (0, ["alias", "set", "--from", str(moves)]),
+        (4, ["alias", "set", "--from", str(stale)]),
         (0, ["alias", "list"]),
         (0, ["alias", "list", "search/query_understanding"]),
         (0, ["impact", "search/query_understanding@production"]),
