@@ -230,6 +230,19 @@ def test_answers_that_are_not_a_modelyard_server() -> None:
     gone = httpx.MockTransport(lambda _: httpx.Response(404, text="Not Found"))
     with pytest.raises(ServerUnreachable, match="HTTP 404"):
         _mock(gone).show("search/x")
+    older = httpx.MockTransport(
+        lambda _: httpx.Response(
+            404,
+            json={
+                "ok": False,
+                "error": {"code": "not_found", "message": "Not Found", "field": None},
+                "errors": [],
+                "status": 404,
+            },
+        )
+    )
+    with pytest.raises(ServerUnreachable, match="has no GET /api/v1/specs"):
+        _mock(older).list_models()
     internal = httpx.MockTransport(
         lambda _: httpx.Response(
             500,

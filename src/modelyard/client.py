@@ -120,6 +120,21 @@ def error_from_response(response: httpx.Response, url: str) -> ModelyardError:
             f"{url} answered HTTP {response.status_code} with something other than a "
             "modelyard server's error; is MODELYARD_SERVER (--server) the right URL?"
         )
+    if (
+        response.status_code in (404, 405)
+        and not problems
+        and message
+        in (
+            "Not Found",
+            "Method Not Allowed",
+        )
+    ):
+        # The router's own answer, not a missing model's: a server without this endpoint.
+        request = response.request
+        return ServerUnreachable(
+            f"{url} has no {request.method} {request.url.path}: is it a modelyard server "
+            "as new as this client?"
+        )
     cls = _error_classes().get(code) or _BY_STATUS.get(response.status_code, ModelyardError)
     if response.status_code == 401:
         message = f"{url}: {message} (MODELYARD_TOKEN)"
