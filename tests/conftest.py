@@ -32,6 +32,14 @@ def pytest_report_header() -> str:
     return f"modelyard catalog backend: {BACKEND} ({where})"
 
 
+@pytest.fixture(autouse=True)
+def _no_server_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's MODELYARD_SERVER would send every CLI test (and every `modelyard
+    server` a test starts) to that server; the remote tests set their own."""
+    monkeypatch.delenv("MODELYARD_SERVER", raising=False)
+    monkeypatch.delenv("MODELYARD_TOKEN", raising=False)
+
+
 @pytest.fixture(scope="session")
 def _catalogs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalogs]:
     catalogs = Catalogs(tmp_path_factory.mktemp("template"))

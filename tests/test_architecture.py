@@ -55,7 +55,7 @@ SERVICES = frozenset({"selection", "planning", "registry", "validation"})
 ENGINES = frozenset({"deploy", "perf", "report"})
 BELOW_OPS = DOMAIN | EDGES | SERVICES | ENGINES
 # Every unit but the two front ends and the package root.
-BELOW_FRONT = BELOW_OPS | {"ops", "workspace"}
+BELOW_FRONT = BELOW_OPS | {"ops", "workspace", "client"}
 
 MAY_IMPORT: dict[str, frozenset[str]] = {
     # -- the domain
@@ -94,6 +94,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "ops": BELOW_OPS,
     # -- the facade: one-line forwards into ops
     "workspace": BELOW_OPS | {"ops"},
+    # -- the same operations through a server's REST API (httpx): result types from ops
+    "client": BELOW_OPS | {"ops"},
     # -- the public Python API (__init__.py) re-exports
     "modelyard": BELOW_FRONT,
     # -- the front ends

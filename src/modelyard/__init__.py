@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     )
     from modelyard.catalog.lifecycle import VersionStatus
     from modelyard.catalog.ref import ModelRef
+    from modelyard.client import Client
     from modelyard.config import WorkspaceConfig
     from modelyard.errors import (
         AliasConflict,
@@ -32,12 +33,14 @@ if TYPE_CHECKING:
         Forbidden,
         GatewayError,
         InputError,
+        LocalOnly,
         ModelsBlocked,
         ModelyardError,
         NotFound,
         Problem,
         RegistryError,
         RolloutFailed,
+        ServerUnreachable,
         Severity,
         StorageError,
         TritonError,
@@ -65,6 +68,7 @@ _LAZY: dict[str, str] = {
     "CatalogReport": "modelyard.report.data",
     "CatalogStore": "modelyard.store",
     "CatalogView": "modelyard.selection",
+    "Client": "modelyard.client",
     "Conflict": "modelyard.errors",
     "CycleFound": "modelyard.graph",
     "Dependency": "modelyard.catalog",
@@ -75,6 +79,7 @@ _LAZY: dict[str, str] = {
     "GatewayError": "modelyard.errors",
     "Gpu": "modelyard.placement",
     "InputError": "modelyard.errors",
+    "LocalOnly": "modelyard.errors",
     "ManifestDocument": "modelyard.catalog",
     "ModelRef": "modelyard.catalog.ref",
     "ModelSpec": "modelyard.catalog",
@@ -88,6 +93,7 @@ _LAZY: dict[str, str] = {
     "Resources": "modelyard.catalog",
     "RolloutFailed": "modelyard.errors",
     "Server": "modelyard.placement",
+    "ServerUnreachable": "modelyard.errors",
     "Severity": "modelyard.errors",
     "Sla": "modelyard.catalog",
     "StorageError": "modelyard.errors",
@@ -122,6 +128,7 @@ __all__ = [
     "CatalogReport",
     "CatalogStore",
     "CatalogView",
+    "Client",
     "Conflict",
     "CycleFound",
     "Dependency",
@@ -132,6 +139,7 @@ __all__ = [
     "GatewayError",
     "Gpu",
     "InputError",
+    "LocalOnly",
     "ManifestDocument",
     "ModelRef",
     "ModelSpec",
@@ -145,6 +153,7 @@ __all__ = [
     "Resources",
     "RolloutFailed",
     "Server",
+    "ServerUnreachable",
     "Severity",
     "Sla",
     "StorageError",

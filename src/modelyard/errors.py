@@ -17,6 +17,8 @@ ModelyardError
 ├── RegistryError       an external model registry (MLflow) refused or does not answer
 ├── ObjectStoreError    S3-compatible storage unreachable, refused credentials, no object
 ├── RegionDeployFailed  a region's deploy stopped at one target (its error's exit code)
+├── ServerUnreachable   the modelyard server (MODELYARD_SERVER) does not answer
+├── LocalOnly           a command that needs the catalog here, run against a server
 └── TritonError         the server refused: url, model, HTTP status, message
     └── RolloutFailed   what was rolled back and what is still serving
 ```
@@ -288,6 +290,25 @@ class RegionDeployFailed(WithResult, ModelyardError):
         self.cause = cause
         self.exit_code = cause.exit_code
         self.http_status = cause.http_status
+
+
+class ServerUnreachable(ModelyardError):
+    """The modelyard server the CLI or `Client` talks to (`MODELYARD_SERVER`,
+    `--server`) refused the connection, timed out, or answered something not its own."""
+
+    exit_code = 13
+    http_status = 502
+    code = "server_unreachable"
+
+
+class LocalOnly(ModelyardError):
+    """The command (or one of its options) works on the catalog's own machine only
+    (it writes local folders, starts servers, or reads local files), but a server is
+    configured."""
+
+    exit_code = 14
+    http_status = 400
+    code = "local_only"
 
 
 class TritonError(ModelyardError):

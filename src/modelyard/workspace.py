@@ -162,6 +162,27 @@ class Workspace:
             transfer_owner=transfer_owner,
         )
 
+    def apply_texts(
+        self,
+        files: Sequence[tuple[str, str]],
+        *,
+        dry_run: bool = False,
+        actor: str | None = None,
+        owner_team: str | None = None,
+        base_dir: Path | None = None,
+        artifact_roots: Sequence[Path] | None = None,
+        transfer_owner: bool = False,
+    ) -> ApplyResult:
+        return catalog.apply_texts(
+            self.context(actor),
+            files,
+            dry_run=dry_run,
+            owner_team=owner_team,
+            base_dir=base_dir,
+            artifact_roots=artifact_roots,
+            transfer_owner=transfer_owner,
+        )
+
     def set_alias(
         self,
         reference: str,

@@ -29,7 +29,7 @@ from modelyard.deploy.runner import DeployOptions
 from modelyard.errors import Forbidden, InputError, ModelyardError, Problem, Severity
 from modelyard.ops import canary, traffic
 from modelyard.ops.canary import RolloutList, RolloutStatus
-from modelyard.ops.catalog import ShowResult, StatusChange
+from modelyard.ops.catalog import AliasMove, ShowResult, StatusChange
 from modelyard.ops.context import Context
 from modelyard.ops.insight import ExperimentDetail, experiment_detail
 from modelyard.ops.outcomes import ExperimentReport, FeedbackResult
@@ -185,6 +185,34 @@ def list_models(
     )
 
 
+@router.get("/specs", response_model=schemas.SpecList, tags=["models"])
+def list_specs(
+    request: Request,
+    _caller: Caller,
+    domain: Annotated[str | None, Query(max_length=64)] = None,
+    team: Annotated[str | None, Query(max_length=64)] = None,
+    framework: Annotated[str | None, Query(max_length=32)] = None,
+    all_versions: bool = False,
+    label: Annotated[list[str] | None, Query(max_length=128)] = None,
+) -> schemas.SpecList:
+    """As GET /models, with each version's whole spec, in the catalog's order: what
+    `modelyard list` lists (GET /statuses says which are yanked or deprecated)."""
+    specs = _ws(request).list_models(
+        domain=domain,
+        team=team,
+        framework=framework,
+        all_versions=all_versions,
+        labels=label or (),
+    )
+    return schemas.SpecList(count=len(specs), specs=[s.model_dump(mode="json") for s in specs])
+
+
+@router.get("/statuses", response_model=schemas.StatusMap, tags=["models"])
+def statuses(request: Request, _caller: Caller) -> schemas.StatusMap:
+    """Every yanked or deprecated version, with why and since when (the rest are active)."""
+    return schemas.StatusMap(statuses=_ws(request).version_statuses())
+
+
 @router.post(
     "/models",
     response_model=ApplyResult,
@@ -204,10 +232,16 @@ def register(request: Request, body: schemas.ManifestIn, caller: Caller) -> Appl
             "a viewer token cannot register models; ask for a maintainer token of "
             "the team that owns them"
         )
+    if (body.manifest is None) == (body.files is None):
+        raise InputError("give either `manifest` (one YAML text) or `files`, not both or neither")
+    files = (
+        [(f.source, f.text) for f in body.files]
+        if body.files is not None
+        else [(f"<{caller.actor}>", body.manifest or "")]
+    )
     ws = _ws(request)
-    return ws.apply_text(
-        body.manifest,
-        source=f"<{caller.actor}>",
+    return ws.apply_texts(
+        files,
         dry_run=body.dry_run,
         actor=caller.actor,
         owner_team=None if caller.role == "admin" else caller.team,
@@ -237,10 +271,17 @@ def show(
     "/models/{domain}/{name}/dependencies", response_model=schemas.DependenciesOut, tags=["models"]
 )
 def dependencies(
-    request: Request, domain: str, name: str, _caller: Caller, version: VersionQuery = None
+    request: Request,
+    domain: str,
+    name: str,
+    _caller: Caller,
+    version: VersionQuery = None,
+    alias: Annotated[
+        str | None, Query(max_length=64, description="The version this alias points to.")
+    ] = None,
 ) -> schemas.DependenciesOut:
     """Every version the model needs, directly or not, dependencies first."""
-    reference = _reference(domain, name, version)
+    reference = _reference(domain, name, version, alias)
     return schemas.DependenciesOut(
         model=reference, dependencies=_ws(request).dependencies(reference)
     )
@@ -248,10 +289,17 @@ def dependencies(
 
 @router.get("/models/{domain}/{name}/impact", response_model=schemas.ImpactOut, tags=["models"])
 def impact(
-    request: Request, domain: str, name: str, _caller: Caller, version: VersionQuery = None
+    request: Request,
+    domain: str,
+    name: str,
+    _caller: Caller,
+    version: VersionQuery = None,
+    alias: Annotated[
+        str | None, Query(max_length=64, description="The version this alias points to.")
+    ] = None,
 ) -> schemas.ImpactOut:
     """Every registered version that needs the model, nearest first."""
-    reference = _reference(domain, name, version)
+    reference = _reference(domain, name, version, alias)
     return schemas.ImpactOut(model=reference, dependents=_ws(request).impact(reference))
 
 
@@ -296,6 +344,22 @@ def _alias_out(record: Any) -> schemas.AliasOut:
 def all_aliases(request: Request, _caller: Caller) -> schemas.AliasList:
     """Every alias of every model."""
     return schemas.AliasList(aliases=[_alias_out(a) for a in _ws(request).aliases()])
+
+
+@router.put("/aliases", response_model=schemas.AliasList, tags=["aliases"])
+def set_aliases(request: Request, body: schemas.AliasMovesIn, caller: Caller) -> schemas.AliasList:
+    """Make every move in one transaction (as `modelyard alias set --from FILE`): all, or
+    none when one is refused. Maintainers move only their team's models' aliases."""
+    ws = _ws(request)
+    moves = []
+    for move in body.moves:
+        model_id = ModelRef.parse(move.model).model_id
+        caller.require_team(ws.owner_of(model_id), model_id)
+        moves.append(
+            AliasMove(move.model, move.alias, move.version, move.expect, move.expect_revision)
+        )
+    records = ws.set_aliases(moves, actor=caller.actor)
+    return schemas.AliasList(aliases=[_alias_out(a) for a in records])
 
 
 @router.get("/models/{domain}/{name}/aliases", response_model=schemas.AliasList, tags=["aliases"])
@@ -409,10 +473,19 @@ def undeprecate(
 
 @router.get("/validation", response_model=ValidationReport, tags=["catalog"])
 def validation(
-    request: Request, _caller: Caller, strict: bool = False, alias: AliasQuery = None
+    request: Request,
+    _caller: Caller,
+    strict: bool = False,
+    alias: AliasQuery = None,
+    live: Annotated[
+        bool, Query(description="Also check the latest measurements (`validate --live`).")
+    ] = False,
+    target: Annotated[
+        str | None, Query(max_length=64, description="With live: only this target's.")
+    ] = None,
 ) -> ValidationReport:
     """Every finding about the catalog: dependencies, cycles, capacity, SLA budgets."""
-    return _ws(request).validate(strict=strict, alias=alias)
+    return _ws(request).validate(strict=strict, alias=alias, live=live, target=target)
 
 
 @router.get("/plan", response_model=DeploymentPlan, tags=["catalog"])

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelyard.catalog.lifecycle import REASON_MAX_CHARS, Status
+from modelyard.catalog.lifecycle import REASON_MAX_CHARS, Status, VersionStatus
 from modelyard.store.access import ApiToken, AuditEntry
 from modelyard.store.history import DeploymentRecord
 from modelyard.store.webhooks import Delivery, Webhook
@@ -81,17 +81,66 @@ class ModelList(_Out):
     models: list[ModelSummary]
 
 
+class ManifestFile(_In):
+    source: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="Where the text came from (the client's file path): named in every "
+        "error and kept as the version's `source`; seed JSON when it ends in `.json`.",
+    )
+    text: str = Field(max_length=5_000_000, description="The file's manifest YAML (or JSON).")
+
+
 class ManifestIn(_In):
-    manifest: str = Field(
+    manifest: str | None = Field(
+        default=None,
         max_length=5_000_000,
         description="Manifest YAML; several documents "
-        "separated by `---` are registered in one transaction.",
+        "separated by `---` are registered in one transaction. Give this or `files`.",
+    )
+    files: list[ManifestFile] | None = Field(
+        default=None,
+        max_length=100_000,
+        description="Several manifest files (what a remote `modelyard apply` sends), all "
+        "registered in one transaction, each error naming its file. Give this or `manifest`.",
     )
     dry_run: bool = False
     transfer_owner: bool = Field(
         default=False,
         description="Admins only: let a new version name another owner_team than its "
         "model's (the model changes hands, audited). Refused (409) otherwise.",
+    )
+
+
+class SpecList(_Out):
+    count: int
+    specs: list[dict[str, Any]] = Field(
+        description="Each listed version's whole spec, in the catalog's order (as "
+        "`modelyard list --json`)."
+    )
+
+
+class StatusMap(_Out):
+    statuses: dict[str, VersionStatus] = Field(
+        description="`domain/name@version` -> status, for each version that is yanked or "
+        "deprecated (the others are active)."
+    )
+
+
+class AliasMoveIn(_In):
+    model: str = Field(max_length=200, description="domain/name")
+    alias: str = Field(max_length=64)
+    version: str = Field(max_length=32)
+    expect: str | None = Field(default=None, max_length=32)
+    expect_revision: int | None = Field(default=None, ge=1)
+
+
+class AliasMovesIn(_In):
+    moves: list[AliasMoveIn] = Field(
+        min_length=1,
+        max_length=100_000,
+        description="Every move, in one transaction: all of them, or (409, 403, 404 for "
+        "the first refused) none.",
     )
 
 

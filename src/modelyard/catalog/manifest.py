@@ -184,8 +184,11 @@ def parse_manifest_text(
     base_dir: Path | None = None,
     artifact_roots: Sequence[Path] | None = None,
     remote: RemoteArtifacts | None = None,
+    cache: ParseCache | None = None,
 ) -> list[ManifestDocument]:
-    """Parse manifest YAML (or seed JSON) given as text, e.g. the body of an API call.
+    """Parse manifest YAML (or seed JSON, when `source` ends in `.json`) given as text,
+    e.g. the body of an API call. With `cache`, YAML parsed before with the same content
+    is not parsed again (as in `load_manifests`).
 
     Args:
         base_dir: what a relative `artifact` path is relative to (default: the current
@@ -202,9 +205,10 @@ def parse_manifest_text(
     docs, problems = _parse_text(
         text,
         source,
-        is_json=False,
+        is_json=source.lower().endswith(".json"),
         base_dir=base_dir,
         artifact_roots=artifact_roots,
+        cache=cache,
         remote=remote,
     )
     outside = [p for p in problems if p.code == ARTIFACT_OUTSIDE_ROOTS]
@@ -355,8 +359,27 @@ def _load_file(
     remote: RemoteArtifacts | None = None,
 ) -> tuple[list[ManifestDocument], list[Problem]]:
     source = str(path)
+    text, problems = _read_file(path, max_bytes, given)
+    if text is None:
+        return [], problems
+    return _parse_text(
+        text,
+        source,
+        is_json=path.suffix.lower() == ".json",
+        base_dir=path.parent,
+        cache=cache,
+        remote=remote,
+    )
+
+
+def _read_file(
+    path: Path, max_bytes: int, given: Path | None = None
+) -> tuple[str | None, list[Problem]]:
+    """The text of the manifest file at `path` (newlines as the readers expect them), or
+    None and why not."""
+    source = str(path)
     if not is_utf8_path(path):
-        return [], [
+        return None, [
             _problem(
                 _show_path(path),
                 None,
@@ -369,7 +392,7 @@ def _load_file(
     try:
         text = read_manifest_bytes(path, max_bytes).decode("utf-8")
     except UnicodeDecodeError as exc:
-        return [], [
+        return None, [
             _problem(
                 source, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})", "encoding"
             )
@@ -378,17 +401,44 @@ def _load_file(
         shown = source
         if given is not None and given.is_symlink():
             shown = f"{_show_path(given)} (a link to {source})"
-        return [], [_problem(shown, None, None, str(exc), "unreadable")]
+        return None, [_problem(shown, None, None, str(exc), "unreadable")]
     # read_text() turned \r\n into \n; keep what the YAML and JSON readers saw.
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _parse_text(
-        text,
-        source,
-        is_json=path.suffix.lower() == ".json",
-        base_dir=path.parent,
-        cache=cache,
-        remote=remote,
-    )
+    return text.replace("\r\n", "\n").replace("\r", "\n"), []
+
+
+def read_manifest_files(
+    paths: Sequence[str | Path], *, max_file_bytes: int = MANIFEST_MAX_BYTES
+) -> list[tuple[str, str]]:
+    """`(source, text)` of every manifest file under `paths`, found and read as
+    `load_manifests` finds and reads them but not parsed: what the remote client sends a
+    server, which parses them (`parse_manifest_text(text, source)`) as `apply` would.
+
+    Raises:
+        InputError: every file that cannot be read, or no manifest file at all.
+    """
+    problems: list[Problem] = []
+    files: dict[Path, Path] = {}
+    for found in _manifest_files(paths, problems):
+        files.setdefault(found.resolve(), found)
+    read: list[tuple[str, str]] = []
+    for file, given in files.items():
+        text, file_problems = _read_file(file, max_file_bytes, given)
+        problems += file_problems
+        if text is not None:
+            read.append((str(file), text))
+    if not files and not problems:
+        problems.append(
+            _problem(
+                ", ".join(str(p) for p in paths),
+                None,
+                None,
+                "no manifest files (*.yaml, *.yml, *.json) found",
+                "no-manifests",
+            )
+        )
+    if problems:
+        raise InputError.from_problems(problems, "manifests are not valid; nothing was applied")
+    return read
 
 
 def _parse_text(

@@ -3,8 +3,9 @@
 Exit codes: 0 ok; 1 validation errors; 2 bad input (manifest, flag, file); 3 not
 found; 4 conflict (immutable version, stale alias); 5 capacity; 6 catalog database
 unusable; 7 Triton refused; 8 rollout failed and rolled back; 9 not authorized; 10 gateway
-(HAProxy) error; 11 model registry (MLflow) error; 12 object storage (S3) error; 70
-internal error.
+(HAProxy) error; 11 model registry (MLflow) error; 12 object storage (S3) error; 13 the
+modelyard server (--server, MODELYARD_SERVER) cannot be reached; 14 a local-only command
+run against a server; 70 internal error.
 
 Each command group lives in its own module (`*_cmd.py`); this one gathers them.
 """
@@ -31,7 +32,7 @@ from modelyard.cli import (
     storage_cmd,
     traffic_cmd,
 )
-from modelyard.cli.options import close_opened
+from modelyard.cli.options import close_opened, note_command, set_remote
 from modelyard.errors import ModelyardError
 
 app = typer.Typer(
@@ -40,7 +41,10 @@ app = typer.Typer(
     "Exit codes: 0 ok, 1 validation errors, 2 bad input, 3 not found, 4 conflict, "
     "5 capacity, 6 catalog database unusable, 7 Triton error, 8 rollout failed, "
     "9 not authorized, 10 gateway error, 11 model registry (MLflow) error, 12 object "
-    "storage error.",
+    "storage error, 13 server unreachable, 14 local-only command run against a server.\n\n"
+    "With --server URL (or MODELYARD_SERVER) and MODELYARD_TOKEN, the catalog commands "
+    "(apply, list, show, deps, impact, alias, yank, unyank, deprecate, undeprecate, validate, "
+    "plan, report, history, status) run on that modelyard server.",
     no_args_is_help=True,
     # `--install-completion` / `--show-completion` for bash, zsh, fish and PowerShell.
     add_completion=True,
@@ -77,7 +81,21 @@ def _command_lifetime(
             "--version", callback=_print_version, is_eager=True, help="Print the version."
         ),
     ] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            metavar="URL",
+            envvar="MODELYARD_SERVER",
+            show_envvar=True,
+            help="Run the catalog commands on this modelyard server (e.g. "
+            "http://127.0.0.1:8080), as the bearer of MODELYARD_TOKEN.",
+        ),
+    ] = None,
 ) -> None:
+    # The edge reads the environment: the token stays out of the command line (and `ps`).
+    set_remote(server, os.environ.get("MODELYARD_TOKEN"))
+    note_command(context.invoked_subcommand, first=True)
     context.call_on_close(close_opened)
 
 

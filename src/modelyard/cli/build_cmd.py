@@ -16,7 +16,10 @@ from modelyard.cli.options import (
     JsonOption,
     RefsArgument,
     WorkspaceOption,
+    is_remote,
+    local_only,
     model_json,
+    open_catalog,
     open_workspace,
     run,
 )
@@ -58,7 +61,7 @@ def validate(
     """
     report = run(
         as_json,
-        lambda: open_workspace(workspace, db).validate(
+        lambda: open_catalog(workspace, db).validate(
             strict=strict, alias=alias, live=live, target=target
         ),
         render.render_validation,
@@ -114,16 +117,20 @@ def plan(
             raise typer.Exit(2)
         run(
             as_json,
-            lambda: open_workspace(workspace, db).plan(alias=alias),
+            lambda: open_catalog(workspace, db).plan(alias=alias),
             render.render_plan,
             model_json,
         )
         return
 
     def action() -> RolloutPlan:
-        ws = open_workspace(workspace, db)
+        ws = open_catalog(workspace, db)
         if script is None:
             return ws.rollout_plan(target, alias=alias, refs=refs, concurrency=concurrency)
+        from modelyard.workspace import Workspace
+
+        if not isinstance(ws, Workspace):
+            raise local_only("--script FILE")
         compile_args = [
             "compile",
             "--target",
@@ -190,18 +197,24 @@ def report(
     With --html DIR, the same and more as one HTML page that opens from disk.
     """
     if html is not None:
+
+        def html_report() -> Path:
+            if is_remote():
+                raise local_only("--html DIR")
+            return open_workspace(workspace, db).html_report(
+                html, alias=alias, repository=repository
+            )
+
         run(
             as_json,
-            lambda: open_workspace(workspace, db).html_report(
-                html, alias=alias, repository=repository
-            ),
+            html_report,
             lambda path: render.console.print(f"report written to {path}"),
             lambda path: {"ok": True, "html": str(path)},
         )
         return
     run(
         as_json,
-        lambda: open_workspace(workspace, db).report(alias=alias),
+        lambda: open_catalog(workspace, db).report(alias=alias),
         render.render_report,
         model_json,
     )

@@ -15,7 +15,10 @@ from modelyard.cli.options import (
     DbOption,
     JsonOption,
     WorkspaceOption,
+    is_remote,
+    local_only,
     model_json,
+    open_catalog,
     open_workspace,
     run,
 )
@@ -59,6 +62,8 @@ def init(
     from modelyard.workspace import Workspace
 
     def action() -> Workspace:
+        if is_remote():
+            raise local_only()
         created = Workspace.init(workspace or path, db_url=db)
         created.close()
         return created
@@ -99,7 +104,7 @@ def apply(
     """
 
     def action() -> Any:
-        ws = open_workspace(workspace, db)
+        ws = open_catalog(workspace, db)
         with render.err_console.status("applying manifests...", spinner="dots"):
             return ws.apply(paths, dry_run=dry_run, transfer_owner=transfer_owner)
 
@@ -138,7 +143,7 @@ def list_models(
     from modelyard.catalog.lifecycle import ACTIVE
 
     def action() -> tuple[list[ModelSpec], dict[str, VersionStatus]]:
-        ws = open_workspace(workspace, db)
+        ws = open_catalog(workspace, db)
         specs = ws.list_models(
             domain=domain,
             team=team,
@@ -181,7 +186,7 @@ def show(
     """Show one model version: spec, versions, aliases, dependencies, dependents."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).show(reference),
+        lambda: open_catalog(workspace, db).show(reference),
         render.render_show,
         lambda r: {"ok": True, **r.model_dump(mode="json")},
     )
@@ -197,7 +202,7 @@ def deps(
     """Every model version ID needs, directly or not: each once, dependencies first."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).dependencies(reference),
+        lambda: open_catalog(workspace, db).dependencies(reference),
         lambda refs: render.render_refs(f"{reference} depends on", refs),
         lambda refs: {"ok": True, "model": reference, "dependencies": refs},
     )
@@ -213,7 +218,7 @@ def impact(
     """What breaks if ID goes away: every model that needs it, nearest first."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).impact(reference),
+        lambda: open_catalog(workspace, db).impact(reference),
         lambda refs: render.render_refs(f"needed by (directly or not) {reference}", refs),
         lambda refs: {"ok": True, "model": reference, "dependents": refs},
     )
@@ -277,7 +282,7 @@ def alias_set(
 
     run(
         as_json,
-        lambda: open_workspace(workspace, db).set_aliases(moves()),
+        lambda: open_catalog(workspace, db).set_aliases(moves()),
         render.render_aliases,
         lambda moved: {
             "ok": True,
@@ -306,7 +311,7 @@ def alias_list(
     """List aliases (of one model, or of all)."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).aliases(reference),
+        lambda: open_catalog(workspace, db).aliases(reference),
         render.render_aliases,
         lambda records: {
             "ok": True,
@@ -357,7 +362,7 @@ def yank(
     dependency constraint or alias chooses it again (`unyank` undoes it)."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).yank(reference, reason, force=force),
+        lambda: open_catalog(workspace, db).yank(reference, reason, force=force),
         render.render_status_change,
         _status_json,
     )
@@ -373,7 +378,7 @@ def unyank(
     """Make a yanked version choosable again (a deprecation stays as it was)."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).unyank(reference),
+        lambda: open_catalog(workspace, db).unyank(reference),
         render.render_status_change,
         _status_json,
     )
@@ -390,7 +395,7 @@ def deprecate(
     """Discourage a version: it is still chosen, and `validate` warns wherever it is."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).deprecate(reference, reason),
+        lambda: open_catalog(workspace, db).deprecate(reference, reason),
         render.render_status_change,
         _status_json,
     )
@@ -406,7 +411,7 @@ def undeprecate(
     """Clear a version's deprecation."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).undeprecate(reference),
+        lambda: open_catalog(workspace, db).undeprecate(reference),
         render.render_status_change,
         _status_json,
     )

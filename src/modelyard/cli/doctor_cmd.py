@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from modelyard.cli import render
-from modelyard.cli.options import DbOption, JsonOption, WorkspaceOption
+from modelyard.cli.options import DbOption, JsonOption, WorkspaceOption, is_remote, local_only
 
 if TYPE_CHECKING:
     from modelyard.ops.doctor import DoctorReport
@@ -34,6 +34,10 @@ def doctor(
     """
     from modelyard.ops.doctor import diagnose
 
+    if is_remote():
+        refused = local_only()
+        render.render_error(refused, as_json)
+        raise typer.Exit(refused.exit_code)
     report = diagnose(workspace, db)
     if as_json:
         render.print_json(report.model_dump(mode="json"))

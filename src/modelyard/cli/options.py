@@ -1,4 +1,5 @@
-"""What every command shares: the common options, running a call, the opened workspaces.
+"""What every command shares: the common options, running a call, the opened workspaces
+(or, with a server configured, the client that stands for one).
 
 Command modules import this (never `app.py`), so the command modules and the application
 that gathers them import each other one way.
@@ -14,11 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from modelyard.cli import render
-from modelyard.errors import ModelyardError
+from modelyard.errors import InputError, LocalOnly, ModelyardError
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from modelyard.client import Client
     from modelyard.workspace import Workspace
 
 T = TypeVar("T")
@@ -82,7 +84,7 @@ class CommandGroup:
 
     def group(self, name: str, help: str) -> typer.Typer:
         """A sub-command group (`modelyard alias ...`)."""
-        sub = typer.Typer(help=help, no_args_is_help=True)
+        sub = named_group(typer.Typer(help=help, no_args_is_help=True))
         self.groups.append((name, sub))
         return sub
 
@@ -114,9 +116,27 @@ def run(
     return result
 
 
-# Workspaces opened by the running command; closed when it ends, whichever way it ends,
-# so that no database connection outlives the command.
-_opened: list[Workspace] = []
+@dataclass(frozen=True)
+class Remote:
+    """The `modelyard server` the running command talks to (`--server`, MODELYARD_SERVER)
+    and the token it sends (MODELYARD_TOKEN)."""
+
+    url: str
+    token: str | None
+
+
+# Set by the application's callback for each command it runs (None: the local catalog).
+_remote: Remote | None = None
+
+
+def set_remote(url: str | None, token: str | None) -> None:
+    global _remote
+    _remote = Remote(url.strip(), (token or "").strip() or None) if url and url.strip() else None
+
+
+# Workspaces (and clients) opened by the running command; closed when it ends, whichever
+# way it ends, so that no database connection or HTTP connection outlives the command.
+_opened: list[Workspace | Client] = []
 
 
 def close_opened() -> None:
@@ -124,9 +144,72 @@ def close_opened() -> None:
         _opened.pop().close()
 
 
+def is_remote() -> bool:
+    """Whether the running command talks to a server (`--server`, MODELYARD_SERVER)."""
+    return _remote is not None
+
+
+# The words of the running command (`modelyard alias set`), as the callbacks saw them.
+_command_words: list[str] = ["modelyard"]
+
+
+def note_command(name: str | None, *, first: bool = False) -> None:
+    """Called by the application's and each group's callback with the sub-command run."""
+    if first:
+        _command_words[1:] = []
+    if name:
+        _command_words.append(name)
+
+
+def named_group(sub: typer.Typer) -> typer.Typer:
+    """`sub`, noting which of its commands runs (errors name `modelyard token list`)."""
+
+    @sub.callback()
+    def _named(context: typer.Context) -> None:
+        note_command(context.invoked_subcommand)
+
+    return sub
+
+
+def _command() -> str:
+    return " ".join(_command_words)
+
+
+def local_only(what: str | None = None) -> LocalOnly:
+    """The error of a command (or of one of its options, `what`) that works only beside
+    the catalog, run with a server configured."""
+    assert _remote is not None
+    named = f"`{_command()}`" + (f" with {what}" if what else "")
+    return LocalOnly(
+        f"{named} runs only where the catalog is, not against the server {_remote.url}; "
+        "unset MODELYARD_SERVER (and --server) to run it on a local workspace"
+    )
+
+
 def open_workspace(workspace: Path | None, db: str | None) -> Workspace:
+    """The local workspace; with a server configured, LocalOnly (the commands that work
+    remotely call `open_catalog`)."""
+    if _remote is not None:
+        raise local_only()
     from modelyard.workspace import Workspace  # not at import: `--help` does not need it
 
     opened = Workspace.open(workspace, db_url=db)
     _opened.append(opened)
     return opened
+
+
+def open_catalog(workspace: Path | None, db: str | None) -> Workspace | Client:
+    """The local workspace, or with a server configured the `Client` for it: the same
+    operations under the same names, whose results and errors are the same types."""
+    if _remote is None:
+        return open_workspace(workspace, db)
+    if workspace is not None or db is not None:
+        option = "--workspace" if workspace is not None else "--db (MODELYARD_DB)"
+        raise InputError(
+            f"{option} and --server (MODELYARD_SERVER) name two catalogs; give one of them"
+        )
+    from modelyard.client import Client
+
+    client = Client(_remote.url, _remote.token)
+    _opened.append(client)
+    return client

@@ -17,6 +17,7 @@ from modelyard.cli.options import (
     RefsArgument,
     WorkspaceOption,
     model_json,
+    open_catalog,
     open_workspace,
     run,
 )
@@ -207,7 +208,7 @@ def history(
     canary rollouts with each of their steps."""
 
     def action() -> tuple[list[DeploymentRecord], RolloutList]:
-        opened = open_workspace(workspace, db)
+        opened = open_catalog(workspace, db)
         return opened.history(target, limit), opened.rollout_status(target=target, limit=limit)
 
     def show(found: tuple[list[DeploymentRecord], RolloutList]) -> None:
@@ -277,7 +278,7 @@ def status(
     target = target or "local"
     result = run(
         as_json,
-        lambda: open_workspace(workspace, db).status(target, alias=alias),
+        lambda: open_catalog(workspace, db).status(target, alias=alias),
         render.render_status,
         model_json,
     )

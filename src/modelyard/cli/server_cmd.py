@@ -12,7 +12,14 @@ import typer
 from rich.table import Table
 
 from modelyard.cli import render
-from modelyard.cli.options import DbOption, JsonOption, WorkspaceOption, open_workspace, run
+from modelyard.cli.options import (
+    DbOption,
+    JsonOption,
+    WorkspaceOption,
+    named_group,
+    open_workspace,
+    run,
+)
 from modelyard.defaults import DEFAULT_MAX_BODY_MB, ROLES
 from modelyard.errors import InputError
 
@@ -20,16 +27,20 @@ if TYPE_CHECKING:
     from modelyard.store.access import ApiToken, AuditEntry
     from modelyard.store.webhooks import Delivery, Webhook
 
-token_app = typer.Typer(
-    help="API tokens for `modelyard server` (the catalog keeps only their SHA-256).",
-    no_args_is_help=True,
+token_app = named_group(
+    typer.Typer(
+        help="API tokens for `modelyard server` (the catalog keeps only their SHA-256).",
+        no_args_is_help=True,
+    )
 )
 
 
-webhook_app = typer.Typer(
-    help="Signed webhooks: `modelyard server` POSTs catalog events to them. Events made "
-    "while no server runs wait in the catalog's outbox until one does.",
-    no_args_is_help=True,
+webhook_app = named_group(
+    typer.Typer(
+        help="Signed webhooks: `modelyard server` POSTs catalog events to them. Events made "
+        "while no server runs wait in the catalog's outbox until one does.",
+        no_args_is_help=True,
+    )
 )
 
 

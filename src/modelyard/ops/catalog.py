@@ -110,20 +110,71 @@ def apply_text(
         Forbidden: a model of another team (with `owner_team`), or an artifact outside
             `artifact_roots`.
     """
-    documents = parse_manifest_text(
-        text,
-        source,
+    return apply_texts(
+        ctx,
+        [(source, text)],
+        dry_run=dry_run,
+        owner_team=owner_team,
         base_dir=base_dir,
         artifact_roots=artifact_roots,
-        remote=remote_artifacts(ctx),
+        transfer_owner=transfer_owner,
     )
+
+
+def apply_texts(
+    ctx: Context,
+    files: Sequence[tuple[str, str]],
+    *,
+    dry_run: bool = False,
+    owner_team: str | None = None,
+    base_dir: Path | None = None,
+    artifact_roots: Sequence[Path] | None = None,
+    transfer_owner: bool = False,
+) -> ApplyResult:
+    """Register the manifests of several `(source, text)` files in one transaction, as
+    `apply_text` registers one (a `source` ending in `.json` is seed JSON): what a remote
+    `modelyard apply` sends. Every file's problems are reported, not the first file's.
+
+    A relative `artifact` is relative to its file's folder when `source` is an absolute
+    path (as a local `apply` reads it: a client on this machine, or on a shared disk),
+    else to `base_dir`. Either way `artifact_roots` decides what may be read, so the
+    claimed folder gives no more than an absolute `artifact` would.
+
+    Raises:
+        Forbidden: as `apply_text`.
+        InputError: as `apply_text`, for every file at once.
+    """
+    documents: list[ManifestDocument] = []
+    problems: list[Problem] = []
+    outside = False
+    remote = remote_artifacts(ctx)
+    cache = ParseCache(ctx.root / PARSE_CACHE) if ctx.root is not None else None
+    with paused_gc():  # as `apply`: reading builds millions of objects and no cycles
+        for source, text in files:
+            folder = Path(source).parent if Path(source).is_absolute() else base_dir
+            try:
+                documents += parse_manifest_text(
+                    text,
+                    source,
+                    base_dir=folder,
+                    artifact_roots=artifact_roots,
+                    remote=remote,
+                    cache=cache,
+                )
+            except (InputError, Forbidden) as error:
+                outside = outside or isinstance(error, Forbidden)
+                problems += error.problems
+    if problems:
+        refused = Forbidden if outside else InputError
+        raise refused.from_problems(problems, "manifests are not valid; nothing was applied")
     if not documents:
-        raise InputError(f"{source}: no manifest documents (name, version, ...) in the text")
+        where = ", ".join(source for source, _ in files) or "<api>"
+        raise InputError(f"{where}: no manifest documents (name, version, ...) in the text")
     if owner_team is not None:
         _check_owner(documents, owner_team)
     refuse_state_artifacts(ctx, documents)
     with paused_gc():
-        return apply_documents(
+        result = apply_documents(
             ctx.store,
             documents,
             dry_run=dry_run,
@@ -131,6 +182,9 @@ def apply_text(
             registering_team=owner_team,
             transfer_owner=transfer_owner,
         )
+    if cache is not None and not dry_run:
+        cache.flush()  # only once the catalog took them, as `apply`
+    return result
 
 
 def import_triton(
