@@ -299,6 +299,7 @@ class Workspace:
     perf = _forward(insight.perf)
     measurements = _forward(insight.measurements)
     html_report = _forward(insight.html_report)
+    html_report_page = _forward(insight.html_report_page)
     serve_locally = _forward(serving.serve_locally)
 
     # Traffic ----------------------------------------------------------------------

@@ -26,6 +26,7 @@ from modelyard.ops import traffic
 from modelyard.ops.facts import model_facts
 from modelyard.ops.insight import experiment_detail
 from modelyard.report.graphs import render_svg, to_dot
+from modelyard.report.units import megabytes
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 _environment: Environment | None = None
@@ -49,17 +50,6 @@ def model_url(reference: str) -> str:
     model, _, version = reference.partition("@")
     url = "/ui/models/" + quote(model, safe="/")
     return f"{url}?{urlencode({'version': version})}" if version else url
-
-
-def megabytes(value: float | None) -> str:
-    """MB as people read them: `6,144 MB`, `12.3 GB`, `4.1 TB`."""
-    if value is None:
-        return "not measured"
-    # Below 10 GB, MB keep the figures manifests declare (6,144 MB, not 6.0 GB).
-    for unit, size, from_size in (("TB", 1024 * 1024, 1024 * 1024), ("GB", 1024, 10 * 1024)):
-        if abs(value) >= from_size:
-            return f"{value / size:,.1f} {unit}"
-    return f"{value:,.0f} MB"
 
 
 def _page(
