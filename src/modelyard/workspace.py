@@ -216,6 +216,7 @@ class Workspace:
     dependencies = _forward(catalog.dependencies)
     impact = _forward(catalog.impact)
     graph_view = _forward(catalog.graph_view)
+    explore_graph = _forward(catalog.explore_graph)
     aliases = _forward(catalog.aliases)
 
     # Build ------------------------------------------------------------------------

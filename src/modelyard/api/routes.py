@@ -27,7 +27,7 @@ from modelyard.deploy.runner import DeployOptions
 from modelyard.errors import Forbidden, InputError, ModelyardError, Problem, Severity
 from modelyard.ops import canary, traffic
 from modelyard.ops.canary import RolloutList, RolloutStatus
-from modelyard.ops.catalog import ShowResult, StatusChange
+from modelyard.ops.catalog import GRAPH_HOPS_MAX, GraphData, ShowResult, StatusChange
 from modelyard.ops.context import Context
 from modelyard.ops.insight import ExperimentDetail, experiment_detail
 from modelyard.ops.outcomes import ExperimentReport, FeedbackResult
@@ -274,6 +274,31 @@ def graph(
     """What the model needs and what needs it, drawn by Graphviz."""
     view = _ws(request).graph_view(_reference(domain, name, version), alias=alias)
     return Response(render_svg([to_dot(view)])[0], media_type="image/svg+xml")
+
+
+@router.get("/graph", response_model=GraphData, tags=["models"])
+def explore_graph(
+    request: Request,
+    _caller: Caller,
+    domain: Annotated[
+        str | None, Query(max_length=64, description="Only this domain's models.")
+    ] = None,
+    focus: Annotated[
+        str | None,
+        Query(max_length=200, description="A model reference: its neighbourhood."),
+    ] = None,
+    hops: Annotated[
+        int, Query(ge=1, le=GRAPH_HOPS_MAX, description="How far from the focus, either way.")
+    ] = 2,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Models whose id holds this text.")
+    ] = None,
+    alias: AliasQuery = None,
+) -> GraphData:
+    """The dependency graph as the dashboard's viewer draws it: one node per domain for a
+    large catalog, else models (a domain's, a search's, a model's neighbourhood), each
+    with its position, colour and whether it is on the critical path."""
+    return _ws(request).explore_graph(domain=domain, focus=focus, hops=hops, search=q, alias=alias)
 
 
 # Aliases -----------------------------------------------------------------------------
