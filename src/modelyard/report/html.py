@@ -248,7 +248,13 @@ def _write_atomically(target: Path, text: str) -> None:
     os.replace(temporary, target)
 
 
+_environment_cache: list[Environment] = []
+
+
 def _environment() -> Environment:
+    # Built once per process: compiling the templates costs more than rendering them.
+    if _environment_cache:
+        return _environment_cache[0]
     environment = Environment(
         loader=PackageLoader("modelyard.report", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
@@ -259,6 +265,7 @@ def _environment() -> Environment:
     environment.filters["mb"] = megabytes
     environment.filters["pct"] = lambda v: f"{v:.3%}"
     environment.filters["weights"] = _weights_text
+    _environment_cache.append(environment)
     return environment
 
 
