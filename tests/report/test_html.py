@@ -151,6 +151,15 @@ def test_report_in_a_real_browser(netflix: Workspace, tmp_path: Path) -> None:
         )
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        # A domain's page, by the index's link, and back.
+        page.click("#domains-table a:text-is('search')")
+        page.wait_for_url("**/domains/search.html")
+        box = page.locator(".graph svg").bounding_box()
+        assert box and box["width"] > 100 and box["height"] > 30
+        assert page.locator("#models-table tr[id^=model-]").count() == 2
+        page.screenshot(path=str(ARTIFACTS / "report-domain.png"), full_page=True)
+        page.click("#to-index")
+        page.wait_for_url("**/report/index.html")
         browser.close()
     assert errors == []
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
