@@ -69,6 +69,8 @@ def test_graph_page_and_its_bundled_library(client: TestClient, tokens: Tokens) 
     )
     assert "Cytoscape Consortium" in library.text[:400] and len(library.content) > 100_000
     assert client.get("/ui/static/other.js").status_code == 404
+    model = client.get("/ui/models/search/content_retrieval").text
+    assert 'href="/ui/graph?focus=search%2Fcontent_retrieval%402.0"' in model
     licence = Path(__file__).resolve().parents[2] / "src/modelyard/api/static/cytoscape.LICENSE"
     assert "Permission is hereby granted" in licence.read_text()
 
