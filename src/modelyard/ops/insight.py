@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from modelyard.deploy.plan import live_versions
-from modelyard.ops.build import Build, latest_measurements, place_view
+from modelyard.ops.build import Build, cached_validation, latest_measurements, place_view
 from modelyard.ops.canary import rollout_status
 from modelyard.ops.catalog import resolve_ref
 from modelyard.ops.context import Context, paused_gc
@@ -249,7 +249,7 @@ def _report_pages(
     build = Build(ctx, alias)
     with paused_gc():
         view = build.view
-        validation = build.validation()
+        validation = cached_validation(build)
         fleet = ctx.fleet
         # The placement `modelyard place` shows (exact for small selections), not another.
         placement = place_view(ctx, view) if fleet is not None and fleet.servers else None
