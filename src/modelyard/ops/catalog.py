@@ -19,6 +19,7 @@ from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
 from modelyard.config import STATE_DIR
 from modelyard.errors import Conflict, Forbidden, InputError, NotFound, Problem, Severity
+from modelyard.graph.dag import DependencyGraph
 from modelyard.graph.explore import domain_overview, layered_positions, within_hops
 from modelyard.graph.resolve import VersionEntry, VersionIndex, resolve
 from modelyard.ops.context import Context, paused_gc
@@ -567,12 +568,15 @@ def explore_graph(
     """
     if not 1 <= hops <= GRAPH_HOPS_MAX:
         raise InputError(f"graph hops: expected 1 to {GRAPH_HOPS_MAX}, got {hops}")
+    # The graph alone: every figure drawn is in the refs (`domain/name@version`), and
+    # decoding 10,000 specs would be most of the time.
     with paused_gc():
-        view = select(ctx.store, alias=alias)
-    specs = view.specs
+        view = select(ctx.store, alias=alias, with_specs=False)
+    graph = view.graph
+    every = graph.nodes
     counts: dict[str, int] = {}
-    for spec in specs.values():
-        counts[spec.domain] = counts.get(spec.domain, 0) + 1
+    for ref in every:
+        counts[_domain_of(ref)] = counts.get(_domain_of(ref), 0) + 1
     domains = [
         GraphDomain(domain=name, colour=domain_colour(name), models=n)
         for name, n in sorted(counts.items())
@@ -584,42 +588,39 @@ def explore_graph(
         )
     needle = (search or "").strip().lower()
     common: dict[str, Any] = {
-        "total_models": len(specs),
+        "total_models": len(every),
         "domains": domains,
         "domain": domain,
         "focus": focus,
         "hops": hops,
         "search": needle or None,
     }
-    if focus is None and not needle and domain is None and len(specs) > overview_above:
-        return _domain_overview(view, common)
+    if focus is None and not needle and domain is None and len(every) > overview_above:
+        return _domain_overview(graph, common)
     focused: list[str] = []
     external: set[str] = set()
     if focus is not None:
-        focused = _selected_refs(ctx, view, focus)
+        focused = _graph_refs(ctx, every, focus)
         candidates = list(
-            dict.fromkeys(ref for start in focused for ref in within_hops(view.graph, start, hops))
+            dict.fromkeys(ref for start in focused for ref in within_hops(graph, start, hops))
         )
     elif needle:
-        candidates = sorted(ref for ref in specs if needle in ref)
+        candidates = sorted(ref for ref in every if needle in ref)
     else:
-        candidates = sorted(specs)
+        candidates = sorted(every)
     if domain is not None:
         kept = set(focused)
-        candidates = [r for r in candidates if r in kept or specs[r].domain == domain]
+        candidates = [r for r in candidates if r in kept or _domain_of(r) == domain]
         if focus is None and not needle:
             # What the domain's models need elsewhere, so that its chains are whole.
             members = set(candidates)
             external = {
-                dep
-                for ref in candidates
-                for dep in view.graph.dependencies(ref)
-                if dep not in members
+                dep for ref in candidates for dep in graph.dependencies(ref) if dep not in members
             }
             candidates += sorted(external)
     shown = candidates[:limit]
-    part = GraphView.of(view.graph, specs, shown)
-    positions = layered_positions(view.graph, shown)
+    part = GraphView.of(graph, {}, shown)
+    positions = layered_positions(graph, shown)
     on_path = set(part.critical_path)
     path_edges = set(zip(part.critical_path[1:], part.critical_path, strict=False))
     matches = {ref for ref in shown if needle and needle in ref}
@@ -627,9 +628,9 @@ def explore_graph(
         GraphNode(
             id=ref,
             kind="model",
-            label=f"{specs[ref].name}@{specs[ref].version}",
-            domain=specs[ref].domain,
-            colour=domain_colour(specs[ref].domain),
+            label=ref.split("/", 1)[1],
+            domain=_domain_of(ref),
+            colour=domain_colour(_domain_of(ref)),
             x=positions[ref][0],
             y=positions[ref][1],
             critical=ref in on_path,
@@ -651,14 +652,32 @@ def explore_graph(
     )
 
 
-def _domain_overview(view: CatalogView, common: dict[str, Any]) -> GraphData:
-    specs = view.specs
-    counts, between = domain_overview(view.graph, lambda ref: specs[ref].domain)
+def _domain_of(ref: str) -> str:
+    return ref.split("/", 1)[0]
+
+
+def _graph_refs(ctx: Context, refs: Iterable[str], reference: str) -> list[str]:
+    """The selected versions `reference` names, read from the refs alone."""
+    model_id, version = resolve_ref(ctx, reference)
+    wanted = Version.parse(version) if version is not None else None
+    found = [
+        ref
+        for ref in refs
+        if model_id_of(ref) == model_id
+        and (wanted is None or Version.parse(ref.rsplit("@", 1)[1]) == wanted)
+    ]
+    if not found:
+        raise NotFound(f"{reference} is not in this selection; `modelyard list` shows the catalog")
+    return found
+
+
+def _domain_overview(graph: DependencyGraph[str], common: dict[str, Any]) -> GraphData:
+    counts, between = domain_overview(graph, _domain_of)
     critical: list[str] = []
-    if not view.graph.cycles():
-        _, critical = view.graph.critical_path(lambda _ref: 1.0)
+    if not graph.cycles():
+        _, critical = graph.critical_path(lambda _ref: 1.0)
     # The domains the catalog's critical path passes through, in its order.
-    path_domains = [specs[ref].domain for ref in critical]
+    path_domains = [_domain_of(ref) for ref in critical]
     path_edges = set(zip(path_domains[1:], path_domains, strict=False))
     nodes = [
         GraphNode(
@@ -687,7 +706,7 @@ def _domain_overview(view: CatalogView, common: dict[str, Any]) -> GraphData:
         edges=edges,
         critical_path=critical if len(critical) > 1 else [],
         shown_models=0,
-        hidden_models=len(specs),
+        hidden_models=len(graph.nodes),
         **common,
     )
 
