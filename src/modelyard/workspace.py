@@ -240,6 +240,7 @@ class Workspace:
     dependencies = _forward(catalog.dependencies)
     impact = _forward(catalog.impact)
     graph_view = _forward(catalog.graph_view)
+    explore_graph = _forward(catalog.explore_graph)
     aliases = _forward(catalog.aliases)
 
     # Build ------------------------------------------------------------------------
@@ -346,6 +347,7 @@ class Workspace:
     perf = _forward(insight.perf)
     measurements = _forward(insight.measurements)
     html_report = _forward(insight.html_report)
+    html_report_page = _forward(insight.html_report_page)
     serve_locally = _forward(serving.serve_locally)
 
     # Traffic ----------------------------------------------------------------------

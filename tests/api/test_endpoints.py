@@ -260,6 +260,15 @@ def test_validation_plan_and_report(client: TestClient, tokens: Tokens) -> None:
     html = client.get("/api/v1/report/html", headers=headers)
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
     assert 'id="model-search/content_retrieval@2.0"' in html.text
+    assert 'href="/api/v1/report/html?domain=search"' in html.text  # the pages link here
+    domain = client.get("/api/v1/report/html", params={"domain": "search"}, headers=headers)
+    assert domain.status_code == 200 and 'id="model-search/content_retrieval@2.0"' in domain.text
+    assert 'href="/api/v1/report/html?domain=recommendation"' in domain.text
+    error_of(
+        client.get("/api/v1/report/html", params={"domain": "nowhere"}, headers=headers),
+        404,
+        "not_found",
+    )
 
 
 def test_targets_status_rollout_plan_history(client: TestClient, tokens: Tokens) -> None:

@@ -61,10 +61,16 @@ def test_large_catalog_is_grouped_per_domain(workspace: Workspace, tmp_path: Pat
         )
     (tmp_path / "many.yaml").write_text("---\n".join(documents))
     workspace.apply([tmp_path / "many.yaml"])
-    page = workspace.html_report(tmp_path / "report").read_text()
-    assert page.count('<div class="graph"') == 3  # one graph per domain
-    assert "domain d0 (" in page and "(50 models)" in page
-    assert "<details >" in page or "<details>" in page  # sections start collapsed
+    index = workspace.html_report(tmp_path / "report")
+    page = index.read_text()
+    assert page.count('<div class="graph"') == 0  # the index draws no model graph
+    assert 'id="model-d0/m0@1.0"' not in page  # nor lists every model
+    for domain in ("d0", "d1", "d2"):
+        assert f'<a href="domains/{domain}.html">{domain}</a>' in page
+        domain_page = (tmp_path / "report" / "domains" / f"{domain}.html").read_text()
+        assert domain_page.count('<div class="graph"') == 1  # one graph per domain page
+        assert domain_page.count('<tr id="model-') == 50
+        assert 'href="../index.html"' in domain_page
 
 
 @needs_dot
@@ -145,6 +151,15 @@ def test_report_in_a_real_browser(netflix: Workspace, tmp_path: Path) -> None:
         )
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        # A domain's page, by the index's link, and back.
+        page.click("#domains-table a:text-is('search')")
+        page.wait_for_url("**/domains/search.html")
+        box = page.locator(".graph svg").bounding_box()
+        assert box and box["width"] > 100 and box["height"] > 30
+        assert page.locator("#models-table tr[id^=model-]").count() == 2
+        page.screenshot(path=str(ARTIFACTS / "report-domain.png"), full_page=True)
+        page.click("#to-index")
+        page.wait_for_url("**/report/index.html")
         browser.close()
     assert errors == []
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
@@ -157,4 +172,14 @@ def test_report_shows_the_placement_map(netflix: Workspace, tmp_path: Path) -> N
     section = section[: section.index('<h2 id="history">')]
     assert "inference-a" in section and "inference-b" in section
     assert "recommendation/ranking_scorer@3.0 ×1" in section
-    assert 'class="bar-fill" style="display:block;width:100.0%"' in section
+    # The same placement `modelyard place` makes (exact for a selection this small).
+    placed = netflix.place()
+    for server in placed.servers:
+        rows = section[section.index(f"<h3>{server.server} ") :]
+        by_gpu = {
+            row.split("</td>", 1)[0]: row
+            for row in rows[: rows.index("</table>")].split("<tr><td>")
+        }
+        for assignment in placed.on(server.server):
+            gpu = "CPU" if assignment.gpu_index is None else str(assignment.gpu_index)
+            assert f"{assignment.ref} ×" in by_gpu[gpu], (server.server, assignment.ref)

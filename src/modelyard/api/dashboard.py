@@ -9,6 +9,7 @@ limit like any token (api.limits), and redirects only to a path of this site (`n
 
 from __future__ import annotations
 
+from importlib.resources import files
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
@@ -23,9 +24,11 @@ from modelyard.api.state import LIVE_READ_TIMEOUT_S, api_state, client_address
 from modelyard.catalog.spec import ModelSpec
 from modelyard.errors import ModelyardError, Problem, Severity, TooManyAttempts, Unauthenticated
 from modelyard.ops import traffic
+from modelyard.ops.catalog import GRAPH_HOPS_MAX
 from modelyard.ops.facts import model_facts
 from modelyard.ops.insight import experiment_detail
 from modelyard.report.graphs import render_svg, to_dot
+from modelyard.report.units import megabytes
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 _environment: Environment | None = None
@@ -49,17 +52,6 @@ def model_url(reference: str) -> str:
     model, _, version = reference.partition("@")
     url = "/ui/models/" + quote(model, safe="/")
     return f"{url}?{urlencode({'version': version})}" if version else url
-
-
-def megabytes(value: float | None) -> str:
-    """MB as people read them: `6,144 MB`, `12.3 GB`, `4.1 TB`."""
-    if value is None:
-        return "not measured"
-    # Below 10 GB, MB keep the figures manifests declare (6,144 MB, not 6.0 GB).
-    for unit, size, from_size in (("TB", 1024 * 1024, 1024 * 1024), ("GB", 1024, 10 * 1024)):
-        if abs(value) >= from_size:
-            return f"{value / size:,.1f} {unit}"
-    return f"{value:,.0f} MB"
 
 
 def _page(
@@ -458,6 +450,48 @@ def deployments(request: Request) -> Response:
         targets=sorted({"local", *ws.config.targets}),
         history=ws.history(limit=50),
         jobs=state.jobs.list(),
+    )
+
+
+# The files under api/static/ the dashboard serves, and their media types.
+STATIC_FILES = {"cytoscape.min.js": "text/javascript; charset=utf-8"}
+_static_cache: dict[str, bytes] = {}
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    """A bundled library (no CDN: the dashboard works offline); only the files listed."""
+    media_type = STATIC_FILES.get(name)
+    if media_type is None:
+        return Response("not found", status_code=404, media_type="text/plain")
+    if name not in _static_cache:
+        _static_cache[name] = files("modelyard.api").joinpath("static", name).read_bytes()
+    return Response(
+        _static_cache[name],
+        media_type=media_type,
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+@router.get("/graph")
+def graph(
+    request: Request,
+    domain: Annotated[str | None, Query(max_length=64)] = None,
+    focus: Annotated[str | None, Query(max_length=200)] = None,
+    hops: Annotated[int, Query(ge=1, le=GRAPH_HOPS_MAX)] = 2,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """The interactive dependency graph (Cytoscape.js): the page only; it reads what to
+    draw from `GET /api/v1/graph` with the same query."""
+    caller = _caller(request)
+    if caller is None:
+        return _to_login(request)
+    return _page(
+        "graph.html.j2",
+        caller,
+        title="Graph",
+        query={"domain": domain or "", "focus": focus or "", "hops": hops, "q": q or ""},
+        hops_max=GRAPH_HOPS_MAX,
     )
 
 

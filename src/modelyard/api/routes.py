@@ -6,10 +6,8 @@ here are only who may do what (see auth.py).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -29,7 +27,7 @@ from modelyard.deploy.runner import DeployOptions
 from modelyard.errors import Forbidden, InputError, ModelyardError, Problem, Severity
 from modelyard.ops import canary, traffic
 from modelyard.ops.canary import RolloutList, RolloutStatus
-from modelyard.ops.catalog import AliasMove, ShowResult, StatusChange
+from modelyard.ops.catalog import GRAPH_HOPS_MAX, AliasMove, GraphData, ShowResult, StatusChange
 from modelyard.ops.context import Context
 from modelyard.ops.insight import ExperimentDetail, experiment_detail
 from modelyard.ops.outcomes import ExperimentReport, FeedbackResult
@@ -39,6 +37,7 @@ from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
 from modelyard.report.data import CatalogReport
 from modelyard.report.graphs import render_svg, to_dot
+from modelyard.report.html import PageLinks
 from modelyard.store.access import ApiToken, parse_duration
 from modelyard.store.webhooks import WebhookLog
 from modelyard.traffic.haproxy import REQUEST_ID_MAX
@@ -72,6 +71,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/v1", responses=_ERRORS)
 
 Caller = Annotated[Principal, Depends(principal)]
+# The HTML report's pages link to one another through this endpoint (`?domain=`).
+REPORT_URL = "/api/v1/report/html"
 Admin = Annotated[Principal, Depends(admin)]
 Domain = Annotated[str, Query(max_length=64)]
 VersionQuery = Annotated[
@@ -325,6 +326,31 @@ def graph(
     """What the model needs and what needs it, drawn by Graphviz."""
     view = _ws(request).graph_view(_reference(domain, name, version), alias=alias)
     return Response(render_svg([to_dot(view)])[0], media_type="image/svg+xml")
+
+
+@router.get("/graph", response_model=GraphData, tags=["models"])
+def explore_graph(
+    request: Request,
+    _caller: Caller,
+    domain: Annotated[
+        str | None, Query(max_length=64, description="Only this domain's models.")
+    ] = None,
+    focus: Annotated[
+        str | None,
+        Query(max_length=200, description="A model reference: its neighbourhood."),
+    ] = None,
+    hops: Annotated[
+        int, Query(ge=1, le=GRAPH_HOPS_MAX, description="How far from the focus, either way.")
+    ] = 2,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Models whose id holds this text.")
+    ] = None,
+    alias: AliasQuery = None,
+) -> GraphData:
+    """The dependency graph as the dashboard's viewer draws it: one node per domain for a
+    large catalog, else models (a domain's, a search's, a model's neighbourhood), each
+    with its position, colour and whether it is on the critical path."""
+    return _ws(request).explore_graph(domain=domain, focus=focus, hops=hops, search=q, alias=alias)
 
 
 # Aliases -----------------------------------------------------------------------------
@@ -707,17 +733,31 @@ def report(request: Request, _caller: Caller, alias: AliasQuery = None) -> Catal
     responses={
         200: {
             "content": {"text/html": {"schema": {"type": "string"}}},
-            "description": "The HTML report: one self-contained page.",
+            "description": "One self-contained page of the HTML report: the index, or a domain's.",
         }
     },
 )
-def report_html(request: Request, _caller: Caller, alias: AliasQuery = None) -> HTMLResponse:
-    """The HTML report (graph, charts, SLA table, findings, placement, history)."""
-    with tempfile.TemporaryDirectory(prefix="modelyard-report-") as folder:
-        page = _ws(request).html_report(
-            Path(folder), alias=alias, live_timeout_s=LIVE_READ_TIMEOUT_S
-        )
-        return HTMLResponse(page.read_text(encoding="utf-8"))
+def report_html(
+    request: Request,
+    _caller: Caller,
+    alias: AliasQuery = None,
+    domain: Annotated[
+        str | None, Query(max_length=64, description="A domain's page instead of the index.")
+    ] = None,
+) -> HTMLResponse:
+    """The HTML report's index (domains, charts, SLA statistics, findings by kind,
+    placement, history), or one domain's page (its graph, models, SLAs, findings)."""
+    page = _ws(request).html_report_page(
+        domain=domain,
+        alias=alias,
+        live_timeout_s=LIVE_READ_TIMEOUT_S,
+        links=PageLinks(
+            index_from_domain=REPORT_URL,
+            domain_from_index=REPORT_URL + "?domain={domain}",
+            domain_from_domain=REPORT_URL + "?domain={domain}",
+        ),
+    )
+    return HTMLResponse(page)
 
 
 # Audit and tokens (admin) ------------------------------------------------------------

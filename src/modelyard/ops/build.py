@@ -527,6 +527,25 @@ def _files_stat(path: str) -> list[tuple[str, int, int, int, int]]:
     return found
 
 
+def cached_validation(
+    build: Build, *, strict: bool = False, local: Server | None = None
+) -> ValidationReport:
+    """`build.validation(...)`, or the report this process made of the same catalog,
+    modelyard.yaml and artifact files (see `_validation_key`). Only a whole selection's
+    report is kept: the key does not hold a targeted build's refs or extra arms."""
+    whole = build.refs is None and not build.extra_refs and build.starting is None
+    key = _validation_key(build.ctx, build.alias, strict, local) if whole else None
+    report = _VALIDATIONS.get(key) if key is not None else None
+    if report is None:
+        with paused_gc():
+            report = build.validation(strict=strict, local=local)
+        if key is not None:
+            if len(_VALIDATIONS) >= _VALIDATIONS_KEPT:
+                _VALIDATIONS.pop(next(iter(_VALIDATIONS)))
+            _VALIDATIONS[key] = report
+    return report
+
+
 def validate(
     ctx: Context,
     *,
@@ -544,15 +563,7 @@ def validate(
     if not ctx.has_fleet:
         local, _ = detect_local_server()  # no fleet declared: compare with this machine
     build = Build(ctx, alias)
-    key = _validation_key(ctx, alias, strict, local)
-    report = _VALIDATIONS.get(key) if key is not None else None
-    if report is None:
-        with paused_gc():
-            report = build.validation(strict=strict, local=local)
-        if key is not None:
-            if len(_VALIDATIONS) >= _VALIDATIONS_KEPT:
-                _VALIDATIONS.pop(next(iter(_VALIDATIONS)))
-            _VALIDATIONS[key] = report
+    report = cached_validation(build, strict=strict, local=local)
     if not live:
         return report
     view = build.view

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,10 +19,12 @@ from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
 from modelyard.config import STATE_DIR
 from modelyard.errors import Conflict, Forbidden, InputError, NotFound, Problem, Severity
+from modelyard.graph.dag import DependencyGraph
+from modelyard.graph.explore import domain_overview, layered_positions, within_hops
 from modelyard.graph.resolve import VersionEntry, VersionIndex, resolve
 from modelyard.ops.context import Context, paused_gc
 from modelyard.registry import ApplyResult, apply_documents
-from modelyard.report.graphs import GraphView, neighbourhood
+from modelyard.report.graphs import GraphView, domain_colour, neighbourhood
 from modelyard.s3.artifacts import remote_artifacts
 from modelyard.s3.store import is_s3_url
 from modelyard.selection import CatalogView, alias_versions, load_index, select
@@ -507,18 +509,9 @@ def graph_view(
     view = select(ctx.store, alias=alias, with_specs=reference is None)
     if reference is None:
         return GraphView.of(view.graph, view.specs)
-    model_id, version = resolve_ref(ctx, reference)
-    wanted = Version.parse(version) if version is not None else None
-    refs = [
-        ref
-        for ref, entry in view.resolution.entries.items()
-        if entry.model_id == model_id and (wanted is None or entry.version == wanted)
-    ]
-    if not refs:
-        raise NotFound(f"{reference} is not in this selection; `modelyard list` shows the catalog")
     nodes: set[str] = set()
     hidden = 0
-    for ref in sorted(refs):
+    for ref in _selected_refs(ctx, view, reference):
         shown, more = neighbourhood(view.graph, ref)
         nodes.update(shown)
         hidden += more
@@ -526,6 +519,259 @@ def graph_view(
         stored = tx.versions({model_id_of(ref) for ref in nodes})
     specs = {v.spec.ref: v.spec for v in stored if v.spec.ref in nodes}
     return GraphView.of(view.graph, specs, nodes, hidden=hidden)
+
+
+def _selected_refs(ctx: Context, view: CatalogView, reference: str) -> list[str]:
+    """The selection's versions `reference` names (every selected version of a model)."""
+    model_id, version = resolve_ref(ctx, reference)
+    wanted = Version.parse(version) if version is not None else None
+    refs = sorted(
+        ref
+        for ref, entry in view.resolution.entries.items()
+        if entry.model_id == model_id and (wanted is None or entry.version == wanted)
+    )
+    if not refs:
+        raise NotFound(f"{reference} is not in this selection; `modelyard list` shows the catalog")
+    return refs
+
+
+# Above this many models, the graph viewer starts from one node per domain.
+OVERVIEW_ABOVE = 300
+# A model view draws at most this many models (the nearest or first ones).
+GRAPH_MODELS_LIMIT = 1500
+GRAPH_HOPS_MAX = 10
+
+
+class GraphNode(BaseModel):
+    """A node of the viewer: a model version, or a whole domain in the overview."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    kind: Literal["model", "domain"]
+    label: str
+    domain: str
+    colour: str
+    models: int = 1
+    x: float = 0.0
+    y: float = 0.0
+    critical: bool = False
+    focus: bool = False
+    match: bool = False
+    # A model of another domain that a shown one needs (drawn when filtering by domain).
+    external: bool = False
+
+
+class GraphEdge(BaseModel):
+    """`source` depends on `target`; `count` dependencies between two domains."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    target: str
+    count: int = 1
+    critical: bool = False
+
+
+class GraphDomain(BaseModel):
+    """A domain of the selection, its colour and its model count (for filters and keys)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    domain: str
+    colour: str
+    models: int
+
+
+class GraphData(BaseModel):
+    """What the dashboard's graph viewer draws: the domain overview or models, their
+    dependencies, the critical path among them, and how many models were left out."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ok: bool = True
+    level: Literal["domains", "models"]
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    critical_path: list[str]
+    total_models: int
+    shown_models: int
+    hidden_models: int
+    domains: list[GraphDomain]
+    domain: str | None = None
+    focus: str | None = None
+    hops: int = 2
+    search: str | None = None
+
+
+def explore_graph(
+    ctx: Context,
+    *,
+    domain: str | None = None,
+    focus: str | None = None,
+    hops: int = 2,
+    search: str | None = None,
+    alias: str | None = None,
+    overview_above: int = OVERVIEW_ABOVE,
+    limit: int = GRAPH_MODELS_LIMIT,
+) -> GraphData:
+    """The graph viewer's view of the selection.
+
+    `focus` (a model reference): its neighbourhood within `hops` dependencies either way;
+    `search`: the models whose `domain/name@version` holds the text; `domain`: that
+    domain's models (and what they need elsewhere), or narrows the other two. With none
+    of them, a selection of more than `overview_above` models is shown as one node per
+    domain with dependency counts, a smaller one whole. At most `limit` models are
+    drawn. The critical path is the longest chain of loads among what is drawn (across
+    domains, in the overview).
+
+    Raises:
+        InputError: `hops` outside 1 ... GRAPH_HOPS_MAX, or a malformed reference.
+        NotFound: an unknown domain, or a focus that is not in the selection.
+    """
+    if not 1 <= hops <= GRAPH_HOPS_MAX:
+        raise InputError(f"graph hops: expected 1 to {GRAPH_HOPS_MAX}, got {hops}")
+    # The graph alone: every figure drawn is in the refs (`domain/name@version`), and
+    # decoding 10,000 specs would be most of the time.
+    with paused_gc():
+        view = select(ctx.store, alias=alias, with_specs=False)
+    graph = view.graph
+    every = graph.nodes
+    counts: dict[str, int] = {}
+    for ref in every:
+        counts[_domain_of(ref)] = counts.get(_domain_of(ref), 0) + 1
+    domains = [
+        GraphDomain(domain=name, colour=domain_colour(name), models=n)
+        for name, n in sorted(counts.items())
+    ]
+    if domain is not None and domain not in counts:
+        raise NotFound(
+            f"domain {domain!r} has no model in this selection; the viewer's domain list "
+            "shows those it has"
+        )
+    needle = (search or "").strip().lower()
+    common: dict[str, Any] = {
+        "total_models": len(every),
+        "domains": domains,
+        "domain": domain,
+        "focus": focus,
+        "hops": hops,
+        "search": needle or None,
+    }
+    if focus is None and not needle and domain is None and len(every) > overview_above:
+        return _domain_overview(graph, common)
+    focused: list[str] = []
+    external: set[str] = set()
+    if focus is not None:
+        focused = _graph_refs(ctx, every, focus)
+        candidates = list(
+            dict.fromkeys(ref for start in focused for ref in within_hops(graph, start, hops))
+        )
+    elif needle:
+        candidates = sorted(ref for ref in every if needle in ref)
+    else:
+        candidates = sorted(every)
+    if domain is not None:
+        kept = set(focused)
+        candidates = [r for r in candidates if r in kept or _domain_of(r) == domain]
+        if focus is None and not needle:
+            # What the domain's models need elsewhere, so that its chains are whole.
+            members = set(candidates)
+            external = {
+                dep for ref in candidates for dep in graph.dependencies(ref) if dep not in members
+            }
+            candidates += sorted(external)
+    shown = candidates[:limit]
+    part = GraphView.of(graph, {}, shown)
+    positions = layered_positions(graph, shown)
+    on_path = set(part.critical_path)
+    path_edges = set(zip(part.critical_path[1:], part.critical_path, strict=False))
+    matches = {ref for ref in shown if needle and needle in ref}
+    nodes = [
+        GraphNode(
+            id=ref,
+            kind="model",
+            label=ref.split("/", 1)[1],
+            domain=_domain_of(ref),
+            colour=domain_colour(_domain_of(ref)),
+            x=positions[ref][0],
+            y=positions[ref][1],
+            critical=ref in on_path,
+            focus=ref in focused,
+            match=ref in matches,
+            external=ref in external,
+        )
+        for ref in part.nodes
+    ]
+    edges = [GraphEdge(source=a, target=b, critical=(a, b) in path_edges) for a, b in part.edges]
+    return GraphData(
+        level="models",
+        nodes=nodes,
+        edges=edges,
+        critical_path=part.critical_path,
+        shown_models=len(shown),
+        hidden_models=len(candidates) - len(shown),
+        **common,
+    )
+
+
+def _domain_of(ref: str) -> str:
+    return ref.split("/", 1)[0]
+
+
+def _graph_refs(ctx: Context, refs: Iterable[str], reference: str) -> list[str]:
+    """The selected versions `reference` names, read from the refs alone."""
+    model_id, version = resolve_ref(ctx, reference)
+    wanted = Version.parse(version) if version is not None else None
+    found = [
+        ref
+        for ref in refs
+        if model_id_of(ref) == model_id
+        and (wanted is None or Version.parse(ref.rsplit("@", 1)[1]) == wanted)
+    ]
+    if not found:
+        raise NotFound(f"{reference} is not in this selection; `modelyard list` shows the catalog")
+    return found
+
+
+def _domain_overview(graph: DependencyGraph[str], common: dict[str, Any]) -> GraphData:
+    counts, between = domain_overview(graph, _domain_of)
+    critical: list[str] = []
+    if not graph.cycles():
+        _, critical = graph.critical_path(lambda _ref: 1.0)
+    # The domains the catalog's critical path passes through, in its order.
+    path_domains = [_domain_of(ref) for ref in critical]
+    path_edges = set(zip(path_domains[1:], path_domains, strict=False))
+    nodes = [
+        GraphNode(
+            id=f"domain:{name}",
+            kind="domain",
+            label=f"{name} ({n:,})",
+            domain=name,
+            colour=domain_colour(name),
+            models=n,
+            critical=name in path_domains,
+        )
+        for name, n in sorted(counts.items())
+    ]
+    edges = [
+        GraphEdge(
+            source=f"domain:{a}",
+            target=f"domain:{b}",
+            count=n,
+            critical=(a, b) in path_edges and a != b,
+        )
+        for (a, b), n in sorted(between.items())
+    ]
+    return GraphData(
+        level="domains",
+        nodes=nodes,
+        edges=edges,
+        critical_path=critical if len(critical) > 1 else [],
+        shown_models=0,
+        hidden_models=len(graph.nodes),
+        **common,
+    )
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from modelyard.deploy.plan import live_versions
-from modelyard.ops.build import Build, latest_measurements
+from modelyard.ops.build import Build, cached_validation, latest_measurements, place_view
 from modelyard.ops.canary import rollout_status
 from modelyard.ops.catalog import resolve_ref
 from modelyard.ops.context import Context, paused_gc
@@ -19,9 +19,7 @@ from modelyard.ops.traffic import ExperimentStatus, get_experiment, list_experim
 from modelyard.perf.findings import measured_vs_declared
 from modelyard.perf.load import LoadProgress
 from modelyard.perf.measure import PerfOptions, PerfReport, PerfSubject, measure
-from modelyard.placement.solver import demands_from_specs
-from modelyard.placement.solver import place as first_fit
-from modelyard.report.html import build_html_report, write_html_report
+from modelyard.report.html import PageLinks, ReportPages, build_html_report, write_html_report
 from modelyard.store.access import AccessLog, AuditEntry
 from modelyard.store.experiments import ExperimentLog, audit_object
 from modelyard.store.measurements import Measurement, MeasurementLog
@@ -202,21 +200,59 @@ def html_report(
     repository: str | Path | None = None,
     live_timeout_s: float = 30.0,
 ) -> Path:
-    """Write the HTML report to `out_dir/index.html`; returns its path.
+    """Write the HTML report to `out_dir/index.html` and one page per domain to
+    `out_dir/domains/<domain>.html`; returns the index's path.
 
     One selection serves every section and every target's live status (compiled once
     per profile). `live_timeout_s` bounds each read of a target's live status.
     """
+    pages = _report_pages(
+        ctx, alias=alias, repository=repository, live_timeout_s=live_timeout_s, domains=None
+    )
+    return write_html_report(pages, Path(out_dir))
+
+
+def html_report_page(
+    ctx: Context,
+    *,
+    domain: str | None = None,
+    alias: str | None = None,
+    live_timeout_s: float = 30.0,
+    links: PageLinks = PageLinks(),
+) -> str:
+    """One page of the HTML report: the index, or `domain`'s page (only that one is
+    drawn), linking to the others by `links`.
+
+    Raises:
+        NotFound: `domain` has no model in the selection.
+    """
+    pages = _report_pages(
+        ctx,
+        alias=alias,
+        repository=None,
+        live_timeout_s=live_timeout_s,
+        domains=() if domain is None else (domain,),
+        links=links,
+    )
+    return pages.index if domain is None else pages.domains[domain]
+
+
+def _report_pages(
+    ctx: Context,
+    *,
+    alias: str | None,
+    repository: str | Path | None,
+    live_timeout_s: float,
+    domains: tuple[str, ...] | None,
+    links: PageLinks = PageLinks(),
+) -> ReportPages:
     build = Build(ctx, alias)
     with paused_gc():
         view = build.view
-        validation = build.validation()
+        validation = cached_validation(build)
         fleet = ctx.fleet
-        placement = (
-            first_fit(demands_from_specs(view.specs), fleet)
-            if fleet is not None and fleet.servers
-            else None
-        )
+        # The placement `modelyard place` shows (exact for small selections), not another.
+        placement = place_view(ctx, view) if fleet is not None and fleet.servers else None
     deployed = history(ctx, limit=50)
     specs = view.specs.values()
     measured = measured_vs_declared(
@@ -229,7 +265,7 @@ def html_report(
     )
     experiments = experiment_history(ctx).experiments
     rollouts = rollout_status(ctx, limit=50).rollouts
-    page = build_html_report(
+    return build_html_report(
         view,
         ctx.fleet,
         validation,
@@ -241,5 +277,6 @@ def html_report(
         live=live,
         experiments=experiments,
         rollouts=rollouts,
+        domains=domains,
+        links=links,
     )
-    return write_html_report(page, Path(out_dir))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 
 BAR_HEIGHT = 18
@@ -18,8 +18,16 @@ def bar_chart(
     unit: str,
     capacity: float | None = None,
     colours: dict[str, str] | None = None,
+    fmt: Callable[[float], str] | None = None,
 ) -> str:
-    """Horizontal bars, one per row; with `capacity`, a marked line where the fleet ends."""
+    """Horizontal bars, one per row; with `capacity`, a marked line where the fleet ends.
+
+    `fmt` writes a value with its unit (`3.9 TB`); without it, the figure and `unit`.
+    """
+
+    def shown(value: float) -> str:
+        return fmt(value) if fmt is not None else f"{_fmt(value)} {unit}"
+
     scale_max = max([value for _, value in rows] + [capacity or 0, 1e-9])
     height = len(rows) * (BAR_HEIGHT + GAP) + 34
     width = LABEL_WIDTH + BAR_WIDTH + VALUE_WIDTH
@@ -40,18 +48,18 @@ def bar_chart(
         parts.append(
             f'<rect class="bar" x="{LABEL_WIDTH}" y="{y}" width="{length:.1f}" '
             f'height="{BAR_HEIGHT}" fill="{colour}"><title>{escape(label)}: '
-            f"{_fmt(value)} {unit}</title></rect>"
+            f"{escape(shown(value))}</title></rect>"
         )
         parts.append(
             f'<text x="{LABEL_WIDTH + length + 4:.1f}" y="{y + 13}" '
-            f'class="chart-value">{_fmt(value)} {escape(unit)}</text>'
+            f'class="chart-value">{escape(shown(value))}</text>'
         )
     if capacity:
         x = LABEL_WIDTH + BAR_WIDTH * capacity / scale_max
         parts.append(
             f'<line class="capacity" x1="{x:.1f}" x2="{x:.1f}" y1="20" y2="{height - 4}" '
             'stroke="#B00020" stroke-dasharray="4 3"><title>fleet capacity: '
-            f"{_fmt(capacity)} {escape(unit)}</title></line>"
+            f"{escape(shown(capacity))}</title></line>"
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -7,6 +7,7 @@ and red.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -19,8 +20,26 @@ from modelyard.catalog.spec import ModelSpec
 from modelyard.errors import InputError
 from modelyard.graph.dag import DependencyGraph
 
-# Colour-blind-safe qualitative palette (Okabe & Ito), light enough for black text.
-PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999")
+# Okabe & Ito's colour-blind-safe palette, then ColorBrewer's Set3: light enough for black
+# text, and sixteen so that two domains of a small catalog seldom share one.
+PALETTE = (
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
+    "#999999",
+    "#8DD3C7",
+    "#FB8072",
+    "#B3DE69",
+    "#FDB462",
+    "#BC80BD",
+    "#80B1D3",
+    "#FCCDE5",
+    "#CCEBC5",
+)
 DOT_TIMEOUT_S = 60
 
 
@@ -86,8 +105,15 @@ def _nearest(ref: str, step: Callable[[str], Sequence[str]]) -> list[str]:
     return list(seen)[1:]
 
 
+def domain_colour(domain: str) -> str:
+    """A domain's colour, a function of its name alone: adding or removing a domain never
+    changes another's (an index into the sorted list of domains would)."""
+    digest = hashlib.sha256(domain.encode()).digest()
+    return PALETTE[int.from_bytes(digest[:4], "big") % len(PALETTE)]
+
+
 def domain_colours(domains: Iterable[str]) -> dict[str, str]:
-    return {domain: PALETTE[i % len(PALETTE)] for i, domain in enumerate(sorted(set(domains)))}
+    return {domain: domain_colour(domain) for domain in sorted(set(domains))}
 
 
 def _quote(text: str) -> str:

@@ -1,0 +1,184 @@
+"""The dashboard's graph viewer: its JSON endpoint, the page and its bundled library in
+process, then Debian's Chromium against a catalog of 1,000 generated models plus Netflix's
+(a domain overview first, then a domain, a search, a focus, zoom)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from fastapi.testclient import TestClient
+
+from modelyard import Workspace
+from modelyard.api.auth import COOKIE
+from tests.support.api import REC, SEARCH, bearer
+from tests.support.browser import ARTIFACTS, CHROMIUM, serving
+
+Tokens = dict[tuple[str, str], str]
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "catalog.py"
+GENERATED = 1000
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_catalog_graph", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_graph_endpoint_goes_through_the_use_case(client: TestClient, tokens: Tokens) -> None:
+    headers = bearer(tokens[("viewer", REC)])
+    whole = client.get("/api/v1/graph", headers=headers).json()
+    assert whole["level"] == "models" and whole["shown_models"] == 6 and len(whole["edges"]) == 4
+    assert len(whole["critical_path"]) == 2
+    focused = client.get(
+        "/api/v1/graph",
+        params={"focus": "search/query_understanding", "hops": 1},
+        headers=headers,
+    ).json()
+    assert {n["id"] for n in focused["nodes"]} == {
+        "search/query_understanding@1.5",
+        "search/content_retrieval@2.0",
+    }
+    found = client.get("/api/v1/graph", params={"q": "ranker"}, headers=headers).json()
+    assert [n["id"] for n in found["nodes"] if n["match"]] == [
+        "recommendation/recommendation_ranker@3.0"
+    ]
+    missing = client.get("/api/v1/graph", params={"domain": "nowhere"}, headers=headers)
+    assert missing.status_code == 404 and "domain 'nowhere'" in missing.json()["error"]["message"]
+    assert client.get("/api/v1/graph", params={"hops": 0}, headers=headers).status_code == 422
+    assert client.get("/api/v1/graph").status_code == 401
+
+
+def test_graph_page_and_its_bundled_library(client: TestClient, tokens: Tokens) -> None:
+    assert client.get("/ui/graph", follow_redirects=False).status_code == 303
+    client.cookies.set(COOKIE, tokens[("viewer", REC)])
+    page = client.get("/ui/graph", params={"focus": "search/content_retrieval"}).text
+    assert '<script src="/ui/static/cytoscape.min.js"></script>' in page
+    assert 'href="/ui/graph" class="current"' in page
+    assert "search/content_retrieval" in page  # the focus fills the form
+    assert "http://" not in page and "https://" not in page and "//cdn" not in page
+    library = client.get("/ui/static/cytoscape.min.js")
+    assert library.status_code == 200 and library.headers["content-type"].startswith(
+        "text/javascript"
+    )
+    assert "Cytoscape Consortium" in library.text[:400] and len(library.content) > 100_000
+    assert client.get("/ui/static/other.js").status_code == 404
+    model = client.get("/ui/models/search/content_retrieval").text
+    assert 'href="/ui/graph?focus=search%2Fcontent_retrieval%402.0"' in model
+    licence = Path(__file__).resolve().parents[2] / "src/modelyard/api/static/cytoscape.LICENSE"
+    assert "Permission is hereby granted" in licence.read_text()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (make test installs it)",
+)
+def test_graph_viewer_in_a_real_browser(api_ws: Workspace, tokens: Tokens, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    _bench().generate(GENERATED, tmp_path / "generated")
+    api_ws.apply([tmp_path / "generated" / "manifests"])
+    every = GENERATED + 6
+    fraud = api_ws.explore_graph(domain="fraud")
+    target = next(
+        n.id for n in fraud.nodes if not n.external and n.id.split("@")[0][-6:] > "000500"
+    )
+    neighbourhood = api_ws.explore_graph(focus=target, hops=1)
+    errors: list[str] = []
+    with serving(api_ws) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 950})
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on(
+            "console",
+            lambda message: errors.append(message.text) if message.type == "error" else None,
+        )
+        page.goto(f"{url}/ui/login?next=/ui/graph")
+        page.fill("#token", tokens[("viewer", SEARCH)])
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{url}/ui/graph")
+
+        def drawn() -> dict[str, object]:
+            page.wait_for_function("window.graphView && window.graphView.ready")
+            return page.evaluate(
+                """() => ({level: graphView.data.level, nodes: graphView.cy.nodes().length,
+                  edges: graphView.cy.edges().length, zoom: graphView.cy.zoom(),
+                  critical: graphView.cy.nodes('.critical').length,
+                  focus: graphView.cy.nodes('.focus').map((n) => n.id()),
+                  matches: graphView.cy.nodes('.match').map((n) => n.id())})"""
+            )
+
+        # A catalog of 1,006 models opens as one node per domain.
+        overview = drawn()
+        assert overview["level"] == "domains" and overview["nodes"] == 5
+        assert overview["critical"] >= 1
+        expect(page.locator("#graph-status")).to_contain_text(f"{every:,} models in 5 domains")
+        expect(page.locator("#graph-legend span")).to_have_count(5)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "graph-overview.png"))
+
+        # Filter by domain: the domain's models and what they need elsewhere.
+        page.select_option("#graph-domain", "fraud")
+        shown = drawn()
+        assert shown["level"] == "models" and shown["nodes"] == fraud.shown_models
+        assert shown["edges"] == len(fraud.edges)
+        assert "domain=fraud" in page.url
+        box = page.locator("#cy canvas").first.bounding_box()
+        assert box and box["width"] > 800 and box["height"] > 300
+        page.screenshot(path=str(ARTIFACTS / "graph-domain.png"))
+
+        # Zoom in and out with the buttons, then fit again.
+        before = shown["zoom"]
+        page.click("#zoom-in")
+        assert drawn()["zoom"] > before  # type: ignore[operator]
+        page.click("#zoom-out")
+        page.click("#zoom-out")
+        assert drawn()["zoom"] < before  # type: ignore[operator]
+        page.click("#zoom-fit")
+
+        # Search: the matching models, marked.
+        name = target.split("/", 1)[1].split("@")[0]
+        page.fill("#graph-search", name)
+        page.click("#graph-show")
+        found = drawn()
+        assert found["matches"] == [target]
+
+        # Focus on it, one hop each way: what it needs and what needs it.
+        page.fill("#graph-search", "")
+        page.select_option("#graph-domain", "")
+        page.wait_for_function("window.graphView.ready")
+        page.fill("#graph-focus", target)
+        page.fill("#graph-hops", "1")
+        page.click("#graph-show")
+        focused = drawn()
+        assert focused["focus"] == [target]
+        assert focused["nodes"] == neighbourhood.shown_models and focused["nodes"] >= 2
+        assert re.search(r"focus=fraud%2F", page.url) and "hops=1" in page.url
+        # Selecting a node offers its model page and focusing on it.
+        position = page.evaluate(
+            f"() => graphView.cy.getElementById({target!r}).renderedPosition()"
+        )
+        canvas = page.locator("#cy").bounding_box()
+        assert canvas
+        page.mouse.click(canvas["x"] + position["x"], canvas["y"] + position["y"])
+        expect(page.locator("#selected-model")).to_have_text(target)
+        page.screenshot(path=str(ARTIFACTS / "graph-focus.png"))
+        browser.close()
+    assert errors == []
+    assert (ARTIFACTS / "graph-overview.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "graph-focus.png").stat().st_size > 10_000
