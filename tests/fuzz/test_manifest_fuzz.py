@@ -32,7 +32,7 @@ from modelyard.catalog.ref import ModelRef
 from modelyard.catalog.spec import Dependency
 from modelyard.catalog.version import Version, VersionConstraint
 from modelyard.cli.app import app
-from modelyard.errors import InputError, ModelyardError
+from modelyard.errors import InputError, ModelsBlocked, ModelyardError
 from modelyard.registry import apply_documents
 from modelyard.store import CatalogStore
 from tests.support.fuzz import (
@@ -196,7 +196,15 @@ def test_what_applies_validates_places_and_compiles_or_fails_cleanly(
             run(netflix, out)
         except ModelyardError as error:
             event(f"{command}: {type(error).__name__}")
-            assert not out.exists() or command == "compile-per-server"
+            # Nothing half-written, except where the error says what was written on
+            # purpose: ModelsBlocked (a changed artifact blocks only its model; compile
+            # writes the others; seen when a fuzzed `artifact: .` named this folder, into
+            # which the outputs go) and the per-server compile.
+            assert (
+                not out.exists()
+                or command == "compile-per-server"
+                or isinstance(error, ModelsBlocked)
+            )
         else:
             event(f"{command}: ok")
 
