@@ -26,12 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fastapi.testclient import TestClient
-
-from catalog import generate
-from modelyard import Workspace
-from modelyard.api import create_app
-from modelyard.api.auth import COOKIE
+from dashboard import registered_workspace, signed_in_client, timed_get
 
 INDEX_LIMIT_BYTES = 2_000_000
 TARGET_MS = 300.0
@@ -44,11 +39,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        generate(args.models, root / "catalog")
-        workspace = Workspace.init(root / "ws")
-        started = time.perf_counter()
-        workspace.apply([root / "catalog" / "manifests"])
-        print(f"{args.models:,} models registered in {time.perf_counter() - started:.1f} s")
+        workspace = registered_workspace(args.models, root)
         workspace.validate()  # what a report after `modelyard validate` finds cached
 
         started = time.perf_counter()
@@ -74,7 +65,6 @@ def main() -> int:
 
         listed = workspace.list_models()
         focus = next(s for s in listed if s.dependencies).id
-        _, token = workspace.access.create_token("bench", "admin", "bench", actor="bench")
         requests = [
             ("graph: domain overview", "/api/v1/graph"),
             ("graph: one domain", "/api/v1/graph?domain=search"),
@@ -83,18 +73,11 @@ def main() -> int:
             ("graph viewer page", "/ui/graph"),
         ]
         missed = 0
-        with TestClient(create_app(workspace)) as client:
-            client.cookies.set(COOKIE, token)
-            headers = {"authorization": f"Bearer {token}"}
+        with signed_in_client(workspace) as (client, headers):
             print(f"{'request':<26} {'nodes':>6} {'median ms':>10} {'range ms':>16}")
             for label, path in requests:
-                first = client.get(path, headers=headers)  # warm-up
+                first, samples = timed_get(client, path, headers, args.runs)
                 nodes = len(first.json()["nodes"]) if path.startswith("/api") else 0
-                samples = []
-                for _ in range(args.runs):
-                    begun = time.perf_counter()
-                    client.get(path, headers=headers)
-                    samples.append((time.perf_counter() - begun) * 1000)
                 median = statistics.median(samples)
                 missed += first.status_code != 200
                 print(

@@ -212,9 +212,7 @@ def test_a_receiver_that_is_down_gets_retries_then_the_delivery(
     with TestClient(create_app(api_ws, webhook_backoff_s=0.2)):
         # Other events (the tokens made by the fixture) go to the same hook: follow the
         # alias move's delivery only, or another one's tries would be read.
-        failed = poll(
-            lambda: [d for d in hooks.deliveries(event="alias.moved") if d.attempts >= 2]
-        )
+        failed = poll(lambda: [d for d in hooks.deliveries(event="alias.moved") if d.attempts >= 2])
         assert failed[0].state == "pending" and failed[0].last_status is None
         assert "ConnectError" in (failed[0].last_error or "")
         receiver = Receiver(port)

@@ -5,8 +5,6 @@ files, and an upgrade published to S3 answers every request of a client loop."""
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -15,11 +13,8 @@ import pytest
 
 from modelyard import Workspace
 from modelyard.triton.client import TritonClient
-from modelyard.triton.server import LocalTriton, free_port
 from tests.support.netflix import NETFLIX, NETFLIX_MODELS
 from tests.support.rollout import FAST, Asker, ready_models
-from tests.support.s3 import s3_workspace_config
-from tests.support.workspaces import init_workspace
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow, pytest.mark.s3_one_server]
 
@@ -36,32 +31,12 @@ def _reference() -> ModuleType:
 
 @pytest.fixture
 def netflix_on_s3(
-    tmp_path: Path, catalog_url: str, s3_endpoint: str, s3_env: dict[str, str], s3: Any, bucket: str
-) -> Iterator[tuple[Workspace, TritonClient]]:
+    on_s3: tuple[Workspace, TritonClient, str],
+) -> tuple[Workspace, TritonClient]:
     """The Netflix catalog and a target `s3t`: a local Triton on s3://bucket/repo."""
-    root = tmp_path / "ws"
-    root.mkdir()
-    port = free_port()
-    target = (
-        f"targets:\n  s3t: {{kind: triton-s3, url: 'http://127.0.0.1:{port}', "
-        f"repository: 's3://{bucket}/repo', profile: local}}\n"
-    )
-    (root / "modelyard.yaml").write_text(s3_workspace_config(s3_endpoint, target))
-    workspace = init_workspace(root, catalog_url)
+    workspace, client, _ = on_s3
     workspace.apply([NETFLIX_MODELS])
-    # Triton refuses to start on a prefix holding nothing; a file at the root is no model.
-    s3.put_object(Bucket=bucket, Key="repo/README", Body=b"published by modelyard\n")
-    host = s3_endpoint.removeprefix("http://")
-    server = LocalTriton(
-        f"s3://{host}/{bucket}/repo", root / ".modelyard" / "triton", http_port=port, env=s3_env
-    )
-    client = server.start()
-    try:
-        yield workspace, client
-    finally:
-        client.close()
-        server.stop()
-        workspace.close()
+    return workspace, client
 
 
 def test_the_ensemble_on_s3_answers_what_onnxruntime_computes_through_an_upgrade(

@@ -5,7 +5,6 @@ nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,41 +14,11 @@ from modelyard import Workspace
 from modelyard.errors import InputError, ModelyardError
 from modelyard.ops.doctor import diagnose
 from modelyard.triton.client import TritonClient
-from modelyard.triton.server import LocalTriton, free_port
 from tests.support.rollout import FAST, GOOD_MODEL, python_model, ready_models
 from tests.support.s3 import s3_workspace_config
 from tests.support.workspaces import init_workspace
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
-
-
-@pytest.fixture
-def on_s3(
-    tmp_path: Path, catalog_url: str, s3_endpoint: str, s3_env: dict[str, str], s3: Any, bucket: str
-) -> Iterator[tuple[Workspace, TritonClient, str]]:
-    """A workspace whose target `s3t` is a local Triton reading s3://bucket/repo."""
-    root = tmp_path / "ws"
-    root.mkdir()
-    port = free_port()
-    target = (
-        f"targets:\n  s3t: {{kind: triton-s3, url: 'http://127.0.0.1:{port}', "
-        f"repository: 's3://{bucket}/repo', profile: local}}\n"
-    )
-    (root / "modelyard.yaml").write_text(s3_workspace_config(s3_endpoint, target))
-    workspace = init_workspace(root, catalog_url)
-    # Triton refuses to start on a prefix holding nothing; a file at the root is no model.
-    s3.put_object(Bucket=bucket, Key="repo/README", Body=b"published by modelyard\n")
-    host = s3_endpoint.removeprefix("http://")
-    server = LocalTriton(
-        f"s3://{host}/{bucket}/repo", root / ".modelyard" / "triton", http_port=port, env=s3_env
-    )
-    client = server.start()
-    try:
-        yield workspace, client, bucket
-    finally:
-        client.close()
-        server.stop()
-        workspace.close()
 
 
 def echo(client: TritonClient) -> float:

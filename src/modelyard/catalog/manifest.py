@@ -12,10 +12,10 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -23,6 +23,8 @@ from pydantic import BaseModel, ValidationError
 from modelyard.catalog.parse_cache import ParseCache, ParsedDocument
 from modelyard.catalog.spec import ItemError, ModelSpec
 from modelyard.errors import Forbidden, InputError, Problem, Severity
+
+_T = TypeVar("_T")
 
 try:  # libyaml is about ten times faster; PyYAML wheels ship it on Linux.
     _YamlLoader: Any = yaml.CSafeLoader
@@ -152,15 +154,25 @@ def load_manifests(
     Raises:
         InputError: listing every problem found, each with file, line and field.
     """
-    documents: list[ManifestDocument] = []
+    return _from_each_file(
+        paths, lambda file, given: _load_file(file, max_file_bytes, given, cache, remote)
+    )
+
+
+def _from_each_file(
+    paths: Sequence[str | Path], read: Callable[[Path, Path], tuple[list[_T], list[Problem]]]
+) -> list[_T]:
+    """What `read(file, given_as)` makes of each manifest file under `paths`; every
+    problem of every file raised at once, so nothing is used from a bad set."""
+    collected: list[_T] = []
     problems: list[Problem] = []
     # Each file once (resolved), named by the first path that led to it.
     files: dict[Path, Path] = {}
     for found in _manifest_files(paths, problems):
         files.setdefault(found.resolve(), found)
     for file, given in files.items():
-        docs, file_problems = _load_file(file, max_file_bytes, given, cache, remote)
-        documents += docs
+        items, file_problems = read(file, given)
+        collected += items
         problems += file_problems
     if not files and not problems:
         problems.append(
@@ -174,7 +186,7 @@ def load_manifests(
         )
     if problems:
         raise InputError.from_problems(problems, "manifests are not valid; nothing was applied")
-    return documents
+    return collected
 
 
 def parse_manifest_text(
@@ -416,29 +428,12 @@ def read_manifest_files(
     Raises:
         InputError: every file that cannot be read, or no manifest file at all.
     """
-    problems: list[Problem] = []
-    files: dict[Path, Path] = {}
-    for found in _manifest_files(paths, problems):
-        files.setdefault(found.resolve(), found)
-    read: list[tuple[str, str]] = []
-    for file, given in files.items():
-        text, file_problems = _read_file(file, max_file_bytes, given)
-        problems += file_problems
-        if text is not None:
-            read.append((str(file), text))
-    if not files and not problems:
-        problems.append(
-            _problem(
-                ", ".join(str(p) for p in paths),
-                None,
-                None,
-                "no manifest files (*.yaml, *.yml, *.json) found",
-                "no-manifests",
-            )
-        )
-    if problems:
-        raise InputError.from_problems(problems, "manifests are not valid; nothing was applied")
-    return read
+
+    def read(file: Path, given: Path) -> tuple[list[tuple[str, str]], list[Problem]]:
+        text, problems = _read_file(file, max_file_bytes, given)
+        return ([] if text is None else [(str(file), text)]), problems
+
+    return _from_each_file(paths, read)
 
 
 def _parse_text(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -26,10 +27,12 @@ from modelyard.errors import InputError, TritonError
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from modelyard.deploy.runner import DeployOptions, DeployResult
+    from modelyard.deploy.runner import DeployOptions, DeployResult, Progress
     from modelyard.ops.canary import RolloutList
     from modelyard.ops.regions import RegionDeployResult
     from modelyard.store.history import DeploymentRecord
+
+_T = TypeVar("_T")
 
 commands = CommandGroup()
 
@@ -136,21 +139,28 @@ def deploy(
                 raise typer.Exit(0)
             typer.confirm(f"deploy to {target}?", abort=True)
             confirmed = preview.digest
-        if as_json:
-            return ws.deploy(
-                target, alias=alias, refs=refs, expect_digest=confirmed, options=options
-            )
-        with render.DeployProgress() as progress:
-            return ws.deploy(
+        return _with_progress(
+            as_json,
+            lambda progress: ws.deploy(
                 target,
                 alias=alias,
                 refs=refs,
                 expect_digest=confirmed,
                 options=options,
-                progress=progress.update,
-            )
+                progress=progress,
+            ),
+        )
 
     run(as_json, action, render.render_deploy, model_json)
+
+
+def _with_progress(as_json: bool, deploy: Callable[[Progress | None], _T]) -> _T:
+    """`deploy(progress)` with a progress display on the terminal; none under --json,
+    whose output is the result alone."""
+    if as_json:
+        return deploy(None)
+    with render.DeployProgress() as progress:
+        return deploy(progress.update)
 
 
 def _deploy_region(
@@ -179,19 +189,17 @@ def _deploy_region(
                 render.render_rollout_plan(preview)
                 confirmed[target] = preview.digest
             typer.confirm(f"deploy to region {region} ({', '.join(confirmed)})?", abort=True)
-        if as_json:
-            return ws.deploy_region(
-                region, alias=alias, refs=refs, expect_digests=confirmed, options=options
-            )
-        with render.DeployProgress() as progress:
-            return ws.deploy_region(
+        return _with_progress(
+            as_json,
+            lambda progress: ws.deploy_region(
                 region,
                 alias=alias,
                 refs=refs,
                 expect_digests=confirmed,
                 options=options,
-                progress=progress.update,
-            )
+                progress=progress,
+            ),
+        )
 
     run(as_json, action, render.render_region_deploy, model_json)
 
