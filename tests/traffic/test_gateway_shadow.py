@@ -4,16 +4,21 @@ experiment, and a broken shadow is refused before it gets any copy."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from modelyard import RolloutFailed, Workspace
+from modelyard.api import create_app
+from modelyard.api.auth import COOKIE
 from modelyard.ops.traffic import ShadowStatus
 from modelyard.store.access import AccessLog
 from modelyard.store.experiments import ExperimentLog
+from tests.support.api import bearer
 from tests.support.gateway import (
     MODEL,
     GatewayBed,
@@ -161,3 +166,53 @@ def test_a_shadow_that_fails_its_smoke_inference_is_refused(
     record = ExperimentLog(ws.store).running("tools/echo", "test")
     assert record is not None and record.shadow is None
     assert ws.gateway_status("test").shadows == {}
+
+
+def test_a_shadow_through_the_api_and_on_the_dashboard(bed: GatewayBed) -> None:
+    ws = bed.workspace
+    _, owner = ws.access.create_token("platform", "maintainer", actor="test")
+    _, stranger = ws.access.create_token("search", "maintainer", actor="test")
+    echo = "/api/v1/experiments/tools/echo"
+    arms = [{"version": "1.0", "weight": 50}, {"version": "2.0", "weight": 50}]
+    with TestClient(create_app(ws)) as client:
+        started = client.post(
+            echo,
+            headers=bearer(owner),
+            json={"arms": arms, "shadow": {"version": "3.0", "percent": 50}, "target": "test"},
+        )
+        assert started.status_code == 201, started.text
+        assert started.json()["experiment"]["shadow"]["percent"] == 50
+        answers = send(bed.gateway_url, 400)
+        assert answers.failures == [] and set(answers.values) == {1.0, 2.0}
+        shadow = _shadow(ws)
+        assert 140 <= shadow.copies_sent <= 260 and shadow.copies_failed == 0
+        listed = client.get(echo, headers=bearer(stranger), params={"target": "test"}).json()
+        assert listed["experiments"][0]["shadow"]["copies_sent"] == shadow.copies_sent
+        client.cookies.set(COOKIE, owner)
+        experiment_id = started.json()["experiment"]["id"]
+        row = re.search(
+            r'<tr[^>]*data-shadow="3.0"[^>]*>(.*?)</tr>',
+            client.get(f"/ui/experiments/{experiment_id}").text,
+            re.S,
+        )
+        assert row is not None and "copies 50%" in row.group(1)
+        assert f"{shadow.copies_sent} <span" in row.group(1)
+        report = re.search(
+            r'<tr[^>]*data-shadow="3.0"[^>]*>(.*?)</tr>', ws.html_report_page(), re.S
+        )
+        assert report is not None and f"{shadow.copies_sent} copies" in report.group(1)
+        # Another team may not change the shadow; the owner changes it, then ends it.
+        weights = f"{echo}/weights"
+        body = {"shadow": {"version": "3.0", "percent": 100}, "target": "test"}
+        assert client.put(weights, headers=bearer(stranger), json=body).status_code == 403
+        changed = client.put(weights, headers=bearer(owner), json=body)
+        assert changed.status_code == 200, changed.text
+        assert ws.gateway_status("test").shadows == {MODEL: {"3.0": 100}}
+        both = client.put(weights, headers=bearer(owner), json={**body, "no_shadow": True})
+        assert both.status_code == 422 and "nothing changed" in both.json()["error"]["message"]
+        ended = client.put(
+            weights, headers=bearer(owner), json={"no_shadow": True, "target": "test"}
+        )
+        assert ended.status_code == 200, ended.text
+        assert ended.json()["experiment"]["shadow"] is None
+        assert ws.gateway_status("test").shadows == {}

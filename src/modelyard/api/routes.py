@@ -154,15 +154,32 @@ def targets(request: Request, _caller: Caller) -> schemas.TargetList:
 # Models ------------------------------------------------------------------------------
 
 
-@router.get("/models", response_model=schemas.ModelList, tags=["models"])
-def list_models(
+def _listed_models(
     request: Request,
-    _caller: Caller,
     domain: Annotated[str | None, Query(max_length=64)] = None,
     team: Annotated[str | None, Query(max_length=64)] = None,
     framework: Annotated[str | None, Query(max_length=32)] = None,
     all_versions: bool = False,
     label: Annotated[list[str] | None, Query(max_length=128)] = None,
+) -> list[ModelSpec]:
+    """The filters GET /models and GET /specs share, applied."""
+    return _ws(request).list_models(
+        domain=domain,
+        team=team,
+        framework=framework,
+        all_versions=all_versions,
+        labels=label or (),
+    )
+
+
+ListedModels = Annotated[list[ModelSpec], Depends(_listed_models)]
+
+
+@router.get("/models", response_model=schemas.ModelList, tags=["models"])
+def list_models(
+    request: Request,
+    _caller: Caller,
+    specs: ListedModels,
     limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> schemas.ModelList:
@@ -171,13 +188,6 @@ def list_models(
     its status, ordered by id and version. `limit` and `offset` give one page of them;
     `count` is how many matched in all."""
     ws = _ws(request)
-    specs = ws.list_models(
-        domain=domain,
-        team=team,
-        framework=framework,
-        all_versions=all_versions,
-        labels=label or (),
-    )
     specs.sort(key=lambda s: (s.id, s.parsed_version))
     page = specs[offset : None if limit is None else offset + limit]
     statuses = ws.version_statuses({s.id for s in page})
@@ -187,24 +197,9 @@ def list_models(
 
 
 @router.get("/specs", response_model=schemas.SpecList, tags=["models"])
-def list_specs(
-    request: Request,
-    _caller: Caller,
-    domain: Annotated[str | None, Query(max_length=64)] = None,
-    team: Annotated[str | None, Query(max_length=64)] = None,
-    framework: Annotated[str | None, Query(max_length=32)] = None,
-    all_versions: bool = False,
-    label: Annotated[list[str] | None, Query(max_length=128)] = None,
-) -> schemas.SpecList:
+def list_specs(_caller: Caller, specs: ListedModels) -> schemas.SpecList:
     """As GET /models, with each version's whole spec, in the catalog's order: what
     `modelyard list` lists (GET /statuses says which are yanked or deprecated)."""
-    specs = _ws(request).list_models(
-        domain=domain,
-        team=team,
-        framework=framework,
-        all_versions=all_versions,
-        labels=label or (),
-    )
     return schemas.SpecList(count=len(specs), specs=[s.model_dump(mode="json") for s in specs])
 
 
@@ -1048,6 +1043,8 @@ def start_experiment(
     """
     model_id, ctx = _traffic_change(request, caller, domain, name, body.target)
     versions = [arm.version for arm in body.arms]
+    if body.shadow is not None:
+        versions.append(body.shadow.version)
     _require_team_deploy(ctx, caller, model_id, versions, body.target, body.alias)
     with _named_fields():
         return traffic.start_experiment(
@@ -1055,6 +1052,7 @@ def start_experiment(
             model_id,
             _arms(body.arms),
             sticky_header=body.sticky_header,
+            shadow=_shadow(body.shadow),
             target=body.target,
             alias=body.alias,
             options=DeployOptions(load_timeout_s=body.load_timeout_s),
@@ -1068,10 +1066,29 @@ def set_weights(
     request: Request, domain: str, name: str, body: schemas.WeightsIn, caller: Caller
 ) -> ExperimentResult:
     """New weights for the model's running experiment (no reload), as `modelyard
-    experiment set`; an arm not named gets 0."""
+    experiment set`; an arm not named gets 0. A new shadow version is loaded and verified
+    first, beside the selection (`alias`), as the arms of a start are; `no_shadow` ends
+    the copies."""
     model_id, ctx = _traffic_change(request, caller, domain, name, body.target)
+    if body.shadow is not None:
+        versions = [*traffic.running_arms(ctx, model_id, body.target), body.shadow.version]
+        _require_team_deploy(ctx, caller, model_id, versions, body.target, body.alias)
     with _named_fields():
-        return traffic.set_weights(ctx, model_id, _arms(body.arms), target=body.target)
+        return traffic.set_weights(
+            ctx,
+            model_id,
+            _arms(body.arms),
+            target=body.target,
+            shadow=_shadow(body.shadow),
+            no_shadow=body.no_shadow,
+            alias=body.alias,
+            options=DeployOptions(load_timeout_s=body.load_timeout_s),
+        )
+
+
+def _shadow(shadow: schemas.ShadowIn | None) -> str | None:
+    """The operation's `VERSION=PERCENT` form of a shadow in a body."""
+    return None if shadow is None else f"{shadow.version}={shadow.percent}"
 
 
 @router.post("/experiments/{domain}/{name}/stop", response_model=ExperimentResult, tags=["traffic"])

@@ -314,8 +314,27 @@ AliasField = Annotated[
 LoadTimeout = Annotated[float, Field(ge=1, le=3600, description="Seconds per model load.")]
 
 
+class ShadowIn(_In):
+    version: str = Field(
+        max_length=32, description="A registered version that is not an arm: gets the copies."
+    )
+    percent: int = Field(
+        ge=1, le=100, description="The percent of the model's requests copied to it."
+    )
+
+
+ShadowField = Annotated[
+    ShadowIn | None,
+    Field(
+        description="A shadow: a copy of a share of the requests goes to this version too "
+        "(loaded and verified first), and its answers go nowhere."
+    ),
+]
+
+
 class ExperimentStartIn(_In):
     arms: Arms
+    shadow: ShadowField = None
     sticky_header: str | None = Field(
         default=None,
         max_length=64,
@@ -328,8 +347,16 @@ class ExperimentStartIn(_In):
 
 
 class WeightsIn(_In):
-    arms: Arms = Field(description="New weights; an arm not named gets 0.")
+    arms: list[ArmIn] = Field(
+        default=[],
+        max_length=16,
+        description="New weights; an arm not named gets 0. None given: the weights stay.",
+    )
+    shadow: ShadowField = None
+    no_shadow: bool = Field(default=False, description="End the shadow's copies.")
     target: TargetField = "local"
+    alias: AliasField = None
+    load_timeout_s: LoadTimeout = 300.0
 
 
 class ExperimentStopIn(_In):

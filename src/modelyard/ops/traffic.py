@@ -1180,6 +1180,15 @@ def _triton_name(ctx: Context, model_id: str) -> str:
     return triton_name(ctx.store.get(model_id).spec)
 
 
+def running_arms(ctx: Context, reference: str, target: str) -> list[str]:
+    """The versions of the arms of the model's running experiment on the target.
+
+    Raises:
+        NotFound: no experiment runs on the model at the target.
+    """
+    return [a.version for a in _running_experiment(ctx, experiment_model(reference), target).arms]
+
+
 def _running_experiment(ctx: Context, model_id: str, target: str) -> ExperimentRecord:
     record = ExperimentLog(ctx.store).running(model_id, target)
     if record is None:
