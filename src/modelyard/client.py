@@ -53,11 +53,18 @@ from modelyard.errors import (
 from modelyard.ops.canary import RolloutList
 from modelyard.ops.catalog import AliasMove, ShowResult, StatusChange
 from modelyard.ops.rollout import StatusResult
+from modelyard.ops.traffic import (
+    PROMOTED_ALIAS,
+    ExperimentList,
+    ExperimentResult,
+    experiment_model,
+)
 from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
 from modelyard.report.data import CatalogReport
 from modelyard.store.history import DeploymentRecord
 from modelyard.store.store import AliasRecord
+from modelyard.traffic.split import parse_arms, parse_shadow
 from modelyard.validation import ValidationReport
 
 __all__ = ["Client"]
@@ -491,3 +498,90 @@ class Client:
             path = f"/rollouts/{quote(ref.domain, safe='')}/{quote(ref.name, safe='')}"
             found = self._call("GET", path, params={"target": target})
         return _load(RolloutList, found)
+
+    # Traffic ----------------------------------------------------------------------
+
+    def experiment_status(
+        self, reference: str | None = None, *, target: str | None = None
+    ) -> ExperimentList:
+        """Running experiments with their counts; of one model, all of its experiments."""
+        path = "/experiments" if reference is None else _experiment_path(reference)
+        return _load(ExperimentList, self._call("GET", path, params={"target": target}))
+
+    def start_experiment(
+        self,
+        reference: str,
+        arms: Sequence[str],
+        *,
+        sticky_header: str | None = None,
+        shadow: str | None = None,
+        target: str = "local",
+        alias: str | None = None,
+    ) -> ExperimentResult:
+        """Split the model's requests between the arms (`"3.0=90"`): the server loads and
+        verifies each first, so the answer comes once that is done."""
+        body = {
+            "arms": _arms_body(arms),
+            "sticky_header": sticky_header,
+            "shadow": _shadow_body(shadow),
+            "target": target,
+            "alias": alias,
+        }
+        return _load(ExperimentResult, self._call("POST", _experiment_path(reference), body=body))
+
+    def set_weights(
+        self,
+        reference: str,
+        arms: Sequence[str] = (),
+        *,
+        target: str = "local",
+        shadow: str | None = None,
+        no_shadow: bool = False,
+        alias: str | None = None,
+    ) -> ExperimentResult:
+        body = {
+            "arms": _arms_body(arms),
+            "shadow": _shadow_body(shadow),
+            "no_shadow": no_shadow,
+            "target": target,
+            "alias": alias,
+        }
+        path = f"{_experiment_path(reference)}/weights"
+        return _load(ExperimentResult, self._call("PUT", path, body=body))
+
+    def stop_experiment(
+        self,
+        reference: str,
+        keep: str,
+        *,
+        target: str = "local",
+        promote: str | None = PROMOTED_ALIAS,
+    ) -> ExperimentResult:
+        body = {"keep": keep, "target": target, "promote": promote}
+        path = f"{_experiment_path(reference)}/stop"
+        return _load(ExperimentResult, self._call("POST", path, body=body))
+
+    def switch(
+        self, reference: str, to: str, *, target: str = "local", alias: str | None = None
+    ) -> ExperimentResult:
+        body = {"to": to, "target": target, "alias": alias}
+        path = f"{_experiment_path(reference)}/switch"
+        return _load(ExperimentResult, self._call("POST", path, body=body))
+
+
+def _experiment_path(reference: str) -> str:
+    """`/experiments/{domain}/{name}` of the model an experiment command names."""
+    ref = ModelRef.parse(experiment_model(reference))
+    return f"/experiments/{quote(ref.domain, safe='')}/{quote(ref.name, safe='')}"
+
+
+def _arms_body(arms: Sequence[str]) -> list[dict[str, Any]]:
+    """`["3.0=90"]` as the API's arms, checked here as the CLI checks them locally."""
+    return [{"version": v, "weight": w} for v, w in parse_arms(arms)]
+
+
+def _shadow_body(shadow: str | None) -> dict[str, Any] | None:
+    if shadow is None:
+        return None
+    version, percent = parse_shadow(shadow)
+    return {"version": version, "percent": percent}

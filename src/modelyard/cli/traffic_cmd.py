@@ -18,6 +18,7 @@ from modelyard.cli.options import (
     JsonOption,
     WorkspaceOption,
     model_json,
+    open_catalog,
     open_workspace,
     run,
 )
@@ -247,7 +248,7 @@ def experiment_start(
     requests (and copy a share of them to the shadow)."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).start_experiment(
+        lambda: open_catalog(workspace, db).start_experiment(
             reference,
             arms,
             sticky_header=sticky_header,
@@ -281,7 +282,7 @@ def experiment_set(
     no reload."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).set_weights(
+        lambda: open_catalog(workspace, db).set_weights(
             reference,
             arms or [],
             target=target,
@@ -307,7 +308,7 @@ def experiment_status(
     """Arms, weights, and requests and errors per arm, as the gateway counted them."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).experiment_status(reference, target=target),
+        lambda: open_catalog(workspace, db).experiment_status(reference, target=target),
         _show_experiments,
         model_json,
     )
@@ -329,7 +330,7 @@ def experiment_stop(
     """End the experiment: all requests to one arm, and the alias moves to it."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).stop_experiment(
+        lambda: open_catalog(workspace, db).stop_experiment(
             reference, keep, target=target, promote=promote or None
         ),
         _show_change,
@@ -351,7 +352,7 @@ def switch(
     switching back is as fast."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).switch(reference, to, target=target, alias=alias),
+        lambda: open_catalog(workspace, db).switch(reference, to, target=target, alias=alias),
         _show_change,
         model_json,
     )
