@@ -9,8 +9,10 @@ migrated template and dropped afterwards.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +27,28 @@ from tests.support.catalogs import BACKEND, SERVER_URL, Catalogs
 from tests.support.netflix import NETFLIX, NETFLIX_MODELS
 from tests.support.triton import local_triton_problem
 from tests.support.workspaces import Cli, init_workspace
+
+# `make test` runs the suite on two pytest-xdist workers: on two cores most tests wait on
+# servers (Triton, HAProxy, PostgreSQL). A test marked `timing` asserts on latency or races
+# a deadline, so it runs alone: it holds this lock exclusively, every other test holds it
+# shared, each for its whole protocol (the fixtures it sets up and tears down included).
+_RUN_LOCK = (
+    Path(tempfile.gettempdir()) / f"modelyard-tests-{os.environ['PYTEST_XDIST_TESTRUNUID']}.lock"
+    if os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    else None
+)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
+    if _RUN_LOCK is None:
+        return (yield)
+    with _RUN_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if item.get_closest_marker("timing") else fcntl.LOCK_SH)
+        try:
+            return (yield)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def pytest_report_header() -> str:

@@ -22,7 +22,8 @@ from tests.support.netflix import NETFLIX_MODELS
 from tests.support.rollout import FAST, GOOD_MODEL, python_model, ready_models
 from tests.support.workspaces import init_workspace
 
-pytestmark = pytest.mark.triton
+# Kills and lease expiries race deadlines of a few seconds: run alone.
+pytestmark = [pytest.mark.triton, pytest.mark.timing]
 
 SLOW_MODEL = GOOD_MODEL.replace(
     'self.version = float(args["model_version"])', "import time; time.sleep(6); self.version = 1.0"

@@ -18,6 +18,7 @@ def lease_of(log: DeploymentLog, target: str) -> LeaseRecord | None:
     return next((lease for lease in log.leases() if lease.target == target), None)
 
 
+@pytest.mark.timing  # a heartbeat every 0.2 s keeps a 0.6 s lease
 def test_the_heartbeat_keeps_a_lease_past_its_time_to_live(store: CatalogStore) -> None:
     log = DeploymentLog(store)
     with hold_lease(log, "edge", holder="deployer-a", ttl_s=0.6) as lease:

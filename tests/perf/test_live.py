@@ -15,7 +15,8 @@ from modelyard import NotFound, TritonError, Workspace
 from modelyard.perf.measure import PerfOptions
 from tests.support.perf import FAST, sleeping_model
 
-pytestmark = pytest.mark.triton
+# Latencies and SLA verdicts measured on this machine: another test beside them moves them.
+pytestmark = [pytest.mark.triton, pytest.mark.timing]
 
 ONE_LEVEL = PerfOptions(concurrency=(1,), duration_s=10, max_requests=100, warmup_requests=5)
 

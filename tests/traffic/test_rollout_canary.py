@@ -22,7 +22,14 @@ from tests.support.canary import CanaryBed, canary_bed, echo, needs_prometheus
 from tests.support.gateway import Loop, needs_haproxy, send
 from tests.support.workspaces import Cli
 
-pytestmark = [pytest.mark.triton, pytest.mark.gateway, needs_haproxy, needs_prometheus]
+# Each step compares the arms' p99 and error rates: measured alone (pytest.mark.timing).
+pytestmark = [
+    pytest.mark.triton,
+    pytest.mark.gateway,
+    pytest.mark.timing,
+    needs_haproxy,
+    needs_prometheus,
+]
 
 MODEL = "tools/echo"
 
