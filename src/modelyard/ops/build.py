@@ -141,21 +141,63 @@ class Build:
     # ensembles are compiled as if it ran (pinned baseline, variants), so that they are
     # loaded and verified before any request is routed to them.
     starting: tuple[str, tuple[str, ...]] | None = None
+    # The target whose experiments' versions join the selection (and pin its ensembles'
+    # steps): a gateway routes only to its own target's Triton. None: every target's, as
+    # `compile`, the report and validation see the catalog. `on(target)` makes one.
+    target: str | None = None
+    _selected: CatalogView | None = field(default=None, repr=False)
     _view: CatalogView | None = field(default=None, repr=False)
     _plans: dict[Profile, CompilePlan] = field(default_factory=dict, repr=False)
     _steps: list[StepExperiment] | None = field(default=None, repr=False)
     _digests: ConfigDigests | None = field(default=None, repr=False)
     _artifact_hashes: ArtifactHashes | None = field(default=None, repr=False)
+    _on: dict[str, Build] = field(default_factory=dict, repr=False)
+
+    @property
+    def selected(self) -> CatalogView:
+        """The selection alone, before experiments' versions join it."""
+        if self._selected is None:
+            with paused_gc():
+                self._selected = select(self.ctx.store, alias=self.alias, refs=self.refs)
+        return self._selected
 
     @property
     def view(self) -> CatalogView:
         if self._view is None:
+            view = self.selected
+            # A targeted selection keeps its experiments' arms, and only those.
+            only = {spec.id for spec in view.specs.values()} if self.refs else None
             with paused_gc():
-                view = select(self.ctx.store, alias=self.alias, refs=self.refs)
-                # A targeted selection keeps its experiments' arms, and only those.
-                only = {spec.id for spec in view.specs.values()} if self.refs else None
-                self._view = with_routed(self.ctx.store, view, self.extra_refs, only_models=only)
+                self._view = with_routed(
+                    self.ctx.store, view, self.extra_refs, only_models=only, target=self.target
+                )
         return self._view
+
+    def on(self, target: str) -> Build:
+        """This build as deployed to `target`: only that target's experiments count. It
+        is this build itself when no other target has one (the usual case), so a status
+        over many targets compiles once; else one per target, sharing the selection."""
+        if self.target == target:
+            return self
+        if self.target is None and all(
+            r.target == target for r in ExperimentLog(self.ctx.store).routing()
+        ):
+            return self
+        build = self._on.get(target)
+        if build is None:
+            build = dataclasses.replace(
+                self,
+                target=target,
+                _selected=self.selected,
+                _view=None,
+                _plans={},
+                _steps=None,
+                _digests=self.digests,
+                _artifact_hashes=self.artifact_hashes,
+                _on={},
+            )
+            self._on[target] = build
+        return build
 
     def plan(self, profile: Profile) -> CompilePlan:
         """The selection compiled for `profile` (artifacts verified), problems and all;
@@ -186,7 +228,7 @@ class Build:
         """The experiments whose model ensembles of the selection run (see
         traffic/dependents.py), one per model."""
         if self._steps is None:
-            self._steps = step_experiments(self.ctx.store, self.starting)
+            self._steps = step_experiments(self.ctx.store, self.starting, target=self.target)
         return self._steps
 
     def compiled(self, profile: Profile, headline: str) -> CompilePlan:
@@ -297,19 +339,21 @@ def with_routed(
     extra_refs: Sequence[str] = (),
     *,
     only_models: set[str] | None = None,
+    target: str | None = None,
 ) -> CatalogView:
     """`view` widened by the versions traffic experiments route to (and `extra_refs`).
 
     The gateway sends an experiment's requests to versioned paths, so every arm must stay
     loaded whatever the selection says: each arm's version joins its model's version
-    folders (and `version_policy`), on every target. Without such versions, `view` itself.
+    folders (and `version_policy`) on the experiment's target (with `target`, only its
+    experiments count; without, every target's). Without such versions, `view` itself.
     With `only_models`, only experiments on those models count (a targeted selection).
     """
     wanted = [
         *extra_refs,
         *(
             f"{record.model}@{version}"
-            for record in ExperimentLog(store).routing()
+            for record in ExperimentLog(store).routing(target)
             if only_models is None or record.model in only_models
             for version in record.served_versions
         ),
@@ -366,10 +410,13 @@ def ensemble_steps(store: CatalogStore, model_id: str) -> dict[str, set[str]]:
 
 
 def step_experiments(
-    store: CatalogStore, starting: tuple[str, tuple[str, ...]] | None = None
+    store: CatalogStore,
+    starting: tuple[str, tuple[str, ...]] | None = None,
+    *,
+    target: str | None = None,
 ) -> list[StepExperiment]:
-    """The experiments (on any target) that route a model some ensemble runs: the one
-    `starting`, else a running one, else the latest stopped one, per model."""
+    """The experiments (on `target`, or on any) that route a model some ensemble runs:
+    the one `starting`, else a running one, else the latest stopped one, per model."""
     chosen: dict[str, StepExperiment] = {}
     if starting is not None:
         model, versions = starting
@@ -378,7 +425,7 @@ def step_experiments(
             chosen[model] = StepExperiment(
                 model, triton_name(store.get(model).spec), users, versions[0], versions[1:]
             )
-    for record in ExperimentLog(store).routing():
+    for record in ExperimentLog(store).routing(target):
         current = chosen.get(record.model)
         if current is not None and (current.variant_versions or not record.is_running):
             continue

@@ -93,7 +93,9 @@ def audit(ctx: Context, action: str, object_: str, before: Any, after: Any) -> N
 def deployment_inputs(
     build: Build, target: str, profile: Profile | None = None
 ) -> tuple[TargetConfig, CompilePlan, dict[str, list[str]]]:
-    """The target's configuration, the selection compiled for it, and Triton's order."""
+    """The target's configuration, the selection compiled for it (with the target's own
+    experiments' versions), and Triton's order."""
+    build = build.on(target)
     config = build.ctx.target(target)
     if profile is not None:
         config = config.model_copy(update={"profile": profile})
