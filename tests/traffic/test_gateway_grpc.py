@@ -5,8 +5,10 @@ instead of letting Triton hand it to the highest loaded version, the candidate."
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -78,3 +80,48 @@ def test_grpc_passes_through_and_a_routed_model_needs_a_version(bed: GatewayBed)
     ws.stop_experiment("tools/echo", keep="1.0", target="test")
     assert _refusal(bed.grpc_url).status() == "StatusCode.FAILED_PRECONDITION"
     assert _infer(bed.grpc_url, "1") == 1.0
+
+
+def _stream(url: str, versions: list[str]) -> list[float | InferenceServerException]:
+    """One ModelStreamInfer stream sending a request per version, in order, each after the
+    answer to the one before: the values answered, ending with the error if one came."""
+    answers: queue.Queue[float | InferenceServerException] = queue.Queue()
+
+    def received(result: Any, error: InferenceServerException | None) -> None:
+        answers.put(error if error is not None else float(result.as_numpy("Y").flatten()[0]))
+
+    seen: list[float | InferenceServerException] = []
+    with grpcclient.InferenceServerClient(url) as client:
+        client.start_stream(callback=received)
+        try:
+            for version in versions:
+                tensor = grpcclient.InferInput("X", [1], "FP32")
+                tensor.set_data_from_numpy(np.zeros(1, np.float32))
+                client.async_stream_infer(MODEL, [tensor], model_version=version)
+                seen.append(answers.get(timeout=30))
+                if isinstance(seen[-1], InferenceServerException):
+                    break  # an error ends the stream
+        finally:
+            client.stop_stream()
+    return seen
+
+
+def test_a_stream_of_a_routed_model_needs_a_version_in_its_first_message(
+    bed: GatewayBed,
+) -> None:
+    ws = bed.workspace
+    # Nothing routed: a stream goes to Triton as asked.
+    assert _stream(bed.grpc_url, ["", ""]) == [2.0, 2.0]
+    ws.start_experiment("tools/echo", ["1.0=90", "2.0=10"], target="test")
+    refused = _stream(bed.grpc_url, [""])
+    assert len(refused) == 1 and isinstance(refused[0], InferenceServerException), refused
+    # HAProxy answers while the client's side of the stream is still open, and resets
+    # it after the answer: a client sees the refusal or the reset, never an answer.
+    print(f"unversioned stream: {refused[0].status()}: {refused[0].message()}")
+    assert refused[0].status() in {"StatusCode.FAILED_PRECONDITION", "StatusCode.CANCELLED"}
+    if refused[0].status() == "StatusCode.FAILED_PRECONDITION":
+        assert f"{MODEL} is routed by the modelyard gateway" in refused[0].message()
+    # A versioned first message opens the stream; each message reaches what it names.
+    assert _stream(bed.grpc_url, ["1", "2", "1"]) == [1.0, 2.0, 1.0]
+    # Unary calls keep their check beside the streams.
+    assert _refusal(bed.grpc_url).status() == "StatusCode.FAILED_PRECONDITION"

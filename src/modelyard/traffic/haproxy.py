@@ -289,6 +289,7 @@ def render_config(
 
 
 GRPC_INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
+GRPC_STREAM_PATH = "/inference.GRPCInferenceService/ModelStreamInfer"
 GRPC_FAILED_PRECONDITION = 9  # the gRPC status code of a call the gateway refuses
 # The characters of a Triton model name modelyard writes (catalog names, `.` between
 # domain and name, `~` for candidates): none is a protobuf tag that may follow the name.
@@ -312,8 +313,13 @@ def _grpc_lines(
     message): a ModelInferRequest is serialised in field order, the 5-byte gRPC prefix,
     then field 1 (`model_name`: tag 0x0a, its length as a varint, one byte under 128, the
     name) and, when a version is named, field 2 (tag 0x12). A name's characters cannot be
-    0x12, so "name then 0x12" is "versioned". Streams (`ModelStreamInfer`) pass unchecked:
-    their first message may not have arrived when HAProxy decides.
+    0x12, so "name then 0x12" is "versioned".
+
+    A stream (`ModelStreamInfer`) never ends its body, so HAProxy waits for its first
+    bytes only (a client writes its first message in one HTTP/2 frame, which arrives
+    whole) and checks that first message the same way; the stream's later messages pass
+    as they come. A first frame that arrived in part reads as a shorter name, which no
+    route has: that stream passes, as every stream did before they were checked.
     """
     assert grpc_upstream is not None
     name = f"[{_GRPC_NAME_CHARACTERS}]"
@@ -325,8 +331,10 @@ def _grpc_lines(
     return [
         "frontend modelyard_grpc",
         f"    bind {bind_address}:{grpc_port} proto h2",
-        f"    acl grpc_infer path {GRPC_INFER_PATH}",
-        "    http-request wait-for-body time 2s at-least 4k if grpc_infer",
+        f"    acl grpc_unary path {GRPC_INFER_PATH}",
+        f"    acl grpc_infer path {GRPC_INFER_PATH} {GRPC_STREAM_PATH}",
+        "    http-request wait-for-body time 2s at-least 4k if grpc_unary",
+        "    http-request wait-for-body time 2s at-least 8 if grpc_infer !grpc_unary",
         # A name of 128 bytes or more has a two-byte length (its first byte >= 0x80).
         "    acl grpc_long_name req.body,bytes(6,1),hex -m reg ^[89A-F]",
         "    http-request set-var(txn.grpc_name) req.body,bytes(7,200) "
