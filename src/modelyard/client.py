@@ -19,6 +19,7 @@ its workspace folder, under its `api.artifact_roots`).
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from modelyard.catalog.manifest import read_manifest_files
 from modelyard.catalog.ref import ModelRef
 from modelyard.catalog.spec import ModelSpec
 from modelyard.deploy.plan import RolloutPlan
+from modelyard.deploy.runner import DeployOptions, DeployResult, Progress
 from modelyard.errors import (
     Forbidden,
     InputError,
@@ -72,6 +74,8 @@ __all__ = ["Client"]
 # A server reading a live Triton answers within its own 2 s per read; validating a large
 # catalog takes seconds: this bounds one call, not the whole command.
 DEFAULT_TIMEOUT_S = 120.0
+# How often a deploy followed through the server asks its job how it stands.
+JOB_POLL_S = 0.5
 
 _BY_STATUS: dict[int, type[ModelyardError]] = {
     400: InputError,
@@ -145,12 +149,7 @@ def error_from_response(response: httpx.Response, url: str) -> ModelyardError:
     cls = _error_classes().get(code) or _BY_STATUS.get(response.status_code, ModelyardError)
     if response.status_code == 401:
         message = f"{url}: {message} (MODELYARD_TOKEN)"
-    # Built without the subclass's own __init__ (some take more than the message), then
-    # given the attributes those take, so that each shows itself as it does locally.
-    made = cls.__new__(cls)
-    ModelyardError.__init__(made, message, problems)
-    if isinstance(made, WithResult):
-        made.result = None
+    made = _made(cls, message, problems)
     if isinstance(made, VersionConflict):
         made.model = ""
         made.differing_fields = [field] if field else []
@@ -159,6 +158,19 @@ def error_from_response(response: httpx.Response, url: str) -> ModelyardError:
         made.retry_after_s = int(retry) if retry.isdigit() else 0
     if isinstance(made, ObjectStoreError):
         made.missing = response.status_code == 404
+    return made
+
+
+def _made(
+    cls: type[ModelyardError], message: str, problems: list[Problem], result: Any = None
+) -> ModelyardError:
+    """An error of `cls` built without the subclass's own __init__ (some take more than
+    the message), then given the attributes those take, so that each shows itself as it
+    does locally."""
+    made = cls.__new__(cls)
+    ModelyardError.__init__(made, message, problems)
+    if isinstance(made, WithResult):
+        made.result = result
     return made
 
 
@@ -478,6 +490,54 @@ class Client:
             "concurrency": concurrency,
         }
         return _load(RolloutPlan, self._call("GET", "/plan/rollout", params=params))
+
+    def deploy(
+        self,
+        target: str = "local",
+        *,
+        alias: str | None = None,
+        refs: Sequence[str] | None = None,
+        expect_digest: str | None = None,
+        options: DeployOptions | None = None,
+        progress: Progress | None = None,
+    ) -> DeployResult:
+        """Roll out on the server (a deploy job, POST /jobs as this token: a maintainer's
+        is targeted at their team's models) and follow the job until it ends, handing
+        `progress` each model's state as the job reports it. The job goes on on the
+        server if this client stops following it.
+
+        Raises:
+            RolloutFailed: as a local deploy, with the deployment as the job recorded it.
+        """
+        options = options or DeployOptions()
+        body = {
+            "target": target,
+            "alias": alias,
+            "refs": list(refs or ()),
+            "expect_digest": expect_digest,
+            "concurrency": options.concurrency,
+            "load_timeout_s": options.load_timeout_s,
+            "ready_timeout_s": options.ready_timeout_s,
+            "smoke": options.smoke,
+            "wait_for_lease_s": options.wait_for_lease_s,
+        }
+        job = self._call("POST", "/jobs", body=body)
+        reported = 0
+        while True:
+            for event in job["progress"][reported:]:
+                if progress is not None:
+                    progress(event["model"], event["state"])
+            reported = len(job["progress"])
+            if job["state"] != "running":
+                break
+            time.sleep(JOB_POLL_S)
+            job = self._call("GET", f"/jobs/{quote(job['id'], safe='')}")
+        result = _load(DeployResult, job["result"]) if job["result"] else None
+        if job["state"] == "succeeded" and result is not None:
+            return result
+        error = job["error"] or {"code": "internal", "message": f"job {job['id']} {job['state']}"}
+        cls = _error_classes().get(str(error["code"]), ModelyardError)
+        raise _made(cls, str(error["message"]), [], result)
 
     def status(self, target: str = "local", *, alias: str | None = None) -> StatusResult:
         params = {"target": target, "alias": alias}

@@ -1,7 +1,8 @@
-"""The experiment commands against a real `modelyard server` (MODELYARD_SERVER and
-MODELYARD_TOKEN), in front of real HAProxy, nginx and a local Triton: start with a
-shadow, status, new weights, the shadow ended, switch and stop, each as the token's team;
-another team is refused and nothing changes for clients."""
+"""The traffic and deploy commands against a real `modelyard server` (MODELYARD_SERVER
+and MODELYARD_TOKEN), in front of real HAProxy, nginx and a local Triton: start with a
+shadow, status, new weights, the shadow ended, switch and stop, each as the token's team
+(another team is refused and nothing changes for clients); a deploy run as the server's
+job and followed to its end, a failing one rolled back there and exit 8 here."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from typer.testing import CliRunner
 
 from modelyard.cli.app import app
 from modelyard.store.access import AccessLog
+from modelyard.triton.client import TritonClient
 from tests.support.gateway import MODEL, GatewayBed, gateway_bed, needs_haproxy, needs_nginx, send
+from tests.support.rollout import GOOD_MODEL, python_model, ready_models
 from tests.support.server import Server
 
 pytestmark = [pytest.mark.triton, pytest.mark.gateway, pytest.mark.slow, needs_haproxy, needs_nginx]
@@ -93,3 +96,39 @@ def test_experiment_commands_through_a_server(bed: GatewayBed, tmp_path: Path) -
         "alias.set",
     ]
     assert ws.gateway_status("test").in_sync, MODEL
+
+
+FAILS_TO_ANSWER = GOOD_MODEL.replace(
+    "return [pb_utils.InferenceResponse([pb_utils.Tensor(",
+    "raise RuntimeError('cannot answer')\n        return [pb_utils.InferenceResponse([pb_utils.Tensor(",
+)
+
+
+def test_deploy_through_a_server_follows_its_job(bed: GatewayBed, tmp_path: Path) -> None:
+    ws = bed.workspace
+    _, owner = ws.access.create_token("platform", "maintainer", actor="test")
+    _, viewer = ws.access.create_token("platform", "viewer", actor="test")
+    ws.apply([python_model(tmp_path, "echo", "4.0", GOOD_MODEL)])
+    server = Server(ws, tmp_path / "server.log")
+    triton = TritonClient(bed.triton_url)
+    try:
+        code, _, error = _remote(server, viewer, "deploy", "--target", "test", "--yes")
+        assert code == 9 and "viewer" in error, error
+        code, deployed, error = _remote(server, owner, "deploy", "--target", "test", "--yes")
+        assert code == 0, error
+        assert deployed["target"] == "test" and deployed["ok"] is True, deployed
+        assert ready_models(triton)[MODEL] == [4]
+        assert send(bed.gateway_url, 50).values == {4.0: 50}
+        # A version that fails its smoke inference: rolled back there, exit 8 here.
+        ws.apply([python_model(tmp_path, "echo", "5.0", FAILS_TO_ANSWER)])
+        code, failed, error = _remote(server, owner, "deploy", "--target", "test", "--yes")
+        assert code == 8, (code, failed)
+        assert "tools.echo" in error or "tools/echo" in error, error
+        assert ready_models(triton)[MODEL] == [4]
+        code, history, _ = _remote(server, owner, "history", "--target", "test")
+        assert code == 0
+        outcomes = [d["outcome"] for d in history["deployments"][:2]]
+        assert outcomes == ["failed", "succeeded"], outcomes
+    finally:
+        triton.close()
+        server.stop()

@@ -130,7 +130,7 @@ def deploy(
         return
 
     def action() -> DeployResult:
-        ws = open_workspace(workspace, db)
+        ws = open_catalog(workspace, db)  # with a server: a deploy job there, followed
         confirmed = None  # the digest of the plan confirmed: the deploy runs that one only
         if not yes and sys.stdin.isatty() and not as_json:
             preview = ws.rollout_plan(target, alias=alias, refs=refs, concurrency=concurrency)

@@ -126,7 +126,9 @@ class DeployResult(BaseModel):
     error: str | None = None
     rolled_back: list[str] = Field(default_factory=list)
     models: list[ModelResult]
-    plan: RolloutPlan = Field(exclude=True)
+    # What was planned, for the caller in this process (a result read back from JSON, as
+    # a remote deploy's is, has none).
+    plan: RolloutPlan | None = Field(default=None, exclude=True)
 
     @classmethod
     def of(
