@@ -210,7 +210,7 @@ def test_viewer_wrong_token_unreachable_and_local_only(setup: Setup) -> None:
         (["compile", "--out", str(setup.local / "repo")], "`modelyard compile`"),
         (["serve"], "`modelyard serve`"),
         (["gateway", "start"], "`modelyard gateway start`"),
-        (["deploy"], "`modelyard deploy`"),
+        (["deploy", "--fleet"], "`modelyard deploy`"),
         (["report", "--html", str(setup.local / "report")], "`modelyard report` with --html DIR"),
         (["plan", "--target", "local", "--script", "x.sh"], "with --script FILE"),
         (["token", "list"], "`modelyard token list`"),
