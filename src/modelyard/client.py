@@ -52,7 +52,7 @@ from modelyard.errors import (
     VersionConflict,
     WithResult,
 )
-from modelyard.ops.canary import RolloutList
+from modelyard.ops.canary import RolloutList, RolloutStatus
 from modelyard.ops.catalog import AliasMove, ShowResult, StatusChange
 from modelyard.ops.rollout import StatusResult
 from modelyard.ops.traffic import (
@@ -558,6 +558,12 @@ class Client:
             path = f"/rollouts/{quote(ref.domain, safe='')}/{quote(ref.name, safe='')}"
             found = self._call("GET", path, params={"target": target})
         return _load(RolloutList, found)
+
+    def abort_rollout(self, reference: str, *, target: str = "local") -> RolloutStatus:
+        """Every request of the model's rollout back to its baseline at once."""
+        ref = ModelRef.parse(experiment_model(reference))
+        path = f"/rollouts/{quote(ref.domain, safe='')}/{quote(ref.name, safe='')}/abort"
+        return _load(RolloutStatus, self._call("POST", path, body={"target": target}))
 
     # Traffic ----------------------------------------------------------------------
 

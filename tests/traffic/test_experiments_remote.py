@@ -77,6 +77,13 @@ def test_experiment_commands_through_a_server(bed: GatewayBed, tmp_path: Path) -
         assert code == 0, error
         assert stopped["experiment"]["state"] == "stopped"
         assert stopped["promoted"] == {"alias": "production", "version": "1.0"}
+        # Rollouts are read and aborted there too (none runs here: NotFound, exit 3).
+        code, rollouts, _ = _remote(server, stranger, "rollout", "status")
+        assert code == 0 and rollouts["rollouts"] == []
+        code, _, error = _remote(
+            server, owner, "rollout", "abort", "tools/echo", "--target", "test"
+        )
+        assert code == 3 and "no rollout of tools/echo runs" in error, (code, error)
         # A bad arm is refused by the client before anything is sent.
         code, _, error = _remote(server, owner, *start[:3], "--arm", "1.0=x", "--target", "test")
         assert code != 0 and "expected VERSION=PERCENT" in error, error

@@ -18,6 +18,7 @@ from modelyard.cli.options import (
     JsonOption,
     WorkspaceOption,
     model_json,
+    open_catalog,
     open_workspace,
     run,
 )
@@ -280,7 +281,7 @@ def rollout_status(
     one was interrupted."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).rollout_status(reference, target=target, limit=limit),
+        lambda: open_catalog(workspace, db).rollout_status(reference, target=target, limit=limit),
         _show_list,
         model_json,
     )
@@ -298,7 +299,7 @@ def rollout_abort(
     stays)."""
     run(
         as_json,
-        lambda: open_workspace(workspace, db).abort_rollout(reference, target=target),
+        lambda: open_catalog(workspace, db).abort_rollout(reference, target=target),
         _show_rollout,
         model_json,
     )
