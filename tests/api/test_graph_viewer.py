@@ -1,6 +1,7 @@
 """The dashboard's graph viewer: its JSON endpoint, the page and its bundled library in
-process, then Debian's Chromium against a catalog of 1,000 generated models plus Netflix's
-(a domain overview first, then a domain, a search, a focus, zoom)."""
+process, then Debian's Chromium against a catalog of 10,000 generated models plus Netflix's
+(a domain overview first, then a domain, a search, a focus, zoom), and the dashboard's
+catalog, search, pages and a model page at that size."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from tests.support.browser import ARTIFACTS, CHROMIUM, serving
 
 Tokens = dict[tuple[str, str], str]
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "catalog.py"
-GENERATED = 1000
+GENERATED = 10_000
 
 
 def _bench() -> ModuleType:
@@ -123,7 +124,7 @@ def test_graph_viewer_in_a_real_browser(api_ws: Workspace, tokens: Tokens, tmp_p
                   matches: graphView.cy.nodes('.match').map((n) => n.id())})"""
             )
 
-        # A catalog of 1,006 models opens as one node per domain.
+        # A catalog of 10,006 models opens as one node per domain.
         overview = drawn()
         assert overview["level"] == "domains" and overview["nodes"] == 5
         assert overview["critical"] >= 1
@@ -178,6 +179,23 @@ def test_graph_viewer_in_a_real_browser(api_ws: Workspace, tokens: Tokens, tmp_p
         page.mouse.click(canvas["x"] + position["x"], canvas["y"] + position["y"])
         expect(page.locator("#selected-model")).to_have_text(target)
         page.screenshot(path=str(ARTIFACTS / "graph-focus.png"))
+
+        # The dashboard's catalog at this size: a page of 50, searched, paged, then a
+        # model page with its dependencies.
+        page.goto(f"{url}/ui/catalog")
+        expect(page.locator("#catalog-count")).to_contain_text(f"of {every} models")
+        expect(page.locator("#catalog tbody tr")).to_have_count(50)
+        page.fill("#filter-q", name)
+        page.locator("#filter-q").press("Enter")
+        expect(page.locator("#catalog tbody tr")).to_have_count(1)
+        expect(page.locator("#catalog tbody")).to_contain_text(target.split("@")[0])
+        page.goto(f"{url}/ui/catalog?page=100")
+        expect(page.locator("#catalog-count")).to_contain_text("page 100 of")
+        page.click("#page-next")
+        expect(page.locator("#catalog-count")).to_contain_text("page 101 of")
+        page.goto(f"{url}/ui/models/{target.split('@')[0]}")
+        expect(page.locator("h1")).to_contain_text(target.split("@")[0])
+        page.screenshot(path=str(ARTIFACTS / "dashboard-model-10k.png"))
         browser.close()
     assert errors == []
     assert (ARTIFACTS / "graph-overview.png").stat().st_size > 10_000
