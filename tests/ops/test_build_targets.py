@@ -7,15 +7,8 @@ from __future__ import annotations
 from modelyard import Workspace
 from modelyard.ops.build import Build
 from modelyard.store.experiments import Arm, ExperimentLog
+from tests.support.netflix import USER_EMBEDDING_11
 
-USER_EMBEDDING_11 = """\
-name: user_embedding
-version: "1.1"
-model_type: embedding
-framework: onnx
-domain: recommendation
-owner_team: recommendation_platform
-"""
 MODEL = "recommendation/user_embedding"
 
 

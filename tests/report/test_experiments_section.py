@@ -12,19 +12,12 @@ import pytest
 
 from modelyard import Workspace
 from modelyard.store.experiments import Arm, ExperimentLog
+from tests.support.netflix import USER_EMBEDDING_11
 
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None and not os.environ.get("CI"),
     reason="Graphviz `dot` is not installed (make test installs it)",
 )
-USER_EMBEDDING_11 = """\
-name: user_embedding
-version: "1.1"
-model_type: embedding
-framework: onnx
-domain: recommendation
-owner_team: recommendation_platform
-"""
 MODEL = "recommendation/user_embedding"
 
 

@@ -9,16 +9,9 @@ from modelyard import Workspace
 from modelyard.report.rollout_charts import rollout_charts, rollout_points
 from modelyard.store.canary import CanaryLog
 from tests.support.canary import recorded_rollout
+from tests.support.netflix import USER_EMBEDDING_11
 
 MODEL = "recommendation/user_embedding"
-USER_EMBEDDING_11 = """\
-name: user_embedding
-version: "1.1"
-model_type: embedding
-framework: onnx
-domain: recommendation
-owner_team: recommendation_platform
-"""
 
 
 def test_each_arm_is_drawn_over_the_analyses_with_the_decision(netflix: Workspace) -> None:

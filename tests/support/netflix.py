@@ -28,3 +28,15 @@ def register_query_understanding(workspace: Workspace, version: str) -> str:
         first.replace('version: "1.5"', f'version: "{version}"'), base_dir=NETFLIX_MODELS
     )
     return f"search/query_understanding@{version}"
+
+
+# A second version of Netflix's user_embedding (no artifact: compile skips it), for
+# experiments and rollouts of it that a test records without a Triton.
+USER_EMBEDDING_11 = """\
+name: user_embedding
+version: "1.1"
+model_type: embedding
+framework: onnx
+domain: recommendation
+owner_team: recommendation_platform
+"""
