@@ -1,7 +1,8 @@
 """The dashboard's graph viewer: its JSON endpoint, the page and its bundled library in
 process, then Debian's Chromium against a catalog of 10,000 generated models plus Netflix's
 (a domain overview first, then a domain, a search, a focus, zoom), and the dashboard's
-catalog, search, pages and a model page at that size."""
+catalog (search, paging), a model page and its links, and validation's filters at that
+size."""
 
 from __future__ import annotations
 
@@ -196,6 +197,22 @@ def test_graph_viewer_in_a_real_browser(api_ws: Workspace, tokens: Tokens, tmp_p
         page.goto(f"{url}/ui/models/{target.split('@')[0]}")
         expect(page.locator("h1")).to_contain_text(target.split("@")[0])
         page.screenshot(path=str(ARTIFACTS / "dashboard-model-10k.png"))
+        # Its references are links: follow the first model it needs or that needs it.
+        linked = page.locator("#dependencies a, #dependents a").first
+        other = linked.inner_text().split("@")[0].split(" ")[0]
+        linked.click()
+        expect(page.locator("h1")).to_contain_text(other)
+
+        # Validation at this size: grouped, then filtered to warnings of one domain.
+        page.goto(f"{url}/ui/validation")
+        expect(page.locator("#validation-summary")).to_contain_text(f"{every} models")
+        page.select_option("#filter-severity", "warning")
+        page.select_option("#filter-domain", "fraud")
+        page.click("#validation-filters button[type=submit]")
+        expect(page.locator("#findings-count")).to_contain_text("shown")
+        severities = page.locator("#findings tbody td:first-child").all_inner_texts()
+        assert severities and set(severities) == {"warning"}, severities[:5]
+        assert "severity=warning" in page.url and "domain=fraud" in page.url
         browser.close()
     assert errors == []
     assert (ARTIFACTS / "graph-overview.png").stat().st_size > 10_000
