@@ -8,6 +8,7 @@ report read one selection and compile it once per profile, not once per question
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.util
 import os
@@ -17,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelyard.catalog.artifact_hashes import ArtifactHashes
+from modelyard.catalog.cache_files import load_json_object, save_json_object
 from modelyard.catalog.manifest import ArtifactUnreadable
 from modelyard.catalog.ref import ModelRef, model_id_of
 from modelyard.catalog.spec import ModelSpec
@@ -506,6 +508,11 @@ def select_view(
 # after something changed (7 s at 10,000 models here).
 _VALIDATIONS: dict[str, ValidationReport] = {}
 _VALIDATIONS_KEPT = 4
+# The workspace's newest whole validation, with its key and the versions' artifacts, for
+# the next process: `modelyard validate` of an unchanged catalog reads it instead of
+# checking every model again (see catalog/cache_files.py: a cache is trusted for speed
+# only, and its key holds everything the report depends on, this code included).
+VALIDATION_CACHE = Path(".modelyard") / "cache" / "validation.json"
 
 
 def _validation_key(
@@ -524,6 +531,7 @@ def _validation_key(
         return None
     digest = hashlib.sha256()
     digest.update(repr((fingerprint, alias, strict, local, ctx.config.model_dump_json())).encode())
+    digest.update(_code_stamp().encode())
     for artifact in artifacts:
         digest.update(repr(_files_stat(artifact)).encode())
     for record in ctx.store.aliases():
@@ -538,7 +546,24 @@ def _validation_key(
 _ARTIFACTS: dict[tuple[object, ...], tuple[str, ...] | None] = {}
 
 
+@functools.cache
+def _code_stamp() -> str:
+    """The stat of every module of this package: a report made by other code is not
+    this code's (a developer's edit, an upgrade without a new version number)."""
+    package = Path(__file__).resolve().parents[1]
+    stamps = []
+    for module in sorted(package.rglob("*.py")):
+        st = module.stat()
+        stamps.append(f"{module.relative_to(package)}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join(stamps)
+
+
 def _artifacts(ctx: Context, fingerprint: tuple[object, ...]) -> tuple[str, ...] | None:
+    if fingerprint not in _ARTIFACTS and ctx.root is not None:
+        cached = load_json_object(ctx.root / VALIDATION_CACHE)
+        if cached.get("fingerprint") == repr(fingerprint) and "artifacts" in cached:
+            listed = cached["artifacts"]
+            _ARTIFACTS[fingerprint] = None if listed is None else tuple(map(str, listed))
     if fingerprint not in _ARTIFACTS:
         found: list[str] = []
         for stored in ctx.store.versions():
@@ -583,14 +608,50 @@ def cached_validation(
     whole = build.refs is None and not build.extra_refs and build.starting is None
     key = _validation_key(build.ctx, build.alias, strict, local) if whole else None
     report = _VALIDATIONS.get(key) if key is not None else None
+    if report is None and key is not None:
+        report = _stored_validation(build.ctx, key)
     if report is None:
         with paused_gc():
             report = build.validation(strict=strict, local=local)
         if key is not None:
-            if len(_VALIDATIONS) >= _VALIDATIONS_KEPT:
-                _VALIDATIONS.pop(next(iter(_VALIDATIONS)))
-            _VALIDATIONS[key] = report
+            _store_validation(build.ctx, key, report)
+    if key is not None:
+        if len(_VALIDATIONS) >= _VALIDATIONS_KEPT:
+            _VALIDATIONS.pop(next(iter(_VALIDATIONS)))
+        _VALIDATIONS[key] = report
     return report
+
+
+def _stored_validation(ctx: Context, key: str) -> ValidationReport | None:
+    """The workspace's stored report when it was made under `key`."""
+    if ctx.root is None:
+        return None
+    stored = load_json_object(ctx.root / VALIDATION_CACHE)
+    if stored.get("key") != key:
+        return None
+    try:
+        return ValidationReport.model_validate(stored.get("report"))
+    except ValidationError:
+        return None  # written by a modelyard whose report had other fields
+
+
+def _store_validation(ctx: Context, key: str, report: ValidationReport) -> None:
+    if ctx.root is None:
+        return
+    with ctx.store.reader() as tx:
+        fingerprint = tx.summaries_fingerprint()
+    artifacts = _ARTIFACTS.get(fingerprint)
+    save_json_object(
+        ctx.root / VALIDATION_CACHE,
+        {
+            "key": key,
+            "fingerprint": repr(fingerprint),
+            "artifacts": None if artifacts is None else list(artifacts),
+            "report": report.model_dump(
+                mode="json", by_alias=False, exclude=set(ValidationReport.model_computed_fields)
+            ),
+        },
+    )
 
 
 def validate(
