@@ -74,3 +74,18 @@ def test_version_completion_and_flags_shown_as_flags() -> None:
     listed = runner.invoke(app, ["list", "--help"], env={"COLUMNS": "100"}).output
     assert "--json" in listed and "<bool>" not in listed
     assert "<str>" in listed  # an option that takes a value still says what
+
+
+def test_triton_configs_need_protobuf_only() -> None:
+    # The config messages come without tritonclient.grpc's __init__ (grpc and numpy,
+    # 0.13-0.19 s), and the Triton client still finds them when it is imported later.
+    code = (
+        "import sys; import modelyard.triton.config as c; "
+        "print('grpc' in sys.modules, 'numpy' in sys.modules); "
+        "import tritonclient.grpc as g; "
+        "print(g.model_config_pb2.ModelConfig is c.ModelConfig)"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert ran.stdout.split() == ["False", "False", "True"], ran.stdout + ran.stderr

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from google.protobuf import json_format, text_format
-from tritonclient.grpc import model_config_pb2
 
 from modelyard.catalog.spec import ModelSpec, TensorSpec
+from modelyard.triton.model_config import model_config_pb2
 
 ModelConfig = model_config_pb2.ModelConfig
 Profile = Literal["production", "local"]

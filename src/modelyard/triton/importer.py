@@ -54,7 +54,6 @@ from typing import Any, get_args
 
 from google.protobuf import json_format
 from pydantic import ValidationError
-from tritonclient.grpc import model_config_pb2
 
 from modelyard.catalog.manifest import (
     ArtifactUnreadable,
@@ -70,6 +69,7 @@ from modelyard.catalog.spec import DataType, EnsembleStep, ModelSpec, TensorSpec
 from modelyard.catalog.version import VERSION_PATTERN
 from modelyard.errors import InputError
 from modelyard.triton.config import ConfigBuildError, ModelConfig, parse_pbtxt
+from modelyard.triton.model_config import model_config_pb2
 from modelyard.triton.naming import check_triton_name
 
 CONFIG_FILE = "config.pbtxt"

@@ -31,9 +31,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-# tritonclient ships no type information: the generated messages are `Any` to mypy, so
-# every value read from them is converted (int(), str()) before it leaves a function.
-from tritonclient.grpc import model_config_pb2  # type: ignore[import-untyped, unused-ignore]
+# The generated messages are `Any` to mypy, so every value read from them is converted
+# (int(), str()) before it leaves a function.
+from modelyard.triton.model_config import model_config_pb2
 
 __all__ = [
     "KNOWN_PLATFORMS",
