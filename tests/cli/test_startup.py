@@ -76,6 +76,19 @@ def test_version_completion_and_flags_shown_as_flags() -> None:
     assert "<str>" in listed  # an option that takes a value still says what
 
 
+def test_opening_a_workspace_imports_no_numpy_onnx_or_grpc() -> None:
+    # numpy, onnx and grpc come with the statistics, ONNX artifacts and the Triton
+    # client: the commands that compute, read or call them (0.25 s of every start else).
+    code = (
+        "import sys; import modelyard.workspace; "
+        "print([m for m in ('numpy', 'onnx', 'grpc', 'scipy') if m in sys.modules])"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert ran.stdout.strip() == "[]", ran.stdout + ran.stderr
+
+
 def test_triton_configs_need_protobuf_only() -> None:
     # The config messages come without tritonclient.grpc's __init__ (grpc and numpy,
     # 0.13-0.19 s), and the Triton client still finds them when it is imported later.

@@ -21,7 +21,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -33,8 +33,13 @@ from modelyard.report.experiment import build_experiment_html
 from modelyard.report.html import write_html_report
 from modelyard.store.experiments import ExperimentLog, ExperimentRecord
 from modelyard.store.outcomes import OutcomeLog
-from modelyard.traffic import statistics
 from modelyard.traffic.haproxy import REQUEST_ID_MAX, ArmCounts, is_request_id
+
+# traffic/statistics.py brings numpy, which no other command opening a workspace needs:
+# each function computing figures imports it itself.
+if TYPE_CHECKING:
+    from modelyard.traffic import statistics
+
 
 Metric = Literal["conversion", "reward"]
 
@@ -227,6 +232,8 @@ def experiment_report(
         InputError: alpha, power, MDE or baseline rate out of range.
         NotFound: no such experiment.
     """
+    from modelyard.traffic import statistics
+
     statistics.check_alpha_power(alpha, power)
     if mde == 0 or not math.isfinite(mde):
         raise InputError(f"--mde {mde}: the minimum detectable effect is a nonzero number")
@@ -358,6 +365,8 @@ def _arm(
     metric: Metric,
     alpha: float,
 ) -> ArmOutcome:
+    from modelyard.traffic import statistics
+
     if metric == "conversion":
         n = max(counts.requests, len(values))
         successes = sum(1 for v in values if v == 1.0)
@@ -384,6 +393,8 @@ def _compare(
     metric: Metric,
     alpha: float,
 ) -> statistics.Comparison:
+    from modelyard.traffic import statistics
+
     if metric == "conversion":
         return statistics.compare_proportions(
             baseline.successes or 0, baseline.n, candidate.successes or 0, candidate.n, alpha
@@ -396,6 +407,8 @@ def _compare(
 def _required_conversion(
     baseline: ArmOutcome, mde: float, alpha: float, power: float
 ) -> int | None:
+    from modelyard.traffic import statistics
+
     rate = baseline.value
     if baseline.n == 0 or not 0 < rate < 1 or not 0 < rate + mde < 1:
         return None

@@ -55,7 +55,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from modelyard.errors import InputError
-from modelyard.traffic.statistics import compare_proportions, proportion, sequential_test
 
 Outcome = Literal["passed", "failed", "inconclusive"]
 
@@ -196,6 +195,10 @@ def analyse(
                 "failed", f"{few} after {extension} extensions (--max-extensions)", figures
             )
         return Analysis("inconclusive", f"{few}; holding one more interval", figures)
+    # numpy (through the statistics) only once a step is analysed, not in every command
+    # that opens a workspace.
+    from modelyard.traffic.statistics import compare_proportions, proportion, sequential_test
+
     fraction = step / steps
     comparison = compare_proportions(
         baseline.errors, baseline.requests, candidate.errors, candidate.requests, thresholds.alpha

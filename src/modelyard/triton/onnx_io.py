@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-
-import onnx
-from onnx import TensorProto
+from typing import TYPE_CHECKING
 
 from modelyard.catalog.spec import TensorSpec
 
-# onnx element types -> Triton data types (model_config.proto, without TYPE_)
-_ONNX_TO_TRITON: dict[int, str] = {
-    TensorProto.BOOL: "BOOL",
-    TensorProto.UINT8: "UINT8",
-    TensorProto.UINT16: "UINT16",
-    TensorProto.UINT32: "UINT32",
-    TensorProto.UINT64: "UINT64",
-    TensorProto.INT8: "INT8",
-    TensorProto.INT16: "INT16",
-    TensorProto.INT32: "INT32",
-    TensorProto.INT64: "INT64",
-    TensorProto.FLOAT16: "FP16",
-    TensorProto.FLOAT: "FP32",
-    TensorProto.DOUBLE: "FP64",
-    TensorProto.BFLOAT16: "BF16",
-    TensorProto.STRING: "STRING",
-}
+if TYPE_CHECKING:
+    import onnx
+
+
+@functools.cache
+def _onnx_to_triton() -> dict[int, str]:
+    """onnx element types -> Triton data types (model_config.proto, without TYPE_)."""
+    from onnx import TensorProto  # onnx (and numpy) only where ONNX files are read
+
+    return {
+        TensorProto.BOOL: "BOOL",
+        TensorProto.UINT8: "UINT8",
+        TensorProto.UINT16: "UINT16",
+        TensorProto.UINT32: "UINT32",
+        TensorProto.UINT64: "UINT64",
+        TensorProto.INT8: "INT8",
+        TensorProto.INT16: "INT16",
+        TensorProto.INT32: "INT32",
+        TensorProto.INT64: "INT64",
+        TensorProto.FLOAT16: "FP16",
+        TensorProto.FLOAT: "FP32",
+        TensorProto.DOUBLE: "FP64",
+        TensorProto.BFLOAT16: "BF16",
+        TensorProto.STRING: "STRING",
+    }
 
 
 class ArtifactError(ValueError):
@@ -52,6 +59,8 @@ def read_onnx_io(
     With `max_batch_size > 0` Triton adds the batch dimension itself, so the first
     dimension of every tensor (which must then be variable) is left out of `dims`.
     """
+    import onnx  # onnx (and numpy) only where ONNX files are read
+
     path = onnx_file(artifact, file_name)
     try:
         model = onnx.load(str(path), load_external_data=False)
@@ -95,8 +104,10 @@ def _check_complete(model: onnx.ModelProto, path: Path) -> None:
 
 def _tensor(value: onnx.ValueInfoProto, max_batch_size: int, path: Path) -> TensorSpec:
     tensor_type = value.type.tensor_type
-    data_type = _ONNX_TO_TRITON.get(tensor_type.elem_type)
+    data_type = _onnx_to_triton().get(tensor_type.elem_type)
     if data_type is None:
+        from onnx import TensorProto  # loaded by the caller already
+
         raise ArtifactError(
             f"{path}: tensor {value.name!r} has an element type Triton cannot serve "
             f"({TensorProto.DataType.Name(tensor_type.elem_type)})"
