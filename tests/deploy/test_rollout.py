@@ -20,7 +20,15 @@ from modelyard.store.history import DeploymentLog
 from modelyard.triton.client import TritonClient
 from modelyard.triton.server import LocalTriton, free_port
 from tests.support.netflix import NETFLIX, NETFLIX_MODELS
-from tests.support.rollout import FAST, GOOD_MODEL, Asker, answer, python_model, ready_models
+from tests.support.rollout import (
+    FAILS_TO_ANSWER,
+    FAST,
+    GOOD_MODEL,
+    Asker,
+    answer,
+    python_model,
+    ready_models,
+)
 from tests.support.workspaces import init_workspace
 
 pytestmark = pytest.mark.triton
@@ -32,10 +40,6 @@ FAILS_AT_LOAD = GOOD_MODEL.replace(
 )
 SLOW_TO_LOAD = GOOD_MODEL.replace(
     'self.version = float(args["model_version"])', "import time; time.sleep(8); self.version = 0.0"
-)
-FAILS_TO_ANSWER = GOOD_MODEL.replace(
-    "return [pb_utils.InferenceResponse([pb_utils.Tensor(",
-    "raise RuntimeError('cannot answer')\n        return [pb_utils.InferenceResponse([pb_utils.Tensor(",
 )
 
 

@@ -16,15 +16,11 @@ import modelyard
 from modelyard import Workspace
 from modelyard.triton.client import TritonClient
 from modelyard.triton.server import LocalTriton, free_port
-from tests.support.rollout import FAST, GOOD_MODEL, python_model, ready_models
+from tests.support.rollout import FAILS_TO_ANSWER, FAST, GOOD_MODEL, python_model, ready_models
 from tests.support.workspaces import Cli, init_workspace
 
 pytestmark = pytest.mark.triton
 
-FAILS_TO_ANSWER = GOOD_MODEL.replace(
-    "return [pb_utils.InferenceResponse([pb_utils.Tensor(",
-    "raise RuntimeError('cannot answer')\n        return [pb_utils.InferenceResponse([pb_utils.Tensor(",
-)
 # The modelyard under test, for the script's compile step (not the one on PATH).
 SRC = Path(modelyard.__file__).parents[1]
 

@@ -34,6 +34,13 @@ class TritonPythonModel:
 """
 
 
+# GOOD_MODEL, but its every inference raises: a version that loads and fails its smoke test.
+FAILS_TO_ANSWER = GOOD_MODEL.replace(
+    "return [pb_utils.InferenceResponse([pb_utils.Tensor(",
+    "raise RuntimeError('cannot answer')\n        return [pb_utils.InferenceResponse([pb_utils.Tensor(",
+)
+
+
 def python_model(
     tmp_path: Path, name: str, version: str, code: str, dependencies: str = ""
 ) -> Path:

@@ -18,7 +18,7 @@ from modelyard.cli.app import app
 from modelyard.store.access import AccessLog
 from modelyard.triton.client import TritonClient
 from tests.support.gateway import MODEL, GatewayBed, gateway_bed, needs_haproxy, needs_nginx, send
-from tests.support.rollout import GOOD_MODEL, python_model, ready_models
+from tests.support.rollout import FAILS_TO_ANSWER, GOOD_MODEL, python_model, ready_models
 from tests.support.server import Server
 
 pytestmark = [pytest.mark.triton, pytest.mark.gateway, pytest.mark.slow, needs_haproxy, needs_nginx]
@@ -103,12 +103,6 @@ def test_experiment_commands_through_a_server(bed: GatewayBed, tmp_path: Path) -
         "alias.set",
     ]
     assert ws.gateway_status("test").in_sync, MODEL
-
-
-FAILS_TO_ANSWER = GOOD_MODEL.replace(
-    "return [pb_utils.InferenceResponse([pb_utils.Tensor(",
-    "raise RuntimeError('cannot answer')\n        return [pb_utils.InferenceResponse([pb_utils.Tensor(",
-)
 
 
 def test_deploy_through_a_server_follows_its_job(bed: GatewayBed, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from modelyard import RolloutFailed
 from modelyard.store.access import AccessLog
 from modelyard.store.experiments import ExperimentLog
 from tests.support.gateway import GatewayBed, Loop, gateway_bed, needs_haproxy, send
-from tests.support.rollout import GOOD_MODEL, python_model
+from tests.support.rollout import FAILS_TO_ANSWER, GOOD_MODEL, python_model
 from tests.support.workspaces import Cli
 
 pytestmark = [pytest.mark.triton, pytest.mark.gateway, needs_haproxy]
@@ -125,10 +125,6 @@ def test_weight_changes_and_restarts_under_load_lose_no_request(bed: GatewayBed)
 
 FAILS_AT_LOAD = GOOD_MODEL.replace(
     'self.version = float(args["model_version"])', 'raise RuntimeError("weights are corrupt")'
-)
-FAILS_TO_ANSWER = GOOD_MODEL.replace(
-    "return [pb_utils.InferenceResponse([pb_utils.Tensor(",
-    "raise RuntimeError('cannot answer')\n        return [pb_utils.InferenceResponse([pb_utils.Tensor(",
 )
 
 

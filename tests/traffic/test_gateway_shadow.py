@@ -29,7 +29,7 @@ from tests.support.gateway import (
     send,
     served_count,
 )
-from tests.support.rollout import GOOD_MODEL, python_model
+from tests.support.rollout import FAILS_TO_ANSWER, python_model
 from tests.support.workspaces import Cli
 
 pytestmark = [pytest.mark.triton, pytest.mark.gateway, needs_haproxy, needs_nginx]
@@ -135,12 +135,6 @@ def test_the_shadow_survives_restarts_changes_and_ends_with_the_experiment(
     stop = AccessLog(ws.store).entries(action="experiment.stop")[0]
     assert "shadow" in stop.before and "shadow" not in stop.after
     assert ws.gateway_status("test").shadows == {}
-
-
-FAILS_TO_ANSWER = GOOD_MODEL.replace(
-    "return [pb_utils.InferenceResponse([pb_utils.Tensor(",
-    "raise RuntimeError('cannot answer')\n        return [pb_utils.InferenceResponse([pb_utils.Tensor(",
-)
 
 
 def test_a_shadow_that_fails_its_smoke_inference_is_refused(

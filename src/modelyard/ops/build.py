@@ -13,7 +13,7 @@ import hashlib
 import importlib.util
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -516,17 +516,21 @@ VALIDATION_CACHE = Path(".modelyard") / "cache" / "validation.json"
 
 
 def _validation_key(
-    ctx: Context, alias: str | None, strict: bool, local: Server | None
+    ctx: Context,
+    fingerprint: tuple[object, ...],
+    stored: Callable[[], dict[str, Any]],
+    alias: str | None,
+    strict: bool,
+    local: Server | None,
 ) -> str | None:
     """One digest of everything a validation reads: the stored versions (by the
     versions table's fingerprint: a version's content and Triton version never change,
     and its marks are in the fingerprint), aliases, the experiments' routing,
     modelyard.yaml, this machine (without a fleet), and what the file system says of
     each artifact file. None (validate afresh) when an artifact lies in object storage,
-    whose changes no local stat shows."""
-    with ctx.store.reader() as tx:
-        fingerprint = tx.summaries_fingerprint()
-    artifacts = _artifacts(ctx, fingerprint)
+    whose changes no local stat shows. `stored` gives the workspace's stored validation
+    (read once, only if this process has not listed the artifacts yet)."""
+    artifacts = _artifacts(ctx, fingerprint, stored)
     if artifacts is None:
         return None
     digest = hashlib.sha256()
@@ -558,16 +562,18 @@ def _code_stamp() -> str:
     return "\n".join(stamps)
 
 
-def _artifacts(ctx: Context, fingerprint: tuple[object, ...]) -> tuple[str, ...] | None:
-    if fingerprint not in _ARTIFACTS and ctx.root is not None:
-        cached = load_json_object(ctx.root / VALIDATION_CACHE)
+def _artifacts(
+    ctx: Context, fingerprint: tuple[object, ...], stored: Callable[[], dict[str, Any]]
+) -> tuple[str, ...] | None:
+    if fingerprint not in _ARTIFACTS:
+        cached = stored()
         if cached.get("fingerprint") == repr(fingerprint) and "artifacts" in cached:
             listed = cached["artifacts"]
             _ARTIFACTS[fingerprint] = None if listed is None else tuple(map(str, listed))
     if fingerprint not in _ARTIFACTS:
         found: list[str] = []
-        for stored in ctx.store.versions():
-            artifact = stored.spec.artifact
+        for version in ctx.store.versions():
+            artifact = version.spec.artifact
             if artifact is not None and is_s3_url(artifact):
                 _ARTIFACTS[fingerprint] = None
                 break
@@ -606,15 +612,23 @@ def cached_validation(
     modelyard.yaml and artifact files (see `_validation_key`). Only a whole selection's
     report is kept: the key does not hold a targeted build's refs or extra arms."""
     whole = build.refs is None and not build.extra_refs and build.starting is None
-    key = _validation_key(build.ctx, build.alias, strict, local) if whole else None
+    if not whole:
+        with paused_gc():
+            return build.validation(strict=strict, local=local)
+    ctx = build.ctx
+    path = ctx.root / VALIDATION_CACHE if ctx.root is not None else None
+    stored = functools.cache(lambda: load_json_object(path) if path is not None else {})
+    with ctx.store.reader() as tx:
+        fingerprint = tx.summaries_fingerprint()
+    key = _validation_key(ctx, fingerprint, stored, build.alias, strict, local)
     report = _VALIDATIONS.get(key) if key is not None else None
     if report is None and key is not None:
-        report = _stored_validation(build.ctx, key)
+        report = _stored_report(stored(), key)
     if report is None:
         with paused_gc():
             report = build.validation(strict=strict, local=local)
-        if key is not None:
-            _store_validation(build.ctx, key, report)
+        if key is not None and path is not None:
+            _store_validation(path, key, fingerprint, report)
     if key is not None:
         if len(_VALIDATIONS) >= _VALIDATIONS_KEPT:
             _VALIDATIONS.pop(next(iter(_VALIDATIONS)))
@@ -622,11 +636,8 @@ def cached_validation(
     return report
 
 
-def _stored_validation(ctx: Context, key: str) -> ValidationReport | None:
-    """The workspace's stored report when it was made under `key`."""
-    if ctx.root is None:
-        return None
-    stored = load_json_object(ctx.root / VALIDATION_CACHE)
+def _stored_report(stored: dict[str, Any], key: str) -> ValidationReport | None:
+    """The stored report when it was made under `key`."""
     if stored.get("key") != key:
         return None
     try:
@@ -635,14 +646,12 @@ def _stored_validation(ctx: Context, key: str) -> ValidationReport | None:
         return None  # written by a modelyard whose report had other fields
 
 
-def _store_validation(ctx: Context, key: str, report: ValidationReport) -> None:
-    if ctx.root is None:
-        return
-    with ctx.store.reader() as tx:
-        fingerprint = tx.summaries_fingerprint()
+def _store_validation(
+    path: Path, key: str, fingerprint: tuple[object, ...], report: ValidationReport
+) -> None:
     artifacts = _ARTIFACTS.get(fingerprint)
     save_json_object(
-        ctx.root / VALIDATION_CACHE,
+        path,
         {
             "key": key,
             "fingerprint": repr(fingerprint),
