@@ -76,9 +76,11 @@ class CanaryBed:
 
 
 @contextmanager
-def canary_bed(tmp_path: Path, catalog_url: str, baseline_code: str) -> Iterator[CanaryBed]:
-    """Echo 1.0 (`baseline_code`, SLA p99 40 ms) served, gateway and Prometheus running;
-    every process stopped afterwards."""
+def canary_bed(
+    tmp_path: Path, catalog_url: str, baseline_code: str, manifest_extra: str = SLA
+) -> Iterator[CanaryBed]:
+    """Echo 1.0 (`baseline_code`, SLA p99 40 ms unless `manifest_extra` says otherwise)
+    served, gateway and Prometheus running; every process stopped afterwards."""
     root = tmp_path / "ws"
     root.mkdir()
     port, metrics_port = free_port(), free_port()
@@ -94,7 +96,7 @@ def canary_bed(tmp_path: Path, catalog_url: str, baseline_code: str) -> Iterator
     client = server.start()
     bed = CanaryBed(workspace, root, tmp_path)
     try:
-        workspace.apply([python_model(tmp_path, "echo", "1.0", baseline_code, SLA)])
+        workspace.apply([python_model(tmp_path, "echo", "1.0", baseline_code, manifest_extra)])
         workspace.deploy("test", options=FAST)
         status = workspace.start_gateway("test", port=free_port())
         assert status.url is not None

@@ -36,9 +36,23 @@ class Cli:
         result = self.runner.invoke(
             app, [*args, "--workspace", str(self.root)], catch_exceptions=False
         )
-        assert result.exit_code == expect, (result.exit_code, result.output)
+        assert result.exit_code == expect, (result.exit_code, _why(result.output), result.output)
         return result
 
     def json(self, *args: str, expect: int = 0) -> Any:
         result = self(*args, "--json", expect=expect)
         return json.loads(result.stdout)
+
+
+def _why(output: str) -> str:
+    """What a failed `--json` command said in one line, ahead of its whole output (which
+    CI's log may cut): its error's message, or its rollout's reason."""
+    try:
+        said = json.loads(output)
+    except ValueError:
+        return output.strip().splitlines()[-1] if output.strip() else ""
+    if not isinstance(said, dict):
+        return ""
+    rollout = said.get("rollout")
+    reason = rollout.get("reason") if isinstance(rollout, dict) else None
+    return str(said.get("message") or reason or "")

@@ -104,13 +104,17 @@ def test_a_candidate_30_ms_slower_is_rolled_back_naming_p99_sla_and_baseline(
 def test_a_good_candidate_reaches_100_percent_and_production_moves(
     tmp_path: Path, catalog_url: str
 ) -> None:
-    with canary_bed(tmp_path, catalog_url, echo()) as bed:
-        bed.candidate("2.0", echo())
+    # The latency gates judged on a busy 2-core CI machine: a 40 ms SLA and a 20 % mean
+    # increase can catch a scheduler stall of the echo's one instance, not a bad
+    # candidate. The slower candidate's test above is the one about latency.
+    sla = "sla_requirements: {max_latency_p99_ms: 500}"
+    with canary_bed(tmp_path, catalog_url, echo(), sla) as bed:
+        bed.candidate("2.0", echo(), sla)
         cli = Cli(bed.root)
         with Loop(bed.gateway_url) as loop:
             result = cli.json(
                 *("rollout", MODEL, "--to", "2.0", "--steps", "25,50,100", "--interval", "3s"),
-                *("--min-requests", "50", "--target", "test"),
+                *("--min-requests", "50", "--max-latency-increase", "5", "--target", "test"),
             )
         assert loop.answers.failures == []
         assert result["ok"] is True and result["rollout"]["state"] == "succeeded"
