@@ -9,7 +9,8 @@ Each method has the name, the arguments and the result type of the `Workspace` m
 stands for; the server runs the same use case (`modelyard.ops`) under the token's role and
 team, and its errors come back as the same `ModelyardError` classes (so the remote CLI,
 which goes through this class, exits with the same codes). What only works beside the
-catalog (compile to a folder, serve, deploy jobs, the gateway) is not here.
+catalog (compile to a folder, serve, the gateway's processes) is not here; a deploy or a
+canary rollout runs on the server, and the method follows it to its end.
 
 An unreachable server is `ServerUnreachable` (exit code 13) naming the URL. Manifests are
 read here and sent whole; the server reads each `artifact` on its own disk (relative to
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +38,7 @@ from modelyard.catalog.spec import ModelSpec
 from modelyard.deploy.plan import RolloutPlan
 from modelyard.deploy.runner import DeployOptions, DeployResult, Progress
 from modelyard.errors import (
+    Conflict,
     Forbidden,
     InputError,
     ModelyardError,
@@ -52,7 +54,7 @@ from modelyard.errors import (
     VersionConflict,
     WithResult,
 )
-from modelyard.ops.canary import RolloutList, RolloutStatus
+from modelyard.ops.canary import RolloutList, RolloutResult, RolloutStatus
 from modelyard.ops.catalog import AliasMove, ShowResult, StatusChange
 from modelyard.ops.rollout import StatusResult
 from modelyard.ops.traffic import (
@@ -64,8 +66,10 @@ from modelyard.ops.traffic import (
 from modelyard.planning import DeploymentPlan
 from modelyard.registry import ApplyResult
 from modelyard.report.data import CatalogReport
+from modelyard.store.canary import CanaryEvent
 from modelyard.store.history import DeploymentRecord
 from modelyard.store.store import AliasRecord
+from modelyard.traffic.canary import parse_steps
 from modelyard.traffic.split import parse_arms, parse_shadow
 from modelyard.validation import ValidationReport
 
@@ -559,6 +563,75 @@ class Client:
             found = self._call("GET", path, params={"target": target})
         return _load(RolloutList, found)
 
+    def rollout_canary(
+        self,
+        reference: str,
+        to: str,
+        *,
+        steps: str = "5,25,50,100",
+        interval: str = "60s",
+        max_error_rate: float = 0.01,
+        min_requests: int = 500,
+        max_extensions: int = 3,
+        max_latency_increase: float = 0.2,
+        max_throughput_drop: float = 0.5,
+        max_memory_drift: float = 0.1,
+        check_latency: bool = True,
+        target: str = "local",
+        progress: Callable[[str], None] | None = None,
+    ) -> RolloutResult:
+        """Start the rollout on the server (which drives its steps) and follow it until it
+        ends, handing `progress` a line per weight set and per analysis. It goes on on the
+        server if this client stops following it (`rollout status`, `rollout abort`).
+
+        Raises:
+            Conflict: the server stopped driving it (it restarted mid-rollout): the
+                rollout shows as interrupted, and `rollout abort` ends it.
+        """
+        ref = ModelRef.parse(experiment_model(reference))
+        path = f"/rollouts/{quote(ref.domain, safe='')}/{quote(ref.name, safe='')}"
+        body = {
+            "to": to,
+            "steps": parse_steps(steps),
+            "interval": interval,
+            "max_error_rate": max_error_rate,
+            "min_requests": min_requests,
+            "max_extensions": max_extensions,
+            "max_latency_increase": max_latency_increase,
+            "max_throughput_drop": max_throughput_drop,
+            "max_memory_drift": max_memory_drift,
+            "check_latency": check_latency,
+            "target": target,
+        }
+        status = _load(RolloutStatus, self._call("POST", path, body=body))
+        reported = 0
+        while True:
+            for event in status.events[reported:]:
+                if progress is not None and (line := _rollout_line(status, event)):
+                    progress(line)
+            reported = len(status.events)
+            record = status.rollout
+            if record.state != "running":
+                break
+            if status.interrupted:
+                raise Conflict(
+                    f"{record.model}: the server stopped driving its rollout to "
+                    f"{record.candidate} at step {record.step} ({record.weight} %); "
+                    f"`modelyard rollout abort {record.model}` sends every request back "
+                    f"to {record.baseline}"
+                )
+            time.sleep(JOB_POLL_S)
+            found = _load(RolloutList, self._call("GET", path, params={"target": target}))
+            status = next((r for r in found.rollouts if r.rollout.id == record.id), status)
+        decision = next((e for e in status.events if e.kind == "decision"), None)
+        promoted = decision.figures.get("promoted") if decision else None
+        return RolloutResult(
+            ok=status.rollout.state == "succeeded",
+            rollout=status.rollout,
+            events=status.events,
+            promoted=promoted or None,
+        )
+
     def abort_rollout(self, reference: str, *, target: str = "local") -> RolloutStatus:
         """Every request of the model's rollout back to its baseline at once."""
         ref = ModelRef.parse(experiment_model(reference))
@@ -651,3 +724,12 @@ def _shadow_body(shadow: str | None) -> dict[str, Any] | None:
         return None
     version, percent = parse_shadow(shadow)
     return {"version": version, "percent": percent}
+
+
+def _rollout_line(status: RolloutStatus, event: CanaryEvent) -> str | None:
+    """What a local rollout prints for `event` as it happens."""
+    if event.kind == "weight":
+        return f"step {event.step}: {status.rollout.candidate} at {event.weight} %"
+    if event.kind == "analysis":
+        return f"step {event.step} analysis: {event.outcome}: {event.reason}"
+    return event.reason

@@ -1,26 +1,30 @@
 """Canary rollouts through the REST API, in process: every role reads them (with
 `interrupted` for one whose driver died), only the model's team (or an admin) starts or
 aborts one, bad input to a start and an abort of nothing are one 4xx that changes
-nothing, and a rollout started through the API is driven to 100 % by the server (real
-Triton, HAProxy and Prometheus)."""
+nothing, and a rollout run by the remote CLI (MODELYARD_SERVER) is driven to 100 % by the
+server and followed to its end (real Triton, HAProxy, Prometheus and server process)."""
 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner, Result
 
 from modelyard import Workspace
-from modelyard.api import create_app
+from modelyard.cli.app import app
 from modelyard.store.access import AccessLog
 from modelyard.store.canary import CanaryLog
 from tests.support.api import REC, SEARCH, bearer
 from tests.support.canary import canary_bed, echo, needs_prometheus
 from tests.support.experiments import MODEL, SEARCH_16
 from tests.support.gateway import Loop, needs_haproxy
+from tests.support.server import Server
 
 Tokens = dict[tuple[str, str], str]
 
@@ -103,40 +107,59 @@ def test_starting_a_rollout_is_the_teams_and_bad_input_changes_nothing(
 @pytest.mark.gateway
 @needs_haproxy
 @needs_prometheus
-def test_a_rollout_started_through_the_api_is_driven_to_100_percent(
+def test_a_rollout_run_by_the_remote_cli_is_driven_to_100_percent_by_the_server(
     tmp_path: Path, catalog_url: str
 ) -> None:
-    with canary_bed(tmp_path, catalog_url, echo()) as bed:
-        bed.candidate("2.0", echo())
+    # Latency judged against a 500 ms SLA: on a busy CI machine a 40 ms one can catch a
+    # stall of the echo's one instance (the latency gates have their own tests).
+    sla = "sla_requirements: {max_latency_p99_ms: 500}"
+    with canary_bed(tmp_path, catalog_url, echo(), sla) as bed:
+        bed.candidate("2.0", echo(), sla)
         ws = bed.workspace
-        owner = bearer(ws.access.create_token("platform", "maintainer", "owner", actor="t")[1])
-        body = {
-            "to": "2.0",
-            "steps": [50, 100],
-            "interval": "3s",
-            "min_requests": 20,
-            "target": "test",
-        }
-        with Loop(bed.gateway_url) as loop, TestClient(create_app(ws)) as client:
-            started = client.post("/api/v1/rollouts/tools/echo", headers=owner, json=body)
-            assert started.status_code == 202, started.text
-            assert started.json()["rollout"]["state"] == "running"
-            # A second one while it runs: the CLI's conflict, nothing changed.
-            again = client.post("/api/v1/rollouts/tools/echo", headers=owner, json=body)
-            assert again.status_code == 409, again.text
-            assert "runs on target 'test'" in again.json()["error"]["message"]
-            while (
-                state := client.get("/api/v1/rollouts/tools/echo", headers=owner).json()[
-                    "rollouts"
-                ][0]
-            )["rollout"]["state"] == "running":
-                time.sleep(0.5)
-        assert state["rollout"]["state"] == "succeeded", state["rollout"]["reason"]
-        assert state["rollout"]["actor"].startswith("api:token ")
-        assert [e["outcome"] for e in state["events"] if e["kind"] == "analysis"] == [
-            "passed",
-            "passed",
+        owner = ws.access.create_token("platform", "maintainer", "owner", actor="t")[1]
+        _, stranger = ws.access.create_token("search", "maintainer", actor="t")
+        server = Server(ws, tmp_path / "server.log")
+        env = {"MODELYARD_SERVER": server.url, "MODELYARD_TOKEN": owner}
+        rollout = [
+            *("rollout", "tools/echo", "--to", "2.0", "--steps", "50,100", "--interval", "3s"),
+            *("--min-requests", "20", "--max-latency-increase", "5", "--target", "test"),
         ]
+        ran: list[Result] = []
+        try:
+            refused = CliRunner().invoke(
+                app, [*rollout, "--json"], env={**env, "MODELYARD_TOKEN": stranger}
+            )
+            assert refused.exit_code == 9 and "platform" in refused.stdout, refused.stdout
+            assert CanaryLog(ws.store).history(model_id="tools/echo") == []
+            with Loop(bed.gateway_url) as loop:
+                # The CLI follows the server's rollout to its end, printing each step.
+                follower = threading.Thread(
+                    target=lambda: ran.append(CliRunner().invoke(app, rollout, env=env))
+                )
+                follower.start()
+                while not CanaryLog(ws.store).history(model_id="tools/echo"):
+                    assert follower.is_alive(), ran[0].output
+                    time.sleep(0.1)
+                # A second one while it runs: the CLI's conflict, nothing changed.
+                again = httpx.post(
+                    f"{server.url}/api/v1/rollouts/tools/echo",
+                    headers=bearer(owner),
+                    json={"to": "2.0", "steps": [100], "target": "test"},
+                )
+                assert again.status_code == 409, again.text
+                assert "runs on target 'test'" in again.json()["error"]["message"]
+                follower.join(timeout=300)
+        finally:
+            server.stop()
+        [result] = ran
+        assert result.exit_code == 0, result.output
+        for line in ("step 1: 2.0 at 50 %", "step 1 analysis: passed", "step 2: 2.0 at 100 %"):
+            assert line in result.output, result.output
+        assert "every step passed; 2.0 serves every request and is production" in result.output
+        [state] = ws.rollout_status("tools/echo").rollouts
+        assert state.rollout.state == "succeeded", state.rollout.reason
+        assert state.rollout.actor.startswith("api:token ")
+        assert [e.outcome for e in state.events if e.kind == "analysis"] == ["passed", "passed"]
         assert loop.answers.failures == []
         assert [(a.name, a.version) for a in ws.store.aliases("tools/echo")] == [
             ("production", "2.0")

@@ -247,7 +247,7 @@ def rollout_start(
     to the baseline at once) or inconclusive (held once more)."""
 
     def action() -> RolloutResult:
-        return open_workspace(workspace, db).rollout_canary(
+        return open_catalog(workspace, db).rollout_canary(
             reference,
             to,
             steps=steps,

@@ -9,18 +9,18 @@ lease expires after its time to live.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import getpass
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from modelyard.errors import Conflict, ModelyardError
+from modelyard.errors import Conflict
+from modelyard.heartbeat import Heartbeat
 from modelyard.store.history import DeploymentLog
 
 DEFAULT_LEASE_TTL_S = 120.0
@@ -44,31 +44,6 @@ class Lease:
     target: str
     holder: str
     ttl_s: float
-
-
-class LeaseHeartbeat:
-    """Renews a deployer's lease every third of its time to live while the deployment
-    runs, so that one load longer than the lease (a large model) does not let the lease
-    lapse under a live deployer; a killed deployer stops renewing and its lease expires."""
-
-    def __init__(self, log: DeploymentLog, target: str, holder: str, ttl_s: float) -> None:
-        self._log, self._target, self._holder, self._ttl_s = log, target, holder, ttl_s
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{target}", daemon=True)
-
-    def __enter__(self) -> LeaseHeartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stopped.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        while not self._stopped.wait(self._ttl_s / 3):
-            # The catalog was briefly unusable: the next beat tries again.
-            with contextlib.suppress(ModelyardError):
-                self._log.renew_lease(self._target, self._holder, self._ttl_s)
 
 
 def acquire_lease(
@@ -112,7 +87,10 @@ def hold_lease(
     """
     lease = acquire_lease(log, target, holder=holder, ttl_s=ttl_s, wait_s=wait_s)
     try:
-        with LeaseHeartbeat(log, target, holder, ttl_s):
+        # Renewed every third of its time to live, so that one load longer than the
+        # lease (a large model) does not let it lapse under a live deployer.
+        renew = functools.partial(log.renew_lease, target, holder, ttl_s)
+        with Heartbeat(renew, ttl_s / 3, f"lease-{target}"):
             yield lease
     finally:
         log.release_lease(target, holder)

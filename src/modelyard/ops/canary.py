@@ -19,6 +19,7 @@ is *interrupted*. `rollout status` and `doctor` say so, and `rollout abort` or a
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -33,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from modelyard.catalog.version import Version
 from modelyard.deploy.lease import default_holder
 from modelyard.errors import Conflict, InputError, ModelyardError, NotFound
+from modelyard.heartbeat import Heartbeat
 from modelyard.ops import traffic
 from modelyard.ops.context import Context
 from modelyard.ops.rollout import audit
@@ -354,7 +356,12 @@ def rollout_canary(
     if on_started is not None:
         on_started(record)
     driver = _Driver(ctx, log, record, prometheus, thresholds, files, say, sleep)
-    return driver.run(taken_over=experiment is not None)
+    # Beaten by a thread, not between steps: loading the candidate or one slow look can
+    # outlast the staleness limit, and a live driver taken for a dead one would be
+    # taken over by the next `rollout` of the model.
+    beat = functools.partial(log.heartbeat, record.id)
+    with Heartbeat(lambda: beat(now=ctx.clock()), HEARTBEAT_S, f"rollout-{record.id}"):
+        return driver.run(taken_over=experiment is not None)
 
 
 def _check_latency_known(prometheus: PrometheusClient, name: str, ref: str) -> None:
@@ -467,7 +474,6 @@ class _Driver:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             self.sleep(min(HEARTBEAT_S, left))
-            self.log.heartbeat(self.record.id, now=self.ctx.clock())
             if not self._still_running():
                 return False
         return True
