@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from modelyard.deploy.heartbeat import Heartbeat
 from modelyard.errors import Conflict
-from modelyard.heartbeat import Heartbeat
 from modelyard.store.history import DeploymentLog
 
 DEFAULT_LEASE_TTL_S = 120.0

@@ -32,9 +32,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from modelyard.catalog.version import Version
+from modelyard.deploy.heartbeat import Heartbeat
 from modelyard.deploy.lease import default_holder
 from modelyard.errors import Conflict, InputError, ModelyardError, NotFound
-from modelyard.heartbeat import Heartbeat
 from modelyard.ops import traffic
 from modelyard.ops.context import Context
 from modelyard.ops.rollout import audit
