@@ -54,7 +54,13 @@ from modelyard.errors import (
     VersionConflict,
     WithResult,
 )
-from modelyard.ops.canary import RolloutList, RolloutResult, RolloutStatus
+from modelyard.ops.canary import (
+    RolloutList,
+    RolloutResult,
+    RolloutStatus,
+    analysis_line,
+    weight_line,
+)
 from modelyard.ops.catalog import AliasMove, ShowResult, StatusChange
 from modelyard.ops.rollout import StatusResult
 from modelyard.ops.traffic import (
@@ -729,7 +735,7 @@ def _shadow_body(shadow: str | None) -> dict[str, Any] | None:
 def _rollout_line(status: RolloutStatus, event: CanaryEvent) -> str | None:
     """What a local rollout prints for `event` as it happens."""
     if event.kind == "weight":
-        return f"step {event.step}: {status.rollout.candidate} at {event.weight} %"
+        return weight_line(event.step, status.rollout.candidate, event.weight)
     if event.kind == "analysis":
-        return f"step {event.step} analysis: {event.outcome}: {event.reason}"
+        return analysis_line(event.step, event.outcome, event.reason)
     return event.reason

@@ -21,7 +21,7 @@ from modelyard.cli.app import app
 from modelyard.store.access import AccessLog
 from modelyard.store.canary import CanaryLog
 from tests.support.api import REC, SEARCH, bearer
-from tests.support.canary import canary_bed, echo, needs_prometheus
+from tests.support.canary import LOOSE_SLA, canary_bed, echo, needs_prometheus
 from tests.support.experiments import MODEL, SEARCH_16
 from tests.support.gateway import Loop, needs_haproxy
 from tests.support.server import Server
@@ -110,11 +110,8 @@ def test_starting_a_rollout_is_the_teams_and_bad_input_changes_nothing(
 def test_a_rollout_run_by_the_remote_cli_is_driven_to_100_percent_by_the_server(
     tmp_path: Path, catalog_url: str
 ) -> None:
-    # Latency judged against a 500 ms SLA: on a busy CI machine a 40 ms one can catch a
-    # stall of the echo's one instance (the latency gates have their own tests).
-    sla = "sla_requirements: {max_latency_p99_ms: 500}"
-    with canary_bed(tmp_path, catalog_url, echo(), sla) as bed:
-        bed.candidate("2.0", echo(), sla)
+    with canary_bed(tmp_path, catalog_url, echo(), LOOSE_SLA) as bed:
+        bed.candidate("2.0", echo(), LOOSE_SLA)
         ws = bed.workspace
         owner = ws.access.create_token("platform", "maintainer", "owner", actor="t")[1]
         _, stranger = ws.access.create_token("search", "maintainer", actor="t")

@@ -30,6 +30,10 @@ needs_prometheus = pytest.mark.skipif(
 )
 
 SLA = "sla_requirements: {max_latency_p99_ms: 40}"
+# For the tests of a good candidate's way through: on a busy 2-core CI machine a 40 ms
+# SLA (and a 20 % mean increase) can catch a scheduler stall of the echo's one instance,
+# not a bad candidate. The slower candidate's test is the one about latency.
+LOOSE_SLA = "sla_requirements: {max_latency_p99_ms: 500}"
 
 
 def echo(delay_ms: float = 0, every_nth_error: int = 0) -> str:

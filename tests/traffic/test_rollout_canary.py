@@ -18,7 +18,7 @@ from modelyard.ops.doctor import diagnose
 from modelyard.store.access import AccessLog
 from modelyard.store.canary import CanaryLog
 from modelyard.store.experiments import ExperimentLog
-from tests.support.canary import CanaryBed, canary_bed, echo, needs_prometheus
+from tests.support.canary import LOOSE_SLA, CanaryBed, canary_bed, echo, needs_prometheus
 from tests.support.gateway import Loop, needs_haproxy, send
 from tests.support.workspaces import Cli
 
@@ -104,12 +104,8 @@ def test_a_candidate_30_ms_slower_is_rolled_back_naming_p99_sla_and_baseline(
 def test_a_good_candidate_reaches_100_percent_and_production_moves(
     tmp_path: Path, catalog_url: str
 ) -> None:
-    # The latency gates judged on a busy 2-core CI machine: a 40 ms SLA and a 20 % mean
-    # increase can catch a scheduler stall of the echo's one instance, not a bad
-    # candidate. The slower candidate's test above is the one about latency.
-    sla = "sla_requirements: {max_latency_p99_ms: 500}"
-    with canary_bed(tmp_path, catalog_url, echo(), sla) as bed:
-        bed.candidate("2.0", echo(), sla)
+    with canary_bed(tmp_path, catalog_url, echo(), LOOSE_SLA) as bed:
+        bed.candidate("2.0", echo(), LOOSE_SLA)
         cli = Cli(bed.root)
         with Loop(bed.gateway_url) as loop:
             result = cli.json(

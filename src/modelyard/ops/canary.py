@@ -19,7 +19,6 @@ is *interrupted*. `rollout status` and `doctor` say so, and `rollout abort` or a
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
 import time
@@ -356,12 +355,25 @@ def rollout_canary(
     if on_started is not None:
         on_started(record)
     driver = _Driver(ctx, log, record, prometheus, thresholds, files, say, sleep)
+
     # Beaten by a thread, not between steps: loading the candidate or one slow look can
     # outlast the staleness limit, and a live driver taken for a dead one would be
     # taken over by the next `rollout` of the model.
-    beat = functools.partial(log.heartbeat, record.id)
-    with Heartbeat(lambda: beat(now=ctx.clock()), HEARTBEAT_S, f"rollout-{record.id}"):
+    def beat() -> None:
+        log.heartbeat(record.id, now=ctx.clock())
+
+    with Heartbeat(beat, HEARTBEAT_S, f"rollout-{record.id}"):
         return driver.run(taken_over=experiment is not None)
+
+
+def weight_line(step: int, candidate: str, weight: int) -> str:
+    """What a rollout prints when a step sets the candidate's weight (here and remotely)."""
+    return f"step {step}: {candidate} at {weight} %"
+
+
+def analysis_line(step: int, outcome: str | None, reason: str | None) -> str:
+    """What a rollout prints when a step is analysed (here and remotely)."""
+    return f"step {step} analysis: {outcome}: {reason}"
 
 
 def _check_latency_known(prometheus: PrometheusClient, name: str, ref: str) -> None:
@@ -468,7 +480,7 @@ class _Driver:
             now=self.ctx.clock(),
         )
         self.record = self.log.get(record.id)
-        self.say(f"step {index}: {record.candidate} at {percent} %")
+        self.say(weight_line(index, record.candidate, percent))
 
     def _hold(self, seconds: float) -> bool:
         deadline = time.monotonic() + seconds
@@ -533,7 +545,7 @@ class _Driver:
             now=self.ctx.clock(),
         )
         self.record = self.log.get(self.record.id)
-        self.say(f"step {index} analysis: {analysis.outcome}: {analysis.reason}")
+        self.say(analysis_line(index, analysis.outcome, analysis.reason))
         return analysis
 
     def _fail(self, index: int, percent: int, reason: str) -> None:
