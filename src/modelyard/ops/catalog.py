@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from modelyard.catalog.lifecycle import VersionStatus, check_reason
 from modelyard.catalog.manifest import ManifestDocument, load_manifests, parse_manifest_text
 from modelyard.catalog.parse_cache import ParseCache
+from modelyard.catalog.real_paths import folders_resolved_once, is_within, real_path
 from modelyard.catalog.ref import ModelRef, check_alias_name, check_version, model_id_of
 from modelyard.catalog.spec import ModelSpec
 from modelyard.catalog.version import Version
@@ -224,16 +225,17 @@ def state_paths(ctx: Context) -> list[Path]:
 
 def refuse_state_artifacts(ctx: Context, documents: Sequence[ManifestDocument]) -> None:
     """InputError for a document whose artifact lies in what modelyard writes."""
-    state = state_paths(ctx)
-    store = (ctx.root / ARTIFACT_STORE).resolve() if ctx.root is not None else None
-    for document in documents:
-        if document.spec.artifact is None or is_s3_url(document.spec.artifact):
-            continue
-        artifact = Path(document.spec.artifact).resolve()
-        if store is not None and artifact.is_relative_to(store):
-            continue
-        for folder in state:
-            if artifact.is_relative_to(folder):
+    state = [str(folder) for folder in state_paths(ctx)]
+    store = [str((ctx.root / ARTIFACT_STORE).resolve())] if ctx.root is not None else []
+    with folders_resolved_once():
+        for document in documents:
+            if document.spec.artifact is None or is_s3_url(document.spec.artifact):
+                continue
+            artifact = real_path(document.spec.artifact)
+            if is_within(artifact, store):
+                continue
+            folder = next((folder for folder in state if is_within(artifact, [folder])), None)
+            if folder is not None:
                 reason = (
                     f"artifact {artifact} is inside {folder}, which modelyard itself writes "
                     "(its state, catalog or a target's repository): it would change after "
