@@ -2,23 +2,31 @@
 process, then Debian's Chromium against a catalog of 10,000 generated models plus Netflix's
 (a domain overview first, then a domain, a search, a focus, zoom), and the dashboard's
 catalog (search, paging), a model page and its links, and validation's filters at that
-size."""
+size; then, at that size, a deploy job planned, confirmed and followed to its end, and a
+job followed through a server killed and restarted under it."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 import re
+import signal
+import socket
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import httpx
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from modelyard import Workspace
 from modelyard.api.auth import COOKIE
 from tests.support.api import REC, SEARCH, bearer
 from tests.support.browser import ARTIFACTS, CHROMIUM, serving
+from tests.support.fake_triton import FakeTriton, fake_target_kind
+from tests.support.server import Server
 
 Tokens = dict[tuple[str, str], str]
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "catalog.py"
@@ -31,6 +39,14 @@ def _bench() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The manifests of 10,000 generated models (with their artifacts), written once."""
+    folder = tmp_path_factory.mktemp("generated")
+    _bench().generate(GENERATED, folder)
+    return folder / "manifests"
 
 
 def test_graph_endpoint_goes_through_the_use_case(client: TestClient, tokens: Tokens) -> None:
@@ -77,16 +93,38 @@ def test_graph_page_and_its_bundled_library(client: TestClient, tokens: Tokens) 
     assert "Permission is hereby granted" in licence.read_text()
 
 
+def _chromium(playwright: Any) -> Any:
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+    )
+
+
+def _logged_in(browser: Any, url: str, token: str, start: str, errors: list[str]) -> Any:
+    """A new page logged in with `token` and opened at `start`; the page's script errors
+    (uncaught, or logged as errors) go to `errors`."""
+    page = browser.new_page(viewport={"width": 1400, "height": 950})
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console",
+        lambda message: errors.append(message.text) if message.type == "error" else None,
+    )
+    page.goto(f"{url}/ui/login?next={start}")
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}{start}")
+    return page
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(
     not CHROMIUM.exists() and not os.environ.get("CI"),
     reason="Debian's chromium is not installed (make test installs it)",
 )
-def test_graph_viewer_in_a_real_browser(api_ws: Workspace, tokens: Tokens, tmp_path: Path) -> None:
+def test_graph_viewer_in_a_real_browser(api_ws: Workspace, tokens: Tokens, generated: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    _bench().generate(GENERATED, tmp_path / "generated")
-    api_ws.apply([tmp_path / "generated" / "manifests"])
+    api_ws.apply([generated])
     every = GENERATED + 6
     fraud = api_ws.explore_graph(domain="fraud")
     target = next(
@@ -95,25 +133,8 @@ def test_graph_viewer_in_a_real_browser(api_ws: Workspace, tokens: Tokens, tmp_p
     neighbourhood = api_ws.explore_graph(focus=target, hops=1)
     errors: list[str] = []
     with serving(api_ws) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 950})
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on(
-            "console",
-            lambda message: errors.append(message.text) if message.type == "error" else None,
-        )
-        page.goto(f"{url}/ui/login?next=/ui/graph")
-        page.fill("#token", tokens[("viewer", SEARCH)])
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{url}/ui/graph")
+        browser = _chromium(playwright)
+        page = _logged_in(browser, url, tokens[("viewer", SEARCH)], "/ui/graph", errors)
 
         def drawn() -> dict[str, object]:
             page.wait_for_function("window.graphView && window.graphView.ready")
@@ -217,3 +238,103 @@ def test_graph_viewer_in_a_real_browser(api_ws: Workspace, tokens: Tokens, tmp_p
     assert errors == []
     assert (ARTIFACTS / "graph-overview.png").stat().st_size > 10_000
     assert (ARTIFACTS / "graph-focus.png").stat().st_size > 10_000
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (make test installs it)",
+)
+def test_deploy_jobs_at_10k_in_a_real_browser(
+    api_ws: Workspace, tokens: Tokens, generated: Path, tmp_path: Path
+) -> None:
+    """A deploy planned, confirmed and followed to its end; then a job followed through a
+    server killed (SIGKILL: nothing marks the job) and started again on the same port."""
+    from playwright.sync_api import expect, sync_playwright
+
+    api_ws.apply([generated])
+    assert api_ws.root is not None
+    config_path = api_ws.root / "modelyard.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["targets"]["dev"] = {
+        "kind": "fake-triton",
+        "url": "http://fake-triton:8000",
+        "repository": "repo-dev",
+        "profile": "local",
+    }
+    config_path.write_text(yaml.safe_dump(config))
+    fake = FakeTriton(api_ws.root / "repo-dev")
+    maintainer = tokens[("maintainer", REC)]
+    errors: list[str] = []
+    workspace = Workspace.open(api_ws.root, db_url=api_ws.db_url)
+    try:
+        with fake_target_kind(fake), serving(workspace) as url, sync_playwright() as playwright:
+            browser = _chromium(playwright)
+            page = _logged_in(browser, url, maintainer, "/ui/deployments", errors)
+            page.select_option("#deploy-form select[name=target]", "dev")
+            page.fill("#deploy-form input[name=refs]", "recommendation/user_embedding")
+            page.click("#deploy-form button[type=submit]")
+            expect(page.locator("#plan-actions tr[data-action=load]")).to_contain_text(
+                "recommendation.user_embedding", timeout=60_000
+            )
+            assert fake.ready == {}
+            page.click("#confirm-deploy")
+            expect(page.locator("#job-state")).to_have_text("succeeded", timeout=120_000)
+            expect(page.locator("#job-models")).to_contain_text("recommendation.user_embedding")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "deploy-job-10k.png"))
+            browser.close()
+    finally:
+        workspace.close()
+    assert fake.ready == {"recommendation.user_embedding": [1]}
+
+    # A "Triton" that accepts connections and never answers: its job stays running.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    del config["targets"]["dev"]
+    config["targets"]["silent"] = {
+        "url": f"http://127.0.0.1:{silent.getsockname()[1]}",
+        "repository": "repo-silent",
+        "profile": "local",
+    }
+    config_path.write_text(yaml.safe_dump(config))
+    first = Server(api_ws, tmp_path / "first.log")
+    second: Server | None = None
+    try:
+        with sync_playwright() as playwright:
+            browser = _chromium(playwright)
+            started = httpx.post(
+                f"{first.url}/api/v1/jobs",
+                json={"target": "silent", "refs": ["recommendation/user_embedding"]},
+                headers=bearer(maintainer),
+                timeout=60,
+            )
+            assert started.status_code == 202, started.text
+            job = started.json()["id"]
+            page = _logged_in(browser, first.url, maintainer, "/ui/deployments", errors)
+            page.click(f"a[data-job='{job}']")
+            expect(page.locator("#job-state")).to_have_text("running")
+            first.process.send_signal(signal.SIGKILL)
+            first.process.wait()
+            expect(page.locator("#job-error")).to_contain_text("not answering", timeout=20_000)
+            expect(page.locator("#job-state")).to_have_text("running")
+            second = Server(api_ws, tmp_path / "second.log", port=first.port)
+            # The page asks again and the restarted server says how the job ended.
+            expect(page.locator("#job-state")).to_have_text("interrupted", timeout=30_000)
+            expect(page.locator("#job-error")).to_contain_text("stopped before it finished")
+            listed = page.locator(f"#jobs tr:has(a[data-job='{job}'])")
+            expect(listed).to_contain_text("interrupted")
+            page.screenshot(path=str(ARTIFACTS / "deploy-job-restart-10k.png"))
+            page.reload()
+            expect(listed).to_contain_text("interrupted")
+            browser.close()
+    finally:
+        if first.process.poll() is None:
+            first.process.kill()
+            first.process.wait()
+        if second is not None:
+            second.stop()
+        silent.close()
+    # A browser that lost its server logs the failed fetch; nothing else may go wrong.
+    assert [e for e in errors if "ERR_CONNECTION_REFUSED" not in e] == []

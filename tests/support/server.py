@@ -18,8 +18,11 @@ class Server:
     """`modelyard server` on a free loopback port; its log goes to a file (a pipe nobody
     reads would fill and stop the server)."""
 
-    def __init__(self, workspace: Workspace, log: Path, *options: str) -> None:
-        self.port = free_port()
+    def __init__(
+        self, workspace: Workspace, log: Path, *options: str, port: int | None = None
+    ) -> None:
+        # `port`: a restarted server where the browser and clients still look for it.
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         command = [
