@@ -48,6 +48,11 @@ def pages(workspace: Workspace) -> list[tuple[str, str]]:
         ("validation, errors only", "/ui/validation?severity=error"),
         ("deployments", "/ui/deployments"),
         ("experiments", "/ui/experiments"),
+        ("rollouts", "/ui/rollouts"),
+        ("graph page", "/ui/graph"),
+        ("API: graph, domain overview", "/api/v1/graph"),
+        ("API: graph, one domain", f"/api/v1/graph?domain={leaf.domain}"),
+        ("API: graph, focus 1 hop", f"/api/v1/graph?focus={ensemble.id}&hops=1"),
         ("API: models, one page", "/api/v1/models?limit=50"),
     ]
 
