@@ -51,6 +51,7 @@ from modelyard.store.experiments import ExperimentLog
 from modelyard.store.measurements import Measurement, MeasurementLog
 from modelyard.store.store import CatalogStore
 from modelyard.traffic.dependents import ensemble_users
+from modelyard.triton.compile_memo import CompileMemo
 from modelyard.triton.compiler import CompilePlan, ensemble_variant, plan_compile, server_share
 from modelyard.triton.config import Profile
 from modelyard.triton.config_digests import ConfigDigests
@@ -62,6 +63,7 @@ from modelyard.validation import ValidationReport, validate_view
 CONFIG_DIGESTS = Path(".modelyard") / "cache" / "config-digests.json"
 # Artifact digests by file stat (catalog/artifact_hashes.py), in the workspace's state.
 ARTIFACT_HASHES = Path(".modelyard") / "cache" / "artifact-hashes.json"
+COMPILE_MEMO = Path(".modelyard") / "cache" / "compile-memo.json"
 # Up to this many replicas, `place` solves exactly (HiGHS) unless told otherwise.
 EXACT_AUTO_REPLICAS = 40
 
@@ -153,6 +155,7 @@ class Build:
     _steps: list[StepExperiment] | None = field(default=None, repr=False)
     _digests: ConfigDigests | None = field(default=None, repr=False)
     _artifact_hashes: ArtifactHashes | None = field(default=None, repr=False)
+    _memo: CompileMemo | None = field(default=None, repr=False)
     _on: dict[str, Build] = field(default_factory=dict, repr=False)
 
     @property
@@ -196,6 +199,7 @@ class Build:
                 _steps=None,
                 _digests=self.digests,
                 _artifact_hashes=self.artifact_hashes,
+                _memo=self.memo,
                 _on={},
             )
             self._on[target] = build
@@ -217,9 +221,11 @@ class Build:
                 unavailable=unavailable,
                 digests=self.digests,
                 artifact_hashes=self.artifact_hashes,
+                memo=self.memo,
             )
             if self.ctx.root is not None:
                 self.artifact_hashes.save(self.ctx.root / ARTIFACT_HASHES)
+                self.memo.save(self.ctx.root / COMPILE_MEMO)
             if not plan.problems:
                 _add_variants(plan, self.step_experiments)
             self._plans[profile] = plan
@@ -257,6 +263,14 @@ class Build:
                 ArtifactHashes.load(root / ARTIFACT_HASHES) if root else ArtifactHashes()
             )
         return self._artifact_hashes
+
+    @property
+    def memo(self) -> CompileMemo:
+        """Rules verdicts and ONNX tensors learnt by earlier commands in this workspace."""
+        if self._memo is None:
+            root = self.ctx.root
+            self._memo = CompileMemo.load(root / COMPILE_MEMO) if root else CompileMemo()
+        return self._memo
 
     @property
     def digests(self) -> ConfigDigests:

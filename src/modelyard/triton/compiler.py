@@ -22,6 +22,7 @@ from modelyard.catalog.manifest import ArtifactUnreadable, artifact_digest
 from modelyard.catalog.ref import split_ref
 from modelyard.catalog.spec import ModelSpec, TensorSpec, range_problems
 from modelyard.errors import Problem, Severity
+from modelyard.triton.compile_memo import CompileMemo
 from modelyard.triton.config import (
     MODEL_FILES,
     ConfigBuildError,
@@ -139,6 +140,7 @@ def plan_compile(
     unavailable: Mapping[str, str] | None = None,
     digests: ConfigDigests | None = None,
     artifact_hashes: ArtifactHashes | None = None,
+    memo: CompileMemo | None = None,
 ) -> CompilePlan:
     """Build every config and file list; problems instead of exceptions.
 
@@ -151,6 +153,8 @@ def plan_compile(
         digests: config text digests already known (triton/config_digests.py); those
             asked and not known are learnt into it.
         artifact_hashes: artifact digests known by file stat (catalog/artifact_hashes.py).
+        memo: rules verdicts and ONNX tensors learnt before (triton/compile_memo.py);
+            what is learnt here is added to it.
     """
     plan = CompilePlan(profile)
     by_model: dict[str, list[str]] = defaultdict(list)
@@ -217,6 +221,7 @@ def plan_compile(
                 verify_artifacts,
                 digests,
                 artifact_hashes,
+                memo,
             )
         except ConfigBuildError as exc:
             # The messages name the model themselves; the problem's `model` says it again.
@@ -233,19 +238,28 @@ def plan_compile(
                 f"cannot read {exc.filename}: {exc.strerror or exc}; make the artifact readable"
             )
             plan.blocked[model_id] = BlockedModel(model_id, newest, name, reason)
-    plan.problems += _conformance(plan, specs, by_model)
+    plan.problems += _conformance(plan, specs, by_model, memo)
     return plan
 
 
 def _conformance(
-    plan: CompilePlan, specs: dict[str, ModelSpec], by_model: dict[str, list[str]]
+    plan: CompilePlan,
+    specs: dict[str, ModelSpec],
+    by_model: dict[str, list[str]],
+    memo: CompileMemo | None,
 ) -> list[Problem]:
     """Triton's own rules on every config, and on how ensemble steps connect."""
     problems = []
     composing = {model.triton_name: model.config for model in plan.models.values()}
     for model_id, model in plan.models.items():
         ref = max(by_model[model_id], key=lambda r: specs[r].parsed_version)
-        issues = check_model_config(model.config, model_name=model.triton_name)
+        key = binary_key(model.config.SerializeToString(deterministic=True))
+        if memo is not None and memo.is_clean(key, model.triton_name):
+            issues = []
+        else:
+            issues = check_model_config(model.config, model_name=model.triton_name)
+            if memo is not None and not issues:
+                memo.learn_clean(key, model.triton_name)
         if model.config.platform == "ensemble":
             issues += check_ensemble_connections(model.config, composing)
         problems += [
@@ -335,6 +349,7 @@ def _compile_model(
     verify_artifacts: bool,
     digests: ConfigDigests | None,
     artifact_hashes: ArtifactHashes | None,
+    memo: CompileMemo | None,
 ) -> CompiledModel:
     newest = refs[-1]
     spec = specs[newest]
@@ -353,7 +368,8 @@ def _compile_model(
     configs = []
     for ref in refs:
         version_spec = specs[ref]
-        inputs, outputs = _tensors(version_spec)
+        # The memo's tensors stand for the artifact's content only once it is verified.
+        inputs, outputs = _tensors(version_spec, memo if verify_artifacts else None)
         steps = _step_targets(version_spec, ref, resolved, plan) if version_spec.ensemble else None
         configs.append(
             (
@@ -498,7 +514,7 @@ def check_new_version(
     reasons: dict[tuple[str, str], None] = {}
     name = triton_name(spec)
     try:
-        inputs, outputs = tensors if tensors is not None else _tensors(spec)
+        inputs, outputs = tensors if tensors is not None else _tensors(spec, None)
     except (ConfigBuildError, ArtifactError) as exc:
         return [("artifact", str(exc).removeprefix(f"{spec.ref}: "))]
     steps = (
@@ -549,12 +565,20 @@ def _manifest_field(spec: ModelSpec, config_field: str) -> str:
     return _GENERATED_FROM[top] + config_field[len(top) :]
 
 
-def _tensors(spec: ModelSpec) -> tuple[list[TensorSpec], list[TensorSpec]]:
+def _tensors(
+    spec: ModelSpec, memo: CompileMemo | None
+) -> tuple[list[TensorSpec], list[TensorSpec]]:
     """I/O from the ONNX artifact, checked against the manifest; else the manifest's."""
     if spec.framework == "onnx" and spec.artifact is not None:
         max_batch = spec.resource_requirements.max_batch_size
-        file_name = spec.triton.get("default_model_filename") or "model.onnx"
-        inputs, outputs = read_onnx_io(Path(spec.artifact), max_batch, str(file_name))
+        file_name = str(spec.triton.get("default_model_filename") or "model.onnx")
+        digest = spec.artifact_sha256 if memo is not None else None
+        known = memo.tensors(digest, file_name, max_batch) if memo and digest else None
+        if known is None:
+            known = read_onnx_io(Path(spec.artifact), max_batch, file_name)
+            if memo is not None and digest:
+                memo.learn_tensors(digest, file_name, max_batch, known)
+        inputs, outputs = known
         for declared, found, what in (
             (spec.inputs, inputs, "inputs"),
             (spec.outputs, outputs, "outputs"),
