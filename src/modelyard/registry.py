@@ -131,7 +131,7 @@ def apply_documents(
             transferred=transferred,
         )
         if not dry_run:
-            tx.insert([(d.spec, d.source) for d in new], now=now)
+            tx.insert([(d.spec, d.source) for d in new], now=now, digests=content)
             if audit is not None and new:
                 audit(tx, result)
             if then is not None:

@@ -12,7 +12,7 @@ import functools
 import json
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -587,16 +587,26 @@ class CatalogTransaction:
         return found
 
     def insert(
-        self, specs: Sequence[tuple[ModelSpec, str | None]], now: datetime | None = None
+        self,
+        specs: Sequence[tuple[ModelSpec, str | None]],
+        now: datetime | None = None,
+        digests: Mapping[tuple[str, Version], str] | None = None,
     ) -> None:
-        """Register new versions (specs with their source file). Callers check conflicts first."""
+        """Register new versions (specs with their source file). Callers check conflicts first.
+
+        `digests`: each spec's `content_digest()` by (id, version), where the caller has
+        computed them already (they are a tenth of a large apply)."""
         if specs:
-            self.connection.execute(model_versions.insert(), self.version_rows(specs, now))
+            self.connection.execute(model_versions.insert(), self.version_rows(specs, now, digests))
 
     def version_rows(
-        self, specs: Sequence[tuple[ModelSpec, str | None]], now: datetime | None = None
+        self,
+        specs: Sequence[tuple[ModelSpec, str | None]],
+        now: datetime | None = None,
+        digests: Mapping[tuple[str, Version], str] | None = None,
     ) -> list[dict[str, Any]]:
         """The model_versions rows `insert` writes (creating the models rows it needs)."""
+        known = digests or {}
         now = now or datetime.now(UTC)
         ids = self._model_ids({(s.domain, s.name) for s, _ in specs}, now)
         next_triton = self._next_triton_versions(set(ids.values()))
@@ -619,7 +629,7 @@ class CatalogTransaction:
                     "owner_team": spec.owner_team,
                     "dependencies": "\n".join(spec.dependencies),
                     "spec_json": spec.model_dump_json(),
-                    "content_digest": spec.content_digest(),
+                    "content_digest": known.get((spec.id, version)) or spec.content_digest(),
                     "source": source,
                     "registered_at": now,
                     "triton_version": triton_version,
