@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 
 from modelyard import Workspace
 from modelyard.errors import InputError, ModelyardError, Problem, ValidationFailed
+from modelyard.ops import parse_ahead
 from tests.support.netflix import NETFLIX_REFS
 from tests.support.workspaces import Cli
 
@@ -884,3 +886,40 @@ def test_cli_apply_bad_manifest_json(netflix: Workspace, cli: Cli, tmp_path: Pat
     assert error["source"] == str(written["bad.yaml"])
     assert error["field"] == "version" and error["line"] == 2
     _assert_netflix_only(netflix)
+
+
+def _error(workspace: Workspace, paths: list[Path]) -> str:
+    with pytest.raises(ModelyardError) as raised:
+        workspace.apply(paths)
+    return "\n".join(str(problem) for problem in raised.value.problems)
+
+
+def test_every_bad_manifest_gets_the_same_error(
+    netflix: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each malformed case above beside a good file, read one by one and then parsed
+    ahead on every core (ops/parse_ahead.py; the good file through a child process)."""
+    good = "name: other\nversion: '1.0'\nmodel_type: classification\nframework: pytorch\n"
+    good += "domain: y\nowner_team: team\n"
+    parsed_ahead = 0
+    cases = [param.values[0] for param in CASES + LOCATED_CASES]
+    for index, case in enumerate(cases):
+        assert isinstance(case, Bad)
+        bad = _write_case(tmp_path / f"case-{index}", case)
+        companion = tmp_path / f"case-{index}" / "zz-good.yaml"
+        companion.write_text(good)
+        monkeypatch.setattr(parse_ahead, "PARALLEL_MIN_BYTES", 1 << 40)
+        alone = _error(netflix, [bad, companion])
+        monkeypatch.setattr(parse_ahead, "PARALLEL_MIN_BYTES", 0)
+        monkeypatch.setattr(parse_ahead.os, "sched_getaffinity", lambda _: {0, 1})
+        counted: list[int] = []
+        real = parse_ahead.parse_on_every_core
+        monkeypatch.setattr(
+            "modelyard.ops.catalog.parse_on_every_core",
+            lambda texts, real=real, counted=counted: counted.append(1) or real(texts),
+        )
+        assert _error(netflix, [bad, companion]) == alone, case
+        parsed_ahead += len(counted)
+        shutil.rmtree(tmp_path / f"case-{index}")
+    assert parsed_ahead == len(cases)
+    assert sorted(s.ref for s in netflix.list_models(all_versions=True)) == NETFLIX_REFS

@@ -23,14 +23,18 @@ from pydantic import BaseModel, ValidationError
 from modelyard.catalog.parse_cache import ParseCache, ParsedDocument
 from modelyard.catalog.real_paths import folders_resolved_once, is_within, real_path
 from modelyard.catalog.spec import ItemError, ModelSpec
+from modelyard.catalog.yaml_reader import (
+    DuplicateKey,
+    ManifestLoader,
+    Preparsed,
+    UnreadableScalar,
+    line_of,
+    text_key,
+    yaml_documents,
+)
 from modelyard.errors import Forbidden, InputError, Problem, Severity
 
 _T = TypeVar("_T")
-
-try:  # libyaml is about ten times faster; PyYAML wheels ship it on Linux.
-    _YamlLoader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - only without libyaml
-    _YamlLoader = yaml.SafeLoader
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 # An `artifact` with this prefix lives in object storage, read through a RemoteArtifacts.
@@ -50,66 +54,6 @@ class RemoteArtifacts(Protocol):
 # The most one manifest file may hold (README: "Reading manifest files"): far more than
 # a folder of hand-written manifests, and a bound on what one apply reads into memory.
 MANIFEST_MAX_BYTES = 4 * 1024 * 1024
-
-
-class _DuplicateKey(yaml.constructor.ConstructorError):
-    pass
-
-
-class _UnreadableScalar(yaml.constructor.ConstructorError):
-    pass
-
-
-_STR_TAG = "tag:yaml.org,2002:str"
-
-
-class _ManifestLoader(_YamlLoader):  # type: ignore[misc]
-    """Refuses duplicate keys, which PyYAML would silently resolve to the last value."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
-        first_line: dict[Any, int] = {}
-        # `!!map [1]` reaches here with a sequence; the base class says so in its own words.
-        for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                line = key_node.start_mark.line + 1
-                if key_node.value in first_line:
-                    raise _DuplicateKey(
-                        None,
-                        None,
-                        f"duplicate key {key_node.value!r} (first on line "
-                        f"{first_line[key_node.value]}); keep one",
-                        key_node.start_mark,
-                    )
-                first_line[key_node.value] = line
-        return super().construct_mapping(node, deep)
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        if node.tag == _STR_TAG and node.__class__ is yaml.ScalarNode:
-            # What PyYAML's str constructor gives, without its bookkeeping: two thirds
-            # of a manifest's nodes are text (at 10,000 models, 575,000 of 844,000).
-            return node.value
-        # PyYAML lets Python's own errors out of its constructors: an integer of more
-        # than 4300 digits, a date such as 2024-02-30, `!!bool maybe`, `!!set [1]`.
-        try:
-            return super().construct_object(node, deep)
-        except (ValueError, OverflowError, TypeError, KeyError, AttributeError, IndexError) as exc:
-            kind = str(node.tag).rsplit(":", 1)[-1]
-            if isinstance(node, yaml.ScalarNode):
-                text = str(node.value)
-                shown = repr(text if len(text) <= 40 else f"{text[:37]}...")
-            else:
-                shown = "a sequence" if isinstance(node, yaml.SequenceNode) else "a mapping"
-            reason = (
-                f" ({str(exc).split(';')[0]})"
-                if isinstance(exc, (ValueError, OverflowError))
-                else ""
-            )
-            raise _UnreadableScalar(
-                None,
-                None,
-                f"{shown} cannot be read as {kind}{reason}; quote it to keep it as text",
-                node.start_mark,
-            ) from None
 
 
 _KNOWN_KEYS = tuple(ModelSpec.model_fields)
@@ -150,6 +94,7 @@ def load_manifests(
     max_file_bytes: int = MANIFEST_MAX_BYTES,
     cache: ParseCache | None = None,
     remote: RemoteArtifacts | None = None,
+    parse_ahead: Callable[[Sequence[str]], dict[str, Preparsed]] | None = None,
 ) -> list[ManifestDocument]:
     """Read every manifest under `paths` (files or folders, recursively).
 
@@ -157,28 +102,88 @@ def load_manifests(
     `max_file_bytes`; a device, pipe or socket is refused as such (see
     `read_manifest_bytes`). With `cache`, a YAML file read before with the same content
     is not parsed again (catalog/parse_cache.py); the result is the same. `remote` reads
-    `s3://` artifacts; without it they are refused.
+    `s3://` artifacts; without it they are refused. `parse_ahead` is given the YAML
+    texts the cache lacks before any is read in order, and returns what
+    `yaml_reader.documents_for_cache` makes of each (by `text_key`): e.g. parsed on
+    every core (ops/parse_ahead.py); the result is the same.
 
     Raises:
         InputError: listing every problem found, each with file, line and field.
     """
+    parses = _Preparsed(cache)
+
+    def before(files: dict[Path, Path]) -> None:
+        if parse_ahead is None:
+            return
+        texts = []
+        for file, given in files.items():
+            if file.suffix.lower() != ".json":
+                text, _ = _read_file(file, max_file_bytes, given)
+                if text is not None and not (cache is not None and cache.has(text)):
+                    texts.append(text)
+        parses.add(parse_ahead(texts))
+
     with folders_resolved_once():
         return _from_each_file(
-            paths, lambda file, given: _load_file(file, max_file_bytes, given, cache, remote)
+            paths,
+            lambda file, given: _load_file(file, max_file_bytes, given, parses, remote),
+            before,
         )
 
 
+class _Preparsed:
+    """Parses made ahead (`load_manifests`'s `parse_ahead`), looked up after the parse
+    cache as if they were in it; one used is learnt by the cache, as a file read here
+    would be."""
+
+    def __init__(self, cache: ParseCache | None) -> None:
+        self._cache = cache
+        self._parsed: dict[str, Preparsed] = {}
+
+    def add(self, parsed: dict[str, Preparsed]) -> None:
+        self._parsed.update(parsed)
+
+    def get(self, text: str) -> list[ParsedDocument] | None:
+        cached = self._cache.get(text) if self._cache is not None else None
+        if cached is not None or not self._parsed:
+            return cached
+        found = self._parsed.pop(text_key(text), None)
+        if found is None:
+            return None
+        documents = [ParsedDocument(data, line, lines) for data, line, lines in found]
+        if self._cache is not None:
+            self._cache.put(text, documents)
+        return documents
+
+    def put(self, text: str, documents: list[ParsedDocument]) -> None:
+        if self._cache is not None:
+            self._cache.put(text, documents)
+
+
+class _ParsedTexts(Protocol):
+    """Where a YAML text parsed before is found (ParseCache, _Preparsed)."""
+
+    def get(self, text: str) -> list[ParsedDocument] | None: ...
+
+    def put(self, text: str, documents: list[ParsedDocument]) -> None: ...
+
+
 def _from_each_file(
-    paths: Sequence[str | Path], read: Callable[[Path, Path], tuple[list[_T], list[Problem]]]
+    paths: Sequence[str | Path],
+    read: Callable[[Path, Path], tuple[list[_T], list[Problem]]],
+    before: Callable[[dict[Path, Path]], None] | None = None,
 ) -> list[_T]:
     """What `read(file, given_as)` makes of each manifest file under `paths`; every
-    problem of every file raised at once, so nothing is used from a bad set."""
+    problem of every file raised at once, so nothing is used from a bad set. `before`
+    sees every file (resolved -> as given) before the first is read."""
     collected: list[_T] = []
     problems: list[Problem] = []
     # Each file once (resolved), named by the first path that led to it.
     files: dict[Path, Path] = {}
     for found in _manifest_files(paths, problems):
         files.setdefault(found.resolve(), found)
+    if before is not None:
+        before(files)
     for file, given in files.items():
         items, file_problems = read(file, given)
         collected += items
@@ -377,7 +382,7 @@ def _load_file(
     path: Path,
     max_bytes: int,
     given: Path | None = None,
-    cache: ParseCache | None = None,
+    cache: _ParsedTexts | None = None,
     remote: RemoteArtifacts | None = None,
 ) -> tuple[list[ManifestDocument], list[Problem]]:
     source = str(path)
@@ -453,7 +458,7 @@ def _parse_text(
     is_json: bool,
     base_dir: Path | None = None,
     artifact_roots: Sequence[Path] | None = None,
-    cache: ParseCache | None = None,
+    cache: _ParsedTexts | None = None,
     remote: RemoteArtifacts | None = None,
 ) -> tuple[list[ManifestDocument], list[Problem]]:
     if is_json:
@@ -465,7 +470,7 @@ def _parse_text(
             if valid is not None:
                 return valid, []
     try:
-        raw_documents = list(_yaml_documents(text))
+        raw_documents = list(yaml_documents(text))
     except yaml.YAMLError as exc:
         return [], [_yaml_problem(exc, source)]
     documents: list[ManifestDocument] = []
@@ -508,9 +513,9 @@ def _validate_parsed(
 
 
 def _yaml_problem(exc: yaml.YAMLError, source: str) -> Problem:
-    if isinstance(exc, (_DuplicateKey, _UnreadableScalar)):
+    if isinstance(exc, (DuplicateKey, UnreadableScalar)):
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        code = "duplicate-key" if isinstance(exc, _DuplicateKey) else "yaml-value"
+        code = "duplicate-key" if isinstance(exc, DuplicateKey) else "yaml-value"
         return _problem(source, line, None, str(exc.problem), code)
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
@@ -528,22 +533,9 @@ def parse_yaml_document(text: str, source: str) -> Any:
         InputError: naming `source`, the line and the reason.
     """
     try:
-        return yaml.load(text, Loader=_ManifestLoader)
+        return yaml.load(text, Loader=ManifestLoader)
     except yaml.YAMLError as exc:
         raise InputError(str(_yaml_problem(exc, source))) from None
-
-
-def _yaml_documents(text: str) -> Iterator[tuple[yaml.Node, Any]]:
-    # Compose and construct separately so that each document keeps its node tree,
-    # which is where line numbers for errors come from.
-    loader = _ManifestLoader(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            assert node is not None  # check_node() said there is one
-            yield node, loader.construct_document(node)
-    finally:
-        loader.dispose()
 
 
 def _parse_json(
@@ -661,7 +653,7 @@ def _validate(
         if problem:
             return None, [problem]
     dependency_lines = tuple(
-        _line_of(node, ("dependencies", i)) for i in range(len(spec.dependencies))
+        line_of(node, ("dependencies", i)) for i in range(len(spec.dependencies))
     )
     return ManifestDocument(spec, source, line, dependency_lines, local), []
 
@@ -675,7 +667,7 @@ def _resolve_remote_artifact(
 ) -> tuple[ModelSpec, Path | None, Problem | None]:
     """An `s3://` artifact: its digest read from the storage (downloaded) and pinned."""
     assert spec.artifact is not None
-    line = _line_of(node, ("artifact",)) or doc_line
+    line = line_of(node, ("artifact",)) or doc_line
     if remote is None:
         return (
             spec,
@@ -706,7 +698,7 @@ def _resolve_remote_artifact(
             ),
         )
     if spec.artifact_sha256 and spec.artifact_sha256 != digest:
-        pinned_line = _line_of(node, ("artifact_sha256",)) or line
+        pinned_line = line_of(node, ("artifact_sha256",)) or line
         return (
             spec,
             None,
@@ -732,7 +724,7 @@ def _resolve_artifact(
     artifact_roots: Sequence[Path] | None = None,
 ) -> tuple[ModelSpec, Problem | None]:
     assert spec.artifact is not None
-    line = _line_of(node, ("artifact",)) or doc_line
+    line = line_of(node, ("artifact",)) or doc_line
     try:
         given = str(Path(spec.artifact).expanduser()) if spec.artifact[:1] == "~" else spec.artifact
         if not os.path.isabs(given) and base_dir is not None:
@@ -776,7 +768,7 @@ def _resolve_artifact(
             source, line, "artifact", f"{spec.ref}: {exc}", "artifact-unreadable", model=spec.ref
         )
     if spec.artifact_sha256 and spec.artifact_sha256 != digest:
-        pinned_line = _line_of(node, ("artifact_sha256",)) or line
+        pinned_line = line_of(node, ("artifact_sha256",)) or line
         return spec, _problem(
             source,
             pinned_line,
@@ -920,7 +912,7 @@ def _from_pydantic(
     kind = error["type"]
     name = data.get("name") if isinstance(data.get("name"), str) else None
     model = f"{data.get('domain')}/{name}@{data.get('version')}" if name else None
-    line = _line_of(node, loc) or doc_line
+    line = line_of(node, loc) or doc_line
     if kind == "extra_forbidden":
         message = f"unknown key {loc[-1]!r}"
         close = difflib.get_close_matches(str(loc[-1]), _known_keys_at(loc), n=1)
@@ -964,40 +956,6 @@ def _known_keys_at(loc: tuple[str | int, ...]) -> Iterable[str]:
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
-    """The 1-based line of the node at `loc` inside a YAML document, or None."""
-    line = None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            found = next(
-                (
-                    value
-                    for key, value in node.value
-                    if isinstance(key, yaml.ScalarNode) and key.value == str(part)
-                ),
-                None,
-            )
-            if found is None:
-                key_node = next(
-                    (
-                        key
-                        for key, _ in node.value
-                        if isinstance(key, yaml.ScalarNode) and key.value == str(part)
-                    ),
-                    None,
-                )
-                return key_node.start_mark.line + 1 if key_node else line
-            node = found
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
-        ):
-            node = node.value[part]
-        else:
-            return line
-        line = node.start_mark.line + 1
-    return line
 
 
 def _problem(

@@ -46,6 +46,10 @@ class ParseCache:
         digest = hashlib.sha256(f"{FORMAT}\0{text}".encode()).hexdigest()
         return self.folder / digest[:2] / f"{digest}.json"
 
+    def has(self, text: str) -> bool:
+        """An entry for `text` is kept (it may still turn out unreadable)."""
+        return self._path(text).is_file()
+
     def get(self, text: str) -> list[ParsedDocument] | None:
         try:
             entries = json.loads(self._path(text).read_text(encoding="utf-8"))

@@ -24,6 +24,7 @@ from modelyard.graph.dag import DependencyGraph
 from modelyard.graph.explore import domain_overview, layered_positions, within_hops
 from modelyard.graph.resolve import VersionEntry, VersionIndex, resolve
 from modelyard.ops.context import Context, paused_gc
+from modelyard.ops.parse_ahead import parse_on_every_core
 from modelyard.registry import ApplyResult, apply_documents
 from modelyard.report.graphs import GraphView, domain_colour, neighbourhood
 from modelyard.s3.artifacts import remote_artifacts
@@ -76,7 +77,9 @@ def apply(
     another `owner_team` than its model's is refused unless `transfer_owner` (audited)."""
     cache = ParseCache(ctx.root / PARSE_CACHE) if ctx.root is not None else None
     with paused_gc():  # reading builds millions of objects and no cycles worth collecting
-        documents = load_manifests(paths, cache=cache, remote=remote_artifacts(ctx))
+        documents = load_manifests(
+            paths, cache=cache, remote=remote_artifacts(ctx), parse_ahead=parse_on_every_core
+        )
     refuse_state_artifacts(ctx, documents)
     with paused_gc():
         result = apply_documents(
