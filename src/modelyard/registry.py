@@ -29,6 +29,7 @@ from modelyard.errors import (
 )
 from modelyard.graph.resolve import VersionEntry, VersionIndex, cycle_problems, entry_for, resolve
 from modelyard.store.store import CatalogStore, CatalogTransaction
+from modelyard.triton.compile_memo import CompileMemo
 from modelyard.triton.compiler import FILE_NAME_MAX_BYTES, check_new_version, io_key, show_io
 from modelyard.triton.config import ModelConfig
 from modelyard.triton.naming import check_triton_name
@@ -59,11 +60,14 @@ def apply_documents(
     registering_team: str | None = None,
     transfer_owner: bool = False,
     then: Callable[[CatalogTransaction, ApplyResult], None] | None = None,
+    memo: CompileMemo | None = None,
 ) -> ApplyResult:
     """Register `documents` in one transaction (nothing on a dry run). `audit` writes the
     audit entry of what was registered inside that transaction: both commit, or neither.
     `then` runs last in that transaction, also when nothing is new (import-mlflow moves
     aliases there, so that versions and aliases commit together); not on a dry run.
+    `memo` learns the clean configs and ONNX tensors checked here, for later compiles
+    (the caller saves it once the apply has committed).
 
     Ownership is checked inside the transaction, so two teams racing to register one new
     model cannot both win: a model belongs to the team of its newest version, a new
@@ -88,7 +92,7 @@ def apply_documents(
     with store.reader() as tx:
         known = tx.digests(list(content))
     settled = {key for key, digest in content.items() if known.get(key) == digest}
-    onnx_tensors = _check_onnx_artifacts([d for d in documents if _key(d) not in settled])
+    onnx_tensors = _check_onnx_artifacts([d for d in documents if _key(d) not in settled], memo)
     with store.transaction() as tx:
         registered = tx.digests([key for key in content if key not in settled])
         new: list[ManifestDocument] = []
@@ -112,7 +116,7 @@ def apply_documents(
         transferred = _check_owners(tx, new, registering_team, transfer_owner)
         _check_triton_names(tx, new)
         _check_requested_triton_versions(tx, new)
-        _check_compiled_configs(new, onnx_tensors)
+        _check_compiled_configs(new, onnx_tensors, memo)
         if new:
             index = VersionIndex(
                 [
@@ -292,6 +296,7 @@ def _check_triton_blocks(documents: Sequence[ManifestDocument]) -> None:
 def _check_compiled_configs(
     new: Sequence[ManifestDocument],
     onnx_tensors: dict[str, tuple[list[TensorSpec], list[TensorSpec]]],
+    memo: CompileMemo | None = None,
 ) -> None:
     """The config each new version compiles to must pass Triton's rules (a `triton` block
     can set `max_batch_size: -5`, `dims: [-2]` or `platform: ensemble` on a python
@@ -308,7 +313,9 @@ def _check_compiled_configs(
             field=field,
         )
         for document in new
-        for field, reason in check_new_version(document.spec, onnx_tensors.get(document.spec.ref))
+        for field, reason in check_new_version(
+            document.spec, onnx_tensors.get(document.spec.ref), memo
+        )
     ]
     if problems:
         raise InputError.from_problems(
@@ -317,7 +324,7 @@ def _check_compiled_configs(
 
 
 def _check_onnx_artifacts(
-    documents: Sequence[ManifestDocument],
+    documents: Sequence[ManifestDocument], memo: CompileMemo | None = None
 ) -> dict[str, tuple[list[TensorSpec], list[TensorSpec]]]:
     """An ONNX artifact must be readable, and agree with the manifest's inputs/outputs:
     a published version is immutable, so a broken one would stay the newest for good.
@@ -371,6 +378,16 @@ def _check_onnx_artifacts(
         raise InputError.from_problems(
             problems, "artifacts do not match their manifests; nothing was applied"
         )
+    if memo is not None:
+        # Read just now from the file whose SHA-256 the spec pins (digested as it was
+        # loaded): what compile would read from it after verifying that digest.
+        for document in documents:
+            spec = document.spec
+            tensors = read.get(spec.ref)
+            if tensors is not None and spec.artifact_sha256:
+                file_name = str(spec.triton.get("default_model_filename") or "model.onnx")
+                max_batch = spec.resource_requirements.max_batch_size
+                memo.learn_tensors(spec.artifact_sha256, file_name, max_batch, tensors)
     return read
 
 

@@ -10,9 +10,8 @@ import pytest
 
 from modelyard import Workspace
 from modelyard.catalog.spec import TensorSpec
-from modelyard.ops.build import COMPILE_MEMO
 from modelyard.triton import compile_memo
-from modelyard.triton.compile_memo import CompileMemo
+from modelyard.triton.compile_memo import MEMO_FILE, CompileMemo
 from modelyard.triton.config import to_pbtxt
 from tests.support.netflix import NETFLIX
 
@@ -28,12 +27,12 @@ def test_a_compile_with_the_memo_builds_what_one_without_it_builds(
 ) -> None:
     assert netflix.root is not None
     first = _compiled(netflix, tmp_path / "repo")
-    memo = json.loads((netflix.root / COMPILE_MEMO).read_text())
+    memo = json.loads((netflix.root / MEMO_FILE).read_text())
     onnx_versions = [s for s in netflix.list_models() if s.framework == "onnx"]
     assert len(memo["clean"]) == len(first)  # every config passed the rules
     assert onnx_versions and len(memo["tensors"]) == len(onnx_versions)
     assert _compiled(netflix, tmp_path / "again") == first
-    (netflix.root / COMPILE_MEMO).unlink()
+    (netflix.root / MEMO_FILE).unlink()
     assert _compiled(netflix, tmp_path / "without") == first
 
 
@@ -93,3 +92,28 @@ def test_an_artifact_changed_after_registration_is_refused_memo_or_not(
     result = workspace.compile(tmp_path / "after", check=True)
     blocked = {b.model_id: b.reason for b in result.plan.blocked.values()}
     assert "changed after registration" in blocked[onnx.id]
+
+
+def test_apply_learns_what_the_first_compile_reads(
+    netflix: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Netflix models were just applied: their ONNX files were read and their configs
+    checked then, so the first compile reads no ONNX file and rechecks only a config
+    that registration did not build as compile does (none here: a verdict is kept by
+    the config's content, so it is reused only for the very same config)."""
+    from modelyard.triton import compiler
+
+    reads: list[Path] = []
+    checks: list[str] = []
+    real_read, real_check = compiler.read_onnx_io, compiler.check_model_config
+    monkeypatch.setattr(
+        compiler, "read_onnx_io", lambda path, *a: reads.append(path) or real_read(path, *a)
+    )
+    monkeypatch.setattr(
+        compiler,
+        "check_model_config",
+        lambda config, **k: checks.append(k["model_name"]) or real_check(config, **k),
+    )
+    compiled = _compiled(netflix, tmp_path / "repo")
+    assert reads == []
+    assert len(checks) < len(compiled)

@@ -51,7 +51,7 @@ from modelyard.store.experiments import ExperimentLog
 from modelyard.store.measurements import Measurement, MeasurementLog
 from modelyard.store.store import CatalogStore
 from modelyard.traffic.dependents import ensemble_users
-from modelyard.triton.compile_memo import CompileMemo
+from modelyard.triton.compile_memo import MEMO_FILE, CompileMemo
 from modelyard.triton.compiler import CompilePlan, ensemble_variant, plan_compile, server_share
 from modelyard.triton.config import Profile
 from modelyard.triton.config_digests import ConfigDigests
@@ -63,7 +63,6 @@ from modelyard.validation import ValidationReport, validate_view
 CONFIG_DIGESTS = Path(".modelyard") / "cache" / "config-digests.json"
 # Artifact digests by file stat (catalog/artifact_hashes.py), in the workspace's state.
 ARTIFACT_HASHES = Path(".modelyard") / "cache" / "artifact-hashes.json"
-COMPILE_MEMO = Path(".modelyard") / "cache" / "compile-memo.json"
 # Up to this many replicas, `place` solves exactly (HiGHS) unless told otherwise.
 EXACT_AUTO_REPLICAS = 40
 
@@ -225,7 +224,7 @@ class Build:
             )
             if self.ctx.root is not None:
                 self.artifact_hashes.save(self.ctx.root / ARTIFACT_HASHES)
-                self.memo.save(self.ctx.root / COMPILE_MEMO)
+                self.memo.save(self.ctx.root / MEMO_FILE)
             if not plan.problems:
                 _add_variants(plan, self.step_experiments)
             self._plans[profile] = plan
@@ -269,7 +268,7 @@ class Build:
         """Rules verdicts and ONNX tensors learnt by earlier commands in this workspace."""
         if self._memo is None:
             root = self.ctx.root
-            self._memo = CompileMemo.load(root / COMPILE_MEMO) if root else CompileMemo()
+            self._memo = CompileMemo.load(root / MEMO_FILE) if root else CompileMemo()
         return self._memo
 
     @property

@@ -32,6 +32,7 @@ from modelyard.s3.store import is_s3_url
 from modelyard.selection import CatalogView, alias_versions, load_index, select
 from modelyard.store.access import record as record_audit
 from modelyard.store.store import AliasRecord, CatalogTransaction, StoredVersion
+from modelyard.triton.compile_memo import MEMO_FILE, CompileMemo
 from modelyard.triton.importer import read_triton_repository
 
 # An audit entry lists at most this many created versions (and counts them all).
@@ -76,6 +77,7 @@ def apply(
     """Register every manifest under `paths` in one transaction. A new version naming
     another `owner_team` than its model's is refused unless `transfer_owner` (audited)."""
     cache = ParseCache(ctx.root / PARSE_CACHE) if ctx.root is not None else None
+    memo = CompileMemo.load(ctx.root / MEMO_FILE) if ctx.root is not None else CompileMemo()
     with paused_gc():  # reading builds millions of objects and no cycles worth collecting
         documents = load_manifests(
             paths, cache=cache, remote=remote_artifacts(ctx), parse_ahead=parse_on_every_core
@@ -88,9 +90,12 @@ def apply(
             dry_run=dry_run,
             audit=apply_audit(ctx.actor),
             transfer_owner=transfer_owner,
+            memo=memo,
         )
     if cache is not None and not dry_run:
         cache.flush()  # only once the catalog took them: a refused apply writes nothing
+    if ctx.root is not None and not dry_run:
+        memo.save(ctx.root / MEMO_FILE)
     return result
 
 

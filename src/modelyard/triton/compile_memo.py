@@ -3,7 +3,8 @@ rules, and the tensors of ONNX files by their content.
 
 A `compile` in which nothing changed still checks 10,000 configs against the rules and
 parses every ONNX file for its inputs and outputs: at 10,000 models about 2 s of 8.
-Both answers are functions of content alone:
+Both answers are functions of content alone (and `apply` learns them first, for the
+versions it registers: it checks the same configs and reads the same files):
 
 * the rules' verdict, of the config's deterministic binary form, its model name and the
   rules themselves: the key holds a digest of `rules.py`'s source, so a changed rule
@@ -30,6 +31,8 @@ from modelyard.catalog.cache_files import load_json_object, save_json_object
 from modelyard.catalog.spec import TensorSpec
 from modelyard.triton import rules
 
+# Where a workspace keeps it (below its root).
+MEMO_FILE = Path(".modelyard") / "cache" / "compile-memo.json"
 _MAX_ENTRIES = 200_000  # beyond this, a memo that kept everything ever built is reset
 
 Tensors = tuple[list[TensorSpec], list[TensorSpec]]

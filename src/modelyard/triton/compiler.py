@@ -496,6 +496,7 @@ def without_models(files: Sequence[RepoFile], names: Collection[str]) -> list[Re
 def check_new_version(
     spec: ModelSpec,
     tensors: tuple[list[TensorSpec], list[TensorSpec]] | None = None,
+    memo: CompileMemo | None = None,
 ) -> list[tuple[str, str]]:
     """(field, reason) for each rule of Triton's that the config `spec` compiles to breaks,
     judged on that config alone: what registration refuses, since a published version
@@ -510,6 +511,8 @@ def check_new_version(
     Args:
         tensors: an ONNX artifact's inputs and outputs, when the caller has read them
             already; otherwise they are read from the artifact (or the manifest's).
+        memo: a clean config is learnt into it, for the compiles after (the same
+            config, as a model's only version compiles, is not checked again).
     """
     reasons: dict[tuple[str, str], None] = {}
     name = triton_name(spec)
@@ -541,7 +544,13 @@ def check_new_version(
             message = str(exc).removeprefix(f"{spec.ref}: ").removeprefix("triton: ")
             reasons[("triton", message)] = None
             continue
-        for issue in check_model_config(config, model_name=name):
+        key = binary_key(config.SerializeToString(deterministic=True))
+        if memo is not None and memo.is_clean(key, name):
+            continue
+        issues = check_model_config(config, model_name=name)
+        if memo is not None and not issues:
+            memo.learn_clean(key, name)
+        for issue in issues:
             field_name = _manifest_field(spec, issue.field)
             reasons[(field_name, f"Triton would refuse {name}: {issue.message}")] = None
     return list(reasons)
