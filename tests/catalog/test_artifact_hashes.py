@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from pathlib import Path
 
-from modelyard.catalog.artifact_hashes import ArtifactHashes
+import pytest
+
+from modelyard import Workspace
+from modelyard.catalog.artifact_hashes import RACY_S, ArtifactHashes
+from modelyard.errors import ModelyardError
+from tests.support.netflix import NETFLIX
 
 
 class Counting:
@@ -82,3 +88,40 @@ def test_damaged_cache_is_a_miss_and_folders_are_always_read(tmp_path: Path) -> 
     for _ in range(2):
         hashes.digest(folder, lambda p: reads.append(p) or "digest")
     assert len(reads) == 2
+
+
+def test_apply_and_compile_read_each_unchanged_artifact_once_between_them(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """apply learns the digests it reads; a re-apply, and the compile after, read no
+    artifact again. A file changed since is read again (and refused)."""
+    from modelyard.catalog import manifest
+    from modelyard.triton import compiler
+
+    copy = tmp_path / "netflix"
+    shutil.copytree(NETFLIX / "models", copy / "models")
+    shutil.copytree(NETFLIX / "artifacts", copy / "artifacts")
+    # Older than the racy window, as real artifacts are (a change time cannot be set back).
+    time.sleep(RACY_S + 0.1)
+    reads: list[Path] = []
+
+    def counted(path: Path, *rest: object) -> str:
+        reads.append(path)
+        return real(path, *rest)  # type: ignore[arg-type]
+
+    real = manifest.artifact_digest
+    monkeypatch.setattr(manifest, "artifact_digest", counted)
+    monkeypatch.setattr(compiler, "artifact_digest", counted)
+    workspace.apply([copy / "models"])
+    first = len(reads)
+    assert first >= 3  # the ONNX files and the python models' files
+    workspace.apply([copy / "models"])
+    workspace.compile(tmp_path / "repo")
+    assert len(reads) == first
+    onnx = next(s for s in workspace.list_models() if s.framework == "onnx")
+    assert onnx.artifact is not None
+    changed = Path(onnx.artifact)
+    changed.write_bytes(changed.read_bytes() + b"\0")
+    with pytest.raises(ModelyardError, match="content_embedding.onnx|user_embedding.onnx"):
+        workspace.apply([copy / "models"])
+    assert changed in reads[first:]

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from modelyard.catalog.cache_files import load_json_object, save_json_object
 
+# Where a workspace keeps them (below its root).
+HASHES_FILE = Path(".modelyard") / "cache" / "artifact-hashes.json"
 RACY_S = 2.0
 _MAX_ENTRIES = 200_000
 

@@ -13,6 +13,7 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -20,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from modelyard.catalog.artifact_hashes import ArtifactHashes
 from modelyard.catalog.parse_cache import ParseCache, ParsedDocument
 from modelyard.catalog.real_paths import folders_resolved_once, is_within, real_path
 from modelyard.catalog.spec import ItemError, ModelSpec
@@ -95,6 +97,7 @@ def load_manifests(
     cache: ParseCache | None = None,
     remote: RemoteArtifacts | None = None,
     parse_ahead: Callable[[Sequence[str]], dict[str, Preparsed]] | None = None,
+    artifact_hashes: ArtifactHashes | None = None,
 ) -> list[ManifestDocument]:
     """Read every manifest under `paths` (files or folders, recursively).
 
@@ -105,7 +108,9 @@ def load_manifests(
     `s3://` artifacts; without it they are refused. `parse_ahead` is given the YAML
     texts the cache lacks before any is read in order, and returns what
     `yaml_reader.documents_for_cache` makes of each (by `text_key`): e.g. parsed on
-    every core (ops/parse_ahead.py); the result is the same.
+    every core (ops/parse_ahead.py); the result is the same. `artifact_hashes` gives
+    the digest of an artifact file unchanged since it was last read, and learns the
+    others (catalog/artifact_hashes.py), as compile does.
 
     Raises:
         InputError: listing every problem found, each with file, line and field.
@@ -123,12 +128,20 @@ def load_manifests(
                     texts.append(text)
         parses.add(parse_ahead(texts))
 
-    with folders_resolved_once():
-        return _from_each_file(
-            paths,
-            lambda file, given: _load_file(file, max_file_bytes, given, parses, remote),
-            before,
-        )
+    token = _known_hashes.set(artifact_hashes)
+    try:
+        with folders_resolved_once():
+            return _from_each_file(
+                paths,
+                lambda file, given: _load_file(file, max_file_bytes, given, parses, remote),
+                before,
+            )
+    finally:
+        _known_hashes.reset(token)
+
+
+# `load_manifests`'s artifact_hashes, for `_resolve_artifact` deep below it.
+_known_hashes: ContextVar[ArtifactHashes | None] = ContextVar("known_hashes", default=None)
 
 
 class _Preparsed:
@@ -759,8 +772,12 @@ def _resolve_artifact(
             "artifact-missing",
             model=spec.ref,
         )
+    hashes = _known_hashes.get()
     try:
-        digest = artifact_digest(path, artifact_roots)
+        if hashes is not None and artifact_roots is None:
+            digest = hashes.digest(path, artifact_digest)
+        else:
+            digest = artifact_digest(path, artifact_roots)
     except ArtifactOutsideRoots:
         return spec, _outside_roots(spec, source, line, artifact_roots or ())
     except ArtifactUnreadable as exc:

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from modelyard.catalog.artifact_hashes import ArtifactHashes
+from modelyard.catalog.artifact_hashes import HASHES_FILE, ArtifactHashes
 from modelyard.catalog.cache_files import load_json_object, save_json_object
 from modelyard.catalog.manifest import ArtifactUnreadable
 from modelyard.catalog.ref import ModelRef, model_id_of
@@ -62,7 +62,6 @@ from modelyard.validation import ValidationReport, validate_view
 # Config text digests by binary form (triton/config_digests.py), in the workspace's state.
 CONFIG_DIGESTS = Path(".modelyard") / "cache" / "config-digests.json"
 # Artifact digests by file stat (catalog/artifact_hashes.py), in the workspace's state.
-ARTIFACT_HASHES = Path(".modelyard") / "cache" / "artifact-hashes.json"
 # Up to this many replicas, `place` solves exactly (HiGHS) unless told otherwise.
 EXACT_AUTO_REPLICAS = 40
 
@@ -223,7 +222,7 @@ class Build:
                 memo=self.memo,
             )
             if self.ctx.root is not None:
-                self.artifact_hashes.save(self.ctx.root / ARTIFACT_HASHES)
+                self.artifact_hashes.save(self.ctx.root / HASHES_FILE)
                 self.memo.save(self.ctx.root / MEMO_FILE)
             if not plan.problems:
                 _add_variants(plan, self.step_experiments)
@@ -259,7 +258,7 @@ class Build:
         if self._artifact_hashes is None:
             root = self.ctx.root
             self._artifact_hashes = (
-                ArtifactHashes.load(root / ARTIFACT_HASHES) if root else ArtifactHashes()
+                ArtifactHashes.load(root / HASHES_FILE) if root else ArtifactHashes()
             )
         return self._artifact_hashes
 

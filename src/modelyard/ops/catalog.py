@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from modelyard.catalog.artifact_hashes import HASHES_FILE, ArtifactHashes
 from modelyard.catalog.lifecycle import VersionStatus, check_reason
 from modelyard.catalog.manifest import ManifestDocument, load_manifests, parse_manifest_text
 from modelyard.catalog.parse_cache import ParseCache
@@ -78,9 +79,16 @@ def apply(
     another `owner_team` than its model's is refused unless `transfer_owner` (audited)."""
     cache = ParseCache(ctx.root / PARSE_CACHE) if ctx.root is not None else None
     memo = CompileMemo.load(ctx.root / MEMO_FILE) if ctx.root is not None else CompileMemo()
+    # What compile and validate know of the artifacts, and learn from each other: an
+    # unchanged file is not read again here, nor by them after what is read here.
+    hashes = ArtifactHashes.load(ctx.root / HASHES_FILE) if ctx.root is not None else None
     with paused_gc():  # reading builds millions of objects and no cycles worth collecting
         documents = load_manifests(
-            paths, cache=cache, remote=remote_artifacts(ctx), parse_ahead=parse_on_every_core
+            paths,
+            cache=cache,
+            remote=remote_artifacts(ctx),
+            parse_ahead=parse_on_every_core,
+            artifact_hashes=hashes,
         )
     refuse_state_artifacts(ctx, documents)
     with paused_gc():
@@ -96,6 +104,8 @@ def apply(
         cache.flush()  # only once the catalog took them: a refused apply writes nothing
     if ctx.root is not None and not dry_run:
         memo.save(ctx.root / MEMO_FILE)
+    if hashes is not None and ctx.root is not None:
+        hashes.save(ctx.root / HASHES_FILE)  # true of the files whatever the apply did
     return result
 
 
