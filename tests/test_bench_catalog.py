@@ -9,30 +9,18 @@ compute.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 
 from modelyard import Workspace
+from tests.support.bench import bench_catalog
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "catalog.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_catalog", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
+bench = bench_catalog()
 
 
 def _documents(root: Path) -> dict[str, dict[str, Any]]:

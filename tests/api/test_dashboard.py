@@ -17,7 +17,7 @@ from modelyard.api import create_app
 from modelyard.api.auth import COOKIE
 from tests.support.api import REC, SEARCH
 from tests.support.browser import ARTIFACTS, CHROMIUM, serving
-from tests.support.fake_triton import FakeTriton, fake_target_kind
+from tests.support.fake_triton import add_fake_target, fake_target_kind
 
 Tokens = dict[tuple[str, str], str]
 
@@ -227,16 +227,7 @@ def test_deploy_button_shows_the_plan_and_deploys_on_confirmation(
     from playwright.sync_api import expect, sync_playwright
 
     assert api_ws.root is not None
-    config_path = api_ws.root / "modelyard.yaml"
-    config = yaml.safe_load(config_path.read_text())
-    config["targets"]["dev"] = {
-        "kind": "fake-triton",
-        "url": "http://fake-triton:8000",
-        "repository": "repo-dev",
-        "profile": "local",
-    }
-    config_path.write_text(yaml.safe_dump(config))
-    fake = FakeTriton(api_ws.root / "repo-dev")
+    fake = add_fake_target(api_ws.root)
     workspace = Workspace.open(api_ws.root, db_url=api_ws.db_url)
     errors: list[str] = []
     try:

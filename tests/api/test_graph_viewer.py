@@ -7,13 +7,11 @@ job followed through a server killed and restarted under it."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import signal
 import socket
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -24,28 +22,20 @@ from fastapi.testclient import TestClient
 from modelyard import Workspace
 from modelyard.api.auth import COOKIE
 from tests.support.api import REC, SEARCH, bearer
+from tests.support.bench import bench_catalog
 from tests.support.browser import ARTIFACTS, CHROMIUM, serving
-from tests.support.fake_triton import FakeTriton, fake_target_kind
+from tests.support.fake_triton import add_fake_target, fake_target_kind
 from tests.support.server import Server
 
 Tokens = dict[tuple[str, str], str]
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "catalog.py"
 GENERATED = 10_000
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_catalog_graph", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The manifests of 10,000 generated models (with their artifacts), written once."""
     folder = tmp_path_factory.mktemp("generated")
-    _bench().generate(GENERATED, folder)
+    bench_catalog().generate(GENERATED, folder)
     return folder / "manifests"
 
 
@@ -254,16 +244,9 @@ def test_deploy_jobs_at_10k_in_a_real_browser(
 
     api_ws.apply([generated])
     assert api_ws.root is not None
+    fake = add_fake_target(api_ws.root)
     config_path = api_ws.root / "modelyard.yaml"
     config = yaml.safe_load(config_path.read_text())
-    config["targets"]["dev"] = {
-        "kind": "fake-triton",
-        "url": "http://fake-triton:8000",
-        "repository": "repo-dev",
-        "profile": "local",
-    }
-    config_path.write_text(yaml.safe_dump(config))
-    fake = FakeTriton(api_ws.root / "repo-dev")
     maintainer = tokens[("maintainer", REC)]
     errors: list[str] = []
     workspace = Workspace.open(api_ws.root, db_url=api_ws.db_url)

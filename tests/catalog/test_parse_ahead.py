@@ -3,9 +3,7 @@ one by one (the same errors: tests/catalog/test_bad_manifests.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -13,16 +11,7 @@ import pytest
 from modelyard.catalog.manifest import load_manifests
 from modelyard.catalog.yaml_reader import documents_for_cache, text_key
 from modelyard.ops import parse_ahead
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "catalog.py"
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_catalog_parse_ahead", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.support.bench import bench_catalog
 
 
 @pytest.fixture
@@ -48,7 +37,7 @@ def test_the_processes_give_what_one_process_gives(every_core: None) -> None:
 
 
 def test_a_generated_catalog_reads_the_same(tmp_path: Path, every_core: None) -> None:
-    _bench().generate(600, tmp_path / "catalog")
+    bench_catalog().generate(600, tmp_path / "catalog")
     manifests = tmp_path / "catalog" / "manifests"
     alone = load_manifests([manifests])
     ahead = load_manifests([manifests], parse_ahead=parse_ahead.parse_on_every_core)

@@ -3,12 +3,10 @@ colours that are a function of the domain's name, findings grouped by kind."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -18,23 +16,15 @@ from modelyard.report.charts import bar_chart
 from modelyard.report.graphs import PALETTE, domain_colour, domain_colours
 from modelyard.report.html import group_findings
 from modelyard.report.units import megabytes
+from tests.support.bench import bench_catalog
 
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None and not os.environ.get("CI"),
     reason="Graphviz `dot` is not installed (make test installs it)",
 )
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "catalog.py"
 # The index may hold 2 MB at 10,000 models: at n models, n / 10,000 of it (stricter than
 # the rule, since part of the index does not grow with the catalog).
 INDEX_BYTES_AT_10K = 2_000_000
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_catalog_pages", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_units_read_as_gb_and_tb() -> None:
@@ -116,7 +106,7 @@ def test_one_page_at_a_time_and_an_unknown_domain(netflix: Workspace) -> None:
 
 def test_index_size_grows_within_two_mb_at_10k(workspace: Workspace, tmp_path: Path) -> None:
     n = 1000
-    _bench().generate(n, tmp_path / "generated")
+    bench_catalog().generate(n, tmp_path / "generated")
     workspace.apply([tmp_path / "generated" / "manifests"])
     index = workspace.html_report_page().encode()  # with the Netflix fleet's placement
     assert len(index) <= INDEX_BYTES_AT_10K * n / 10_000, len(index)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from google.protobuf import json_format
 
 from modelyard.config import TargetConfig
@@ -201,3 +202,19 @@ def fake_target_kind(fake: FakeTriton, kind: str = "fake-triton") -> Iterator[st
         yield kind
     finally:
         registry.unregister(kind)
+
+
+def add_fake_target(root: Path, name: str = "dev") -> FakeTriton:
+    """Target `name` (kind `fake-triton`, local profile, repository `repo-<name>`) added to
+    the modelyard.yaml under `root`, and the FakeTriton it reaches inside
+    `fake_target_kind(...)`. A workspace opened after this sees it."""
+    config_path = root / "modelyard.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["targets"][name] = {
+        "kind": "fake-triton",
+        "url": "http://fake-triton:8000",
+        "repository": f"repo-{name}",
+        "profile": "local",
+    }
+    config_path.write_text(yaml.safe_dump(config))
+    return FakeTriton(root / f"repo-{name}")
