@@ -337,12 +337,11 @@ def _check_onnx_artifacts(
         if spec.framework != "onnx" or spec.artifact is None:
             continue
         file_name = str(spec.triton.get("default_model_filename") or "model.onnx")
+        max_batch = spec.resource_requirements.max_batch_size
         artifact = document.artifact_path
         assert artifact is not None
         try:
-            inputs, outputs = read_onnx_io(
-                artifact, spec.resource_requirements.max_batch_size, file_name
-            )
+            inputs, outputs = read_onnx_io(artifact, max_batch, file_name)
         except ArtifactError as exc:
             problems.append(
                 Problem(
@@ -357,6 +356,10 @@ def _check_onnx_artifacts(
             )
             continue
         read[spec.ref] = (inputs, outputs)
+        if memo is not None and spec.artifact_sha256:
+            # Read just now from the file whose SHA-256 the spec pins (digested as it was
+            # loaded): what compile reads from it after verifying that digest.
+            memo.learn_tensors(spec.artifact_sha256, file_name, max_batch, (inputs, outputs))
         for declared, found, key in (
             (spec.inputs, inputs, "inputs"),
             (spec.outputs, outputs, "outputs"),
@@ -378,16 +381,6 @@ def _check_onnx_artifacts(
         raise InputError.from_problems(
             problems, "artifacts do not match their manifests; nothing was applied"
         )
-    if memo is not None:
-        # Read just now from the file whose SHA-256 the spec pins (digested as it was
-        # loaded): what compile would read from it after verifying that digest.
-        for document in documents:
-            spec = document.spec
-            tensors = read.get(spec.ref)
-            if tensors is not None and spec.artifact_sha256:
-                file_name = str(spec.triton.get("default_model_filename") or "model.onnx")
-                max_batch = spec.resource_requirements.max_batch_size
-                memo.learn_tensors(spec.artifact_sha256, file_name, max_batch, tensors)
     return read
 
 

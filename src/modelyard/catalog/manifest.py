@@ -116,26 +116,39 @@ def load_manifests(
         InputError: listing every problem found, each with file, line and field.
     """
     parses = _Preparsed(cache)
+    # Each file as `before` read it, for the reading in order (read once either way).
+    read_ahead: dict[Path, tuple[str | None, list[Problem]]] = {}
 
     def before(files: dict[Path, Path]) -> None:
         if parse_ahead is None:
             return
         texts = []
         for file, given in files.items():
-            if file.suffix.lower() != ".json":
-                text, _ = _read_file(file, max_file_bytes, given)
-                if text is not None and not (cache is not None and cache.has(text)):
-                    texts.append(text)
+            text, _ = read_ahead[file] = _read_file(file, max_file_bytes, given)
+            if file.suffix.lower() == ".json" or text is None:
+                continue
+            if not (cache is not None and cache.has(text)):
+                texts.append(text)
         parses.add(parse_ahead(texts))
+
+    def read(file: Path, given: Path) -> tuple[list[ManifestDocument], list[Problem]]:
+        ahead = read_ahead.pop(file, None)
+        text, problems = ahead if ahead is not None else _read_file(file, max_file_bytes, given)
+        if text is None:
+            return [], problems
+        return _parse_text(
+            text,
+            str(file),
+            is_json=file.suffix.lower() == ".json",
+            base_dir=file.parent,
+            cache=parses,
+            remote=remote,
+        )
 
     token = _known_hashes.set(artifact_hashes)
     try:
         with folders_resolved_once():
-            return _from_each_file(
-                paths,
-                lambda file, given: _load_file(file, max_file_bytes, given, parses, remote),
-                before,
-            )
+            return _from_each_file(paths, read, before)
     finally:
         _known_hashes.reset(token)
 
@@ -389,27 +402,6 @@ def _too_large(size: int, max_bytes: int) -> str:
 
 class ManifestUnreadable(ValueError):
     """A manifest path that is not read: not a regular file, too large, or unreadable."""
-
-
-def _load_file(
-    path: Path,
-    max_bytes: int,
-    given: Path | None = None,
-    cache: _ParsedTexts | None = None,
-    remote: RemoteArtifacts | None = None,
-) -> tuple[list[ManifestDocument], list[Problem]]:
-    source = str(path)
-    text, problems = _read_file(path, max_bytes, given)
-    if text is None:
-        return [], problems
-    return _parse_text(
-        text,
-        source,
-        is_json=path.suffix.lower() == ".json",
-        base_dir=path.parent,
-        cache=cache,
-        remote=remote,
-    )
 
 
 def _read_file(
@@ -746,7 +738,7 @@ def _resolve_artifact(
         path = Path(resolved)
         # Checked before anything is opened or even looked up: a refused path must not
         # tell whether it exists.
-        if artifact_roots is not None and not is_within(resolved, [str(r) for r in artifact_roots]):
+        if artifact_roots is not None and not _is_under(path, artifact_roots):
             return spec, _outside_roots(spec, source, line, artifact_roots)
         if not is_utf8_path(path):
             raise ValueError("the path is not UTF-8; rename the folders on it")

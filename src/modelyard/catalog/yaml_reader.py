@@ -24,11 +24,11 @@ except AttributeError:  # pragma: no cover - only without libyaml
 
 
 class DuplicateKey(yaml.constructor.ConstructorError):
-    pass
+    """A key given twice in one mapping (PyYAML would keep the last silently)."""
 
 
 class UnreadableScalar(yaml.constructor.ConstructorError):
-    pass
+    """A value PyYAML's constructors fail on with Python's own errors."""
 
 
 _STR_TAG = "tag:yaml.org,2002:str"

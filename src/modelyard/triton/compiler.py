@@ -37,7 +37,7 @@ from modelyard.triton.config_digests import ConfigDigests, binary_key
 from modelyard.triton.naming import check_triton_name, triton_name, variant_name
 from modelyard.triton.onnx_io import ArtifactError, read_onnx_io
 from modelyard.triton.repository import BYTECODE_GUARD, RepoFile
-from modelyard.triton.rules import check_ensemble_connections, check_model_config
+from modelyard.triton.rules import ConfigIssue, check_ensemble_connections, check_model_config
 
 _ONNX_WRAPPER = Path(__file__).with_name("onnx_model.py")
 FILE_NAME_MAX_BYTES = 255  # NAME_MAX on Linux
@@ -253,13 +253,7 @@ def _conformance(
     composing = {model.triton_name: model.config for model in plan.models.values()}
     for model_id, model in plan.models.items():
         ref = max(by_model[model_id], key=lambda r: specs[r].parsed_version)
-        key = binary_key(model.config.SerializeToString(deterministic=True))
-        if memo is not None and memo.is_clean(key, model.triton_name):
-            issues = []
-        else:
-            issues = check_model_config(model.config, model_name=model.triton_name)
-            if memo is not None and not issues:
-                memo.learn_clean(key, model.triton_name)
+        issues = _rule_issues(model.config, model.triton_name, memo)
         if model.config.platform == "ensemble":
             issues += check_ensemble_connections(model.config, composing)
         problems += [
@@ -272,6 +266,20 @@ def _conformance(
             for issue in issues
         ]
     return problems
+
+
+def _rule_issues(config: Any, name: str, memo: CompileMemo | None) -> list[ConfigIssue]:
+    """`check_model_config`, skipped for a config `memo` knows clean (and learnt there
+    when it is)."""
+    if memo is None:
+        return check_model_config(config, model_name=name)
+    key = binary_key(config.SerializeToString(deterministic=True))
+    if memo.is_clean(key, name):
+        return []
+    issues = check_model_config(config, model_name=name)
+    if not issues:
+        memo.learn_clean(key, name)
+    return issues
 
 
 def _dependencies_first(
@@ -544,13 +552,7 @@ def check_new_version(
             message = str(exc).removeprefix(f"{spec.ref}: ").removeprefix("triton: ")
             reasons[("triton", message)] = None
             continue
-        key = binary_key(config.SerializeToString(deterministic=True))
-        if memo is not None and memo.is_clean(key, name):
-            continue
-        issues = check_model_config(config, model_name=name)
-        if memo is not None and not issues:
-            memo.learn_clean(key, name)
-        for issue in issues:
+        for issue in _rule_issues(config, name, memo):
             field_name = _manifest_field(spec, issue.field)
             reasons[(field_name, f"Triton would refuse {name}: {issue.message}")] = None
     return list(reasons)
